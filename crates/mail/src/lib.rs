@@ -1,0 +1,105 @@
+//! Bytes → parsed, classified mail. Pure: no I/O, never panics, never fails.
+//!
+//! `parse` turns raw RFC 5322 bytes into a [`ParsedMail`]; `classify` labels it
+//! (auto-reply, bounce, loop…); `quote` splits a reply from the quoted history;
+//! `sanitize` makes HTML safe to show.
+
+pub mod classify;
+pub mod parse;
+pub mod quote;
+pub mod sanitize;
+pub mod tnef;
+
+pub use classify::{Classification, classify};
+pub use parse::parse;
+pub use quote::{StrippedReply, strip_reply};
+
+/// One mailbox address; `email` is as written (trimmed), compare with `email_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Address {
+    pub name: Option<String>,
+    pub email: String,
+}
+
+impl Address {
+    /// Lower-cased address used for lookups and comparisons.
+    pub fn email_key(&self) -> String {
+        self.email.trim().to_ascii_lowercase()
+    }
+}
+
+/// An attachment or inline part, with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name as the sender gave it (decoded RFC 2047/2231), if any. Untrusted.
+    pub original_name: Option<String>,
+    /// A name safe to use on any file system and in a Content-Disposition header:
+    /// no path separators, no control characters, no leading dots, bounded length,
+    /// never empty (falls back to `attachment.<ext>` from the MIME type).
+    pub safe_name: String,
+    /// Lower-case `type/subtype`.
+    pub mime_type: String,
+    /// Content-ID without angle brackets, for inline parts referenced by `cid:`.
+    pub content_id: Option<String>,
+    pub inline: bool,
+    /// Hex SHA-256 of `data`.
+    pub sha256: String,
+    pub data: Vec<u8>,
+}
+
+/// What a raw mail says, decoded. Every field is untrusted text.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedMail {
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    /// In-Reply-To ids without angle brackets.
+    pub in_reply_to: Vec<String>,
+    /// References ids without angle brackets, in header order.
+    pub references: Vec<String>,
+    /// Decoded subject, whitespace-normalised (newlines folded to spaces); empty if none.
+    pub subject: String,
+    pub from: Option<Address>,
+    pub reply_to: Option<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub bcc: Vec<Address>,
+    /// Return-Path address without brackets; `Some("")` for the null path `<>`.
+    pub return_path: Option<String>,
+    /// Date header as seconds since the Unix epoch (UTC), if present and valid.
+    pub date: Option<i64>,
+    /// Every header as (name, decoded value) in order, for rules `header:<Name>`.
+    pub headers: Vec<(String, String)>,
+    /// Body text: the text/plain body, or derived from the HTML body when there is none.
+    pub text: String,
+    /// The HTML body, sanitized for display (see `sanitize`), if the mail has one.
+    pub html: Option<String>,
+    /// Attachments, inline images and unpacked winmail.dat contents.
+    pub attachments: Vec<Attachment>,
+    /// Facts about the MIME structure that `classify` needs.
+    pub structure: Structure,
+    /// Problems met while parsing (bad charset, broken boundary…), for the record.
+    pub warnings: Vec<String>,
+}
+
+/// MIME facts used by classification (bounces carry their original inside).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Structure {
+    /// Top-level Content-Type, lower-case `type/subtype`.
+    pub content_type: String,
+    /// `report-type` parameter of a multipart/report, lower-case.
+    pub report_type: Option<String>,
+    /// Message-ID of an embedded original (message/rfc822 or text/rfc822-headers part), if any.
+    pub embedded_message_id: Option<String>,
+    /// Subject of that embedded original, if any.
+    pub embedded_subject: Option<String>,
+}
+
+impl ParsedMail {
+    /// First header value with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -1,0 +1,1 @@
+//! winmail.dat (TNEF) unpacking.
