@@ -1,0 +1,340 @@
+//! What one helpdesk (a team or division) is configured to do with its mail.
+//! Deserialised from the `[[helpdesk]]` tables of the config file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::reference::{ReferenceFormat, ReferenceFormatError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpdeskSettings {
+    pub name: String,
+    /// Addresses that receive requests. Mail from them is never a customer's.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// How the ticket reference is written in subjects; `{number}` is the ticket number.
+    #[serde(default = "default_reference_format")]
+    pub reference_format: String,
+    /// Other reference forms recognised in incoming subjects.
+    #[serde(default)]
+    pub also_recognise: Vec<String>,
+    #[serde(default = "default_first_ticket_number")]
+    pub first_ticket_number: i64,
+    /// Contact used for senders that are not known (per `unknown_sender`).
+    #[serde(default = "default_contact")]
+    pub default_contact: String,
+    /// Agent recorded as creator of imported tickets and entries.
+    #[serde(default = "default_agent")]
+    pub default_agent: String,
+    #[serde(default = "default_new_ticket_status")]
+    pub new_ticket_status: String,
+    /// Status a customer's reply moves a ticket to.
+    #[serde(default = "default_reply_status")]
+    pub reply_status: String,
+    /// Statuses that count as closed.
+    #[serde(default = "default_closed_statuses")]
+    pub closed_statuses: Vec<String>,
+    #[serde(default)]
+    pub reply_to_closed: ReplyToClosed,
+    #[serde(default)]
+    pub unknown_sender: UnknownSender,
+    /// Sender domain → organization name, for new contacts.
+    #[serde(default)]
+    pub organizations: BTreeMap<String, String>,
+    /// On follow-ups only the text above the line containing this marker is imported.
+    #[serde(default)]
+    pub reply_marker: Option<String>,
+    #[serde(default)]
+    pub defaults: TicketDefaults,
+    #[serde(default)]
+    pub attachments: AttachmentPolicy,
+    /// Who may add to a ticket by quoting its number in the subject.
+    #[serde(default = "default_followup_senders")]
+    pub followup_senders: Vec<FollowupSender>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyToClosed {
+    #[default]
+    Reopen,
+    NewTicket,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownSender {
+    #[default]
+    CreateContact,
+    DefaultContact,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FollowupSender {
+    /// The ticket's requester.
+    Requester,
+    /// Anyone who was To/CC on a mail of the ticket.
+    Cc,
+    /// Any agent.
+    Agents,
+    /// Contacts of the requester's organization.
+    Organization,
+    /// Anyone at all (trusting the reference alone).
+    Anyone,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketDefaults {
+    #[serde(rename = "type")]
+    pub ticket_type: Option<String>,
+    #[serde(default = "default_priority")]
+    pub priority: Option<String>,
+    pub environment: Option<String>,
+    /// Agent (name or email) who manages new tickets.
+    pub manager: Option<String>,
+    /// Agent (name or email) new tickets are assigned to.
+    pub assignee: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentPolicy {
+    /// MIME types kept; `type/*` matches a whole family.
+    #[serde(default = "default_allowed_types")]
+    pub allowed_types: Vec<String>,
+    #[serde(default = "default_max_size_mb")]
+    pub max_size_mb: u64,
+}
+
+impl Default for AttachmentPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_types: default_allowed_types(),
+            max_size_mb: default_max_size_mb(),
+        }
+    }
+}
+
+fn default_reference_format() -> String {
+    "[HD#{number}]".into()
+}
+fn default_first_ticket_number() -> i64 {
+    1
+}
+fn default_contact() -> String {
+    "unknown-sender@postdesk.invalid".into()
+}
+fn default_agent() -> String {
+    "postdesk".into()
+}
+fn default_new_ticket_status() -> String {
+    "email-imported".into()
+}
+fn default_reply_status() -> String {
+    "customer-replied".into()
+}
+fn default_closed_statuses() -> Vec<String> {
+    vec!["closed".into(), "resolved".into()]
+}
+fn default_priority() -> Option<String> {
+    Some("normal".into())
+}
+fn default_allowed_types() -> Vec<String> {
+    vec!["image/*".into()]
+}
+fn default_max_size_mb() -> u64 {
+    10
+}
+fn default_followup_senders() -> Vec<FollowupSender> {
+    vec![
+        FollowupSender::Requester,
+        FollowupSender::Cc,
+        FollowupSender::Agents,
+        FollowupSender::Organization,
+    ]
+}
+
+/// A settings value that cannot work, with the key it is found at.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingsError {
+    /// Key inside the `[[helpdesk]]` table, e.g. `reference_format`.
+    pub key: String,
+    pub message: String,
+}
+
+/// Settings checked and compiled, ready for the pipeline.
+#[derive(Debug, Clone)]
+pub struct Helpdesk {
+    pub settings: HelpdeskSettings,
+    pub reference: ReferenceFormat,
+    /// Lower-cased support addresses.
+    pub own_addresses: Vec<String>,
+}
+
+impl HelpdeskSettings {
+    /// Checks what serde cannot and compiles the reference formats.
+    pub fn compile(self) -> Result<Helpdesk, SettingsError> {
+        let err = |key: &str, message: String| SettingsError {
+            key: key.into(),
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(err("name", "must not be empty".into()));
+        }
+        for address in &self.addresses {
+            if !looks_like_address(address) {
+                return Err(err(
+                    "addresses",
+                    format!("`{address}` is not an email address"),
+                ));
+            }
+        }
+        if !looks_like_address(&self.default_contact) {
+            return Err(err(
+                "default_contact",
+                format!("`{}` is not an email address", self.default_contact),
+            ));
+        }
+        if self.first_ticket_number < 1 {
+            return Err(err("first_ticket_number", "must be 1 or more".into()));
+        }
+        if let Some(marker) = &self.reply_marker
+            && marker.trim().is_empty()
+        {
+            return Err(err(
+                "reply_marker",
+                "must not be blank; remove the key instead".into(),
+            ));
+        }
+        for t in &self.attachments.allowed_types {
+            if !t.contains('/') {
+                return Err(err(
+                    "attachments.allowed_types",
+                    format!("`{t}` is not a MIME type; write e.g. `image/*` or `application/pdf`"),
+                ));
+            }
+        }
+        let reference = ReferenceFormat::new(&self.reference_format, &self.also_recognise)
+            .map_err(|e| {
+                let key = match e {
+                    ReferenceFormatError::NoPlaceholder(ref f)
+                    | ReferenceFormatError::SeveralPlaceholders(ref f)
+                    | ReferenceFormatError::BareNumber(ref f)
+                        if *f != self.reference_format =>
+                    {
+                        "also_recognise"
+                    }
+                    _ => "reference_format",
+                };
+                err(key, e.to_string())
+            })?;
+        let own_addresses = self
+            .addresses
+            .iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .collect();
+        Ok(Helpdesk {
+            settings: self,
+            reference,
+            own_addresses,
+        })
+    }
+}
+
+fn looks_like_address(s: &str) -> bool {
+    let s = s.trim();
+    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
+}
+
+impl Helpdesk {
+    pub fn is_closed(&self, status: &str) -> bool {
+        self.settings
+            .closed_statuses
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(status))
+    }
+
+    pub fn is_own_address(&self, email_key: &str) -> bool {
+        self.own_addresses.iter().any(|a| a == email_key)
+    }
+
+    /// Organization configured for the domain of `email_key`, if any.
+    pub fn organization_for(&self, email_key: &str) -> Option<&str> {
+        let domain = email_key.rsplit_once('@')?.1;
+        self.settings
+            .organizations
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+            .map(|(_, org)| org.as_str())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn helpdesk(extra_toml: &str) -> Helpdesk {
+        let src =
+            format!("name = \"Support\"\naddresses = [\"support@example.com\"]\n{extra_toml}");
+        toml_like(&src).compile().unwrap()
+    }
+
+    /// Minimal `key = value` reader so the pure crate's tests need no TOML dependency.
+    fn toml_like(src: &str) -> HelpdeskSettings {
+        let json = src
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap();
+                format!("\"{}\": {}", k.trim(), v.trim())
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        serde_json::from_str(&format!("{{{json}}}")).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_those_documented() {
+        let hd = helpdesk("");
+        assert_eq!(hd.reference.render(7), "[HD#7]");
+        assert_eq!(hd.settings.new_ticket_status, "email-imported");
+        assert_eq!(hd.settings.unknown_sender, UnknownSender::CreateContact);
+        assert_eq!(hd.settings.reply_to_closed, ReplyToClosed::Reopen);
+        assert_eq!(hd.settings.attachments.allowed_types, vec!["image/*"]);
+        assert!(hd.is_closed("Closed"));
+        assert!(hd.is_own_address("support@example.com"));
+    }
+
+    #[test]
+    fn organization_by_domain() {
+        let hd = helpdesk("organizations = {\"acme.example\": \"ACME\"}");
+        assert_eq!(hd.organization_for("jane@ACME.example"), Some("ACME"));
+        assert_eq!(hd.organization_for("jane@other.example"), None);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let bad = HelpdeskSettings {
+            reference_format: "[HD]".into(),
+            ..helpdesk("").settings
+        };
+        assert_eq!(bad.compile().unwrap_err().key, "reference_format");
+        let bad = HelpdeskSettings {
+            also_recognise: vec!["x".into()],
+            ..helpdesk("").settings
+        };
+        assert_eq!(bad.compile().unwrap_err().key, "also_recognise");
+        let bad = HelpdeskSettings {
+            addresses: vec!["support".into()],
+            ..helpdesk("").settings
+        };
+        assert_eq!(bad.compile().unwrap_err().key, "addresses");
+    }
+}

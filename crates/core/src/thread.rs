@@ -1,0 +1,384 @@
+//! Decides whether a mail opens a ticket, follows up an existing one, or is set aside.
+//!
+//! The store looks up the facts (which tickets the subject and the Message-ID
+//! references point at, who the sender is); this module decides, without I/O.
+
+use postdesk_mail::Classification;
+
+use crate::settings::{FollowupSender, Helpdesk, ReplyToClosed, UnknownSender};
+
+/// A ticket as threading needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFacts {
+    pub id: i64,
+    pub number: i64,
+    pub status: String,
+    pub requester_contact_id: Option<i64>,
+    pub organization_id: Option<i64>,
+    /// Lower-cased addresses that were To/CC on the ticket's mails.
+    pub participants: Vec<String>,
+}
+
+/// The sender as the store knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderFacts {
+    /// Lower-cased address; `None` when the mail has no usable From.
+    pub email: Option<String>,
+    pub contact_id: Option<i64>,
+    pub organization_id: Option<i64>,
+    pub is_agent: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// First ticket number referenced in the subject, known or not.
+    pub subject_number: Option<i64>,
+    /// The ticket of this helpdesk with that number, if it exists.
+    pub by_subject: Option<TicketFacts>,
+    /// The ticket whose entry carries a Message-ID from In-Reply-To/References
+    /// (for bounces: the embedded original's Message-ID).
+    pub by_message_id: Option<TicketFacts>,
+    pub sender: SenderFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Open a ticket. `note` is recorded as a system event on it (e.g. why a
+    /// reference in the subject was not followed).
+    NewTicket { note: Option<String> },
+    /// Add the mail to `ticket_id`; `set_status` when the status changes.
+    FollowUp {
+        ticket_id: i64,
+        set_status: Option<String>,
+        note: Option<String>,
+    },
+    /// Keep the mail in the ledger only.
+    Ignore { reason: String },
+    /// The failed queue, with the reason.
+    Reject { reason: String },
+}
+
+pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Decision {
+    let sender = facts.sender.email.as_deref().unwrap_or("(no sender)");
+    if class == Classification::Loop {
+        return Decision::Ignore {
+            reason: format!("mail from our own address {sender}"),
+        };
+    }
+    // Machines never pass the sender policy, but what they answer is found by reference.
+    if matches!(class, Classification::Bounce | Classification::AutoReply) {
+        let ticket = facts.by_message_id.as_ref().or(facts.by_subject.as_ref());
+        return match ticket {
+            Some(t) => Decision::FollowUp {
+                ticket_id: t.id,
+                set_status: None,
+                note: None,
+            },
+            None => Decision::Ignore {
+                reason: format!("{} that belongs to no ticket", class.as_str()),
+            },
+        };
+    }
+
+    let permitted_subject_ticket = facts
+        .by_subject
+        .as_ref()
+        .filter(|t| may_follow_up(hd, &facts.sender, t));
+    let mut note = None;
+    if let (Some(t), None) = (&facts.by_subject, permitted_subject_ticket) {
+        note = Some(format!(
+            "The subject references ticket #{} but {sender} is not a participant of it, so a new ticket was opened.",
+            t.number
+        ));
+    }
+    // Message-IDs are not guessable, so a reply by In-Reply-To/References needs no sender check.
+    match permitted_subject_ticket.or(facts.by_message_id.as_ref()) {
+        Some(t) if hd.is_closed(&t.status) => match hd.settings.reply_to_closed {
+            ReplyToClosed::Reopen => Decision::FollowUp {
+                ticket_id: t.id,
+                set_status: Some(hd.settings.reply_status.clone()),
+                note: Some(format!("Reopened by a reply from {sender}.")),
+            },
+            ReplyToClosed::NewTicket => new_ticket(
+                hd,
+                facts,
+                Some(format!(
+                    "Reply to closed ticket #{}; a new ticket was opened.",
+                    t.number
+                )),
+            ),
+            ReplyToClosed::Reject => Decision::Reject {
+                reason: format!(
+                    "reply to closed ticket #{} (reply_to_closed = reject)",
+                    t.number
+                ),
+            },
+        },
+        Some(t) => {
+            let set_status =
+                (t.status != hd.settings.reply_status).then(|| hd.settings.reply_status.clone());
+            Decision::FollowUp {
+                ticket_id: t.id,
+                set_status,
+                note: None,
+            }
+        }
+        None => new_ticket(hd, facts, note),
+    }
+}
+
+fn new_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decision {
+    let known = facts.sender.contact_id.is_some();
+    if !known && hd.settings.unknown_sender == UnknownSender::Reject {
+        let sender = facts.sender.email.as_deref().unwrap_or("(no sender)");
+        return Decision::Reject {
+            reason: format!("unknown sender {sender} (unknown_sender = reject)"),
+        };
+    }
+    Decision::NewTicket { note }
+}
+
+/// The follow-up sender policy: may this sender add to `ticket` by quoting its number?
+pub fn may_follow_up(hd: &Helpdesk, sender: &SenderFacts, ticket: &TicketFacts) -> bool {
+    hd.settings.followup_senders.iter().any(|rule| match rule {
+        FollowupSender::Anyone => true,
+        FollowupSender::Requester => {
+            sender.contact_id.is_some() && sender.contact_id == ticket.requester_contact_id
+        }
+        FollowupSender::Cc => sender
+            .email
+            .as_ref()
+            .is_some_and(|e| ticket.participants.contains(e)),
+        FollowupSender::Agents => sender.is_agent,
+        FollowupSender::Organization => {
+            sender.organization_id.is_some() && sender.organization_id == ticket.organization_id
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::tests::helpdesk;
+
+    fn ticket(status: &str) -> TicketFacts {
+        TicketFacts {
+            id: 10,
+            number: 1234,
+            status: status.into(),
+            requester_contact_id: Some(1),
+            organization_id: Some(5),
+            participants: vec!["cc@example.org".into()],
+        }
+    }
+
+    fn sender(email: &str, contact: Option<i64>, org: Option<i64>) -> SenderFacts {
+        SenderFacts {
+            email: Some(email.into()),
+            contact_id: contact,
+            organization_id: org,
+            is_agent: false,
+        }
+    }
+
+    fn by_subject(status: &str, sender: SenderFacts) -> ThreadFacts {
+        ThreadFacts {
+            subject_number: Some(1234),
+            by_subject: Some(ticket(status)),
+            by_message_id: None,
+            sender,
+        }
+    }
+
+    #[test]
+    fn requester_cc_agent_and_colleague_may_follow_up() {
+        let hd = helpdesk("");
+        let followup = Decision::FollowUp {
+            ticket_id: 10,
+            set_status: Some("customer-replied".into()),
+            note: None,
+        };
+        for s in [
+            sender("req@example.org", Some(1), Some(5)),
+            sender("cc@example.org", Some(2), None),
+            SenderFacts {
+                is_agent: true,
+                ..sender("agent@example.com", None, None)
+            },
+            sender("colleague@example.org", Some(3), Some(5)),
+        ] {
+            assert_eq!(
+                decide(&hd, Classification::Normal, &by_subject("open", s)),
+                followup
+            );
+        }
+    }
+
+    #[test]
+    fn a_stranger_guessing_a_number_opens_a_new_ticket() {
+        let hd = helpdesk("");
+        let d = decide(
+            &hd,
+            Classification::Normal,
+            &by_subject("open", sender("x@evil.test", Some(9), Some(6))),
+        );
+        let Decision::NewTicket { note: Some(note) } = d else {
+            panic!("{d:?}")
+        };
+        assert!(
+            note.contains("#1234") && note.contains("x@evil.test"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn anyone_policy_trusts_the_reference() {
+        let hd = helpdesk("followup_senders = [\"anyone\"]");
+        let d = decide(
+            &hd,
+            Classification::Normal,
+            &by_subject("open", sender("x@evil.test", None, None)),
+        );
+        assert!(matches!(d, Decision::FollowUp { ticket_id: 10, .. }));
+    }
+
+    #[test]
+    fn message_id_reply_needs_no_sender_check() {
+        let hd = helpdesk("");
+        let facts = ThreadFacts {
+            by_message_id: Some(ticket("open")),
+            sender: sender("someone@else.test", None, None),
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide(&hd, Classification::Normal, &facts),
+            Decision::FollowUp { ticket_id: 10, .. }
+        ));
+    }
+
+    #[test]
+    fn reply_to_closed_ticket_follows_the_policy() {
+        let req = sender("req@example.org", Some(1), Some(5));
+        let d = decide(
+            &helpdesk(""),
+            Classification::Normal,
+            &by_subject("closed", req.clone()),
+        );
+        assert!(
+            matches!(d, Decision::FollowUp { set_status: Some(ref s), .. } if s == "customer-replied"),
+            "{d:?}"
+        );
+        let d = decide(
+            &helpdesk("reply_to_closed = \"new-ticket\""),
+            Classification::Normal,
+            &by_subject("closed", req.clone()),
+        );
+        assert!(matches!(d, Decision::NewTicket { note: Some(_) }), "{d:?}");
+        let d = decide(
+            &helpdesk("reply_to_closed = \"reject\""),
+            Classification::Normal,
+            &by_subject("closed", req),
+        );
+        assert!(matches!(d, Decision::Reject { .. }), "{d:?}");
+    }
+
+    #[test]
+    fn out_of_office_never_reopens() {
+        let d = decide(
+            &helpdesk(""),
+            Classification::AutoReply,
+            &by_subject("closed", sender("req@example.org", Some(1), Some(5))),
+        );
+        assert_eq!(
+            d,
+            Decision::FollowUp {
+                ticket_id: 10,
+                set_status: None,
+                note: None
+            }
+        );
+        let d = decide(
+            &helpdesk(""),
+            Classification::AutoReply,
+            &ThreadFacts::default(),
+        );
+        assert!(matches!(d, Decision::Ignore { .. }));
+    }
+
+    #[test]
+    fn bounces_attach_to_the_bounced_ticket_or_are_ignored() {
+        let facts = ThreadFacts {
+            by_message_id: Some(ticket("open")),
+            sender: sender("mailer-daemon@mx.test", None, None),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&helpdesk(""), Classification::Bounce, &facts),
+            Decision::FollowUp {
+                ticket_id: 10,
+                set_status: None,
+                note: None
+            }
+        );
+        assert!(matches!(
+            decide(
+                &helpdesk(""),
+                Classification::Bounce,
+                &ThreadFacts::default()
+            ),
+            Decision::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn own_address_is_a_loop() {
+        let facts = ThreadFacts {
+            sender: sender("support@example.com", None, None),
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide(&helpdesk(""), Classification::Loop, &facts),
+            Decision::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_sender_policies() {
+        let unknown = ThreadFacts {
+            sender: sender("new@example.org", None, None),
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide(&helpdesk(""), Classification::Normal, &unknown),
+            Decision::NewTicket { note: None }
+        ));
+        assert!(matches!(
+            decide(
+                &helpdesk("unknown_sender = \"default-contact\""),
+                Classification::Normal,
+                &unknown
+            ),
+            Decision::NewTicket { .. }
+        ));
+        assert!(matches!(
+            decide(
+                &helpdesk("unknown_sender = \"reject\""),
+                Classification::Normal,
+                &unknown
+            ),
+            Decision::Reject { .. }
+        ));
+        let known = ThreadFacts {
+            sender: sender("old@example.org", Some(4), None),
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide(
+                &helpdesk("unknown_sender = \"reject\""),
+                Classification::Normal,
+                &known
+            ),
+            Decision::NewTicket { .. }
+        ));
+    }
+}
