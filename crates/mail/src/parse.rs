@@ -1,9 +1,857 @@
 //! Raw bytes → [`ParsedMail`] with mail-parser.
+//!
+//! Never fails and never panics: what cannot be read becomes a warning. mail-parser
+//! does the MIME work (charsets, RFC 2047/2231, broken boundaries); this module picks
+//! the bodies, turns parts into [`Attachment`]s with safe names, unpacks winmail.dat,
+//! sanitizes HTML and records the structure facts `classify` needs.
 
-use crate::ParsedMail;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{
+    Addr, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+use crate::sanitize::{html_to_text, normalize_cid, sanitize_html};
+use crate::{Address, Attachment, ParsedMail, Structure, tnef};
+
+/// Longest `safe_name`, in bytes.
+pub const MAX_NAME_BYTES: usize = 150;
+/// At most this many warnings are kept.
+const MAX_WARNINGS: usize = 50;
+/// The body scan for an embedded Message-ID in bounces looks at this many bytes.
+const SCAN_LIMIT: usize = 1 << 20;
+
+/// URL under which an attachment is served; `cid:` images in HTML are pointed here.
+pub fn attachment_url(sha256: &str) -> String {
+    format!("/attachments/{sha256}")
+}
 
 /// Never fails and never panics: what cannot be read becomes a warning.
 pub fn parse(raw: &[u8]) -> ParsedMail {
-    let _ = raw;
-    ParsedMail::default()
+    let mut out = ParsedMail::default();
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        // No header at all: keep whatever text there is.
+        out.structure.content_type = "text/plain".into();
+        out.text = normalize_newlines(&String::from_utf8_lossy(raw))
+            .trim()
+            .to_string();
+        out.warnings.push(if raw.is_empty() {
+            "empty message".to_string()
+        } else {
+            "no header found: not a mail message".to_string()
+        });
+        out.warnings.push("no From header".into());
+        if out.text.is_empty() {
+            out.warnings.push("empty body".into());
+        }
+        return out;
+    };
+    let Some(root) = msg.parts.first() else {
+        out.warnings.push("no MIME part found".into());
+        return out;
+    };
+
+    read_headers(&mut out, raw, root);
+    read_envelope(&mut out, &msg);
+    read_structure(&mut out, root);
+
+    let mut warnings = Vec::new();
+    check_parts(&msg, &mut warnings);
+
+    // Bodies.
+    let texts: Vec<&str> = body_parts(&msg, &msg.text_body)
+        .filter_map(|p| match &p.body {
+            PartType::Text(t) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let htmls: Vec<&str> = body_parts(&msg, &msg.html_body)
+        .filter_map(|p| match &p.body {
+            PartType::Html(h) => Some(h.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let mut text = normalize_newlines(&texts.join("\n"));
+    let mut html_source = (!htmls.is_empty()).then(|| htmls.join("\n"));
+
+    // No body part at all (e.g. MHTML whose first related part is an image): an
+    // unnamed text part that is not marked as an attachment is the body.
+    let mut promoted = None;
+    if texts.is_empty() && htmls.is_empty() {
+        promoted = msg.attachments.iter().copied().find(|&id| {
+            msg.parts.get(id as usize).is_some_and(|p| {
+                matches!(p.body, PartType::Text(_) | PartType::Html(_))
+                    && p.attachment_name().is_none()
+                    && !p.content_disposition().is_some_and(|d| d.is_attachment())
+                    && p.content_type().is_none_or(|c| {
+                        c.ctype().eq_ignore_ascii_case("text")
+                            && c.subtype().is_none_or(|s| {
+                                s.eq_ignore_ascii_case("plain") || s.eq_ignore_ascii_case("html")
+                            })
+                    })
+            })
+        });
+        match promoted
+            .and_then(|id| msg.parts.get(id as usize))
+            .map(|p| &p.body)
+        {
+            Some(PartType::Html(h)) => html_source = Some(h.to_string()),
+            Some(PartType::Text(t)) => text = normalize_newlines(t),
+            _ => {}
+        }
+    }
+
+    // Attachments (winmail.dat unpacked), embedded originals.
+    let mut tnef_bodies = TnefBodies::default();
+    for &id in &msg.attachments {
+        if Some(id) == promoted {
+            continue;
+        }
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
+        add_attachment(&mut out, &msg, part, &mut tnef_bodies, &mut warnings);
+    }
+
+    if text.trim().is_empty() && html_source.is_none() {
+        if let Some(h) = tnef_bodies.html.take() {
+            html_source = Some(h);
+        } else if let Some(t) = tnef_bodies.text.take() {
+            text = normalize_newlines(&t);
+        } else if let Some(rtf) = tnef_bodies.rtf.take() {
+            // Only an RTF body: keep it as a file rather than lose the content.
+            out.attachments.push(make_attachment(
+                Some(tnef::BODY_RTF_NAME.into()),
+                "application/rtf".into(),
+                None,
+                false,
+                rtf,
+            ));
+        }
+    }
+    if text.trim().is_empty()
+        && let Some(h) = &html_source
+    {
+        text = normalize_newlines(&html_to_text(h));
+    }
+    if text.contains('\u{FFFD}') {
+        warnings.push("body text had invalid byte sequences (replaced)".into());
+    }
+    out.text = text;
+
+    if let Some(h) = html_source {
+        let cids: HashMap<String, String> = out
+            .attachments
+            .iter()
+            .filter_map(|a| {
+                a.content_id
+                    .as_ref()
+                    .map(|c| (normalize_cid(c), a.sha256.clone()))
+            })
+            .collect();
+        let cids_lower: HashMap<String, String> = cids
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        let lookup = |cid: &str| {
+            let cid = normalize_cid(cid);
+            cids.get(&cid)
+                .or_else(|| cids_lower.get(&cid.to_lowercase()))
+                .map(|sha| attachment_url(sha))
+        };
+        out.html = Some(sanitize_html(&h, &lookup));
+    }
+
+    if out.structure.embedded_message_id.is_none() && crate::classify::looks_like_bounce(&out) {
+        scan_for_original(
+            &mut out,
+            raw.get(root.offset_body as usize..).unwrap_or_default(),
+        );
+    }
+
+    if out.text.trim().is_empty()
+        && out.html.as_deref().is_none_or(|h| h.trim().is_empty())
+        && out.attachments.is_empty()
+    {
+        warnings.push("empty body".into());
+    }
+    for w in warnings {
+        push_warning(&mut out, w);
+    }
+    out
+}
+
+fn push_warning(out: &mut ParsedMail, w: String) {
+    if out.warnings.len() < MAX_WARNINGS && !out.warnings.contains(&w) {
+        out.warnings.push(w);
+    }
+}
+
+fn body_parts<'a, 'x>(
+    msg: &'a Message<'x>,
+    ids: &'a [u32],
+) -> impl Iterator<Item = &'a MessagePart<'x>> {
+    ids.iter().filter_map(|&id| msg.parts.get(id as usize))
+}
+
+// ---------------------------------------------------------------- headers
+
+fn read_headers(out: &mut ParsedMail, raw: &[u8], root: &MessagePart<'_>) {
+    for h in &root.headers {
+        let value = raw
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .map(decode_header_value)
+            .unwrap_or_default();
+        out.headers.push((h.name.as_str().to_string(), value));
+    }
+}
+
+/// RFC 2047-decodes and unfolds a raw header value.
+fn decode_header_value(raw: &[u8]) -> String {
+    let mut buf = raw.to_vec();
+    if buf.last() != Some(&b'\n') {
+        buf.push(b'\n');
+    }
+    match MessageStream::new(&buf).parse_unstructured() {
+        HeaderValue::Text(t) => t.trim().to_string(),
+        _ => String::new(),
+    }
+}
+
+fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
+    let root = &msg.parts[0];
+    let value = |name: HeaderName<'static>| {
+        root.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
+    };
+
+    out.message_id = value(HeaderName::MessageId)
+        .map(ids_of)
+        .and_then(|ids| ids.into_iter().next());
+    out.in_reply_to = value(HeaderName::InReplyTo).map(ids_of).unwrap_or_default();
+    out.references = value(HeaderName::References)
+        .map(ids_of)
+        .unwrap_or_default();
+    out.subject = normalize_subject(msg.subject().unwrap_or(""));
+
+    let has_from = value(HeaderName::From).is_some();
+    out.from = msg.from().and_then(|a| a.iter().find_map(to_address));
+    if out.from.is_none() {
+        out.warnings.push(
+            if has_from {
+                "From header has no address"
+            } else {
+                "no From header"
+            }
+            .into(),
+        );
+    }
+    out.reply_to = msg.reply_to().and_then(|a| a.iter().find_map(to_address));
+    out.to = msg
+        .all_to()
+        .flat_map(|a| a.iter().filter_map(to_address))
+        .collect();
+    out.cc = msg
+        .all_cc()
+        .flat_map(|a| a.iter().filter_map(to_address))
+        .collect();
+    out.bcc = msg
+        .all_bcc()
+        .flat_map(|a| a.iter().filter_map(to_address))
+        .collect();
+
+    out.return_path = out.header("Return-Path").map(parse_return_path);
+
+    match value(HeaderName::Date) {
+        None => out.warnings.push("no Date header".into()),
+        Some(HeaderValue::DateTime(dt)) if dt.is_valid() => out.date = Some(dt.to_timestamp()),
+        Some(_) => {
+            let raw = out
+                .header("Date")
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect::<String>();
+            out.warnings
+                .push(format!("unparsable Date header: {raw:?}"));
+        }
+    }
+    if out.subject.contains("=?") && out.subject.contains("?=") {
+        out.warnings
+            .push("Subject has undecodable encoded-words (unknown charset?)".into());
+    }
+}
+
+fn to_address(a: &Addr<'_>) -> Option<Address> {
+    let email: String = a
+        .address
+        .as_deref()?
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if email.is_empty() {
+        return None;
+    }
+    let name = a
+        .name
+        .as_deref()
+        .map(normalize_subject)
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(&email));
+    Some(Address { name, email })
+}
+
+/// Ids from a Message-ID / In-Reply-To / References value, without brackets.
+fn ids_of(v: &HeaderValue<'_>) -> Vec<String> {
+    let raw: Vec<&str> = match v {
+        HeaderValue::Text(t) => vec![t.as_ref()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.as_ref()).collect(),
+        _ => Vec::new(),
+    };
+    raw.into_iter()
+        .flat_map(|s| s.split(|c: char| c.is_whitespace() || c == ','))
+        .map(|s| s.trim_matches(|c: char| c == '<' || c == '>' || c.is_control()))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `<addr>` → `addr`, `<>` (or an empty value) → `""`.
+fn parse_return_path(v: &str) -> String {
+    let v = v.trim();
+    let inner = match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split_whitespace().next().unwrap_or(""),
+    };
+    inner.trim().to_string()
+}
+
+/// Whitespace (newlines, tabs, runs) folded to single spaces, control characters dropped, trimmed.
+pub fn normalize_subject(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+        } else {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn normalize_newlines(s: &str) -> String {
+    if !s.contains('\r') {
+        return s.to_string();
+    }
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+// ---------------------------------------------------------------- structure
+
+fn read_structure(out: &mut ParsedMail, root: &MessagePart<'_>) {
+    let ct = root.content_type();
+    out.structure = Structure {
+        content_type: ct.map(mime_of).unwrap_or_else(|| "text/plain".into()),
+        report_type: ct
+            .filter(|c| {
+                c.ctype().eq_ignore_ascii_case("multipart")
+                    && c.subtype()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            })
+            .map(|c| {
+                c.attribute("report-type")
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            }),
+        embedded_message_id: None,
+        embedded_subject: None,
+    };
+}
+
+fn mime_of(ct: &mail_parser::ContentType<'_>) -> String {
+    let t = ct.ctype().trim().to_ascii_lowercase();
+    match ct.subtype() {
+        Some(s) => format!("{t}/{}", s.trim().to_ascii_lowercase()),
+        None if t == "text" => "text/plain".into(),
+        None if t == "multipart" => "multipart/mixed".into(),
+        None => format!("{t}/octet-stream"),
+    }
+}
+
+const UTF8_ALIASES: &[&str] = &[
+    "utf8",
+    "unicode11utf8",
+    "unicode20utf8",
+    "xunicode20utf8",
+    "unicode11utf8",
+];
+
+fn known_charset(name: &str) -> bool {
+    let squashed: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    UTF8_ALIASES.contains(&squashed.as_str()) || charset_decoder(name.trim().as_bytes()).is_some()
+}
+
+/// Encoding problems, unknown charsets, multiparts without or with a missing end boundary.
+fn check_parts(msg: &Message<'_>, warnings: &mut Vec<String>) {
+    for (i, part) in msg.parts.iter().enumerate() {
+        let ct = part.content_type();
+        let mime = ct.map(mime_of).unwrap_or_else(|| "text/plain".into());
+        if part.is_encoding_problem {
+            warnings.push(format!("encoding problem in MIME part {i} ({mime})"));
+        }
+        if let Some(cs) = ct.and_then(|c| c.attribute("charset"))
+            && matches!(part.body, PartType::Text(_) | PartType::Html(_))
+            && !known_charset(cs)
+        {
+            let cs: String = cs.chars().take(40).collect();
+            warnings.push(format!(
+                "unknown charset {cs:?} in MIME part {i}; read as UTF-8"
+            ));
+        }
+        if mime.starts_with("multipart/") {
+            match ct.and_then(|c| c.attribute("boundary")) {
+                None => warnings.push(format!("{mime} without boundary in MIME part {i}")),
+                Some(b) => {
+                    let mut closing = b"--".to_vec();
+                    closing.extend_from_slice(b.as_bytes());
+                    closing.extend_from_slice(b"--");
+                    let end = (part.offset_end as usize).min(msg.raw_message.len());
+                    let hay = msg
+                        .raw_message
+                        .get(part.offset_body as usize..end)
+                        .unwrap_or_default();
+                    if !contains(hay, &closing) && !contains(&msg.raw_message, &closing) {
+                        warnings.push(format!(
+                            "truncated multipart: no closing boundary for MIME part {i}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------- attachments
+
+#[derive(Default)]
+struct TnefBodies {
+    html: Option<String>,
+    text: Option<String>,
+    rtf: Option<Vec<u8>>,
+}
+
+fn add_attachment(
+    out: &mut ParsedMail,
+    msg: &Message<'_>,
+    part: &MessagePart<'_>,
+    tnef_bodies: &mut TnefBodies,
+    warnings: &mut Vec<String>,
+) {
+    let ct = part.content_type();
+    let mut mime = ct.map(mime_of).unwrap_or_else(|| match part.body {
+        PartType::Html(_) => "text/html".into(),
+        PartType::Text(_) => "text/plain".into(),
+        PartType::Message(_) => "message/rfc822".into(),
+        _ => "application/octet-stream".into(),
+    });
+    let original_name = part
+        .attachment_name()
+        .map(normalize_subject)
+        .filter(|n| !n.is_empty());
+    let content_id = part
+        .content_id()
+        .map(|c| {
+            c.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+                .to_string()
+        })
+        .filter(|c| !c.is_empty());
+    let disposition = part.content_disposition();
+    let is_attachment_disp = disposition.is_some_and(|d| d.is_attachment());
+    let is_inline_disp = disposition.is_some_and(|d| d.is_inline());
+
+    let data: Vec<u8> = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Message(nested) => {
+            mime = if mime.starts_with("message/") {
+                mime
+            } else {
+                "message/rfc822".into()
+            };
+            record_embedded(out, nested.message_id(), nested.subject());
+            nested_raw(msg, part, nested).to_vec()
+        }
+        PartType::Multipart(_) => return,
+    };
+
+    if matches!(
+        mime.as_str(),
+        "text/rfc822-headers" | "message/rfc822-headers"
+    ) && let Some(h) = MessageParser::default().parse_headers(&data)
+    {
+        record_embedded(out, h.message_id(), h.subject());
+    }
+
+    let is_tnef = matches!(
+        mime.as_str(),
+        "application/ms-tnef" | "application/vnd.ms-tnef"
+    ) || original_name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"));
+    if is_tnef && unpack_tnef(out, &data, tnef_bodies, warnings) {
+        return;
+    }
+
+    let inline = !is_attachment_disp
+        && (matches!(part.body, PartType::InlineBinary(_))
+            || is_inline_disp
+            || (content_id.is_some() && mime.starts_with("image/")));
+
+    let fallback_name = match (&original_name, &part.body) {
+        (None, PartType::Message(nested)) => nested
+            .subject()
+            .map(|s| format!("{}.eml", normalize_subject(s))),
+        _ => None,
+    };
+    let mut a = make_attachment(original_name, mime, content_id, inline, data);
+    if let Some(f) = fallback_name {
+        a.safe_name = safe_name(Some(&f), &a.mime_type);
+    }
+    out.attachments.push(a);
+}
+
+/// Bytes of a nested message: its span in the parent for an unencoded part, else the decoded bytes.
+fn nested_raw<'a>(
+    msg: &'a Message<'_>,
+    part: &MessagePart<'_>,
+    nested: &'a Message<'_>,
+) -> &'a [u8] {
+    if part.encoding == mail_parser::Encoding::None
+        && let Some(span) = msg
+            .raw_message
+            .get(part.offset_body as usize..part.offset_end as usize)
+        && !span.is_empty()
+    {
+        return span;
+    }
+    &nested.raw_message
+}
+
+fn record_embedded(out: &mut ParsedMail, message_id: Option<&str>, subject: Option<&str>) {
+    if out.structure.embedded_message_id.is_some() {
+        return;
+    }
+    let id = message_id
+        .map(|m| {
+            m.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+                .to_string()
+        })
+        .filter(|m| !m.is_empty());
+    if id.is_some() {
+        out.structure.embedded_message_id = id;
+        out.structure.embedded_subject = subject.map(normalize_subject);
+    } else if out.structure.embedded_subject.is_none() {
+        out.structure.embedded_subject = subject.map(normalize_subject).filter(|s| !s.is_empty());
+    }
+}
+
+/// Replaces a winmail.dat by its files. False if it must be kept (not TNEF / damaged).
+fn unpack_tnef(
+    out: &mut ParsedMail,
+    data: &[u8],
+    bodies: &mut TnefBodies,
+    warnings: &mut Vec<String>,
+) -> bool {
+    let t = match tnef::decode(data) {
+        Ok(t) => t,
+        Err(e) => {
+            warnings.push(format!("winmail.dat kept as is: {e}"));
+            return false;
+        }
+    };
+    for a in &t.attachments {
+        let mime = a
+            .mime_type
+            .clone()
+            .filter(|m| m.contains('/') && !m.contains(char::is_whitespace))
+            .unwrap_or_else(|| mime_from_name(a.name.as_deref().unwrap_or("")).to_string());
+        out.attachments.push(make_attachment(
+            a.name.clone(),
+            mime,
+            a.content_id.clone(),
+            false,
+            a.data.clone(),
+        ));
+    }
+    if t.damaged {
+        let detail = t.warnings.first().cloned().unwrap_or_default();
+        warnings.push(format!(
+            "winmail.dat is damaged ({detail}); kept whole, {} file(s) extracted",
+            t.attachments.len()
+        ));
+        return false;
+    }
+    bodies.html = bodies.html.take().or(t.body_html);
+    bodies.text = bodies.text.take().or(t.body_text);
+    bodies.rtf = bodies.rtf.take().or(t.body_rtf);
+    true
+}
+
+fn make_attachment(
+    original_name: Option<String>,
+    mime_type: String,
+    content_id: Option<String>,
+    inline: bool,
+    data: Vec<u8>,
+) -> Attachment {
+    let safe_name = safe_name(original_name.as_deref(), &mime_type);
+    Attachment {
+        original_name,
+        safe_name,
+        mime_type,
+        content_id,
+        inline,
+        sha256: hex::encode(Sha256::digest(&data)),
+        data,
+    }
+}
+
+// ---------------------------------------------------------------- bounces
+
+static MESSAGE_ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?mi)^[ \t>]*Message-ID:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]+@[^\s<>]+)>?")
+        .expect("valid regex")
+});
+static SUBJECT_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?mi)^[ \t>]*Subject:[ \t]*([^\r\n]*)").expect("valid regex"));
+
+/// Best effort for bounces that quote the original as plain text: the first
+/// `Message-ID:` header line in the body that is not the bounce's own.
+fn scan_for_original(out: &mut ParsedMail, body: &[u8]) {
+    let body = &body[..body.len().min(SCAN_LIMIT)];
+    let text = String::from_utf8_lossy(body);
+    let own = out.message_id.clone().unwrap_or_default();
+    for caps in MESSAGE_ID_LINE.captures_iter(&text) {
+        let id = caps[1].trim_end_matches(['.', ',', ';']).to_string();
+        if id == own {
+            continue;
+        }
+        let at = caps.get(0).map_or(0, |m| m.start());
+        let subject = header_block_subject(&text, at);
+        out.structure.embedded_message_id = Some(id);
+        if out.structure.embedded_subject.is_none() {
+            out.structure.embedded_subject = subject;
+        }
+        return;
+    }
+}
+
+/// The Subject line of the header block (no blank line in between) around `at`.
+fn header_block_subject(text: &str, at: usize) -> Option<String> {
+    let start = text[..at]
+        .rfind("\n\n")
+        .or_else(|| text[..at].rfind("\r\n\r\n"))
+        .map_or(0, |p| p + 1);
+    let end = text[at..]
+        .find("\n\n")
+        .or_else(|| text[at..].find("\r\n\r\n"))
+        .map_or(text.len(), |p| at + p);
+    let block = &text[start..end];
+    SUBJECT_LINE
+        .captures(block)
+        .map(|c| normalize_subject(&c[1]))
+        .filter(|s| !s.is_empty())
+}
+
+// ---------------------------------------------------------------- names
+
+/// A file name safe on any file system and in a Content-Disposition header:
+/// last path component only, no control or reserved characters, no leading dots,
+/// no Windows device names, at most [`MAX_NAME_BYTES`] bytes (the extension is
+/// kept when it is short), never empty (`attachment.<ext>` from the MIME type).
+pub fn safe_name(original: Option<&str>, mime_type: &str) -> String {
+    let name = original.unwrap_or("");
+    // Last path component, with either separator.
+    let name = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut s: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .map(|c| match c {
+            '<' | '>' | ':' | '"' | '|' | '?' | '*' | ';' => '_',
+            c if c.is_whitespace() => ' ',
+            c => c,
+        })
+        .collect();
+    s = normalize_subject(&s);
+    // No leading dots (hidden files, `..`), no trailing dots or spaces (Windows).
+    let s = s
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches(['.', ' '])
+        .to_string();
+    if s.is_empty() {
+        return format!("attachment.{}", extension_for(mime_type));
+    }
+    let s = if is_reserved_device_name(&s) {
+        format!("_{s}")
+    } else {
+        s
+    };
+    truncate_name(&s, MAX_NAME_BYTES)
+}
+
+/// Bidi overrides and zero-width characters that disguise extensions.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+fn is_reserved_device_name(name: &str) -> bool {
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+        && stem.len() == 4
+        && stem.as_bytes()[3].is_ascii_digit())
+}
+
+fn truncate_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(p)
+            if p > 0
+                && name.len() - p <= 16
+                && name[p + 1..].chars().all(|c| c.is_alphanumeric()) =>
+        {
+            (&name[..p], &name[p..])
+        }
+        _ => (name, ""),
+    };
+    let budget = max.saturating_sub(ext.len());
+    let mut cut = budget.min(stem.len());
+    while cut > 0 && !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stem = stem[..cut].trim_end_matches(['.', ' ']);
+    let stem = if stem.is_empty() { "attachment" } else { stem };
+    format!("{stem}{ext}")
+}
+
+/// File extension for a MIME type (without dot).
+pub fn extension_for(mime: &str) -> Cow<'static, str> {
+    let mime = mime.trim().to_ascii_lowercase();
+    let ext = match mime.as_str() {
+        "text/plain"
+        | "message/delivery-status"
+        | "text/rfc822-headers"
+        | "message/disposition-notification"
+        | "message/feedback-report" => "txt",
+        "text/html" => "html",
+        "text/calendar" => "ics",
+        "text/csv" => "csv",
+        "text/xml" | "application/xml" => "xml",
+        "text/rtf" | "application/rtf" => "rtf",
+        "message/rfc822" | "message/global" => "eml",
+        "image/jpeg" | "image/jpg" | "image/pjpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/bmp" => "bmp",
+        "image/tiff" => "tif",
+        "image/svg+xml" => "svg",
+        "application/pdf" => "pdf",
+        "application/zip" | "application/x-zip-compressed" => "zip",
+        "application/gzip" | "application/x-gzip" => "gz",
+        "application/json" => "json",
+        "application/ms-tnef" | "application/vnd.ms-tnef" => "dat",
+        "application/pgp-signature" => "asc",
+        "application/pkcs7-signature" | "application/x-pkcs7-signature" => "p7s",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "application/vnd.ms-powerpoint" => "ppt",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => "pptx",
+        "audio/mpeg" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "video/mp4" => "mp4",
+        _ => {
+            let sub = mime.split('/').nth(1).unwrap_or("");
+            let sub = sub.strip_prefix("x-").unwrap_or(sub);
+            if !sub.is_empty() && sub.len() <= 8 && sub.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Cow::Owned(sub.to_string());
+            }
+            "bin"
+        }
+    };
+    Cow::Borrowed(ext)
+}
+
+/// MIME type guessed from a file name's extension (for winmail.dat contents).
+pub fn mime_from_name(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" | "ini" | "cfg" | "bat" | "sys" => "text/plain",
+        "htm" | "html" => "text/html",
+        "rtf" => "application/rtf",
+        "csv" => "text/csv",
+        "xml" => "application/xml",
+        "ics" => "text/calendar",
+        "eml" => "message/rfc822",
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        "webp" => "image/webp",
+        "zip" => "application/zip",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        _ => "application/octet-stream",
+    }
 }

@@ -1,6 +1,251 @@
 //! HTML from mail made safe to show in a browser, and HTML → plain text.
+//!
+//! Policy (ammonia with a custom configuration):
+//! - no scripts, styles sheets, event handlers, forms, frames, objects, SVG or MathML
+//!   (`script`, `style`, `title`, `template`, `iframe`, `object`, `embed`, `svg`, `math`…
+//!   are removed with their content; other unknown tags are unwrapped);
+//! - links keep only `http:`, `https:` and `mailto:` targets, get
+//!   `rel="noopener noreferrer nofollow"` and `target="_blank"`; relative links are dropped;
+//! - no remote content: `<img>` keeps its `alt` text but loses an `http(s):` source;
+//!   `cid:` sources are rewritten through the caller's `cid_to_url` and dropped when it
+//!   has no answer; `data:`, `javascript:`, `vbscript:`… never survive;
+//! - `style` attributes keep a few harmless text properties only, and are dropped
+//!   whole when they contain `expression(`, `url(`, `javascript:` or CSS escapes.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ammonia::{Builder, Url, UrlRelative};
 
 /// Plain text rendering of an HTML body (used when a mail has no text/plain part).
 pub fn html_to_text(html: &str) -> String {
     html2text::from_read(html.as_bytes(), 100).unwrap_or_default()
+}
+
+/// Tags removed together with everything inside them.
+const DROP_WITH_CONTENT: &[&str] = &[
+    "script", "style", "title", "template", "iframe", "frame", "frameset", "object", "embed",
+    "applet", "svg", "math", "noembed", "noframes", "xml", "head", "select", "textarea",
+];
+
+/// Style properties kept in `style` attributes.
+const STYLE_PROPERTIES: &[&str] = &[
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "font-size",
+    "font-family",
+    "text-decoration",
+    "text-align",
+    "vertical-align",
+    "white-space",
+];
+
+/// Sanitizes an HTML body for display. `cid_to_url` maps a Content-ID (without
+/// `cid:` and angle brackets) to the URL of the matching inline attachment.
+pub fn sanitize_html(html: &str, cid_to_url: &dyn Fn(&str) -> Option<String>) -> String {
+    // ammonia's callbacks must be 'static, so the cid: references are resolved up front.
+    let cid_map: Arc<HashMap<String, String>> = Arc::new(
+        find_cid_references(html)
+            .into_iter()
+            .filter_map(|cid| cid_to_url(&cid).map(|url| (cid, url)))
+            .collect(),
+    );
+    let allowed_relative: Arc<HashSet<String>> = Arc::new(
+        cid_map
+            .values()
+            .filter(|u| is_relative(u))
+            .cloned()
+            .collect(),
+    );
+
+    let filter_map = Arc::clone(&cid_map);
+    let mut builder = Builder::default();
+    builder
+        .rm_tags(DROP_WITH_CONTENT)
+        .add_clean_content_tags(DROP_WITH_CONTENT)
+        // Table layout is common in mail; keep the harmless presentational attributes.
+        .add_tag_attributes(
+            "table",
+            &["border", "cellpadding", "cellspacing", "width", "bgcolor"],
+        )
+        .add_tag_attributes("td", &["bgcolor", "width", "height", "valign"])
+        .add_tag_attributes("th", &["bgcolor", "width", "height", "valign"])
+        .add_tag_attributes("font", &["color", "face", "size"])
+        .add_tags(&["font"])
+        .add_generic_attributes(&["style"])
+        .filter_style_properties(STYLE_PROPERTIES.iter().copied().collect())
+        // `cid` must pass the scheme check so that the attribute filter can rewrite it.
+        .add_url_schemes(&["cid"])
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .set_tag_attribute_value("a", "target", "_blank")
+        .url_relative(UrlRelative::Custom(Box::new(relative_filter(
+            allowed_relative,
+        ))))
+        .attribute_filter(move |element, attribute, value| {
+            filter_attribute(&filter_map, element, attribute, value)
+        });
+    builder.clean(html).to_string()
+}
+
+fn filter_attribute<'u>(
+    cid_map: &HashMap<String, String>,
+    element: &str,
+    attribute: &str,
+    value: &'u str,
+) -> Option<Cow<'u, str>> {
+    match attribute {
+        "href" => {
+            let scheme = Url::parse(value.trim())
+                .ok()
+                .map(|u| u.scheme().to_string());
+            match scheme.as_deref() {
+                Some("http" | "https" | "mailto") if matches!(element, "a" | "area") => {
+                    Some(Cow::Borrowed(value))
+                }
+                _ => None,
+            }
+        }
+        "src" => {
+            if element != "img" {
+                return None;
+            }
+            let cid = strip_cid_scheme(value)?;
+            cid_map
+                .get(&normalize_cid(cid))
+                .map(|url| Cow::Owned(url.clone()))
+        }
+        // Other URL-valued attributes have no use in a mail view.
+        "cite" | "longdesc" | "action" | "background" | "poster" | "srcset" | "usemap"
+        | "formaction" => None,
+        "style" => {
+            let lower = value.to_ascii_lowercase();
+            let hostile = [
+                "expression",
+                "url(",
+                "javascript:",
+                "vbscript:",
+                "\\",
+                "/*",
+                "@import",
+                "behavior",
+                "-moz-binding",
+            ];
+            if hostile.iter().any(|h| lower.contains(h)) {
+                None
+            } else {
+                Some(Cow::Borrowed(value))
+            }
+        }
+        _ => Some(Cow::Borrowed(value)),
+    }
+}
+
+/// Relative URLs survive only when they are one of our rewritten `cid:` targets.
+fn relative_filter(
+    allowed: Arc<HashSet<String>>,
+) -> impl for<'u> Fn(&'u str) -> Option<Cow<'u, str>> + Send + Sync {
+    move |url| allowed.contains(url).then_some(Cow::Borrowed(url))
+}
+
+fn is_relative(url: &str) -> bool {
+    matches!(
+        Url::parse(url),
+        Err(ammonia::url::ParseError::RelativeUrlWithoutBase)
+    )
+}
+
+/// `cid:` prefix removed (case-insensitive), else `None`.
+fn strip_cid_scheme(value: &str) -> Option<&str> {
+    let v = value.trim();
+    let head = v.get(..4)?;
+    head.eq_ignore_ascii_case("cid:").then(|| &v[4..])
+}
+
+/// Content-ID as used for lookups: percent-decoded (RFC 2392), without brackets, trimmed.
+pub fn normalize_cid(cid: &str) -> String {
+    let decoded = percent_decode(cid.trim());
+    decoded
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(h) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+            && let Ok(b) = u8::from_str_radix(h, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// All `cid:` references in the document (normalised), found textually.
+fn find_cid_references(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("cid:") {
+        let start = from + pos + 4;
+        let end = html[start..]
+            .find(|c: char| c == '"' || c == '\'' || c == '>' || c == '<' || c.is_whitespace())
+            .map_or(html.len(), |e| start + e);
+        let cid = normalize_cid(&html_unescape_minimal(&html[start..end]));
+        if !cid.is_empty() && !found.contains(&cid) {
+            found.push(cid);
+        }
+        from = end.max(start);
+        if found.len() > 1000 {
+            break;
+        }
+    }
+    found
+}
+
+/// The attribute values ammonia hands the filter are entity-decoded; decode the common ones here too.
+fn html_unescape_minimal(s: &str) -> String {
+    s.replace("&amp;", "&")
+        .replace("&#64;", "@")
+        .replace("&commat;", "@")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(html: &str) -> String {
+        sanitize_html(html, &|cid| {
+            (cid == "logo@x").then(|| "/attachments/abc".to_string())
+        })
+    }
+
+    #[test]
+    fn cid_rewritten_and_unknown_dropped() {
+        let out = clean(r#"<img src="cid:logo@x" alt="Logo"><img src="cid:other@x" alt="Other">"#);
+        assert!(out.contains(r#"src="/attachments/abc""#), "{out}");
+        assert!(out.contains(r#"alt="Other""#), "{out}");
+        assert_eq!(out.matches("src=").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn relative_links_dropped() {
+        let out = clean(r#"<a href="/admin/delete">x</a><a href="/attachments/abc">y</a>"#);
+        assert!(!out.contains("/admin"), "{out}");
+    }
 }
