@@ -9,3 +9,13 @@ pub mod thread;
 
 pub use reference::ReferenceFormat;
 pub use settings::HelpdeskSettings;
+
+/// One mail as a source hands it over: bytes plus where it came from.
+#[derive(Debug, Clone)]
+pub struct RawMail {
+    /// `file`, `mbox`, `maildir`, `stdin`, `imap`…
+    pub source: &'static str,
+    /// Whatever finds the mail again at its source (path, `path#n` in an mbox, mailbox/UID).
+    pub location: String,
+    pub bytes: Vec<u8>,
+}

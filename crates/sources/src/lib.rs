@@ -1,1 +1,25 @@
+//! Where mail comes from: `.eml` files, directories, mbox files, Maildir folders,
+//! standard input (MTA pipe). Each source yields [`RawMail`]s in order.
 
+pub mod files;
+pub mod mbox;
+pub mod stdin;
+
+use std::path::PathBuf;
+
+pub use postdesk_core::RawMail;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} does not exist; give an .eml file, an mbox file, a Maildir or a directory of mails"
+    )]
+    Missing { path: PathBuf },
+    #[error("the mail on standard input is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}

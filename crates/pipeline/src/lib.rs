@@ -1,0 +1,244 @@
+//! The pipeline that turns raw mail into tickets:
+//! prepare (parse → classify → route → reference lookup → reply strip → attachments,
+//! in parallel on all cores) then apply (one writer, many mails per commit, each
+//! mail in its own savepoint) then notify, then report back so the source may
+//! acknowledge only what is committed.
+
+mod prepare;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postdesk_core::RawMail;
+use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError};
+use rayon::prelude::*;
+use tokio::sync::mpsc;
+
+pub use prepare::{Limits, choose_helpdesk, prepare};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no helpdesk named `{0}` is configured")]
+    UnknownHelpdesk(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Mails per transaction: one fsync serves them all.
+    pub batch_size: usize,
+    pub limits: Limits,
+    /// Deliver every mail to this helpdesk instead of choosing by recipient.
+    pub helpdesk: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            limits: Limits::default(),
+            helpdesk: None,
+        }
+    }
+}
+
+/// One mail's result, reported after its batch committed.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub source: &'static str,
+    pub location: String,
+    pub report: IngestReport,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub created: usize,
+    pub appended: usize,
+    pub ignored: usize,
+    pub failed: usize,
+    pub duplicate: usize,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.created + self.appended + self.ignored + self.failed + self.duplicate
+    }
+
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Appended => self.appended += 1,
+            Outcome::Ignored => self.ignored += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Duplicate => self.duplicate += 1,
+        }
+    }
+
+    pub fn mails_per_second(&self) -> f64 {
+        self.total() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} mails: {} created, {} appended, {} ignored, {} failed, {} already processed — {:.1} s, {:.0} mails/s",
+            self.total(),
+            self.created,
+            self.appended,
+            self.ignored,
+            self.failed,
+            self.duplicate,
+            self.elapsed.as_secs_f64(),
+            self.mails_per_second()
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    helpdesks: Arc<Vec<RegisteredHelpdesk>>,
+    options: Options,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, helpdesks: Vec<RegisteredHelpdesk>, options: Options) -> Self {
+        Self {
+            store,
+            helpdesks: Arc::new(helpdesks),
+            options,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn helpdesks(&self) -> &[RegisteredHelpdesk] {
+        &self.helpdesks
+    }
+
+    /// Index of the helpdesk with this name.
+    pub fn helpdesk_index(&self, name: &str) -> Result<usize, PipelineError> {
+        self.helpdesks
+            .iter()
+            .position(|h| h.config.settings.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| PipelineError::UnknownHelpdesk(name.to_string()))
+    }
+
+    /// Processes every mail of `mails` in order. `on_committed` hears of each batch
+    /// once it is durable; a store error stops the run, leaving later mails untouched.
+    pub async fn run<I>(
+        &self,
+        mails: I,
+        mut on_committed: impl FnMut(&[Processed]),
+    ) -> Result<Summary, PipelineError>
+    where
+        I: Iterator<Item = RawMail> + Send + 'static,
+    {
+        let started = Instant::now();
+        // Two prepared batches in flight: one being written, one being parsed.
+        let (tx, mut rx) = mpsc::channel::<Vec<IncomingMail>>(1);
+        let preparer = {
+            let helpdesks = Arc::clone(&self.helpdesks);
+            let options = self.options.clone();
+            let data_dir = self.store.data_dir().to_path_buf();
+            std::thread::spawn(move || {
+                let mut mails = mails.peekable();
+                while mails.peek().is_some() {
+                    let chunk: Vec<RawMail> = mails.by_ref().take(options.batch_size).collect();
+                    let prepared: Vec<IncomingMail> = chunk
+                        .into_par_iter()
+                        .map(|raw| {
+                            prepare(
+                                raw,
+                                &helpdesks,
+                                options.helpdesk,
+                                &data_dir,
+                                &options.limits,
+                            )
+                        })
+                        .collect();
+                    if tx.blocking_send(prepared).is_err() {
+                        return; // the writer stopped on an error
+                    }
+                }
+            })
+        };
+        let mut summary = Summary::default();
+        let mut result = Ok(());
+        while let Some(batch) = rx.recv().await {
+            let jobs: Vec<(IncomingMail, Option<i64>)> =
+                batch.into_iter().map(|m| (m, None)).collect();
+            match self.commit(&jobs).await {
+                Ok(processed) => {
+                    processed.iter().for_each(|p| summary.add(p.report.outcome));
+                    on_committed(&processed);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let _ = preparer.join();
+        summary.elapsed = started.elapsed();
+        result.map(|()| summary)
+    }
+
+    /// Processes ledger rows again (the failed queue's "retry"), updating them in place.
+    pub async fn retry(&self, intake_ids: &[i64]) -> Result<Vec<Processed>, PipelineError> {
+        let mut jobs = Vec::new();
+        for &id in intake_ids {
+            let row = self.store.intake_row(id).await?;
+            let bytes = self.store.raw_mail(&row.sha256).await?;
+            let helpdesk = match &row.helpdesk {
+                Some(name) => Some(self.helpdesk_index(name)?),
+                None => self.options.helpdesk,
+            };
+            let raw = RawMail {
+                source: "retry",
+                location: row.location.clone(),
+                bytes,
+            };
+            let mail = prepare(
+                raw,
+                &self.helpdesks,
+                helpdesk,
+                self.store.data_dir(),
+                &self.options.limits,
+            );
+            jobs.push((mail, Some(id)));
+        }
+        self.commit(&jobs).await
+    }
+
+    async fn commit(
+        &self,
+        jobs: &[(IncomingMail, Option<i64>)],
+    ) -> Result<Vec<Processed>, PipelineError> {
+        let mut batch = self.store.begin_batch().await?;
+        let mut processed = Vec::with_capacity(jobs.len());
+        for (mail, retry_of) in jobs {
+            let report = batch.ingest(&self.helpdesks, mail, *retry_of).await?;
+            if report.outcome != Outcome::Duplicate {
+                let helpdesk = &self.helpdesks[mail.helpdesk];
+                postdesk_notify::on_ingested(batch.connection(), helpdesk, mail, &report)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            processed.push(Processed {
+                source: mail.source,
+                location: mail.location.clone(),
+                report,
+            });
+        }
+        batch.commit().await?;
+        Ok(processed)
+    }
+}

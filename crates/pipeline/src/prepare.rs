@@ -1,0 +1,119 @@
+//! Everything about a mail that needs no database: runs in parallel on all cores.
+
+use std::path::Path;
+
+use postdesk_core::{RawMail, attachments, route};
+use postdesk_mail::{ParsedMail, StrippedReply, classify, parse, strip_reply};
+use postdesk_store::{IncomingMail, RegisteredHelpdesk, StoredAttachment, blobs, now};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Larger mails are kept raw and failed, not parsed.
+    pub max_mail_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_mail_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+/// Parses, classifies and routes one mail and writes its kept attachments.
+/// Never fails: a problem becomes `IncomingMail::failure`, recorded in the ledger.
+pub fn prepare(
+    raw: RawMail,
+    helpdesks: &[RegisteredHelpdesk],
+    fixed_helpdesk: Option<usize>,
+    data_dir: &Path,
+    limits: &Limits,
+) -> IncomingMail {
+    let sha256 = hex::encode(Sha256::digest(&raw.bytes));
+    let mut failure = None;
+    let raw_compressed = blobs::compress(&raw.bytes).unwrap_or_else(|e| {
+        failure = Some(format!("cannot compress the mail for keeping: {e}"));
+        raw.bytes.clone()
+    });
+    let too_large = raw.bytes.len() > limits.max_mail_bytes;
+    let mut mail = if too_large {
+        failure = Some(format!(
+            "the mail is {} bytes, more than the limit of {} (max_mail_mb)",
+            raw.bytes.len(),
+            limits.max_mail_bytes
+        ));
+        ParsedMail::default()
+    } else {
+        parse(&raw.bytes)
+    };
+    let mut helpdesk = fixed_helpdesk.unwrap_or_else(|| choose_helpdesk(&mail, helpdesks));
+    let mut classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
+    if let Some(name) = route::route(&mail, classification).helpdesk
+        && let Some(index) = helpdesks
+            .iter()
+            .position(|h| h.config.settings.name == name)
+    {
+        helpdesk = index;
+        classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
+    }
+    let hd = &helpdesks[helpdesk].config;
+    let subject_numbers = hd.reference.find_all(&mail.subject);
+    let reply = if too_large {
+        StrippedReply::default()
+    } else {
+        strip_reply(&mail.text, hd.settings.reply_marker.as_deref())
+    };
+    let mut stored = Vec::with_capacity(mail.attachments.len());
+    for a in std::mem::take(&mut mail.attachments) {
+        let refused = attachments::refusal(&hd.settings.attachments, &a.mime_type, a.data.len());
+        if refused.is_none()
+            && let Err(e) = blobs::write_attachment(data_dir, &a.sha256, &a.data)
+        {
+            failure.get_or_insert_with(|| e.to_string());
+        }
+        stored.push(StoredAttachment {
+            sha256: a.sha256,
+            original_name: a.original_name,
+            safe_name: a.safe_name,
+            mime_type: a.mime_type,
+            size: a.data.len(),
+            content_id: a.content_id,
+            inline: a.inline,
+            refused,
+        });
+    }
+    IncomingMail {
+        helpdesk,
+        source: raw.source,
+        location: raw.location,
+        sha256,
+        raw_size: raw.bytes.len(),
+        raw_compressed,
+        mail,
+        attachments: stored,
+        classification,
+        subject_numbers,
+        reply,
+        received_at: now(),
+        failure,
+    }
+}
+
+/// The helpdesk one of whose addresses the mail was sent to (envelope headers
+/// first, then To and CC); the first helpdesk when none matches.
+pub fn choose_helpdesk(mail: &ParsedMail, helpdesks: &[RegisteredHelpdesk]) -> usize {
+    let envelope = ["Delivered-To", "X-Original-To", "Envelope-To"]
+        .iter()
+        .filter_map(|h| mail.header(h))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_ascii_lowercase());
+    let recipients = mail.to.iter().chain(&mail.cc).map(|a| a.email_key());
+    envelope
+        .chain(recipients)
+        .find_map(|address| {
+            helpdesks
+                .iter()
+                .position(|h| h.config.is_own_address(&address))
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,210 @@
+//! Paths given to `postdesk import`: `.eml` files, mbox files, Maildir folders
+//! (`new/` then `cur/`) and plain directories (every file in them, recursively).
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::mbox::MboxReader;
+use crate::{RawMail, SourceError};
+
+/// Everything under `paths`, read lazily one mail at a time, in a stable order.
+pub fn read_paths(
+    paths: &[PathBuf],
+) -> impl Iterator<Item = Result<RawMail, SourceError>> + Send + 'static {
+    PathWalker {
+        pending: paths.iter().cloned().map(Pending::Path).collect(),
+        mbox: None,
+    }
+}
+
+enum Pending {
+    /// Not looked at yet: file, mbox, Maildir or directory.
+    Path(PathBuf),
+    /// A single mail file (`source` says whether it came from a Maildir).
+    Mail(PathBuf, &'static str),
+}
+
+struct PathWalker {
+    pending: VecDeque<Pending>,
+    mbox: Option<(PathBuf, MboxReader<fs::File>)>,
+}
+
+impl Iterator for PathWalker {
+    type Item = Result<RawMail, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((path, reader)) = &mut self.mbox {
+                match reader.next() {
+                    Some(Ok((index, bytes))) => {
+                        let location = format!("{}#{index}", path.display());
+                        return Some(Ok(RawMail {
+                            source: "mbox",
+                            location,
+                            bytes,
+                        }));
+                    }
+                    Some(Err(source)) => {
+                        let path = path.clone();
+                        self.mbox = None;
+                        return Some(Err(SourceError::Read { path, source }));
+                    }
+                    None => self.mbox = None,
+                }
+            }
+            match self.pending.pop_front()? {
+                Pending::Mail(path, source) => return Some(read_mail(path, source)),
+                Pending::Path(path) => {
+                    if let Err(e) = self.expand(path) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PathWalker {
+    /// Replaces a path by the mails it holds, at the front of the queue.
+    fn expand(&mut self, path: PathBuf) -> Result<(), SourceError> {
+        let read_err = |source| SourceError::Read {
+            path: path.clone(),
+            source,
+        };
+        let meta = fs::metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => SourceError::Missing { path: path.clone() },
+            _ => read_err(e),
+        })?;
+        if meta.is_file() {
+            if is_mbox(&path).map_err(read_err)? {
+                let file = fs::File::open(&path).map_err(read_err)?;
+                self.mbox = Some((path, MboxReader::new(file)));
+            } else {
+                self.pending.push_front(Pending::Mail(path, "file"));
+            }
+            return Ok(());
+        }
+        let found = if is_maildir(&path) {
+            let mut mails = Vec::new();
+            for sub in ["new", "cur"] {
+                let dir = path.join(sub);
+                if dir.is_dir() {
+                    mails.extend(
+                        sorted_entries(&dir)?
+                            .into_iter()
+                            .filter(|p| p.is_file())
+                            .map(|p| Pending::Mail(p, "maildir")),
+                    );
+                }
+            }
+            mails
+        } else {
+            sorted_entries(&path)?
+                .into_iter()
+                .map(Pending::Path)
+                .collect()
+        };
+        for item in found.into_iter().rev() {
+            self.pending.push_front(item);
+        }
+        Ok(())
+    }
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() || dir.join("new").is_dir()
+}
+
+/// An mbox starts with a `From ` separator line; a mail starts with a header.
+fn is_mbox(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 5];
+    let mut file = fs::File::open(path)?;
+    let n = file.read(&mut head)?;
+    Ok(&head[..n] == b"From ")
+}
+
+/// Directory entries sorted by name, hidden files (`.`) and Maildir's `tmp/` left out.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let read_err = |source| SourceError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        entries.push(entry.path());
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+fn read_mail(path: PathBuf, source: &'static str) -> Result<RawMail, SourceError> {
+    match fs::read(&path) {
+        Ok(bytes) => Ok(RawMail {
+            source,
+            location: path.display().to_string(),
+            bytes,
+        }),
+        Err(e) => Err(SourceError::Read { path, source: e }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locations(paths: &[PathBuf]) -> Vec<String> {
+        read_paths(paths).map(|m| m.unwrap().location).collect()
+    }
+
+    #[test]
+    fn files_maildirs_mboxes_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("a.eml"), "Subject: a\n\nA\n").unwrap();
+        fs::create_dir_all(root.join("md/new")).unwrap();
+        fs::create_dir_all(root.join("md/cur")).unwrap();
+        fs::create_dir_all(root.join("md/tmp")).unwrap();
+        fs::write(root.join("md/new/2"), "Subject: n2\n\n").unwrap();
+        fs::write(root.join("md/new/1"), "Subject: n1\n\n").unwrap();
+        fs::write(root.join("md/cur/3:2,S"), "Subject: c\n\n").unwrap();
+        fs::write(root.join("md/tmp/x"), "Subject: half-written\n\n").unwrap();
+        fs::write(root.join("box.mbox"), "From a@b Mon Jan 1 00:00:00 2024\nSubject: m1\n\nx\n\nFrom c@d Mon Jan 1 00:00:00 2024\nSubject: m2\n\ny\n").unwrap();
+        fs::write(root.join(".hidden"), "x").unwrap();
+
+        let all = locations(&[root.to_path_buf()]);
+        let short: Vec<String> = all
+            .iter()
+            .map(|l| {
+                l.trim_start_matches(&root.display().to_string())
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            short,
+            [
+                "/a.eml",
+                "/box.mbox#1",
+                "/box.mbox#2",
+                "/md/new/1",
+                "/md/new/2",
+                "/md/cur/3:2,S"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_a_clear_error() {
+        let err = read_paths(&["/nonexistent/x.eml".into()])
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,55 @@
+//! Files kept outside the database: attachments, content-addressed by SHA-256,
+//! and the compression of raw mail kept in the ledger.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{Result, StoreError};
+
+/// Where the attachment with this SHA-256 lives under `data_dir`.
+pub fn attachment_path(data_dir: &Path, sha256: &str) -> PathBuf {
+    let shard = sha256.get(..2).unwrap_or("xx");
+    data_dir.join("attachments").join(shard).join(sha256)
+}
+
+/// Writes an attachment once; the same bytes are never written twice.
+/// Written to a temporary file first so a crash never leaves half a file under its final name.
+pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()> {
+    let path = attachment_path(data_dir, sha256);
+    if path.exists() {
+        return Ok(());
+    }
+    let io_err = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let dir = path.parent().expect("attachment path has a parent");
+    std::fs::create_dir_all(dir).map_err(io_err)?;
+    let mut tmp = tempfile_in(dir).map_err(io_err)?;
+    tmp.1.write_all(data).map_err(io_err)?;
+    tmp.1.sync_all().map_err(io_err)?;
+    std::fs::rename(&tmp.0, &path).map_err(io_err)?;
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path)?;
+    Ok((path, file))
+}
+
+/// zstd at a fast level: raw mail is mostly text and compresses 3-5×.
+pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::compress(raw, 3)
+}
+
+pub fn decompress(data: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::decompress(data, size.max(1))
+}

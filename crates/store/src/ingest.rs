@@ -1,0 +1,831 @@
+//! Applies one prepared mail inside a group transaction: ledger row, contact,
+//! new ticket or follow-up, entry, attachments. Each mail runs in its own
+//! savepoint, so its effects are all-or-nothing while many mails share one commit.
+
+use postdesk_core::settings::UnknownSender;
+use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
+use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+
+use crate::{RegisteredHelpdesk, Result, Store, now};
+
+/// An attachment whose bytes are already on disk (or refused by policy).
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    pub sha256: String,
+    pub original_name: Option<String>,
+    pub safe_name: String,
+    pub mime_type: String,
+    pub size: usize,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    /// Why the attachment policy refused it; its bytes are then only in the raw mail.
+    pub refused: Option<String>,
+}
+
+/// A mail parsed, classified and ready to apply.
+#[derive(Debug)]
+pub struct IncomingMail {
+    /// Index into the registered helpdesks.
+    pub helpdesk: usize,
+    /// `file`, `maildir`, `mbox`, `stdin`, `imap`…
+    pub source: &'static str,
+    /// Path, mailbox and UID… whatever finds the mail at its source.
+    pub location: String,
+    pub sha256: String,
+    pub raw_size: usize,
+    pub raw_compressed: Vec<u8>,
+    /// Parsed mail; its attachment bytes are dropped once stored (see `attachments`).
+    pub mail: ParsedMail,
+    pub attachments: Vec<StoredAttachment>,
+    pub classification: Classification,
+    /// Ticket numbers referenced in the subject, in order.
+    pub subject_numbers: Vec<i64>,
+    /// The body split at the reply marker or quote header.
+    pub reply: StrippedReply,
+    pub received_at: i64,
+    /// Set when preparing failed (e.g. too large, attachment not writable): the mail is kept as failed.
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Appended,
+    Ignored,
+    Failed,
+    /// The same bytes were already processed; nothing was written.
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Appended => "appended",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestReport {
+    pub outcome: Outcome,
+    pub intake_id: i64,
+    pub ticket_id: Option<i64>,
+    pub ticket_number: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Many mails, one commit.
+pub struct Batch<'s> {
+    store: &'s Store,
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl Store {
+    pub async fn begin_batch(&self) -> Result<Batch<'_>> {
+        Ok(Batch {
+            store: self,
+            tx: self.pool.begin().await?,
+        })
+    }
+}
+
+impl Batch<'_> {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// Applies one mail. A database error inside the mail's savepoint rolls back
+    /// only this mail, which is then recorded as failed; an error recording that
+    /// failure is returned and the whole batch must be abandoned.
+    pub async fn ingest(
+        &mut self,
+        helpdesks: &[RegisteredHelpdesk],
+        mail: &IncomingMail,
+        retry_of: Option<i64>,
+    ) -> Result<IngestReport> {
+        let hd = &helpdesks[mail.helpdesk];
+        let prior = prior_intake(&mut self.tx, hd.id, &mail.sha256).await?;
+        let retry_of = match (retry_of, prior) {
+            (Some(id), _) => Some(id),
+            (None, Some((id, outcome, ticket_id))) if outcome != "failed" => {
+                return Ok(IngestReport {
+                    outcome: Outcome::Duplicate,
+                    intake_id: id,
+                    ticket_id,
+                    ticket_number: None,
+                    reason: Some("the same mail was already processed".into()),
+                });
+            }
+            (None, Some((id, _, _))) => Some(id),
+            (None, None) => None,
+        };
+        store_raw(&mut self.tx, mail).await?;
+        if let Some(reason) = &mail.failure {
+            return record_failure(&mut self.tx, hd, mail, retry_of, reason).await;
+        }
+        let mut savepoint = sqlx::Connection::begin(&mut *self.tx).await?;
+        match apply(&mut savepoint, hd, mail, retry_of).await {
+            Ok(report) => {
+                savepoint.commit().await?;
+                Ok(report)
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
+                record_failure(&mut self.tx, hd, mail, retry_of, &e.to_string()).await
+            }
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// The transaction, for stages that add their own rows to the same commit (notify).
+    pub fn connection(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+async fn prior_intake(
+    conn: &mut SqliteConnection,
+    helpdesk_id: i64,
+    sha256: &str,
+) -> Result<Option<(i64, String, Option<i64>)>> {
+    let row = sqlx::query(
+        "SELECT id, outcome, ticket_id FROM intake WHERE helpdesk_id = $1 AND sha256 = $2
+         ORDER BY outcome = 'failed', id LIMIT 1",
+    )
+    .bind(helpdesk_id)
+    .bind(sha256)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+async fn store_raw(conn: &mut SqliteConnection, mail: &IncomingMail) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO raw_mail (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(&mail.sha256)
+    .bind(mail.raw_size as i64)
+    .bind(&mail.raw_compressed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn record_failure(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    retry_of: Option<i64>,
+    reason: &str,
+) -> Result<IngestReport> {
+    let intake_id = write_intake(
+        conn,
+        hd,
+        mail,
+        retry_of,
+        Outcome::Failed,
+        mail.classification.as_str(),
+        None,
+        Some(reason),
+    )
+    .await?;
+    Ok(IngestReport {
+        outcome: Outcome::Failed,
+        intake_id,
+        ticket_id: None,
+        ticket_number: None,
+        reason: Some(reason.to_string()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_intake(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    retry_of: Option<i64>,
+    outcome: Outcome,
+    classification: &str,
+    ticket_id: Option<i64>,
+    reason: Option<&str>,
+) -> Result<i64> {
+    let m = &mail.mail;
+    let sender = m.from.as_ref().map(|a| a.email_key());
+    if let Some(id) = retry_of {
+        sqlx::query(
+            "UPDATE intake SET outcome = $1, classification = $2, ticket_id = $3, reason = $4,
+             processed_at = $5, source = $6, location = $7 WHERE id = $8",
+        )
+        .bind(outcome.as_str())
+        .bind(classification)
+        .bind(ticket_id)
+        .bind(reason)
+        .bind(now())
+        .bind(mail.source)
+        .bind(&mail.location)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(id);
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
+             outcome, classification, ticket_id, reason, received_at, processed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    )
+    .bind(hd.id)
+    .bind(mail.source)
+    .bind(&mail.location)
+    .bind(&m.message_id)
+    .bind(&mail.sha256)
+    .bind(sender)
+    .bind(&m.subject)
+    .bind(outcome.as_str())
+    .bind(classification)
+    .bind(ticket_id)
+    .bind(reason)
+    .bind(mail.received_at)
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+async fn apply(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    retry_of: Option<i64>,
+) -> Result<IngestReport> {
+    let m = &mail.mail;
+    if let Some(message_id) = &m.message_id
+        && let Some(ticket_id) = taken_message_id(conn, hd.id, message_id).await?
+    {
+        let reason = format!("Message-ID <{message_id}> was already taken");
+        let intake_id = write_intake(
+            conn,
+            hd,
+            mail,
+            retry_of,
+            Outcome::Ignored,
+            "duplicate",
+            Some(ticket_id),
+            Some(&reason),
+        )
+        .await?;
+        return Ok(report(
+            Outcome::Ignored,
+            intake_id,
+            Some(ticket_id),
+            None,
+            Some(reason),
+        ));
+    }
+
+    let facts = gather_facts(conn, hd, mail).await?;
+    let decision = thread::decide(&hd.config, mail.classification, &facts);
+    let class = mail.classification.as_str();
+    match decision {
+        Decision::Ignore { reason } => {
+            let intake_id = write_intake(
+                conn,
+                hd,
+                mail,
+                retry_of,
+                Outcome::Ignored,
+                class,
+                None,
+                Some(&reason),
+            )
+            .await?;
+            Ok(report(
+                Outcome::Ignored,
+                intake_id,
+                None,
+                None,
+                Some(reason),
+            ))
+        }
+        Decision::Reject { reason } => {
+            let intake_id = write_intake(
+                conn,
+                hd,
+                mail,
+                retry_of,
+                Outcome::Failed,
+                class,
+                None,
+                Some(&reason),
+            )
+            .await?;
+            Ok(report(Outcome::Failed, intake_id, None, None, Some(reason)))
+        }
+        Decision::NewTicket { note } => {
+            let requester =
+                requester_for_new_ticket(conn, hd, m.from.as_ref(), &facts.sender).await?;
+            let (ticket_id, number) = create_ticket(conn, hd, mail, requester).await?;
+            let intake_id = write_intake(
+                conn,
+                hd,
+                mail,
+                retry_of,
+                Outcome::Created,
+                class,
+                Some(ticket_id),
+                None,
+            )
+            .await?;
+            // A new ticket's description is the whole text: nothing in it is history we know.
+            add_entry(conn, hd, ticket_id, mail, requester.0, intake_id, &m.text).await?;
+            if let Some(note) = note {
+                add_event(conn, hd, ticket_id, &note).await?;
+            }
+            add_participants(conn, hd, ticket_id, m).await?;
+            Ok(report(
+                Outcome::Created,
+                intake_id,
+                Some(ticket_id),
+                Some(number),
+                None,
+            ))
+        }
+        Decision::FollowUp {
+            ticket_id,
+            set_status,
+            note,
+        } => {
+            let informant = match facts.sender.contact_id {
+                Some(id) => Some(id),
+                None => Some(default_contact(conn, hd).await?),
+            };
+            let intake_id = write_intake(
+                conn,
+                hd,
+                mail,
+                retry_of,
+                Outcome::Appended,
+                class,
+                Some(ticket_id),
+                None,
+            )
+            .await?;
+            add_entry(
+                conn,
+                hd,
+                ticket_id,
+                mail,
+                informant,
+                intake_id,
+                &mail.reply.reply,
+            )
+            .await?;
+            if let Some(status) = set_status {
+                sqlx::query("UPDATE tickets SET status = $1 WHERE id = $2")
+                    .bind(&status)
+                    .bind(ticket_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if let Some(note) = note {
+                add_event(conn, hd, ticket_id, &note).await?;
+            }
+            sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
+                .bind(now())
+                .bind(hd.default_agent_id)
+                .bind(ticket_id)
+                .execute(&mut *conn)
+                .await?;
+            if mail.classification == Classification::Normal {
+                add_participants(conn, hd, ticket_id, m).await?;
+            }
+            let number: i64 = sqlx::query_scalar("SELECT number FROM tickets WHERE id = $1")
+                .bind(ticket_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(report(
+                Outcome::Appended,
+                intake_id,
+                Some(ticket_id),
+                Some(number),
+                None,
+            ))
+        }
+    }
+}
+
+fn report(
+    outcome: Outcome,
+    intake_id: i64,
+    ticket_id: Option<i64>,
+    ticket_number: Option<i64>,
+    reason: Option<String>,
+) -> IngestReport {
+    IngestReport {
+        outcome,
+        intake_id,
+        ticket_id,
+        ticket_number,
+        reason,
+    }
+}
+
+/// The ticket of an incoming mail with this Message-ID in this helpdesk, if one was taken.
+async fn taken_message_id(
+    conn: &mut SqliteConnection,
+    helpdesk_id: i64,
+    message_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT ticket_id FROM intake WHERE message_id = $1 AND helpdesk_id = $2
+         AND outcome IN ('created', 'appended') LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(helpdesk_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten())
+}
+
+async fn gather_facts(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+) -> Result<ThreadFacts> {
+    let m = &mail.mail;
+    let subject_number = mail.subject_numbers.first().copied();
+    let mut by_subject = None;
+    for number in &mail.subject_numbers {
+        if let Some(t) = ticket_by_number(conn, hd.id, *number).await? {
+            by_subject = Some(t);
+            break;
+        }
+    }
+    // Most specific first: In-Reply-To, then References from the newest.
+    let mut candidates: Vec<&str> = m.in_reply_to.iter().map(String::as_str).collect();
+    candidates.extend(m.references.iter().rev().map(String::as_str));
+    if mail.classification == Classification::Bounce
+        && let Some(id) = &m.structure.embedded_message_id
+    {
+        candidates.insert(0, id);
+    }
+    let mut by_message_id = None;
+    for id in candidates.into_iter().take(20) {
+        if let Some(ticket_id) = ticket_by_message_id(conn, hd.id, id).await? {
+            by_message_id = ticket_facts(conn, ticket_id).await?;
+            break;
+        }
+    }
+    if by_subject.is_none()
+        && mail.classification == Classification::Bounce
+        && let Some(subject) = &m.structure.embedded_subject
+        && let Some(number) = hd.config.reference.find_all(subject).first()
+    {
+        by_subject = ticket_by_number(conn, hd.id, *number).await?;
+    }
+    let sender = sender_facts(conn, m.from.as_ref()).await?;
+    Ok(ThreadFacts {
+        subject_number,
+        by_subject,
+        by_message_id,
+        sender,
+    })
+}
+
+async fn ticket_by_number(
+    conn: &mut SqliteConnection,
+    helpdesk_id: i64,
+    number: i64,
+) -> Result<Option<TicketFacts>> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM tickets WHERE helpdesk_id = $1 AND number = $2")
+            .bind(helpdesk_id)
+            .bind(number)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match id {
+        Some(id) => ticket_facts(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+async fn ticket_by_message_id(
+    conn: &mut SqliteConnection,
+    helpdesk_id: i64,
+    message_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
+         WHERE e.message_id = $1 AND t.helpdesk_id = $2 ORDER BY e.id DESC LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(helpdesk_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+async fn ticket_facts(conn: &mut SqliteConnection, ticket_id: i64) -> Result<Option<TicketFacts>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let participants =
+        sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(Some(TicketFacts {
+        id: row.get(0),
+        number: row.get(1),
+        status: row.get(2),
+        requester_contact_id: row.get(3),
+        organization_id: row.get(4),
+        participants,
+    }))
+}
+
+async fn sender_facts(conn: &mut SqliteConnection, from: Option<&Address>) -> Result<SenderFacts> {
+    let Some(email) = from.map(Address::email_key).filter(|e| e.contains('@')) else {
+        return Ok(SenderFacts::default());
+    };
+    let contact = sqlx::query(
+        "SELECT c.id, c.organization_id FROM contact_addresses a JOIN contacts c ON c.id = a.contact_id
+         WHERE a.address = $1",
+    )
+    .bind(&email)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let is_agent = sqlx::query_scalar::<_, i64>("SELECT id FROM agents WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    Ok(SenderFacts {
+        email: Some(email),
+        contact_id: contact.as_ref().map(|r| r.get(0)),
+        organization_id: contact.and_then(|r| r.get(1)),
+        is_agent,
+    })
+}
+
+/// (contact id, organization id) of the requester of a new ticket.
+async fn requester_for_new_ticket(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    from: Option<&Address>,
+    sender: &SenderFacts,
+) -> Result<(Option<i64>, Option<i64>)> {
+    if let Some(id) = sender.contact_id {
+        return Ok((Some(id), sender.organization_id));
+    }
+    let create = hd.config.settings.unknown_sender == UnknownSender::CreateContact;
+    match (from, &sender.email) {
+        (Some(address), Some(email)) if create => {
+            let organization_id = match hd.config.organization_for(email) {
+                Some(name) => Some(ensure_organization(conn, name).await?),
+                None => None,
+            };
+            let name = address
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string());
+            let id = create_contact(conn, &name, email, organization_id).await?;
+            Ok((Some(id), organization_id))
+        }
+        _ => {
+            let id = default_contact(conn, hd).await?;
+            let org: Option<i64> =
+                sqlx::query_scalar("SELECT organization_id FROM contacts WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            Ok((Some(id), org))
+        }
+    }
+}
+
+async fn ensure_organization(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+    sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+async fn create_contact(
+    conn: &mut SqliteConnection,
+    name: &str,
+    email: &str,
+    organization_id: Option<i64>,
+) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO contacts (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(name)
+    .bind(organization_id)
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO contact_addresses (address, contact_id) VALUES ($1, $2)")
+        .bind(email)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// The helpdesk's default contact, created on first use.
+async fn default_contact(conn: &mut SqliteConnection, hd: &RegisteredHelpdesk) -> Result<i64> {
+    let email = hd.config.settings.default_contact.to_ascii_lowercase();
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT contact_id FROM contact_addresses WHERE address = $1")
+            .bind(&email)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match existing {
+        Some(id) => Ok(id),
+        None => create_contact(conn, "Unknown sender", &email, None).await,
+    }
+}
+
+async fn create_ticket(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    (requester_id, organization_id): (Option<i64>, Option<i64>),
+) -> Result<(i64, i64)> {
+    let s = &hd.config.settings;
+    let m = &mail.mail;
+    let number: i64 = sqlx::query_scalar(
+        "UPDATE helpdesks SET next_number = next_number + 1 WHERE id = $1 RETURNING next_number - 1",
+    )
+    .bind(hd.id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let title = ticket_title(&m.subject);
+    let now = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
+             channel, status, priority, ticket_type, environment, manager_id, assignee_id,
+             reported_at, created_at, created_by, modified_at, modified_by)
+         VALUES ($1, $2, $3, $4, $5, $6, 'email', $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $15)
+         RETURNING id",
+    )
+    .bind(hd.id)
+    .bind(number)
+    .bind(title)
+    .bind(&m.subject)
+    .bind(requester_id)
+    .bind(organization_id)
+    .bind(&s.new_ticket_status)
+    .bind(&s.defaults.priority)
+    .bind(&s.defaults.ticket_type)
+    .bind(&s.defaults.environment)
+    .bind(hd.manager_id)
+    .bind(hd.assignee_id)
+    .bind(m.date.unwrap_or(mail.received_at))
+    .bind(now)
+    .bind(hd.default_agent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((id, number))
+}
+
+/// Title from the subject: at most 200 characters, never empty.
+pub fn ticket_title(subject: &str) -> String {
+    let subject = subject.trim();
+    if subject.is_empty() {
+        return "(no subject)".into();
+    }
+    subject.chars().take(200).collect()
+}
+
+fn join_addresses(list: &[Address]) -> String {
+    list.iter()
+        .map(|a| a.email.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn add_entry(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    ticket_id: i64,
+    mail: &IncomingMail,
+    author_contact_id: Option<i64>,
+    intake_id: i64,
+    body_text: &str,
+) -> Result<i64> {
+    let m = &mail.mail;
+    let visible = matches!(
+        mail.classification,
+        Classification::Normal | Classification::Bulk
+    );
+    let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
+    let entry_id: i64 = sqlx::query_scalar(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
+             subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
+             warnings, visible_to_customer, intake_id, created_at)
+         VALUES ($1, 'incoming', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         RETURNING id",
+    )
+    .bind(ticket_id)
+    .bind(hd.default_agent_id)
+    .bind(author_contact_id)
+    .bind(m.from.as_ref().map(|a| a.email.as_str()))
+    .bind(join_addresses(&m.to))
+    .bind(join_addresses(&m.cc))
+    .bind(&m.subject)
+    .bind(body_text)
+    .bind(&m.text)
+    .bind(&m.html)
+    .bind(&m.message_id)
+    .bind(m.in_reply_to.join(" "))
+    .bind(m.references.join(" "))
+    .bind(mail.classification.as_str())
+    .bind(warnings)
+    .bind(visible)
+    .bind(intake_id)
+    .bind(m.date.unwrap_or(mail.received_at))
+    .fetch_one(&mut *conn)
+    .await?;
+    for a in &mail.attachments {
+        sqlx::query(
+            "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size, content_id, inline, refused)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(entry_id)
+        .bind(a.refused.is_none().then_some(&a.sha256))
+        .bind(&a.original_name)
+        .bind(&a.safe_name)
+        .bind(&a.mime_type)
+        .bind(a.size as i64)
+        .bind(&a.content_id)
+        .bind(a.inline)
+        .bind(&a.refused)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(entry_id)
+}
+
+async fn add_event(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    ticket_id: i64,
+    text: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
+         VALUES ($1, 'event', $2, $3, FALSE, $4)",
+    )
+    .bind(ticket_id)
+    .bind(hd.default_agent_id)
+    .bind(text)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sender, To and CC become participants, except our own addresses.
+async fn add_participants(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    ticket_id: i64,
+    m: &ParsedMail,
+) -> Result<()> {
+    let mut seen = Vec::new();
+    for address in m.from.iter().chain(&m.to).chain(&m.cc) {
+        let key = address.email_key();
+        if !key.contains('@') || hd.config.is_own_address(&key) || seen.contains(&key) {
+            continue;
+        }
+        sqlx::query("INSERT INTO ticket_participants (ticket_id, address) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(ticket_id)
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?;
+        seen.push(key);
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Read-side queries for the CLI (and later the web UI): ticket lists, threads, the failed queue.
+
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError, blobs};
+
+#[derive(Debug, Clone)]
+pub struct TicketSummary {
+    pub id: i64,
+    pub helpdesk: String,
+    pub number: i64,
+    pub title: String,
+    pub status: String,
+    pub priority: Option<String>,
+    pub requester: Option<String>,
+    pub organization: Option<String>,
+    pub entries: i64,
+    pub reported_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub helpdesk: Option<String>,
+    pub status: Option<String>,
+    /// Substring of the requester's address.
+    pub requester: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cc: Option<String>,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_full: Option<String>,
+    pub classification: Option<String>,
+    pub warnings: Option<String>,
+    pub visible_to_customer: bool,
+    pub created_at: i64,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachmentView {
+    pub safe_name: String,
+    pub mime_type: String,
+    pub size: i64,
+    pub inline: bool,
+    pub sha256: Option<String>,
+    pub refused: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub summary: TicketSummary,
+    pub mail_subject: String,
+    pub requester_name: Option<String>,
+    pub entries: Vec<EntryView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeRow {
+    pub id: i64,
+    pub helpdesk: Option<String>,
+    pub source: String,
+    pub location: String,
+    pub message_id: Option<String>,
+    pub sha256: String,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub classification: String,
+    pub ticket_number: Option<i64>,
+    pub reason: Option<String>,
+    pub received_at: i64,
+}
+
+const SUMMARY_SELECT: &str = "SELECT t.id, h.name, t.number, t.title, t.status, t.priority,
+        (SELECT MIN(a.address) FROM contact_addresses a WHERE a.contact_id = t.requester_id),
+        o.name, (SELECT COUNT(*) FROM entries e WHERE e.ticket_id = t.id), t.reported_at
+     FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
+     LEFT JOIN organizations o ON o.id = t.organization_id";
+
+fn summary(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
+    TicketSummary {
+        id: row.get(0),
+        helpdesk: row.get(1),
+        number: row.get(2),
+        title: row.get(3),
+        status: row.get(4),
+        priority: row.get(5),
+        requester: row.get(6),
+        organization: row.get(7),
+        entries: row.get(8),
+        reported_at: row.get(9),
+    }
+}
+
+impl Store {
+    pub async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
+        let sql = format!(
+            "{SUMMARY_SELECT}
+             WHERE ($1 IS NULL OR h.name = $1) AND ($2 IS NULL OR t.status = $2)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM contact_addresses a
+                    WHERE a.contact_id = t.requester_id AND a.address LIKE '%' || $3 || '%'))
+             ORDER BY t.id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.helpdesk)
+            .bind(&filter.status)
+            .bind(filter.requester.as_ref().map(|r| r.to_ascii_lowercase()))
+            .bind(if filter.limit > 0 {
+                filter.limit
+            } else {
+                i64::MAX
+            })
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    /// A ticket and its whole thread. `helpdesk` may be omitted when only one has that number.
+    pub async fn ticket(&self, helpdesk: Option<&str>, number: i64) -> Result<TicketView> {
+        let sql = format!(
+            "{SUMMARY_SELECT} WHERE t.number = $1 AND ($2 IS NULL OR h.name = $2) ORDER BY t.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(number)
+            .bind(helpdesk)
+            .fetch_all(&self.pool)
+            .await?;
+        let row = match rows.as_slice() {
+            [row] => row,
+            [] => {
+                return Err(StoreError::NotFound(format!(
+                    "there is no ticket #{number}"
+                )));
+            }
+            _ => {
+                return Err(StoreError::NotFound(format!(
+                    "several helpdesks have a ticket #{number}; name one with --helpdesk"
+                )));
+            }
+        };
+        let summary = summary(row);
+        let head = sqlx::query(
+            "SELECT t.mail_subject, c.name FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id = $1",
+        )
+        .bind(summary.id)
+        .fetch_one(&self.pool)
+        .await?;
+        let entry_rows = sqlx::query(
+            "SELECT id, kind, from_addr, to_addrs, cc_addrs, subject, body_text, body_full, classification,
+                    warnings, visible_to_customer, created_at
+             FROM entries WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(summary.id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = Vec::new();
+        for r in entry_rows {
+            let entry_id: i64 = r.get(0);
+            let attachments = sqlx::query(
+                "SELECT safe_name, mime_type, size, inline, sha256, refused FROM attachments WHERE entry_id = $1 ORDER BY id",
+            )
+            .bind(entry_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| AttachmentView {
+                safe_name: a.get(0),
+                mime_type: a.get(1),
+                size: a.get(2),
+                inline: a.get(3),
+                sha256: a.get(4),
+                refused: a.get(5),
+            })
+            .collect();
+            entries.push(EntryView {
+                kind: r.get(1),
+                from: r.get(2),
+                to: r.get(3),
+                cc: r.get(4),
+                subject: r.get(5),
+                body_text: r.get(6),
+                body_full: r.get(7),
+                classification: r.get(8),
+                warnings: r.get(9),
+                visible_to_customer: r.get(10),
+                created_at: r.get(11),
+                attachments,
+            });
+        }
+        Ok(TicketView {
+            summary,
+            mail_subject: head.get(0),
+            requester_name: head.get(1),
+            entries,
+        })
+    }
+
+    /// Ledger rows with this outcome (`failed`, `ignored`…), newest first.
+    pub async fn intake_rows(&self, outcome: Option<&str>, limit: i64) -> Result<Vec<IntakeRow>> {
+        let rows = sqlx::query(
+            "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
+                    i.outcome, i.classification, t.number, i.reason, i.received_at
+             FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id
+             WHERE ($1 IS NULL OR i.outcome = $1) ORDER BY i.id DESC LIMIT $2",
+        )
+        .bind(outcome)
+        .bind(if limit > 0 { limit } else { i64::MAX })
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(intake_row).collect())
+    }
+
+    pub async fn intake_row(&self, id: i64) -> Result<IntakeRow> {
+        let row = sqlx::query(
+            "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
+                    i.outcome, i.classification, t.number, i.reason, i.received_at
+             FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id
+             WHERE i.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no intake record {id}")))?;
+        Ok(intake_row(&row))
+    }
+
+    /// The raw mail exactly as received.
+    pub async fn raw_mail(&self, sha256: &str) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT size, data FROM raw_mail WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("raw mail {sha256} is not kept")))?;
+        let size: i64 = row.get(0);
+        let data: Vec<u8> = row.get(1);
+        blobs::decompress(&data, size as usize).map_err(|source| StoreError::Io {
+            path: format!("raw_mail/{sha256}").into(),
+            source,
+        })
+    }
+
+    /// Counts of ledger outcomes.
+    pub async fn outcome_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT outcome, COUNT(*) FROM intake GROUP BY outcome ORDER BY outcome")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+fn intake_row(r: &sqlx::sqlite::SqliteRow) -> IntakeRow {
+    IntakeRow {
+        id: r.get(0),
+        helpdesk: r.get(1),
+        source: r.get(2),
+        location: r.get(3),
+        message_id: r.get(4),
+        sha256: r.get(5),
+        sender: r.get(6),
+        subject: r.get(7),
+        outcome: r.get(8),
+        classification: r.get(9),
+        ticket_number: r.get(10),
+        reason: r.get(11),
+        received_at: r.get(12),
+    }
+}
