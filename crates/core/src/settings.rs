@@ -88,7 +88,7 @@ pub enum FollowupSender {
     Anyone,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketDefaults {
     #[serde(rename = "type")]
@@ -100,6 +100,18 @@ pub struct TicketDefaults {
     pub manager: Option<String>,
     /// Agent (name or email) new tickets are assigned to.
     pub assignee: Option<String>,
+}
+
+impl Default for TicketDefaults {
+    fn default() -> Self {
+        Self {
+            ticket_type: None,
+            priority: default_priority(),
+            environment: None,
+            manager: None,
+            assignee: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -308,6 +320,7 @@ pub(crate) mod tests {
         assert_eq!(hd.settings.unknown_sender, UnknownSender::CreateContact);
         assert_eq!(hd.settings.reply_to_closed, ReplyToClosed::Reopen);
         assert_eq!(hd.settings.attachments.allowed_types, vec!["image/*"]);
+        assert_eq!(hd.settings.defaults.priority.as_deref(), Some("normal"));
         assert!(hd.is_closed("Closed"));
         assert!(hd.is_own_address("support@example.com"));
     }

@@ -114,6 +114,12 @@ impl Pipeline {
         }
     }
 
+    /// The same pipeline delivering every mail to one helpdesk.
+    pub fn with_helpdesk(mut self, index: usize) -> Self {
+        self.options.helpdesk = Some(index);
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -1,1 +1,102 @@
-fn main() {}
+//! postdesk: a self-hosted helpdesk that turns email into tickets.
+
+mod cli;
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "postdesk",
+    version,
+    about = "A self-hosted helpdesk that turns email into tickets"
+)]
+struct Args {
+    /// Configuration file [default: ./postdesk.toml]
+    #[arg(long, global = true, env = "POSTDESK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented example configuration.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "postdesk.toml")]
+        path: PathBuf,
+    },
+    /// Check the configuration file and report every problem with its line.
+    CheckConfig,
+    /// Import .eml files, mbox files, Maildir folders or directories of mails.
+    Import(cli::import::ImportArgs),
+    /// Store one mail read from standard input (for an MTA pipe). Exits 75 (EX_TEMPFAIL)
+    /// when the mail could not be stored, so the MTA retries.
+    Deliver {
+        /// Helpdesk the mail is for [default: chosen by recipient].
+        #[arg(long)]
+        helpdesk: Option<String>,
+    },
+    /// List and show tickets.
+    #[command(subcommand)]
+    Tickets(cli::tickets::TicketsCommand),
+    /// The failed queue: mails that could not be processed, kept with their reason.
+    #[command(subcommand)]
+    Failed(cli::failed::FailedCommand),
+    /// Show what postdesk does: write a config and sample mails, import them, print the tickets.
+    Demo {
+        /// Folder for the demo's config, Maildir and database.
+        #[arg(default_value = "postdesk-demo")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("POSTDESK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config_path = args
+        .config
+        .unwrap_or_else(|| PathBuf::from("postdesk.toml"));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Init { path } => cli::init(&path),
+            Command::CheckConfig => cli::check_config(&config_path),
+            Command::Import(import) => cli::import::run(&config_path, import).await,
+            Command::Deliver { helpdesk } => {
+                return cli::deliver::run(&config_path, helpdesk.as_deref()).await;
+            }
+            Command::Tickets(command) => cli::tickets::run(&config_path, command).await,
+            Command::Failed(command) => cli::failed::run(&config_path, command).await,
+            Command::Demo { dir } => demo::run(&dir).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -490,7 +490,7 @@ async fn gather_facts(
     {
         by_subject = ticket_by_number(conn, hd.id, *number).await?;
     }
-    let sender = sender_facts(conn, m.from.as_ref()).await?;
+    let sender = sender_facts(conn, hd, m.from.as_ref()).await?;
     Ok(ThreadFacts {
         subject_number,
         by_subject,
@@ -556,7 +556,11 @@ async fn ticket_facts(conn: &mut SqliteConnection, ticket_id: i64) -> Result<Opt
     }))
 }
 
-async fn sender_facts(conn: &mut SqliteConnection, from: Option<&Address>) -> Result<SenderFacts> {
+async fn sender_facts(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    from: Option<&Address>,
+) -> Result<SenderFacts> {
     let Some(email) = from.map(Address::email_key).filter(|e| e.contains('@')) else {
         return Ok(SenderFacts::default());
     };
@@ -572,10 +576,21 @@ async fn sender_facts(conn: &mut SqliteConnection, from: Option<&Address>) -> Re
         .fetch_optional(&mut *conn)
         .await?
         .is_some();
+    let contact_id = contact.as_ref().map(|r| r.get(0));
+    let mut organization_id = contact.and_then(|r| r.get(1));
+    // An address not yet known still belongs to the organization its domain is mapped to.
+    if contact_id.is_none()
+        && let Some(name) = hd.config.organization_for(&email)
+    {
+        organization_id = sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
     Ok(SenderFacts {
         email: Some(email),
-        contact_id: contact.as_ref().map(|r| r.get(0)),
-        organization_id: contact.and_then(|r| r.get(1)),
+        contact_id,
+        organization_id,
         is_agent,
     })
 }

@@ -1,0 +1,85 @@
+//! The commands, each a thin layer over the pipeline and the store.
+
+pub mod deliver;
+pub mod failed;
+pub mod import;
+pub mod tickets;
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use postdesk_pipeline::{Limits, Options, Pipeline};
+use postdesk_store::Store;
+
+use crate::config::{self, Config};
+
+pub fn init(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!(
+            "{} already exists; remove it or give another path",
+            path.display()
+        );
+    }
+    std::fs::write(path, config::EXAMPLE)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "Wrote {}. Edit it, then run `postdesk check-config`.",
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn check_config(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    println!("{}: OK", path.display());
+    for hd in &config.helpdesks {
+        let s = &hd.settings;
+        println!(
+            "  helpdesk {:?}: {} address(es), reference {}, unknown senders: {:?}",
+            s.name,
+            s.addresses.len(),
+            hd.reference.render(s.first_ticket_number),
+            s.unknown_sender
+        );
+    }
+    println!("  database: {}", config.database_url);
+    println!("  data dir: {}", config.data_dir.display());
+    Ok(())
+}
+
+/// Loads the config, opens the store and registers the helpdesks.
+pub async fn open(
+    config_path: &Path,
+    helpdesk: Option<&str>,
+) -> anyhow::Result<(Config, Pipeline)> {
+    let config = Config::load(config_path)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.database_url, &config.data_dir).await?;
+    let registered = store.register_helpdesks(&config.helpdesks).await?;
+    let mut pipeline = Pipeline::new(
+        store,
+        registered,
+        Options {
+            batch_size: config.batch_size,
+            limits: Limits {
+                max_mail_bytes: config.max_mail_bytes,
+            },
+            helpdesk: None,
+        },
+    );
+    if let Some(name) = helpdesk {
+        let index = pipeline.helpdesk_index(name)?;
+        pipeline = pipeline.with_helpdesk(index);
+    }
+    Ok((config, pipeline))
+}
+
+/// `2026-11-22 14:05` in UTC.
+pub fn format_time(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}

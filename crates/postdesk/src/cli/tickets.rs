@@ -1,0 +1,167 @@
+//! `postdesk tickets list|show`
+
+use std::path::Path;
+
+use clap::Subcommand;
+use postdesk_store::read::{TicketFilter, TicketView};
+
+use super::format_time;
+
+#[derive(Subcommand)]
+pub enum TicketsCommand {
+    /// Tickets, newest first.
+    List {
+        #[arg(long)]
+        helpdesk: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        /// Part of the requester's address.
+        #[arg(long)]
+        requester: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One ticket and its thread.
+    Show {
+        number: i64,
+        #[arg(long)]
+        helpdesk: Option<String>,
+        /// Show the whole text of each mail, quoted history included.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<()> {
+    let (_, pipeline) = super::open(config_path, None).await?;
+    let store = pipeline.store();
+    match command {
+        TicketsCommand::List {
+            helpdesk,
+            status,
+            requester,
+            limit,
+        } => {
+            let filter = TicketFilter {
+                helpdesk,
+                status,
+                requester,
+                limit,
+            };
+            print!("{}", render_list(&store.list_tickets(&filter).await?));
+        }
+        TicketsCommand::Show {
+            number,
+            helpdesk,
+            full,
+        } => {
+            let view = store.ticket(helpdesk.as_deref(), number).await?;
+            print!("{}", render_ticket(&view, full));
+        }
+    }
+    Ok(())
+}
+
+pub fn render_list(tickets: &[postdesk_store::read::TicketSummary]) -> String {
+    if tickets.is_empty() {
+        return "No tickets.\n".into();
+    }
+    let mut out = format!(
+        "{:>6}  {:<16}  {:<28}  {:>7}  {}\n",
+        "#", "status", "requester", "entries", "title"
+    );
+    for t in tickets {
+        out.push_str(&format!(
+            "{:>6}  {:<16}  {:<28}  {:>7}  {}\n",
+            t.number,
+            clip(&t.status, 16),
+            clip(t.requester.as_deref().unwrap_or("-"), 28),
+            t.entries,
+            clip(&t.title, 70)
+        ));
+    }
+    out
+}
+
+pub fn render_ticket(view: &TicketView, full: bool) -> String {
+    let t = &view.summary;
+    let mut out = format!("#{} {}\n", t.number, terminal_safe(&t.title));
+    out.push_str(&format!(
+        "helpdesk {} · status {} · priority {} · requester {} <{}>{}\n",
+        t.helpdesk,
+        t.status,
+        t.priority.as_deref().unwrap_or("-"),
+        terminal_safe(view.requester_name.as_deref().unwrap_or("-")),
+        t.requester.as_deref().unwrap_or("-"),
+        t.organization
+            .as_deref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default()
+    ));
+    out.push_str(&format!("reported {}\n", format_time(t.reported_at)));
+    for e in &view.entries {
+        out.push_str(&format!("\n── {} · {}", e.kind, format_time(e.created_at)));
+        if let Some(from) = &e.from {
+            out.push_str(&format!(" · from {}", terminal_safe(from)));
+        }
+        if let Some(class) = e.classification.as_deref().filter(|c| *c != "normal") {
+            out.push_str(&format!(" · {class}"));
+        }
+        if !e.visible_to_customer {
+            out.push_str(" · internal");
+        }
+        out.push_str(" ──\n");
+        let body = if full {
+            e.body_full.as_deref().unwrap_or(&e.body_text)
+        } else {
+            &e.body_text
+        };
+        out.push_str(&terminal_safe(body.trim_end()));
+        out.push('\n');
+        for a in &e.attachments {
+            let state = match &a.refused {
+                Some(reason) => format!("refused: {reason}"),
+                None if a.inline => "inline".into(),
+                None => "kept".into(),
+            };
+            out.push_str(&format!(
+                "  📎 {} ({}, {} bytes, {state})\n",
+                terminal_safe(&a.safe_name),
+                a.mime_type,
+                a.size
+            ));
+        }
+        if let Some(w) = &e.warnings {
+            out.push_str(&format!("  ⚠ {}\n", terminal_safe(&w.replace('\n', "; "))));
+        }
+    }
+    out
+}
+
+/// Mail text is hostile: drop control characters (terminal escapes) except newlines and tabs.
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
+}
+
+fn clip(text: &str, width: usize) -> String {
+    let text = terminal_safe(text).replace(['\n', '\t'], " ");
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_are_removed() {
+        assert_eq!(terminal_safe("a\x1b[31mred\x07\nb"), "a[31mred\nb");
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+}

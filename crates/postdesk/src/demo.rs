@@ -1,0 +1,98 @@
+//! `postdesk demo`: a config, a small Maildir of real-looking mail, an import, the tickets.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::cli;
+
+const MAILS: &[(&str, &str)] = &[
+    (
+        "01-new-request.eml",
+        include_str!("../demo/01-new-request.eml"),
+    ),
+    (
+        "02-colleague-reply.eml",
+        include_str!("../demo/02-colleague-reply.eml"),
+    ),
+    (
+        "03-out-of-office.eml",
+        include_str!("../demo/03-out-of-office.eml"),
+    ),
+    (
+        "04-stranger-guesses-number.eml",
+        include_str!("../demo/04-stranger-guesses-number.eml"),
+    ),
+    (
+        "05-html-with-attachments.eml",
+        include_str!("../demo/05-html-with-attachments.eml"),
+    ),
+    (
+        "06-reply-by-in-reply-to.eml",
+        include_str!("../demo/06-reply-by-in-reply-to.eml"),
+    ),
+    (
+        "07-from-our-own-address.eml",
+        include_str!("../demo/07-from-our-own-address.eml"),
+    ),
+];
+
+const CONFIG: &str = r#"# Written by `postdesk demo`. See `postdesk init` for every option.
+data_dir = "data"
+
+[[helpdesk]]
+name = "Support"
+addresses = ["support@example.com"]
+reference_format = "[HD#{number}]"
+
+[helpdesk.organizations]
+"acme.example" = "ACME"
+"#;
+
+pub async fn run(dir: &Path) -> anyhow::Result<()> {
+    let maildir = dir.join("Maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub))
+            .with_context(|| format!("cannot create {}", maildir.display()))?;
+    }
+    let config_path = dir.join("postdesk.toml");
+    if !config_path.exists() {
+        std::fs::write(&config_path, CONFIG)?;
+    }
+    for (name, text) in MAILS {
+        let path = maildir.join("new").join(name);
+        if !path.exists() {
+            // Mail travels with CRLF line ends.
+            std::fs::write(&path, text.replace('\n', "\r\n"))?;
+        }
+    }
+    println!("Config:  {}", config_path.display());
+    println!(
+        "Mails:   {} ({} sample mails)\n",
+        maildir.display(),
+        MAILS.len()
+    );
+
+    let (config, pipeline) = cli::open(&config_path, None).await?;
+    let summary = cli::import::import(&pipeline, std::slice::from_ref(&maildir), true).await?;
+    println!("\n{summary}\n");
+    let store = pipeline.store();
+    let tickets = store.list_tickets(&Default::default()).await?;
+    print!("{}", cli::tickets::render_list(&tickets));
+    for t in tickets.iter().rev() {
+        println!("\n{}", "═".repeat(78));
+        print!(
+            "{}",
+            cli::tickets::render_ticket(&store.ticket(Some(&t.helpdesk), t.number).await?, false)
+        );
+    }
+    println!("\n{}", "═".repeat(78));
+    println!("Database: {}", config.database_url);
+    println!(
+        "Try:      postdesk --config {} tickets show 1",
+        config_path.display()
+    );
+    println!("Run the demo again: nothing is imported twice.");
+    pipeline.store().close().await;
+    Ok(())
+}
