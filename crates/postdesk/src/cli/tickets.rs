@@ -30,6 +30,13 @@ pub enum TicketsCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Change a ticket's status (e.g. `closed`).
+    SetStatus {
+        number: i64,
+        status: String,
+        #[arg(long)]
+        helpdesk: Option<String>,
+    },
 }
 
 pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<()> {
@@ -57,6 +64,15 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
         } => {
             let view = store.ticket(helpdesk.as_deref(), number).await?;
             print!("{}", render_ticket(&view, full));
+        }
+        TicketsCommand::SetStatus {
+            number,
+            status,
+            helpdesk,
+        } => {
+            let view = store.ticket(helpdesk.as_deref(), number).await?;
+            store.set_status(view.summary.id, &status).await?;
+            println!("#{number}: {} → {status}", view.summary.status);
         }
     }
     Ok(())

@@ -1,0 +1,142 @@
+//! A postdesk installation in a temporary folder, driven through its command line.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Desk {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+}
+
+pub const HELPDESK: &str = r#"
+[[helpdesk]]
+name = "Support"
+addresses = ["support@example.com"]
+"#;
+
+impl Desk {
+    /// A desk whose `[[helpdesk]]` table gets `extra` appended (TOML keys).
+    pub fn new(extra: &str) -> Self {
+        let desk = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        desk.write_config(extra);
+        desk
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        std::fs::write(
+            self.config(),
+            format!("data_dir = \"data\"\n{HELPDESK}{extra}\n"),
+        )
+        .unwrap();
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("postdesk.toml")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let config = self.config();
+        let mut full_args = vec!["--config", config.to_str().unwrap()];
+        full_args.extend_from_slice(args);
+        self.run_without_config(&full_args, stdin)
+    }
+
+    /// Runs with exactly `args` (no `--config` added).
+    pub fn run_without_config(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("POSTDESK_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+        drop(input);
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// Writes `mail` to a file and imports it; returns the import's output.
+    pub fn import_mail(&self, name: &str, mail: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, mail.replace('\n', "\r\n")).unwrap();
+        self.run(&["import", "--verbose", path.to_str().unwrap()])
+            .ok()
+    }
+
+    pub fn show(&self, number: i64) -> String {
+        self.run(&["tickets", "show", &number.to_string()]).ok()
+    }
+
+    pub fn list(&self) -> String {
+        self.run(&["tickets", "list"]).ok()
+    }
+}
+
+/// A plain mail with the given headers (`From`, `Subject`, …) and body.
+pub fn mail(headers: &[(&str, &str)], body: &str) -> String {
+    let mut text = String::new();
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    if !has("To") {
+        text.push_str("To: support@example.com\n");
+    }
+    if !has("Date") {
+        text.push_str("Date: Mon, 16 Nov 2026 08:00:00 +0000\n");
+    }
+    if !has("Content-Type") {
+        text.push_str("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n");
+    }
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push('\n');
+    text.push_str(body);
+    text.push('\n');
+    text
+}
+
+pub fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mail/tests/corpus")
+        .join(rel)
+}
