@@ -19,6 +19,8 @@
 
 mod patterns;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use patterns::{
@@ -39,6 +41,15 @@ pub struct StrippedReply {
 
 /// Cuts `text` at `marker` (a line such as `===== reply above this line =====`)
 /// when given and present, else at the first quote header or quoted block.
+///
+/// Above the marker, the client's own "On … wrote:" line and signature are
+/// stripped too; if nothing is left above it, the marker is ignored (the sender
+/// answered below the quote). Without a marker, see the module documentation:
+/// signatures are cut, inline answers keep the quotes between the sender's
+/// lines, a bottom-post yields the text below the quote, and a forward without
+/// a comment is returned whole. `quoted` holds everything that is not in
+/// `reply` (the quote above a bottom-post first), or `None` when nothing was cut.
+/// Line ends come back as `\n`.
 pub fn strip_reply(text: &str, marker: Option<&str>) -> StrippedReply {
     // Work on LF line ends only; the reply comes back with LF line ends.
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
@@ -98,14 +109,22 @@ struct Lines<'a> {
     text: &'a str,
     /// Start offset of each line; a line ends before the next start's '\n'.
     starts: Vec<usize>,
+    /// `hard_cut_at` per line, computed at most once: the signature look-ahead
+    /// asks again for lines the main scan will reach, and this keeps it linear.
+    hard_cuts: Vec<OnceCell<Option<Cut>>>,
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Self {
-        let starts = std::iter::once(0)
+        let starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        Lines { text, starts }
+        let hard_cuts = vec![OnceCell::new(); starts.len()];
+        Lines {
+            text,
+            starts,
+            hard_cuts,
+        }
     }
 
     fn len(&self) -> usize {
@@ -216,6 +235,10 @@ impl<'a> Lines<'a> {
 
     /// Cuts recognisable from the line itself (and a few lines below it).
     fn hard_cut_at(&self, i: usize) -> Option<Cut> {
+        *self.hard_cuts[i].get_or_init(|| self.find_hard_cut(i))
+    }
+
+    fn find_hard_cut(&self, i: usize) -> Option<Cut> {
         let line = self.get(i);
         if is_quoted(line) {
             return Some(Cut::Quote { first_quoted: i });
@@ -269,21 +292,31 @@ impl<'a> Lines<'a> {
         let first_is_lead = starts_like_attribution(self.get(i));
         for k in 1..=3 {
             let last = i + k - 1;
-            if last >= self.len() {
+            if last >= self.len() || (k > 1 && !first_is_lead) {
                 return None;
             }
             let line = self.get(last);
             // A wrapped address can leave ">:" alone on the last line; it is no quote.
             let quoted = is_quoted(line) && !(k > 1 && matches!(trim(line), ">:" | ">："));
-            if is_blank(line) || quoted || line.len() > MAX_HEADER_LEN || (k > 1 && !first_is_lead)
-            {
+            // A sentence is not the first half of a header ("On it.\nOn Tue, … wrote:").
+            let after_sentence = k > 1 && trim(self.get(last - 1)).ends_with(['.', '!', '?']);
+            if is_blank(line) || quoted || line.len() > MAX_HEADER_LEN || after_sentence {
                 return None;
             }
-            if is_attribution(&self.join(i, i + k)) {
+            let candidate: Cow<str> = if k == 1 {
+                trim(line).into()
+            } else {
+                self.join(i, i + k).into()
+            };
+            if is_attribution(&candidate) {
                 // A header that starts on a later line belongs to that line: don't
-                // swallow the sentence above it ("See you then.\nOn Tue, … wrote:").
+                // swallow the line above it ("On it\nOn Tue, … wrote:"). A later line
+                // starting with a digit is the rest of a wrapped date instead.
                 let later = (i + 1..i + k).any(|s| {
-                    starts_like_attribution(self.get(s)) && is_attribution(&self.join(s, i + k))
+                    let line = self.get(s);
+                    !trim(line).starts_with(|c: char| c.is_ascii_digit())
+                        && starts_like_attribution(line)
+                        && is_attribution(&self.join(s, i + k))
                 });
                 return (!later).then_some(k);
             }
@@ -483,11 +516,13 @@ mod tests {
 
     #[test]
     fn attribution_does_not_swallow_the_line_above() {
-        let r = strip_reply(
-            "On Monday I'll call you.\nOn Tue, 2 Mar 2021 at 10:00, Bob <b@x.org> wrote:\n> hi",
-            None,
-        );
-        assert_eq!(r.reply, "On Monday I'll call you.");
+        for above in ["On Monday I'll call you.", "On it", "See you at 5"] {
+            let text = format!("{above}\nOn Tue, 2 Mar 2021 at 10:00, Bob <b@x.org> wrote:\n> hi");
+            assert_eq!(reply(&text), above);
+        }
+        // A date wrapped onto the next line is still one header.
+        let wrapped = "Ok.\nOn Tue, 2 Mar\n2021 at 10:00, Bob <b@x.org> wrote:\n> hi";
+        assert_eq!(reply(wrapped), "Ok.");
     }
 
     #[test]
@@ -558,15 +593,22 @@ mod tests {
             ("zh", "在 2024年1月15日 14:30，张三 <z@example.cn> 写道："),
         ];
         for (lang, header) in cases {
-            let text = format!("My answer.\n\n{header}\n> quoted line\n");
-            let r = strip_reply(&text, None);
-            assert_eq!(r.reply, "My answer.", "{lang}: {header}");
-            assert!(
-                r.quoted
-                    .unwrap()
-                    .starts_with(header.split(' ').next().unwrap()),
-                "{lang}"
-            );
+            // History quoted with `>`, and pasted plain (only the attribution tells).
+            for below in ["> quoted line", "quoted line"] {
+                let text = format!("My answer.\n\n{header}\n{below}\n");
+                let r = strip_reply(&text, None);
+                assert_eq!(r.reply, "My answer.", "{lang}: {header} / {below}");
+                assert_eq!(r.quoted.unwrap(), format!("{header}\n{below}"), "{lang}");
+            }
+            // Wrapped over two lines by the client.
+            let space = header
+                .match_indices(' ')
+                .map(|(at, _)| at)
+                .rfind(|&at| at <= header.len() / 2)
+                .unwrap();
+            let (first, second) = (&header[..space], &header[space + 1..]);
+            let text = format!("My answer.\n\n{first}\n{second}\nquoted line\n");
+            assert_eq!(reply(&text), "My answer.", "{lang}: wrapped {header}");
         }
     }
 
@@ -608,6 +650,7 @@ mod tests {
             "From: Paris\nTo: London\nDate: 5 May",
             "The data comes From: our database, not From: external sources.",
             "In 2019 he wrote:\nthat it worked.",
+            "To be honest, on 5 May he wrote:\nthat it was fine.",
             "Check https://example.com/on-date-someone-wrote-about-parsing\nand \"wrote:\" patterns.",
             "I wanted to discuss the issue with regards to the payment.\n\nThanks",
             "The mail was sent from my iPhone app to all users.\nSent from my desk, is much easier then my phone.",
@@ -615,7 +658,9 @@ mod tests {
             "Key points\n----\n1. fast\n====\nmore text",
             "Hello,\n-- first point\n-- second point\nThanks!",
         ] {
-            let r = strip_reply(text, None);
+            // Text above, so that a cut could not pass as a forward without comment.
+            let text = format!("Hello.\n\n{text}");
+            let r = strip_reply(&text, None);
             assert_eq!(r.reply, text.trim(), "{text}");
             assert_eq!(r.quoted, None, "{text}");
         }
@@ -670,6 +715,12 @@ mod tests {
         let r = strip_reply(with_tail, None);
         assert_eq!(r.reply, "Hi,\n> question one\n\nanswer one");
         assert_eq!(r.quoted.as_deref(), Some("> old signature\n\n-- \nme"));
+    }
+
+    #[test]
+    fn html_link_references_after_the_quote_are_not_an_answer() {
+        let text = "Hi. I am fine.\n\nOn Thu, Jun 26, 2014 at 2:14 PM, Alexander <[a@example.com][1]> wrote:\n\n> Hello!\n\n[1]: mailto:a@example.com\n";
+        assert_eq!(reply(text), "Hi. I am fine.");
     }
 
     #[test]

@@ -108,16 +108,16 @@ const SEPARATOR_PHRASES: &[&str] = &[
 
 pub(super) fn is_separator(line: &str) -> bool {
     let t = trim(line);
-    if t.len() > 80 {
+    // Only the decorated form ("-----Original Message-----", "Begin forwarded
+    // message:"): a line that just says "original message" may be prose.
+    if t.len() > 80 || !(t.contains("--") || t.ends_with(':')) {
         return false;
     }
     let core = t
         .trim_matches(|c: char| matches!(c, '-' | '_' | '=' | '*' | ':') || is_space(c))
         .to_lowercase();
     let core = core.split_whitespace().collect::<Vec<_>>().join(" ");
-    // Only the decorated form: a line that just says "original message" may be prose.
-    let decorated = t.contains("--") || t.ends_with(':') || core.starts_with("begin forwarded");
-    decorated && SEPARATOR_PHRASES.contains(&core.as_str())
+    SEPARATOR_PHRASES.contains(&core.as_str())
 }
 
 /// Field names of a forwarded/quoted header block, in the languages mail clients
@@ -287,14 +287,18 @@ pub(super) fn looks_like_address(value: &str) -> bool {
 }
 
 /// Words that begin an attribution line: "On", "Le", "Am", "El", "Il", "Em", "Op",
-/// "Dnia", "Den", and weekday abbreviations that some clients put first (Finnish,
-/// Scandinavian, Russian, English). Two-word leads ("W dniu", "In data") are below.
+/// "Dnia", "Den", "在"; two-word ones ("W dniu", "In data") are in `LEAD_PAIRS`.
 const LEAD_WORDS: &[&str] = &[
-    "on", "le", "el", "il", "em", "am", "op", "dnia", "den", "ma", "ti", "ke", "to", "pe", "la",
-    "su", "man", "tir", "ons", "tor", "fre", "lør", "søn", "mån", "tis", "tors", "lör", "sön",
-    "пн", "вт", "ср", "чт", "пт", "сб", "вс",
+    "on", "le", "el", "il", "em", "am", "op", "dnia", "den", "在",
 ];
 const LEAD_PAIRS: &[(&str, &str)] = &[("w", "dniu"), ("in", "data")];
+/// Weekday abbreviations some clients start with ("pe 20. lokakuuta", "tir. 18. apr.",
+/// "ср, 30 апр.", "Wednesday, 17 November"): a lead only when a day number follows,
+/// since most of them are ordinary words too ("to", "man", "la").
+const WEEKDAYS: &[&str] = &[
+    "ma", "ti", "ke", "to", "pe", "la", "su", "man", "tir", "ons", "tor", "fre", "lør", "søn",
+    "mån", "tis", "tors", "lör", "sön", "пн", "вт", "ср", "чт", "пт", "сб", "вс",
+];
 const EN_WEEKDAYS: &[&str] = &["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// Whether a line could be the first line of an attribution.
@@ -306,11 +310,18 @@ pub(super) fn starts_like_attribution(line: &str) -> bool {
     let mut words = t
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty());
-    let word = words.next().unwrap_or_default().to_lowercase();
-    let second = words.next().unwrap_or_default().to_lowercase();
+    let (Some(word), second) = (words.next(), words.next().unwrap_or_default()) else {
+        return false;
+    };
+    if word.len() > 12 {
+        return false;
+    }
+    let word = word.to_lowercase();
+    let day_follows = second.starts_with(|c: char| c.is_ascii_digit());
     LEAD_WORDS.contains(&word.as_str())
-        || LEAD_PAIRS.contains(&(word.as_str(), second.as_str()))
-        || (word.len() >= 3 && EN_WEEKDAYS.iter().any(|d| word.starts_with(d)))
+        || LEAD_PAIRS.contains(&(word.as_str(), second.to_lowercase().as_str()))
+        || (day_follows && WEEKDAYS.contains(&word.as_str()))
+        || (day_follows && word.len() >= 3 && EN_WEEKDAYS.iter().any(|d| word.starts_with(d)))
 }
 
 /// Verbs that end an attribution: "… wrote:", "… a écrit :", "… napisał(a):".
@@ -384,7 +395,11 @@ pub(super) fn is_attribution(joined: &str) -> bool {
         Some(body) => (body.trim_end_matches(is_space), true),
         None => (lower.as_str(), false),
     };
-    let body = body.strip_suffix("(a)").unwrap_or(body);
+    // "napisał(a):", "написал(а):" (Latin and Cyrillic a).
+    let body = body
+        .strip_suffix("(a)")
+        .or_else(|| body.strip_suffix("(а)"))
+        .unwrap_or(body);
     let lead = starts_like_attribution(h);
     if !colon {
         // Some clients drop the colon: "On Wed, 14 Nov 2018 … <john@doe.com> wrote".
