@@ -1,0 +1,132 @@
+//! Import benchmark: N generated mails in a Maildir → `postdesk import` → SQLite
+//! (synchronous=FULL). Prints mails/s and the importer's peak RSS, then checks that
+//! every mail landed where the generator's manifest says.
+//!
+//! cargo bench -p postdesk --bench import -- [N...]   (default: 10000 100000)
+//! The generator is ../shared/bench/gen_mail.py (override with POSTDESK_GEN_MAIL).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use sqlx::Row;
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    let generator = std::env::var("POSTDESK_GEN_MAIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/gen_mail.py")
+        });
+    for n in sizes {
+        bench(n, &generator);
+    }
+}
+
+fn bench(n: usize, generator: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("Maildir");
+    let manifest = dir.path().join("manifest.json");
+    let status = Command::new("python3")
+        .arg(generator)
+        .args(["--n", &n.to_string(), "--id-format", "[HD#{id}]"])
+        .arg("--maildir")
+        .arg(&maildir)
+        .arg("--manifest")
+        .arg(&manifest)
+        .status()
+        .expect("python3 runs the generator");
+    assert!(status.success(), "the generator failed");
+    let config = dir.path().join("postdesk.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n",
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .arg(&maildir)
+        .spawn()
+        .unwrap();
+    let (code, peak_rss_kb) = wait_with_peak_rss(child.id() as libc::pid_t);
+    let elapsed = started.elapsed();
+    assert_eq!(code, 0, "postdesk import failed");
+    println!(
+        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        peak_rss_kb as f64 / 1024.0
+    );
+    let wrong = check_manifest(&manifest, &dir.path().join("data/postdesk.db"));
+    println!(
+        "manifest n={n}: {} of {n} mails where the manifest says",
+        n - wrong.len()
+    );
+    for w in wrong.iter().take(10) {
+        println!("  {w}");
+    }
+}
+
+/// Exit code and peak resident set size (KiB) of the child process.
+fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child, status and usage are valid pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+/// Mails that did not become what the manifest expects.
+fn check_manifest(manifest: &Path, db: &Path) -> Vec<String> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        let mut wrong = Vec::new();
+        for m in manifest["messages"].as_array().unwrap() {
+            let message_id = m["message_id"].as_str().unwrap().trim_matches(['<', '>']);
+            let expected = m["expect_ticket_id"].as_i64().or(m["ref_ticket_id"].as_i64());
+            let row = sqlx::query(
+                "SELECT t.number, e.body_text FROM entries e JOIN tickets t ON t.id = e.ticket_id WHERE e.message_id = $1",
+            )
+            .bind(message_id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+            let Some(row) = row else {
+                wrong.push(format!("{message_id}: no entry"));
+                continue;
+            };
+            let number: i64 = row.get(0);
+            let body: String = row.get(1);
+            if Some(number) != expected {
+                wrong.push(format!("{message_id}: ticket #{number}, expected {expected:?}"));
+            }
+            for key in ["token", "marker"] {
+                let want = m[key].as_str().unwrap();
+                if !body.contains(want) {
+                    wrong.push(format!("{message_id}: body lacks its {key} {want:?}"));
+                }
+            }
+        }
+        wrong
+    })
+}
