@@ -36,25 +36,17 @@ pub fn attachment_url(sha256: &str) -> String {
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let mut out = ParsedMail::default();
     let Some(msg) = MessageParser::default().parse(raw) else {
-        // No header at all: keep whatever text there is.
-        out.structure.content_type = "text/plain".into();
-        out.text = normalize_newlines(&String::from_utf8_lossy(raw))
-            .trim()
-            .to_string();
-        out.warnings.push(if raw.is_empty() {
-            "empty message".to_string()
-        } else {
-            "no header found: not a mail message".to_string()
-        });
-        out.warnings.push("no From header".into());
-        if out.text.is_empty() {
-            out.warnings.push("empty body".into());
-        }
-        return out;
+        return headerless(raw);
     };
-    let Some(root) = msg.parts.first() else {
-        out.warnings.push("no MIME part found".into());
-        return out;
+    // A first line that is neither a header nor an mbox "From " line: not a mail.
+    let first_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    let not_a_header = !first_line.contains(&b':') && !first_line.starts_with(b"From ");
+    let Some(root) = msg
+        .parts
+        .first()
+        .filter(|p| !p.headers.is_empty() && !not_a_header)
+    else {
+        return headerless(raw);
     };
 
     read_headers(&mut out, raw, root);
@@ -119,10 +111,12 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         add_attachment(&mut out, &msg, part, &mut tnef_bodies, &mut warnings);
     }
 
+    if html_source.is_none() {
+        // Outlook's winmail.dat often carries the formatted version of the text body.
+        html_source = tnef_bodies.html.take();
+    }
     if text.trim().is_empty() && html_source.is_none() {
-        if let Some(h) = tnef_bodies.html.take() {
-            html_source = Some(h);
-        } else if let Some(t) = tnef_bodies.text.take() {
+        if let Some(t) = tnef_bodies.text.take() {
             text = normalize_newlines(&t);
         } else if let Some(rtf) = tnef_bodies.rtf.take() {
             // Only an RTF body: keep it as a file rather than lose the content.
@@ -143,7 +137,8 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
     if text.contains('\u{FFFD}') {
         warnings.push("body text had invalid byte sequences (replaced)".into());
     }
-    out.text = text;
+    // Leading blank lines and trailing whitespace carry nothing.
+    out.text = text.trim_end().trim_start_matches(['\n', '\r']).to_string();
 
     if let Some(h) = html_source {
         let cids: HashMap<String, String> = out
@@ -183,6 +178,28 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
     }
     for w in warnings {
         push_warning(&mut out, w);
+    }
+    out
+}
+
+/// No header at all: keep whatever text there is.
+fn headerless(raw: &[u8]) -> ParsedMail {
+    let mut out = ParsedMail::default();
+    out.structure.content_type = "text/plain".into();
+    out.text = normalize_newlines(&String::from_utf8_lossy(raw))
+        .trim()
+        .to_string();
+    out.warnings.push(
+        if raw.is_empty() {
+            "empty message"
+        } else {
+            "no header found: not a mail message"
+        }
+        .into(),
+    );
+    out.warnings.push("no From header".into());
+    if out.text.is_empty() {
+        out.warnings.push("empty body".into());
     }
     out
 }
@@ -233,13 +250,12 @@ fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
             .map(|h| &h.value)
     };
 
-    out.message_id = value(HeaderName::MessageId)
-        .map(ids_of)
+    out.message_id = out
+        .header("Message-ID")
+        .map(ids_in)
         .and_then(|ids| ids.into_iter().next());
-    out.in_reply_to = value(HeaderName::InReplyTo).map(ids_of).unwrap_or_default();
-    out.references = value(HeaderName::References)
-        .map(ids_of)
-        .unwrap_or_default();
+    out.in_reply_to = out.header("In-Reply-To").map(ids_in).unwrap_or_default();
+    out.references = out.header("References").map(ids_in).unwrap_or_default();
     out.subject = normalize_subject(msg.subject().unwrap_or(""));
 
     let has_from = value(HeaderName::From).is_some();
@@ -309,19 +325,51 @@ fn to_address(a: &Addr<'_>) -> Option<Address> {
     Some(Address { name, email })
 }
 
-/// Ids from a Message-ID / In-Reply-To / References value, without brackets.
-fn ids_of(v: &HeaderValue<'_>) -> Vec<String> {
-    let raw: Vec<&str> = match v {
-        HeaderValue::Text(t) => vec![t.as_ref()],
-        HeaderValue::TextList(l) => l.iter().map(|t| t.as_ref()).collect(),
-        _ => Vec::new(),
+/// Ids from a Message-ID / In-Reply-To / References value, without brackets:
+/// every `<…>`, plus bare `local@domain` words (broken clients); comments skipped.
+pub fn ids_in(value: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut chars = value.chars();
+    let mut bare = String::new();
+    let flush = |bare: &mut String, ids: &mut Vec<String>| {
+        let t = bare.trim_matches(|c: char| c == ',' || c == ';' || c == '"');
+        if t.contains('@') && !ids.iter().any(|i| i == t) {
+            ids.push(t.to_string());
+        }
+        bare.clear();
     };
-    raw.into_iter()
-        .flat_map(|s| s.split(|c: char| c.is_whitespace() || c == ','))
-        .map(|s| s.trim_matches(|c: char| c == '<' || c == '>' || c.is_control()))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => {
+                flush(&mut bare, &mut ids);
+                let id: String = chars
+                    .by_ref()
+                    .take_while(|&c| c != '>')
+                    .filter(|c| !c.is_whitespace() && !c.is_control())
+                    .collect();
+                if !id.is_empty() && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            '(' => {
+                flush(&mut bare, &mut ids);
+                let mut depth = 1;
+                for c in chars.by_ref() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' if depth == 1 => break,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            c if c.is_whitespace() || c == ',' => flush(&mut bare, &mut ids),
+            c if c.is_control() => {}
+            c => bare.push(c),
+        }
+    }
+    flush(&mut bare, &mut ids);
+    ids
 }
 
 /// `<addr>` → `addr`, `<>` (or an empty value) → `""`.

@@ -20,13 +20,118 @@ use ammonia::{Builder, Url, UrlRelative};
 
 /// Plain text rendering of an HTML body (used when a mail has no text/plain part).
 pub fn html_to_text(html: &str) -> String {
+    if too_deep(html) {
+        return decode_basic_entities(&strip_tags(html));
+    }
     html2text::from_read(html.as_bytes(), 100).unwrap_or_default()
+}
+
+/// Nesting beyond which HTML is not parsed: html5ever's tree building costs
+/// O(depth) per tag, so 100 000 nested `<div>`s would take minutes.
+pub const MAX_NESTING: usize = 2000;
+
+/// Upper estimate of the element nesting: per tag name, start tags not yet
+/// matched by an end tag of the same name (void and self-closed tags excluded).
+/// Stray end tags cannot lower another name's count.
+pub fn too_deep(html: &str) -> bool {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "!doctype", "!--",
+    ];
+    let bytes = html.as_bytes();
+    let mut open: HashMap<String, usize> = HashMap::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut next_gt: Option<usize> = Some(0);
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'<'))
+    {
+        let start = i + off + 1;
+        let closing = bytes.get(start) == Some(&b'/');
+        let name_start = start + usize::from(closing);
+        let name_len = bytes
+            .get(name_start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'!' || **c == b'-')
+            .count();
+        i = name_start + name_len;
+        if name_len == 0 || !(bytes[name_start].is_ascii_alphabetic() || bytes[name_start] == b'!')
+        {
+            continue;
+        }
+        let name = html.get(name_start..i).unwrap_or("").to_ascii_lowercase();
+        if VOID.contains(&name.as_str()) || name.starts_with('!') {
+            continue;
+        }
+        if closing {
+            if let Some(n) = open.get_mut(&name).filter(|n| **n > 0) {
+                *n -= 1;
+                depth -= 1;
+            }
+            continue;
+        }
+        // The next '>' is remembered so that a flood of unterminated tags stays linear.
+        if next_gt.is_some_and(|g| g < i) {
+            next_gt = bytes
+                .get(i..)
+                .and_then(|b| b.iter().position(|&c| c == b'>'))
+                .map(|p| i + p);
+            if next_gt.is_none() {
+                next_gt = Some(usize::MAX);
+            }
+        }
+        let self_closed = next_gt.is_some_and(|g| g != usize::MAX && g > i && bytes[g - 1] == b'/');
+        if !self_closed {
+            *open.entry(name).or_default() += 1;
+            depth += 1;
+            if depth > MAX_NESTING {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Tags removed naively (for HTML too deep to parse); the text stays.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn decode_basic_entities(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Tags removed together with everything inside them.
 const DROP_WITH_CONTENT: &[&str] = &[
     "script", "style", "title", "template", "iframe", "frame", "frameset", "object", "embed",
-    "applet", "svg", "math", "noembed", "noframes", "xml", "head", "select", "textarea",
+    "applet", "svg", "math", "noembed", "noframes", "noscript", "xml", "head", "select",
+    "textarea",
 ];
 
 /// Style properties kept in `style` attributes.
@@ -46,6 +151,13 @@ const STYLE_PROPERTIES: &[&str] = &[
 /// Sanitizes an HTML body for display. `cid_to_url` maps a Content-ID (without
 /// `cid:` and angle brackets) to the URL of the matching inline attachment.
 pub fn sanitize_html(html: &str, cid_to_url: &dyn Fn(&str) -> Option<String>) -> String {
+    if too_deep(html) {
+        // Not worth parsing (see `MAX_NESTING`): show the text only.
+        return format!(
+            "<pre>{}</pre>",
+            escape_html(&decode_basic_entities(&strip_tags(html)))
+        );
+    }
     // ammonia's callbacks must be 'static, so the cid: references are resolved up front.
     let cid_map: Arc<HashMap<String, String>> = Arc::new(
         find_cid_references(html)
