@@ -164,7 +164,15 @@ static REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 
 static DSN_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)undeliver|undelivered|delivery (status|failure|failed|notification|problem|has failed|report)|returned mail|return(ed)? to sender|mail delivery (failed|failure|system|subsystem)|failure notice|non[- ]?delivery|nondeliverable|could not be delivered|not delivered|delivery failure|unzustellbar|nicht zustellbar|unable to deliver|message status|mail system error|rejected|warning: could not send|permanent error|delivery notification|échec de la remise|non remis|email feedback report|abuse report|complaint|error sending|could not send|couldn't be delivered|delivery error|エラー通知|配信できません|配送エラー|不達|送信できませんでした",
+        r"(?ix)
+            undeliver | delivery\s+(status|failure|failed|notification|has\s+failed|report|error)
+          | returned\s+mail | returned\s+to\s+sender | mail\s+delivery\s+(failed|failure|system|subsystem)
+          | failure\s+notice | non[-\s]?delivery | nondeliverable | could\s+not\s+be\s+delivered
+          | couldn't\s+be\s+delivered | message\s+not\s+delivered | unable\s+to\s+deliver | mail\s+system\s+error
+          | warning:\s+could\s+not\s+send | error\s+sending\s+your\s+mail | unzustellbar | nicht\s+zustellbar
+          | (é|e)chec\s+de\s+(la\s+)?remise | non\s+remis | email\s+feedback\s+report
+          | エラー通知 | 配信できません | 配送エラー | 不達 | 送信できませんでした
+        ",
     )
     .expect("valid regex")
 });

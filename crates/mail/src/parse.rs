@@ -459,6 +459,9 @@ fn known_charset(name: &str) -> bool {
 
 /// Encoding problems, unknown charsets, multiparts without or with a missing end boundary.
 fn check_parts(msg: &Message<'_>, warnings: &mut Vec<String>) {
+    // Each check scans the multipart's bytes: bound the work for mails with thousands of them.
+    const MAX_BOUNDARY_CHECKS: usize = 20;
+    let mut checked = 0;
     for (i, part) in msg.parts.iter().enumerate() {
         let ct = part.content_type();
         let mime = ct.map(mime_of).unwrap_or_else(|| "text/plain".into());
@@ -486,7 +489,8 @@ fn check_parts(msg: &Message<'_>, warnings: &mut Vec<String>) {
                         .raw_message
                         .get(part.offset_body as usize..end)
                         .unwrap_or_default();
-                    if !contains(hay, &closing) && !contains(&msg.raw_message, &closing) {
+                    checked += 1;
+                    if checked <= MAX_BOUNDARY_CHECKS && !contains(hay, &closing) {
                         warnings.push(format!(
                             "truncated multipart: no closing boundary for MIME part {i}"
                         ));
@@ -551,7 +555,8 @@ fn add_attachment(
             } else {
                 "message/rfc822".into()
             };
-            record_embedded(out, nested.message_id(), nested.subject());
+            let (id, subject) = id_and_subject(nested);
+            record_embedded(out, id, subject);
             nested_raw(msg, part, nested).to_vec()
         }
         PartType::Multipart(_) => return,
@@ -562,7 +567,8 @@ fn add_attachment(
         "text/rfc822-headers" | "message/rfc822-headers"
     ) && let Some(h) = MessageParser::default().parse_headers(&data)
     {
-        record_embedded(out, h.message_id(), h.subject());
+        let (id, subject) = id_and_subject(&h);
+        record_embedded(out, id, subject);
     }
 
     let is_tnef = matches!(
@@ -581,14 +587,20 @@ fn add_attachment(
             || (content_id.is_some() && mime.starts_with("image/")));
 
     let fallback_name = match (&original_name, &part.body) {
-        (None, PartType::Message(nested)) => nested
-            .subject()
+        (None, PartType::Message(nested)) => id_and_subject(nested)
+            .1
             .map(|s| format!("{}.eml", normalize_subject(s))),
         _ => None,
     };
+    let is_message = matches!(part.body, PartType::Message(_));
     let mut a = make_attachment(original_name, mime, content_id, inline, data);
     if let Some(f) = fallback_name {
         a.safe_name = safe_name(Some(&f), &a.mime_type);
+    }
+    // A nested message is always saved as `*.eml`.
+    if is_message && !a.safe_name.to_ascii_lowercase().ends_with(".eml") {
+        let stem = a.safe_name.clone();
+        a.safe_name = truncate_name(&format!("{stem}.eml"), MAX_NAME_BYTES);
     }
     out.attachments.push(a);
 }
@@ -608,6 +620,14 @@ fn nested_raw<'a>(
         return span;
     }
     &nested.raw_message
+}
+
+/// Message-ID and Subject of a nested message (mail-parser's accessors index `parts[0]`).
+fn id_and_subject<'a>(m: &'a Message<'_>) -> (Option<&'a str>, Option<&'a str>) {
+    if m.parts.is_empty() {
+        return (None, None);
+    }
+    (m.message_id(), m.subject())
 }
 
 fn record_embedded(out: &mut ParsedMail, message_id: Option<&str>, subject: Option<&str>) {

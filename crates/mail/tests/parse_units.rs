@@ -553,3 +553,21 @@ fn text_attachments_and_inline_text_parts() {
     // Text attachments are stored decoded, as UTF-8.
     assert_eq!(m.attachments[0].data, "Köln".as_bytes());
 }
+
+#[test]
+fn nested_messages_are_always_eml_files() {
+    let m = mail(
+        "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nContent-Type: multipart/mixed; boundary=f\n",
+        b"--f\r\nContent-Type: text/plain\r\n\r\nsee below\r\n\
+--f\r\nContent-Type: message/rfc822; name=\"../original\"\r\n\r\nFrom: o@example.com\r\nSubject: x\r\n\r\nbody\r\n\
+--f\r\nContent-Type: message/rfc822\r\n\r\nFrom: o@example.com\r\n\r\nno subject\r\n\
+--f--\r\n",
+    );
+    let names: Vec<&str> = m.attachments.iter().map(|a| a.safe_name.as_str()).collect();
+    assert_eq!(names, ["original.eml", "attachment.eml"]);
+    assert!(
+        m.attachments
+            .iter()
+            .all(|a| a.mime_type == "message/rfc822")
+    );
+}
