@@ -35,6 +35,9 @@ pub fn attachment_url(sha256: &str) -> String {
 /// Never fails and never panics: what cannot be read becomes a warning.
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let mut out = ParsedMail::default();
+    let mut warnings = Vec::new();
+    let defused = defuse_deep_nesting(raw, &mut warnings);
+    let raw: &[u8] = &defused;
     let Some(msg) = MessageParser::default().parse(raw) else {
         return headerless(raw);
     };
@@ -53,7 +56,6 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
     read_envelope(&mut out, &msg);
     read_structure(&mut out, root);
 
-    let mut warnings = Vec::new();
     check_parts(&msg, &mut warnings);
 
     // Bodies.
@@ -180,6 +182,51 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         push_warning(&mut out, w);
     }
     out
+}
+
+/// Nested messages beyond this count are left unparsed (kept as opaque parts).
+pub const MAX_NESTED_MESSAGES: usize = 200;
+
+/// mail-parser nests message/rfc822 parts without a depth limit and its data
+/// structures are dropped recursively: 10 000 nested messages overflow the stack.
+/// Past [`MAX_NESTED_MESSAGES`] occurrences of `message/rfc822`, `message/global`
+/// or `multipart/digest`, one letter of the type is changed (same length, so all
+/// offsets stay valid) and the part is kept as an opaque attachment.
+fn defuse_deep_nesting<'a>(raw: &'a [u8], warnings: &mut Vec<String>) -> Cow<'a, [u8]> {
+    const PATTERNS: &[(&[u8], usize)] = &[
+        (b"message/rfc822", 8),
+        (b"message/global", 8),
+        (b"multipart/digest", 10),
+    ];
+    let mut seen = 0;
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'm' || raw[i] == b'M' {
+            for (pat, letter) in PATTERNS {
+                if raw
+                    .get(i..i + pat.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(pat))
+                {
+                    seen += 1;
+                    if seen > MAX_NESTED_MESSAGES {
+                        out.get_or_insert_with(|| raw.to_vec())[i + letter] = b'x';
+                    }
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    match out {
+        Some(v) => {
+            warnings.push(format!(
+                "more than {MAX_NESTED_MESSAGES} embedded messages: the rest are kept unparsed"
+            ));
+            Cow::Owned(v)
+        }
+        None => Cow::Borrowed(raw),
+    }
 }
 
 /// No header at all: keep whatever text there is.
@@ -528,6 +575,12 @@ fn add_attachment(
         PartType::Message(_) => "message/rfc822".into(),
         _ => "application/octet-stream".into(),
     });
+    // Undo `defuse_deep_nesting` for the type shown to users.
+    match mime.as_str() {
+        "message/xfc822" => mime = "message/rfc822".into(),
+        "message/xlobal" => mime = "message/global".into(),
+        _ => {}
+    }
     let original_name = part
         .attachment_name()
         .map(normalize_subject)
@@ -592,7 +645,8 @@ fn add_attachment(
             .map(|s| format!("{}.eml", normalize_subject(s))),
         _ => None,
     };
-    let is_message = matches!(part.body, PartType::Message(_));
+    let is_message =
+        matches!(part.body, PartType::Message(_)) || mime.starts_with("message/rfc822");
     let mut a = make_attachment(original_name, mime, content_id, inline, data);
     if let Some(f) = fallback_name {
         a.safe_name = safe_name(Some(&f), &a.mime_type);

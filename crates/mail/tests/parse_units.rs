@@ -376,8 +376,49 @@ fn garbage_never_panics() {
     }
     nested.push_str("Content-Type: text/plain\n\ninner\n");
     let _ = parse(nested.as_bytes());
-    let chain = "Content-Type: message/rfc822\n\n".repeat(2000) + "Subject: deep\n\nbody\n";
-    let _ = parse(chain.as_bytes());
+    // 20 000 nested messages would overflow the stack inside mail-parser: defused.
+    let chain = "Content-Type: message/rfc822\n\n".repeat(20_000) + "Subject: deep\n\nbody\n";
+    let m = parse(chain.as_bytes());
+    assert!(
+        m.warnings.iter().any(|w| w.contains("embedded messages")),
+        "{:?}",
+        m.warnings
+    );
+    let mut nested = String::new();
+    for i in 0..5000 {
+        nested.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\n"
+        ));
+    }
+    nested.push_str("Content-Type: text/plain\n\ninner\n");
+    assert_eq!(parse(nested.as_bytes()).text, "inner");
+}
+
+#[test]
+fn many_sibling_messages_are_all_kept() {
+    let mut body = String::new();
+    for i in 0..250 {
+        body.push_str(&format!(
+            "--d\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.com\r\nSubject: m{i}\r\n\r\nbody {i}\r\n"
+        ));
+    }
+    body.push_str("--d--\r\n");
+    let m = mail(
+        "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nContent-Type: multipart/mixed; boundary=d\n",
+        body.as_bytes(),
+    );
+    assert_eq!(m.attachments.len(), 250);
+    assert!(
+        m.attachments
+            .iter()
+            .all(|a| a.mime_type == "message/rfc822" && a.safe_name.ends_with(".eml"))
+    );
+    assert_eq!(m.attachments[0].safe_name, "m0.eml");
+    assert!(
+        m.attachments[249].data.ends_with(b"body 249"),
+        "{:?}",
+        String::from_utf8_lossy(&m.attachments[249].data)
+    );
 }
 
 // ------------------------------------------------------------ bodies and attachments
