@@ -202,7 +202,7 @@ impl Pipeline {
         let mut jobs = Vec::new();
         for &id in intake_ids {
             let row = self.store.intake_row(id).await?;
-            let bytes = self.store.raw_mail(&row.sha256).await?;
+            let bytes = self.store.raw_mail(id).await?;
             let helpdesk = match &row.helpdesk {
                 Some(name) => Some(self.helpdesk_index(name)?),
                 None => self.options.helpdesk,
@@ -224,11 +224,28 @@ impl Pipeline {
         self.commit(&jobs).await
     }
 
+    /// Commits a batch in one transaction. Tried first without a savepoint per mail
+    /// (fewer round trips); if any mail hits a database error the batch is rolled
+    /// back and redone with savepoints, so only that mail fails.
     async fn commit(
         &self,
         jobs: &[(IncomingMail, Option<i64>)],
     ) -> Result<Vec<Processed>, PipelineError> {
-        let mut batch = self.store.begin_batch().await?;
+        match self.commit_once(jobs, false).await {
+            Ok(processed) => Ok(processed),
+            Err(e) => {
+                tracing::debug!(error = %e, "batch failed; redoing it mail by mail");
+                self.commit_once(jobs, true).await
+            }
+        }
+    }
+
+    async fn commit_once(
+        &self,
+        jobs: &[(IncomingMail, Option<i64>)],
+        careful: bool,
+    ) -> Result<Vec<Processed>, PipelineError> {
+        let mut batch = self.store.begin_batch(careful).await?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {
             let report = batch.ingest(&self.helpdesks, mail, *retry_of).await?;

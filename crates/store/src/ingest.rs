@@ -2,6 +2,8 @@
 //! new ticket or follow-up, entry, attachments. Each mail runs in its own
 //! savepoint, so its effects are all-or-nothing while many mails share one commit.
 
+use std::collections::HashSet;
+
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
@@ -83,13 +85,28 @@ pub struct IngestReport {
 pub struct Batch<'s> {
     store: &'s Store,
     tx: Transaction<'static, Sqlite>,
+    /// Each mail in its own savepoint. Without, a database error while applying a
+    /// mail fails the whole batch, which the caller then redoes carefully.
+    careful: bool,
+    /// Agents' addresses (lower-case), read once per batch.
+    agents: HashSet<String>,
 }
 
 impl Store {
-    pub async fn begin_batch(&self) -> Result<Batch<'_>> {
+    /// A group transaction. `careful` puts each mail in its own savepoint (two more
+    /// round trips per mail); use it to redo a batch that failed without.
+    pub async fn begin_batch(&self, careful: bool) -> Result<Batch<'_>> {
+        let mut tx = self.pool.begin().await?;
+        let agents = sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
         Ok(Batch {
             store: self,
-            tx: self.pool.begin().await?,
+            tx,
+            careful,
+            agents,
         })
     }
 }
@@ -109,8 +126,8 @@ impl Batch<'_> {
         retry_of: Option<i64>,
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
-        let prior = prior_intake(&mut self.tx, hd.id, &mail.sha256).await?;
-        let retry_of = match (retry_of, prior) {
+        let prior = prior_intake(&mut self.tx, hd.id, mail).await?;
+        let retry_of = match (retry_of, prior.same_bytes) {
             (Some(id), _) => Some(id),
             (None, Some((id, outcome, ticket_id))) if outcome != "failed" => {
                 return Ok(IngestReport {
@@ -124,12 +141,15 @@ impl Batch<'_> {
             (None, Some((id, _, _))) => Some(id),
             (None, None) => None,
         };
-        store_raw(&mut self.tx, mail).await?;
         if let Some(reason) = &mail.failure {
             return record_failure(&mut self.tx, hd, mail, retry_of, reason).await;
         }
+        let taken = prior.message_id_taken_by;
+        if !self.careful {
+            return apply(&mut self.tx, hd, &self.agents, mail, retry_of, taken).await;
+        }
         let mut savepoint = sqlx::Connection::begin(&mut *self.tx).await?;
-        match apply(&mut savepoint, hd, mail, retry_of).await {
+        match apply(&mut savepoint, hd, &self.agents, mail, retry_of, taken).await {
             Ok(report) => {
                 savepoint.commit().await?;
                 Ok(report)
@@ -152,32 +172,44 @@ impl Batch<'_> {
     }
 }
 
+/// What the ledger already knows of this mail.
+#[derive(Default)]
+struct Prior {
+    /// A row with the same bytes: (id, outcome, ticket), successful rows first.
+    same_bytes: Option<(i64, String, Option<i64>)>,
+    /// The ticket of another mail with the same Message-ID that made a ticket or follow-up.
+    message_id_taken_by: Option<i64>,
+}
+
+/// One query for both duplicate checks: same bytes, or same Message-ID already taken.
 async fn prior_intake(
     conn: &mut SqliteConnection,
     helpdesk_id: i64,
-    sha256: &str,
-) -> Result<Option<(i64, String, Option<i64>)>> {
-    let row = sqlx::query(
-        "SELECT id, outcome, ticket_id FROM intake WHERE helpdesk_id = $1 AND sha256 = $2
-         ORDER BY outcome = 'failed', id LIMIT 1",
+    mail: &IncomingMail,
+) -> Result<Prior> {
+    let rows = sqlx::query(
+        "SELECT id, outcome, ticket_id, sha256 = $2 FROM intake
+         WHERE helpdesk_id = $1
+           AND (sha256 = $2 OR (message_id = $3 AND outcome IN ('created', 'appended')))
+         ORDER BY outcome = 'failed', id",
     )
     .bind(helpdesk_id)
-    .bind(sha256)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
-}
-
-async fn store_raw(conn: &mut SqliteConnection, mail: &IncomingMail) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO raw_mail (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
     .bind(&mail.sha256)
-    .bind(mail.raw_size as i64)
-    .bind(&mail.raw_compressed)
-    .execute(&mut *conn)
+    .bind(&mail.mail.message_id)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(())
+    let mut prior = Prior::default();
+    for row in rows {
+        let same_bytes: bool = row.get(3);
+        if same_bytes {
+            prior
+                .same_bytes
+                .get_or_insert((row.get(0), row.get(1), row.get(2)));
+        } else if prior.message_id_taken_by.is_none() {
+            prior.message_id_taken_by = row.get(2);
+        }
+    }
+    Ok(prior)
 }
 
 async fn record_failure(
@@ -239,8 +271,8 @@ async fn write_intake(
     }
     Ok(sqlx::query_scalar(
         "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
-             outcome, classification, ticket_id, reason, received_at, processed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             outcome, classification, ticket_id, reason, received_at, processed_at, raw_size, raw)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     )
     .bind(hd.id)
     .bind(mail.source)
@@ -255,6 +287,8 @@ async fn write_intake(
     .bind(reason)
     .bind(mail.received_at)
     .bind(now())
+    .bind(mail.raw_size as i64)
+    .bind(&mail.raw_compressed)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -262,13 +296,13 @@ async fn write_intake(
 async fn apply(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
+    agents: &HashSet<String>,
     mail: &IncomingMail,
     retry_of: Option<i64>,
+    message_id_taken_by: Option<i64>,
 ) -> Result<IngestReport> {
     let m = &mail.mail;
-    if let Some(message_id) = &m.message_id
-        && let Some(ticket_id) = taken_message_id(conn, hd.id, message_id).await?
-    {
+    if let (Some(message_id), Some(ticket_id)) = (&m.message_id, message_id_taken_by) {
         let reason = format!("Message-ID <{message_id}> was already taken");
         let intake_id = write_intake(
             conn,
@@ -290,7 +324,7 @@ async fn apply(
         ));
     }
 
-    let facts = gather_facts(conn, hd, mail).await?;
+    let facts = gather_facts(conn, hd, agents, mail).await?;
     let decision = thread::decide(&hd.config, mail.classification, &facts);
     let class = mail.classification.as_str();
     match decision {
@@ -437,26 +471,10 @@ fn report(
     }
 }
 
-/// The ticket of an incoming mail with this Message-ID in this helpdesk, if one was taken.
-async fn taken_message_id(
-    conn: &mut SqliteConnection,
-    helpdesk_id: i64,
-    message_id: &str,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT ticket_id FROM intake WHERE message_id = $1 AND helpdesk_id = $2
-         AND outcome IN ('created', 'appended') LIMIT 1",
-    )
-    .bind(message_id)
-    .bind(helpdesk_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten())
-}
-
 async fn gather_facts(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
+    agents: &HashSet<String>,
     mail: &IncomingMail,
 ) -> Result<ThreadFacts> {
     let m = &mail.mail;
@@ -490,7 +508,7 @@ async fn gather_facts(
     {
         by_subject = ticket_by_number(conn, hd.id, *number).await?;
     }
-    let sender = sender_facts(conn, hd, m.from.as_ref()).await?;
+    let sender = sender_facts(conn, hd, agents, m.from.as_ref()).await?;
     Ok(ThreadFacts {
         subject_number,
         by_subject,
@@ -559,6 +577,7 @@ async fn ticket_facts(conn: &mut SqliteConnection, ticket_id: i64) -> Result<Opt
 async fn sender_facts(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
+    agents: &HashSet<String>,
     from: Option<&Address>,
 ) -> Result<SenderFacts> {
     let Some(email) = from.map(Address::email_key).filter(|e| e.contains('@')) else {
@@ -571,11 +590,7 @@ async fn sender_facts(
     .bind(&email)
     .fetch_optional(&mut *conn)
     .await?;
-    let is_agent = sqlx::query_scalar::<_, i64>("SELECT id FROM agents WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some();
+    let is_agent = agents.contains(&email);
     let contact_id = contact.as_ref().map(|r| r.get(0));
     let mut organization_id = contact.and_then(|r| r.get(1));
     // An address not yet known still belongs to the organization its domain is mapped to.

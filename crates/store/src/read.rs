@@ -231,17 +231,19 @@ impl Store {
         Ok(intake_row(&row))
     }
 
-    /// The raw mail exactly as received.
-    pub async fn raw_mail(&self, sha256: &str) -> Result<Vec<u8>> {
-        let row = sqlx::query("SELECT size, data FROM raw_mail WHERE sha256 = $1")
-            .bind(sha256)
+    /// The raw mail of a ledger row, exactly as received.
+    pub async fn raw_mail(&self, intake_id: i64) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT raw_size, raw FROM intake WHERE id = $1")
+            .bind(intake_id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("raw mail {sha256} is not kept")))?;
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("there is no intake record {intake_id}"))
+            })?;
         let size: i64 = row.get(0);
         let data: Vec<u8> = row.get(1);
         blobs::decompress(&data, size as usize).map_err(|source| StoreError::Io {
-            path: format!("raw_mail/{sha256}").into(),
+            path: format!("intake/{intake_id}/raw").into(),
             source,
         })
     }

@@ -53,7 +53,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
         }
         FailedCommand::Show { id, raw } => {
             let row = store.intake_row(id).await?;
-            let bytes = store.raw_mail(&row.sha256).await?;
+            let bytes = store.raw_mail(row.id).await?;
             if raw {
                 std::io::stdout().write_all(&bytes)?;
                 return Ok(());

@@ -90,18 +90,14 @@ CREATE TABLE intake (
     ticket_id      BIGINT REFERENCES tickets(id),
     reason         TEXT,
     received_at    BIGINT NOT NULL,
-    processed_at   BIGINT NOT NULL
+    processed_at   BIGINT NOT NULL,
+    -- The mail exactly as received, zstd-compressed: it can always be inspected and processed again.
+    raw_size       BIGINT NOT NULL,
+    raw            BLOB NOT NULL
 );
 CREATE INDEX intake_sha256 ON intake(sha256);
 CREATE INDEX intake_message_id ON intake(message_id);
 CREATE INDEX intake_outcome ON intake(outcome);
-
--- Raw mail exactly as received, zstd-compressed, shared by ledger rows of the same bytes.
-CREATE TABLE raw_mail (
-    sha256 TEXT PRIMARY KEY,
-    size   BIGINT NOT NULL,
-    data   BLOB NOT NULL
-);
 
 CREATE TABLE entries (
     id                  INTEGER PRIMARY KEY,
