@@ -176,7 +176,7 @@ fn locate_in_helpdesk(text: &str, index: usize, key: &str) -> Option<usize> {
     let toml::de::DeValue::Array(list) = helpdesks.get_ref() else {
         return None;
     };
-    let entry = list.iter().nth(index)?;
+    let entry = list.get(index)?;
     let mut span = entry.span();
     let mut value = entry;
     for part in key.split('.') {
