@@ -798,13 +798,18 @@ fn scan_for_original(out: &mut ParsedMail, body: &[u8]) {
 
 /// The Subject line of the header block (no blank line in between) around `at`.
 fn header_block_subject(text: &str, at: usize) -> Option<String> {
-    let start = text[..at]
-        .rfind("\n\n")
-        .or_else(|| text[..at].rfind("\r\n\r\n"))
+    // A blank line is "\n\n" or "\r\n\r\n" (mixed line ends happen): nearest of either.
+    let before = &text[..at];
+    let start = [before.rfind("\n\n"), before.rfind("\n\r\n")]
+        .into_iter()
+        .flatten()
+        .max()
         .map_or(0, |p| p + 1);
-    let end = text[at..]
-        .find("\n\n")
-        .or_else(|| text[at..].find("\r\n\r\n"))
+    let after = &text[at..];
+    let end = [after.find("\n\n"), after.find("\n\r\n")]
+        .into_iter()
+        .flatten()
+        .min()
         .map_or(text.len(), |p| at + p);
     let block = &text[start..end];
     SUBJECT_LINE
