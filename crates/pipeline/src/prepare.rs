@@ -45,7 +45,15 @@ pub fn prepare(
         ));
         ParsedMail::default()
     } else {
-        parse(&raw.bytes)
+        // Parsing is written never to panic; should a bug make it, this mail is kept
+        // in the failed queue instead of taking its whole batch down.
+        std::panic::catch_unwind(|| parse(&raw.bytes)).unwrap_or_else(|_| {
+            failure = Some(
+                "the mail parser crashed on this mail; this is a postdesk bug, please report it"
+                    .into(),
+            );
+            ParsedMail::default()
+        })
     };
     let mut helpdesk = fixed_helpdesk.unwrap_or_else(|| choose_helpdesk(&mail, helpdesks));
     let mut classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);

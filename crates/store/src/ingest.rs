@@ -421,29 +421,23 @@ async fn apply(
                 &mail.reply.reply,
             )
             .await?;
-            if let Some(status) = set_status {
-                sqlx::query("UPDATE tickets SET status = $1 WHERE id = $2")
-                    .bind(&status)
-                    .bind(ticket_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            // One statement: status (when it changes), last modified, and the number to report.
+            let number: i64 = sqlx::query_scalar(
+                "UPDATE tickets SET status = COALESCE($1, status), modified_at = $2, modified_by = $3
+                 WHERE id = $4 RETURNING number",
+            )
+            .bind(set_status)
+            .bind(now())
+            .bind(hd.default_agent_id)
+            .bind(ticket_id)
+            .fetch_one(&mut *conn)
+            .await?;
             if let Some(note) = note {
                 add_event(conn, hd, ticket_id, &note).await?;
             }
-            sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
-                .bind(now())
-                .bind(hd.default_agent_id)
-                .bind(ticket_id)
-                .execute(&mut *conn)
-                .await?;
             if mail.classification == Classification::Normal {
                 add_participants(conn, hd, ticket_id, m).await?;
             }
-            let number: i64 = sqlx::query_scalar("SELECT number FROM tickets WHERE id = $1")
-                .bind(ticket_id)
-                .fetch_one(&mut *conn)
-                .await?;
             Ok(report(
                 Outcome::Appended,
                 intake_id,
@@ -844,18 +838,28 @@ async fn add_participants(
     ticket_id: i64,
     m: &ParsedMail,
 ) -> Result<()> {
-    let mut seen = Vec::new();
+    let mut addresses: Vec<String> = Vec::new();
     for address in m.from.iter().chain(&m.to).chain(&m.cc) {
         let key = address.email_key();
-        if !key.contains('@') || hd.config.is_own_address(&key) || seen.contains(&key) {
-            continue;
+        if key.contains('@') && !hd.config.is_own_address(&key) && !addresses.contains(&key) {
+            addresses.push(key);
         }
-        sqlx::query("INSERT INTO ticket_participants (ticket_id, address) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(ticket_id)
-            .bind(&key)
-            .execute(&mut *conn)
-            .await?;
-        seen.push(key);
     }
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    // One statement for all of them; only placeholders are formatted into the SQL.
+    let values: Vec<String> = (0..addresses.len())
+        .map(|i| format!("($1, ${})", i + 2))
+        .collect();
+    let sql = format!(
+        "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT DO NOTHING",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket_id);
+    for address in &addresses {
+        query = query.bind(address);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
