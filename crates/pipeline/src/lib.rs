@@ -245,14 +245,8 @@ impl Pipeline {
         jobs: &[(IncomingMail, Option<i64>)],
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
-        // The batch's attachment files must be on disk before the rows that point at them.
-        if jobs
-            .iter()
-            .any(|(m, _)| m.attachments.iter().any(|a| a.refused.is_none()))
-        {
-            postdesk_store::blobs::sync(self.store.data_dir())?;
-        }
-        let mut batch = self.store.begin_batch(careful).await?;
+        let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
+        let mut batch = self.store.begin_batch(careful, &mails).await?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {
             let report = batch.ingest(&self.helpdesks, mail, *retry_of).await?;

@@ -14,7 +14,8 @@ pub fn attachment_path(data_dir: &Path, sha256: &str) -> PathBuf {
 
 /// Writes an attachment once; the same bytes are never written twice.
 /// Written to a temporary file first so a crash never leaves half a file under its final name.
-/// Not flushed here: [`sync`] flushes all of a batch's files with one call before its commit.
+/// Flushed before it is renamed into place, so a committed row never points at a
+/// file that a crash could lose (this runs on the parallel prepare threads).
 pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()> {
     let path = attachment_path(data_dir, sha256);
     if path.exists() {
@@ -28,26 +29,8 @@ pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()
     std::fs::create_dir_all(dir).map_err(io_err)?;
     let mut tmp = tempfile_in(dir).map_err(io_err)?;
     tmp.1.write_all(data).map_err(io_err)?;
+    tmp.1.sync_data().map_err(io_err)?;
     std::fs::rename(&tmp.0, &path).map_err(io_err)?;
-    Ok(())
-}
-
-/// Makes every file written under `data_dir` durable, with one `syncfs` for the
-/// whole file system instead of one fsync per file.
-pub fn sync(data_dir: &Path) -> Result<()> {
-    let dir = std::fs::File::open(data_dir).map_err(|source| StoreError::Io {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    // SAFETY: `dir` is an open file descriptor for the duration of the call.
-    let r = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) };
-    if r != 0 {
-        let source = std::io::Error::last_os_error();
-        return Err(StoreError::Io {
-            path: data_dir.to_path_buf(),
-            source,
-        });
-    }
     Ok(())
 }
 

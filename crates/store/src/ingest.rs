@@ -2,7 +2,7 @@
 //! new ticket or follow-up, entry, attachments. Each mail runs in its own
 //! savepoint, so its effects are all-or-nothing while many mails share one commit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
@@ -90,24 +90,140 @@ pub struct Batch<'s> {
     careful: bool,
     /// Agents' addresses (lower-case), read once per batch.
     agents: HashSet<String>,
+    ledger: LedgerIndex,
 }
 
 impl Store {
-    /// A group transaction. `careful` puts each mail in its own savepoint (two more
-    /// round trips per mail); use it to redo a batch that failed without.
-    pub async fn begin_batch(&self, careful: bool) -> Result<Batch<'_>> {
-        let mut tx = self.pool.begin().await?;
+    /// A group transaction for `mails`, holding the write lock from its start so
+    /// what it reads stays true until it commits. `careful` puts each mail in its
+    /// own savepoint (two more round trips per mail); use it to redo a batch that
+    /// failed without.
+    pub async fn begin_batch(&self, careful: bool, mails: &[&IncomingMail]) -> Result<Batch<'_>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let agents = sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
             .collect();
+        let ledger = LedgerIndex::read(&mut tx, mails).await?;
         Ok(Batch {
             store: self,
             tx,
             careful,
             agents,
+            ledger,
         })
+    }
+}
+
+/// What the ledger knows of a batch's mails: read with one query when the batch
+/// begins, kept current as the batch writes.
+#[derive(Default)]
+struct LedgerIndex {
+    /// (helpdesk, SHA-256) → (intake id, outcome, ticket), successful rows preferred.
+    by_sha256: HashMap<(i64, String), (i64, String, Option<i64>)>,
+    /// (helpdesk, Message-ID) → ticket of the mail that made a ticket or follow-up.
+    taken: HashMap<(i64, String), Option<i64>>,
+}
+
+impl LedgerIndex {
+    async fn read(conn: &mut SqliteConnection, mails: &[&IncomingMail]) -> Result<Self> {
+        let mut index = Self::default();
+        if mails.is_empty() {
+            return Ok(index);
+        }
+        let ids: Vec<&str> = mails
+            .iter()
+            .filter_map(|m| m.mail.message_id.as_deref())
+            .collect();
+        // Only numbered placeholders are formatted into the SQL.
+        let placeholders = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!(
+            "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake WHERE sha256 IN ({})",
+            placeholders(1, mails.len())
+        );
+        if !ids.is_empty() {
+            sql.push_str(&format!(
+                " OR (message_id IN ({}) AND outcome IN ('created', 'appended'))",
+                placeholders(mails.len() + 1, ids.len())
+            ));
+        }
+        sql.push_str(" ORDER BY outcome = 'failed', id");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for m in mails {
+            query = query.bind(&m.sha256);
+        }
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let wanted: HashSet<&str> = mails.iter().map(|m| m.sha256.as_str()).collect();
+        for row in query.fetch_all(&mut *conn).await? {
+            let helpdesk_id: Option<i64> = row.get(0);
+            let Some(helpdesk_id) = helpdesk_id else {
+                continue;
+            };
+            let sha256: String = row.get(4);
+            let outcome: String = row.get(2);
+            let ticket_id: Option<i64> = row.get(3);
+            if let Some(message_id) = row.get::<Option<String>, _>(5)
+                && matches!(outcome.as_str(), "created" | "appended")
+            {
+                index
+                    .taken
+                    .entry((helpdesk_id, message_id))
+                    .or_insert(ticket_id);
+            }
+            if wanted.contains(sha256.as_str()) {
+                index.by_sha256.entry((helpdesk_id, sha256)).or_insert((
+                    row.get(1),
+                    outcome,
+                    ticket_id,
+                ));
+            }
+        }
+        Ok(index)
+    }
+
+    fn prior(&self, helpdesk_id: i64, mail: &IncomingMail) -> Prior {
+        Prior {
+            same_bytes: self
+                .by_sha256
+                .get(&(helpdesk_id, mail.sha256.clone()))
+                .cloned(),
+            message_id_taken_by: mail.mail.message_id.as_ref().and_then(|id| {
+                self.taken
+                    .get(&(helpdesk_id, id.clone()))
+                    .copied()
+                    .flatten()
+            }),
+        }
+    }
+
+    /// Records what the batch just wrote, for later mails of the same batch.
+    fn record(&mut self, helpdesk_id: i64, mail: &IncomingMail, report: &IngestReport) {
+        if report.outcome == Outcome::Duplicate {
+            return;
+        }
+        self.by_sha256.insert(
+            (helpdesk_id, mail.sha256.clone()),
+            (
+                report.intake_id,
+                report.outcome.as_str().to_string(),
+                report.ticket_id,
+            ),
+        );
+        if matches!(report.outcome, Outcome::Created | Outcome::Appended)
+            && let Some(id) = &mail.mail.message_id
+        {
+            self.taken
+                .entry((helpdesk_id, id.clone()))
+                .or_insert(report.ticket_id);
+        }
     }
 }
 
@@ -116,9 +232,9 @@ impl Batch<'_> {
         Ok(self.tx.commit().await?)
     }
 
-    /// Applies one mail. A database error inside the mail's savepoint rolls back
-    /// only this mail, which is then recorded as failed; an error recording that
-    /// failure is returned and the whole batch must be abandoned.
+    /// Applies one mail of the batch. In a careful batch a database error inside
+    /// the mail's savepoint rolls back only this mail, which is then recorded as
+    /// failed; any error returned means the whole batch must be abandoned.
     pub async fn ingest(
         &mut self,
         helpdesks: &[RegisteredHelpdesk],
@@ -126,7 +242,18 @@ impl Batch<'_> {
         retry_of: Option<i64>,
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
-        let prior = prior_intake(&mut self.tx, hd.id, mail).await?;
+        let report = self.ingest_one(hd, mail, retry_of).await?;
+        self.ledger.record(hd.id, mail, &report);
+        Ok(report)
+    }
+
+    async fn ingest_one(
+        &mut self,
+        hd: &RegisteredHelpdesk,
+        mail: &IncomingMail,
+        retry_of: Option<i64>,
+    ) -> Result<IngestReport> {
+        let prior = self.ledger.prior(hd.id, mail);
         let retry_of = match (retry_of, prior.same_bytes) {
             (Some(id), _) => Some(id),
             (None, Some((id, outcome, ticket_id))) if outcome != "failed" => {
@@ -179,37 +306,6 @@ struct Prior {
     same_bytes: Option<(i64, String, Option<i64>)>,
     /// The ticket of another mail with the same Message-ID that made a ticket or follow-up.
     message_id_taken_by: Option<i64>,
-}
-
-/// One query for both duplicate checks: same bytes, or same Message-ID already taken.
-async fn prior_intake(
-    conn: &mut SqliteConnection,
-    helpdesk_id: i64,
-    mail: &IncomingMail,
-) -> Result<Prior> {
-    let rows = sqlx::query(
-        "SELECT id, outcome, ticket_id, sha256 = $2 FROM intake
-         WHERE helpdesk_id = $1
-           AND (sha256 = $2 OR (message_id = $3 AND outcome IN ('created', 'appended')))
-         ORDER BY outcome = 'failed', id",
-    )
-    .bind(helpdesk_id)
-    .bind(&mail.sha256)
-    .bind(&mail.mail.message_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut prior = Prior::default();
-    for row in rows {
-        let same_bytes: bool = row.get(3);
-        if same_bytes {
-            prior
-                .same_bytes
-                .get_or_insert((row.get(0), row.get(1), row.get(2)));
-        } else if prior.message_id_taken_by.is_none() {
-            prior.message_id_taken_by = row.get(2);
-        }
-    }
-    Ok(prior)
 }
 
 async fn record_failure(
@@ -699,23 +795,20 @@ async fn create_ticket(
 ) -> Result<(i64, i64)> {
     let s = &hd.config.settings;
     let m = &mail.mail;
-    let number: i64 = sqlx::query_scalar(
-        "UPDATE helpdesks SET next_number = next_number + 1 WHERE id = $1 RETURNING next_number - 1",
-    )
-    .bind(hd.id)
-    .fetch_one(&mut *conn)
-    .await?;
     let title = ticket_title(&m.subject);
     let now = now();
-    let id: i64 = sqlx::query_scalar(
+    // The next number is derived in the INSERT itself: the batch holds the write
+    // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
+    let (id, number): (i64, i64) = sqlx::query_as(
         "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
              channel, status, priority, ticket_type, environment, manager_id, assignee_id,
              reported_at, created_at, created_by, modified_at, modified_by)
-         VALUES ($1, $2, $3, $4, $5, $6, 'email', $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $15)
-         RETURNING id",
+         VALUES ($1, MAX($2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = $1)),
+             $3, $4, $5, $6, 'email', $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $15)
+         RETURNING id, number",
     )
     .bind(hd.id)
-    .bind(number)
+    .bind(s.first_ticket_number)
     .bind(title)
     .bind(&m.subject)
     .bind(requester_id)
@@ -780,7 +873,8 @@ async fn add_entry(
     .bind(join_addresses(&m.cc))
     .bind(&m.subject)
     .bind(body_text)
-    .bind(&m.text)
+    // Kept only when it differs from what is shown (a follow-up cut at its quote).
+    .bind((body_text != m.text).then_some(&m.text))
     .bind(&m.html)
     .bind(&m.message_id)
     .bind(m.in_reply_to.join(" "))

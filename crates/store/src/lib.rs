@@ -103,14 +103,10 @@ impl Store {
         let mut registered = Vec::new();
         for hd in helpdesks {
             let s = &hd.settings;
-            sqlx::query(
-                "INSERT INTO helpdesks (name, next_number) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET next_number = MAX(helpdesks.next_number, excluded.next_number)",
-            )
-            .bind(&s.name)
-            .bind(s.first_ticket_number)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO helpdesks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                .bind(&s.name)
+                .execute(&mut *tx)
+                .await?;
             let id: i64 = sqlx::query_scalar("SELECT id FROM helpdesks WHERE name = $1")
                 .bind(&s.name)
                 .fetch_one(&mut *tx)

@@ -2,9 +2,8 @@
 -- Times are Unix seconds (BIGINT) so the same SQL serves SQLite and PostgreSQL.
 
 CREATE TABLE helpdesks (
-    id          INTEGER PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    next_number BIGINT NOT NULL
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
 );
 
 CREATE TABLE organizations (
