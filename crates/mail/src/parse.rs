@@ -548,8 +548,9 @@ fn check_parts(msg: &Message<'_>, warnings: &mut Vec<String>) {
     }
 }
 
+/// The closing boundary sits at the end of its part, so search backwards.
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::rfind(hay, needle).is_some()
 }
 
 // ---------------------------------------------------------------- attachments
