@@ -1,9 +1,10 @@
 //! Domain logic of postdesk, pure and I/O-free: helpdesk settings and policies,
-//! ticket references in subjects, threading decisions, routing seam.
+//! ticket references in subjects, threading decisions, mail rules and the route stage.
 
 pub mod attachments;
 pub mod reference;
 pub mod route;
+pub mod rules;
 pub mod settings;
 pub mod thread;
 

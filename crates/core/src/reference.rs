@@ -48,6 +48,11 @@ impl ReferenceFormat {
         self.write.replace(PLACEHOLDER, &number.to_string())
     }
 
+    /// Whether `text` holds a reference in one of the recognised forms.
+    pub fn is_referenced(&self, text: &str) -> bool {
+        self.recognise.is_match(text)
+    }
+
     /// Every ticket number referenced in `subject`, in order of appearance.
     pub fn find_all(&self, subject: &str) -> Vec<i64> {
         self.recognise

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::reference::{ReferenceFormat, ReferenceFormatError};
+use crate::rules::{RuleSet, RuleSettings};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,9 @@ pub struct HelpdeskSettings {
     /// Who may add to a ticket by quoting its number in the subject.
     #[serde(default = "default_followup_senders")]
     pub followup_senders: Vec<FollowupSender>,
+    /// Mail rules (`[[helpdesk.rule]]`), in the order they are looked at.
+    #[serde(rename = "rule", default)]
+    pub rules: Vec<RuleSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -176,7 +180,8 @@ fn default_followup_senders() -> Vec<FollowupSender> {
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct SettingsError {
-    /// Key inside the `[[helpdesk]]` table, e.g. `reference_format`.
+    /// Key inside the `[[helpdesk]]` table, e.g. `reference_format` or
+    /// `rule[1].conditions[0].op` (array positions from 0).
     pub key: String,
     pub message: String,
 }
@@ -188,6 +193,8 @@ pub struct Helpdesk {
     pub reference: ReferenceFormat,
     /// Lower-cased support addresses.
     pub own_addresses: Vec<String>,
+    /// The mail rules, compiled.
+    pub rules: RuleSet,
 }
 
 impl HelpdeskSettings {
@@ -247,6 +254,20 @@ impl HelpdeskSettings {
                 };
                 err(key, e.to_string())
             })?;
+        let rules = RuleSet::compile(&self.rules, &reference).map_err(|e| {
+            let key = if e.key.is_empty() {
+                format!("rule[{}]", e.index)
+            } else {
+                format!("rule[{}].{}", e.index, e.key)
+            };
+            let name = e.name.trim();
+            let message = if name.is_empty() {
+                e.message
+            } else {
+                format!("in rule {name:?}: {}", e.message)
+            };
+            SettingsError { key, message }
+        })?;
         let own_addresses = self
             .addresses
             .iter()
@@ -256,6 +277,7 @@ impl HelpdeskSettings {
             settings: self,
             reference,
             own_addresses,
+            rules,
         })
     }
 }

@@ -127,6 +127,12 @@ pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Deci
     }
 }
 
+/// A new ticket, unless the unknown-sender policy refuses the sender. Mail rules
+/// that force a new ticket go through here too.
+pub fn open_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decision {
+    new_ticket(hd, facts, note)
+}
+
 fn new_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decision {
     let known = facts.sender.contact_id.is_some();
     if !known && hd.settings.unknown_sender == UnknownSender::Reject {

@@ -14,7 +14,7 @@ use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, St
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
-pub use prepare::{Limits, choose_helpdesk, prepare};
+pub use prepare::{Attachment, Limits, analyse, choose_helpdesk, prepare};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use postdesk_core::{RawMail, attachments, route};
+use postdesk_core::route::{self, Route};
+use postdesk_core::{RawMail, attachments};
 use postdesk_mail::{ParsedMail, StrippedReply, classify, parse, strip_reply};
 use postdesk_store::{IncomingMail, RegisteredHelpdesk, StoredAttachment, blobs, now};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,23 @@ pub fn prepare(
     data_dir: &Path,
     limits: &Limits,
 ) -> IncomingMail {
+    let (mut incoming, kept) = analyse(raw, helpdesks, fixed_helpdesk, limits);
+    for a in kept {
+        if let Err(e) = blobs::write_attachment(data_dir, &a.sha256, &a.data) {
+            incoming.failure.get_or_insert_with(|| e.to_string());
+        }
+    }
+    incoming
+}
+
+/// Everything `prepare` does except writing: the mail, ready to apply, and the
+/// attachments whose bytes are to be kept. The rules simulator stops here.
+pub fn analyse(
+    raw: RawMail,
+    helpdesks: &[RegisteredHelpdesk],
+    fixed_helpdesk: Option<usize>,
+    limits: &Limits,
+) -> (IncomingMail, Vec<Attachment>) {
     let sha256 = hex::encode(Sha256::digest(&raw.bytes));
     let mut failure = None;
     let raw_compressed = blobs::compress(&raw.bytes).unwrap_or_else(|e| {
@@ -57,11 +75,18 @@ pub fn prepare(
     };
     let mut helpdesk = fixed_helpdesk.unwrap_or_else(|| choose_helpdesk(&mail, helpdesks));
     let mut classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
-    if let Some(name) = route::route(&mail, classification).helpdesk
+    // A mail that already failed goes to the failed queue of the helpdesk it came to.
+    let mut route = if failure.is_none() {
+        route::route(&helpdesks[helpdesk].config, &mail, classification)
+    } else {
+        Route::default()
+    };
+    if let Some(name) = &route.helpdesk
         && let Some(index) = helpdesks
             .iter()
-            .position(|h| h.config.settings.name == name)
+            .position(|h| h.config.settings.name.eq_ignore_ascii_case(name))
     {
+        route.routed_from = Some(helpdesks[helpdesk].config.settings.name.clone());
         helpdesk = index;
         classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
     }
@@ -73,25 +98,29 @@ pub fn prepare(
         strip_reply(&mail.text, hd.settings.reply_marker.as_deref())
     };
     let mut stored = Vec::with_capacity(mail.attachments.len());
-    for a in std::mem::take(&mut mail.attachments) {
+    let mut kept = Vec::new();
+    for mut a in std::mem::take(&mut mail.attachments) {
         let refused = attachments::refusal(&hd.settings.attachments, &a.mime_type, a.data.len());
-        if refused.is_none()
-            && let Err(e) = blobs::write_attachment(data_dir, &a.sha256, &a.data)
-        {
-            failure.get_or_insert_with(|| e.to_string());
-        }
+        let size = a.data.len();
+        let data = std::mem::take(&mut a.data);
         stored.push(StoredAttachment {
-            sha256: a.sha256,
+            sha256: a.sha256.clone(),
             original_name: a.original_name,
             safe_name: a.safe_name,
             mime_type: a.mime_type,
-            size: a.data.len(),
+            size,
             content_id: a.content_id,
             inline: a.inline,
-            refused,
+            refused: refused.clone(),
         });
+        if refused.is_none() {
+            kept.push(Attachment {
+                sha256: a.sha256,
+                data,
+            });
+        }
     }
-    IncomingMail {
+    let incoming = IncomingMail {
         helpdesk,
         source: raw.source,
         location: raw.location,
@@ -103,25 +132,22 @@ pub fn prepare(
         classification,
         subject_numbers,
         reply,
+        route,
         received_at: now(),
         failure,
-    }
+    };
+    (incoming, kept)
+}
+
+/// The bytes of an attachment to keep, named by their SHA-256.
+#[derive(Debug)]
+pub struct Attachment {
+    pub sha256: String,
+    pub data: Vec<u8>,
 }
 
 /// The helpdesk one of whose addresses the mail was sent to (envelope headers
 /// first, then To and CC); the first helpdesk when none matches.
 pub fn choose_helpdesk(mail: &ParsedMail, helpdesks: &[RegisteredHelpdesk]) -> usize {
-    let envelope = ["Delivered-To", "X-Original-To", "Envelope-To"]
-        .iter()
-        .filter_map(|h| mail.header(h))
-        .map(|v| v.trim().trim_matches(['<', '>']).to_ascii_lowercase());
-    let recipients = mail.to.iter().chain(&mail.cc).map(|a| a.email_key());
-    envelope
-        .chain(recipients)
-        .find_map(|address| {
-            helpdesks
-                .iter()
-                .position(|h| h.config.is_own_address(&address))
-        })
-        .unwrap_or(0)
+    route::recipient_helpdesk(mail, helpdesks.iter().map(|h| &h.config)).unwrap_or(0)
 }

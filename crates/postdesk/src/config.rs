@@ -84,6 +84,11 @@ impl Config {
                 Some(key) if !message.contains(&key) => format!("`{key}`: {message}"),
                 _ => message,
             };
+            // Inside a `[[helpdesk.rule]]`, say which rule.
+            let message = match line.and_then(|l| rule_at_line(text, l)) {
+                Some(name) => format!("in rule {name:?}: {message}"),
+                None => message,
+            };
             error(line, message)
         })?;
         if file.helpdesks.is_empty() {
@@ -125,6 +130,12 @@ impl Config {
             }
             helpdesks.push(hd);
         }
+        check_routes(&helpdesks).map_err(|(index, key, message)| {
+            error(
+                locate_in_helpdesk(text, index, &key),
+                format!("helpdesk.{key}: {message}"),
+            )
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let data_dir = base.join(&file.data_dir);
         let database_url = file
@@ -166,7 +177,94 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     Some(line_of(text, span.start))
 }
 
-/// Line of `key` (dotted for nested tables) in the `index`-th `[[helpdesk]]`, or of that table's header.
+/// Every helpdesk a rule hands mail to must exist: (helpdesk index, key, message) otherwise.
+fn check_routes(helpdesks: &[Helpdesk]) -> Result<(), (usize, String, String)> {
+    let names: Vec<&str> = helpdesks.iter().map(|h| h.settings.name.as_str()).collect();
+    for (index, hd) in helpdesks.iter().enumerate() {
+        for (r, rule) in hd.settings.rules.iter().enumerate() {
+            for (a, action) in rule.actions.iter().enumerate() {
+                let Some(target) = &action.helpdesk else {
+                    continue;
+                };
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(target.trim())) {
+                    return Err((
+                        index,
+                        format!("rule[{r}].actions[{a}].helpdesk"),
+                        format!(
+                            "in rule {:?}: no helpdesk named `{}` is configured; the helpdesks are {}",
+                            rule.name.trim(),
+                            target.trim(),
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Name of the `[[helpdesk.rule]]` that `line` (from 1) belongs to, if any: found
+/// from the table headers above it, so it works while the file does not deserialise.
+fn rule_at_line(text: &str, line: usize) -> Option<String> {
+    let mut helpdesk: Option<usize> = None;
+    let mut rule: Option<usize> = None;
+    let mut rules_seen = 0;
+    for l in text.lines().take(line) {
+        let l = l.trim_start();
+        if !l.starts_with('[') {
+            continue;
+        }
+        let header: String = l
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']' | '"' | '\'') && !c.is_whitespace())
+            .collect();
+        match header.as_str() {
+            "helpdesk" => {
+                helpdesk = Some(helpdesk.map_or(0, |h| h + 1));
+                rule = None;
+                rules_seen = 0;
+            }
+            "helpdesk.rule" => {
+                rule = Some(rules_seen);
+                rules_seen += 1;
+            }
+            h if h.starts_with("helpdesk.rule.") => {}
+            _ => rule = None,
+        }
+    }
+    let (helpdesk, rule) = (helpdesk?, rule?);
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let (_, helpdesks) = root
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "helpdesk")?;
+    let toml::de::DeValue::Array(list) = helpdesks.get_ref() else {
+        return None;
+    };
+    let toml::de::DeValue::Table(hd) = list.get(helpdesk)?.get_ref() else {
+        return None;
+    };
+    let (_, rules) = hd.iter().find(|(k, _)| k.get_ref() == "rule")?;
+    let toml::de::DeValue::Array(rules) = rules.get_ref() else {
+        return None;
+    };
+    let toml::de::DeValue::Table(rule) = rules.get(rule)?.get_ref() else {
+        return None;
+    };
+    let (_, name) = rule.iter().find(|(k, _)| k.get_ref() == "name")?;
+    match name.get_ref() {
+        toml::de::DeValue::String(name) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// Line of `key` in the `index`-th `[[helpdesk]]`, or of the nearest enclosing
+/// table found. `key` is dotted for nested tables, with `[n]` for array positions:
+/// `attachments.allowed_types`, `rule[1].conditions[0].op`.
 fn locate_in_helpdesk(text: &str, index: usize, key: &str) -> Option<usize> {
     let root = toml::de::DeTable::parse(text).ok()?;
     let (_, helpdesks) = root
@@ -179,15 +277,32 @@ fn locate_in_helpdesk(text: &str, index: usize, key: &str) -> Option<usize> {
     let entry = list.get(index)?;
     let mut span = entry.span();
     let mut value = entry;
-    for part in key.split('.') {
+    'parts: for part in key.split('.') {
+        let mut pieces = part.split('[');
+        let name = pieces.next().unwrap_or(part);
         let toml::de::DeValue::Table(t) = value.get_ref() else {
             break;
         };
-        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref() == part) else {
+        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref() == name) else {
             break;
         };
         span = k.span();
         value = v;
+        for position in pieces {
+            let Some(item) = position
+                .trim_end_matches(']')
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| match value.get_ref() {
+                    toml::de::DeValue::Array(list) => list.get(i),
+                    _ => None,
+                })
+            else {
+                break 'parts;
+            };
+            span = item.span();
+            value = item;
+        }
     }
     Some(line_of(text, span.start))
 }
@@ -259,6 +374,101 @@ mod tests {
 
         let err = parse("[[helpdesk]]\nname = \"A\"\n[[helpdesk]]\nname = \"a\"\n").unwrap_err();
         assert!(err.to_string().contains(":4: helpdesk.name"), "{err}");
+    }
+
+    const RULES: &str = r#"[[helpdesk]]
+name = "A"
+
+[[helpdesk.rule]]
+name = "first"
+actions = [{ action = "create-ticket" }]
+
+[[helpdesk.rule]]
+name = "billing"
+conditions = [
+  { field = "subject", op = "contains", value = "x" },
+  { field = "sender-domain", op = "equals", value = "acme.example" },
+]
+actions = [{ action = "set", helpdesk = "A", priority = "high" }]
+
+[[helpdesk]]
+name = "B"
+"#;
+
+    /// `RULES` with the first `from` replaced by `to`; the error's text.
+    fn rules_error(from: &str, to: &str) -> String {
+        assert!(RULES.contains(from), "{from}");
+        parse(&RULES.replacen(from, to, 1)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rules_load_in_order() {
+        let config = parse(RULES).unwrap();
+        let names: Vec<&str> = config.helpdesks[0]
+            .rules
+            .rules()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["first", "billing"]);
+    }
+
+    #[test]
+    fn rule_errors_name_the_rule_and_its_line() {
+        let cases = [
+            (
+                "op = \"equals\"",
+                "op = \"contanis\"",
+                ":12: helpdesk.rule[1].conditions[1].op: in rule \"billing\": unknown operator `contanis`",
+            ),
+            (
+                "field = \"subject\"",
+                "field = \"subjekt\"",
+                ":11: helpdesk.rule[1].conditions[0].field: in rule \"billing\": unknown field `subjekt`",
+            ),
+            (
+                "op = \"contains\", value = \"x\"",
+                "op = \"regex\", value = \"(x\"",
+                ":11: helpdesk.rule[1].conditions[0].value: in rule \"billing\": `(x` is not a valid regex",
+            ),
+            (
+                "actions = [{ action = \"create-ticket\" }]",
+                "",
+                ":4: helpdesk.rule[0].actions: in rule \"first\": a rule needs at least one action",
+            ),
+            (
+                "action = \"create-ticket\"",
+                "action = \"forward\"",
+                ":6: helpdesk.rule[0].actions[0].action: in rule \"first\": unknown action `forward`",
+            ),
+            (
+                "helpdesk = \"A\"",
+                "helpdesk = \"Billing\"",
+                ":14: helpdesk.rule[1].actions[0].helpdesk: in rule \"billing\": no helpdesk named `Billing` is configured; the helpdesks are A, B",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let text = rules_error(from, to);
+            assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn rule_syntax_errors_name_the_rule() {
+        // Keys serde refuses: a misspelt key, a bad `match`.
+        let text = rules_error("conditions = [", "condition = [");
+        assert!(text.contains(":10:"), "{text}");
+        assert!(text.contains("in rule \"billing\""), "{text}");
+        assert!(text.contains("conditions"), "says what is allowed: {text}");
+        let text = rules_error("name = \"first\"", "name = \"first\"\nmatch = \"some\"");
+        assert!(
+            text.contains(":6:") && text.contains("in rule \"first\""),
+            "{text}"
+        );
+        assert!(text.contains("all") && text.contains("any"), "{text}");
+        // Outside rules, no rule is named.
+        let text = rules_error("name = \"B\"", "name = \"B\"\nreference_fromat = \"x\"");
+        assert!(!text.contains("in rule"), "{text}");
     }
 
     #[test]

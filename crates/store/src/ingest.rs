@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use postdesk_core::route::Route;
+use postdesk_core::rules;
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
@@ -45,6 +47,8 @@ pub struct IncomingMail {
     pub subject_numbers: Vec<i64>,
     /// The body split at the reply marker or quote header.
     pub reply: StrippedReply,
+    /// What the mail rules found before threading (resolved in `apply`).
+    pub route: Route,
     pub received_at: i64,
     /// Set when preparing failed (e.g. too large, attachment not writable): the mail is kept as failed.
     pub failure: Option<String>,
@@ -79,6 +83,8 @@ pub struct IngestReport {
     pub ticket_id: Option<i64>,
     pub ticket_number: Option<i64>,
     pub reason: Option<String>,
+    /// For a mail a rule ignored: the IMAP folder to move it to.
+    pub move_to_folder: Option<String>,
 }
 
 /// Many mails, one commit.
@@ -263,6 +269,7 @@ impl Batch<'_> {
                     ticket_id,
                     ticket_number: None,
                     reason: Some("the same mail was already processed".into()),
+                    move_to_folder: None,
                 });
             }
             (None, Some((id, _, _))) => Some(id),
@@ -332,6 +339,7 @@ async fn record_failure(
         ticket_id: None,
         ticket_number: None,
         reason: Some(reason.to_string()),
+        move_to_folder: None,
     })
 }
 
@@ -421,9 +429,16 @@ async fn apply(
     }
 
     let facts = gather_facts(conn, hd, agents, mail).await?;
-    let decision = thread::decide(&hd.config, mail.classification, &facts);
+    let threaded = thread::decide(&hd.config, mail.classification, &facts);
+    let ruled = rules::decide(
+        &hd.config,
+        mail.classification,
+        &facts,
+        threaded,
+        &mail.route.matched,
+    );
     let class = mail.classification.as_str();
-    match decision {
+    match ruled.decision {
         Decision::Ignore { reason } => {
             let intake_id = write_intake(
                 conn,
@@ -436,13 +451,9 @@ async fn apply(
                 Some(&reason),
             )
             .await?;
-            Ok(report(
-                Outcome::Ignored,
-                intake_id,
-                None,
-                None,
-                Some(reason),
-            ))
+            let mut report = report(Outcome::Ignored, intake_id, None, None, Some(reason));
+            report.move_to_folder = ruled.rules.ignore_folder().map(str::to_string);
+            Ok(report)
         }
         Decision::Reject { reason } => {
             let intake_id = write_intake(
@@ -479,6 +490,7 @@ async fn apply(
                 add_event(conn, hd, ticket_id, &note).await?;
             }
             add_participants(conn, hd, ticket_id, m).await?;
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
             Ok(report(
                 Outcome::Created,
                 intake_id,
@@ -534,6 +546,7 @@ async fn apply(
             if mail.classification == Classification::Normal {
                 add_participants(conn, hd, ticket_id, m).await?;
             }
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
             Ok(report(
                 Outcome::Appended,
                 intake_id,
@@ -558,10 +571,11 @@ fn report(
         ticket_id,
         ticket_number,
         reason,
+        move_to_folder: None,
     }
 }
 
-async fn gather_facts(
+pub(crate) async fn gather_facts(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
@@ -906,7 +920,7 @@ async fn add_entry(
     Ok(entry_id)
 }
 
-async fn add_event(
+pub(crate) async fn add_event(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
     ticket_id: i64,

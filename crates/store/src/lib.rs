@@ -4,6 +4,8 @@
 pub mod blobs;
 pub mod ingest;
 pub mod read;
+mod rules;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
+pub use simulate::{DryRun, TicketBrief};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,7 +39,7 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A helpdesk as registered in the database.
 #[derive(Debug, Clone)]
@@ -134,7 +137,10 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-async fn ensure_agent(tx: &mut sqlx::SqliteConnection, name_or_email: &str) -> Result<i64> {
+pub(crate) async fn ensure_agent(
+    tx: &mut sqlx::SqliteConnection,
+    name_or_email: &str,
+) -> Result<i64> {
     let email = name_or_email
         .contains('@')
         .then(|| name_or_email.to_ascii_lowercase());

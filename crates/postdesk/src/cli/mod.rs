@@ -35,11 +35,12 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
     for hd in &config.helpdesks {
         let s = &hd.settings;
         println!(
-            "  helpdesk {:?}: {} address(es), reference {}, unknown senders: {:?}",
+            "  helpdesk {:?}: {} address(es), reference {}, unknown senders: {:?}, {} mail rule(s)",
             s.name,
             s.addresses.len(),
             hd.reference.render(s.first_ticket_number),
-            s.unknown_sender
+            s.unknown_sender,
+            hd.rules.rules().len()
         );
     }
     println!("  database: {}", config.database_url);

@@ -1,0 +1,71 @@
+//! What the mail rules set on a ticket: fields, agents, tags, and a note saying so.
+
+use postdesk_core::rules::RuleDecision;
+use sqlx::SqliteConnection;
+
+use crate::ingest::{IncomingMail, add_event};
+use crate::{RegisteredHelpdesk, Result, ensure_agent};
+
+/// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
+/// records, as internal events, a hand-over from another helpdesk and what was set.
+pub(crate) async fn apply_to_ticket(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    ticket_id: i64,
+    mail: &IncomingMail,
+    decision: &RuleDecision,
+) -> Result<()> {
+    if let Some(from) = &mail.route.routed_from {
+        let names: Vec<String> = decision.applied.iter().map(|n| format!("{n:?}")).collect();
+        let rules = if names.len() == 1 { "rule" } else { "rules" };
+        let note = format!(
+            "Handed over from helpdesk {from} by mail {rules} {}.",
+            names.join(", ")
+        );
+        add_event(conn, hd, ticket_id, &note).await?;
+    }
+    let fields = &decision.fields;
+    if !fields.changes_ticket() {
+        return Ok(());
+    }
+    // Agents named by a rule are created on first use, as the configured defaults are.
+    let assignee_id = match &fields.assignee {
+        Some(agent) => Some(ensure_agent(conn, agent).await?),
+        None => None,
+    };
+    let manager_id = match &fields.manager {
+        Some(agent) => Some(ensure_agent(conn, agent).await?),
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE tickets SET status = COALESCE($1, status), priority = COALESCE($2, priority),
+             ticket_type = COALESCE($3, ticket_type), category = COALESCE($4, category),
+             subcategory = COALESCE($5, subcategory), environment = COALESCE($6, environment),
+             assignee_id = COALESCE($7, assignee_id), manager_id = COALESCE($8, manager_id)
+         WHERE id = $9",
+    )
+    .bind(&fields.status)
+    .bind(&fields.priority)
+    .bind(&fields.ticket_type)
+    .bind(&fields.category)
+    .bind(&fields.subcategory)
+    .bind(&fields.environment)
+    .bind(assignee_id)
+    .bind(manager_id)
+    .bind(ticket_id)
+    .execute(&mut *conn)
+    .await?;
+    for tag in &fields.tags {
+        sqlx::query(
+            "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(ticket_id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(note) = decision.note() {
+        add_event(conn, hd, ticket_id, &note).await?;
+    }
+    Ok(())
+}
