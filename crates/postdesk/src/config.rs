@@ -454,6 +454,18 @@ name = "B"
     }
 
     #[test]
+    fn the_readme_rules_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme
+            .find("### Mail rules")
+            .expect("README has the section")..];
+        let start = section.find("```toml\n").expect("an example") + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let config = parse(&format!("{example}\n[[helpdesk]]\nname = \"Billing\"\n")).unwrap();
+        assert_eq!(config.helpdesks[0].rules.rules().len(), 4);
+    }
+
+    #[test]
     fn rule_syntax_errors_name_the_rule() {
         // Keys serde refuses: a misspelt key, a bad `match`.
         let text = rules_error("conditions = [", "condition = [");

@@ -48,6 +48,9 @@ enum Command {
     /// The failed queue: mails that could not be processed, kept with their reason.
     #[command(subcommand)]
     Failed(cli::failed::FailedCommand),
+    /// Mail rules: see what they would do with mails (`rules test`), writing nothing.
+    #[command(subcommand)]
+    Rules(cli::rules::RulesCommand),
     /// Show what postdesk does: write a config and sample mails, import them, print the tickets.
     Demo {
         /// Folder for the demo's config, Maildir and database.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             }
             Command::Tickets(command) => cli::tickets::run(&config_path, command).await,
             Command::Failed(command) => cli::failed::run(&config_path, command).await,
+            Command::Rules(command) => cli::rules::run(&config_path, command).await,
             Command::Demo { dir } => demo::run(&dir).await,
         }
         .map(|()| ExitCode::SUCCESS)

@@ -58,7 +58,22 @@ pub struct TicketView {
     pub summary: TicketSummary,
     pub mail_subject: String,
     pub requester_name: Option<String>,
+    pub details: TicketDetails,
     pub entries: Vec<EntryView>,
+}
+
+/// Fields agents (and mail rules) set on a ticket, beyond status and priority.
+#[derive(Debug, Clone, Default)]
+pub struct TicketDetails {
+    pub ticket_type: Option<String>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub environment: Option<String>,
+    /// Agent name.
+    pub assignee: Option<String>,
+    /// Agent name.
+    pub manager: Option<String>,
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,11 +162,29 @@ impl Store {
         };
         let summary = summary(row);
         let head = sqlx::query(
-            "SELECT t.mail_subject, c.name FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id = $1",
+            "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
+                    a.name, m.name
+             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+             LEFT JOIN agents a ON a.id = t.assignee_id LEFT JOIN agents m ON m.id = t.manager_id
+             WHERE t.id = $1",
         )
         .bind(summary.id)
         .fetch_one(&self.pool)
         .await?;
+        let tags =
+            sqlx::query_scalar("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
+                .bind(summary.id)
+                .fetch_all(&self.pool)
+                .await?;
+        let details = TicketDetails {
+            ticket_type: head.get(2),
+            category: head.get(3),
+            subcategory: head.get(4),
+            environment: head.get(5),
+            assignee: head.get(6),
+            manager: head.get(7),
+            tags,
+        };
         let entry_rows = sqlx::query(
             "SELECT id, kind, from_addr, to_addrs, cc_addrs, subject, body_text, body_full, classification,
                     warnings, visible_to_customer, created_at
@@ -198,6 +231,7 @@ impl Store {
             summary,
             mail_subject: head.get(0),
             requester_name: head.get(1),
+            details,
             entries,
         })
     }

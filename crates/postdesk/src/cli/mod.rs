@@ -3,6 +3,7 @@
 pub mod deliver;
 pub mod failed;
 pub mod import;
+pub mod rules;
 pub mod tickets;
 
 use std::path::Path;

@@ -114,6 +114,27 @@ pub fn render_ticket(view: &TicketView, full: bool) -> String {
             .map(|o| format!(" ({o})"))
             .unwrap_or_default()
     ));
+    let d = &view.details;
+    let details: Vec<String> = [
+        ("type", &d.ticket_type),
+        ("category", &d.category),
+        ("subcategory", &d.subcategory),
+        ("environment", &d.environment),
+        ("assignee", &d.assignee),
+        ("manager", &d.manager),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        value
+            .as_ref()
+            .map(|v| format!("{name} {}", terminal_safe(v)))
+    })
+    .chain((!d.tags.is_empty()).then(|| format!("tags {}", terminal_safe(&d.tags.join(", ")))))
+    .collect();
+    if !details.is_empty() {
+        out.push_str(&details.join(" · "));
+        out.push('\n');
+    }
     out.push_str(&format!("reported {}\n", format_time(t.reported_at)));
     for e in &view.entries {
         out.push_str(&format!("\n── {} · {}", e.kind, format_time(e.created_at)));
