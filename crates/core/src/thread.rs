@@ -144,6 +144,28 @@ fn new_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decis
     Decision::NewTicket { note }
 }
 
+/// The existing ticket the mail belongs to, found as `decide` finds it: by the
+/// embedded original or the subject for machines, else by a subject reference the
+/// sender may use, else by In-Reply-To/References. What then happens (follow-up, or
+/// the `reply_to_closed` policy for a closed ticket) is `decide`'s.
+pub fn ticket_for<'f>(
+    hd: &Helpdesk,
+    class: Classification,
+    facts: &'f ThreadFacts,
+) -> Option<&'f TicketFacts> {
+    match class {
+        Classification::Loop => None,
+        Classification::Bounce | Classification::AutoReply => {
+            facts.by_message_id.as_ref().or(facts.by_subject.as_ref())
+        }
+        Classification::Normal | Classification::Bulk => facts
+            .by_subject
+            .as_ref()
+            .filter(|t| may_follow_up(hd, &facts.sender, t))
+            .or(facts.by_message_id.as_ref()),
+    }
+}
+
 /// The follow-up sender policy: may this sender add to `ticket` by quoting its number?
 pub fn may_follow_up(hd: &Helpdesk, sender: &SenderFacts, ticket: &TicketFacts) -> bool {
     hd.settings.followup_senders.iter().any(|rule| match rule {
@@ -166,6 +188,48 @@ pub fn may_follow_up(hd: &Helpdesk, sender: &SenderFacts, ticket: &TicketFacts) 
 mod tests {
     use super::*;
     use crate::settings::tests::helpdesk;
+
+    #[test]
+    fn ticket_for_is_the_ticket_decide_uses() {
+        let hd = helpdesk("reply_to_closed = \"reject\"");
+        let stranger = sender("x@evil.test", Some(9), None);
+        let requester = sender("req@example.org", Some(1), Some(5));
+        for (class, facts, expected) in [
+            (
+                Classification::Normal,
+                by_subject("open", requester.clone()),
+                Some(10),
+            ),
+            (
+                Classification::Normal,
+                by_subject("closed", requester.clone()),
+                Some(10),
+            ),
+            (
+                Classification::Normal,
+                by_subject("open", stranger.clone()),
+                None,
+            ),
+            (
+                Classification::AutoReply,
+                by_subject("open", stranger),
+                Some(10),
+            ),
+            (Classification::Loop, by_subject("open", requester), None),
+        ] {
+            assert_eq!(
+                ticket_for(&hd, class, &facts).map(|t| t.id),
+                expected,
+                "{class:?} {facts:?}"
+            );
+            // Where decide follows up, it is onto that ticket; a closed one is rejected here.
+            match decide(&hd, class, &facts) {
+                Decision::FollowUp { ticket_id, .. } => assert_eq!(Some(ticket_id), expected),
+                Decision::Reject { .. } => assert!(expected.is_some()),
+                _ => {}
+            }
+        }
+    }
 
     fn ticket(status: &str) -> TicketFacts {
         TicketFacts {

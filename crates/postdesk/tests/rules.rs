@@ -116,6 +116,18 @@ fn an_unknown_ticket_id_passes_over_update_ticket_to_the_next_rule() {
 }
 
 #[test]
+fn update_ticket_keeps_the_closed_ticket_policy() {
+    let desk = Desk::new(&format!("reply_to_closed = \"reject\"\n{SCANNER}"));
+    customer_request(&desk);
+    desk.run(&["tickets", "set-status", "102", "closed"]).ok();
+    let out = customer_reply(&desk, "late.eml");
+    assert!(
+        out.contains("failed (reply to closed ticket #102 (reply_to_closed = reject))"),
+        "the reply belongs to ticket 102, so update-ticket applies and the policy holds: {out}"
+    );
+}
+
+#[test]
 fn with_the_rules_reversed_every_reply_opens_a_new_ticket() {
     let desk = Desk::new(SCANNER_REVERSED);
     customer_request(&desk);

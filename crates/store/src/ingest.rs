@@ -437,6 +437,14 @@ async fn apply(
         threaded,
         &mail.route.matched,
     );
+    if !ruled.rules.applied.is_empty() || !ruled.rules.passed_over.is_empty() {
+        tracing::debug!(
+            location = %mail.location,
+            applied = ?ruled.rules.applied,
+            passed_over = ?ruled.rules.passed_over,
+            "mail rules"
+        );
+    }
     let class = mail.classification.as_str();
     match ruled.decision {
         Decision::Ignore { reason } => {

@@ -7,9 +7,9 @@
 //!   default) is the last one looked at; `stop = false` lets later rules add to it.
 //! - Earlier rules win: once a rule decided the disposition (create, update, ignore,
 //!   reject) or a field, a later rule does not change it. Tags add up.
-//! - `update-ticket` applies only when threading finds the ticket the mail belongs to;
-//!   otherwise the rule is passed over as if it had not matched, and later rules are
-//!   looked at. Whether the ticket exists is known only to the store, so rules are
+//! - `update-ticket` applies only when threading finds the ticket the mail belongs to
+//!   (then threading's decision stands, `reply_to_closed` included); otherwise the rule
+//!   is passed over as if it had not matched, and later rules are looked at. Whether the ticket exists is known only to the store, so rules are
 //!   evaluated here ([`RuleSet::evaluate`], pure and fast) and resolved there
 //!   ([`Matched::resolve`], [`decide`]).
 //! - Mail from our own addresses (a loop) is always ignored; rules never run on it.
@@ -57,7 +57,8 @@ pub struct RuleActions {
 pub enum Disposition {
     /// A new ticket, even when threading would add the mail to one.
     CreateTicket,
-    /// Add the mail to the ticket threading finds; passed over when there is none.
+    /// Add the mail to the ticket threading finds (a closed one follows
+    /// `reply_to_closed`); passed over when there is none.
     UpdateTicket,
     /// No ticket; the mail is kept in the ledger as ignored.
     Ignore {

@@ -129,29 +129,20 @@ pub fn decide(
             rules: RuleDecision::default(),
         };
     }
-    let ticket_found = matches!(threaded, Decision::FollowUp { .. });
-    let rules = matched.resolve(ticket_found);
+    // The mail belongs to a ticket when threading finds one, whether it then follows up
+    // or applies the closed-ticket policy (`reply_to_closed`).
+    let ticket = thread::ticket_for(hd, class, facts);
+    let rules = matched.resolve(ticket.is_some());
     let by = rules.decided_by.as_deref().unwrap_or_default();
     let decision = match &rules.disposition {
         None | Some(Disposition::UpdateTicket) => threaded,
         Some(Disposition::CreateTicket) => {
-            let note = match &threaded {
-                Decision::FollowUp { ticket_id, .. } => {
-                    let number = [&facts.by_subject, &facts.by_message_id]
-                        .into_iter()
-                        .flatten()
-                        .find(|t| t.id == *ticket_id)
-                        .map(|t| t.number);
-                    Some(match number {
-                        Some(n) => format!(
-                            "Rule {by:?} opened a new ticket although the mail belongs to ticket #{n}."
-                        ),
-                        None => format!(
-                            "Rule {by:?} opened a new ticket although the mail belongs to another ticket."
-                        ),
-                    })
-                }
-                Decision::NewTicket { note } => note.clone(),
+            let note = match (&threaded, ticket) {
+                (Decision::NewTicket { note }, _) => note.clone(),
+                (_, Some(t)) => Some(format!(
+                    "Rule {by:?} opened a new ticket although the mail belongs to ticket #{}.",
+                    t.number
+                )),
                 _ => None,
             };
             thread::open_ticket(hd, facts, note)
