@@ -2,6 +2,7 @@
 //! ticket references in subjects, threading decisions, mail rules and the route stage.
 
 pub mod attachments;
+pub mod mailbox;
 pub mod reference;
 pub mod route;
 pub mod rules;

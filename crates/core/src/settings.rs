@@ -57,6 +57,9 @@ pub struct HelpdeskSettings {
     /// Mail rules (`[[helpdesk.rule]]`), in the order they are looked at.
     #[serde(rename = "rule", default)]
     pub rules: Vec<RuleSettings>,
+    /// IMAP mailboxes this helpdesk reads (`[[helpdesk.mailbox]]`).
+    #[serde(rename = "mailbox", default)]
+    pub mailboxes: Vec<crate::mailbox::MailboxSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -239,6 +242,11 @@ impl HelpdeskSettings {
                     format!("`{t}` is not a MIME type; write e.g. `image/*` or `application/pdf`"),
                 ));
             }
+        }
+        for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            mailbox
+                .check()
+                .map_err(|(key, message)| err(&format!("mailbox[{i}].{key}"), message))?;
         }
         let reference = ReferenceFormat::new(&self.reference_format, &self.also_recognise)
             .map_err(|e| {

@@ -52,6 +52,20 @@ enum Command {
     #[command(subcommand)]
     Rules(cli::rules::RulesCommand),
     /// Show what postdesk does: write a config and sample mails, import them, print the tickets.
+    /// Scan every active IMAP mailbox once and exit (for cron and scripts).
+    Scan {
+        #[arg(long)]
+        helpdesk: Option<String>,
+    },
+    /// Test each mailbox's connection step by step: DNS, TCP, TLS, login, folders, mails waiting.
+    Check {
+        #[arg(long)]
+        helpdesk: Option<String>,
+    },
+    /// Each mailbox's last successful check, last error and counts.
+    Status,
+    /// Run every active mailbox continuously (IDLE or polling) until SIGTERM/SIGINT.
+    Serve,
     Demo {
         /// Folder for the demo's config, Maildir and database.
         #[arg(default_value = "postdesk-demo")]
@@ -93,6 +107,14 @@ fn main() -> ExitCode {
             Command::Failed(command) => cli::failed::run(&config_path, command).await,
             Command::Rules(command) => cli::rules::run(&config_path, command).await,
             Command::Demo { dir } => demo::run(&dir).await,
+            Command::Scan { helpdesk } => {
+                cli::mailboxes::scan(&config_path, helpdesk.as_deref()).await
+            }
+            Command::Check { helpdesk } => {
+                cli::mailboxes::check(&config_path, helpdesk.as_deref()).await
+            }
+            Command::Status => cli::mailboxes::status(&config_path).await,
+            Command::Serve => cli::mailboxes::serve(&config_path).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

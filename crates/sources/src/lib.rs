@@ -2,6 +2,7 @@
 //! standard input (MTA pipe). Each source yields [`RawMail`]s in order.
 
 pub mod files;
+pub mod imap;
 pub mod mbox;
 pub mod stdin;
 

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod ingest;
+pub mod mailboxes;
 pub mod read;
 mod rules;
 mod simulate;

@@ -3,6 +3,7 @@
 pub mod deliver;
 pub mod failed;
 pub mod import;
+pub mod mailboxes;
 pub mod rules;
 pub mod tickets;
 

@@ -1,0 +1,140 @@
+//! `postdesk check`: the "test connection" button, one step at a time.
+
+use futures::TryStreamExt;
+use postdesk_core::mailbox::MailboxSettings;
+
+use super::{ImapError, TIMEOUT, connect, server_folder, timed};
+
+/// One step of the check and what it found.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub result: Result<String, String>,
+}
+
+/// Runs every step it can; stops at the first that makes the next impossible.
+pub async fn check(settings: &MailboxSettings) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut step = |name: &str, result: Result<String, String>| {
+        let ok = result.is_ok();
+        steps.push(Step {
+            name: name.to_string(),
+            result,
+        });
+        ok
+    };
+    let address = format!("{}:{}", settings.host, settings.port());
+    let resolved = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host(address.clone())).await;
+    let dns = match resolved {
+        Ok(Ok(addrs)) => {
+            let list: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+            Ok(format!("{} → {}", settings.host, list.join(", ")))
+        }
+        Ok(Err(e)) => Err(format!(
+            "{} does not resolve: {e}; check `host`",
+            settings.host
+        )),
+        Err(_) => Err(format!("resolving {} timed out", settings.host)),
+    };
+    if !step("DNS", dns) {
+        return steps;
+    }
+    let client = match connect::connect(settings).await {
+        Ok(client) => {
+            step(
+                "connect and TLS",
+                Ok(format!("{address}, security {:?}", settings.security)),
+            );
+            client
+        }
+        Err(e) => {
+            step("connect and TLS", Err(e.to_string()));
+            return steps;
+        }
+    };
+    let password = match super::password(settings) {
+        Ok(p) => p,
+        Err(e) => {
+            step("login", Err(e.to_string()));
+            return steps;
+        }
+    };
+    let mut session = match tokio::time::timeout(
+        TIMEOUT,
+        client.login(&settings.user, password.expose()),
+    )
+    .await
+    {
+        Ok(Ok(session)) => {
+            step("login", Ok(format!("as {}", settings.user)));
+            session
+        }
+        Ok(Err((e, _))) => {
+            step(
+                "login",
+                Err(ImapError::Login {
+                    user: settings.user.clone(),
+                    reason: e.to_string(),
+                }
+                .to_string()),
+            );
+            return steps;
+        }
+        Err(_) => {
+            step("login", Err("timed out".into()));
+            return steps;
+        }
+    };
+    let names = async {
+        let stream = timed("LIST", session.list(Some(""), Some("*"))).await?;
+        timed("LIST", stream.try_collect::<Vec<_>>()).await
+    }
+    .await;
+    let names = match names {
+        Ok(names) => names,
+        Err(e) => {
+            step("folder list", Err(e.to_string()));
+            return steps;
+        }
+    };
+    let delimiter = names.iter().find_map(|n| n.delimiter().map(str::to_string));
+    let existing: Vec<String> = names.iter().map(|n| n.name().to_string()).collect();
+    step(
+        "folder list",
+        Ok(format!(
+            "{} folders, delimiter {:?}",
+            existing.len(),
+            delimiter.as_deref().unwrap_or("none")
+        )),
+    );
+    let wanted = settings
+        .folders
+        .iter()
+        .chain([&settings.processed_folder, &settings.unprocessed_folder]);
+    for folder in wanted {
+        let name = server_folder(folder, delimiter.as_deref());
+        let present = existing.iter().any(|e| e == &name) || name.eq_ignore_ascii_case("INBOX");
+        let result = if present {
+            Ok(name.clone())
+        } else if settings.create_folders {
+            Ok(format!(
+                "{name} is missing; it will be created (create_folders = true)"
+            ))
+        } else {
+            Err(format!(
+                "{name} is missing; create it or set create_folders = true"
+            ))
+        };
+        step(&format!("folder {folder}"), result);
+    }
+    for folder in &settings.folders {
+        let name = server_folder(folder, delimiter.as_deref());
+        let waiting = match timed("EXAMINE", session.examine(&name)).await {
+            Ok(mailbox) => Ok(format!("{} mails waiting in {name}", mailbox.exists)),
+            Err(e) => Err(e.to_string()),
+        };
+        step(&format!("mails in {folder}"), waiting);
+    }
+    let _ = tokio::time::timeout(TIMEOUT, session.logout()).await;
+    steps
+}

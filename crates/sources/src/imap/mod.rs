@@ -1,0 +1,448 @@
+//! IMAP mailboxes: scan a folder by UID, run the mails through the pipeline,
+//! and only then move them — successes to the processed folder, failures to the
+//! unprocessed one — in batches.
+
+pub mod check;
+pub mod connect;
+pub mod serve;
+
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use postdesk_core::RawMail;
+use postdesk_core::mailbox::{AfterSuccess, MailboxSettings, Scan, Secret};
+use postdesk_pipeline::{Pipeline, PipelineError, Summary};
+use postdesk_store::{IngestReport, Outcome};
+
+pub use connect::{Session, TIMEOUT};
+
+/// Mails fetched and committed together; their moves are one command per folder.
+const FETCH_BATCH: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {address}: {reason}. Check host, port and that the server is up")]
+    Connect { address: String, reason: String },
+    #[error("{0}")]
+    Tls(String),
+    #[error("login as {user} was refused: {reason}. Check user and password")]
+    Login { user: String, reason: String },
+    #[error("the password is not available: {0}")]
+    Password(String),
+    #[error("timed out after {secs}s: {0}", secs = TIMEOUT.as_secs())]
+    Timeout(String),
+    #[error("IMAP: {0}")]
+    Protocol(String),
+    #[error("folder `{0}` does not exist on the server; create it or set create_folders = true")]
+    MissingFolder(String),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl ImapError {
+    /// Worth retrying soon (the server or network), as opposed to configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout(_) | Self::Protocol(_) | Self::Pipeline(_)
+        )
+    }
+}
+
+/// The password from wherever the config says it is.
+pub fn password(settings: &MailboxSettings) -> Result<Secret, ImapError> {
+    if let Some(p) = &settings.password {
+        return Ok(p.clone());
+    }
+    if let Some(var) = &settings.password_env {
+        return std::env::var(var)
+            .map(Secret::new)
+            .map_err(|_| ImapError::Password(format!("environment variable {var} is not set")));
+    }
+    if let Some(path) = &settings.password_file {
+        return std::fs::read_to_string(path)
+            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
+            .map_err(|e| ImapError::Password(format!("cannot read {}: {e}", path.display())));
+    }
+    Err(ImapError::Password("no password is configured".into()))
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    what: &str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ImapError::Protocol(format!("{what}: {e}"))),
+        Err(_) => Err(ImapError::Timeout(what.to_string())),
+    }
+}
+
+/// A configured folder name on this server: `/` and `.` both mean "one level
+/// down", written with the server's own hierarchy delimiter.
+pub fn server_folder(name: &str, delimiter: Option<&str>) -> String {
+    match delimiter {
+        Some(d) if d.len() == 1 => name.replace(['/', '.'], d),
+        _ => name.to_string(),
+    }
+}
+
+/// A mailbox to scan and the helpdesk it feeds.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub helpdesk: String,
+    pub helpdesk_index: usize,
+    pub settings: MailboxSettings,
+}
+
+impl Mailbox {
+    pub fn name(&self) -> String {
+        self.settings.display_name()
+    }
+
+    /// Connects, scans every folder once, logs out; the result is recorded as the mailbox's status.
+    pub async fn scan_once(&self, pipeline: &Pipeline) -> Result<Summary, ImapError> {
+        let result = async {
+            let mut session = connect::open(&self.settings).await?;
+            let result = self.scan_session(&mut session, pipeline).await;
+            let _ = tokio::time::timeout(TIMEOUT, session.logout()).await;
+            result
+        }
+        .await;
+        self.record(pipeline, &result).await;
+        result
+    }
+
+    async fn record(&self, pipeline: &Pipeline, result: &Result<Summary, ImapError>) {
+        let store = pipeline.store();
+        let outcome = match result {
+            Ok(s) => {
+                store
+                    .mailbox_scanned(&self.helpdesk, &self.name(), s.total() - s.failed, s.failed)
+                    .await
+            }
+            Err(e) => {
+                store
+                    .mailbox_failed(&self.helpdesk, &self.name(), &e.to_string())
+                    .await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(mailbox = %self.name(), error = %e, "cannot record the mailbox status");
+        }
+    }
+
+    /// Scans every configured folder on an open session.
+    pub async fn scan_session(
+        &self,
+        session: &mut Session,
+        pipeline: &Pipeline,
+    ) -> Result<Summary, ImapError> {
+        let mut folders = Folders::resolve(session, &self.settings).await?;
+        let mut total = Summary::default();
+        for folder in folders.scan.clone() {
+            let summary = self
+                .scan_folder(session, pipeline, &mut folders, &folder)
+                .await?;
+            merge(&mut total, &summary);
+        }
+        Ok(total)
+    }
+
+    async fn scan_folder(
+        &self,
+        session: &mut Session,
+        pipeline: &Pipeline,
+        folders: &mut Folders,
+        folder: &str,
+    ) -> Result<Summary, ImapError> {
+        let selected = timed(&format!("SELECT {folder}"), session.select(folder)).await?;
+        let validity = selected.uid_validity.unwrap_or(0);
+        let mut first_uid = 1;
+        let query = match (self.settings.after_success, self.settings.scan) {
+            (AfterSuccess::Keep, _) => {
+                let position = pipeline
+                    .store()
+                    .folder_position(&self.helpdesk, &self.name(), folder)
+                    .await
+                    .map_err(PipelineError::from)?;
+                // A new UIDVALIDITY means old UIDs mean nothing: start over; the ledger
+                // recognises what was already processed.
+                if let Some((v, last)) = position
+                    && v == validity
+                {
+                    first_uid = last + 1;
+                }
+                format!("UID {first_uid}:*")
+            }
+            (_, Scan::Unseen) => "UNSEEN".to_string(),
+            (_, Scan::All) => "ALL".to_string(),
+        };
+        let mut uids: Vec<u32> = timed("UID SEARCH", session.uid_search(&query))
+            .await?
+            .into_iter()
+            .filter(|uid| *uid >= first_uid)
+            .collect();
+        uids.sort_unstable();
+        let mut total = Summary::default();
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let fetched = self.fetch(session, folder, validity, chunk).await?;
+            let mut outcomes: HashMap<String, IngestReport> = HashMap::new();
+            let summary = pipeline
+                .run(fetched.into_iter().map(|(_, raw)| raw), |batch| {
+                    for p in batch {
+                        outcomes.insert(p.location.clone(), p.report.clone());
+                    }
+                })
+                .await?;
+            merge(&mut total, &summary);
+            // Only now, with the batch committed, does the mail leave its folder.
+            // A UID with no outcome (vanished before the fetch) stays where it is.
+            let (mut failed, mut done) = (Vec::new(), Vec::new());
+            // Mails an `ignore` rule sends to a folder of its own.
+            let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
+            for uid in chunk {
+                match outcomes.get(&self.location(folder, validity, *uid)) {
+                    Some(r) if r.outcome == Outcome::Failed => failed.push(*uid),
+                    Some(r) => match &r.move_to_folder {
+                        Some(target) => ignored_to
+                            .entry(folders.server_name(target))
+                            .or_default()
+                            .push(*uid),
+                        None => done.push(*uid),
+                    },
+                    None => {}
+                }
+            }
+            self.move_uids(session, &failed, &folders.unprocessed, folders.has_move)
+                .await?;
+            for (target, uids) in &ignored_to {
+                folders.ensure(session, target, &self.settings).await?;
+                self.move_uids(session, uids, target, folders.has_move)
+                    .await?;
+            }
+            match self.settings.after_success {
+                AfterSuccess::Move => {
+                    self.move_uids(session, &done, &folders.processed, folders.has_move)
+                        .await?
+                }
+                AfterSuccess::MarkRead if !done.is_empty() => {
+                    let stream = timed(
+                        "UID STORE",
+                        session.uid_store(uid_set(&done), "+FLAGS.SILENT (\\Seen)"),
+                    )
+                    .await?;
+                    timed("UID STORE", stream.try_collect::<Vec<_>>()).await?;
+                }
+                AfterSuccess::MarkRead => {}
+                AfterSuccess::Keep => {
+                    if let Some(last) = chunk.last() {
+                        pipeline
+                            .store()
+                            .set_folder_position(
+                                &self.helpdesk,
+                                &self.name(),
+                                folder,
+                                validity,
+                                *last,
+                            )
+                            .await
+                            .map_err(PipelineError::from)?;
+                    }
+                }
+            }
+            while session.unsolicited_responses.try_recv().is_ok() {}
+        }
+        Ok(total)
+    }
+
+    fn location(&self, folder: &str, validity: u32, uid: u32) -> String {
+        format!(
+            "imap://{}/{folder};UIDVALIDITY={validity}/;UID={uid}",
+            self.name()
+        )
+    }
+
+    async fn fetch(
+        &self,
+        session: &mut Session,
+        folder: &str,
+        validity: u32,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, RawMail)>, ImapError> {
+        let stream = timed(
+            "UID FETCH",
+            session.uid_fetch(uid_set(uids), "(UID BODY.PEEK[])"),
+        )
+        .await?;
+        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>()).await?;
+        let mut mails = Vec::with_capacity(fetches.len());
+        for f in fetches {
+            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                continue;
+            };
+            let raw = RawMail {
+                source: "imap",
+                location: self.location(folder, validity, uid),
+                bytes: body.to_vec(),
+            };
+            mails.push((uid, raw));
+        }
+        Ok(mails)
+    }
+
+    async fn move_uids(
+        &self,
+        session: &mut Session,
+        uids: &[u32],
+        target: &str,
+        has_move: bool,
+    ) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = uid_set(uids);
+        if has_move {
+            return timed("UID MOVE", session.uid_mv(&set, target)).await;
+        }
+        // RFC 3501 without MOVE: copy, flag deleted, expunge just those UIDs.
+        timed("UID COPY", session.uid_copy(&set, target)).await?;
+        let stream = timed(
+            "UID STORE",
+            session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)"),
+        )
+        .await?;
+        timed("UID STORE", stream.try_collect::<Vec<_>>()).await?;
+        let stream = timed("UID EXPUNGE", session.uid_expunge(&set)).await?;
+        timed("UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+        Ok(())
+    }
+}
+
+fn merge(total: &mut Summary, part: &Summary) {
+    total.created += part.created;
+    total.appended += part.appended;
+    total.ignored += part.ignored;
+    total.failed += part.failed;
+    total.duplicate += part.duplicate;
+    total.elapsed += part.elapsed;
+}
+
+/// `1:3,7,9:10` for sorted UIDs.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The folders of one mailbox, as named on the server.
+pub struct Folders {
+    pub scan: Vec<String>,
+    pub processed: String,
+    pub unprocessed: String,
+    pub has_move: bool,
+    delimiter: Option<String>,
+    existing: Vec<String>,
+}
+
+impl Folders {
+    /// Maps names to the server's delimiter and checks they exist (creating them when allowed).
+    pub async fn resolve(
+        session: &mut Session,
+        settings: &MailboxSettings,
+    ) -> Result<Self, ImapError> {
+        let capabilities = timed("CAPABILITY", session.capabilities()).await?;
+        let has_move = capabilities.has_str("MOVE");
+        let names: Vec<_> = {
+            let stream = timed("LIST", session.list(Some(""), Some("*"))).await?;
+            timed("LIST", stream.try_collect::<Vec<_>>()).await?
+        };
+        let delimiter = names.iter().find_map(|n| n.delimiter().map(str::to_string));
+        let existing: Vec<String> = names.iter().map(|n| n.name().to_string()).collect();
+        let map = |name: &str| server_folder(name, delimiter.as_deref());
+        let mut folders = Self {
+            scan: settings.folders.iter().map(|f| map(f)).collect(),
+            processed: map(&settings.processed_folder),
+            unprocessed: map(&settings.unprocessed_folder),
+            has_move,
+            delimiter,
+            existing,
+        };
+        let wanted: Vec<String> = folders
+            .scan
+            .iter()
+            .chain([&folders.processed, &folders.unprocessed])
+            .cloned()
+            .collect();
+        for name in &wanted {
+            folders.ensure(session, name, settings).await?;
+        }
+        Ok(folders)
+    }
+
+    /// A configured name written with this server's delimiter.
+    pub fn server_name(&self, name: &str) -> String {
+        server_folder(name, self.delimiter.as_deref())
+    }
+
+    /// Makes sure `name` (a server name) exists, creating it when allowed.
+    pub async fn ensure(
+        &mut self,
+        session: &mut Session,
+        name: &str,
+        settings: &MailboxSettings,
+    ) -> Result<(), ImapError> {
+        let exists = name.eq_ignore_ascii_case("INBOX") || self.existing.iter().any(|e| e == name);
+        if exists {
+            return Ok(());
+        }
+        if !settings.create_folders {
+            return Err(ImapError::MissingFolder(name.to_string()));
+        }
+        timed(&format!("CREATE {name}"), session.create(name)).await?;
+        self.existing.push(name.to_string());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn folder_names_follow_the_server_delimiter() {
+        assert_eq!(
+            server_folder("INBOX/Processed", Some(".")),
+            "INBOX.Processed"
+        );
+        assert_eq!(
+            server_folder("INBOX.Processed", Some("/")),
+            "INBOX/Processed"
+        );
+        assert_eq!(server_folder("Processed", Some("/")), "Processed");
+    }
+}
