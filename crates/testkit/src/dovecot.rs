@@ -608,12 +608,11 @@ impl Dovecot {
             } else if (!services_left && sessions.is_empty()) || timed_out {
                 // Give the log process a moment to write what it was sent.
                 std::thread::sleep(Duration::from_millis(10));
-                unsafe { libc::killpg(master, libc::SIGKILL) };
-                let _ = child.wait();
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        kill_group(child);
         let _ = fs::remove_file(self.dir.path().join("run").join("master.pid"));
     }
 
@@ -680,9 +679,8 @@ impl Dovecot {
 
     /// Kills the whole process group at once (no goodbye to clients).
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            kill_group(child);
             let _ = fs::remove_file(self.dir.path().join("run").join("master.pid"));
         }
     }
@@ -966,6 +964,21 @@ fn generate_certificates(dir: &Path) -> PathBuf {
     ]
     .concat());
     dir.join("ca.pem")
+}
+
+/// SIGKILLs Dovecot's process group, reaps the master and waits until no process of
+/// the group is left (the login processes hold the listening sockets).
+fn kill_group(mut master: Child) {
+    let pgid = master.id() as libc::pid_t;
+    // The group id stays reserved while any member lives, even after the master is
+    // reaped, so this cannot hit an unrelated process.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    let _ = master.wait();
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while !group_members(pgid).is_empty() && Instant::now() < deadline {
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// A process in Dovecot's process group.
