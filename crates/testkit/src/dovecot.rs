@@ -573,44 +573,56 @@ impl Dovecot {
             return;
         };
         let master = child.id() as libc::pid_t;
+        let signalled = Instant::now();
         unsafe { libc::kill(master, libc::SIGTERM) };
-        // The master stops listening and ends its services within ~0.1 s, but leaves
-        // the client processes (imap, imap-login) running and then sleeps a whole second
-        // for its log process. So: once only those and the log are left, the clients'
-        // processes are told to end (a session says `* BYE Server shutting down.`), and
-        // then the group is killed.
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let mut sessions_told = false;
-        loop {
+        // The master stops accepting and ends its services (auth first), but leaves the
+        // client processes (imap sessions, imap-login TLS proxies) running, services
+        // that those still talk to wait for them, and at its end it sleeps a whole
+        // second for its log process. So, in steps: once auth is gone, the sessions are
+        // told to end (each says `* BYE Server shutting down.`); once they are gone,
+        // the TLS proxies have 0.1 s to pass that on and close; then the whole group is
+        // killed.
+        let mut step = StopStep::Stopping;
+        while signalled.elapsed() < STOP_TIMEOUT {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            let members: Vec<Member> = group_members(master)
-                .into_iter()
-                .filter(|member| member.pid != master)
-                .collect();
-            let is_session = |member: &Member| member.name == "imap" || member.name == "imap-login";
-            let services_left = members
-                .iter()
-                .any(|member| member.name != "log" && !is_session(member));
-            let sessions: Vec<libc::pid_t> = members
-                .iter()
-                .filter(|member| is_session(member))
-                .map(|member| member.pid)
-                .collect();
-            let timed_out = Instant::now() > deadline;
-
-            if !services_left && !sessions.is_empty() && !sessions_told && !timed_out {
-                for pid in sessions {
-                    unsafe { libc::kill(pid, libc::SIGTERM) };
+            let members = group_members(master);
+            let named = |name: &'static str| members.iter().filter(move |m| m.name == name);
+            match step {
+                StopStep::Stopping => {
+                    if named("auth").next().is_none()
+                        || signalled.elapsed() > Duration::from_millis(300)
+                    {
+                        for session in named("imap") {
+                            unsafe { libc::kill(session.pid, libc::SIGTERM) };
+                        }
+                        step = StopStep::SessionsTold;
+                    }
                 }
-                sessions_told = true;
-            } else if (!services_left && sessions.is_empty()) || timed_out {
-                // Give the log process a moment to write what it was sent.
-                std::thread::sleep(Duration::from_millis(10));
-                break;
+                StopStep::SessionsTold => {
+                    if named("imap").next().is_none() {
+                        step = StopStep::SessionsGone(Instant::now());
+                    }
+                }
+                StopStep::SessionsGone(since) => {
+                    if named("imap-login").next().is_none() {
+                        break;
+                    }
+                    if since.elapsed() > Duration::from_millis(100) {
+                        for login in named("imap-login") {
+                            unsafe { libc::kill(login.pid, libc::SIGTERM) };
+                        }
+                        step = StopStep::LoginsTold;
+                    }
+                }
+                StopStep::LoginsTold => {
+                    if named("imap-login").next().is_none() {
+                        break;
+                    }
+                }
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
         kill_group(child);
         let _ = fs::remove_file(self.dir.path().join("run").join("master.pid"));
@@ -791,6 +803,9 @@ impl Settings<'_> {
         line("mail_fsync = never".into());
         // IDLE notices mail written into the Maildir by inotify, or by this poll.
         line("mailbox_idle_check_interval = 1 secs".into());
+        // LIST reads the directories each time, so folders made by the harness show
+        // up in sessions that are already open.
+        line("mailbox_list_index = no".into());
         line(match options.layout {
             Layout::MaildirPlusPlus => "mail_location = maildir:~/Maildir".into(),
             Layout::Fs => "mail_location = maildir:~/Maildir:LAYOUT=fs".into(),
@@ -964,6 +979,14 @@ fn generate_certificates(dir: &Path) -> PathBuf {
     ]
     .concat());
     dir.join("ca.pem")
+}
+
+/// Where [`Dovecot::stop`] is.
+enum StopStep {
+    Stopping,
+    SessionsTold,
+    SessionsGone(Instant),
+    LoginsTold,
 }
 
 /// SIGKILLs Dovecot's process group, reaps the master and waits until no process of

@@ -236,6 +236,9 @@ fn folders_map_to_maildir_plus_plus() {
     }
     let select = imap.ok("SELECT Processed.2024");
     assert_eq!(exists(&select), Some(1));
+    server.create_folder("alice", "Later");
+    let list = imap.ok("LIST \"\" Later");
+    assert_eq!(list, [r#"* LIST (\HasNoChildren) "." Later"#]);
     // A folder created over IMAP is where the harness looks for it.
     imap.ok("CREATE Done");
     imap.ok("UID MOVE 1 Done");
@@ -257,6 +260,17 @@ fn fs_layout_uses_slash() {
     imap.ok("CREATE Archive/x.y");
     imap.ok("UID COPY 1 Archive/x.y");
     assert_eq!(server.folder_count("alice", "Archive/x.y"), 1);
+    // Folders the harness creates during a session are listed at once.
+    server.create_folder("alice", "Later/Sub");
+    server.append("alice", "Other", &mail("other"));
+    let list = imap.ok("LIST \"\" *");
+    for name in ["Later", "Later/Sub", "Other"] {
+        assert!(
+            list.iter().any(|l| l.ends_with(&format!("\"/\" {name}"))),
+            "{name} not in {list:?}"
+        );
+    }
+    assert_eq!(exists(&imap.ok("SELECT Other")), Some(1));
 }
 
 #[test]
@@ -506,9 +520,25 @@ fn tls_implicit_and_starttls_verify_against_the_run_ca() {
     assert!(err.to_string().contains("certificate"), "{err}");
 
     // Another run's CA is another CA.
-    let other = Dovecot::start(alice().tls());
+    let mut other = Dovecot::start(alice().tls());
     let tcp = TcpStream::connect(imaps).expect("connect imaps");
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut stream = tls_over(tls_config(&other), TLS_SERVER_NAME, tcp);
     assert!(stream.read(&mut buf).is_err());
+
+    // Stopping with a TLS session open is as quick, and the session is told.
+    let tcp = TcpStream::connect(other.imaps_addr().expect("imaps")).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut imap = Imap::over(tls_over(tls_config(&other), TLS_SERVER_NAME, tcp));
+    assert!(imap.login("alice", "secret").starts_with("OK"));
+    let started = Instant::now();
+    other.stop();
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(imap.line().starts_with("* BYE"));
+    other.restart();
+    assert!(TcpStream::connect(other.imaps_addr().expect("imaps")).is_ok());
 }
