@@ -234,8 +234,13 @@ fn folders_map_to_maildir_plus_plus() {
             "{name} not in {list:?}"
         );
     }
+    let status = imap.ok("STATUS Processed.2024 (MESSAGES UIDNEXT)");
+    assert_eq!(status, ["* STATUS Processed.2024 (MESSAGES 1 UIDNEXT 2)"]);
+    server.append("alice", "Processed.2024", &mail("newer"));
+    let status = imap.ok("STATUS Processed.2024 (MESSAGES)");
+    assert_eq!(status, ["* STATUS Processed.2024 (MESSAGES 2)"]);
     let select = imap.ok("SELECT Processed.2024");
-    assert_eq!(exists(&select), Some(1));
+    assert_eq!(exists(&select), Some(2));
     server.create_folder("alice", "Later");
     let list = imap.ok("LIST \"\" Later");
     assert_eq!(list, [r#"* LIST (\HasNoChildren) "." Later"#]);
@@ -243,7 +248,7 @@ fn folders_map_to_maildir_plus_plus() {
     imap.ok("CREATE Done");
     imap.ok("UID MOVE 1 Done");
     assert_eq!(server.folder_count("alice", "Done"), 1);
-    assert_eq!(server.folder_count("alice", "Processed.2024"), 0);
+    assert_eq!(server.folder_count("alice", "Processed.2024"), 1);
     assert_eq!(server.folder_messages("alice", "Done"), [mail("old")]);
 }
 
@@ -292,6 +297,12 @@ fn move_capability_can_be_withheld() {
     for needed in ["IMAP4rev1", "IDLE", "UIDPLUS", "LITERAL+"] {
         assert!(caps.contains(&needed), "{needed} missing: {caps:?}");
     }
+    // Not advertised, but still done when asked.
+    without.append("alice", "INBOX", &mail("moved anyway"));
+    imap.ok("SELECT INBOX");
+    imap.ok("CREATE Done");
+    imap.ok("UID MOVE 1 Done");
+    assert_eq!(without.folder_count("alice", "Done"), 1);
 }
 
 #[test]
@@ -379,9 +390,11 @@ fn restart_keeps_ports_and_mail_and_says_bye() {
     let stop_took = started.elapsed();
     assert!(!server.is_running());
     assert!(
-        stop_took < Duration::from_millis(800),
+        stop_took < Duration::from_millis(1500),
         "stop took {stop_took:?}"
     );
+    // Dovecot's master alone would take over a second and leave the session to be
+    // killed without a word: the BYE shows the harness ended it properly.
     let bye = imap.line();
     assert!(bye.starts_with("* BYE"), "{bye:?}");
     assert!(TcpStream::connect(server.imap_addr()).is_err());
@@ -392,7 +405,7 @@ fn restart_keeps_ports_and_mail_and_says_bye() {
     server.restart();
     let restart_took = started.elapsed();
     assert!(
-        restart_took < Duration::from_secs(2),
+        restart_took < Duration::from_secs(3),
         "restart took {restart_took:?}"
     );
     assert_eq!(server.imap_port(), port);
@@ -534,7 +547,7 @@ fn tls_implicit_and_starttls_verify_against_the_run_ca() {
     let started = Instant::now();
     other.stop();
     assert!(
-        started.elapsed() < Duration::from_millis(800),
+        started.elapsed() < Duration::from_millis(1500),
         "{:?}",
         started.elapsed()
     );
