@@ -12,8 +12,10 @@
 //!
 //! # What runs
 //!
-//! `dovecot -F -c <tempdir>/dovecot.conf` as a child process in its own process group,
-//! with every path (`base_dir`, `state_dir`, log, mail) inside one temporary directory
+//! `dovecot -F -c <tempdir>/dovecot.conf` in a process group of its own, led by a small
+//! watchdog shell that kills the group should this process die without dropping the
+//! [`Dovecot`] (killed test binary, Ctrl-C, a leaked static; the directory is left
+//! then); with every path (`base_dir`, `state_dir`, log, mail) inside one temporary directory
 //! under `/tmp`, listening on 127.0.0.1 only, on ports picked per run. It never touches
 //! the system's Dovecot (`/etc/dovecot`, `/run/dovecot`, `/var/lib/dovecot`), which may
 //! run beside it on 143/993. Logins: `LOGIN` and `AUTHENTICATE PLAIN`/`LOGIN` with the
@@ -99,6 +101,20 @@ const CAPABILITIES_WITHOUT_MOVE: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID EN
      CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC \
      ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY SNIPPET=FUZZY \
      PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY";
+
+/// Runs `$0 $@` (Dovecot) and exits as it does; kills the process group when stdin
+/// reaches EOF.
+const WATCHDOG: &str = r#"exec 3<&0
+"$0" "$@" </dev/null 3<&- &
+pid=$!
+{ read -r _ <&3; kill -KILL 0; } &
+reader=$!
+exec 3<&-
+wait "$pid"
+status=$?
+kill -KILL "$reader" 2>/dev/null
+exit "$status"
+"#;
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -200,7 +216,10 @@ impl StoredMail {
 /// Dropping it kills the server and removes its directory.
 pub struct Dovecot {
     dir: TempDir,
+    /// The watchdog shell leading the process group (see `spawn_and_wait`).
     child: Option<Child>,
+    /// Dovecot's master process (from `master.pid`).
+    master: Option<libc::pid_t>,
     imap_port: u16,
     imaps_port: Option<u16>,
     ca_cert: Option<PathBuf>,
@@ -283,6 +302,7 @@ impl Dovecot {
 
         let mut server = Dovecot {
             child: None,
+            master: None,
             imap_port: 0,
             imaps_port: None,
             ca_cert,
@@ -579,7 +599,11 @@ impl Dovecot {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let master = child.id() as libc::pid_t;
+        let group = child.id() as libc::pid_t;
+        let Some(master) = self.master.take() else {
+            kill_group(child);
+            return;
+        };
         let signalled = Instant::now();
         unsafe { libc::kill(master, libc::SIGTERM) };
         // The master stops accepting and ends its services (auth first), but leaves the
@@ -594,7 +618,7 @@ impl Dovecot {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            let members = group_members(master);
+            let members = group_members(group);
             let named = |name: &'static str| members.iter().filter(move |m| m.name == name);
             match step {
                 StopStep::Stopping => {
@@ -654,17 +678,25 @@ impl Dovecot {
             .append(true)
             .open(self.dir.path().join("dovecot.stderr"))
             .map_err(|e| format!("open dovecot.stderr: {e}"))?;
-        let mut command = Command::new(find_program("dovecot"));
+        // A watchdog shell leads the process group: it runs `dovecot -F` and waits for
+        // it (so its exit is Dovecot's), and kills the whole group when its stdin, a
+        // pipe this process holds, reaches EOF: when this process ends without
+        // dropping the `Dovecot` (killed, aborted, or a leaked static).
+        let mut command = Command::new("/bin/sh");
         command
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg(find_program("dovecot"))
             .arg("-F")
             .arg("-c")
             .arg(self.config_path())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(stderr.try_clone().map_err(|e| e.to_string())?)
             .stderr(stderr)
             .process_group(0);
         let child = command.spawn().map_err(|e| format!("spawn dovecot: {e}"))?;
         self.child = Some(child);
+        self.master = None;
         match self.wait_ready() {
             Ok(()) => Ok(()),
             Err(failure) => {
@@ -680,10 +712,12 @@ impl Dovecot {
         loop {
             let child = self.child.as_mut().expect("spawned");
             if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
                 return Err(format!("dovecot exited with {status}"));
             }
-            if pid_file.exists()
+            self.master = fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|pid| pid.trim().parse().ok());
+            if self.master.is_some()
                 && greets(self.imap_addr())
                 && self.imaps_addr().is_none_or(accepts)
             {
@@ -698,6 +732,7 @@ impl Dovecot {
 
     /// Kills the whole process group at once (no goodbye to clients).
     fn kill(&mut self) {
+        self.master = None;
         if let Some(child) = self.child.take() {
             kill_group(child);
             let _ = fs::remove_file(self.dir.path().join("run").join("master.pid"));
@@ -996,14 +1031,15 @@ enum StopStep {
     LoginsTold,
 }
 
-/// SIGKILLs Dovecot's process group, reaps the master and waits until no process of
-/// the group is left (the login processes hold the listening sockets).
-fn kill_group(mut master: Child) {
-    let pgid = master.id() as libc::pid_t;
-    // The group id stays reserved while any member lives, even after the master is
+/// SIGKILLs Dovecot's process group, reaps its leader (the watchdog shell) and waits
+/// until no process of the group is left (the login processes hold the listening
+/// sockets).
+fn kill_group(mut leader: Child) {
+    let pgid = leader.id() as libc::pid_t;
+    // The group id stays reserved while any member lives, even after the leader is
     // reaped, so this cannot hit an unrelated process.
     unsafe { libc::killpg(pgid, libc::SIGKILL) };
-    let _ = master.wait();
+    let _ = leader.wait();
     let deadline = Instant::now() + STOP_TIMEOUT;
     while !group_members(pgid).is_empty() && Instant::now() < deadline {
         unsafe { libc::killpg(pgid, libc::SIGKILL) };

@@ -430,6 +430,62 @@ fn drop_kills_the_server_and_removes_its_directory() {
     assert!(!dir.exists());
 }
 
+/// The server half of `a_killed_test_process_leaves_no_server_behind`, run in a child
+/// process; does nothing in a normal run.
+#[test]
+fn watchdog_child() {
+    if std::env::var_os("TESTKIT_WATCHDOG_CHILD").is_none() {
+        return;
+    }
+    let server = Dovecot::start(alice());
+    println!("PORT {} {}", server.imap_port(), server.dir().display());
+    std::io::stdout().flush().expect("flush");
+    std::thread::sleep(Duration::from_secs(60));
+    drop(server);
+}
+
+#[test]
+fn a_killed_test_process_leaves_no_server_behind() {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "watchdog_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TESTKIT_WATCHDOG_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (port, dir) = loop {
+        let line = lines.next().expect("a PORT line").expect("read");
+        // libtest prints "test watchdog_child ... " before it on the same line.
+        if let Some((_, rest)) = line.split_once("PORT ") {
+            let (port, dir) = rest.trim().split_once(' ').expect("port and dir");
+            break (
+                port.parse::<u16>().expect("a port"),
+                std::path::PathBuf::from(dir),
+            );
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(TcpStream::connect(addr).is_ok());
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    let killed = Instant::now();
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "the server outlived its test process"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Its directory is left behind (nothing ran Drop); clean up after the child.
+    assert!(dir.starts_with("/tmp") && dir.join("dovecot.conf").is_file());
+    std::fs::remove_dir_all(&dir).expect("remove the child's directory");
+}
+
 #[test]
 fn servers_run_side_by_side() {
     let servers: Vec<Dovecot> = (0..3).map(|_| Dovecot::start(alice())).collect();
