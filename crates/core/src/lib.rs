@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod mailbox;
+pub mod outgoing;
 pub mod reference;
 pub mod route;
 pub mod rules;

@@ -60,6 +60,11 @@ pub struct HelpdeskSettings {
     /// IMAP mailboxes this helpdesk reads (`[[helpdesk.mailbox]]`).
     #[serde(rename = "mailbox", default)]
     pub mailboxes: Vec<crate::mailbox::MailboxSettings>,
+    /// The SMTP server this helpdesk sends through (`[helpdesk.smtp]`); none: it sends nothing.
+    pub smtp: Option<crate::outgoing::SmtpSettings>,
+    /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
+    #[serde(default)]
+    pub notifications: crate::outgoing::NotificationSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -198,6 +203,8 @@ pub struct Helpdesk {
     pub own_addresses: Vec<String>,
     /// The mail rules, compiled.
     pub rules: RuleSet,
+    /// SMTP, notifications and templates, checked.
+    pub outgoing: crate::outgoing::Outgoing,
 }
 
 impl HelpdeskSettings {
@@ -276,6 +283,9 @@ impl HelpdeskSettings {
             };
             SettingsError { key, message }
         })?;
+        let outgoing =
+            crate::outgoing::Outgoing::compile(self.smtp.clone(), self.notifications.clone())
+                .map_err(|(key, message)| err(&key, message))?;
         let own_addresses = self
             .addresses
             .iter()
@@ -286,11 +296,12 @@ impl HelpdeskSettings {
             reference,
             own_addresses,
             rules,
+            outgoing,
         })
     }
 }
 
-fn looks_like_address(s: &str) -> bool {
+pub(crate) fn looks_like_address(s: &str) -> bool {
     let s = s.trim();
     matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use postdesk_core::outgoing::DeliverySettings;
 use postdesk_core::settings::{Helpdesk, HelpdeskSettings};
 use serde::Deserialize;
 
@@ -23,6 +24,9 @@ struct ConfigFile {
     batch_size: usize,
     #[serde(rename = "helpdesk", default)]
     helpdesks: Vec<HelpdeskSettings>,
+    /// `[outgoing]`: the global switch and the sender's timing.
+    #[serde(default)]
+    outgoing: DeliverySettings,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -43,6 +47,7 @@ pub struct Config {
     pub max_mail_bytes: usize,
     pub batch_size: usize,
     pub helpdesks: Vec<Helpdesk>,
+    pub outgoing: DeliverySettings,
 }
 
 /// A problem in the config file, located as precisely as the file allows.
@@ -109,9 +114,22 @@ impl Config {
                 "batch_size must be between 1 and 10000".into(),
             ));
         }
+        if let Err((key, message)) = file.outgoing.check() {
+            return Err(error(
+                locate(text, &["outgoing", key]),
+                format!("outgoing.{key}: {message}"),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
         let mut helpdesks = Vec::new();
-        for (index, settings) in file.helpdesks.into_iter().enumerate() {
-            let hd = settings.compile().map_err(|e| {
+        for (index, mut settings) in file.helpdesks.into_iter().enumerate() {
+            read_templates(&mut settings, base).map_err(|(key, message)| {
+                error(
+                    locate_in_helpdesk(text, index, &key),
+                    format!("helpdesk.{key}: {message}"),
+                )
+            })?;
+            let mut hd = settings.compile().map_err(|e| {
                 let line = locate_in_helpdesk(text, index, &e.key);
                 error(line, format!("helpdesk.{}: {}", e.key, e.message))
             })?;
@@ -128,6 +146,7 @@ impl Config {
                     ),
                 ));
             }
+            hd.outgoing.delivery = file.outgoing.clone();
             helpdesks.push(hd);
         }
         check_routes(&helpdesks).map_err(|(index, key, message)| {
@@ -136,7 +155,6 @@ impl Config {
                 format!("helpdesk.{key}: {message}"),
             )
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
         let data_dir = base.join(&file.data_dir);
         let database_url = file
             .database_url
@@ -147,8 +165,34 @@ impl Config {
             max_mail_bytes: (file.max_mail_mb as usize).saturating_mul(1024 * 1024),
             batch_size: file.batch_size,
             helpdesks,
+            outgoing: file.outgoing,
         })
     }
+}
+
+/// Reads the template files of `[helpdesk.notifications.templates]` (relative to the
+/// config file) and the SMTP `ca_file`/`password_file` paths made relative to it too.
+fn read_templates(settings: &mut HelpdeskSettings, base: &Path) -> Result<(), (String, String)> {
+    let n = &mut settings.notifications;
+    for (event, file) in &n.templates {
+        let path = base.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            (
+                format!("notifications.templates.{event}"),
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        n.template_texts.insert(event.clone(), text);
+    }
+    if let Some(smtp) = &mut settings.smtp {
+        for file in [&mut smtp.ca_file, &mut smtp.password_file]
+            .into_iter()
+            .flatten()
+        {
+            *file = base.join(&*file);
+        }
+    }
+    Ok(())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

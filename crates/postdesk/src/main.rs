@@ -66,6 +66,11 @@ enum Command {
     Status,
     /// Run every active mailbox continuously (IDLE or polling) until SIGTERM/SIGINT.
     Serve,
+    /// Answer a ticket: mails the requester and CC'd participants, threaded, and records the reply.
+    Reply(cli::outbox::ReplyArgs),
+    /// Outgoing mail: acknowledgements, notifications, alerts and replies.
+    #[command(subcommand)]
+    Outbox(cli::outbox::OutboxCommand),
     Demo {
         /// Folder for the demo's config, Maildir and database.
         #[arg(default_value = "postdesk-demo")]
@@ -115,6 +120,8 @@ fn main() -> ExitCode {
             }
             Command::Status => cli::mailboxes::status(&config_path).await,
             Command::Serve => cli::mailboxes::serve(&config_path).await,
+            Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
+            Command::Outbox(command) => cli::outbox::run(&config_path, command).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -651,9 +651,20 @@ async fn ticket_by_message_id(
     helpdesk_id: i64,
     message_id: &str,
 ) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+    let by_entry = sqlx::query_scalar(
         "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
          WHERE e.message_id = $1 AND t.helpdesk_id = $2 ORDER BY e.id DESC LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(helpdesk_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if by_entry.is_some() {
+        return Ok(by_entry);
+    }
+    // Our own mails about a ticket (acknowledgements, notifications) thread answers too.
+    Ok(sqlx::query_scalar(
+        "SELECT ticket_id FROM outbox WHERE message_id = $1 AND helpdesk_id = $2 AND ticket_id IS NOT NULL",
     )
     .bind(message_id)
     .bind(helpdesk_id)

@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod ingest;
 pub mod mailboxes;
+pub mod outbox;
 pub mod read;
 mod rules;
 mod simulate;

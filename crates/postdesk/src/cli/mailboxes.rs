@@ -118,6 +118,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
             }
         }
     }
+    failures += super::outbox::check_smtp(&config, helpdesk).await;
     if failures > 0 {
         bail!("{failures} check(s) failed");
     }
@@ -163,6 +164,12 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
             mailbox.serve(&pipeline, stopped).await
         }));
     }
+    let outbox = tokio::spawn(postdesk_notify::send::run(
+        pipeline.store().clone(),
+        pipeline.helpdesks().to_vec(),
+        config.outgoing.clone(),
+        stopped.clone(),
+    ));
     tracing::info!(mailboxes = tasks.len(), "serving");
     eprintln!(
         "postdesk: serving {} mailbox(es); stop with Ctrl-C or SIGTERM",
@@ -174,6 +181,7 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     for task in tasks {
         task.await?;
     }
+    outbox.await?;
     pipeline.store().close().await;
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod deliver;
 pub mod failed;
 pub mod import;
 pub mod mailboxes;
+pub mod outbox;
 pub mod rules;
 pub mod tickets;
 

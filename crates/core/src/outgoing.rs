@@ -1,0 +1,713 @@
+//! Outgoing mail of a helpdesk: the SMTP server it sends through (`[helpdesk.smtp]`),
+//! who hears of what (`[helpdesk.notifications]`), and the templates of each mail,
+//! checked when the configuration is loaded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::mailbox::{Secret, Security};
+
+/// `[helpdesk.smtp]`: where this helpdesk's mail is sent from.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Default 465 for `tls`, 587 for `starttls`, 25 for `none`.
+    pub port: Option<u16>,
+    /// `tls`, `starttls` (the default here) or `none` (only when chosen).
+    #[serde(default = "default_smtp_security")]
+    pub security: Security,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. Only for tests against self-signed servers.
+    #[serde(default)]
+    pub accept_invalid_certs: bool,
+    /// Login; without it postdesk sends without authenticating (a relay that trusts us).
+    pub user: Option<String>,
+    #[serde(default)]
+    pub auth: SmtpAuth,
+    /// The password (or, with `auth = "xoauth2"`, the access token): inline, from an
+    /// environment variable or from a file — one of them when `user` is set.
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Sender address; default the helpdesk's first address.
+    pub from: Option<String>,
+    /// Sender display name; default the helpdesk's name.
+    pub from_name: Option<String>,
+    /// Seconds for each SMTP step.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password, whatever its source.
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port())
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpAuth {
+    /// PLAIN or LOGIN, whichever the server offers.
+    #[default]
+    Password,
+    /// XOAUTH2 with an access token (Microsoft 365, Google).
+    Xoauth2,
+}
+
+fn default_smtp_security() -> Security {
+    Security::Starttls
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+impl SmtpSettings {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 465,
+            Security::Starttls => 587,
+            Security::None => 25,
+        })
+    }
+
+    /// Checks what serde cannot; the error names the key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.host.trim().is_empty() {
+            return Err(("host", "must not be empty".into()));
+        }
+        let sources = [
+            self.password.is_some(),
+            self.password_env.is_some(),
+            self.password_file.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
+        match (&self.user, sources) {
+            (Some(_), 0) => {
+                return Err((
+                    "password",
+                    "give one of password, password_env or password_file (or remove `user` to send without login)".into(),
+                ));
+            }
+            (_, n) if n > 1 => {
+                return Err((
+                    "password",
+                    "give only one of password, password_env or password_file".into(),
+                ));
+            }
+            (None, 1) => {
+                return Err((
+                    "user",
+                    "a password is given but no `user` to log in as".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(from) = &self.from
+            && !crate::settings::looks_like_address(from)
+        {
+            return Err(("from", format!("`{from}` is not an email address")));
+        }
+        if self.timeout_secs == 0 {
+            return Err(("timeout_secs", "must be 1 or more".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Who hears of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Nobody.
+    None,
+    /// Every agent with an email address.
+    AllAgents,
+    /// The agents of a team listed in `notifications.teams`.
+    Team(String),
+    /// One address.
+    Address(String),
+    /// The ticket's agent: the assignee, else the manager (for new tickets the manager, else the assignee).
+    TicketAgent,
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Target::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Ok(match s {
+            "none" => Self::None,
+            "all-agents" => Self::AllAgents,
+            "ticket-agent" => Self::TicketAgent,
+            _ => {
+                if let Some(team) = s.strip_prefix("team:") {
+                    Self::Team(team.trim().to_string())
+                } else if crate::settings::looks_like_address(s) {
+                    Self::Address(s.to_string())
+                } else {
+                    return Err(format!(
+                        "`{s}` is not a target; write none, all-agents, ticket-agent, team:<name> or an email address"
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// `[helpdesk.notifications]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Language of the built-in templates: `en` or `de`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Send the requester an acknowledgement of each new ticket.
+    #[serde(default = "yes")]
+    pub acknowledge: bool,
+    /// Free text appended to acknowledgements (opening hours, …).
+    #[serde(default)]
+    pub acknowledgement_text: String,
+    /// At most this many acknowledgements to one address per hour.
+    #[serde(default = "default_rate_limit")]
+    pub max_acknowledgements_per_hour: u32,
+    /// Who hears of a new ticket.
+    #[serde(default = "ticket_agent")]
+    pub new_ticket: Target,
+    /// Who hears of a customer's follow-up.
+    #[serde(default = "ticket_agent")]
+    pub follow_up: Target,
+    /// Who is alerted when a mail could not be processed.
+    #[serde(default)]
+    pub alert_contacts: Vec<String>,
+    /// Team name → agent addresses, for `team:<name>` targets.
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<String>>,
+    /// Link to a ticket in mails, `{number}` replaced: `https://desk.example.com/t/{number}`.
+    pub ticket_link: Option<String>,
+    /// Event → template file (`acknowledgement`, `new_ticket`, `follow_up`, `alert`, `reply`):
+    /// a first line `Subject: …`, a blank line, then the body. Relative to the config file.
+    #[serde(default)]
+    pub templates: BTreeMap<String, PathBuf>,
+    /// The files of `templates`, read by whoever loads the configuration.
+    #[serde(skip)]
+    pub template_texts: BTreeMap<String, String>,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            language: default_language(),
+            acknowledge: true,
+            acknowledgement_text: String::new(),
+            max_acknowledgements_per_hour: default_rate_limit(),
+            new_ticket: Target::TicketAgent,
+            follow_up: Target::TicketAgent,
+            alert_contacts: Vec::new(),
+            teams: BTreeMap::new(),
+            ticket_link: None,
+            templates: BTreeMap::new(),
+            template_texts: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+fn default_rate_limit() -> u32 {
+    3
+}
+fn ticket_agent() -> Target {
+    Target::TicketAgent
+}
+fn yes() -> bool {
+    true
+}
+
+/// The global `[outgoing]` table of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// When false every mail is rendered and kept in the outbox as `suppressed`, never sent:
+    /// for test and staging copies of a production database.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// First retry after a transient failure; doubled each time, at most an hour.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_secs: u64,
+    /// Attempts before a mail is given up as failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// How long a sender owns a mail it is sending; after a crash the mail is sent again then.
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+    /// How often `postdesk serve` looks for mail to send.
+    #[serde(default = "default_poll")]
+    pub poll_secs: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retry_base_secs: default_retry_base(),
+            max_attempts: default_max_attempts(),
+            lease_secs: default_lease(),
+            poll_secs: default_poll(),
+        }
+    }
+}
+
+fn default_retry_base() -> u64 {
+    60
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_lease() -> u64 {
+    300
+}
+fn default_poll() -> u64 {
+    5
+}
+
+impl DeliverySettings {
+    /// Seconds to wait after `attempts` failed attempts (1, 2, …).
+    pub fn backoff(&self, attempts: u32) -> u64 {
+        let shift = attempts.saturating_sub(1).min(20);
+        self.retry_base_secs.saturating_mul(1 << shift).min(3600)
+    }
+
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_attempts == 0 {
+            return Err(("max_attempts", "must be 1 or more".into()));
+        }
+        if self.lease_secs == 0 || self.poll_secs == 0 || self.retry_base_secs == 0 {
+            return Err((
+                "lease_secs",
+                "lease_secs, poll_secs and retry_base_secs must be 1 or more".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The mails postdesk writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// To the requester of a new ticket.
+    Acknowledgement,
+    /// To agents: a new ticket.
+    NewTicket,
+    /// To agents: the customer answered.
+    FollowUp,
+    /// To the alert contacts: a mail could not be processed.
+    Alert,
+    /// An agent's answer to the customer.
+    Reply,
+}
+
+impl Event {
+    pub const ALL: [Event; 5] = [
+        Event::Acknowledgement,
+        Event::NewTicket,
+        Event::FollowUp,
+        Event::Alert,
+        Event::Reply,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledgement => "acknowledgement",
+            Self::NewTicket => "new_ticket",
+            Self::FollowUp => "follow_up",
+            Self::Alert => "alert",
+            Self::Reply => "reply",
+        }
+    }
+}
+
+/// Built-in templates: (event, language) → (subject, body).
+fn builtin(event: Event, language: &str) -> (&'static str, &'static str) {
+    match (event, language) {
+        (Event::Acknowledgement, "de") => (
+            "{{ reference }} {{ title }} — registriert",
+            "Guten Tag {{ requester_name }},\n\nwir haben Ihre Anfrage erhalten und unter der Nummer {{ reference }} registriert.\nBitte behalten Sie die Nummer im Betreff, wenn Sie uns dazu schreiben.\n{% if link %}\n{{ link }}\n{% endif %}{% if text %}\n{{ text }}\n{% endif %}\n{{ helpdesk }}\n",
+        ),
+        (Event::Acknowledgement, _) => (
+            "{{ reference }} {{ title }} — registered",
+            "Hello {{ requester_name }},\n\nwe have received your request and registered it as {{ reference }}.\nPlease keep the number in the subject when you write to us about it.\n{% if link %}\n{{ link }}\n{% endif %}{% if text %}\n{{ text }}\n{% endif %}\n{{ helpdesk }}\n",
+        ),
+        (Event::NewTicket, "de") => (
+            "{{ reference }} {{ title }} — neues Ticket",
+            "Neues Ticket {{ reference }} in {{ helpdesk }} von {{ requester_name }} <{{ requester_email }}>, {{ created }}.\nStatus: {{ status }}\n{% if link %}{{ link }}\n{% endif %}\n{{ description }}\n",
+        ),
+        (Event::NewTicket, _) => (
+            "{{ reference }} {{ title }} — new ticket",
+            "New ticket {{ reference }} in {{ helpdesk }} from {{ requester_name }} <{{ requester_email }}>, {{ created }}.\nStatus: {{ status }}\n{% if link %}{{ link }}\n{% endif %}\n{{ description }}\n",
+        ),
+        (Event::FollowUp, "de") => (
+            "{{ reference }} {{ title }} — neue Antwort",
+            "{{ author }} hat zu {{ reference }} geschrieben (Status: {{ status }}).\n{% if link %}{{ link }}\n{% endif %}\n{{ description }}\n",
+        ),
+        (Event::FollowUp, _) => (
+            "{{ reference }} {{ title }} — new reply",
+            "{{ author }} wrote on {{ reference }} (status: {{ status }}).\n{% if link %}{{ link }}\n{% endif %}\n{{ description }}\n",
+        ),
+        (Event::Alert, "de") => (
+            "[postdesk] {{ helpdesk }}: eine Mail konnte nicht verarbeitet werden",
+            "Eine Mail an {{ helpdesk }} konnte nicht verarbeitet werden.\n\nGrund: {{ reason }}\nAbsender: {{ sender }}\nBetreff: {{ subject }}\nLedger-Eintrag: {{ intake_id }}\n\nDie Mail liegt bei. `postdesk failed show {{ intake_id }}` zeigt sie, `postdesk failed retry {{ intake_id }}` versucht es erneut.\n",
+        ),
+        (Event::Alert, _) => (
+            "[postdesk] {{ helpdesk }}: a mail could not be processed",
+            "A mail to {{ helpdesk }} could not be processed.\n\nReason: {{ reason }}\nSender: {{ sender }}\nSubject: {{ subject }}\nLedger entry: {{ intake_id }}\n\nThe mail is attached. `postdesk failed show {{ intake_id }}` shows it, `postdesk failed retry {{ intake_id }}` tries again.\n",
+        ),
+        (Event::Reply, _) => ("Re: {{ reference }} {{ title }}", "{{ message }}\n"),
+    }
+}
+
+/// The variables every template may use.
+pub const VARIABLES: &[&str] = &[
+    "number",
+    "reference",
+    "title",
+    "helpdesk",
+    "status",
+    "requester_name",
+    "requester_email",
+    "description",
+    "created",
+    "link",
+    "agent",
+    "author",
+    "text",
+    "message",
+    "reason",
+    "sender",
+    "subject",
+    "intake_id",
+];
+
+/// The templates of one helpdesk, compiled.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: Arc<minijinja::Environment<'static>>,
+}
+
+/// A mail's text, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct TemplateError {
+    pub key: String,
+    pub message: String,
+}
+
+impl Templates {
+    /// Compiles the built-in templates of `language` with the overrides `texts`
+    /// (event name → `Subject: …` line, blank line, body) and renders each once with
+    /// sample values, so a typo in a variable is found at load time.
+    pub fn compile(
+        language: &str,
+        texts: &BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
+        let err = |key: String, message: String| TemplateError { key, message };
+        if !matches!(language, "en" | "de") {
+            return Err(err(
+                "language".into(),
+                format!("`{language}` has no built-in templates; write `en` or `de`"),
+            ));
+        }
+        for name in texts.keys() {
+            if !Event::ALL.iter().any(|e| e.as_str() == name) {
+                return Err(err(
+                    format!("templates.{name}"),
+                    "unknown event; templates exist for acknowledgement, new_ticket, follow_up, alert and reply".into(),
+                ));
+            }
+        }
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        for event in Event::ALL {
+            let (mut subject, mut body) = {
+                let (s, b) = builtin(event, language);
+                (s.to_string(), b.to_string())
+            };
+            if let Some(text) = texts.get(event.as_str()) {
+                let text = text.replace("\r\n", "\n");
+                match text.strip_prefix("Subject:") {
+                    Some(rest) => {
+                        let (s, b) = rest.split_once('\n').unwrap_or((rest, ""));
+                        subject = s.trim().to_string();
+                        body = b.strip_prefix('\n').unwrap_or(b).to_string();
+                    }
+                    None => body = text,
+                }
+            }
+            let key = format!("templates.{}", event.as_str());
+            env.add_template_owned(format!("{}.subject", event.as_str()), subject)
+                .map_err(|e| err(key.clone(), format!("subject: {e}")))?;
+            env.add_template_owned(format!("{}.body", event.as_str()), body)
+                .map_err(|e| err(key.clone(), e.to_string()))?;
+        }
+        let templates = Self { env: Arc::new(env) };
+        for event in Event::ALL {
+            templates
+                .render(event, sample())
+                .map_err(|e| err(format!("templates.{}", event.as_str()), e.to_string()))?;
+        }
+        Ok(templates)
+    }
+
+    /// Renders the subject and body of `event`; `vars` should hold every name of [`VARIABLES`].
+    pub fn render(
+        &self,
+        event: Event,
+        vars: minijinja::Value,
+    ) -> Result<Rendered, minijinja::Error> {
+        let subject = self
+            .env
+            .get_template(&format!("{}.subject", event.as_str()))?
+            .render(&vars)?;
+        let body = self
+            .env
+            .get_template(&format!("{}.body", event.as_str()))?
+            .render(&vars)?;
+        Ok(Rendered {
+            // A subject is one line whatever the template or the values in it did.
+            subject: one_line(&subject),
+            body,
+        })
+    }
+}
+
+/// Control characters (CR, LF, TAB…) become spaces, runs of spaces one.
+pub fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn sample() -> minijinja::Value {
+    let mut map = BTreeMap::new();
+    for name in VARIABLES {
+        map.insert(*name, minijinja::Value::from(format!("<{name}>")));
+    }
+    minijinja::Value::from(map)
+}
+
+/// The outgoing side of a helpdesk, checked.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub smtp: Option<SmtpSettings>,
+    pub notifications: NotificationSettings,
+    pub templates: Templates,
+    /// Set from the global `[outgoing]` table by whoever loads the configuration.
+    pub delivery: DeliverySettings,
+}
+
+impl Outgoing {
+    /// Checks the settings; errors name their key inside `[[helpdesk]]`.
+    pub fn compile(
+        smtp: Option<SmtpSettings>,
+        notifications: NotificationSettings,
+    ) -> Result<Self, (String, String)> {
+        if let Some(smtp) = &smtp {
+            smtp.check()
+                .map_err(|(key, message)| (format!("smtp.{key}"), message))?;
+        }
+        let n = &notifications;
+        for (i, a) in n.alert_contacts.iter().enumerate() {
+            if !crate::settings::looks_like_address(a) {
+                return Err((
+                    format!("notifications.alert_contacts[{i}]"),
+                    format!("`{a}` is not an email address"),
+                ));
+            }
+        }
+        for (key, target) in [("new_ticket", &n.new_ticket), ("follow_up", &n.follow_up)] {
+            if let Target::Team(team) = target
+                && !n.teams.contains_key(team)
+            {
+                return Err((
+                    format!("notifications.{key}"),
+                    format!("no team `{team}` in notifications.teams"),
+                ));
+            }
+        }
+        for (team, members) in &n.teams {
+            if let Some(bad) = members
+                .iter()
+                .find(|m| !crate::settings::looks_like_address(m))
+            {
+                return Err((
+                    format!("notifications.teams.{team}"),
+                    format!("`{bad}` is not an email address"),
+                ));
+            }
+        }
+        if let Some(link) = &n.ticket_link
+            && !link.contains("{number}")
+        {
+            return Err((
+                "notifications.ticket_link".into(),
+                "must contain `{number}`".into(),
+            ));
+        }
+        let templates = Templates::compile(&n.language, &n.template_texts).map_err(|e| {
+            let key = if e.key == "language" {
+                "notifications.language".to_string()
+            } else {
+                format!("notifications.{}", e.key)
+            };
+            (key, e.message)
+        })?;
+        Ok(Self {
+            smtp,
+            notifications,
+            templates,
+            delivery: DeliverySettings::default(),
+        })
+    }
+
+    /// The link to ticket `number`, if configured.
+    pub fn link(&self, number: i64) -> Option<String> {
+        self.notifications
+            .ticket_link
+            .as_ref()
+            .map(|l| l.replace("{number}", &number.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> minijinja::Value {
+        let mut v = BTreeMap::new();
+        for name in VARIABLES {
+            v.insert(*name, minijinja::Value::from(""));
+        }
+        v.insert("reference", "[HD#7]".into());
+        v.insert("title", "Printer\r\nBcc: evil@example.com".into());
+        v.insert("requester_name", "Jane".into());
+        v.insert("helpdesk", "Support".into());
+        minijinja::Value::from(v)
+    }
+
+    #[test]
+    fn builtin_acknowledgement() {
+        let t = Templates::compile("en", &BTreeMap::new()).unwrap();
+        let r = t.render(Event::Acknowledgement, vars()).unwrap();
+        assert_eq!(
+            r.subject,
+            "[HD#7] Printer Bcc: evil@example.com — registered"
+        );
+        assert!(r.body.starts_with("Hello Jane,"), "{}", r.body);
+        let de = Templates::compile("de", &BTreeMap::new()).unwrap();
+        assert!(
+            de.render(Event::Acknowledgement, vars())
+                .unwrap()
+                .subject
+                .ends_with("registriert")
+        );
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let mut texts = BTreeMap::new();
+        texts.insert(
+            "acknowledgement".to_string(),
+            "Subject: Got it: {{ title }}\n\nThanks {{ requester_name }}!\n".to_string(),
+        );
+        let t = Templates::compile("en", &texts).unwrap();
+        let r = t.render(Event::Acknowledgement, vars()).unwrap();
+        assert!(r.subject.starts_with("Got it: Printer"));
+        assert_eq!(r.body, "Thanks Jane!\n");
+
+        texts.insert("acknowledgement".into(), "{{ ticket_numbr }}".into());
+        let e = Templates::compile("en", &texts).unwrap_err();
+        assert_eq!(e.key, "templates.acknowledgement");
+        texts.insert("acknowledgement".into(), "{% if %}".into());
+        assert!(Templates::compile("en", &texts).is_err());
+        texts.clear();
+        texts.insert("welcome".into(), "x".into());
+        assert_eq!(
+            Templates::compile("en", &texts).unwrap_err().key,
+            "templates.welcome"
+        );
+        assert_eq!(
+            Templates::compile("fr", &BTreeMap::new()).unwrap_err().key,
+            "language"
+        );
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(Target::parse("none").unwrap(), Target::None);
+        assert_eq!(
+            Target::parse("team:first-level").unwrap(),
+            Target::Team("first-level".into())
+        );
+        assert_eq!(
+            Target::parse("ops@example.com").unwrap(),
+            Target::Address("ops@example.com".into())
+        );
+        assert!(Target::parse("everybody").is_err());
+    }
+
+    #[test]
+    fn smtp_settings_check_and_hide_the_password() {
+        let s: SmtpSettings = serde_json::from_str(
+            r#"{"host": "smtp.example.com", "user": "u", "password": "hunter2"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.port(), 587);
+        assert!(s.check().is_ok());
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let s: SmtpSettings =
+            serde_json::from_str(r#"{"host": "smtp.example.com", "user": "u"}"#).unwrap();
+        assert_eq!(s.check().unwrap_err().0, "password");
+        let s: SmtpSettings = serde_json::from_str(r#"{"host": "h", "security": "tls"}"#).unwrap();
+        assert_eq!(s.port(), 465);
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let d = DeliverySettings::default();
+        assert_eq!(d.backoff(1), 60);
+        assert_eq!(d.backoff(2), 120);
+        assert_eq!(d.backoff(30), 3600);
+    }
+}

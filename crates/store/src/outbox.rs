@@ -1,0 +1,475 @@
+//! The transactional outbox: outgoing mails rendered and queued in the transaction of
+//! the change that causes them, claimed by a sender with a lease, marked sent, deferred
+//! or failed. A row stays `queued` until its mail was accepted, so a crash never loses
+//! one; the only repeat (accepted, then a crash before it was recorded) carries the
+//! same bytes and Message-ID.
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::{Result, Store, StoreError, now};
+
+/// A mail to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutgoing<'a> {
+    pub helpdesk_id: i64,
+    pub ticket_id: Option<i64>,
+    pub intake_id: Option<i64>,
+    pub entry_id: Option<i64>,
+    /// `acknowledgement`, `new_ticket`, `follow_up`, `alert` or `reply`.
+    pub kind: &'a str,
+    /// Without angle brackets.
+    pub message_id: &'a str,
+    pub envelope_from: &'a str,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    /// The whole message as it goes over SMTP.
+    pub raw: &'a [u8],
+    /// Kept, never sent (`outgoing.enabled = false`).
+    pub suppressed: bool,
+}
+
+/// Writes `mail` to the outbox on `conn` (the caller's transaction).
+pub async fn queue(conn: &mut SqliteConnection, mail: &NewOutgoing<'_>) -> Result<i64> {
+    let recipients = mail
+        .recipients
+        .iter()
+        .map(|r| r.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let now = now();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (helpdesk_id, ticket_id, intake_id, entry_id, kind, message_id, envelope_from,
+             recipients, subject, raw, status, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+    )
+    .bind(mail.helpdesk_id)
+    .bind(mail.ticket_id)
+    .bind(mail.intake_id)
+    .bind(mail.entry_id)
+    .bind(mail.kind)
+    .bind(mail.message_id)
+    .bind(mail.envelope_from)
+    .bind(recipients)
+    .bind(mail.subject)
+    .bind(mail.raw)
+    .bind(if mail.suppressed { "suppressed" } else { "queued" })
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Acknowledgements queued to `recipient` (any status) since `since`.
+pub async fn acknowledgements_since(
+    conn: &mut SqliteConnection,
+    recipient: &str,
+    since: i64,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE recipients = $1 AND kind = 'acknowledgement' AND created_at >= $2",
+    )
+    .bind(recipient.trim().to_ascii_lowercase())
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// An outbox row as `postdesk outbox list|show` shows it.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub helpdesk: String,
+    pub ticket_number: Option<i64>,
+    pub kind: String,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub recipients: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+const ROW_COLUMNS: &str = "o.id, h.name, t.number, o.kind, o.message_id, o.envelope_from, o.recipients,
+    o.subject, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at
+    FROM outbox o JOIN helpdesks h ON h.id = o.helpdesk_id LEFT JOIN tickets t ON t.id = o.ticket_id";
+
+fn outbox_row(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
+    OutboxRow {
+        id: r.get(0),
+        helpdesk: r.get(1),
+        ticket_number: r.get(2),
+        kind: r.get(3),
+        message_id: r.get(4),
+        envelope_from: r.get(5),
+        recipients: r.get(6),
+        subject: r.get(7),
+        status: r.get(8),
+        attempts: r.get(9),
+        next_attempt_at: r.get(10),
+        last_error: r.get(11),
+        created_at: r.get(12),
+        sent_at: r.get(13),
+    }
+}
+
+/// A mail a sender has claimed: it is its own until the lease ends.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub helpdesk_id: i64,
+    pub ticket_id: Option<i64>,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+    pub attempts: i64,
+}
+
+/// The context of an agent's reply.
+#[derive(Debug, Clone)]
+pub struct ReplyContext {
+    pub ticket_id: i64,
+    pub helpdesk_id: i64,
+    pub number: i64,
+    pub title: String,
+    pub status: String,
+    pub requester_name: Option<String>,
+    /// The address the requester last wrote from, else any of theirs.
+    pub requester_email: Option<String>,
+    /// Everyone else who was To/CC on the ticket's mail (lower-case).
+    pub participants: Vec<String>,
+    /// Message-ID of the latest mail of the ticket (incoming or outgoing) and its References.
+    pub last_message_id: Option<String>,
+    pub last_references: Vec<String>,
+}
+
+/// An agent's reply as it is recorded on the ticket.
+#[derive(Debug, Clone)]
+pub struct OutgoingEntry<'a> {
+    pub ticket_id: i64,
+    pub agent_id: i64,
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub cc: &'a [String],
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub message_id: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+}
+
+/// Adds the customer-visible `outgoing` entry of a reply; returns its id.
+pub async fn add_outgoing_entry(
+    conn: &mut SqliteConnection,
+    entry: &OutgoingEntry<'_>,
+) -> Result<i64> {
+    let now = now();
+    let id = sqlx::query_scalar(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
+             body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
+         VALUES ($1, 'outgoing', $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11) RETURNING id",
+    )
+    .bind(entry.ticket_id)
+    .bind(entry.agent_id)
+    .bind(entry.from)
+    .bind(entry.to.join(", "))
+    .bind(entry.cc.join(", "))
+    .bind(entry.subject)
+    .bind(entry.body)
+    .bind(entry.message_id)
+    .bind(entry.in_reply_to)
+    .bind(entry.references.join(" "))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
+        .bind(now)
+        .bind(entry.agent_id)
+        .bind(entry.ticket_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// What a reply to ticket `number` of helpdesk `helpdesk_id` needs to know.
+pub async fn reply_context(
+    conn: &mut SqliteConnection,
+    helpdesk_id: i64,
+    number: i64,
+) -> Result<ReplyContext> {
+    let row = sqlx::query(
+        "SELECT t.id, t.title, t.status, t.requester_id, c.name FROM tickets t
+         LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.helpdesk_id = $1 AND t.number = $2",
+    )
+    .bind(helpdesk_id)
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no ticket number {number}")))?;
+    let ticket_id: i64 = row.get(0);
+    let requester_id: Option<i64> = row.get(3);
+    let addresses: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM contact_addresses WHERE contact_id = $1")
+            .bind(requester_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    // The address the requester last wrote from, if it is one of theirs.
+    let last_from: Option<String> = sqlx::query_scalar(
+        "SELECT LOWER(from_addr) FROM entries WHERE ticket_id = $1 AND kind = 'incoming'
+         AND author_contact_id = $2 AND from_addr IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket_id)
+    .bind(requester_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let requester_email = last_from
+        .filter(|a| addresses.contains(a))
+        .or_else(|| addresses.first().cloned());
+    let participants: Vec<String> = sqlx::query_scalar(
+        "SELECT address FROM ticket_participants WHERE ticket_id = $1 ORDER BY address",
+    )
+    .bind(ticket_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let participants = participants
+        .into_iter()
+        .filter(|p| Some(p) != requester_email.as_ref())
+        .collect();
+    let last = sqlx::query(
+        "SELECT message_id, refs FROM entries WHERE ticket_id = $1 AND message_id IS NOT NULL
+         AND kind IN ('incoming', 'outgoing') AND visible_to_customer ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (last_message_id, last_references) = match last {
+        Some(r) => {
+            let refs: Option<String> = r.get(1);
+            (
+                r.get(0),
+                refs.unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(ReplyContext {
+        ticket_id,
+        helpdesk_id,
+        number,
+        title: row.get(1),
+        status: row.get(2),
+        requester_name: row.get(4),
+        requester_email,
+        participants,
+        last_message_id,
+        last_references,
+    })
+}
+
+/// Adds an internal event to a ticket (no author).
+pub async fn add_ticket_event(
+    conn: &mut SqliteConnection,
+    ticket_id: i64,
+    text: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO entries (ticket_id, kind, body_text, visible_to_customer, created_at)
+         VALUES ($1, 'event', $2, FALSE, $3)",
+    )
+    .bind(ticket_id)
+    .bind(text)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Outbox rows, newest first; `status` filters.
+    pub async fn outbox_rows(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id DESC LIMIT $2"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outbox_row)
+            .collect())
+    }
+
+    pub async fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
+        let sql = format!("SELECT {ROW_COLUMNS} WHERE o.id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| outbox_row(&r))
+            .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+    }
+
+    /// The message exactly as it is (or was) sent.
+    pub async fn outbox_raw(&self, id: i64) -> Result<Vec<u8>> {
+        sqlx::query_scalar("SELECT raw FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+    }
+
+    /// Puts failed (or waiting) mails back in the queue, due now, with their attempts
+    /// counted from zero. Sent and suppressed mails are left alone. Returns how many.
+    pub async fn outbox_retry(&self, ids: &[i64]) -> Result<u64> {
+        let mut changed = 0;
+        for id in ids {
+            changed += sqlx::query(
+                "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = $1, last_error = NULL
+                 WHERE id = $2 AND status IN ('failed', 'queued')",
+            )
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(changed)
+    }
+
+    /// Every failed mail back in the queue; returns how many.
+    pub async fn outbox_retry_failed(&self) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = $1, last_error = NULL
+             WHERE status = 'failed'",
+        )
+        .bind(now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Claims up to `limit` due mails (of `only` when given) for `lease_secs`: one
+    /// statement, so two senders never hold the same mail.
+    pub async fn outbox_claim(
+        &self,
+        only: Option<i64>,
+        lease_secs: u64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        let now = now();
+        let rows = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (
+                 SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2
+                 AND ($3 IS NULL OR id = $3) ORDER BY id LIMIT $4)
+             RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
+        )
+        .bind(now.saturating_add(lease_secs as i64))
+        .bind(now)
+        .bind(only)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| {
+                let recipients: String = r.get(5);
+                Claimed {
+                    id: r.get(0),
+                    helpdesk_id: r.get(1),
+                    ticket_id: r.get(2),
+                    message_id: r.get(3),
+                    envelope_from: r.get(4),
+                    recipients: recipients
+                        .split(", ")
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    raw: r.get(6),
+                    attempts: r.get(7),
+                }
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    pub async fn outbox_mark_sent(&self, id: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A transient failure: tried again at `next_attempt_at`.
+    pub async fn outbox_defer(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
+        )
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A permanent failure, recorded on the ticket too.
+    pub async fn outbox_fail(&self, id: i64, error: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2
+             RETURNING ticket_id, kind, recipients",
+        )
+        .bind(error)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row
+            && let Some(ticket_id) = row.get::<Option<i64>, _>(0)
+        {
+            let kind: String = row.get(1);
+            let recipients: String = row.get(2);
+            let text = format!(
+                "Outgoing mail {id} ({kind}) to {recipients} could not be delivered: {error}. \
+                 See `postdesk outbox show {id}`; `postdesk outbox retry {id}` sends it again."
+            );
+            add_ticket_event(&mut tx, ticket_id, &text).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps a queued mail as suppressed (sending is switched off).
+    pub async fn outbox_suppress(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE outbox SET status = 'suppressed' WHERE id = $1 AND status = 'queued'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Rows per status.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
+pub async fn agent(conn: &mut SqliteConnection, name_or_email: &str) -> Result<i64> {
+    crate::ensure_agent(conn, name_or_email).await
+}
