@@ -112,9 +112,9 @@ fn main() {
     );
 }
 
-/// The generator ran as root; Dovecot's mail processes run unprivileged.
+/// The generator ran as root; Dovecot's mail processes run as the owner of the home folder.
 fn fix_owner(maildir: &Path) {
-    let owner = std::fs::metadata(maildir).unwrap();
+    let owner = std::fs::metadata(maildir.parent().unwrap()).unwrap();
     let status = Command::new("chown")
         .arg("-R")
         .arg(format!(

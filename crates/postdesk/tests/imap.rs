@@ -237,21 +237,30 @@ fn serve_turns_a_new_mail_into_a_ticket_within_a_second_with_idle() {
         .unwrap();
     // Let it connect and enter IDLE.
     std::thread::sleep(Duration::from_millis(1500));
-    server.append("support", "INBOX", request(1).as_bytes());
-    let appended = Instant::now();
+    // One after another: a mail that lands while the last one is being processed, before
+    // IDLE starts again, must not wait for the next interval.
+    let mut delay = Duration::ZERO;
     let mut seen = false;
-    while appended.elapsed() < Duration::from_secs(5) {
-        if server.folder_count("support", "Processed") == 1 {
-            seen = true;
+    for n in 1..=5 {
+        server.append("support", "INBOX", request(n).as_bytes());
+        let appended = Instant::now();
+        seen = false;
+        while appended.elapsed() < Duration::from_secs(5) {
+            if server.folder_count("support", "Processed") == n {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        delay = delay.max(appended.elapsed());
+        if !seen {
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let delay = appended.elapsed();
     // SIGTERM: it stops cleanly.
     terminate(child.id());
     let status = child.wait().unwrap();
-    assert!(seen, "the mail was not processed within 5 s");
+    assert!(seen, "a mail was not processed within 5 s");
     assert!(delay < Duration::from_secs(2), "took {delay:?}");
     assert!(status.success(), "{status:?}");
     assert!(desk.list().contains("Request 1"));

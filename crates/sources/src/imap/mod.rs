@@ -138,15 +138,29 @@ impl Mailbox {
         session: &mut Session,
         pipeline: &Pipeline,
     ) -> Result<Summary, ImapError> {
+        Ok(self.scan_session_marked(session, pipeline).await?.0)
+    }
+
+    /// Like `scan_session`, also returning the first folder's UIDNEXT as the scan saw
+    /// it, so a wait can tell whether mail arrived in between.
+    pub async fn scan_session_marked(
+        &self,
+        session: &mut Session,
+        pipeline: &Pipeline,
+    ) -> Result<(Summary, Option<u32>), ImapError> {
         let mut folders = Folders::resolve(session, &self.settings).await?;
         let mut total = Summary::default();
-        for folder in folders.scan.clone() {
-            let summary = self
-                .scan_folder(session, pipeline, &mut folders, &folder)
+        let mut first_uid_next = None;
+        for (i, folder) in folders.scan.clone().iter().enumerate() {
+            let (summary, uid_next) = self
+                .scan_folder(session, pipeline, &mut folders, folder)
                 .await?;
+            if i == 0 {
+                first_uid_next = uid_next;
+            }
             merge(&mut total, &summary);
         }
-        Ok(total)
+        Ok((total, first_uid_next))
     }
 
     async fn scan_folder(
@@ -155,8 +169,9 @@ impl Mailbox {
         pipeline: &Pipeline,
         folders: &mut Folders,
         folder: &str,
-    ) -> Result<Summary, ImapError> {
+    ) -> Result<(Summary, Option<u32>), ImapError> {
         let selected = timed(&format!("SELECT {folder}"), session.select(folder)).await?;
+        let uid_next = selected.uid_next;
         let validity = selected.uid_validity.unwrap_or(0);
         let mut first_uid = 1;
         let query = match (self.settings.after_success, self.settings.scan) {
@@ -253,7 +268,7 @@ impl Mailbox {
             }
             while session.unsolicited_responses.try_recv().is_ok() {}
         }
-        Ok(total)
+        Ok((total, uid_next))
     }
 
     fn location(&self, folder: &str, validity: u32, uid: u32) -> String {

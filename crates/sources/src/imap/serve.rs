@@ -52,7 +52,11 @@ impl Mailbox {
                 .has_str("IDLE");
         let interval = Duration::from_secs(self.settings.interval_secs);
         loop {
-            let result = self.scan_session(&mut session, pipeline).await;
+            let result = self.scan_session_marked(&mut session, pipeline).await;
+            let (result, uid_next) = match result {
+                Ok((summary, uid_next)) => (Ok(summary), uid_next),
+                Err(e) => (Err(e), None),
+            };
             self.record(pipeline, &result).await;
             let summary = result?;
             if summary.total() > 0 {
@@ -62,7 +66,7 @@ impl Mailbox {
                 break;
             }
             let woken = if can_idle {
-                let (s, woken) = self.idle(session, interval, shutdown).await?;
+                let (s, woken) = self.idle(session, interval, uid_next, shutdown).await?;
                 session = s;
                 woken
             } else {
@@ -81,14 +85,20 @@ impl Mailbox {
 
     /// IDLE on the first folder until the server reports a change, the interval
     /// passes (other folders are polled then) or shutdown. `false` means shutdown.
+    /// `scanned_uid_next` is the folder's UIDNEXT when it was last scanned: mail that
+    /// arrived since then would never be announced by IDLE, so it ends the wait at once.
     async fn idle(
         &self,
         mut session: Session,
         interval: Duration,
+        scanned_uid_next: Option<u32>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(Session, bool), ImapError> {
         let folders = super::Folders::resolve(&mut session, &self.settings).await?;
-        timed("SELECT", session.select(&folders.scan[0])).await?;
+        let selected = timed("SELECT", session.select(&folders.scan[0])).await?;
+        if selected.uid_next.is_some() && selected.uid_next != scanned_uid_next {
+            return Ok((session, true));
+        }
         let mut idle = session.idle();
         timed("IDLE", idle.init()).await?;
         let woken = {
