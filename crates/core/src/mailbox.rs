@@ -22,6 +22,10 @@ pub struct MailboxSettings {
     pub accept_invalid_certs: bool,
     /// Passed to the server as written (Exchange's `user@domain\shared` included).
     pub user: String,
+    #[serde(default)]
+    pub auth: Auth,
+    /// Required with `auth = "oauth2"`.
+    pub oauth2: Option<OAuth2Settings>,
     /// The password inline, from an environment variable, or from a file — one of them.
     pub password: Option<Secret>,
     pub password_env: Option<String>,
@@ -75,25 +79,22 @@ impl MailboxSettings {
 
     /// Checks what serde cannot; the error names the key.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let sources = [
-            self.password.is_some(),
-            self.password_env.is_some(),
-            self.password_file.is_some(),
-        ];
-        match sources.iter().filter(|s| **s).count() {
-            0 => {
+        match (self.auth, &self.oauth2) {
+            (Auth::Password, _) => one_source(
+                "password",
+                [
+                    self.password.is_some(),
+                    self.password_env.is_some(),
+                    self.password_file.is_some(),
+                ],
+            )?,
+            (Auth::Oauth2, None) => {
                 return Err((
-                    "password",
-                    "give one of password, password_env or password_file".into(),
+                    "oauth2",
+                    "auth = \"oauth2\" needs a [helpdesk.mailbox.oauth2] table".into(),
                 ));
             }
-            1 => {}
-            _ => {
-                return Err((
-                    "password",
-                    "give only one of password, password_env or password_file".into(),
-                ));
-            }
+            (Auth::Oauth2, Some(oauth)) => oauth.check()?,
         }
         if self.host.trim().is_empty() {
             return Err(("host", "must not be empty".into()));
@@ -109,6 +110,90 @@ impl MailboxSettings {
         }
         Ok(())
     }
+}
+
+/// Exactly one of a secret's sources (`x`, `x_env`, `x_file`) must be given.
+fn one_source(key: &'static str, given: [bool; 3]) -> Result<(), (&'static str, String)> {
+    match given.iter().filter(|g| **g).count() {
+        1 => Ok(()),
+        0 => Err((key, format!("give one of {key}, {key}_env or {key}_file"))),
+        _ => Err((
+            key,
+            format!("give only one of {key}, {key}_env or {key}_file"),
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    #[default]
+    Password,
+    /// SASL XOAUTH2 or OAUTHBEARER with an access token from `oauth2.token_url`.
+    Oauth2,
+}
+
+/// OAuth2 for IMAP (Microsoft 365, Gmail…): a refresh token is traded for access
+/// tokens at the token endpoint; a rotated refresh token is kept in the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Settings {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub refresh_token: Option<Secret>,
+    pub refresh_token_env: Option<String>,
+    pub refresh_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+}
+
+impl OAuth2Settings {
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.token_url.starts_with("https://") || self.token_url.starts_with("http://")) {
+            return Err((
+                "oauth2.token_url",
+                format!("`{}` is not an http(s) URL", self.token_url),
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(("oauth2.client_id", "must not be empty".into()));
+        }
+        one_source(
+            "oauth2.refresh_token",
+            [
+                self.refresh_token.is_some(),
+                self.refresh_token_env.is_some(),
+                self.refresh_token_file.is_some(),
+            ],
+        )?;
+        let secrets = [
+            self.client_secret.is_some(),
+            self.client_secret_env.is_some(),
+            self.client_secret_file.is_some(),
+        ];
+        if secrets.iter().filter(|s| **s).count() > 1 {
+            return Err((
+                "oauth2.client_secret",
+                "give only one of client_secret, client_secret_env or client_secret_file".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaslMechanism {
+    /// Google's and Microsoft's `XOAUTH2`.
+    #[default]
+    Xoauth2,
+    /// RFC 7628 `OAUTHBEARER`.
+    Oauthbearer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -200,6 +285,21 @@ mod tests {
         assert!(m.check().is_ok());
         let shown = format!("{m:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn oauth2_needs_its_table_and_one_refresh_token() {
+        let m = settings(r#"{"host": "h", "user": "u", "auth": "oauth2"}"#);
+        assert_eq!(m.check().unwrap_err().0, "oauth2");
+        let m = settings(
+            r#"{"host": "h", "user": "u", "auth": "oauth2", "oauth2": {"token_url": "https://login.example/token", "client_id": "c"}}"#,
+        );
+        assert_eq!(m.check().unwrap_err().0, "oauth2.refresh_token");
+        let m = settings(
+            r#"{"host": "h", "user": "u", "auth": "oauth2", "oauth2": {"token_url": "https://login.example/token", "client_id": "c", "refresh_token": "rt-secret"}}"#,
+        );
+        assert!(m.check().is_ok());
+        assert!(!format!("{m:?}").contains("rt-secret"));
     }
 
     #[test]

@@ -118,3 +118,60 @@ impl Store {
         Ok(())
     }
 }
+
+/// OAuth2 tokens kept for a mailbox.
+#[derive(Debug, Clone)]
+pub struct StoredTokens {
+    /// SHA-256 (hex) of the refresh token in the config when these were stored.
+    pub configured: String,
+    pub refresh_token: String,
+    pub access_token: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn oauth_tokens(
+        &self,
+        helpdesk: &str,
+        mailbox: &str,
+    ) -> Result<Option<StoredTokens>> {
+        let row = sqlx::query(
+            "SELECT configured, refresh_token, access_token, expires_at FROM oauth_tokens
+             WHERE helpdesk = $1 AND mailbox = $2",
+        )
+        .bind(helpdesk)
+        .bind(mailbox)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| StoredTokens {
+            configured: r.get(0),
+            refresh_token: r.get(1),
+            access_token: r.get(2),
+            expires_at: r.get(3),
+        }))
+    }
+
+    pub async fn save_oauth_tokens(
+        &self,
+        helpdesk: &str,
+        mailbox: &str,
+        tokens: &StoredTokens,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_tokens (helpdesk, mailbox, configured, refresh_token, access_token, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (helpdesk, mailbox) DO UPDATE SET configured = excluded.configured,
+                 refresh_token = excluded.refresh_token, access_token = excluded.access_token,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(helpdesk)
+        .bind(mailbox)
+        .bind(&tokens.configured)
+        .bind(&tokens.refresh_token)
+        .bind(&tokens.access_token)
+        .bind(tokens.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -91,7 +91,8 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
 
 /// The "test connection" button for each mailbox.
 pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
-    let config = Config::load(config_path)?;
+    // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
+    let (config, pipeline) = super::open(config_path, None).await?;
     let boxes = mailboxes(&config, helpdesk, false)?;
     if boxes.is_empty() {
         println!("No mailbox is configured.");
@@ -108,7 +109,9 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
                 " — inactive"
             }
         );
-        for step in imap::check::check(&mailbox.settings).await {
+        let credential =
+            imap::credential(pipeline.store(), &mailbox.helpdesk, &mailbox.settings).await;
+        for step in imap::check::check(&mailbox.settings, credential).await {
             match step.result {
                 Ok(detail) => println!("  ok    {}: {detail}", step.name),
                 Err(problem) => {

@@ -3,6 +3,7 @@
 use futures::TryStreamExt;
 use postdesk_core::mailbox::MailboxSettings;
 
+use super::connect::Credential;
 use super::{ImapError, TIMEOUT, connect, server_folder, timed};
 
 /// One step of the check and what it found.
@@ -13,7 +14,11 @@ pub struct Step {
 }
 
 /// Runs every step it can; stops at the first that makes the next impossible.
-pub async fn check(settings: &MailboxSettings) -> Vec<Step> {
+/// `credential` is the password or OAuth2 token as fetched (and refreshed) just before.
+pub async fn check(
+    settings: &MailboxSettings,
+    credential: Result<Credential, ImapError>,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut step = |name: &str, result: Result<String, String>| {
         let ok = result.is_ok();
@@ -52,36 +57,25 @@ pub async fn check(settings: &MailboxSettings) -> Vec<Step> {
             return steps;
         }
     };
-    let password = match super::password(settings) {
-        Ok(p) => p,
+    let credential = match credential {
+        Ok(c) => {
+            if matches!(c, Credential::Bearer { .. }) {
+                step("OAuth2 token", Ok("refreshed".into()));
+            }
+            c
+        }
         Err(e) => {
-            step("login", Err(e.to_string()));
+            step("credentials", Err(e.to_string()));
             return steps;
         }
     };
-    let mut session = match tokio::time::timeout(
-        TIMEOUT,
-        client.login(&settings.user, password.expose()),
-    )
-    .await
-    {
-        Ok(Ok(session)) => {
+    let mut session = match connect::login(client, settings, &credential).await {
+        Ok(session) => {
             step("login", Ok(format!("as {}", settings.user)));
             session
         }
-        Ok(Err((e, _))) => {
-            step(
-                "login",
-                Err(ImapError::Login {
-                    user: settings.user.clone(),
-                    reason: e.to_string(),
-                }
-                .to_string()),
-            );
-            return steps;
-        }
-        Err(_) => {
-            step("login", Err("timed out".into()));
+        Err(e) => {
+            step("login", Err(e.to_string()));
             return steps;
         }
     };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use postdesk_core::mailbox::{MailboxSettings, Security};
+use postdesk_core::mailbox::{MailboxSettings, SaslMechanism, Secret, Security};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -77,10 +77,40 @@ where
 }
 
 /// Connects, secures and logs in. Each failure says which step failed and what to check.
-pub async fn open(settings: &MailboxSettings) -> Result<Session, ImapError> {
+pub async fn open(
+    settings: &MailboxSettings,
+    credential: &Credential,
+) -> Result<Session, ImapError> {
     let client = connect(settings).await?;
-    let password = super::password(settings)?;
-    match tokio::time::timeout(TIMEOUT, client.login(&settings.user, password.expose())).await {
+    login(client, settings, credential).await
+}
+
+/// What a mailbox logs in with.
+pub enum Credential {
+    Password(Secret),
+    /// An OAuth2 access token, sent with SASL XOAUTH2 or OAUTHBEARER.
+    Bearer {
+        token: Secret,
+        mechanism: SaslMechanism,
+    },
+}
+
+pub async fn login(
+    client: async_imap::Client<ImapStream>,
+    settings: &MailboxSettings,
+    credential: &Credential,
+) -> Result<Session, ImapError> {
+    let result = match credential {
+        Credential::Password(password) => {
+            tokio::time::timeout(TIMEOUT, client.login(&settings.user, password.expose())).await
+        }
+        Credential::Bearer { token, mechanism } => {
+            let sasl = super::oauth::Bearer::new(settings, *mechanism, token);
+            let name = super::oauth::mechanism_name(*mechanism);
+            tokio::time::timeout(TIMEOUT, client.authenticate(name, sasl)).await
+        }
+    };
+    match result {
         Err(_) => Err(ImapError::Timeout("login".into())),
         Ok(Err((e, _client))) => Err(ImapError::Login {
             user: settings.user.clone(),

@@ -4,13 +4,14 @@
 
 pub mod check;
 pub mod connect;
+pub mod oauth;
 pub mod serve;
 
 use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use postdesk_core::RawMail;
-use postdesk_core::mailbox::{AfterSuccess, MailboxSettings, Scan, Secret};
+use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan, Secret};
 use postdesk_pipeline::{Pipeline, PipelineError, Summary};
 use postdesk_store::{IngestReport, Outcome};
 
@@ -29,6 +30,8 @@ pub enum ImapError {
     Login { user: String, reason: String },
     #[error("the password is not available: {0}")]
     Password(String),
+    #[error("OAuth2: {0}")]
+    OAuth(String),
     #[error("timed out after {secs}s: {0}", secs = TIMEOUT.as_secs())]
     Timeout(String),
     #[error("IMAP: {0}")]
@@ -49,22 +52,53 @@ impl ImapError {
     }
 }
 
-/// The password from wherever the config says it is.
-pub fn password(settings: &MailboxSettings) -> Result<Secret, ImapError> {
-    if let Some(p) = &settings.password {
-        return Ok(p.clone());
+/// A secret from wherever the config says it is: inline, an environment variable, a file.
+pub fn secret(
+    inline: &Option<Secret>,
+    env: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> Result<Secret, ImapError> {
+    if let Some(value) = inline {
+        return Ok(value.clone());
     }
-    if let Some(var) = &settings.password_env {
-        return std::env::var(var)
-            .map(Secret::new)
-            .map_err(|_| ImapError::Password(format!("environment variable {var} is not set")));
+    if let Some(var) = env {
+        return std::env::var(var).map(Secret::new).map_err(|_| {
+            ImapError::Password(format!("{what}: environment variable {var} is not set"))
+        });
     }
-    if let Some(path) = &settings.password_file {
+    if let Some(path) = file {
         return std::fs::read_to_string(path)
             .map(|s| Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
-            .map_err(|e| ImapError::Password(format!("cannot read {}: {e}", path.display())));
+            .map_err(|e| {
+                ImapError::Password(format!("{what}: cannot read {}: {e}", path.display()))
+            });
     }
-    Err(ImapError::Password("no password is configured".into()))
+    Err(ImapError::Password(format!("no {what} is configured")))
+}
+
+/// How this mailbox logs in, with the secret fetched (and for OAuth2, refreshed) now.
+pub async fn credential(
+    store: &postdesk_store::Store,
+    helpdesk: &str,
+    settings: &MailboxSettings,
+) -> Result<connect::Credential, ImapError> {
+    match (&settings.auth, &settings.oauth2) {
+        (Auth::Oauth2, Some(oauth2)) => {
+            let token =
+                oauth::access_token(store, helpdesk, &settings.display_name(), oauth2).await?;
+            Ok(connect::Credential::Bearer {
+                token,
+                mechanism: oauth2.mechanism,
+            })
+        }
+        _ => Ok(connect::Credential::Password(secret(
+            &settings.password,
+            &settings.password_env,
+            &settings.password_file,
+            "password",
+        )?)),
+    }
 }
 
 async fn timed<T, E: std::fmt::Display>(
@@ -103,7 +137,8 @@ impl Mailbox {
     /// Connects, scans every folder once, logs out; the result is recorded as the mailbox's status.
     pub async fn scan_once(&self, pipeline: &Pipeline) -> Result<Summary, ImapError> {
         let result = async {
-            let mut session = connect::open(&self.settings).await?;
+            let credential = credential(pipeline.store(), &self.helpdesk, &self.settings).await?;
+            let mut session = connect::open(&self.settings, &credential).await?;
             let result = self.scan_session(&mut session, pipeline).await;
             let _ = tokio::time::timeout(TIMEOUT, session.logout()).await;
             result

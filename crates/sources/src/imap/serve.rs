@@ -44,7 +44,9 @@ impl Mailbox {
         pipeline: &Pipeline,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ImapError> {
-        let mut session = connect::open(&self.settings).await?;
+        let credential =
+            super::credential(pipeline.store(), &self.helpdesk, &self.settings).await?;
+        let mut session = connect::open(&self.settings, &credential).await?;
         tracing::info!(mailbox = %self.name(), "connected");
         let can_idle = self.settings.idle
             && timed("CAPABILITY", session.capabilities())
