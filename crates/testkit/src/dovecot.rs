@@ -21,7 +21,33 @@
 //! run beside it on 143/993. Logins: `LOGIN` and `AUTHENTICATE PLAIN`/`LOGIN` with the
 //! users of [`DovecotOptions::users`]; a wrong password gets `NO [AUTHENTICATIONFAILED]`
 //! after at most about 0.5 s (Dovecot flushes failed logins on a 0.5 s timer), with no
-//! growing penalty for repeated failures.
+//! growing penalty for repeated failures. With [`DovecotOptions::oauth2`] also
+//! `AUTHENTICATE XOAUTH2` and `OAUTHBEARER` (see below).
+//!
+//! # OAuth2 logins
+//!
+//! With [`DovecotOptions::oauth2`] the server also offers `AUTH=XOAUTH2` and
+//! `AUTH=OAUTHBEARER` (in the greeting; SASL-IR works) and checks each bearer token by
+//! POSTing `token=<token>` to the given RFC 7662 introspection URL (e.g. a
+//! [`crate::oauth::TokenServer`]'s), at every login (no caching): it is accepted when the
+//! answer has `"active": true` and a `"username"` equal to the login's user (lowercased,
+//! as Dovecot lowercases user names). The user must also be one of
+//! [`DovecotOptions::users`] (that is where its mail store is); passwords keep working
+//! for `LOGIN` and `AUTHENTICATE PLAIN`/`LOGIN`, and only there (a token is no password).
+//!
+//! - `XOAUTH2`: `base64("user=alice\x01auth=Bearer <token>\x01\x01")`.
+//! - `OAUTHBEARER`: `base64("n,a=alice,\x01host=127.0.0.1\x01port=<port>\x01auth=Bearer
+//!   <token>\x01\x01")`; `host`/`port` are optional, but the `a=` user is required
+//!   (`n,,` is refused).
+//!
+//! A token that is unknown, expired, revoked or another user's gets a continuation with
+//! an error first, `+ base64({"status":"401","schemes":"bearer","scope":"mail"})` for
+//! XOAUTH2 and `+ base64({"status":"invalid_token"})` for OAUTHBEARER; the client answers
+//! with an empty line (or `AQ==`, the RFC 7628 `\x01`) and then gets
+//! `NO [AUTHENTICATIONFAILED] Authentication failed.` (`*` gets `BAD Authentication
+//! aborted by client.`). A malformed payload gets that `NO` at once. When the
+//! introspection URL cannot be reached the answer is `NO [UNAVAILABLE] Temporary
+//! authentication failure.` at once, without a continuation.
 //!
 //! # Mail store and folder names
 //!
@@ -156,6 +182,10 @@ pub struct DovecotOptions {
     pub disable_move: bool,
     /// Folder layout and hierarchy separator.
     pub layout: Layout,
+    /// Also accept OAuth2 bearer tokens (`AUTHENTICATE XOAUTH2` and `OAUTHBEARER`) for
+    /// the users, checked at this RFC 7662 introspection URL (see the module
+    /// documentation and [`crate::oauth::TokenServer::introspection_url`]).
+    pub oauth2_introspection_url: Option<String>,
 }
 
 impl DovecotOptions {
@@ -180,6 +210,14 @@ impl DovecotOptions {
     /// Sets [`DovecotOptions::layout`].
     pub fn layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// Sets [`DovecotOptions::oauth2_introspection_url`]: `XOAUTH2` and `OAUTHBEARER`
+    /// logins, with tokens checked at `introspection_url` (e.g.
+    /// [`crate::oauth::TokenServer::introspection_url`]).
+    pub fn oauth2(mut self, introspection_url: impl Into<String>) -> Self {
+        self.oauth2_introspection_url = Some(introspection_url.into());
         self
     }
 }
@@ -295,6 +333,17 @@ impl Dovecot {
             );
         }
         write_file(&dir.path().join("passwd"), passwd.as_bytes(), 0o644);
+        if let Some(url) = &options.oauth2_introspection_url {
+            assert!(
+                !url.contains(['\r', '\n']) && !url.trim().is_empty(),
+                "bad introspection URL {url:?}"
+            );
+            write_file(
+                &dir.path().join(OAUTH2_CONFIG),
+                oauth2_config(url).as_bytes(),
+                0o644,
+            );
+        }
 
         let ca_cert = options
             .tls
@@ -837,7 +886,10 @@ impl Settings<'_> {
         // No stats process to wait for at shutdown.
         line("stats_writer_socket_path =".into());
         line("disable_plaintext_auth = no".into());
-        line("auth_mechanisms = plain login".into());
+        line(match options.oauth2_introspection_url {
+            Some(_) => "auth_mechanisms = plain login xoauth2 oauthbearer".into(),
+            None => "auth_mechanisms = plain login".into(),
+        });
         // Failed logins are answered at Dovecot's next 0.5 s flush, not after 2 s.
         line("auth_failure_delay = 0".into());
         line("auth_verbose = yes".into());
@@ -868,9 +920,20 @@ impl Settings<'_> {
             }
             None => line("ssl = no".into()),
         }
-        line(format!(
-            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}"
-        ));
+        match options.oauth2_introspection_url {
+            // Passwords for LOGIN, PLAIN and LOGIN; bearer tokens for the OAuth2
+            // mechanisms only (a password is never sent to the introspection URL, a
+            // token never compared with a password).
+            Some(_) => line(format!(
+                "passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n  \
+                 args = scheme=PLAIN username_format=%u {dir}/passwd\n}}\n\
+                 passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                 args = {dir}/{OAUTH2_CONFIG}\n}}"
+            )),
+            None => line(format!(
+                "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}"
+            )),
+        }
         line(format!(
             "userdb {{\n  driver = static\n  args = uid={} gid={} home={dir}/home/%u\n}}",
             self.mail_owner.0, self.mail_owner.1
@@ -907,6 +970,24 @@ impl Settings<'_> {
         }
         conf
     }
+}
+
+/// The oauth2 passdb's settings file, in the run's directory.
+const OAUTH2_CONFIG: &str = "oauth2.conf.ext";
+
+/// The oauth2 passdb's settings: every token is POSTed (`token=<token>`) to the
+/// introspection URL, and accepted when the answer has `"active": true` and a
+/// `"username"` equal to the login's user name.
+fn oauth2_config(introspection_url: &str) -> String {
+    format!(
+        "introspection_mode = post\n\
+         introspection_url = {introspection_url}\n\
+         force_introspection = yes\n\
+         username_attribute = username\n\
+         active_attribute = active\n\
+         active_value = true\n\
+         timeout_msecs = 5000\n"
+    )
 }
 
 /// `dovecot-uidlist`: `3 V<uidvalidity> N<next uid> ...` then `<uid> [fields] :<name>`.

@@ -6,6 +6,7 @@
 //! TLS), which `.ci/run` installs.
 
 pub mod dovecot;
+pub mod oauth;
 pub mod smtp;
 
 use std::collections::HashSet;
