@@ -235,75 +235,96 @@ impl Mailbox {
             .collect();
         uids.sort_unstable();
         let mut total = Summary::default();
+        // While one batch is parsed and committed, the next is fetched.
+        let mut in_flight: Option<(&[u32], Processing)> = None;
         for chunk in uids.chunks(FETCH_BATCH) {
             let fetched = self.fetch(session, folder, validity, chunk).await?;
-            let mut outcomes: HashMap<String, IngestReport> = HashMap::new();
-            let summary = pipeline
-                .run(fetched.into_iter().map(|(_, raw)| raw), |batch| {
-                    for p in batch {
-                        outcomes.insert(p.location.clone(), p.report.clone());
-                    }
-                })
+            if let Some((done_chunk, processing)) = in_flight.take() {
+                let (summary, outcomes) = processing.await.map_err(join_error)??;
+                merge(&mut total, &summary);
+                self.settle(
+                    session, pipeline, folders, folder, validity, done_chunk, &outcomes,
+                )
                 .await?;
+            }
+            in_flight = Some((chunk, process(pipeline, fetched)));
+        }
+        if let Some((done_chunk, processing)) = in_flight {
+            let (summary, outcomes) = processing.await.map_err(join_error)??;
             merge(&mut total, &summary);
-            // Only now, with the batch committed, does the mail leave its folder.
-            // A UID with no outcome (vanished before the fetch) stays where it is.
-            let (mut failed, mut done) = (Vec::new(), Vec::new());
-            // Mails an `ignore` rule sends to a folder of its own.
-            let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
-            for uid in chunk {
-                match outcomes.get(&self.location(folder, validity, *uid)) {
-                    Some(r) if r.outcome == Outcome::Failed => failed.push(*uid),
-                    Some(r) => match &r.move_to_folder {
-                        Some(target) => ignored_to
-                            .entry(folders.server_name(target))
-                            .or_default()
-                            .push(*uid),
-                        None => done.push(*uid),
-                    },
-                    None => {}
-                }
-            }
-            self.move_uids(session, &failed, &folders.unprocessed, folders.has_move)
-                .await?;
-            for (target, uids) in &ignored_to {
-                folders.ensure(session, target, &self.settings).await?;
-                self.move_uids(session, uids, target, folders.has_move)
-                    .await?;
-            }
-            match self.settings.after_success {
-                AfterSuccess::Move => {
-                    self.move_uids(session, &done, &folders.processed, folders.has_move)
-                        .await?
-                }
-                AfterSuccess::MarkRead if !done.is_empty() => {
-                    let stream = timed(
-                        "UID STORE",
-                        session.uid_store(uid_set(&done), "+FLAGS.SILENT (\\Seen)"),
-                    )
-                    .await?;
-                    timed("UID STORE", stream.try_collect::<Vec<_>>()).await?;
-                }
-                AfterSuccess::MarkRead => {}
-                AfterSuccess::Keep => {
-                    if let Some(last) = chunk.last() {
-                        pipeline
-                            .store()
-                            .set_folder_position(
-                                &self.helpdesk,
-                                &self.name(),
-                                folder,
-                                validity,
-                                *last,
-                            )
-                            .await
-                            .map_err(PipelineError::from)?;
-                    }
-                }
-            }
-            while session.unsolicited_responses.try_recv().is_ok() {}
+            self.settle(
+                session, pipeline, folders, folder, validity, done_chunk, &outcomes,
+            )
+            .await?;
         }
         Ok((total, uid_next))
+    }
+
+    /// With its batch committed, each mail leaves its folder: failures to the
+    /// unprocessed folder, successes per `after_success`. A UID with no outcome
+    /// (vanished before the fetch) stays where it is.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        session: &mut Session,
+        pipeline: &Pipeline,
+        folders: &mut Folders,
+        folder: &str,
+        validity: u32,
+        chunk: &[u32],
+        outcomes: &HashMap<String, IngestReport>,
+    ) -> Result<(), ImapError> {
+        // Only now, with the batch committed, does the mail leave its folder.
+        // A UID with no outcome (vanished before the fetch) stays where it is.
+        let (mut failed, mut done) = (Vec::new(), Vec::new());
+        // Mails an `ignore` rule sends to a folder of its own.
+        let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
+        for uid in chunk {
+            match outcomes.get(&self.location(folder, validity, *uid)) {
+                Some(r) if r.outcome == Outcome::Failed => failed.push(*uid),
+                Some(r) => match &r.move_to_folder {
+                    Some(target) => ignored_to
+                        .entry(folders.server_name(target))
+                        .or_default()
+                        .push(*uid),
+                    None => done.push(*uid),
+                },
+                None => {}
+            }
+        }
+        self.move_uids(session, &failed, &folders.unprocessed, folders.has_move)
+            .await?;
+        for (target, uids) in &ignored_to {
+            folders.ensure(session, target, &self.settings).await?;
+            self.move_uids(session, uids, target, folders.has_move)
+                .await?;
+        }
+        match self.settings.after_success {
+            AfterSuccess::Move => {
+                self.move_uids(session, &done, &folders.processed, folders.has_move)
+                    .await?
+            }
+            AfterSuccess::MarkRead if !done.is_empty() => {
+                let stream = timed(
+                    "UID STORE",
+                    session.uid_store(uid_set(&done), "+FLAGS.SILENT (\\Seen)"),
+                )
+                .await?;
+                timed("UID STORE", stream.try_collect::<Vec<_>>()).await?;
+            }
+            AfterSuccess::MarkRead => {}
+            AfterSuccess::Keep => {
+                if let Some(last) = chunk.last() {
+                    pipeline
+                        .store()
+                        .set_folder_position(&self.helpdesk, &self.name(), folder, validity, *last)
+                        .await
+                        .map_err(PipelineError::from)?;
+                }
+            }
+        }
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        Ok(())
     }
 
     fn location(&self, folder: &str, validity: u32, uid: u32) -> String {
@@ -376,6 +397,29 @@ fn merge(total: &mut Summary, part: &Summary) {
     total.failed += part.failed;
     total.duplicate += part.duplicate;
     total.elapsed += part.elapsed;
+}
+
+/// A batch running through the pipeline on its own task.
+type Processing =
+    tokio::task::JoinHandle<Result<(Summary, HashMap<String, IngestReport>), PipelineError>>;
+
+fn process(pipeline: &Pipeline, fetched: Vec<(u32, RawMail)>) -> Processing {
+    let pipeline = pipeline.clone();
+    tokio::spawn(async move {
+        let mut outcomes = HashMap::new();
+        let summary = pipeline
+            .run(fetched.into_iter().map(|(_, raw)| raw), |batch| {
+                for p in batch {
+                    outcomes.insert(p.location.clone(), p.report.clone());
+                }
+            })
+            .await?;
+        Ok((summary, outcomes))
+    })
+}
+
+fn join_error(e: tokio::task::JoinError) -> ImapError {
+    ImapError::Protocol(format!("processing a batch stopped: {e}"))
 }
 
 /// `1:3,7,9:10` for sorted UIDs.
