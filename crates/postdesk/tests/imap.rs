@@ -401,3 +401,94 @@ fn postdesk_killed_mid_batch_then_restarted_makes_each_mail_exactly_once() {
         .collect();
     assert_eq!(titles.len(), 600, "each request exactly once");
 }
+
+fn oauth_mailbox(
+    server: &Dovecot,
+    tokens: &postdesk_testkit::oauth::TokenServer,
+    refresh_token: &str,
+    mechanism: &str,
+) -> String {
+    format!(
+        "[[helpdesk.mailbox]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nuser = \"support\"\nauth = \"oauth2\"\ncreate_folders = true\n\
+         [helpdesk.mailbox.oauth2]\ntoken_url = \"{}\"\nclient_id = \"postdesk\"\nclient_secret = \"client-secret\"\nscopes = [\"mail\"]\nrefresh_token = \"{refresh_token}\"\nmechanism = \"{mechanism}\"\n",
+        server.imap_port(),
+        tokens.token_url()
+    )
+}
+
+fn oauth_server() -> (postdesk_testkit::oauth::TokenServer, Dovecot) {
+    let tokens = postdesk_testkit::oauth::TokenServer::start();
+    tokens.client("postdesk", "client-secret");
+    let server = Dovecot::start(
+        DovecotOptions::default()
+            .user("support", "unused-password")
+            .oauth2(tokens.introspection_url()),
+    );
+    (tokens, server)
+}
+
+#[test]
+fn oauth2_login_refreshes_and_keeps_a_rotated_refresh_token() {
+    let (tokens, server) = oauth_server();
+    tokens.set_rotation(true);
+    // Shorter than the refresh margin: every scan refreshes.
+    tokens.set_access_token_lifetime(60);
+    let first = tokens.issue_refresh_token("support");
+    let desk = Desk::new(&oauth_mailbox(&server, &tokens, &first, "xoauth2"));
+    server.append("support", "INBOX", request(1).as_bytes());
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("1 created"), "{out}");
+    assert_eq!(tokens.refresh_count(), 1);
+    // The config still holds the first refresh token, which rotation has killed:
+    // only the one kept in the database can work now.
+    server.append("support", "INBOX", request(2).as_bytes());
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("1 created"), "{out}");
+    assert_eq!(tokens.refresh_count(), 2);
+    let check = desk.run(&["check"]).ok();
+    assert!(
+        check.contains("ok    OAuth2 token: refreshed")
+            && check.contains("ok    login: as support"),
+        "{check}"
+    );
+    assert!(!check.contains(&first));
+}
+
+#[test]
+fn oauthbearer_and_a_long_lived_access_token_are_reused() {
+    let (tokens, server) = oauth_server();
+    let refresh = tokens.issue_refresh_token("support");
+    let desk = Desk::new(&oauth_mailbox(&server, &tokens, &refresh, "oauthbearer"));
+    server.append("support", "INBOX", request(1).as_bytes());
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    server.append("support", "INBOX", request(2).as_bytes());
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    assert_eq!(
+        tokens.refresh_count(),
+        1,
+        "the access token is still valid for an hour"
+    );
+}
+
+#[test]
+fn a_revoked_refresh_token_is_a_mailbox_error_that_says_what_to_do() {
+    let (tokens, server) = oauth_server();
+    let refresh = tokens.issue_refresh_token("support");
+    let desk = Desk::new(&oauth_mailbox(&server, &tokens, &refresh, "xoauth2"));
+    tokens.revoke_all();
+    server.append("support", "INBOX", request(1).as_bytes());
+    let run = desk.run(&["scan"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("invalid_grant") && run.stderr.contains("oauth2.refresh_token"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.folder_count("support", "INBOX"), 1);
+    let status = desk.run(&["status"]).ok();
+    assert!(
+        status.contains("last error: OAuth2: token refresh"),
+        "{status}"
+    );
+    assert!(!status.contains(&refresh), "the token is never shown");
+}
