@@ -492,3 +492,36 @@ fn a_revoked_refresh_token_is_a_mailbox_error_that_says_what_to_do() {
     );
     assert!(!status.contains(&refresh), "the token is never shown");
 }
+
+#[test]
+fn nested_folder_names_follow_the_server_delimiter() {
+    let server = dovecot(&[("support", "secret")]);
+    let desk = Desk::new(&mailbox_toml(
+        &server,
+        "support",
+        "secret",
+        "processed_folder = \"INBOX/Processed\"\nunprocessed_folder = \"INBOX/Unprocessed\"",
+    ));
+    server.append("support", "INBOX", request(1).as_bytes());
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    // This server's delimiter is `.`.
+    assert_eq!(server.folder_count("support", "INBOX.Processed"), 1);
+}
+
+#[test]
+fn mark_read_leaves_mail_in_place_and_does_not_import_it_twice() {
+    let server = dovecot(&[("support", "secret")]);
+    let desk = Desk::new(&mailbox_toml(
+        &server,
+        "support",
+        "secret",
+        "after_success = \"mark-read\"\nscan = \"unseen\"",
+    ));
+    server.append("support", "INBOX", request(1).as_bytes());
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    let mails = server.folder_mails("support", "INBOX");
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].seen(), "flagged as read");
+    let again = desk.run(&["scan"]).ok();
+    assert!(again.contains("0 mails"), "{again}");
+}
