@@ -79,6 +79,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -131,5 +132,15 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives every thread that allocates its own arena; with the parse threads and the
+/// runtime's, memory stays high after peaks. Two arenas keep the import's RSS flat.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -2,6 +2,7 @@
 //! (`new/` then `cur/`) and plain directories (every file in them, recursively).
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,15 @@ pub fn read_paths(
 enum Pending {
     /// Not looked at yet: file, mbox, Maildir or directory.
     Path(PathBuf),
-    /// A single mail file (`source` says whether it came from a Maildir).
+    /// A single mail file.
     Mail(PathBuf, &'static str),
+    /// The mail files of one Maildir folder (`new/` or `cur/`), by name: a large
+    /// Maildir costs one short name per mail, not a full path.
+    Folder {
+        dir: PathBuf,
+        names: std::vec::IntoIter<Box<OsStr>>,
+        source: &'static str,
+    },
 }
 
 struct PathWalker {
@@ -56,6 +64,18 @@ impl Iterator for PathWalker {
             }
             match self.pending.pop_front()? {
                 Pending::Mail(path, source) => return Some(read_mail(path, source)),
+                Pending::Folder {
+                    dir,
+                    mut names,
+                    source,
+                } => {
+                    if let Some(name) = names.next() {
+                        let path = dir.join(&*name);
+                        self.pending
+                            .push_front(Pending::Folder { dir, names, source });
+                        return Some(read_mail(path, source));
+                    }
+                }
                 Pending::Path(path) => {
                     if let Err(e) = self.expand(path) {
                         return Some(Err(e));
@@ -87,19 +107,19 @@ impl PathWalker {
             return Ok(());
         }
         let found = if is_maildir(&path) {
-            let mut mails = Vec::new();
+            let mut folders = Vec::new();
             for sub in ["new", "cur"] {
                 let dir = path.join(sub);
                 if dir.is_dir() {
-                    mails.extend(
-                        sorted_entries(&dir)?
-                            .into_iter()
-                            .filter(|p| p.is_file())
-                            .map(|p| Pending::Mail(p, "maildir")),
-                    );
+                    let names = sorted_file_names(&dir)?.into_iter();
+                    folders.push(Pending::Folder {
+                        dir,
+                        names,
+                        source: "maildir",
+                    });
                 }
             }
-            mails
+            folders
         } else {
             sorted_entries(&path)?
                 .into_iter()
@@ -123,6 +143,28 @@ fn is_mbox(path: &Path) -> std::io::Result<bool> {
     let mut file = fs::File::open(path)?;
     let n = file.read(&mut head)?;
     Ok(&head[..n] == b"From ")
+}
+
+/// Names of the regular files in `dir`, sorted, hidden ones (`.`) left out.
+fn sorted_file_names(dir: &Path) -> Result<Vec<Box<OsStr>>, SourceError> {
+    let read_err = |source| SourceError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let name = entry.file_name();
+        // d_type from the directory itself: no stat per mail.
+        if name.as_encoded_bytes().starts_with(b".")
+            || !entry.file_type().map_err(read_err)?.is_file()
+        {
+            continue;
+        }
+        names.push(name.into_boxed_os_str());
+    }
+    names.sort_unstable();
+    Ok(names)
 }
 
 /// Directory entries sorted by name, hidden files (`.`) and Maildir's `tmp/` left out.
