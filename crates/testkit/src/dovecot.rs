@@ -1036,71 +1036,11 @@ fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
-/// Writes `ca.pem`, `server.pem` and `server.key` (P-256) into `dir`; returns the CA's path.
+/// Writes the run's CA and server certificate into `dir`; returns the CA's path.
 fn generate_certificates(dir: &Path) -> PathBuf {
     fs::create_dir(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
     set_mode(dir, 0o755);
-    let openssl = find_program("openssl");
-    let run = |args: &[&str]| {
-        let output = Command::new(&openssl)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run openssl (apt-get install openssl): {e}"));
-        assert!(
-            output.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "7",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &key,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=postdesk testkit CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"][..],
-        &key,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.pem",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "keyUsage=critical,digitalSignature",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-        ],
-    ]
-    .concat());
+    crate::write_certificates(dir, "postdesk testkit CA");
     dir.join("ca.pem")
 }
 
@@ -1171,7 +1111,7 @@ fn group_members(pgid: libc::pid_t) -> Vec<Member> {
 }
 
 /// `name` on $PATH or in the sbin directories (which a non-root $PATH often lacks).
-fn find_program(name: &str) -> PathBuf {
+pub(crate) fn find_program(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))

@@ -33,3 +33,68 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Writes `ca.pem`, `ca.key`, `server.pem` and `server.key` (P-256, for `localhost` and
+/// 127.0.0.1) into `dir` with the `openssl` command: a CA per run, trusted by nothing else.
+pub(crate) fn write_certificates(dir: &std::path::Path, ca_name: &str) {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(crate::dovecot::find_program("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run openssl (apt-get install openssl): {e}"));
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "7",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            &format!("/CN={ca_name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"][..],
+        &key,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "keyUsage=critical,digitalSignature",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ],
+    ]
+    .concat());
+}

@@ -128,7 +128,7 @@ impl SmtpSink {
         }
         fs::write(dir.path().join("server.py"), SERVER).expect("write server.py");
         if options.starttls {
-            generate_certificates(dir.path());
+            crate::write_certificates(dir.path(), "postdesk testkit SMTP CA");
         }
         let mut sink = SmtpSink {
             dir,
@@ -299,68 +299,4 @@ fn parse_received(bytes: &[u8]) -> Received {
         envelope_to,
         raw: rest.to_vec(),
     }
-}
-
-/// Writes `ca.pem`, `server.pem` and `server.key` (P-256, for localhost and 127.0.0.1).
-fn generate_certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run openssl (apt-get install openssl): {e}"));
-        assert!(
-            output.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "7",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &key,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=postdesk testkit SMTP CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"][..],
-        &key,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.pem",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "keyUsage=critical,digitalSignature",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-        ],
-    ]
-    .concat());
 }
