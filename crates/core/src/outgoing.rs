@@ -95,6 +95,9 @@ impl SmtpSettings {
         .filter(|s| **s)
         .count();
         match (&self.user, sources) {
+            // XOAUTH2 without a token of its own borrows the IMAP mailbox's OAuth2 account
+            // (checked with the mailboxes, in `HelpdeskSettings::compile`).
+            (Some(_), 0) if self.auth == SmtpAuth::Xoauth2 => {}
             (Some(_), 0) => {
                 return Err((
                     "password",

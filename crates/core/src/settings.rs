@@ -255,6 +255,24 @@ impl HelpdeskSettings {
                 .check()
                 .map_err(|(key, message)| err(&format!("mailbox[{i}].{key}"), message))?;
         }
+        if let Some(smtp) = &self.smtp
+            && smtp.auth == crate::outgoing::SmtpAuth::Xoauth2
+            && smtp.password.is_none()
+            && smtp.password_env.is_none()
+            && smtp.password_file.is_none()
+            && !self.mailboxes.iter().any(|m| {
+                m.oauth2.is_some()
+                    && smtp
+                        .user
+                        .as_deref()
+                        .is_none_or(|u| m.user.eq_ignore_ascii_case(u))
+            })
+        {
+            return Err(err(
+                "smtp.password",
+                "auth = \"xoauth2\" needs an access token (password, password_env or password_file) or an IMAP mailbox of the same user with OAuth2".into(),
+            ));
+        }
         let reference = ReferenceFormat::new(&self.reference_format, &self.also_recognise)
             .map_err(|e| {
                 let key = match e {

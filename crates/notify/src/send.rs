@@ -12,6 +12,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use postdesk_core::mailbox::Security;
 use postdesk_core::outgoing::{DeliverySettings, SmtpAuth, SmtpSettings};
+use postdesk_core::settings::Helpdesk;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
 
@@ -20,13 +21,8 @@ type Transport = AsyncSmtpTransport<Tokio1Executor>;
 /// The SMTP settings cannot be used as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("the environment variable {0} (password_env) is not set")]
-    MissingEnv(String),
-    #[error("cannot read the password file {path}: {source}")]
-    PasswordFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Credential(String),
     #[error("cannot read the CA file {path}: {message}")]
     CaFile {
         path: std::path::PathBuf,
@@ -36,25 +32,47 @@ pub enum SetupError {
     Tls(lettre::transport::smtp::Error),
 }
 
-/// The password (or token) of `smtp`, from wherever it is configured. Never logged.
-fn secret(smtp: &SmtpSettings) -> Result<Option<String>, SetupError> {
-    if let Some(p) = &smtp.password {
-        return Ok(Some(p.expose().to_string()));
+/// The password (or XOAUTH2 access token) for the helpdesk's SMTP login, fetched now.
+/// With `auth = "xoauth2"` and no token configured for SMTP, the OAuth2 settings of the
+/// helpdesk's IMAP mailbox for the same account are used (and refreshed). Never logged.
+pub async fn smtp_password(
+    store: &Store,
+    helpdesk: &Helpdesk,
+) -> Result<Option<String>, SetupError> {
+    let Some(smtp) = &helpdesk.outgoing.smtp else {
+        return Ok(None);
+    };
+    let credential =
+        |e: postdesk_credentials::CredentialError| SetupError::Credential(e.to_string());
+    let configured = postdesk_credentials::optional_secret(
+        &smtp.password,
+        &smtp.password_env,
+        &smtp.password_file,
+        "smtp.password",
+    )
+    .map_err(credential)?;
+    if configured.is_some() || smtp.auth != SmtpAuth::Xoauth2 {
+        return Ok(configured.map(|s| s.expose().to_string()));
     }
-    if let Some(var) = &smtp.password_env {
-        return std::env::var(var)
-            .map(Some)
-            .map_err(|_| SetupError::MissingEnv(var.clone()));
-    }
-    if let Some(path) = &smtp.password_file {
-        return std::fs::read_to_string(path)
-            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
-            .map_err(|source| SetupError::PasswordFile {
-                path: path.clone(),
-                source,
-            });
-    }
-    Ok(None)
+    let mailboxes = &helpdesk.settings.mailboxes;
+    let Some(mailbox) = postdesk_credentials::oauth_mailbox(mailboxes, smtp.user.as_deref()) else {
+        return Err(SetupError::Credential(
+            "smtp: auth = \"xoauth2\" needs a token (password…) or an IMAP mailbox of the same user with [helpdesk.mailbox.oauth2]".into(),
+        ));
+    };
+    let oauth2 = mailbox
+        .oauth2
+        .as_ref()
+        .expect("oauth_mailbox returns OAuth2 mailboxes");
+    let token = postdesk_credentials::access_token(
+        store,
+        &helpdesk.settings.name,
+        &mailbox.display_name(),
+        oauth2,
+    )
+    .await
+    .map_err(credential)?;
+    Ok(Some(token.expose().to_string()))
 }
 
 /// The EHLO name: the sender's domain.
@@ -66,7 +84,11 @@ fn hello_name(from: &str) -> ClientId {
 }
 
 /// An SMTP transport for `smtp`, sending as `from`.
-pub fn transport(smtp: &SmtpSettings, from: &str) -> Result<Transport, SetupError> {
+pub fn transport(
+    smtp: &SmtpSettings,
+    from: &str,
+    password: Option<String>,
+) -> Result<Transport, SetupError> {
     let tls = match smtp.security {
         Security::None => Tls::None,
         security => {
@@ -97,7 +119,7 @@ pub fn transport(smtp: &SmtpSettings, from: &str) -> Result<Transport, SetupErro
         .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
         .hello_name(hello_name(from));
     if let Some(user) = &smtp.user {
-        let password = secret(smtp)?.unwrap_or_default();
+        let password = password.unwrap_or_default();
         builder = builder
             .credentials(Credentials::new(user.clone(), password))
             .authentication(match smtp.auth {
@@ -172,9 +194,16 @@ pub async fn deliver_due(
                         "the helpdesk has no [helpdesk.smtp] in the configuration".into(),
                     ),
                     Some((h, smtp)) => {
-                        let transport = transports.entry(h.id).or_insert_with(|| {
-                            transport(smtp, &mail.envelope_from).map_err(|e| e.to_string())
-                        });
+                        let transport = match transports.entry(h.id) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let made = match smtp_password(store, &h.config).await {
+                                    Ok(password) => transport(smtp, &mail.envelope_from, password),
+                                    Err(e) => Err(e),
+                                };
+                                e.insert(made.map_err(|e| e.to_string()))
+                            }
+                        };
                         match transport {
                             Err(e) => Attempt::Deferred(e.clone()),
                             Ok(t) => send_one(t, &mail).await,
@@ -271,7 +300,11 @@ pub struct Step {
 }
 
 /// DNS, TCP, then greeting + TLS + login as the sender would do them.
-pub async fn check(smtp: &SmtpSettings, from: &str) -> Vec<Step> {
+pub async fn check(
+    smtp: &SmtpSettings,
+    from: &str,
+    password: Result<Option<String>, SetupError>,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let port = smtp.port();
     let addrs = match tokio::net::lookup_host((smtp.host.as_str(), port)).await {
@@ -327,7 +360,7 @@ pub async fn check(smtp: &SmtpSettings, from: &str) -> Vec<Step> {
         (_, false) => "greeting and TLS",
         (_, true) => "greeting, TLS and login",
     };
-    let result = match transport(smtp, from) {
+    let result = match password.and_then(|p| transport(smtp, from, p)) {
         Err(e) => Err(e.to_string()),
         Ok(t) => match t.test_connection().await {
             Ok(true) => Ok(format!("{what} OK ({:?})", smtp.security)),

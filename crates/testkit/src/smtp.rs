@@ -28,10 +28,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = r#"
-import asyncio, os, ssl, sys, time
+import asyncio, base64, json, os, ssl, sys, time, urllib.parse, urllib.request
 from aiosmtpd.smtp import SMTP, AuthResult
 
-port, store, cert, key, user, password = sys.argv[1:7]
+port, store, cert, key, user, password, introspect = sys.argv[1:8]
 counter = [0]
 
 class Handler:
@@ -58,6 +58,21 @@ class Handler:
         os.rename(tmp, os.path.join(store, 'new', name))
         return '250 2.0.0 Ok: queued as %s' % name
 
+class OAuthHandler(Handler):
+    # SASL XOAUTH2: the bearer token is checked at the token server's introspection URL.
+    async def auth_XOAUTH2(self, server, args):
+        if len(args) > 1:
+            blob = args[1]
+        else:
+            blob = await server.challenge_auth('', encode_to_b64=False)
+            blob = blob if isinstance(blob, str) else blob.decode()
+        fields = dict(f.split('=', 1) for f in base64.b64decode(blob).decode().split('\x01') if '=' in f)
+        token = fields.get('auth', '').removeprefix('Bearer ')
+        body = urllib.parse.urlencode({'token': token}).encode()
+        answer = json.loads(urllib.request.urlopen(introspect, body, timeout=5).read())
+        ok = answer.get('active') is True and answer.get('username') == fields.get('user') == user
+        return AuthResult(success=ok, handled=False)
+
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login.decode() == user and auth_data.password.decode() == password
     return AuthResult(success=ok, handled=False)
@@ -68,11 +83,16 @@ async def main():
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
     kwargs = dict(tls_context=tls, require_starttls=bool(tls), hostname='localhost')
-    if user:
+    handler = Handler()
+    if introspect:
+        handler = OAuthHandler()
+        kwargs.update(auth_required=True, auth_require_tls=bool(tls),
+                      auth_exclude_mechanism=['PLAIN', 'LOGIN'])
+    elif user:
         kwargs.update(authenticator=authenticator, auth_required=True,
                       auth_require_tls=bool(tls))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(Handler(), **kwargs), '127.0.0.1', int(port))
+    server = await loop.create_server(lambda: SMTP(handler, **kwargs), '127.0.0.1', int(port))
     print('READY', flush=True)
     await server.serve_forever()
 
@@ -84,12 +104,20 @@ asyncio.run(main())
 pub struct SinkOptions {
     starttls: bool,
     login: Option<(String, String)>,
+    oauth2: Option<(String, String)>,
 }
 
 impl SinkOptions {
     /// Offer and require STARTTLS (certificate from a per-run CA).
     pub fn starttls(mut self) -> Self {
         self.starttls = true;
+        self
+    }
+
+    /// Require AUTH XOAUTH2 for `user` with a bearer token that this introspection URL
+    /// (see [`crate::oauth::TokenServer`]) says is active for that user.
+    pub fn oauth2(mut self, user: &str, introspection_url: &str) -> Self {
+        self.oauth2 = Some((user.into(), introspection_url.into()));
         self
     }
 
@@ -155,12 +183,19 @@ impl SmtpSink {
         } else {
             (String::new(), String::new())
         };
-        let (user, password) = self.options.login.clone().unwrap_or_default();
+        let (mut user, password) = self.options.login.clone().unwrap_or_default();
+        let introspect = match &self.options.oauth2 {
+            Some((oauth_user, url)) => {
+                user = oauth_user.clone();
+                url.clone()
+            }
+            None => String::new(),
+        };
         let mut child = Command::new("/usr/bin/python3")
             .arg(dir.join("server.py"))
             .arg(self.port.to_string())
             .arg(dir.join("Maildir"))
-            .args([cert, key, user, password])
+            .args([cert, key, user, password, introspect])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

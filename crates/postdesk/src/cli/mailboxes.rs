@@ -121,7 +121,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
             }
         }
     }
-    failures += super::outbox::check_smtp(&config, helpdesk).await;
+    failures += super::outbox::check_smtp(&config, pipeline.store(), helpdesk).await;
     if failures > 0 {
         bail!("{failures} check(s) failed");
     }

@@ -196,7 +196,11 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
 }
 
 /// `postdesk check`'s SMTP part: each helpdesk's server, step by step. Returns the failures.
-pub async fn check_smtp(config: &Config, helpdesk: Option<&str>) -> usize {
+pub async fn check_smtp(
+    config: &Config,
+    store: &postdesk_store::Store,
+    helpdesk: Option<&str>,
+) -> usize {
     let mut failures = 0;
     for hd in &config.helpdesks {
         let s = &hd.settings;
@@ -222,7 +226,8 @@ pub async fn check_smtp(config: &Config, helpdesk: Option<&str>) -> usize {
                 " — outgoing.enabled = false: nothing is sent"
             }
         );
-        for step in send::check(smtp, &from).await {
+        let password = send::smtp_password(store, hd).await;
+        for step in send::check(smtp, &from, password).await {
             match step.result {
                 Ok(detail) => println!("  ok    {}: {detail}", step.name),
                 Err(problem) => {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use postdesk_core::RawMail;
-use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan, Secret};
+use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
 use postdesk_pipeline::{Pipeline, PipelineError, Summary};
 use postdesk_store::{IngestReport, Outcome};
 
@@ -42,6 +42,17 @@ pub enum ImapError {
     Pipeline(#[from] PipelineError),
 }
 
+impl From<postdesk_credentials::CredentialError> for ImapError {
+    fn from(e: postdesk_credentials::CredentialError) -> Self {
+        use postdesk_credentials::CredentialError as E;
+        match e {
+            E::Missing(m) => Self::Password(m),
+            E::OAuth(m) => Self::OAuth(m),
+            E::Store(s) => Self::Pipeline(s.into()),
+        }
+    }
+}
+
 impl ImapError {
     /// Worth retrying soon (the server or network), as opposed to configuration.
     pub fn is_transient(&self) -> bool {
@@ -52,31 +63,6 @@ impl ImapError {
     }
 }
 
-/// A secret from wherever the config says it is: inline, an environment variable, a file.
-pub fn secret(
-    inline: &Option<Secret>,
-    env: &Option<String>,
-    file: &Option<std::path::PathBuf>,
-    what: &str,
-) -> Result<Secret, ImapError> {
-    if let Some(value) = inline {
-        return Ok(value.clone());
-    }
-    if let Some(var) = env {
-        return std::env::var(var).map(Secret::new).map_err(|_| {
-            ImapError::Password(format!("{what}: environment variable {var} is not set"))
-        });
-    }
-    if let Some(path) = file {
-        return std::fs::read_to_string(path)
-            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
-            .map_err(|e| {
-                ImapError::Password(format!("{what}: cannot read {}: {e}", path.display()))
-            });
-    }
-    Err(ImapError::Password(format!("no {what} is configured")))
-}
-
 /// How this mailbox logs in, with the secret fetched (and for OAuth2, refreshed) now.
 pub async fn credential(
     store: &postdesk_store::Store,
@@ -85,14 +71,19 @@ pub async fn credential(
 ) -> Result<connect::Credential, ImapError> {
     match (&settings.auth, &settings.oauth2) {
         (Auth::Oauth2, Some(oauth2)) => {
-            let token =
-                oauth::access_token(store, helpdesk, &settings.display_name(), oauth2).await?;
+            let token = postdesk_credentials::access_token(
+                store,
+                helpdesk,
+                &settings.display_name(),
+                oauth2,
+            )
+            .await?;
             Ok(connect::Credential::Bearer {
                 token,
                 mechanism: oauth2.mechanism,
             })
         }
-        _ => Ok(connect::Credential::Password(secret(
+        _ => Ok(connect::Credential::Password(postdesk_credentials::secret(
             &settings.password,
             &settings.password_env,
             &settings.password_file,
