@@ -20,8 +20,6 @@ impl Mailbox {
             match self.serve_session(pipeline, &mut shutdown).await {
                 Ok(()) => return,
                 Err(e) => {
-                    self.record(pipeline, &Err(ImapError::Protocol(e.to_string())))
-                        .await;
                     let wait = if e.is_transient() {
                         backoff
                     } else {
@@ -29,6 +27,7 @@ impl Mailbox {
                     };
                     let wait = wait + jitter(wait);
                     tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?wait, "mailbox error");
+                    self.record(pipeline, &Err(e)).await;
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => {}
