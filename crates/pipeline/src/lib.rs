@@ -76,6 +76,16 @@ impl Summary {
         }
     }
 
+    /// Adds another run's counts and time to this one.
+    pub fn absorb(&mut self, other: &Summary) {
+        self.created += other.created;
+        self.appended += other.appended;
+        self.ignored += other.ignored;
+        self.failed += other.failed;
+        self.duplicate += other.duplicate;
+        self.elapsed += other.elapsed;
+    }
+
     pub fn mails_per_second(&self) -> f64 {
         self.total() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

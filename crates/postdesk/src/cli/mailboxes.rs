@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use postdesk_pipeline::{Pipeline, Summary};
+use postdesk_pipeline::Pipeline;
 use postdesk_sources::imap::{self, Mailbox};
 use tokio::sync::watch;
 
@@ -62,19 +62,12 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
             (mailbox, result)
         }));
     }
-    let mut total = Summary::default();
     let mut errors = 0;
     for task in tasks {
         let (mailbox, result) = task.await?;
         match result {
             Ok(summary) => {
                 println!("{} ({}): {summary}", mailbox.name(), mailbox.helpdesk);
-                total.created += summary.created;
-                total.appended += summary.appended;
-                total.ignored += summary.ignored;
-                total.failed += summary.failed;
-                total.duplicate += summary.duplicate;
-                total.elapsed = total.elapsed.max(summary.elapsed);
             }
             Err(e) => {
                 errors += 1;

@@ -18,7 +18,7 @@ use postdesk_mail::{Address, Attachment, classify};
 use postdesk_pipeline::{Limits, analyse};
 use postdesk_store::{DryRun, IncomingMail, RegisteredHelpdesk, Store};
 
-use super::tickets::terminal_safe;
+use super::tickets::{clip, terminal_safe};
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -340,15 +340,4 @@ fn show_address(a: &Address) -> String {
         None => a.email.clone(),
     };
     clip(&text, 100)
-}
-
-/// One line of at most `width` characters, terminal-safe.
-fn clip(text: &str, width: usize) -> String {
-    let text = terminal_safe(text).replace(['\n', '\t', '\r'], " ");
-    if text.chars().count() <= width {
-        return text;
-    }
-    let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
-    clipped.push('…');
-    clipped
 }

@@ -182,7 +182,8 @@ pub fn terminal_safe(text: &str) -> String {
         .collect()
 }
 
-fn clip(text: &str, width: usize) -> String {
+/// One line of at most `width` characters, terminal-safe.
+pub fn clip(text: &str, width: usize) -> String {
     let text = terminal_safe(text).replace(['\n', '\t'], " ");
     if text.chars().count() <= width {
         return text;

@@ -184,7 +184,7 @@ impl Mailbox {
             if i == 0 {
                 first_uid_next = uid_next;
             }
-            merge(&mut total, &summary);
+            total.absorb(&summary);
         }
         Ok((total, first_uid_next))
     }
@@ -232,7 +232,7 @@ impl Mailbox {
             let fetched = self.fetch(session, folder, validity, chunk).await?;
             if let Some((done_chunk, processing)) = in_flight.take() {
                 let (summary, outcomes) = processing.await.map_err(join_error)??;
-                merge(&mut total, &summary);
+                total.absorb(&summary);
                 self.settle(
                     session, pipeline, folders, folder, validity, done_chunk, &outcomes,
                 )
@@ -242,7 +242,7 @@ impl Mailbox {
         }
         if let Some((done_chunk, processing)) = in_flight {
             let (summary, outcomes) = processing.await.map_err(join_error)??;
-            merge(&mut total, &summary);
+            total.absorb(&summary);
             self.settle(
                 session, pipeline, folders, folder, validity, done_chunk, &outcomes,
             )
@@ -379,15 +379,6 @@ impl Mailbox {
         timed("UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
         Ok(())
     }
-}
-
-fn merge(total: &mut Summary, part: &Summary) {
-    total.created += part.created;
-    total.appended += part.appended;
-    total.ignored += part.ignored;
-    total.failed += part.failed;
-    total.duplicate += part.duplicate;
-    total.elapsed += part.elapsed;
 }
 
 /// A batch running through the pipeline on its own task.
