@@ -3,8 +3,11 @@
 //! [`dovecot::Dovecot`] starts a real Dovecot IMAP server on loopback, with its own
 //! configuration, users, mail store and (optionally) a CA generated per run, and stops
 //! it again when dropped. Linux only; needs Debian's `dovecot-imapd` (and `openssl` for
-//! TLS), which `.ci/run` installs.
+//! TLS), which `.ci/run` installs. [`browser::Browser`] drives a headless Chromium over
+//! WebDriver for the web UI's end-to-end tests (Debian's `chromium` and
+//! `chromium-driver`).
 
+pub mod browser;
 pub mod dovecot;
 pub mod oauth;
 pub mod smtp;
