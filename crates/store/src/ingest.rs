@@ -97,6 +97,7 @@ pub struct Batch<'s> {
     /// Agents' addresses (lower-case), read once per batch.
     agents: HashSet<String>,
     ledger: LedgerIndex,
+    known: Known,
 }
 
 impl Store {
@@ -104,7 +105,12 @@ impl Store {
     /// what it reads stays true until it commits. `careful` puts each mail in its
     /// own savepoint (two more round trips per mail); use it to redo a batch that
     /// failed without.
-    pub async fn begin_batch(&self, careful: bool, mails: &[&IncomingMail]) -> Result<Batch<'_>> {
+    pub async fn begin_batch(
+        &self,
+        helpdesks: &[RegisteredHelpdesk],
+        careful: bool,
+        mails: &[&IncomingMail],
+    ) -> Result<Batch<'_>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let agents = sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
             .fetch_all(&mut *tx)
@@ -112,13 +118,196 @@ impl Store {
             .into_iter()
             .collect();
         let ledger = LedgerIndex::read(&mut tx, mails).await?;
+        let known = Known::read(&mut tx, helpdesks, mails).await?;
         Ok(Batch {
             store: self,
             tx,
             careful,
             agents,
             ledger,
+            known,
         })
+    }
+}
+
+/// `$from, $from+1, …` for `n` values; only numbered placeholders are formatted into SQL.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What threading asks the database about a batch's mails, read for all of them
+/// at once when the batch begins (it holds the write lock, so nobody else changes
+/// it) and kept current as the batch writes: a few queries per batch instead of
+/// several per mail. What it does not know is asked of the database as before.
+#[derive(Default)]
+struct Known {
+    /// Lower-case address → contact (id, organization); `None`: no such contact.
+    contacts: HashMap<String, Option<(i64, Option<i64>)>>,
+    /// (helpdesk, number) → ticket id; `None`: no such ticket.
+    numbers: HashMap<(i64, i64), Option<i64>>,
+    /// (helpdesk, Message-ID) → the ticket it threads to; `None`: none. Our own
+    /// outgoing mails queued in this batch are not added: nobody can answer them yet.
+    message_ids: HashMap<(i64, String), Option<i64>>,
+    tickets: HashMap<i64, TicketFacts>,
+}
+
+impl Known {
+    async fn read(
+        conn: &mut SqliteConnection,
+        helpdesks: &[RegisteredHelpdesk],
+        mails: &[&IncomingMail],
+    ) -> Result<Self> {
+        let mut known = Self::default();
+        let mut addresses: HashSet<String> = helpdesks
+            .iter()
+            .map(|hd| hd.config.settings.default_contact.to_ascii_lowercase())
+            .collect();
+        let mut numbers: HashSet<(i64, i64)> = HashSet::new();
+        let mut message_ids: HashSet<(i64, &str)> = HashSet::new();
+        for mail in mails.iter().filter(|m| m.failure.is_none()) {
+            let Some(hd) = helpdesks.get(mail.helpdesk) else {
+                continue;
+            };
+            let m = &mail.mail;
+            if let Some(email) = m.from.as_ref().map(Address::email_key) {
+                addresses.insert(email);
+            }
+            numbers.extend(mail.subject_numbers.iter().map(|n| (hd.id, *n)));
+            if mail.classification == Classification::Bounce
+                && let Some(subject) = &m.structure.embedded_subject
+            {
+                numbers.extend(
+                    hd.config
+                        .reference
+                        .find_all(subject)
+                        .iter()
+                        .map(|n| (hd.id, *n)),
+                );
+            }
+            message_ids.extend(candidates(mail).into_iter().map(|id| (hd.id, id)));
+        }
+
+        if !addresses.is_empty() {
+            let sql = format!(
+                "SELECT a.address, c.id, c.organization_id FROM contact_addresses a
+                 JOIN contacts c ON c.id = a.contact_id WHERE a.address IN ({})",
+                placeholders(1, addresses.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in &addresses {
+                query = query.bind(a);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                known
+                    .contacts
+                    .insert(row.get(0), Some((row.get(1), row.get(2))));
+            }
+            for a in addresses {
+                known.contacts.entry(a).or_insert(None);
+            }
+        }
+
+        let mut ticket_ids: HashSet<i64> = HashSet::new();
+        if !numbers.is_empty() {
+            let distinct: HashSet<i64> = numbers.iter().map(|(_, n)| *n).collect();
+            let sql = format!(
+                "SELECT helpdesk_id, number, id FROM tickets WHERE number IN ({})",
+                placeholders(1, distinct.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for n in &distinct {
+                query = query.bind(n);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let key = (row.get(0), row.get(1));
+                if numbers.contains(&key) {
+                    let id: i64 = row.get(2);
+                    known.numbers.insert(key, Some(id));
+                    ticket_ids.insert(id);
+                }
+            }
+            for key in numbers {
+                known.numbers.entry(key).or_insert(None);
+            }
+        }
+
+        if !message_ids.is_empty() {
+            let distinct: HashSet<&str> = message_ids.iter().map(|(_, id)| *id).collect();
+            // As `ticket_by_message_id`: the newest entry first, else our own outgoing mail.
+            let sql = format!(
+                "SELECT t.helpdesk_id, e.message_id, e.ticket_id FROM entries e
+                 JOIN tickets t ON t.id = e.ticket_id WHERE e.message_id IN ({}) ORDER BY e.id",
+                placeholders(1, distinct.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &distinct {
+                query = query.bind(*id);
+            }
+            let mut by_entry: HashMap<(i64, String), i64> = HashMap::new();
+            for row in query.fetch_all(&mut *conn).await? {
+                by_entry.insert((row.get(0), row.get(1)), row.get(2));
+            }
+            let sql = format!(
+                "SELECT helpdesk_id, message_id, ticket_id FROM outbox
+                 WHERE message_id IN ({}) AND ticket_id IS NOT NULL",
+                placeholders(1, distinct.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &distinct {
+                query = query.bind(*id);
+            }
+            let mut by_outbox: HashMap<(i64, String), i64> = HashMap::new();
+            for row in query.fetch_all(&mut *conn).await? {
+                by_outbox.insert((row.get(0), row.get(1)), row.get(2));
+            }
+            for (hd, id) in message_ids {
+                let key = (hd, id.to_string());
+                let ticket = by_entry.get(&key).or(by_outbox.get(&key)).copied();
+                ticket_ids.extend(ticket);
+                known.message_ids.insert(key, ticket);
+            }
+        }
+
+        if !ticket_ids.is_empty() {
+            let sql = format!(
+                "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id IN ({})",
+                placeholders(1, ticket_ids.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ticket_ids {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let facts = TicketFacts {
+                    id: row.get(0),
+                    number: row.get(1),
+                    status: row.get(2),
+                    requester_contact_id: row.get(3),
+                    organization_id: row.get(4),
+                    participants: Vec::new(),
+                };
+                known.tickets.insert(facts.id, facts);
+            }
+            let sql = format!(
+                "SELECT ticket_id, address FROM ticket_participants WHERE ticket_id IN ({})
+                 ORDER BY ticket_id, address",
+                placeholders(1, ticket_ids.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ticket_ids {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let ticket_id: i64 = row.get(0);
+                if let Some(t) = known.tickets.get_mut(&ticket_id) {
+                    t.participants.push(row.get(1));
+                }
+            }
+        }
+        Ok(known)
     }
 }
 
@@ -142,13 +331,6 @@ impl LedgerIndex {
             .iter()
             .filter_map(|m| m.mail.message_id.as_deref())
             .collect();
-        // Only numbered placeholders are formatted into the SQL.
-        let placeholders = |from: usize, n: usize| {
-            (from..from + n)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let mut sql = format!(
             "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake WHERE sha256 IN ({})",
             placeholders(1, mails.len())

@@ -1,7 +1,9 @@
 //! The ticket store: SQLite through sqlx (SQL kept portable for PostgreSQL),
 //! migrations, the intake ledger and the transaction that applies a mail.
 
+pub mod access;
 pub mod blobs;
+pub mod desk;
 pub mod ingest;
 pub mod mailboxes;
 pub mod outbox;
@@ -37,6 +39,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// A value a user gave that cannot be stored; the message says what is allowed.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

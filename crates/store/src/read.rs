@@ -16,6 +16,10 @@ pub struct TicketSummary {
     pub organization: Option<String>,
     pub entries: i64,
     pub reported_at: i64,
+    pub helpdesk_id: i64,
+    /// Agent name.
+    pub assignee: Option<String>,
+    pub modified_at: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -29,14 +33,21 @@ pub struct TicketFilter {
 
 #[derive(Debug, Clone)]
 pub struct EntryView {
+    pub id: i64,
     pub kind: String,
+    /// The agent who wrote it (outgoing replies, notes).
+    pub author: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub cc: Option<String>,
     pub subject: Option<String>,
     pub body_text: String,
     pub body_full: Option<String>,
+    /// Sanitized when the mail was stored (see `postdesk_mail::sanitize`).
+    pub body_html: Option<String>,
     pub classification: Option<String>,
+    /// The ledger row of an incoming mail: its raw bytes.
+    pub intake_id: Option<i64>,
     pub warnings: Option<String>,
     pub visible_to_customer: bool,
     pub created_at: i64,
@@ -58,6 +69,7 @@ pub struct TicketView {
     pub summary: TicketSummary,
     pub mail_subject: String,
     pub requester_name: Option<String>,
+    pub requester_id: Option<i64>,
     pub details: TicketDetails,
     pub entries: Vec<EntryView>,
 }
@@ -93,13 +105,16 @@ pub struct IntakeRow {
     pub received_at: i64,
 }
 
-const SUMMARY_SELECT: &str = "SELECT t.id, h.name, t.number, t.title, t.status, t.priority,
+pub(crate) const SUMMARY_SELECT: &str =
+    "SELECT t.id, h.name, t.number, t.title, t.status, t.priority,
         (SELECT MIN(a.address) FROM contact_addresses a WHERE a.contact_id = t.requester_id),
-        o.name, (SELECT COUNT(*) FROM entries e WHERE e.ticket_id = t.id), t.reported_at
+        o.name, (SELECT COUNT(*) FROM entries e WHERE e.ticket_id = t.id), t.reported_at,
+        t.helpdesk_id, asg.name, t.modified_at
      FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
-     LEFT JOIN organizations o ON o.id = t.organization_id";
+     LEFT JOIN organizations o ON o.id = t.organization_id
+     LEFT JOIN agents asg ON asg.id = t.assignee_id";
 
-fn summary(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
+pub(crate) fn summary(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
     TicketSummary {
         id: row.get(0),
         helpdesk: row.get(1),
@@ -111,6 +126,9 @@ fn summary(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
         organization: row.get(7),
         entries: row.get(8),
         reported_at: row.get(9),
+        helpdesk_id: row.get(10),
+        assignee: row.get(11),
+        modified_at: row.get(12),
     }
 }
 
@@ -160,10 +178,23 @@ impl Store {
                 )));
             }
         };
-        let summary = summary(row);
+        let id: i64 = row.get(0);
+        self.ticket_by_id(id).await
+    }
+
+    /// A ticket and its whole thread, by its database id.
+    pub async fn ticket_by_id(&self, id: i64) -> Result<TicketView> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SUMMARY_SELECT} WHERE t.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {id}")))?;
+        let summary = summary(&row);
         let head = sqlx::query(
             "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
-                    a.name, m.name
+                    a.name, m.name, c.id
              FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
              LEFT JOIN agents a ON a.id = t.assignee_id LEFT JOIN agents m ON m.id = t.manager_id
              WHERE t.id = $1",
@@ -186,9 +217,11 @@ impl Store {
             tags,
         };
         let entry_rows = sqlx::query(
-            "SELECT id, kind, from_addr, to_addrs, cc_addrs, subject, body_text, body_full, classification,
-                    warnings, visible_to_customer, created_at
-             FROM entries WHERE ticket_id = $1 ORDER BY id",
+            "SELECT e.id, e.kind, e.from_addr, e.to_addrs, e.cc_addrs, e.subject, e.body_text, e.body_full,
+                    e.classification, e.warnings, e.visible_to_customer, e.created_at, e.body_html,
+                    e.intake_id, a.name
+             FROM entries e LEFT JOIN agents a ON a.id = e.author_agent_id
+             WHERE e.ticket_id = $1 ORDER BY e.id",
         )
         .bind(summary.id)
         .fetch_all(&self.pool)
@@ -213,14 +246,18 @@ impl Store {
             })
             .collect();
             entries.push(EntryView {
+                id: entry_id,
                 kind: r.get(1),
+                author: r.get(14),
                 from: r.get(2),
                 to: r.get(3),
                 cc: r.get(4),
                 subject: r.get(5),
                 body_text: r.get(6),
                 body_full: r.get(7),
+                body_html: r.get(12),
                 classification: r.get(8),
+                intake_id: r.get(13),
                 warnings: r.get(9),
                 visible_to_customer: r.get(10),
                 created_at: r.get(11),
@@ -231,6 +268,7 @@ impl Store {
             summary,
             mail_subject: head.get(0),
             requester_name: head.get(1),
+            requester_id: head.get(8),
             details,
             entries,
         })
@@ -242,7 +280,8 @@ impl Store {
             "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
                     i.outcome, i.classification, t.number, i.reason, i.received_at
              FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id
-             WHERE ($1 IS NULL OR i.outcome = $1) ORDER BY i.id DESC LIMIT $2",
+             WHERE ($1 IS NULL OR i.outcome = $1) AND i.dismissed_at IS NULL
+             ORDER BY i.id DESC LIMIT $2",
         )
         .bind(outcome)
         .bind(if limit > 0 { limit } else { i64::MAX })
