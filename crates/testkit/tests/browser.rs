@@ -14,44 +14,51 @@ fn serve(pages: HashMap<&'static str, &'static str>) -> String {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     let base = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
+        let pages = Arc::new(pages);
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            // Skip the headers.
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-            let (path, query) = target.split_once('?').unwrap_or((target, ""));
-            let (status, body) = if path == "/hello" {
-                let name = query.strip_prefix("name=").unwrap_or("").replace('+', " ");
-                let name = name.replace('&', "&amp;").replace('<', "&lt;");
-                let body = format!(
-                    "<!doctype html><title>hello</title><h1 id=greeting>Hello, {name}!</h1>"
-                );
-                ("200 OK", body)
-            } else if let Some(page) = pages.get(path) {
-                ("200 OK", page.to_string())
-            } else {
-                (
-                    "404 Not Found",
-                    "<!doctype html><h1>not found</h1>".to_string(),
-                )
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let Ok(stream) = stream else { continue };
+            // A thread per connection: Chromium opens speculative connections that send
+            // nothing for a while.
+            let pages = Arc::clone(&pages);
+            std::thread::spawn(move || answer(stream, &pages));
         }
     });
     base
+}
+
+fn answer(mut stream: std::net::TcpStream, pages: &HashMap<&'static str, &'static str>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Skip the headers.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, body) = if path == "/hello" {
+        let name = query.strip_prefix("name=").unwrap_or("").replace('+', " ");
+        let name = name.replace('&', "&amp;").replace('<', "&lt;");
+        let body =
+            format!("<!doctype html><title>hello</title><h1 id=greeting>Hello, {name}!</h1>");
+        ("200 OK", body)
+    } else if let Some(page) = pages.get(path) {
+        ("200 OK", page.to_string())
+    } else {
+        (
+            "404 Not Found",
+            "<!doctype html><h1>not found</h1>".to_string(),
+        )
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 const FORM: &str = r#"<!doctype html>
@@ -68,7 +75,13 @@ const FORM: &str = r#"<!doctype html>
 
 #[tokio::test]
 async fn fill_click_read_and_screenshot() {
-    let base = serve(HashMap::from([("/", FORM)]));
+    let base = serve(HashMap::from([
+        ("/", FORM),
+        (
+            "/remote",
+            "<!doctype html><p>remote image</p><img src='http://attacker.invalid/t.gif'>",
+        ),
+    ]));
     let browser = Browser::start().await;
 
     browser.goto(&format!("{base}/")).await;
@@ -114,6 +127,26 @@ async fn fill_click_read_and_screenshot() {
         browser.current_url().await
     );
     browser.assert_not_pwned().await;
+
+    // localhost is looked up; every other name fails at once, without a DNS query.
+    let local = base.replace("127.0.0.1", "localhost");
+    browser.goto(&format!("{local}/remote")).await;
+    assert_eq!(browser.text("p").await, "remote image");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut errors = Vec::new();
+    while Instant::now() < deadline {
+        errors.extend(browser.console_errors().await);
+        if errors.iter().any(|e| e.contains("attacker.invalid")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("attacker.invalid") && e.contains("ERR_NAME_NOT_RESOLVED")),
+        "console errors: {errors:?}"
+    );
     browser.close().await;
 }
 
