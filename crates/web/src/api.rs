@@ -1,0 +1,273 @@
+//! The REST API: JSON over the same actions and permissions as the pages.
+//! Authenticate with `Authorization: Bearer <token>` (`postdesk agents token NAME`);
+//! a browser session works too, with its CSRF token in `X-CSRF-Token` for changes.
+//! Described at `/api/openapi.json`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use postdesk_store::desk::TicketUpdate;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::actions::{self, TicketListParams};
+use crate::auth::Agent;
+use crate::model::{Contact, Organization, Ticket, TicketDetail};
+use crate::{AppState, WebError};
+
+/// API errors are JSON: `{"error": "…"}` with the matching status.
+pub struct ApiError(WebError);
+
+impl From<WebError> for ApiError {
+    fn from(e: WebError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<postdesk_store::StoreError> for ApiError {
+    fn from(e: postdesk_store::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_json()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// A JSON body whose errors say what was wrong, as JSON.
+pub struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e: JsonRejection| ApiError(WebError::BadRequest(e.body_text())))
+    }
+}
+
+/// State changes through a browser session need the session's CSRF token.
+fn check_csrf(agent: &Agent, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    Ok(agent.check_csrf(given)?)
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> ApiResult {
+    serde_json::to_value(value)
+        .map(Json)
+        .map_err(|e| ApiError(WebError::Internal(e.to_string())))
+}
+
+pub async fn me(agent: Agent) -> ApiResult {
+    let a = &agent.account;
+    Ok(Json(json!({
+        "id": a.id,
+        "name": a.name,
+        "email": a.email,
+        "role": a.role.as_str(),
+        "helpdesks": a.helpdesk_names,
+    })))
+}
+
+pub async fn tickets(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(params): Query<TicketListParams>,
+) -> ApiResult {
+    let query = params.query(50)?;
+    let page = actions::tickets(&state, &agent, query.clone()).await?;
+    let tickets: Vec<Ticket> = page
+        .tickets
+        .iter()
+        .map(|t| Ticket::new(&state, t))
+        .collect();
+    let counts: serde_json::Map<String, Value> = page
+        .status_counts
+        .into_iter()
+        .map(|(s, n)| (s, json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "total": page.total,
+        "page": query.page,
+        "per_page": query.per_page,
+        "status_counts": counts,
+        "tickets": tickets,
+    })))
+}
+
+pub async fn ticket(State(state): State<AppState>, agent: Agent, Path(id): Path<i64>) -> ApiResult {
+    let view = actions::ticket(&state, &agent, id).await?;
+    to_json(TicketDetail::new(&state, &view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    status: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    priority: Option<Option<String>>,
+    #[serde(default, rename = "type", deserialize_with = "present")]
+    ticket_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<String>>,
+}
+
+/// Tells a field given as `null` (clear it) from a field left out (keep it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn update_ticket(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Body(body): Body<UpdateBody>,
+) -> ApiResult {
+    check_csrf(&agent, &headers)?;
+    let update = TicketUpdate {
+        status: body.status,
+        priority: body.priority,
+        ticket_type: body.ticket_type,
+        assignee: body.assignee,
+    };
+    let events = actions::update(&state, &agent, id, &update).await?;
+    let view = actions::ticket(&state, &agent, id).await?;
+    Ok(Json(json!({
+        "changes": events,
+        "ticket": TicketDetail::new(&state, &view),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    text: String,
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Body(body): Body<TextBody>,
+) -> ApiResult {
+    check_csrf(&agent, &headers)?;
+    let queued = actions::reply(&state, &agent, id, &body.text).await?;
+    Ok(Json(json!({
+        "entry_id": queued.entry_id,
+        "outbox_id": queued.outbox_id,
+        "message_id": queued.message_id,
+        "subject": queued.subject,
+        "recipients": queued.recipients,
+        "suppressed": queued.suppressed,
+    })))
+}
+
+pub async fn note(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Body(body): Body<TextBody>,
+) -> ApiResult {
+    check_csrf(&agent, &headers)?;
+    let entry_id = actions::note(&state, &agent, id, &body.text).await?;
+    Ok(Json(json!({ "entry_id": entry_id })))
+}
+
+#[derive(Deserialize)]
+pub struct ContactSearch {
+    q: Option<String>,
+}
+
+pub async fn contacts(
+    State(state): State<AppState>,
+    _agent: Agent,
+    Query(params): Query<ContactSearch>,
+) -> ApiResult {
+    let q = params.q.filter(|q| !q.trim().is_empty());
+    let contacts: Vec<Contact> = state
+        .store()
+        .contacts(q.as_deref(), 500)
+        .await?
+        .into_iter()
+        .map(Contact::from)
+        .collect();
+    to_json(contacts)
+}
+
+pub async fn contact(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let contact = Contact::from(state.store().contact(id).await?);
+    let tickets: Vec<Ticket> = state
+        .store()
+        .tickets_of(Some(id), None, &agent.account.helpdesks)
+        .await?
+        .iter()
+        .map(|t| Ticket::new(&state, t))
+        .collect();
+    Ok(Json(json!({ "contact": contact, "tickets": tickets })))
+}
+
+pub async fn organizations(State(state): State<AppState>, _agent: Agent) -> ApiResult {
+    let organizations: Vec<Organization> = state
+        .store()
+        .organizations()
+        .await?
+        .into_iter()
+        .map(Organization::from)
+        .collect();
+    to_json(organizations)
+}
+
+pub async fn mailboxes(State(state): State<AppState>, agent: Agent) -> ApiResult {
+    to_json(actions::mailboxes(&state, &agent).await?)
+}
+
+pub async fn failed(State(state): State<AppState>, agent: Agent) -> ApiResult {
+    to_json(actions::failed(&state, &agent).await?)
+}
+
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    check_csrf(&agent, &headers)?;
+    let processed = actions::retry(&state, &agent, id).await?;
+    let (message, _) = crate::pages::retry_outcome(&state, id, &processed).await;
+    let r = &processed.report;
+    Ok(Json(json!({
+        "outcome": r.outcome.as_str(),
+        "ticket_id": r.ticket_id,
+        "ticket_number": r.ticket_number,
+        "reason": r.reason,
+        "message": message,
+    })))
+}
+
+pub async fn dismiss_failed(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    check_csrf(&agent, &headers)?;
+    actions::dismiss(&state, &agent, id).await?;
+    Ok(Json(json!({ "dismissed": id })))
+}

@@ -1,0 +1,234 @@
+//! The agents' web UI and REST API (axum): tickets and their threads, replies and
+//! notes, contacts and organizations, mailbox health and the failed queue.
+//!
+//! Pages are rendered on the server (minijinja, auto-escaped) and use no JavaScript at
+//! all, so the Content-Security-Policy can forbid every script: a mail that slipped
+//! past the HTML sanitizer still could not run one. Every route is listed once in
+//! [`routes::table`]; all but sign-in and the stylesheet take the [`auth::Agent`]
+//! extractor, which a test checks by walking that table.
+
+mod actions;
+pub mod api;
+pub mod auth;
+mod files;
+pub mod model;
+mod openapi;
+mod pages;
+pub mod routes;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use postdesk_pipeline::Pipeline;
+use postdesk_sources::imap::Mailbox;
+use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
+use tokio::sync::watch;
+
+pub use auth::{hash_password, new_token, token_hash};
+
+/// How the UI is served.
+#[derive(Debug, Clone, Default)]
+pub struct WebSettings {
+    /// Mark cookies `Secure`: the UI is reached over HTTPS (directly or through a proxy).
+    pub secure_cookies: bool,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    pipeline: Pipeline,
+    mailboxes: Vec<Mailbox>,
+    settings: WebSettings,
+    limiter: auth::LoginLimiter,
+    templates: minijinja::Environment<'static>,
+}
+
+impl AppState {
+    /// `mailboxes` are the configured IMAP mailboxes, for the mailbox page's
+    /// "test connection" and "scan now".
+    pub fn new(pipeline: Pipeline, mailboxes: Vec<Mailbox>, settings: WebSettings) -> Self {
+        Self(Arc::new(Inner {
+            pipeline,
+            mailboxes,
+            settings,
+            limiter: auth::LoginLimiter::default(),
+            templates: views::environment(),
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        self.0.pipeline.store()
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.0.pipeline
+    }
+
+    pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
+        self.0.pipeline.helpdesks().iter().find(|h| h.id == id)
+    }
+
+    pub fn helpdesk_named(&self, name: &str) -> Option<&RegisteredHelpdesk> {
+        self.0
+            .pipeline
+            .helpdesks()
+            .iter()
+            .find(|h| h.config.settings.name == name)
+    }
+
+    /// A ticket's reference as its helpdesk writes it in subjects (`[HD#42]`).
+    pub fn reference(&self, helpdesk_id: i64, number: i64) -> String {
+        match self.helpdesk(helpdesk_id) {
+            Some(hd) => hd.config.reference.render(number),
+            None => format!("#{number}"),
+        }
+    }
+
+    fn mailboxes(&self) -> &[Mailbox] {
+        &self.0.mailboxes
+    }
+}
+
+/// The router with every route and the security headers.
+pub fn router(state: AppState) -> Router {
+    routes::table()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+/// No script may run, nothing is loaded from elsewhere, the pages cannot be framed.
+/// Style attributes are allowed for the formatting of mails (the sanitizer keeps only
+/// harmless properties); style sheets come from this site only.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; \
+     style-src-attr 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        CONTENT_SECURITY_POLICY,
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+/// What can go wrong in a request, each with the answer the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// A page asked for without a session: go and sign in.
+    #[error("sign in first")]
+    SignIn,
+    /// An API call without a valid token or session.
+    #[error(
+        "missing or invalid credentials: send `Authorization: Bearer <token>` (see `postdesk agents token`)"
+    )]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many failed sign-ins; try again in {0} minute(s)")]
+    TooManyAttempts(u64),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => WebError::NotFound(m),
+            StoreError::Invalid(m) => WebError::BadRequest(m),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::SignIn => StatusCode::SEE_OTHER,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What is shown: internal details go to the log, not to the browser.
+    fn public_message(&self) -> String {
+        match self {
+            WebError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                "something went wrong on the server; the details are in postdesk's log".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The error as JSON, for the API.
+    pub fn into_json(self) -> Response {
+        let status = self.status();
+        let mut response = (
+            status,
+            axum::Json(serde_json::json!({ "error": self.public_message() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn => Redirect::to("/login").into_response(),
+            WebError::Unauthorized => self.into_json(),
+            other => {
+                let status = other.status();
+                let page = views::error_page(status, &other.public_message());
+                (status, axum::response::Html(page)).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The OpenAPI 3.1 description of `/api/…`. A test checks that it names exactly the
+//! API routes of [`crate::routes::table`], so the two cannot drift apart.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use crate::auth::Agent;
+
+pub async fn document(_agent: Agent) -> Json<Value> {
+    Json(openapi())
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({
+        "200": { "description": description, "content": { "application/json": { "schema": schema } } },
+        "400": { "$ref": "#/components/responses/BadRequest" },
+        "401": { "$ref": "#/components/responses/Unauthorized" },
+        "404": { "$ref": "#/components/responses/NotFound" }
+    })
+}
+
+fn id_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "integer", "format": "int64" } })
+}
+
+fn query_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description,
+            "schema": { "type": "string" } })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn text_body(description: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": {
+        "type": "object", "required": ["text"], "additionalProperties": false,
+        "properties": { "text": { "type": "string", "description": description } } } } } })
+}
+
+pub fn openapi() -> Value {
+    let nullable = |t: &str| json!({ "type": [t, "null"] });
+    let ticket = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "reference": { "type": "string", "example": "[HD#1042]" },
+            "helpdesk": { "type": "string" }, "number": { "type": "integer" },
+            "title": { "type": "string" }, "status": { "type": "string" }, "closed": { "type": "boolean" },
+            "priority": nullable("string"), "requester": nullable("string"),
+            "organization": nullable("string"), "assignee": nullable("string"),
+            "entries": { "type": "integer" },
+            "reported_at": { "type": "integer", "description": "Unix seconds" },
+            "modified_at": { "type": "integer", "description": "Unix seconds" }
+        }
+    });
+    let attachment = json!({
+        "type": "object",
+        "properties": {
+            "name": { "type": "string" }, "mime_type": { "type": "string" }, "size": { "type": "integer" },
+            "inline": { "type": "boolean" },
+            "url": { "type": ["string", "null"], "description": "Download link; null when refused" },
+            "refused": { "type": ["string", "null"], "description": "Why the attachment policy refused it" }
+        }
+    });
+    let entry = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" },
+            "kind": { "type": "string", "enum": ["incoming", "outgoing", "note", "event"] },
+            "author": nullable("string"), "from": nullable("string"), "to": nullable("string"),
+            "cc": nullable("string"), "subject": nullable("string"),
+            "text": { "type": "string", "description": "The new text, quotes and signature stripped" },
+            "full_text": { "type": ["string", "null"], "description": "With quotes, when different" },
+            "html": { "type": ["string", "null"], "description": "Sanitized HTML body" },
+            "classification": nullable("string"), "warnings": nullable("string"),
+            "visible_to_customer": { "type": "boolean" }, "created_at": { "type": "integer" },
+            "intake_id": { "type": ["integer", "null"], "description": "Raw mail at /raw/{intake_id}" },
+            "attachments": { "type": "array", "items": reference("Attachment") }
+        }
+    });
+    let ticket_detail = json!({
+        "allOf": [reference("Ticket"), { "type": "object", "properties": {
+            "mail_subject": { "type": "string" }, "requester_name": nullable("string"),
+            "requester_id": nullable("integer"), "ticket_type": nullable("string"),
+            "category": nullable("string"), "subcategory": nullable("string"),
+            "environment": nullable("string"), "manager": nullable("string"),
+            "tags": { "type": "array", "items": { "type": "string" } },
+            "thread": { "type": "array", "items": reference("Entry") }
+        } }]
+    });
+    let contact = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "name": { "type": "string" },
+            "organization_id": nullable("integer"), "organization": nullable("string"),
+            "addresses": { "type": "array", "items": { "type": "string" } },
+            "tickets": { "type": "integer" }
+        }
+    });
+    let organization = json!({
+        "type": "object",
+        "properties": { "id": { "type": "integer" }, "name": { "type": "string" },
+                        "contacts": { "type": "integer" }, "tickets": { "type": "integer" } }
+    });
+    let mailbox = json!({
+        "type": "object",
+        "properties": {
+            "index": { "type": "integer" }, "helpdesk": { "type": "string" }, "name": { "type": "string" },
+            "host": { "type": "string" }, "active": { "type": "boolean" },
+            "last_success_at": nullable("integer"), "last_error": nullable("string"),
+            "last_error_at": nullable("integer"), "processed": { "type": "integer" }, "failed": { "type": "integer" }
+        }
+    });
+    let failed_mail = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "helpdesk": nullable("string"), "source": { "type": "string" },
+            "location": { "type": "string" }, "sender": nullable("string"), "subject": nullable("string"),
+            "reason": nullable("string"), "received_at": { "type": "integer" }
+        }
+    });
+    let ticket_id = id_param("id", "The ticket's id (not its number)");
+    let failed_id = id_param("id", "The failed mail's id in the intake ledger");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "postdesk API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Tickets made from mail, their threads, replies and notes, contacts, mailbox health and the failed queue. Every call needs `Authorization: Bearer <token>` (create one with `postdesk agents token NAME`) and sees only the helpdesks its agent belongs to."
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/api/openapi.json": { "get": { "summary": "This document", "responses": ok("OpenAPI document", json!({ "type": "object" })) } },
+            "/api/me": { "get": { "summary": "The agent the token belongs to", "responses": ok("The agent", json!({
+                "type": "object", "properties": { "id": { "type": "integer" }, "name": { "type": "string" },
+                "email": nullable("string"), "role": { "type": "string", "enum": ["agent", "admin"] },
+                "helpdesks": { "type": "array", "items": { "type": "string" } } } })) } },
+            "/api/tickets": { "get": {
+                "summary": "Find tickets",
+                "parameters": [
+                    query_param("q", "Words that must all occur in the subject or a message"),
+                    query_param("helpdesk", "Helpdesk name"), query_param("status", "Status"),
+                    query_param("assignee", "Agent name, or - for unassigned"), query_param("priority", "Priority"),
+                    query_param("requester", "Part of the requester's address or name"),
+                    query_param("sort", "updated (default), created, number, priority or status"),
+                    query_param("order", "desc (default) or asc"),
+                    query_param("page", "Page, from 1"), query_param("per_page", "Tickets per page, 1–500 (default 50)")
+                ],
+                "responses": ok("One page of tickets", json!({ "type": "object", "properties": {
+                    "total": { "type": "integer" }, "page": { "type": "integer" }, "per_page": { "type": "integer" },
+                    "status_counts": { "type": "object", "additionalProperties": { "type": "integer" } },
+                    "tickets": { "type": "array", "items": reference("Ticket") } } }))
+            } },
+            "/api/tickets/{id}": {
+                "get": { "summary": "A ticket with its whole thread", "parameters": [ticket_id],
+                         "responses": ok("The ticket", reference("TicketDetail")) },
+                "patch": {
+                    "summary": "Change status, priority, type or assignee (each change is recorded as an event)",
+                    "parameters": [ticket_id],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "additionalProperties": false, "properties": {
+                            "status": { "type": "string" }, "priority": nullable("string"),
+                            "type": nullable("string"), "assignee": { "type": ["string", "null"], "description": "Agent name; null to unassign" } } } } } },
+                    "responses": ok("The changes and the ticket", json!({ "type": "object", "properties": {
+                        "changes": { "type": "array", "items": { "type": "string" } }, "ticket": reference("TicketDetail") } }))
+                }
+            },
+            "/api/tickets/{id}/reply": { "post": {
+                "summary": "Reply to the customer: mailed to the requester and Cc'd participants, threaded, with the ticket reference",
+                "parameters": [ticket_id], "requestBody": text_body("The reply"),
+                "responses": ok("The queued mail", json!({ "type": "object", "properties": {
+                    "entry_id": { "type": "integer" }, "outbox_id": { "type": "integer" },
+                    "message_id": { "type": "string" }, "subject": { "type": "string" },
+                    "recipients": { "type": "array", "items": { "type": "string" } }, "suppressed": { "type": "boolean" } } }))
+            } },
+            "/api/tickets/{id}/notes": { "post": {
+                "summary": "Add an internal note (never shown to the customer)",
+                "parameters": [ticket_id], "requestBody": text_body("The note"),
+                "responses": ok("The note's entry", json!({ "type": "object", "properties": { "entry_id": { "type": "integer" } } }))
+            } },
+            "/api/contacts": { "get": { "summary": "Find contacts", "parameters": [query_param("q", "Part of a name or address")],
+                "responses": ok("Contacts", json!({ "type": "array", "items": reference("Contact") })) } },
+            "/api/contacts/{id}": { "get": { "summary": "A contact and their tickets", "parameters": [id_param("id", "The contact's id")],
+                "responses": ok("The contact", json!({ "type": "object", "properties": {
+                    "contact": reference("Contact"), "tickets": { "type": "array", "items": reference("Ticket") } } })) } },
+            "/api/organizations": { "get": { "summary": "Organizations", "responses": ok("Organizations", json!({ "type": "array", "items": reference("Organization") })) } },
+            "/api/mailboxes": { "get": { "summary": "Mailbox health: last successful check, last error, counts",
+                "responses": ok("Mailboxes", json!({ "type": "array", "items": reference("Mailbox") })) } },
+            "/api/failed": { "get": { "summary": "The failed queue: mails that could not be processed, with their reason",
+                "responses": ok("Failed mails", json!({ "type": "array", "items": reference("FailedMail") })) } },
+            "/api/failed/{id}/retry": { "post": { "summary": "Process a failed mail again, after the cause was fixed", "parameters": [failed_id],
+                "responses": ok("What happened", json!({ "type": "object", "properties": {
+                    "outcome": { "type": "string", "enum": ["created", "appended", "ignored", "failed", "duplicate"] },
+                    "ticket_id": nullable("integer"), "ticket_number": nullable("integer"),
+                    "reason": nullable("string"), "message": { "type": "string" } } })) } },
+            "/api/failed/{id}/dismiss": { "post": { "summary": "Take a mail off the failed queue (it stays in the ledger)", "parameters": [failed_id],
+                "responses": ok("Dismissed", json!({ "type": "object", "properties": { "dismissed": { "type": "integer" } } })) } }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "responses": {
+                "BadRequest": { "description": "The request is invalid; `error` says what to change", "content": { "application/json": { "schema": reference("Error") } } },
+                "Unauthorized": { "description": "No valid token", "content": { "application/json": { "schema": reference("Error") } } },
+                "NotFound": { "description": "Not there, or not in your helpdesks", "content": { "application/json": { "schema": reference("Error") } } }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
+                "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail
+            }
+        }
+    })
+}

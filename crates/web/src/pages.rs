@@ -1,0 +1,627 @@
+//! The HTML pages. Each handler takes the signed-in [`Agent`], calls one action and
+//! renders one template; forms that change something carry the session's CSRF token.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Extensions, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use minijinja::value::Serde;
+use postdesk_pipeline::Processed;
+use postdesk_store::desk::{TicketColumn, TicketUpdate};
+use postdesk_store::ingest::Outcome;
+use serde::{Deserialize, Serialize};
+
+use crate::actions::{self, TicketListParams};
+use crate::auth::{self, Agent, Credential, SESSION_COOKIE, SESSION_SECONDS};
+use crate::model::{Contact, Organization, Ticket, TicketDetail};
+use crate::{AppState, WebError, views};
+
+fn render(
+    state: &AppState,
+    template: &str,
+    agent: Option<&Agent>,
+    nav: &str,
+    context: minijinja::Value,
+) -> Result<Html<String>, WebError> {
+    views::render(&state.0.templates, template, agent, nav, context)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct TextForm {
+    csrf: Option<String>,
+    text: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+}
+
+pub async fn login_form(State(state): State<AppState>) -> Result<Html<String>, WebError> {
+    render(&state, "login.html", None, "", context! {})
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let limiter = &state.0.limiter;
+    if let Some(wait) = limiter.blocked(&form.login, ip) {
+        return Err(WebError::TooManyAttempts(wait.as_secs().div_ceil(60)));
+    }
+    let found = state.store().agent_login(form.login.trim()).await?;
+    let password = form.password.clone();
+    // argon2 takes tens of milliseconds of CPU: off the async threads. Unknown names are
+    // checked against a fixed hash so that they take as long as known ones.
+    let (agent_id, ok) = tokio::task::spawn_blocking(move || match found {
+        Some((id, hash)) => (Some(id), auth::verify_password(&password, &hash)),
+        None => {
+            auth::verify_password(&password, unknown_agent_hash());
+            (None, false)
+        }
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?;
+    let Some(agent_id) = agent_id.filter(|_| ok) else {
+        limiter.failed(&form.login, ip);
+        let page = render(
+            &state,
+            "login.html",
+            None,
+            "",
+            context! { error => "Wrong name or password.", login => form.login },
+        )?;
+        return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
+    };
+    limiter.succeeded(&form.login);
+    let token = auth::new_token();
+    state
+        .store()
+        .create_session(
+            &auth::token_hash(&token),
+            agent_id,
+            &auth::new_token(),
+            SESSION_SECONDS,
+        )
+        .await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
+        if state.0.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    let mut response = Redirect::to("/tickets").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| WebError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// An argon2 hash of a random password nobody knows, made once.
+fn unknown_agent_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password(&auth::new_token()).unwrap_or_default())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    agent: Agent,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    if let Credential::Session { token_hash, .. } = &agent.credential {
+        state.store().end_session(token_hash).await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("postdesk_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+pub async fn home(_agent: Agent) -> Redirect {
+    Redirect::to("/tickets")
+}
+
+#[derive(Serialize)]
+struct StatusTab {
+    status: String,
+    count: i64,
+    link: String,
+}
+
+pub async fn tickets(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(params): Query<TicketListParams>,
+) -> Result<Html<String>, WebError> {
+    let query = params.query(50)?;
+    let page = actions::tickets(&state, &agent, query.clone()).await?;
+    let tickets: Vec<Ticket> = page
+        .tickets
+        .iter()
+        .map(|t| Ticket::new(&state, t))
+        .collect();
+    let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
+    let status_counts: Vec<StatusTab> = page
+        .status_counts
+        .iter()
+        .map(|(status, count)| StatusTab {
+            status: status.clone(),
+            count: *count,
+            link: params.link(|p| {
+                p.status = Some(status.clone());
+                p.page = None;
+            }),
+        })
+        .collect();
+    let all_count: i64 = page.status_counts.iter().map(|(_, c)| c).sum();
+    let link_to_page = |n: i64| {
+        params.link(|p| {
+            p.page = Some(n.to_string());
+        })
+    };
+    render(
+        &state,
+        "tickets.html",
+        Some(&agent),
+        "tickets",
+        context! {
+            tickets => Serde(tickets),
+            total => page.total,
+            status_counts => Serde(status_counts),
+            all_count,
+            link_all_statuses => params.link(|p| { p.status = None; p.page = None; }),
+            filters => context! {
+                q => params.q.clone(), helpdesk => params.helpdesk.clone(), status => params.status.clone(),
+                assignee => params.assignee.clone(), priority => params.priority.clone(),
+                requester => params.requester.clone(), sort => query.sort.as_str(),
+                order => if query.ascending { "asc" } else { "desc" },
+            },
+            statuses => status_choices(&state, &agent).await?,
+            priorities => state.store().ticket_values(TicketColumn::Priority).await?,
+            agents => state.store().agent_names().await?,
+            sorts => Serde(vec![("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status")]),
+            page => query.page,
+            pages,
+            prev_link => (query.page > 1).then(|| link_to_page(query.page - 1)),
+            next_link => (query.page < pages).then(|| link_to_page(query.page + 1)),
+        },
+    )
+}
+
+/// The statuses the agent's helpdesks use, and any others tickets have.
+async fn status_choices(state: &AppState, agent: &Agent) -> Result<Vec<String>, WebError> {
+    let mut statuses: Vec<String> = Vec::new();
+    for id in &agent.account.helpdesks {
+        if let Some(hd) = state.helpdesk(*id) {
+            let s = &hd.config.settings;
+            statuses.push(s.new_ticket_status.clone());
+            statuses.push(s.reply_status.clone());
+            statuses.push("open".into());
+            statuses.push("pending".into());
+            statuses.extend(s.closed_statuses.iter().cloned());
+        }
+    }
+    statuses.extend(state.store().ticket_values(TicketColumn::Status).await?);
+    let mut seen = std::collections::HashSet::new();
+    statuses.retain(|s| seen.insert(s.clone()));
+    Ok(statuses)
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn ticket(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Query(done): Query<Done>,
+) -> Result<Html<String>, WebError> {
+    let view = actions::ticket(&state, &agent, id).await?;
+    let t = TicketDetail::new(&state, &view);
+    let flash = match done.done.as_deref() {
+        Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
+        Some("note") => Some("Note added."),
+        Some("update") => Some("Ticket updated."),
+        Some("unchanged") => Some("Nothing was changed."),
+        _ => None,
+    };
+    let mut priorities = vec![
+        "low".to_string(),
+        "normal".into(),
+        "high".into(),
+        "urgent".into(),
+    ];
+    for p in state.store().ticket_values(TicketColumn::Priority).await? {
+        if !priorities.contains(&p) {
+            priorities.push(p);
+        }
+    }
+    render(
+        &state,
+        "ticket.html",
+        Some(&agent),
+        "tickets",
+        context! {
+            t => Serde(t),
+            flash,
+            statuses => status_choices(&state, &agent).await?,
+            priorities,
+            types => state.store().ticket_values(TicketColumn::Type).await?,
+            agents => state.store().agent_names().await?,
+        },
+    )
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<TextForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    actions::reply(&state, &agent, id, &form.text).await?;
+    Ok(Redirect::to(&format!("/tickets/{id}?done=reply")))
+}
+
+pub async fn note(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<TextForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    actions::note(&state, &agent, id, &form.text).await?;
+    Ok(Redirect::to(&format!("/tickets/{id}?done=note")))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateForm {
+    csrf: Option<String>,
+    status: Option<String>,
+    priority: Option<String>,
+    ticket_type: Option<String>,
+    assignee: Option<String>,
+}
+
+pub async fn update_ticket(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<UpdateForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    let update = TicketUpdate {
+        status: form.status,
+        priority: form.priority.map(Some),
+        ticket_type: form.ticket_type.map(Some),
+        assignee: form.assignee.map(Some),
+    };
+    let events = actions::update(&state, &agent, id, &update).await?;
+    let done = if events.is_empty() {
+        "unchanged"
+    } else {
+        "update"
+    };
+    Ok(Redirect::to(&format!("/tickets/{id}?done={done}")))
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    q: Option<String>,
+}
+
+pub async fn contacts(
+    State(state): State<AppState>,
+    agent: Agent,
+    Query(params): Query<SearchParams>,
+) -> Result<Html<String>, WebError> {
+    let q = params.q.filter(|q| !q.trim().is_empty());
+    let contacts: Vec<Contact> = state
+        .store()
+        .contacts(q.as_deref(), 200)
+        .await?
+        .into_iter()
+        .map(Contact::from)
+        .collect();
+    render(
+        &state,
+        "contacts.html",
+        Some(&agent),
+        "contacts",
+        context! { contacts => Serde(contacts), q },
+    )
+}
+
+pub async fn contact(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Query(done): Query<Done>,
+) -> Result<Html<String>, WebError> {
+    let c = Contact::from(state.store().contact(id).await?);
+    let tickets: Vec<Ticket> = state
+        .store()
+        .tickets_of(Some(id), None, &agent.account.helpdesks)
+        .await?
+        .iter()
+        .map(|t| Ticket::new(&state, t))
+        .collect();
+    let flash = done.done.is_some().then_some("Contact saved.");
+    render(
+        &state,
+        "contact.html",
+        Some(&agent),
+        "contacts",
+        context! { c => Serde(c), tickets => Serde(tickets), flash },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    csrf: Option<String>,
+    name: String,
+}
+
+pub async fn rename_contact(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<NameForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    state.store().contact(id).await?;
+    state.store().rename_contact(id, &form.name).await?;
+    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+}
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    csrf: Option<String>,
+    address: String,
+}
+
+pub async fn add_address(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<AddressForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    state.store().contact(id).await?;
+    state.store().add_contact_address(id, &form.address).await?;
+    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+}
+
+pub async fn remove_address(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<AddressForm>,
+) -> Result<Redirect, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    state.store().contact(id).await?;
+    state
+        .store()
+        .remove_contact_address(id, &form.address)
+        .await?;
+    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+}
+
+pub async fn organizations(
+    State(state): State<AppState>,
+    agent: Agent,
+) -> Result<Html<String>, WebError> {
+    let organizations: Vec<Organization> = state
+        .store()
+        .organizations()
+        .await?
+        .into_iter()
+        .map(Organization::from)
+        .collect();
+    render(
+        &state,
+        "organizations.html",
+        Some(&agent),
+        "organizations",
+        context! { organizations => Serde(organizations) },
+    )
+}
+
+pub async fn organization(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let (o, contacts) = state.store().organization(id).await?;
+    let o = Organization::from(o);
+    let contacts: Vec<Contact> = contacts.into_iter().map(Contact::from).collect();
+    let tickets: Vec<Ticket> = state
+        .store()
+        .tickets_of(None, Some(id), &agent.account.helpdesks)
+        .await?
+        .iter()
+        .map(|t| Ticket::new(&state, t))
+        .collect();
+    render(
+        &state,
+        "organization.html",
+        Some(&agent),
+        "organizations",
+        context! { o => Serde(o), contacts => Serde(contacts), tickets => Serde(tickets) },
+    )
+}
+
+async fn mailboxes_page(
+    state: &AppState,
+    agent: &Agent,
+    extra: minijinja::Value,
+) -> Result<Html<String>, WebError> {
+    let mailboxes = actions::mailboxes(state, agent).await?;
+    render(
+        state,
+        "mailboxes.html",
+        Some(agent),
+        "mailboxes",
+        context! { mailboxes => Serde(mailboxes), ..extra },
+    )
+}
+
+pub async fn mailboxes(
+    State(state): State<AppState>,
+    agent: Agent,
+) -> Result<Html<String>, WebError> {
+    mailboxes_page(&state, &agent, context! {}).await
+}
+
+#[derive(Serialize)]
+struct StepView {
+    name: String,
+    ok: bool,
+    detail: String,
+}
+
+pub async fn check_mailbox(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(index): Path<usize>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Html<String>, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    let (mailbox, steps) = actions::check_mailbox(&state, &agent, index).await?;
+    let failed = steps.iter().any(|s| s.result.is_err());
+    let steps: Vec<StepView> = steps
+        .into_iter()
+        .map(|s| match s.result {
+            Ok(detail) => StepView {
+                name: s.name,
+                ok: true,
+                detail,
+            },
+            Err(detail) => StepView {
+                name: s.name,
+                ok: false,
+                detail,
+            },
+        })
+        .collect();
+    let (flash, flash_kind) = if failed {
+        (
+            format!(
+                "{}: the connection test failed; see the steps below.",
+                mailbox.name
+            ),
+            "error",
+        )
+    } else {
+        (format!("{}: the connection works.", mailbox.name), "ok")
+    };
+    mailboxes_page(
+        &state,
+        &agent,
+        context! { checked => context! { mailbox => Serde(mailbox), steps => Serde(steps) }, flash, flash_kind },
+    )
+    .await
+}
+
+pub async fn scan_mailbox(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(index): Path<usize>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Html<String>, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    let (flash, flash_kind) = match actions::scan_mailbox(&state, &agent, index).await {
+        Ok(summary) => (format!("Scanned: {summary}"), "ok"),
+        Err(WebError::BadRequest(problem)) => (format!("The scan failed: {problem}"), "error"),
+        Err(other) => return Err(other),
+    };
+    mailboxes_page(&state, &agent, context! { flash, flash_kind }).await
+}
+
+async fn failed_page(
+    state: &AppState,
+    agent: &Agent,
+    extra: minijinja::Value,
+) -> Result<Html<String>, WebError> {
+    let failed = actions::failed(state, agent).await?;
+    render(
+        state,
+        "failed.html",
+        Some(agent),
+        "failed",
+        context! { failed => Serde(failed), ..extra },
+    )
+}
+
+pub async fn failed(State(state): State<AppState>, agent: Agent) -> Result<Html<String>, WebError> {
+    failed_page(&state, &agent, context! {}).await
+}
+
+/// What processing a mail again did, in words.
+pub async fn retry_outcome(state: &AppState, id: i64, p: &Processed) -> (String, &'static str) {
+    let r = &p.report;
+    let mut reference = String::new();
+    if let (Some(ticket), Some(number)) = (r.ticket_id, r.ticket_number)
+        && let Ok(helpdesk) = state.store().ticket_helpdesk(ticket).await
+    {
+        reference = state.reference(helpdesk, number);
+    }
+    match r.outcome {
+        Outcome::Created => (format!("Mail {id} is now ticket {reference}."), "ok"),
+        Outcome::Appended => (format!("Mail {id} was added to ticket {reference}."), "ok"),
+        Outcome::Ignored => (format!("Mail {id} was ignored by a rule."), "ok"),
+        Outcome::Duplicate => (format!("Mail {id} had already been processed."), "ok"),
+        Outcome::Failed => (
+            format!(
+                "Mail {id} failed again: {}",
+                r.reason.as_deref().unwrap_or("no reason given")
+            ),
+            "error",
+        ),
+    }
+}
+
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Html<String>, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    let processed = actions::retry(&state, &agent, id).await?;
+    let (flash, flash_kind) = retry_outcome(&state, id, &processed).await;
+    failed_page(&state, &agent, context! { flash, flash_kind }).await
+}
+
+pub async fn dismiss_failed(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Html<String>, WebError> {
+    agent.check_csrf(form.csrf.as_deref())?;
+    actions::dismiss(&state, &agent, id).await?;
+    let flash = format!("Mail {id} was dismissed; it stays in the ledger.");
+    failed_page(&state, &agent, context! { flash }).await
+}

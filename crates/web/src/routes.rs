@@ -1,0 +1,97 @@
+//! Every route, in one table: the router is built from it and the access test walks it,
+//! so a route cannot be added without being checked.
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, patch, post};
+
+use crate::{AppState, api, files, openapi, pages};
+
+pub struct Route {
+    pub method: Method,
+    /// Axum path syntax; `{id}`-style parameters.
+    pub path: &'static str,
+    /// Reachable without signing in (only the sign-in page and its style sheet).
+    pub public: bool,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        public: false,
+        handler,
+    }
+}
+
+fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        public: true,
+        ..route(method, path, handler)
+    }
+}
+
+pub fn table() -> Vec<Route> {
+    use Method as M;
+    vec![
+        public(M::GET, "/login", get(pages::login_form)),
+        public(M::POST, "/login", post(pages::login)),
+        public(M::GET, "/static/app.css", get(files::stylesheet)),
+        route(M::POST, "/logout", post(pages::logout)),
+        route(M::GET, "/", get(pages::home)),
+        route(M::GET, "/tickets", get(pages::tickets)),
+        route(M::GET, "/tickets/{id}", get(pages::ticket)),
+        route(M::POST, "/tickets/{id}/reply", post(pages::reply)),
+        route(M::POST, "/tickets/{id}/note", post(pages::note)),
+        route(M::POST, "/tickets/{id}/update", post(pages::update_ticket)),
+        route(M::GET, "/contacts", get(pages::contacts)),
+        route(M::GET, "/contacts/{id}", get(pages::contact)),
+        route(M::POST, "/contacts/{id}", post(pages::rename_contact)),
+        route(
+            M::POST,
+            "/contacts/{id}/addresses",
+            post(pages::add_address),
+        ),
+        route(
+            M::POST,
+            "/contacts/{id}/addresses/remove",
+            post(pages::remove_address),
+        ),
+        route(M::GET, "/organizations", get(pages::organizations)),
+        route(M::GET, "/organizations/{id}", get(pages::organization)),
+        route(M::GET, "/mailboxes", get(pages::mailboxes)),
+        route(
+            M::POST,
+            "/mailboxes/{index}/check",
+            post(pages::check_mailbox),
+        ),
+        route(
+            M::POST,
+            "/mailboxes/{index}/scan",
+            post(pages::scan_mailbox),
+        ),
+        route(M::GET, "/failed", get(pages::failed)),
+        route(M::POST, "/failed/{id}/retry", post(pages::retry_failed)),
+        route(M::POST, "/failed/{id}/dismiss", post(pages::dismiss_failed)),
+        route(M::GET, "/attachments/{sha256}", get(files::attachment)),
+        route(M::GET, "/raw/{intake_id}", get(files::raw_mail)),
+        route(M::GET, "/api/openapi.json", get(openapi::document)),
+        route(M::GET, "/api/me", get(api::me)),
+        route(M::GET, "/api/tickets", get(api::tickets)),
+        route(M::GET, "/api/tickets/{id}", get(api::ticket)),
+        route(M::PATCH, "/api/tickets/{id}", patch(api::update_ticket)),
+        route(M::POST, "/api/tickets/{id}/reply", post(api::reply)),
+        route(M::POST, "/api/tickets/{id}/notes", post(api::note)),
+        route(M::GET, "/api/contacts", get(api::contacts)),
+        route(M::GET, "/api/contacts/{id}", get(api::contact)),
+        route(M::GET, "/api/organizations", get(api::organizations)),
+        route(M::GET, "/api/mailboxes", get(api::mailboxes)),
+        route(M::GET, "/api/failed", get(api::failed)),
+        route(M::POST, "/api/failed/{id}/retry", post(api::retry_failed)),
+        route(
+            M::POST,
+            "/api/failed/{id}/dismiss",
+            post(api::dismiss_failed),
+        ),
+    ]
+}

@@ -1,0 +1,699 @@
+//! The router against a real SQLite store with mail imported through the real pipeline:
+//! who may reach what, CSRF, sign-in limits, the API and its OpenAPI document.
+//! (What a browser does with the pages is tested in crates/postdesk/tests/web.rs.)
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use postdesk_core::RawMail;
+use postdesk_core::settings::HelpdeskSettings;
+use postdesk_pipeline::{Options, Pipeline};
+use postdesk_store::Store;
+use postdesk_store::access::Role;
+use postdesk_web::{AppState, WebSettings, hash_password, new_token, router, routes, token_hash};
+use serde_json::Value;
+use tower::ServiceExt;
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    app: Router,
+    store: Store,
+}
+
+const PASSWORD: &str = "a long password";
+
+fn mail(from: &str, to: &str, subject: &str, body: &str) -> RawMail {
+    let id = fastrand_id(subject);
+    RawMail {
+        source: "file",
+        location: format!("{subject}.eml"),
+        bytes: format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\n\
+             Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n{body}\r\n"
+        )
+        .into_bytes(),
+    }
+}
+
+fn fastrand_id(seed: &str) -> String {
+    token_hash(seed)[..16].to_string()
+}
+
+async fn desk() -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &format!("sqlite://{}", dir.path().join("postdesk.db").display()),
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let helpdesks = [("Support", "support@example.com"), ("Sales", "sales@example.com")]
+        .iter()
+        .map(|(name, address)| {
+            toml::from_str::<HelpdeskSettings>(&format!(
+                "name = \"{name}\"\naddresses = [\"{address}\"]\n[organizations]\n\"acme.example\" = \"ACME\"\n"
+            ))
+            .unwrap()
+            .compile()
+            .unwrap()
+        })
+        .collect::<Vec<_>>();
+    let registered = store.register_helpdesks(&helpdesks).await.unwrap();
+    let pipeline = Pipeline::new(store.clone(), registered, Options::default());
+    let mut mails = vec![
+        mail(
+            "Alice <alice@acme.example>",
+            "support@example.com",
+            "Printer on fire",
+            "The printer in room 4 is on fire.",
+        ),
+        mail(
+            "Bob <bob@other.example>",
+            "sales@example.com",
+            "Quote for 40 licences",
+            "Please send a quote.",
+        ),
+    ];
+    for n in 0..60 {
+        mails.push(mail(
+            "Carol <carol@acme.example>",
+            "support@example.com",
+            &format!("Question {n:02}"),
+            "How do I reset my password?",
+        ));
+    }
+    let summary = pipeline.run(mails.into_iter(), |_| {}).await.unwrap();
+    assert_eq!(summary.created, 62);
+    let hash = hash_password(PASSWORD).unwrap();
+    store
+        .save_agent(
+            "root",
+            Some("root@example.com"),
+            Role::Admin,
+            Some(&hash),
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .save_agent("sam", None, Role::Agent, Some(&hash), &["Support".into()])
+        .await
+        .unwrap();
+    store
+        .save_agent("sue", None, Role::Agent, Some(&hash), &["Sales".into()])
+        .await
+        .unwrap();
+    let app = router(AppState::new(pipeline, Vec::new(), WebSettings::default()));
+    Desk {
+        _dir: dir,
+        app,
+        store,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl Desk {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn token(&self, agent: &str) -> String {
+        let token = new_token();
+        self.store
+            .create_api_token(agent, "test", &token_hash(&token))
+            .await
+            .unwrap();
+        token
+    }
+
+    async fn api(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(v) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// Signs in through the form; returns the session cookie and the page's CSRF token.
+    async fn sign_in(&self, login: &str) -> (String, String) {
+        let reply = self
+            .send(form(
+                "/login",
+                None,
+                &format!("login={login}&password=a+long+password"),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let cookie = reply.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let page = self.page(&cookie, "/tickets").await;
+        let csrf = page
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token in the page")
+            .to_string();
+        (cookie, csrf)
+    }
+
+    async fn page(&self, cookie: &str, path: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn ticket_id(&self, token: &str, title: &str) -> i64 {
+        let list = self
+            .api(
+                token,
+                Method::GET,
+                &format!("/api/tickets?q={}", title.replace(' ', "+")),
+                None,
+            )
+            .await
+            .json();
+        list["tickets"][0]["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no ticket {title:?}: {list}"))
+    }
+}
+
+fn form(path: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
+    let mut request =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+/// A concrete path for a route pattern.
+fn concrete(path: &str) -> String {
+    path.replace("{sha256}", &"ab".repeat(32))
+        .replace("{id}", "1")
+        .replace("{index}", "0")
+        .replace("{intake_id}", "1")
+}
+
+#[tokio::test]
+async fn every_route_but_sign_in_needs_a_session_or_token() {
+    let desk = desk().await;
+    let table = routes::table();
+    let public: Vec<_> = table
+        .iter()
+        .filter(|r| r.public)
+        .map(|r| (r.method.clone(), r.path))
+        .collect();
+    assert_eq!(
+        public,
+        [
+            (Method::GET, "/login"),
+            (Method::POST, "/login"),
+            (Method::GET, "/static/app.css")
+        ]
+    );
+    for route in table.iter().filter(|r| !r.public) {
+        let path = concrete(route.path);
+        let api = path.starts_with("/api/");
+        for credential in [None, Some("Bearer not-a-token"), Some("cookie")] {
+            let mut request = Request::builder().method(route.method.clone()).uri(&path);
+            match credential {
+                Some("cookie") => {
+                    request = request.header(header::COOKIE, "postdesk_session=forged")
+                }
+                Some(bearer) => request = request.header(header::AUTHORIZATION, bearer),
+                None => {}
+            }
+            let reply = desk
+                .send(
+                    request
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from("csrf=x&text=hi"))
+                        .unwrap(),
+                )
+                .await;
+            let bearer = credential.is_some_and(|c| c.starts_with("Bearer"));
+            if api || bearer {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {path} with {credential:?}",
+                    route.method
+                );
+                if api {
+                    assert!(reply.json()["error"].is_string());
+                }
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::SEE_OTHER,
+                    "{} {path} with {credential:?}",
+                    route.method
+                );
+                assert_eq!(reply.location(), "/login");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_names_exactly_the_api_routes() {
+    let desk = desk().await;
+    let token = desk.token("sam").await;
+    let doc = desk
+        .api(&token, Method::GET, "/api/openapi.json", None)
+        .await
+        .json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routed: Vec<(String, String)> = routes::table()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    routed.sort();
+    assert_eq!(documented, routed);
+}
+
+#[tokio::test]
+async fn agents_see_and_change_only_their_helpdesks_tickets() {
+    let desk = desk().await;
+    let (sam, sue, root) = (
+        desk.token("sam").await,
+        desk.token("sue").await,
+        desk.token("root").await,
+    );
+    let sales_ticket = desk.ticket_id(&sue, "Quote").await;
+    let support_ticket = desk.ticket_id(&sam, "Printer").await;
+
+    let list = desk
+        .api(&sam, Method::GET, "/api/tickets?per_page=500", None)
+        .await
+        .json();
+    assert_eq!(list["total"], 61);
+    assert!(
+        list["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["helpdesk"] == "Support")
+    );
+    assert_eq!(
+        desk.api(&sue, Method::GET, "/api/tickets", None)
+            .await
+            .json()["total"],
+        1
+    );
+    assert_eq!(
+        desk.api(&root, Method::GET, "/api/tickets", None)
+            .await
+            .json()["total"],
+        62
+    );
+
+    // Sam cannot read, change, answer or annotate Sales' ticket: it does not exist for him.
+    let path = format!("/api/tickets/{sales_ticket}");
+    assert_eq!(
+        desk.api(&sam, Method::GET, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let patch = serde_json::json!({ "status": "closed" });
+    assert_eq!(
+        desk.api(&sam, Method::PATCH, &path, Some(patch.clone()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let note = serde_json::json!({ "text": "sneaky" });
+    assert_eq!(
+        desk.api(
+            &sam,
+            Method::POST,
+            &format!("{path}/notes"),
+            Some(note.clone())
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        desk.api(&sam, Method::POST, &format!("{path}/reply"), Some(note))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let (cookie, _) = desk.sign_in("sam").await;
+    assert_eq!(
+        desk.page(&cookie, &format!("/tickets/{sales_ticket}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let ticket = desk.api(&sue, Method::GET, &path, None).await.json();
+    assert_eq!(
+        ticket["status"], "email-imported",
+        "nothing changed: {ticket}"
+    );
+    assert_eq!(ticket["thread"].as_array().unwrap().len(), 1);
+
+    // In his own helpdesk he can.
+    let path = format!("/api/tickets/{support_ticket}");
+    let changed = desk
+        .api(
+            &sam,
+            Method::PATCH,
+            &path,
+            Some(serde_json::json!({ "status": "open", "priority": "high", "assignee": "sam" })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let changed = changed.json();
+    assert_eq!(changed["ticket"]["status"], "open");
+    assert_eq!(changed["ticket"]["priority"], "high");
+    assert_eq!(changed["ticket"]["assignee"], "sam");
+    assert_eq!(changed["changes"].as_array().unwrap().len(), 3, "{changed}");
+    let events: Vec<&str> = changed["ticket"]["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "event")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"Priority changed from normal to high by sam."),
+        "{events:?}"
+    );
+    let note = desk
+        .api(
+            &sam,
+            Method::POST,
+            &format!("{path}/notes"),
+            Some(serde_json::json!({ "text": "Called the fire brigade." })),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::OK, "{}", note.body);
+    let thread = desk.api(&sam, Method::GET, &path, None).await.json()["thread"].clone();
+    let last = thread.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["author"].as_str()),
+        (Some("note"), Some("sam"))
+    );
+    assert_eq!(last["visible_to_customer"], false);
+    // Without SMTP configured, a reply says what to add.
+    let reply = desk
+        .api(
+            &sam,
+            Method::POST,
+            &format!("{path}/reply"),
+            Some(serde_json::json!({ "text": "On our way." })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("[helpdesk.smtp]"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn the_ticket_list_filters_searches_sorts_and_pages() {
+    let desk = desk().await;
+    let root = desk.token("root").await;
+    let get = |q: &'static str| {
+        let desk = &desk;
+        let root = root.clone();
+        async move {
+            desk.api(&root, Method::GET, &format!("/api/tickets?{q}"), None)
+                .await
+        }
+    };
+    let page = get("helpdesk=Support&per_page=25&page=3&sort=number&order=asc")
+        .await
+        .json();
+    assert_eq!(page["total"], 61);
+    let tickets = page["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 11);
+    let numbers: Vec<i64> = tickets
+        .iter()
+        .map(|t| t["number"].as_i64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(page["status_counts"]["email-imported"], 61);
+    // Every word must match, in the subject or the text, case-insensitively for ASCII.
+    assert_eq!(get("q=room+FIRE").await.json()["total"], 1);
+    assert_eq!(get("q=fire+nowhere").await.json()["total"], 0);
+    assert_eq!(
+        get("q=100%25").await.json()["total"],
+        0,
+        "% is not a wildcard"
+    );
+    assert_eq!(get("requester=carol").await.json()["total"], 60);
+    assert_eq!(get("requester=ACME.example").await.json()["total"], 61);
+    assert_eq!(get("assignee=-").await.json()["total"], 62);
+    assert_eq!(get("status=closed").await.json()["total"], 0);
+    let bad = get("page=zero").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json()["error"].as_str().unwrap().contains("`page`"));
+    assert_eq!(get("sort=colour").await.status, StatusCode::BAD_REQUEST);
+
+    // The page shows the same, with working page links and counts.
+    let (cookie, _) = desk.sign_in("root").await;
+    let html = desk
+        .page(&cookie, "/tickets?helpdesk=Support&sort=number&order=asc")
+        .await
+        .body;
+    assert!(html.contains("Page 1 of 2"), "{html}");
+    assert!(
+        html.contains(
+            "href=\"&#x2f;tickets?helpdesk=Support&amp;sort=number&amp;order=asc&amp;page=2\""
+        ),
+        "{html}"
+    );
+    assert!(html.contains("[HD#1]"));
+}
+
+#[tokio::test]
+async fn state_changes_need_the_sessions_csrf_token() {
+    let desk = desk().await;
+    let sam = desk.token("sam").await;
+    let id = desk.ticket_id(&sam, "Printer").await;
+    let (cookie, csrf) = desk.sign_in("sam").await;
+    let note = |body: String| form(&format!("/tickets/{id}/note"), Some(&cookie), &body);
+    assert_eq!(
+        desk.send(note("text=forged".into())).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        desk.send(note("csrf=wrong&text=forged".into()))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let ok = desk
+        .send(note(format!("csrf={csrf}&text=Checked+the+printer")))
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), format!("/tickets/{id}?done=note"));
+    let page = desk
+        .page(&cookie, &format!("/tickets/{id}?done=note"))
+        .await
+        .body;
+    assert!(page.contains("Checked the printer") && page.contains("Note added."));
+    assert!(!page.contains("forged"));
+
+    // The API through a browser session needs the token in a header.
+    let api_note = |csrf: Option<&str>| {
+        let mut r = Request::post(format!("/api/tickets/{id}/notes"))
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        r.body(Body::from(r#"{"text":"via api"}"#)).unwrap()
+    };
+    assert_eq!(
+        desk.send(api_note(None)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        desk.send(api_note(Some(&csrf))).await.status,
+        StatusCode::OK
+    );
+
+    // Signing out ends the session on the server.
+    let out = desk
+        .send(form("/logout", Some(&cookie), &format!("csrf={csrf}")))
+        .await;
+    assert_eq!(out.location(), "/login");
+    let after = desk.page(&cookie, "/tickets").await;
+    assert_eq!(
+        (after.status, after.location()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited() {
+    let desk = desk().await;
+    for _ in 0..5 {
+        let reply = desk
+            .send(form("/login", None, "login=sam&password=wrong+password"))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply.body.contains("Wrong name or password."));
+    }
+    let blocked = desk
+        .send(form("/login", None, "login=sam&password=a+long+password"))
+        .await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.body.contains("too many failed sign-ins"));
+    // Another agent is not locked out by Sam's attacker.
+    desk.sign_in("sue").await;
+    let unknown = desk
+        .send(form("/login", None, "login=nobody&password=whatever"))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn pages_carry_a_policy_that_forbids_scripts() {
+    let desk = desk().await;
+    for path in ["/login", "/static/app.css"] {
+        let reply = desk
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert!(
+            !csp.contains("script-src"),
+            "no script source is ever allowed: {csp}"
+        );
+        assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(reply.headers[header::X_FRAME_OPTIONS], "DENY");
+    }
+    let (cookie, _) = desk.sign_in("root").await;
+    for path in [
+        "/tickets",
+        "/contacts",
+        "/organizations",
+        "/mailboxes",
+        "/failed",
+    ] {
+        let reply = desk.page(&cookie, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        assert!(!reply.body.contains("<script"), "{path} has a script");
+    }
+}
+
+#[tokio::test]
+async fn contacts_and_organizations_list_their_tickets_and_addresses_can_be_edited() {
+    let desk = desk().await;
+    let root = desk.token("root").await;
+    let contacts = desk
+        .api(&root, Method::GET, "/api/contacts?q=acme", None)
+        .await
+        .json();
+    let alice = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Alice")
+        .unwrap_or_else(|| panic!("{contacts}"))
+        .clone();
+    assert_eq!(alice["organization"], "ACME");
+    let id = alice["id"].as_i64().unwrap();
+    let (cookie, csrf) = desk.sign_in("root").await;
+    let add = |address: &str| {
+        form(
+            &format!("/contacts/{id}/addresses"),
+            Some(&cookie),
+            &format!("csrf={csrf}&address={address}"),
+        )
+    };
+    assert_eq!(
+        desk.send(add("Alice.Home%40Example.org")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let taken = desk.send(add("carol%40acme.example")).await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+    assert!(taken.body.contains("already belongs to contact"));
+    assert_eq!(
+        desk.send(add("not-an-address")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let contact = desk
+        .api(&root, Method::GET, &format!("/api/contacts/{id}"), None)
+        .await
+        .json();
+    assert_eq!(
+        contact["contact"]["addresses"],
+        serde_json::json!(["alice.home@example.org", "alice@acme.example"])
+    );
+    assert_eq!(contact["tickets"][0]["title"], "Printer on fire");
+    let orgs = desk
+        .api(&root, Method::GET, "/api/organizations", None)
+        .await
+        .json();
+    assert_eq!(orgs[0]["name"], "ACME");
+    assert_eq!(orgs[0]["tickets"], 61);
+    let page = desk
+        .page(&cookie, &format!("/organizations/{}", orgs[0]["id"]))
+        .await;
+    assert!(page.body.contains("Printer on fire") && page.body.contains("Carol"));
+}
