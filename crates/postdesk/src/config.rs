@@ -27,6 +27,42 @@ struct ConfigFile {
     /// `[outgoing]`: the global switch and the sender's timing.
     #[serde(default)]
     outgoing: DeliverySettings,
+    /// `[web]`: the agents' web UI and REST API served by `postdesk serve`.
+    #[serde(default)]
+    web: WebConfig,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address and port the UI listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Mark session cookies `Secure`: set when agents reach the UI over HTTPS
+    /// (usually through a reverse proxy that terminates TLS).
+    #[serde(default)]
+    pub secure_cookies: bool,
+    /// Serve the UI from `postdesk serve` at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            secure_cookies: false,
+            enabled: true,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_true() -> bool {
+    true
 }
 
 fn default_data_dir() -> PathBuf {
@@ -48,6 +84,7 @@ pub struct Config {
     pub batch_size: usize,
     pub helpdesks: Vec<Helpdesk>,
     pub outgoing: DeliverySettings,
+    pub web: WebConfig,
 }
 
 /// A problem in the config file, located as precisely as the file allows.
@@ -114,6 +151,15 @@ impl Config {
                 "batch_size must be between 1 and 10000".into(),
             ));
         }
+        if file.web.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(error(
+                locate(text, &["web", "listen"]),
+                format!(
+                    "web.listen: `{}` is not an address and port, like \"127.0.0.1:8080\" or \"[::]:8080\"",
+                    file.web.listen
+                ),
+            ));
+        }
         if let Err((key, message)) = file.outgoing.check() {
             return Err(error(
                 locate(text, &["outgoing", key]),
@@ -166,6 +212,7 @@ impl Config {
             batch_size: file.batch_size,
             helpdesks,
             outgoing: file.outgoing,
+            web: file.web,
         })
     }
 }

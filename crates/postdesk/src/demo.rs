@@ -49,7 +49,7 @@ reference_format = "[HD#{number}]"
 "acme.example" = "ACME"
 "#;
 
-pub async fn run(dir: &Path) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, serve: bool, listen: Option<&str>) -> anyhow::Result<()> {
     let maildir = dir.join("Maildir");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub))
@@ -93,6 +93,40 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         config_path.display()
     );
     println!("Run the demo again: nothing is imported twice.");
+    if serve {
+        serve_ui(&config, &pipeline, listen).await?;
+    }
     pipeline.store().close().await;
+    Ok(())
+}
+
+/// Serves the web UI with an `admin` agent whose password is new on every run.
+async fn serve_ui(
+    config: &crate::config::Config,
+    pipeline: &postdesk_pipeline::Pipeline,
+    listen: Option<&str>,
+) -> anyhow::Result<()> {
+    let password = postdesk_web::new_token()[..16].to_string();
+    let hash = postdesk_web::hash_password(&password)?;
+    pipeline
+        .store()
+        .save_agent(
+            "admin",
+            Some("admin@example.com"),
+            postdesk_store::access::Role::Admin,
+            Some(&hash),
+            &[],
+        )
+        .await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (address, web) = cli::web::start(config, pipeline, listen, stopped).await?;
+    println!("\n{}", "═".repeat(78));
+    println!("The web UI is running: open http://{address}/ and sign in");
+    println!("  name:     admin");
+    println!("  password: {password}");
+    println!("Stop it with Ctrl-C.");
+    cli::mailboxes::wait_for_signal().await?;
+    stop.send(true).ok();
+    web.await??;
     Ok(())
 }

@@ -51,7 +51,6 @@ enum Command {
     /// Mail rules: see what they would do with mails (`rules test`), writing nothing.
     #[command(subcommand)]
     Rules(cli::rules::RulesCommand),
-    /// Show what postdesk does: write a config and sample mails, import them, print the tickets.
     /// Scan every active IMAP mailbox once and exit (for cron and scripts).
     Scan {
         #[arg(long)]
@@ -64,17 +63,33 @@ enum Command {
     },
     /// Each mailbox's last successful check, last error and counts.
     Status,
-    /// Run every active mailbox continuously (IDLE or polling) until SIGTERM/SIGINT.
-    Serve,
+    /// Run every active mailbox continuously (IDLE or polling), the outbox and the web UI,
+    /// until SIGTERM/SIGINT.
+    Serve {
+        /// Address for the web UI [default: `listen` in [web], 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Agents: who may sign in to the web UI and use the API.
+    #[command(subcommand)]
+    Agents(cli::agents::AgentsCommand),
     /// Answer a ticket: mails the requester and CC'd participants, threaded, and records the reply.
     Reply(cli::outbox::ReplyArgs),
     /// Outgoing mail: acknowledgements, notifications, alerts and replies.
     #[command(subcommand)]
     Outbox(cli::outbox::OutboxCommand),
+    /// Show what postdesk does: write a config and sample mails, import them, print the
+    /// tickets, then serve the web UI with a demo admin until Ctrl-C.
     Demo {
         /// Folder for the demo's config, Maildir and database.
         #[arg(default_value = "postdesk-demo")]
         dir: PathBuf,
+        /// Stop after printing the tickets.
+        #[arg(long)]
+        no_serve: bool,
+        /// Address for the web UI [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
     },
 }
 
@@ -112,7 +127,11 @@ fn main() -> ExitCode {
             Command::Tickets(command) => cli::tickets::run(&config_path, command).await,
             Command::Failed(command) => cli::failed::run(&config_path, command).await,
             Command::Rules(command) => cli::rules::run(&config_path, command).await,
-            Command::Demo { dir } => demo::run(&dir).await,
+            Command::Demo {
+                dir,
+                no_serve,
+                listen,
+            } => demo::run(&dir, !no_serve, listen.as_deref()).await,
             Command::Scan { helpdesk } => {
                 cli::mailboxes::scan(&config_path, helpdesk.as_deref()).await
             }
@@ -120,7 +139,10 @@ fn main() -> ExitCode {
                 cli::mailboxes::check(&config_path, helpdesk.as_deref()).await
             }
             Command::Status => cli::mailboxes::status(&config_path).await,
-            Command::Serve => cli::mailboxes::serve(&config_path).await,
+            Command::Serve { listen } => {
+                cli::mailboxes::serve(&config_path, listen.as_deref()).await
+            }
+            Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
             Command::Outbox(command) => cli::outbox::run(&config_path, command).await,
         }

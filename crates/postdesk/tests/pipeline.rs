@@ -526,6 +526,7 @@ fn the_demo_shows_mails_becoming_tickets() {
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("demo")
         .arg(&demo)
+        .arg("--no-serve")
         .env_remove("POSTDESK_CONFIG")
         .output()
         .unwrap();
@@ -543,6 +544,7 @@ fn the_demo_shows_mails_becoming_tickets() {
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("demo")
         .arg(&demo)
+        .arg("--no-serve")
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("7 already processed"));

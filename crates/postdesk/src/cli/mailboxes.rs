@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use postdesk_pipeline::Pipeline;
 use postdesk_sources::imap::{self, Mailbox};
 use tokio::sync::watch;
@@ -42,6 +42,11 @@ fn mailboxes(
         bail!("no helpdesk named `{h}` is configured");
     }
     Ok(found)
+}
+
+/// Every configured mailbox, active or not (the web UI lists them all).
+pub fn configured(config: &Config) -> Vec<Mailbox> {
+    mailboxes(config, None, false).unwrap_or_default()
 }
 
 /// Scans every active mailbox once, each on its own task so a broken one delays no other.
@@ -147,11 +152,20 @@ pub async fn status(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves every active mailbox until SIGTERM or SIGINT, finishing the mail in hand.
-pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
+/// Serves every active mailbox and the web UI until SIGTERM or SIGINT, finishing the
+/// mail in hand.
+pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     let (config, pipeline) = super::open(config_path, None).await?;
     let boxes = mailboxes(&config, None, true)?;
     let (stop, stopped) = watch::channel(false);
+    let web = if config.web.enabled || listen.is_some() {
+        let (address, task) =
+            super::web::start(&config, &pipeline, listen, stopped.clone()).await?;
+        eprintln!("postdesk: web UI on http://{address}/ (add agents with `postdesk agents add`)");
+        Some(task)
+    } else {
+        None
+    };
     let mut tasks = Vec::new();
     for mailbox in boxes {
         let pipeline: Pipeline = pipeline.clone().with_helpdesk(mailbox.helpdesk_index);
@@ -178,11 +192,14 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         task.await?;
     }
     outbox.await?;
+    if let Some(web) = web {
+        web.await?.context("the web UI stopped with an error")?;
+    }
     pipeline.store().close().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+pub async fn wait_for_signal() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}

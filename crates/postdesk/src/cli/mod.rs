@@ -1,5 +1,6 @@
 //! The commands, each a thin layer over the pipeline and the store.
 
+pub mod agents;
 pub mod deliver;
 pub mod failed;
 pub mod import;
@@ -7,6 +8,7 @@ pub mod mailboxes;
 pub mod outbox;
 pub mod rules;
 pub mod tickets;
+pub mod web;
 
 use std::path::Path;
 

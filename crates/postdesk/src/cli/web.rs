@@ -1,0 +1,39 @@
+//! Starting the web UI beside the mailboxes (`postdesk serve`, `postdesk demo`).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use postdesk_pipeline::Pipeline;
+use postdesk_web::{AppState, WebSettings};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// Binds the UI's address (`listen` overrides the config) and serves until `stopped`.
+pub async fn start(
+    config: &Config,
+    pipeline: &Pipeline,
+    listen: Option<&str>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    let listen = listen.unwrap_or(&config.web.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {listen} for the web UI (is another program using that port?); \
+             change `listen` in [web] or pass --listen"
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let state = AppState::new(
+        pipeline.clone(),
+        super::mailboxes::configured(config),
+        WebSettings {
+            secure_cookies: config.web.secure_cookies,
+        },
+    );
+    let task = tokio::spawn(postdesk_web::serve(listener, state, stopped));
+    Ok((address, task))
+}
