@@ -57,7 +57,7 @@ pub async fn reply(
     let Some((from, _)) = sender(hd) else {
         return Err(ReplyError::NoSmtp(hd.config.settings.name.clone()));
     };
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let ctx = outbox::reply_context(&mut tx, hd.id, number).await?;
     let Some(requester) = ctx.requester_email.clone() else {
         return Err(ReplyError::NoRecipient(number));

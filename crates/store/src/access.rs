@@ -72,7 +72,7 @@ impl Store {
         password_hash: Option<&str>,
         helpdesks: &[String],
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut helpdesk_ids = Vec::new();
         for h in helpdesks {
             let id: Option<i64> =

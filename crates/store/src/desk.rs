@@ -279,7 +279,7 @@ impl Store {
         agent_id: i64,
         update: &TicketUpdate,
     ) -> Result<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT t.status, t.priority, t.ticket_type, a.name FROM tickets t
              LEFT JOIN agents a ON a.id = t.assignee_id WHERE t.id = $1",
@@ -382,7 +382,7 @@ impl Store {
 
     /// An internal note: agents see it, the customer never does.
     pub async fn add_note(&self, ticket_id: i64, agent_id: i64, text: &str) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)

@@ -100,6 +100,13 @@ impl Store {
         &self.data_dir
     }
 
+    /// A transaction that writes. SQLite's default (deferred) transaction that reads
+    /// first fails with "database is locked" when another connection writes meanwhile,
+    /// without waiting; taking the write lock up front waits its turn (busy_timeout).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -109,7 +116,7 @@ impl Store {
         &self,
         helpdesks: &[Helpdesk],
     ) -> Result<Vec<RegisteredHelpdesk>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut registered = Vec::new();
         for hd in helpdesks {
             let s = &hd.settings;

@@ -426,7 +426,7 @@ impl Store {
 
     /// A permanent failure, recorded on the ticket too.
     pub async fn outbox_fail(&self, id: i64, error: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2
              RETURNING ticket_id, kind, recipients",

@@ -323,7 +323,7 @@ impl Store {
 
     /// Sets a ticket's status and records the change as a system event.
     pub async fn set_status(&self, ticket_id: i64, status: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let old: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1")
             .bind(ticket_id)
             .fetch_one(&mut *tx)
