@@ -42,7 +42,19 @@
 //! `confirm()` or `prompt()` stays open (Chromium would otherwise dismiss it silently
 //! and carry on). [`Browser::dialog`] tells its text; while one is open every other
 //! command fails, and the helpers then panic with `a JavaScript dialog is open
-//! ("…")`, so a hostile mail whose script runs cannot go unnoticed.
+//! ("…")`, so a hostile mail whose script runs cannot go unnoticed. A page that opens
+//! a dialog again each time one is dismissed (`<input autofocus onfocus=alert(1)>`)
+//! leaves the session unusable: use a fresh [`Browser`] for the next page.
+//!
+//! # Network
+//!
+//! Chromium resolves no host names but `localhost` (`--host-resolver-rules`): pages are
+//! served on 127.0.0.1, `localhost` or `[::1]`, and anything else (a hostile mail's
+//! `http://attacker.invalid/…`) fails at once with `net::ERR_NAME_NOT_RESOLVED`, which
+//! the browser log records. Chromium opens speculative connections that send nothing
+//! for a while, so a test server must answer connections concurrently.
+//!
+//! The viewport is 1366×757 (`--window-size=1366,900` less the headless window frame).
 //!
 //! # Browser log
 //!
