@@ -256,7 +256,10 @@ impl Pipeline {
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
         let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
-        let mut batch = self.store.begin_batch(careful, &mails).await?;
+        let mut batch = self
+            .store
+            .begin_batch(&self.helpdesks, careful, &mails)
+            .await?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {
             let report = batch.ingest(&self.helpdesks, mail, *retry_of).await?;

@@ -9,9 +9,10 @@ use postdesk_core::rules;
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, Encode, Row, Sqlite, SqliteConnection, Transaction};
 
-use crate::{RegisteredHelpdesk, Result, Store, now};
+use crate::{RegisteredHelpdesk, Result, Store, StoreError, now};
 
 /// An attachment whose bytes are already on disk (or refused by policy).
 #[derive(Debug, Clone)]
@@ -461,17 +462,30 @@ impl Batch<'_> {
             return record_failure(&mut self.tx, hd, mail, retry_of, reason).await;
         }
         let taken = prior.message_id_taken_by;
+        let known = &mut self.known;
         if !self.careful {
-            return apply(&mut self.tx, hd, &self.agents, mail, retry_of, taken).await;
+            return apply(&mut self.tx, hd, &self.agents, known, mail, retry_of, taken).await;
         }
         let mut savepoint = sqlx::Connection::begin(&mut *self.tx).await?;
-        match apply(&mut savepoint, hd, &self.agents, mail, retry_of, taken).await {
+        match apply(
+            &mut savepoint,
+            hd,
+            &self.agents,
+            known,
+            mail,
+            retry_of,
+            taken,
+        )
+        .await
+        {
             Ok(report) => {
                 savepoint.commit().await?;
                 Ok(report)
             }
             Err(e) => {
                 savepoint.rollback().await?;
+                // It may have learnt rows that the rollback took back: ask the database again.
+                self.known = Known::default();
                 tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
                 record_failure(&mut self.tx, hd, mail, retry_of, &e.to_string()).await
             }
@@ -495,6 +509,45 @@ struct Prior {
     same_bytes: Option<(i64, String, Option<i64>)>,
     /// The ticket of another mail with the same Message-ID that made a ticket or follow-up.
     message_id_taken_by: Option<i64>,
+}
+
+/// Statements sent to the database as one query: one round trip to SQLite's
+/// thread instead of one per statement, which is most of what a mail costs.
+/// Values are bound as numbered placeholders shared by all the statements; only
+/// placeholders and the SQL given here are formatted into it.
+///
+/// A statement refers to the row an earlier one inserted as `(SELECT MAX(id) FROM …)`:
+/// the batch holds the write lock, so the row just inserted is the newest.
+/// (A PostgreSQL backend would chain the inserts with `WITH … RETURNING` instead.)
+#[derive(Default)]
+struct Script {
+    sql: String,
+    args: SqliteArguments,
+}
+
+impl Script {
+    /// Binds `value` and returns its placeholder.
+    fn bind<'t, T: Encode<'t, Sqlite> + sqlx::Type<Sqlite>>(&mut self, value: T) -> Result<String> {
+        self.args.add(value).map_err(sqlx::Error::Encode)?;
+        Ok(format!("${}", self.args.len()))
+    }
+
+    fn push(&mut self, statement: &str) {
+        self.sql.push_str(statement);
+        self.sql.push_str(";\n");
+    }
+
+    /// Runs every statement; the rows their RETURNING clauses gave, in order.
+    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+}
+
+/// Row `i` of a script's RETURNING rows; a missing one is a database error.
+fn returned(rows: &[SqliteRow], i: usize) -> Result<&SqliteRow> {
+    rows.get(i).ok_or_else(|| sqlx::Error::RowNotFound.into())
 }
 
 async fn record_failure(
@@ -536,53 +589,74 @@ async fn write_intake(
     ticket_id: Option<i64>,
     reason: Option<&str>,
 ) -> Result<i64> {
+    let mut script = Script::default();
+    let ticket = script.bind(ticket_id)?;
+    push_intake(
+        &mut script,
+        hd,
+        mail,
+        retry_of,
+        outcome,
+        classification,
+        &ticket,
+        reason,
+    )?;
+    let rows = script.run(conn).await?;
+    Ok(returned(&rows, 0)?.get(0))
+}
+
+/// The ledger row (a new one, or `retry_of` updated), returning its id.
+/// `ticket` is the SQL for the ticket id (a placeholder or a subquery).
+#[allow(clippy::too_many_arguments)]
+fn push_intake(
+    script: &mut Script,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    retry_of: Option<i64>,
+    outcome: Outcome,
+    classification: &str,
+    ticket: &str,
+    reason: Option<&str>,
+) -> Result<()> {
     let m = &mail.mail;
-    let sender = m.from.as_ref().map(|a| a.email_key());
+    let outcome = script.bind(outcome.as_str())?;
+    let classification = script.bind(classification)?;
+    let reason = script.bind(reason)?;
+    let now = script.bind(now())?;
+    let source = script.bind(mail.source)?;
+    let location = script.bind(&mail.location)?;
     if let Some(id) = retry_of {
-        sqlx::query(
-            "UPDATE intake SET outcome = $1, classification = $2, ticket_id = $3, reason = $4,
-             processed_at = $5, source = $6, location = $7 WHERE id = $8",
-        )
-        .bind(outcome.as_str())
-        .bind(classification)
-        .bind(ticket_id)
-        .bind(reason)
-        .bind(now())
-        .bind(mail.source)
-        .bind(&mail.location)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(id);
+        let id = script.bind(id)?;
+        script.push(&format!(
+            "UPDATE intake SET outcome = {outcome}, classification = {classification},
+             ticket_id = {ticket}, reason = {reason}, processed_at = {now}, source = {source},
+             location = {location} WHERE id = {id} RETURNING id"
+        ));
+        return Ok(());
     }
-    Ok(sqlx::query_scalar(
+    let sql = format!(
         "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
              outcome, classification, ticket_id, reason, received_at, processed_at, raw_size, raw)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-    )
-    .bind(hd.id)
-    .bind(mail.source)
-    .bind(&mail.location)
-    .bind(&m.message_id)
-    .bind(&mail.sha256)
-    .bind(sender)
-    .bind(&m.subject)
-    .bind(outcome.as_str())
-    .bind(classification)
-    .bind(ticket_id)
-    .bind(reason)
-    .bind(mail.received_at)
-    .bind(now())
-    .bind(mail.raw_size as i64)
-    .bind(&mail.raw_compressed)
-    .fetch_one(&mut *conn)
-    .await?)
+         VALUES ({}, {source}, {location}, {}, {}, {}, {}, {outcome}, {classification}, {ticket},
+             {reason}, {}, {now}, {}, {}) RETURNING id",
+        script.bind(hd.id)?,
+        script.bind(&m.message_id)?,
+        script.bind(&mail.sha256)?,
+        script.bind(m.from.as_ref().map(|a| a.email_key()))?,
+        script.bind(&m.subject)?,
+        script.bind(mail.received_at)?,
+        script.bind(mail.raw_size as i64)?,
+        script.bind(&mail.raw_compressed)?,
+    );
+    script.push(&sql);
+    Ok(())
 }
 
 async fn apply(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
+    known: &mut Known,
     mail: &IncomingMail,
     retry_of: Option<i64>,
     message_id_taken_by: Option<i64>,
@@ -610,7 +684,7 @@ async fn apply(
         ));
     }
 
-    let facts = gather_facts(conn, hd, agents, mail).await?;
+    let facts = gather(conn, hd, agents, known, mail).await?;
     let threaded = thread::decide(&hd.config, mail.classification, &facts);
     let ruled = rules::decide(
         &hd.config,
@@ -628,6 +702,8 @@ async fn apply(
         );
     }
     let class = mail.classification.as_str();
+    // The rules may change what threading knows of the ticket: ask the database next time.
+    let rules_change_ticket = ruled.rules.fields.changes_ticket();
     match ruled.decision {
         Decision::Ignore { reason } => {
             let intake_id = write_intake(
@@ -661,25 +737,93 @@ async fn apply(
         }
         Decision::NewTicket { note } => {
             let requester =
-                requester_for_new_ticket(conn, hd, m.from.as_ref(), &facts.sender).await?;
-            let (ticket_id, number) = create_ticket(conn, hd, mail, requester).await?;
-            let intake_id = write_intake(
-                conn,
+                requester_for_new_ticket(conn, hd, known, m.from.as_ref(), &facts.sender).await?;
+            // Contact (when new), ticket, ledger row, entry, attachments and participants:
+            // one round trip.
+            let mut script = Script::default();
+            let contact = match &requester.contact {
+                Requester::Known(id) => script.bind(id)?,
+                Requester::New { name, email } => {
+                    let (name, org, now) = (
+                        script.bind(name)?,
+                        script.bind(requester.organization_id)?,
+                        script.bind(now())?,
+                    );
+                    let email = script.bind(email)?;
+                    script.push(&format!(
+                        "INSERT INTO contacts (name, organization_id, created_at)
+                         VALUES ({name}, {org}, {now}) RETURNING id"
+                    ));
+                    script.push(&format!(
+                        "INSERT INTO contact_addresses (address, contact_id)
+                         VALUES ({email}, (SELECT MAX(id) FROM contacts))"
+                    ));
+                    "(SELECT MAX(id) FROM contacts)".to_string()
+                }
+            };
+            push_ticket(&mut script, hd, mail, &contact, requester.organization_id)?;
+            let ticket = "(SELECT MAX(id) FROM tickets)";
+            push_intake(
+                &mut script,
                 hd,
                 mail,
                 retry_of,
                 Outcome::Created,
                 class,
-                Some(ticket_id),
+                ticket,
                 None,
-            )
-            .await?;
+            )?;
+            let intake = match retry_of {
+                Some(id) => script.bind(id)?,
+                None => "(SELECT MAX(id) FROM intake)".to_string(),
+            };
             // A new ticket's description is the whole text: nothing in it is history we know.
-            add_entry(conn, hd, ticket_id, mail, requester.0, intake_id, &m.text).await?;
+            push_entry(&mut script, hd, ticket, mail, &contact, &intake, &m.text)?;
+            let participants = participant_addresses(hd, m);
+            push_participants(&mut script, ticket, &participants)?;
+            let rows = script.run(conn).await?;
+            let mut rows = rows.iter();
+            let mut next = || {
+                rows.next()
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            };
+            let contact_id: i64 = match &requester.contact {
+                Requester::Known(id) => *id,
+                Requester::New { email, .. } => {
+                    let id = next()?.get(0);
+                    known
+                        .contacts
+                        .insert(email.clone(), Some((id, requester.organization_id)));
+                    id
+                }
+            };
+            let row = next()?;
+            let (ticket_id, number): (i64, i64) = (row.get(0), row.get(1));
+            let intake_id: i64 = next()?.get(0);
+            known.numbers.insert((hd.id, number), Some(ticket_id));
+            if let Some(id) = &m.message_id {
+                known
+                    .message_ids
+                    .insert((hd.id, id.clone()), Some(ticket_id));
+            }
+            if !rules_change_ticket {
+                let mut participants = participants;
+                participants.sort();
+                known.tickets.insert(
+                    ticket_id,
+                    TicketFacts {
+                        id: ticket_id,
+                        number,
+                        status: hd.config.settings.new_ticket_status.clone(),
+                        requester_contact_id: Some(contact_id),
+                        organization_id: requester.organization_id,
+                        participants,
+                    },
+                );
+            }
             if let Some(note) = note {
                 add_event(conn, hd, ticket_id, &note).await?;
             }
-            add_participants(conn, hd, ticket_id, m).await?;
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
             Ok(report(
                 Outcome::Created,
@@ -695,46 +839,72 @@ async fn apply(
             note,
         } => {
             let informant = match facts.sender.contact_id {
-                Some(id) => Some(id),
-                None => Some(default_contact(conn, hd).await?),
+                Some(id) => id,
+                None => default_contact(conn, hd, known).await?,
             };
-            let intake_id = write_intake(
-                conn,
+            // Ledger row, entry, attachments, the ticket's status and last change, and
+            // participants: one round trip.
+            let mut script = Script::default();
+            let ticket = script.bind(ticket_id)?;
+            push_intake(
+                &mut script,
                 hd,
                 mail,
                 retry_of,
                 Outcome::Appended,
                 class,
-                Some(ticket_id),
+                &ticket,
                 None,
-            )
-            .await?;
-            add_entry(
-                conn,
+            )?;
+            let intake = match retry_of {
+                Some(id) => script.bind(id)?,
+                None => "(SELECT MAX(id) FROM intake)".to_string(),
+            };
+            let author = script.bind(informant)?;
+            push_entry(
+                &mut script,
                 hd,
-                ticket_id,
+                &ticket,
                 mail,
-                informant,
-                intake_id,
+                &author,
+                &intake,
                 &mail.reply.reply,
-            )
-            .await?;
-            // One statement: status (when it changes), last modified, and the number to report.
-            let number: i64 = sqlx::query_scalar(
-                "UPDATE tickets SET status = COALESCE($1, status), modified_at = $2, modified_by = $3
-                 WHERE id = $4 RETURNING number",
-            )
-            .bind(set_status)
-            .bind(now())
-            .bind(hd.default_agent_id)
-            .bind(ticket_id)
-            .fetch_one(&mut *conn)
-            .await?;
+            )?;
+            // Status (when it changes), last modified, and the number to report.
+            let sql = format!(
+                "UPDATE tickets SET status = COALESCE({}, status), modified_at = {},
+                 modified_by = {} WHERE id = {ticket} RETURNING number",
+                script.bind(&set_status)?,
+                script.bind(now())?,
+                script.bind(hd.default_agent_id)?,
+            );
+            script.push(&sql);
+            let participants = if mail.classification == Classification::Normal {
+                participant_addresses(hd, m)
+            } else {
+                Vec::new()
+            };
+            push_participants(&mut script, &ticket, &participants)?;
+            let rows = script.run(conn).await?;
+            let intake_id: i64 = returned(&rows, 0)?.get(0);
+            let number: i64 = returned(&rows, 1)?.get(0);
+            if let Some(id) = &m.message_id {
+                known
+                    .message_ids
+                    .insert((hd.id, id.clone()), Some(ticket_id));
+            }
+            if rules_change_ticket {
+                known.tickets.remove(&ticket_id);
+            } else if let Some(t) = known.tickets.get_mut(&ticket_id) {
+                if let Some(status) = set_status {
+                    t.status = status;
+                }
+                t.participants.extend(participants);
+                t.participants.sort();
+                t.participants.dedup();
+            }
             if let Some(note) = note {
                 add_event(conn, hd, ticket_id, &note).await?;
-            }
-            if mail.classification == Classification::Normal {
-                add_participants(conn, hd, ticket_id, m).await?;
             }
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
             Ok(report(
@@ -765,22 +935,10 @@ fn report(
     }
 }
 
-pub(crate) async fn gather_facts(
-    conn: &mut SqliteConnection,
-    hd: &RegisteredHelpdesk,
-    agents: &HashSet<String>,
-    mail: &IncomingMail,
-) -> Result<ThreadFacts> {
+/// Message-IDs that may thread the mail, most specific first: In-Reply-To, then
+/// References from the newest (for bounces the embedded original first); at most 20.
+fn candidates(mail: &IncomingMail) -> Vec<&str> {
     let m = &mail.mail;
-    let subject_number = mail.subject_numbers.first().copied();
-    let mut by_subject = None;
-    for number in &mail.subject_numbers {
-        if let Some(t) = ticket_by_number(conn, hd.id, *number).await? {
-            by_subject = Some(t);
-            break;
-        }
-    }
-    // Most specific first: In-Reply-To, then References from the newest.
     let mut candidates: Vec<&str> = m.in_reply_to.iter().map(String::as_str).collect();
     candidates.extend(m.references.iter().rev().map(String::as_str));
     if mail.classification == Classification::Bounce
@@ -788,10 +946,40 @@ pub(crate) async fn gather_facts(
     {
         candidates.insert(0, id);
     }
+    candidates.truncate(20);
+    candidates
+}
+
+/// What threading needs to know about `mail`, asked of the database.
+pub(crate) async fn gather_facts(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    agents: &HashSet<String>,
+    mail: &IncomingMail,
+) -> Result<ThreadFacts> {
+    gather(conn, hd, agents, &mut Known::default(), mail).await
+}
+
+async fn gather(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    agents: &HashSet<String>,
+    known: &mut Known,
+    mail: &IncomingMail,
+) -> Result<ThreadFacts> {
+    let m = &mail.mail;
+    let subject_number = mail.subject_numbers.first().copied();
+    let mut by_subject = None;
+    for number in &mail.subject_numbers {
+        if let Some(t) = ticket_by_number(conn, known, hd.id, *number).await? {
+            by_subject = Some(t);
+            break;
+        }
+    }
     let mut by_message_id = None;
-    for id in candidates.into_iter().take(20) {
-        if let Some(ticket_id) = ticket_by_message_id(conn, hd.id, id).await? {
-            by_message_id = ticket_facts(conn, ticket_id).await?;
+    for id in candidates(mail) {
+        if let Some(ticket_id) = ticket_by_message_id(conn, known, hd.id, id).await? {
+            by_message_id = ticket_facts(conn, known, ticket_id).await?;
             break;
         }
     }
@@ -800,9 +988,9 @@ pub(crate) async fn gather_facts(
         && let Some(subject) = &m.structure.embedded_subject
         && let Some(number) = hd.config.reference.find_all(subject).first()
     {
-        by_subject = ticket_by_number(conn, hd.id, *number).await?;
+        by_subject = ticket_by_number(conn, known, hd.id, *number).await?;
     }
-    let sender = sender_facts(conn, hd, agents, m.from.as_ref()).await?;
+    let sender = sender_facts(conn, hd, agents, known, m.from.as_ref()).await?;
     Ok(ThreadFacts {
         subject_number,
         by_subject,
@@ -813,26 +1001,38 @@ pub(crate) async fn gather_facts(
 
 async fn ticket_by_number(
     conn: &mut SqliteConnection,
+    known: &mut Known,
     helpdesk_id: i64,
     number: i64,
 ) -> Result<Option<TicketFacts>> {
-    let id: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM tickets WHERE helpdesk_id = $1 AND number = $2")
-            .bind(helpdesk_id)
-            .bind(number)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let id = match known.numbers.get(&(helpdesk_id, number)) {
+        Some(id) => *id,
+        None => {
+            sqlx::query_scalar("SELECT id FROM tickets WHERE helpdesk_id = $1 AND number = $2")
+                .bind(helpdesk_id)
+                .bind(number)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
     match id {
-        Some(id) => ticket_facts(conn, id).await,
+        Some(id) => ticket_facts(conn, known, id).await,
         None => Ok(None),
     }
 }
 
 async fn ticket_by_message_id(
     conn: &mut SqliteConnection,
+    known: &Known,
     helpdesk_id: i64,
     message_id: &str,
 ) -> Result<Option<i64>> {
+    if let Some(ticket_id) = known
+        .message_ids
+        .get(&(helpdesk_id, message_id.to_string()))
+    {
+        return Ok(*ticket_id);
+    }
     let by_entry = sqlx::query_scalar(
         "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
          WHERE e.message_id = $1 AND t.helpdesk_id = $2 ORDER BY e.id DESC LIMIT 1",
@@ -854,7 +1054,14 @@ async fn ticket_by_message_id(
     .await?)
 }
 
-async fn ticket_facts(conn: &mut SqliteConnection, ticket_id: i64) -> Result<Option<TicketFacts>> {
+async fn ticket_facts(
+    conn: &mut SqliteConnection,
+    known: &mut Known,
+    ticket_id: i64,
+) -> Result<Option<TicketFacts>> {
+    if let Some(t) = known.tickets.get(&ticket_id) {
+        return Ok(Some(t.clone()));
+    }
     let Some(row) = sqlx::query(
         "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id = $1",
     )
@@ -869,35 +1076,53 @@ async fn ticket_facts(conn: &mut SqliteConnection, ticket_id: i64) -> Result<Opt
             .bind(ticket_id)
             .fetch_all(&mut *conn)
             .await?;
-    Ok(Some(TicketFacts {
+    let facts = TicketFacts {
         id: row.get(0),
         number: row.get(1),
         status: row.get(2),
         requester_contact_id: row.get(3),
         organization_id: row.get(4),
         participants,
-    }))
+    };
+    known.tickets.insert(ticket_id, facts.clone());
+    Ok(Some(facts))
+}
+
+/// (contact id, organization id) of the contact with this address, if any.
+async fn contact_by_address(
+    conn: &mut SqliteConnection,
+    known: &mut Known,
+    email: &str,
+) -> Result<Option<(i64, Option<i64>)>> {
+    if let Some(contact) = known.contacts.get(email) {
+        return Ok(*contact);
+    }
+    let contact = sqlx::query(
+        "SELECT c.id, c.organization_id FROM contact_addresses a JOIN contacts c ON c.id = a.contact_id
+         WHERE a.address = $1",
+    )
+    .bind(email)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| (r.get(0), r.get(1)));
+    known.contacts.insert(email.to_string(), contact);
+    Ok(contact)
 }
 
 async fn sender_facts(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
+    known: &mut Known,
     from: Option<&Address>,
 ) -> Result<SenderFacts> {
     let Some(email) = from.map(Address::email_key).filter(|e| e.contains('@')) else {
         return Ok(SenderFacts::default());
     };
-    let contact = sqlx::query(
-        "SELECT c.id, c.organization_id FROM contact_addresses a JOIN contacts c ON c.id = a.contact_id
-         WHERE a.address = $1",
-    )
-    .bind(&email)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let contact = contact_by_address(conn, known, &email).await?;
     let is_agent = agents.contains(&email);
-    let contact_id = contact.as_ref().map(|r| r.get(0));
-    let mut organization_id = contact.and_then(|r| r.get(1));
+    let contact_id = contact.map(|c| c.0);
+    let mut organization_id = contact.and_then(|c| c.1);
     // An address not yet known still belongs to the organization its domain is mapped to.
     if contact_id.is_none()
         && let Some(name) = hd.config.organization_for(&email)
@@ -915,15 +1140,33 @@ async fn sender_facts(
     })
 }
 
-/// (contact id, organization id) of the requester of a new ticket.
+/// The requester of a new ticket.
+struct NewRequester {
+    contact: Requester,
+    organization_id: Option<i64>,
+}
+
+enum Requester {
+    Known(i64),
+    /// A contact to create with the ticket.
+    New {
+        name: String,
+        email: String,
+    },
+}
+
 async fn requester_for_new_ticket(
     conn: &mut SqliteConnection,
     hd: &RegisteredHelpdesk,
+    known: &mut Known,
     from: Option<&Address>,
     sender: &SenderFacts,
-) -> Result<(Option<i64>, Option<i64>)> {
+) -> Result<NewRequester> {
     if let Some(id) = sender.contact_id {
-        return Ok((Some(id), sender.organization_id));
+        return Ok(NewRequester {
+            contact: Requester::Known(id),
+            organization_id: sender.organization_id,
+        });
     }
     let create = hd.config.settings.unknown_sender == UnknownSender::CreateContact;
     match (from, &sender.email) {
@@ -937,17 +1180,30 @@ async fn requester_for_new_ticket(
                 .clone()
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string());
-            let id = create_contact(conn, &name, email, organization_id).await?;
-            Ok((Some(id), organization_id))
+            Ok(NewRequester {
+                contact: Requester::New {
+                    name,
+                    email: email.clone(),
+                },
+                organization_id,
+            })
         }
         _ => {
-            let id = default_contact(conn, hd).await?;
-            let org: Option<i64> =
-                sqlx::query_scalar("SELECT organization_id FROM contacts WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            Ok((Some(id), org))
+            let id = default_contact(conn, hd, known).await?;
+            let email = hd.config.settings.default_contact.to_ascii_lowercase();
+            let organization_id = match known.contacts.get(&email) {
+                Some(Some((_, org))) => *org,
+                _ => {
+                    sqlx::query_scalar("SELECT organization_id FROM contacts WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            Ok(NewRequester {
+                contact: Requester::Known(id),
+                organization_id,
+            })
         }
     }
 }
@@ -989,57 +1245,58 @@ async fn create_contact(
 }
 
 /// The helpdesk's default contact, created on first use.
-async fn default_contact(conn: &mut SqliteConnection, hd: &RegisteredHelpdesk) -> Result<i64> {
+async fn default_contact(
+    conn: &mut SqliteConnection,
+    hd: &RegisteredHelpdesk,
+    known: &mut Known,
+) -> Result<i64> {
     let email = hd.config.settings.default_contact.to_ascii_lowercase();
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT contact_id FROM contact_addresses WHERE address = $1")
-            .bind(&email)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match existing {
-        Some(id) => Ok(id),
-        None => create_contact(conn, "Unknown sender", &email, None).await,
+    match contact_by_address(conn, known, &email).await? {
+        Some((id, _)) => Ok(id),
+        None => {
+            let id = create_contact(conn, "Unknown sender", &email, None).await?;
+            known.contacts.insert(email, Some((id, None)));
+            Ok(id)
+        }
     }
 }
 
-async fn create_ticket(
-    conn: &mut SqliteConnection,
+/// The new ticket, returning its id and number. `requester` is the SQL for the contact id.
+fn push_ticket(
+    script: &mut Script,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
-    (requester_id, organization_id): (Option<i64>, Option<i64>),
-) -> Result<(i64, i64)> {
+    requester: &str,
+    organization_id: Option<i64>,
+) -> Result<()> {
     let s = &hd.config.settings;
     let m = &mail.mail;
-    let title = ticket_title(&m.subject);
-    let now = now();
+    let helpdesk = script.bind(hd.id)?;
+    let now = script.bind(now())?;
+    let agent = script.bind(hd.default_agent_id)?;
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
-    let (id, number): (i64, i64) = sqlx::query_as(
+    let sql = format!(
         "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
              channel, status, priority, ticket_type, environment, manager_id, assignee_id,
              reported_at, created_at, created_by, modified_at, modified_by)
-         VALUES ($1, MAX($2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = $1)),
-             $3, $4, $5, $6, 'email', $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $15)
+         VALUES ({helpdesk}, MAX({}, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = {helpdesk})),
+             {}, {}, {requester}, {}, 'email', {}, {}, {}, {}, {}, {}, {}, {now}, {agent}, {now}, {agent})
          RETURNING id, number",
-    )
-    .bind(hd.id)
-    .bind(s.first_ticket_number)
-    .bind(title)
-    .bind(&m.subject)
-    .bind(requester_id)
-    .bind(organization_id)
-    .bind(&s.new_ticket_status)
-    .bind(&s.defaults.priority)
-    .bind(&s.defaults.ticket_type)
-    .bind(&s.defaults.environment)
-    .bind(hd.manager_id)
-    .bind(hd.assignee_id)
-    .bind(m.date.unwrap_or(mail.received_at))
-    .bind(now)
-    .bind(hd.default_agent_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((id, number))
+        script.bind(s.first_ticket_number)?,
+        script.bind(ticket_title(&m.subject))?,
+        script.bind(&m.subject)?,
+        script.bind(organization_id)?,
+        script.bind(&s.new_ticket_status)?,
+        script.bind(&s.defaults.priority)?,
+        script.bind(&s.defaults.ticket_type)?,
+        script.bind(&s.defaults.environment)?,
+        script.bind(hd.manager_id)?,
+        script.bind(hd.assignee_id)?,
+        script.bind(m.date.unwrap_or(mail.received_at))?,
+    );
+    script.push(&sql);
+    Ok(())
 }
 
 /// Title from the subject: at most 200 characters, never empty.
@@ -1058,67 +1315,71 @@ fn join_addresses(list: &[Address]) -> String {
         .join(", ")
 }
 
-async fn add_entry(
-    conn: &mut SqliteConnection,
+/// The mail's entry and its attachments. `ticket`, `author` and `intake` are SQL
+/// for their ids (placeholders or subqueries).
+fn push_entry(
+    script: &mut Script,
     hd: &RegisteredHelpdesk,
-    ticket_id: i64,
+    ticket: &str,
     mail: &IncomingMail,
-    author_contact_id: Option<i64>,
-    intake_id: i64,
+    author: &str,
+    intake: &str,
     body_text: &str,
-) -> Result<i64> {
+) -> Result<()> {
     let m = &mail.mail;
     let visible = matches!(
         mail.classification,
         Classification::Normal | Classification::Bulk
     );
     let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
-    let entry_id: i64 = sqlx::query_scalar(
+    let sql = format!(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
              subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
              warnings, visible_to_customer, intake_id, created_at)
-         VALUES ($1, 'incoming', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         RETURNING id",
-    )
-    .bind(ticket_id)
-    .bind(hd.default_agent_id)
-    .bind(author_contact_id)
-    .bind(m.from.as_ref().map(|a| a.email.as_str()))
-    .bind(join_addresses(&m.to))
-    .bind(join_addresses(&m.cc))
-    .bind(&m.subject)
-    .bind(body_text)
-    // Kept only when it differs from what is shown (a follow-up cut at its quote).
-    .bind((body_text != m.text).then_some(&m.text))
-    .bind(&m.html)
-    .bind(&m.message_id)
-    .bind(m.in_reply_to.join(" "))
-    .bind(m.references.join(" "))
-    .bind(mail.classification.as_str())
-    .bind(warnings)
-    .bind(visible)
-    .bind(intake_id)
-    .bind(m.date.unwrap_or(mail.received_at))
-    .fetch_one(&mut *conn)
-    .await?;
-    for a in &mail.attachments {
-        sqlx::query(
-            "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size, content_id, inline, refused)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(entry_id)
-        .bind(a.refused.is_none().then_some(&a.sha256))
-        .bind(&a.original_name)
-        .bind(&a.safe_name)
-        .bind(&a.mime_type)
-        .bind(a.size as i64)
-        .bind(&a.content_id)
-        .bind(a.inline)
-        .bind(&a.refused)
-        .execute(&mut *conn)
-        .await?;
+         VALUES ({ticket}, 'incoming', {}, {author}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {intake}, {})",
+        script.bind(hd.default_agent_id)?,
+        script.bind(m.from.as_ref().map(|a| a.email.as_str()))?,
+        script.bind(join_addresses(&m.to))?,
+        script.bind(join_addresses(&m.cc))?,
+        script.bind(&m.subject)?,
+        script.bind(body_text)?,
+        // Kept only when it differs from what is shown (a follow-up cut at its quote).
+        script.bind((body_text != m.text).then_some(&m.text))?,
+        script.bind(&m.html)?,
+        script.bind(&m.message_id)?,
+        script.bind(m.in_reply_to.join(" "))?,
+        script.bind(m.references.join(" "))?,
+        script.bind(mail.classification.as_str())?,
+        script.bind(warnings)?,
+        script.bind(visible)?,
+        script.bind(m.date.unwrap_or(mail.received_at))?,
+    );
+    script.push(&sql);
+    if mail.attachments.is_empty() {
+        return Ok(());
     }
-    Ok(entry_id)
+    // Right after the entry, so the newest entry is this one.
+    let mut values = Vec::with_capacity(mail.attachments.len());
+    for a in &mail.attachments {
+        values.push(format!(
+            "((SELECT MAX(id) FROM entries), {}, {}, {}, {}, {}, {}, {}, {})",
+            script.bind(a.refused.is_none().then_some(&a.sha256))?,
+            script.bind(&a.original_name)?,
+            script.bind(&a.safe_name)?,
+            script.bind(&a.mime_type)?,
+            script.bind(a.size as i64)?,
+            script.bind(&a.content_id)?,
+            script.bind(a.inline)?,
+            script.bind(&a.refused)?,
+        ));
+    }
+    script.push(&format!(
+        "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
+             content_id, inline, refused)
+         VALUES {}",
+        values.join(", ")
+    ));
+    Ok(())
 }
 
 pub(crate) async fn add_event(
@@ -1141,12 +1402,7 @@ pub(crate) async fn add_event(
 }
 
 /// Sender, To and CC become participants, except our own addresses.
-async fn add_participants(
-    conn: &mut SqliteConnection,
-    hd: &RegisteredHelpdesk,
-    ticket_id: i64,
-    m: &ParsedMail,
-) -> Result<()> {
+fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> Vec<String> {
     let mut addresses: Vec<String> = Vec::new();
     for address in m.from.iter().chain(&m.to).chain(&m.cc) {
         let key = address.email_key();
@@ -1154,21 +1410,21 @@ async fn add_participants(
             addresses.push(key);
         }
     }
+    addresses
+}
+
+/// `ticket` is the SQL for the ticket id (a placeholder or a subquery).
+fn push_participants(script: &mut Script, ticket: &str, addresses: &[String]) -> Result<()> {
     if addresses.is_empty() {
         return Ok(());
     }
-    // One statement for all of them; only placeholders are formatted into the SQL.
-    let values: Vec<String> = (0..addresses.len())
-        .map(|i| format!("($1, ${})", i + 2))
-        .collect();
-    let sql = format!(
+    let mut values = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        values.push(format!("({ticket}, {})", script.bind(address)?));
+    }
+    script.push(&format!(
         "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT DO NOTHING",
         values.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ticket_id);
-    for address in &addresses {
-        query = query.bind(address);
-    }
-    query.execute(&mut *conn).await?;
+    ));
     Ok(())
 }
