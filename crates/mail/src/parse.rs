@@ -200,23 +200,20 @@ fn defuse_deep_nesting<'a>(raw: &'a [u8], warnings: &mut Vec<String>) -> Cow<'a,
     ];
     let mut seen = 0;
     let mut out: Option<Vec<u8>> = None;
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'm' || raw[i] == b'M' {
-            for (pat, letter) in PATTERNS {
-                if raw
-                    .get(i..i + pat.len())
-                    .is_some_and(|w| w.eq_ignore_ascii_case(pat))
-                {
-                    seen += 1;
-                    if seen > MAX_NESTED_MESSAGES {
-                        out.get_or_insert_with(|| raw.to_vec())[i + letter] = b'x';
-                    }
-                    break;
+    // Every pattern starts with an 'm': jump from one to the next.
+    for i in memchr::memchr2_iter(b'm', b'M', raw) {
+        for (pat, letter) in PATTERNS {
+            if raw
+                .get(i..i + pat.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(pat))
+            {
+                seen += 1;
+                if seen > MAX_NESTED_MESSAGES {
+                    out.get_or_insert_with(|| raw.to_vec())[i + letter] = b'x';
                 }
+                break;
             }
         }
-        i += 1;
     }
     match out {
         Some(v) => {

@@ -52,7 +52,12 @@ pub struct StrippedReply {
 /// Line ends come back as `\n`.
 pub fn strip_reply(text: &str, marker: Option<&str>) -> StrippedReply {
     // Work on LF line ends only; the reply comes back with LF line ends.
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    // Parsed mail has LF line ends already: copy only when there is a CR.
+    let text: Cow<str> = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    };
 
     if let Some(marker) = marker.map(str::trim).filter(|m| !m.is_empty()) {
         let marker = marker.to_lowercase();

@@ -13,8 +13,8 @@
 //!   whole when they contain `expression(`, `url(`, `javascript:` or CSS escapes.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use ammonia::{Builder, Url, UrlRelative};
 
@@ -39,14 +39,13 @@ pub fn too_deep(html: &str) -> bool {
         "source", "track", "wbr", "!doctype", "!--",
     ];
     let bytes = html.as_bytes();
-    let mut open: HashMap<String, usize> = HashMap::new();
+    let mut open: HashMap<Vec<u8>, usize> = HashMap::new();
+    // The lower-cased name of the current tag, reused: no allocation per tag.
+    let mut name = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     let mut next_gt: Option<usize> = Some(0);
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|b| b.iter().position(|&c| c == b'<'))
-    {
+    while let Some(off) = bytes.get(i..).and_then(|b| memchr::memchr(b'<', b)) {
         let start = i + off + 1;
         let closing = bytes.get(start) == Some(&b'/');
         let name_start = start + usize::from(closing);
@@ -61,12 +60,13 @@ pub fn too_deep(html: &str) -> bool {
         {
             continue;
         }
-        let name = html.get(name_start..i).unwrap_or("").to_ascii_lowercase();
-        if VOID.contains(&name.as_str()) || name.starts_with('!') {
+        name.clear();
+        name.extend(bytes[name_start..i].iter().map(u8::to_ascii_lowercase));
+        if name[0] == b'!' || VOID.iter().any(|v| v.as_bytes() == name.as_slice()) {
             continue;
         }
         if closing {
-            if let Some(n) = open.get_mut(&name).filter(|n| **n > 0) {
+            if let Some(n) = open.get_mut(name.as_slice()).filter(|n| **n > 0) {
                 *n -= 1;
                 depth -= 1;
             }
@@ -76,7 +76,7 @@ pub fn too_deep(html: &str) -> bool {
         if next_gt.is_some_and(|g| g < i) {
             next_gt = bytes
                 .get(i..)
-                .and_then(|b| b.iter().position(|&c| c == b'>'))
+                .and_then(|b| memchr::memchr(b'>', b))
                 .map(|p| i + p);
             if next_gt.is_none() {
                 next_gt = Some(usize::MAX);
@@ -84,7 +84,12 @@ pub fn too_deep(html: &str) -> bool {
         }
         let self_closed = next_gt.is_some_and(|g| g != usize::MAX && g > i && bytes[g - 1] == b'/');
         if !self_closed {
-            *open.entry(name).or_default() += 1;
+            match open.get_mut(name.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    open.insert(name.clone(), 1);
+                }
+            }
             depth += 1;
             if depth > MAX_NESTING {
                 return true;
@@ -158,22 +163,38 @@ pub fn sanitize_html(html: &str, cid_to_url: &dyn Fn(&str) -> Option<String>) ->
             escape_html(&decode_basic_entities(&strip_tags(html)))
         );
     }
-    // ammonia's callbacks must be 'static, so the cid: references are resolved up front.
-    let cid_map: Arc<HashMap<String, String>> = Arc::new(
-        find_cid_references(html)
-            .into_iter()
-            .filter_map(|cid| cid_to_url(&cid).map(|url| (cid, url)))
-            .collect(),
-    );
-    let allowed_relative: Arc<HashSet<String>> = Arc::new(
-        cid_map
-            .values()
-            .filter(|u| is_relative(u))
-            .cloned()
-            .collect(),
-    );
+    // ammonia's callbacks must be 'static, so the cid: references are resolved up
+    // front and handed to the thread's builder through `CIDS`.
+    let cids: HashMap<String, String> = find_cid_references(html)
+        .into_iter()
+        .filter_map(|cid| cid_to_url(&cid).map(|url| (cid, url)))
+        .collect();
+    let relative: HashSet<String> = cids.values().filter(|u| is_relative(u)).cloned().collect();
+    CIDS.set(Cids {
+        urls: cids,
+        relative,
+    });
+    let clean = BUILDER.with(|builder| builder.clean(html).to_string());
+    CIDS.take();
+    clean
+}
 
-    let filter_map = Arc::clone(&cid_map);
+/// The `cid:` targets of the HTML being cleaned on this thread.
+#[derive(Default)]
+struct Cids {
+    /// Normalised Content-ID → URL.
+    urls: HashMap<String, String>,
+    /// Those URLs that are relative (allowed through `url_relative`).
+    relative: HashSet<String>,
+}
+
+thread_local! {
+    static CIDS: RefCell<Cids> = RefCell::default();
+    /// Built once per thread: building the policy costs as much as a small mail's cleaning.
+    static BUILDER: Builder<'static> = builder();
+}
+
+fn builder() -> Builder<'static> {
     let mut builder = Builder::default();
     builder
         .rm_tags(DROP_WITH_CONTENT)
@@ -193,13 +214,11 @@ pub fn sanitize_html(html: &str, cid_to_url: &dyn Fn(&str) -> Option<String>) ->
         .add_url_schemes(&["cid"])
         .link_rel(Some("noopener noreferrer nofollow"))
         .set_tag_attribute_value("a", "target", "_blank")
-        .url_relative(UrlRelative::Custom(Box::new(relative_filter(
-            allowed_relative,
-        ))))
-        .attribute_filter(move |element, attribute, value| {
-            filter_attribute(&filter_map, element, attribute, value)
+        .url_relative(UrlRelative::Custom(Box::new(relative_filter)))
+        .attribute_filter(|element, attribute, value| {
+            CIDS.with_borrow(|cids| filter_attribute(&cids.urls, element, attribute, value))
         });
-    builder.clean(html).to_string()
+    builder
 }
 
 fn filter_attribute<'u>(
@@ -256,10 +275,9 @@ fn filter_attribute<'u>(
 }
 
 /// Relative URLs survive only when they are one of our rewritten `cid:` targets.
-fn relative_filter(
-    allowed: Arc<HashSet<String>>,
-) -> impl for<'u> Fn(&'u str) -> Option<Cow<'u, str>> + Send + Sync {
-    move |url| allowed.contains(url).then_some(Cow::Borrowed(url))
+fn relative_filter(url: &str) -> Option<Cow<'_, str>> {
+    CIDS.with_borrow(|cids| cids.relative.contains(url))
+        .then_some(Cow::Borrowed(url))
 }
 
 fn is_relative(url: &str) -> bool {

@@ -1,6 +1,7 @@
 //! Files kept outside the database: attachments, content-addressed by SHA-256,
 //! and the compression of raw mail kept in the ledger.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,17 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 
 /// zstd at its fastest level: raw mail is mostly text and still compresses about 3×.
 pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::bulk::compress(raw, 1)
+    thread_local! {
+        // One context per thread: a new one per mail costs as much as compressing it.
+        static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    }
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let compressor = match compressor {
+            Some(c) => c,
+            None => compressor.insert(zstd::bulk::Compressor::new(1)?),
+        };
+        compressor.compress(raw)
+    })
 }
 
 pub fn decompress(data: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
