@@ -212,27 +212,28 @@ impl Known {
         }
 
         let mut ticket_ids: HashSet<i64> = HashSet::new();
-        if !numbers.is_empty() {
-            let distinct: HashSet<i64> = numbers.iter().map(|(_, n)| *n).collect();
+        // Per helpdesk, so that UNIQUE (helpdesk_id, number) finds them.
+        let mut by_helpdesk: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (hd, n) in &numbers {
+            by_helpdesk.entry(*hd).or_default().push(*n);
+        }
+        for (hd, wanted) in by_helpdesk {
             let sql = format!(
-                "SELECT helpdesk_id, number, id FROM tickets WHERE number IN ({})",
-                placeholders(1, distinct.len())
+                "SELECT number, id FROM tickets WHERE helpdesk_id = $1 AND number IN ({})",
+                placeholders(2, wanted.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for n in &distinct {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hd);
+            for n in &wanted {
                 query = query.bind(n);
             }
             for row in query.fetch_all(&mut *conn).await? {
-                let key = (row.get(0), row.get(1));
-                if numbers.contains(&key) {
-                    let id: i64 = row.get(2);
-                    known.numbers.insert(key, Some(id));
-                    ticket_ids.insert(id);
-                }
+                let id: i64 = row.get(1);
+                known.numbers.insert((hd, row.get(0)), Some(id));
+                ticket_ids.insert(id);
             }
-            for key in numbers {
-                known.numbers.entry(key).or_insert(None);
-            }
+        }
+        for key in numbers {
+            known.numbers.entry(key).or_insert(None);
         }
 
         if !message_ids.is_empty() {
