@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postdesk_core::RawMail;
+use postdesk_store::ingest::Writer;
 use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError};
 use rayon::prelude::*;
 use tokio::sync::mpsc;
@@ -187,10 +188,22 @@ impl Pipeline {
         };
         let mut summary = Summary::default();
         let mut result = Ok(());
+        let mut writer = None;
         while let Some(batch) = rx.recv().await {
             let jobs: Vec<(IncomingMail, Option<i64>)> =
                 batch.into_iter().map(|m| (m, None)).collect();
-            match self.commit(&jobs).await {
+            // Taken when the first batch is ready, kept for the others.
+            let conn = match &mut writer {
+                Some(conn) => conn,
+                None => match self.store.writer().await {
+                    Ok(conn) => writer.insert(conn),
+                    Err(e) => {
+                        result = Err(e.into());
+                        break;
+                    }
+                },
+            };
+            match self.commit(conn, &jobs).await {
                 Ok(processed) => {
                     processed.iter().for_each(|p| summary.add(p.report.outcome));
                     on_committed(&processed);
@@ -201,6 +214,7 @@ impl Pipeline {
                 }
             }
         }
+        drop(writer);
         drop(rx);
         let _ = preparer.join();
         summary.elapsed = started.elapsed();
@@ -231,7 +245,8 @@ impl Pipeline {
             );
             jobs.push((mail, Some(id)));
         }
-        self.commit(&jobs).await
+        let mut conn = self.store.writer().await?;
+        self.commit(&mut conn, &jobs).await
     }
 
     /// Commits a batch in one transaction. Tried first without a savepoint per mail
@@ -239,26 +254,28 @@ impl Pipeline {
     /// back and redone with savepoints, so only that mail fails.
     async fn commit(
         &self,
+        conn: &mut Writer,
         jobs: &[(IncomingMail, Option<i64>)],
     ) -> Result<Vec<Processed>, PipelineError> {
-        match self.commit_once(jobs, false).await {
+        match self.commit_once(conn, jobs, false).await {
             Ok(processed) => Ok(processed),
             Err(e) => {
                 tracing::debug!(error = %e, "batch failed; redoing it mail by mail");
-                self.commit_once(jobs, true).await
+                self.commit_once(conn, jobs, true).await
             }
         }
     }
 
     async fn commit_once(
         &self,
+        conn: &mut Writer,
         jobs: &[(IncomingMail, Option<i64>)],
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
         let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
         let mut batch = self
             .store
-            .begin_batch(&self.helpdesks, careful, &mails)
+            .begin_batch(conn, &self.helpdesks, careful, &mails)
             .await?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {

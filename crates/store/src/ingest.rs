@@ -9,6 +9,7 @@ use postdesk_core::rules;
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Encode, Row, Sqlite, SqliteConnection, Transaction};
 
@@ -88,10 +89,13 @@ pub struct IngestReport {
     pub move_to_folder: Option<String>,
 }
 
+/// The connection a run's batches are written on (see [`Store::writer`]).
+pub type Writer = PoolConnection<Sqlite>;
+
 /// Many mails, one commit.
 pub struct Batch<'s> {
     store: &'s Store,
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'s, Sqlite>,
     /// Each mail in its own savepoint. Without, a database error while applying a
     /// mail fails the whole batch, which the caller then redoes carefully.
     careful: bool,
@@ -102,17 +106,18 @@ pub struct Batch<'s> {
 }
 
 impl Store {
-    /// A group transaction for `mails`, holding the write lock from its start so
-    /// what it reads stays true until it commits. `careful` puts each mail in its
-    /// own savepoint (two more round trips per mail); use it to redo a batch that
-    /// failed without.
-    pub async fn begin_batch(
-        &self,
+    /// A group transaction for `mails` on `conn` (see [`Store::writer`]), holding
+    /// the write lock from its start so what it reads stays true until it commits.
+    /// `careful` puts each mail in its own savepoint (two more round trips per
+    /// mail); use it to redo a batch that failed without.
+    pub async fn begin_batch<'s>(
+        &'s self,
+        conn: &'s mut SqliteConnection,
         helpdesks: &[RegisteredHelpdesk],
         careful: bool,
         mails: &[&IncomingMail],
-    ) -> Result<Batch<'_>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    ) -> Result<Batch<'s>> {
+        let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
         let agents = sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
             .fetch_all(&mut *tx)
             .await?
@@ -128,6 +133,14 @@ impl Store {
             ledger,
             known,
         })
+    }
+
+    /// The connection for all the batches of a run. The same one each time: every
+    /// connection prepares and caches each shape of a mail's statements (several
+    /// MB on four rotating pool connections), and keeps its page cache only while
+    /// no other connection writes.
+    pub async fn writer(&self) -> Result<Writer> {
+        Ok(self.pool.acquire().await?)
     }
 }
 
