@@ -481,3 +481,138 @@ async fn hostile_mails_run_nothing_load_nothing_and_escape_nothing() {
     browser.assert_not_pwned().await;
     browser.close().await;
 }
+
+/// POSTs a form; returns the status line and headers.
+fn http_post_form(base: &str, path: &str, body: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split("\r\n\r\n").next().unwrap_or("").to_string()
+}
+
+#[test]
+fn the_demo_ends_with_the_ui_running_and_says_how_to_sign_in() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("demo")
+        .arg(dir.path().join("demo"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("POSTDESK_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut password = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("The web UI is running: open ") {
+            url = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(rest) = line.trim().strip_prefix("password: ") {
+            password = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    let (url, password) = (
+        url.expect("the demo says where"),
+        password.expect("and the password"),
+    );
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    let base = url.trim_end_matches('/');
+    let wrong = http_post_form(base, "/login", "login=admin&password=not-it");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let right = http_post_form(base, "/login", &format!("login=admin&password={password}"));
+    assert!(
+        right.starts_with("HTTP/1.1 303") && right.contains("set-cookie: postdesk_session="),
+        "{right}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn agents_are_added_listed_given_passwords_and_tokens() {
+    let desk = Desk::new("");
+    let refused = desk.run_with_stdin(&["agents", "add", "bob"], Some(b"a long password\n"));
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("--helpdesk"), "{}", refused.stderr);
+    let short = desk.run_with_stdin(
+        &["agents", "add", "bob", "--helpdesk", "Support"],
+        Some(b"short\n"),
+    );
+    assert!(
+        short.stderr.contains("at least 10 characters"),
+        "{}",
+        short.stderr
+    );
+    let unknown = desk.run_with_stdin(
+        &["agents", "add", "bob", "--helpdesk", "Nope"],
+        Some(b"a long password\n"),
+    );
+    assert!(
+        unknown.stderr.contains("no helpdesk named `Nope`"),
+        "{}",
+        unknown.stderr
+    );
+    desk.run_with_stdin(
+        &[
+            "agents",
+            "add",
+            "bob",
+            "--helpdesk",
+            "Support",
+            "--email",
+            "Bob@Example.com",
+        ],
+        Some(b"a long password\n"),
+    )
+    .ok();
+    desk.run_with_stdin(
+        &["agents", "add", "root", "--role", "admin"],
+        Some(b"another long password\n"),
+    )
+    .ok();
+    let list = desk.run(&["agents", "list"]).ok();
+    let bob = list
+        .lines()
+        .find(|l| l.starts_with("bob "))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        bob.contains("agent") && bob.contains("bob@example.com") && bob.contains("Support"),
+        "{bob}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("root ") && l.contains("admin")),
+        "{list}"
+    );
+    assert!(!list.contains("argon2"), "hashes are never shown");
+    desk.run_with_stdin(
+        &["agents", "passwd", "bob"],
+        Some(b"a brand new password\n"),
+    )
+    .ok();
+    let token = desk.run(&["agents", "token", "bob"]).ok();
+    let token = token.trim();
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let missing = desk.run_with_stdin(&["agents", "passwd", "nobody"], Some(b"a long password\n"));
+    assert!(
+        missing.stderr.contains("there is no agent named `nobody`"),
+        "{}",
+        missing.stderr
+    );
+}
