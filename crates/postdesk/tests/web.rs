@@ -522,10 +522,10 @@ fn the_demo_ends_with_the_ui_running_and_says_how_to_sign_in() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut url = None;
     let mut password = None;
-    for line in stdout.lines() {
+    for line in stdout.by_ref().lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("The web UI is running: open ") {
             url = rest.split_whitespace().next().map(str::to_string);
@@ -535,6 +535,8 @@ fn the_demo_ends_with_the_ui_running_and_says_how_to_sign_in() {
             break;
         }
     }
+    // Keep reading: a closed pipe would end the demo at its next line of output.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let (url, password) = (
         url.expect("the demo says where"),
         password.expect("and the password"),
