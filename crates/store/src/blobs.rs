@@ -59,7 +59,11 @@ pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
             Some(c) => c,
             None => compressor.insert(zstd::bulk::Compressor::new(1)?),
         };
-        compressor.compress(raw)
+        // The output is allocated for the worst case (larger than the input):
+        // give back the rest, or a batch of mails in flight holds it all.
+        let mut compressed = compressor.compress(raw)?;
+        compressed.shrink_to_fit();
+        Ok(compressed)
     })
 }
 
