@@ -91,6 +91,10 @@ pub struct IngestReport {
 
 /// The connection a run's batches are written on (see [`Store::writer`]).
 ///
+/// Its page cache is 8 MiB instead of SQLite's 2: the ledger's and entries'
+/// Message-ID and hash indexes stay cached while the bodies of a batch stream past
+/// them, which saved a tenth of an import's time.
+///
 /// SQLite's automatic checkpoint is off on it: copying the write-ahead log into
 /// the database would otherwise run on this connection after every commit, a
 /// third of the writer's time, while the writer is the one stage of the pipeline
@@ -102,11 +106,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Turns the automatic checkpoint back on and returns the connection to the pool.
+    /// Gives the connection SQLite's defaults back (as every other connection has
+    /// them) and returns it to the pool.
     pub async fn release(mut self) -> Result<()> {
         if let Some(mut conn) = self.conn.take() {
-            // SQLite's default, as on every other connection.
-            sqlx::query("PRAGMA wal_autocheckpoint = 1000")
+            sqlx::query("PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_size = -2000")
                 .execute(&mut *conn)
                 .await?;
         }
@@ -190,7 +194,7 @@ impl Store {
     /// no other connection writes.
     pub async fn writer(&self) -> Result<Writer> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+        sqlx::query("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192")
             .execute(&mut *conn)
             .await?;
         Ok(Writer { conn: Some(conn) })

@@ -78,10 +78,6 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            // 8 MiB of pages per connection (SQLite's default is 2): the ledger's and
-            // entries' Message-ID and hash indexes stay cached while the bodies of a
-            // batch stream past them, which saved a tenth of an import's time.
-            .pragma("cache_size", "-8192")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
