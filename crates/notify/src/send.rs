@@ -170,7 +170,7 @@ impl std::fmt::Display for Delivered {
     }
 }
 
-/// Sends every due mail (or only mail `only`), in batches, until none is due.
+/// Sends every mail due when called (or only mail `only`), in batches.
 pub async fn deliver_due(
     store: &Store,
     helpdesks: &[RegisteredHelpdesk],
@@ -179,8 +179,13 @@ pub async fn deliver_due(
 ) -> Result<Delivered, StoreError> {
     let mut done = Delivered::default();
     let mut transports: HashMap<i64, Result<Transport, String>> = HashMap::new();
+    // Only what was due when this run started: a mail deferred during the run is
+    // not tried again by it (its retry may come due while a slow server is tried).
+    let started = postdesk_store::now();
     loop {
-        let claimed = store.outbox_claim(only, delivery.lease_secs, 20).await?;
+        let claimed = store
+            .outbox_claim(only, started, delivery.lease_secs, 20)
+            .await?;
         if claimed.is_empty() {
             return Ok(done);
         }

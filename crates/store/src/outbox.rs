@@ -355,11 +355,12 @@ impl Store {
         .rows_affected())
     }
 
-    /// Claims up to `limit` due mails (of `only` when given) for `lease_secs`: one
-    /// statement, so two senders never hold the same mail.
+    /// Claims up to `limit` mails (of `only` when given) that were due at `due_by`,
+    /// for `lease_secs`: one statement, so two senders never hold the same mail.
     pub async fn outbox_claim(
         &self,
         only: Option<i64>,
+        due_by: i64,
         lease_secs: u64,
         limit: i64,
     ) -> Result<Vec<Claimed>> {
@@ -371,7 +372,7 @@ impl Store {
              RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
         )
         .bind(now.saturating_add(lease_secs as i64))
-        .bind(now)
+        .bind(due_by)
         .bind(only)
         .bind(limit)
         .fetch_all(&self.pool)
