@@ -154,6 +154,12 @@ impl Pipeline {
         self
     }
 
+    /// The same pipeline committing every `size` mails.
+    pub fn with_batch_size(mut self, size: usize) -> Self {
+        self.options.batch_size = size.max(1);
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

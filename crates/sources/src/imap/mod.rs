@@ -386,7 +386,9 @@ type Processing =
     tokio::task::JoinHandle<Result<(Summary, HashMap<String, IngestReport>), PipelineError>>;
 
 fn process(pipeline: &Pipeline, fetched: Vec<(u32, RawMail)>) -> Processing {
-    let pipeline = pipeline.clone();
+    // Two commits per fetched batch: the second half is parsed while the first is
+    // written, instead of parsing all, then writing all.
+    let pipeline = pipeline.clone().with_batch_size(FETCH_BATCH.div_ceil(2));
     tokio::spawn(async move {
         let mut outcomes = HashMap::new();
         let summary = pipeline
