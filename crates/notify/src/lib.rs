@@ -452,7 +452,10 @@ async fn followed_up(
     let mut vars = Vars::new();
     vars.ticket(hd, &info)
         .set("requester_email", from.clone())
-        .set("description", cut(&mail.reply.reply))
+        .set(
+            "description",
+            cut(&mail.reply(hd.config.settings.reply_marker.as_deref()).reply),
+        )
         .set("author", author(mail));
     queue(
         conn,

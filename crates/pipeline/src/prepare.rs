@@ -4,7 +4,7 @@ use std::path::Path;
 
 use postdesk_core::route::{self, Route};
 use postdesk_core::{RawMail, attachments};
-use postdesk_mail::{ParsedMail, StrippedReply, classify, parse, strip_reply};
+use postdesk_mail::{Classification, ParsedMail, StrippedReply, classify, parse, strip_reply};
 use postdesk_store::{IncomingMail, RegisteredHelpdesk, StoredAttachment, blobs, now};
 use sha2::{Digest, Sha256};
 
@@ -93,9 +93,11 @@ pub fn analyse(
     let hd = &helpdesks[helpdesk].config;
     let subject_numbers = hd.reference.find_all(&mail.subject);
     let reply = if too_large {
-        StrippedReply::default()
+        Some(StrippedReply::default())
+    } else if could_follow_up(&mail, classification, &subject_numbers) {
+        Some(strip_reply(&mail.text, hd.settings.reply_marker.as_deref()))
     } else {
-        strip_reply(&mail.text, hd.settings.reply_marker.as_deref())
+        None // split by the store should threading append it after all
     };
     let mut stored = Vec::with_capacity(mail.attachments.len());
     let mut kept = Vec::new();
@@ -137,6 +139,17 @@ pub fn analyse(
         failure,
     };
     (incoming, kept)
+}
+
+/// Whether threading could append the mail to a ticket: only then is its reply
+/// split from the quoted history (see `store::ingest::candidates`).
+fn could_follow_up(mail: &ParsedMail, classification: Classification, numbers: &[i64]) -> bool {
+    !numbers.is_empty()
+        || !mail.in_reply_to.is_empty()
+        || !mail.references.is_empty()
+        || (classification == Classification::Bounce
+            && (mail.structure.embedded_message_id.is_some()
+                || mail.structure.embedded_subject.is_some()))
 }
 
 /// The bytes of an attachment to keep, named by their SHA-256.

@@ -47,8 +47,9 @@ pub struct IncomingMail {
     pub classification: Classification,
     /// Ticket numbers referenced in the subject, in order.
     pub subject_numbers: Vec<i64>,
-    /// The body split at the reply marker or quote header.
-    pub reply: StrippedReply,
+    /// The body split at the reply marker or quote header; `None` when the mail
+    /// carries nothing that could thread it to a ticket (see [`IncomingMail::reply`]).
+    pub reply: Option<StrippedReply>,
     /// What the mail rules found before threading (resolved in `apply`).
     pub route: Route,
     pub received_at: i64,
@@ -64,6 +65,18 @@ pub enum Outcome {
     Failed,
     /// The same bytes were already processed; nothing was written.
     Duplicate,
+}
+
+impl IncomingMail {
+    /// The body split at the reply marker or quote header. Preparing a mail skips
+    /// the split (a fifth of its cost) when nothing could make it a follow-up;
+    /// should threading still append it, the split is made here.
+    pub fn reply(&self, marker: Option<&str>) -> std::borrow::Cow<'_, StrippedReply> {
+        match &self.reply {
+            Some(reply) => std::borrow::Cow::Borrowed(reply),
+            None => std::borrow::Cow::Owned(postdesk_mail::strip_reply(&self.mail.text, marker)),
+        }
+    }
 }
 
 impl Outcome {
@@ -952,7 +965,7 @@ async fn apply(
                 mail,
                 &author,
                 &intake,
-                &mail.reply.reply,
+                &mail.reply(hd.config.settings.reply_marker.as_deref()).reply,
             )?;
             // Status (when it changes), last modified, and the number to report.
             let sql = format!(
