@@ -13,7 +13,7 @@ use postdesk_core::outgoing::{Event, Target};
 use postdesk_mail::Classification;
 use postdesk_store::outbox::{self, NewOutgoing};
 use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::Connection;
 
 use compose::{Automatic, Draft};
 
@@ -24,23 +24,23 @@ const DESCRIPTION_CHARS: usize = 8000;
 
 /// Called by the pipeline for every applied mail, inside the mail's group transaction.
 /// Queues nothing for a helpdesk without `[helpdesk.smtp]`.
-pub async fn on_ingested(
-    conn: &mut SqliteConnection,
+pub fn on_ingested(
+    conn: &Connection,
     helpdesk: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), postdesk_store::StoreError> {
     if helpdesk.config.outgoing.smtp.is_none() {
         return Ok(());
     }
     let result = match report.outcome {
         Outcome::Created if mail.classification == Classification::Normal => {
-            created(conn, helpdesk, mail, report).await
+            created(conn, helpdesk, mail, report)
         }
         Outcome::Appended if mail.classification == Classification::Normal => {
-            followed_up(conn, helpdesk, mail, report).await
+            followed_up(conn, helpdesk, mail, report)
         }
-        Outcome::Failed => failed(conn, helpdesk, mail, report).await,
+        Outcome::Failed => failed(conn, helpdesk, mail, report),
         _ => Ok(()),
     };
     match result {
@@ -58,19 +58,16 @@ pub async fn on_ingested(
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] postdesk_store::StoreError),
     #[error("template: {0}")]
     Template(#[from] minijinja::Error),
     #[error(transparent)]
     Compose(#[from] compose::ComposeError),
 }
 
-impl From<postdesk_store::StoreError> for NotifyError {
-    fn from(e: postdesk_store::StoreError) -> Self {
-        match e {
-            postdesk_store::StoreError::Database(e) => Self::Database(e),
-            other => Self::Database(sqlx::Error::Protocol(other.to_string())),
-        }
+impl From<rusqlite::Error> for NotifyError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.into())
     }
 }
 
@@ -86,28 +83,27 @@ pub(crate) struct TicketInfo {
     pub assignee: Option<(String, Option<String>)>,
 }
 
-pub(crate) async fn ticket_info(
-    conn: &mut SqliteConnection,
+pub(crate) fn ticket_info(
+    conn: &Connection,
     ticket_id: i64,
-) -> Result<TicketInfo, sqlx::Error> {
-    let r = sqlx::query(
+) -> Result<TicketInfo, rusqlite::Error> {
+    conn.prepare_cached(
         "SELECT t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
          FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
          LEFT JOIN agents m ON m.id = t.manager_id LEFT JOIN agents a ON a.id = t.assignee_id
-         WHERE t.id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
-    Ok(TicketInfo {
-        number: r.get(0),
-        title: r.get(1),
-        status: r.get(2),
-        created_at: r.get(3),
-        requester_name: r.get::<Option<String>, _>(4).unwrap_or_default(),
-        manager: agent(r.get(5), r.get(6)),
-        assignee: agent(r.get(7), r.get(8)),
+         WHERE t.id = ?1",
+    )?
+    .query_row([ticket_id], |r| {
+        let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
+        Ok(TicketInfo {
+            number: r.get(0)?,
+            title: r.get(1)?,
+            status: r.get(2)?,
+            created_at: r.get(3)?,
+            requester_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            manager: agent(r.get(5)?, r.get(6)?),
+            assignee: agent(r.get(7)?, r.get(8)?),
+        })
     })
 }
 
@@ -191,8 +187,8 @@ pub(crate) fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
 
 /// Renders, composes and queues one mail.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn queue(
-    conn: &mut SqliteConnection,
+pub(crate) fn queue(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     event: Event,
     vars: &Vars,
@@ -242,13 +238,12 @@ pub(crate) async fn queue(
             raw: &composed.raw,
             suppressed: !hd.config.outgoing.delivery.enabled,
         },
-    )
-    .await?;
+    )?;
     Ok(Some((id, message_id)))
 }
 
-async fn created(
-    conn: &mut SqliteConnection,
+fn created(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -256,7 +251,7 @@ async fn created(
     let Some(ticket_id) = report.ticket_id else {
         return Ok(());
     };
-    let info = ticket_info(conn, ticket_id).await?;
+    let info = ticket_info(conn, ticket_id)?;
     let m = &mail.mail;
     let from = m.from.as_ref().map(|a| a.email_key()).unwrap_or_default();
     let mut vars = Vars::new();
@@ -272,7 +267,7 @@ async fn created(
                 .acknowledgement_text
                 .clone(),
         );
-    if let Some(skip) = acknowledgement_skipped(conn, hd, mail, &from).await? {
+    if let Some(skip) = acknowledgement_skipped(conn, hd, mail, &from)? {
         tracing::info!(ticket = info.number, reason = skip, "no acknowledgement");
     } else {
         let name = m.from.as_ref().and_then(|a| a.name.clone());
@@ -291,12 +286,11 @@ async fn created(
             (Some(ticket_id), Some(report.intake_id), None),
             None,
             None,
-        )
-        .await?;
+        )?;
     }
     let target = &hd.config.outgoing.notifications.new_ticket;
     let agent = info.manager.clone().or(info.assignee.clone());
-    let to = recipients(conn, hd, target, agent, &from).await?;
+    let to = recipients(conn, hd, target, agent, &from)?;
     if !to.is_empty() {
         queue(
             conn,
@@ -309,8 +303,7 @@ async fn created(
             (Some(ticket_id), Some(report.intake_id), None),
             None,
             None,
-        )
-        .await?;
+        )?;
     }
     Ok(())
 }
@@ -326,8 +319,8 @@ fn author(mail: &IncomingMail) -> String {
 }
 
 /// Why no acknowledgement goes to `from`, if it does not.
-async fn acknowledgement_skipped(
-    conn: &mut SqliteConnection,
+fn acknowledgement_skipped(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     from: &str,
@@ -373,7 +366,7 @@ async fn acknowledgement_skipped(
         return Ok(Some("no-reply address"));
     }
     let since = postdesk_store::now() - 3600;
-    let sent = outbox::acknowledgements_since(conn, from, since).await?;
+    let sent = outbox::acknowledgements_since(conn, from, since)?;
     if sent >= i64::from(n.max_acknowledgements_per_hour) {
         return Ok(Some("rate limit of acknowledgements per hour reached"));
     }
@@ -381,8 +374,8 @@ async fn acknowledgement_skipped(
 }
 
 /// The addresses of `target`, except `exclude` (the mail's sender) and our own.
-async fn recipients(
-    conn: &mut SqliteConnection,
+fn recipients(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     target: &Target,
     ticket_agent: Option<(String, Option<String>)>,
@@ -403,14 +396,10 @@ async fn recipients(
             .and_then(|(name, email)| email.map(|e| (Some(name), e)))
             .into_iter()
             .collect(),
-        Target::AllAgents => {
-            sqlx::query("SELECT name, email FROM agents WHERE email IS NOT NULL ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| (Some(r.get(0)), r.get(1)))
-                .collect()
-        }
+        Target::AllAgents => conn
+            .prepare_cached("SELECT name, email FROM agents WHERE email IS NOT NULL ORDER BY id")?
+            .query_map([], |r| Ok((Some(r.get(0)?), r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?,
     };
     let mut seen = Vec::new();
     Ok(list
@@ -424,8 +413,8 @@ async fn recipients(
         .collect())
 }
 
-async fn followed_up(
-    conn: &mut SqliteConnection,
+fn followed_up(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -437,7 +426,7 @@ async fn followed_up(
     if *target == Target::None {
         return Ok(());
     }
-    let info = ticket_info(conn, ticket_id).await?;
+    let info = ticket_info(conn, ticket_id)?;
     let from = mail
         .mail
         .from
@@ -445,7 +434,7 @@ async fn followed_up(
         .map(|a| a.email_key())
         .unwrap_or_default();
     let agent = info.assignee.clone().or(info.manager.clone());
-    let to = recipients(conn, hd, target, agent, &from).await?;
+    let to = recipients(conn, hd, target, agent, &from)?;
     if to.is_empty() {
         return Ok(());
     }
@@ -468,13 +457,12 @@ async fn followed_up(
         (Some(ticket_id), Some(report.intake_id), None),
         None,
         None,
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
-async fn failed(
-    conn: &mut SqliteConnection,
+fn failed(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -503,7 +491,6 @@ async fn failed(
         (None, Some(report.intake_id), None),
         Some((format!("failed-{}.eml", report.intake_id), original)),
         None,
-    )
-    .await?;
+    )?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 use postdesk_core::outgoing::Event;
 use postdesk_store::outbox::{self, OutgoingEntry};
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
+use rusqlite::Connection;
 
 use crate::{NotifyError, Vars, compose, sender, ticket_info};
 
@@ -24,9 +25,9 @@ pub enum ReplyError {
     Notify(#[from] NotifyError),
 }
 
-impl From<sqlx::Error> for ReplyError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::Database(e))
+impl From<rusqlite::Error> for ReplyError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
     }
 }
 
@@ -57,20 +58,33 @@ pub async fn reply(
     let Some((from, _)) = sender(hd) else {
         return Err(ReplyError::NoSmtp(hd.config.settings.name.clone()));
     };
-    let mut tx = store.begin_write().await?;
-    let ctx = outbox::reply_context(&mut tx, hd.id, number).await?;
+    let (hd, agent, text) = (hd.clone(), agent.map(str::to_string), text.to_string());
+    store
+        .write(move |tx| reply_in(tx, &hd, number, agent.as_deref(), &text, from))
+        .await
+}
+
+/// `reply` inside its transaction.
+fn reply_in(
+    tx: &Connection,
+    hd: &RegisteredHelpdesk,
+    number: i64,
+    agent: Option<&str>,
+    text: &str,
+    from: String,
+) -> Result<ReplyQueued, ReplyError> {
+    let ctx = outbox::reply_context(tx, hd.id, number)?;
     let Some(requester) = ctx.requester_email.clone() else {
         return Err(ReplyError::NoRecipient(number));
     };
     let agent_id = match agent {
-        Some(a) => outbox::agent(&mut tx, a).await?,
+        Some(a) => outbox::agent(tx, a)?,
         None => hd.default_agent_id,
     };
-    let agent_name: String = sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
-        .bind(agent_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let info = ticket_info(&mut tx, ctx.ticket_id).await?;
+    let agent_name: String = tx
+        .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+        .query_row([agent_id], |r| r.get(0))?;
+    let info = ticket_info(tx, ctx.ticket_id)?;
     let mut vars = Vars::new();
     vars.ticket(hd, &info)
         .set("requester_email", requester.clone())
@@ -100,7 +114,7 @@ pub async fn reply(
         .render(Event::Reply, vars.value())
         .map_err(NotifyError::from)?;
     let entry_id = outbox::add_outgoing_entry(
-        &mut tx,
+        tx,
         &OutgoingEntry {
             ticket_id: ctx.ticket_id,
             agent_id,
@@ -113,10 +127,9 @@ pub async fn reply(
             in_reply_to: ctx.last_message_id.as_deref(),
             references: &references,
         },
-    )
-    .await?;
+    )?;
     let queued = crate::queue(
-        &mut tx,
+        tx,
         hd,
         Event::Reply,
         &vars,
@@ -126,12 +139,10 @@ pub async fn reply(
         (Some(ctx.ticket_id), None, Some(entry_id)),
         None,
         Some(message_id.clone()),
-    )
-    .await?;
+    )?;
     let Some((outbox_id, _)) = queued else {
         return Err(ReplyError::NoSmtp(hd.config.settings.name.clone()));
     };
-    tx.commit().await?;
     let mut recipients = vec![requester];
     recipients.extend(cc);
     Ok(ReplyQueued {

@@ -10,8 +10,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postdesk_core::RawMail;
-use postdesk_store::ingest::Writer;
-use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError};
+use postdesk_store::{
+    IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError, Writer,
+};
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
@@ -178,6 +179,10 @@ impl Pipeline {
 
     /// Processes every mail of `mails` in order. `on_committed` hears of each batch
     /// once it is durable; a store error stops the run, leaving later mails untouched.
+    ///
+    /// The stages overlap: a thread reads the source, another has batches prepared
+    /// on all cores, the writer thread commits them on its own connection, and this
+    /// task reports them and has the write-ahead log checkpointed on the side.
     pub async fn run<I>(
         &self,
         mails: I,
@@ -187,14 +192,23 @@ impl Pipeline {
         I: Iterator<Item = RawMail> + Send + 'static,
     {
         let started = Instant::now();
+        // The source is read a batch ahead, so the prepare threads never wait for it.
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<RawMail>(self.options.batch_size);
+        let reader = std::thread::spawn(move || {
+            for raw in mails {
+                if raw_tx.send(raw).is_err() {
+                    return; // the run stopped on an error
+                }
+            }
+        });
         // Two prepared batches in flight: one being written, one being parsed.
-        let (tx, mut rx) = mpsc::channel::<Vec<IncomingMail>>(1);
+        let (prepared_tx, prepared_rx) = std::sync::mpsc::sync_channel::<Vec<IncomingMail>>(1);
         let preparer = {
             let helpdesks = Arc::clone(&self.helpdesks);
             let options = self.options.clone();
             let data_dir = self.store.data_dir().to_path_buf();
             std::thread::spawn(move || {
-                let mut mails = mails.peekable();
+                let mut mails = raw_rx.into_iter().peekable();
                 while mails.peek().is_some() {
                     let chunk: Vec<RawMail> = mails.by_ref().take(options.batch_size).collect();
                     let prepared: Vec<IncomingMail> = PREPARE_POOL.install(|| {
@@ -211,11 +225,35 @@ impl Pipeline {
                             })
                             .collect()
                     });
-                    if tx.blocking_send(prepared).is_err() {
+                    if prepared_tx.send(prepared).is_err() {
                         return; // the writer stopped on an error
                     }
                 }
             })
+        };
+        let (committed_tx, mut committed_rx) = mpsc::unbounded_channel();
+        let writer = {
+            let pipeline = self.clone();
+            std::thread::Builder::new()
+                .name("writer".into())
+                .spawn(move || -> Result<(), PipelineError> {
+                    // Opened when the first batch is ready, kept for the others.
+                    let mut writer = None;
+                    for batch in prepared_rx {
+                        let jobs: Vec<(IncomingMail, Option<i64>)> =
+                            batch.into_iter().map(|m| (m, None)).collect();
+                        let writer = match &mut writer {
+                            Some(writer) => writer,
+                            None => writer.insert(pipeline.store.writer()?),
+                        };
+                        let processed = pipeline.commit(writer, &jobs)?;
+                        if committed_tx.send(processed).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })
+                .expect("the writer thread starts")
         };
         // The write-ahead log is copied into the database beside the writer (see
         // `Writer`): after each commit, unless a checkpoint is still running.
@@ -231,45 +269,26 @@ impl Pipeline {
             })
         };
         let mut summary = Summary::default();
-        let mut result = Ok(());
-        let mut writer = None;
-        while let Some(batch) = rx.recv().await {
-            let jobs: Vec<(IncomingMail, Option<i64>)> =
-                batch.into_iter().map(|m| (m, None)).collect();
-            // Taken when the first batch is ready, kept for the others.
-            let conn = match &mut writer {
-                Some(conn) => conn,
-                None => match self.store.writer().await {
-                    Ok(conn) => writer.insert(conn),
-                    Err(e) => {
-                        result = Err(e.into());
-                        break;
-                    }
-                },
-            };
-            match self.commit(conn, &jobs).await {
-                Ok(processed) => {
-                    processed.iter().for_each(|p| summary.add(p.report.outcome));
-                    on_committed(&processed);
-                    let _ = checkpoint_tx.try_send(());
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+        while let Some(processed) = committed_rx.recv().await {
+            processed.iter().for_each(|p| summary.add(p.report.outcome));
+            on_committed(&processed);
+            let _ = checkpoint_tx.try_send(());
         }
         drop(checkpoint_tx);
         let _ = checkpointer.await;
-        if let Some(writer) = writer
-            && let Err(e) = writer.release().await
-        {
-            result = result.and(Err(e.into()));
-        }
-        drop(rx);
-        let _ = preparer.join();
+        let result = tokio::task::spawn_blocking(move || {
+            let result = writer.join();
+            let _ = preparer.join();
+            let _ = reader.join();
+            result
+        })
+        .await
+        .expect("joining the pipeline's threads does not fail");
         summary.elapsed = started.elapsed();
-        result.map(|()| summary)
+        match result {
+            Ok(result) => result.map(|()| summary),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Processes ledger rows again (the failed queue's "retry"), updating them in place.
@@ -296,48 +315,48 @@ impl Pipeline {
             );
             jobs.push((mail, Some(id)));
         }
-        let mut writer = self.store.writer().await?;
-        let processed = self.commit(&mut writer, &jobs).await;
-        writer.release().await?;
-        processed
+        let pipeline = self.clone();
+        let processed = tokio::task::spawn_blocking(move || {
+            let mut writer = pipeline.store.writer()?;
+            pipeline.commit(&mut writer, &jobs)
+        })
+        .await
+        .expect("the writer does not panic")?;
+        self.store.checkpoint().await?;
+        Ok(processed)
     }
 
-    /// Commits a batch in one transaction. Tried first without a savepoint per mail
-    /// (fewer round trips); if any mail hits a database error the batch is rolled
-    /// back and redone with savepoints, so only that mail fails.
-    async fn commit(
+    /// Commits a batch in one transaction. Tried first without a savepoint per mail;
+    /// if any mail hits a database error the batch is rolled back and redone with
+    /// savepoints, so only that mail fails.
+    fn commit(
         &self,
-        conn: &mut Writer,
+        writer: &mut Writer,
         jobs: &[(IncomingMail, Option<i64>)],
     ) -> Result<Vec<Processed>, PipelineError> {
-        match self.commit_once(conn, jobs, false).await {
+        match self.commit_once(writer, jobs, false) {
             Ok(processed) => Ok(processed),
             Err(e) => {
                 tracing::debug!(error = %e, "batch failed; redoing it mail by mail");
-                self.commit_once(conn, jobs, true).await
+                self.commit_once(writer, jobs, true)
             }
         }
     }
 
-    async fn commit_once(
+    fn commit_once(
         &self,
-        conn: &mut Writer,
+        writer: &mut Writer,
         jobs: &[(IncomingMail, Option<i64>)],
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
         let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
-        let mut batch = self
-            .store
-            .begin_batch(conn, &self.helpdesks, careful, &mails)
-            .await?;
+        let mut batch = writer.begin_batch(&self.helpdesks, careful, &mails)?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {
-            let report = batch.ingest(&self.helpdesks, mail, *retry_of).await?;
+            let report = batch.ingest(&self.helpdesks, mail, *retry_of)?;
             if report.outcome != Outcome::Duplicate {
                 let helpdesk = &self.helpdesks[mail.helpdesk];
-                postdesk_notify::on_ingested(batch.connection(), helpdesk, mail, &report)
-                    .await
-                    .map_err(StoreError::from)?;
+                postdesk_notify::on_ingested(batch.connection(), helpdesk, mail, &report)?;
             }
             processed.push(Processed {
                 source: mail.source,
@@ -345,7 +364,7 @@ impl Pipeline {
                 report,
             });
         }
-        batch.commit().await?;
+        batch.commit()?;
         Ok(processed)
     }
 }

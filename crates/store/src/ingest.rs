@@ -1,6 +1,11 @@
 //! Applies one prepared mail inside a group transaction: ledger row, contact,
-//! new ticket or follow-up, entry, attachments. Each mail runs in its own
-//! savepoint, so its effects are all-or-nothing while many mails share one commit.
+//! new ticket or follow-up, entry, attachments. Many mails share one commit, each
+//! mail's effects all-or-nothing (see [`Batch`]).
+//!
+//! This is the one stage of the pipeline that cannot be spread over cores, so it
+//! runs synchronously on a [`Writer`]: its own SQLite connection (rusqlite) on the
+//! thread that owns it, with cached prepared statements. Through sqlx's worker
+//! thread each statement cost two thread hand-offs, more than SQLite's own work.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,11 +14,10 @@ use postdesk_core::rules;
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Encode, Row, Sqlite, SqliteConnection, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use crate::{RegisteredHelpdesk, Result, Store, StoreError, now};
+use crate::writer::Writer;
+use crate::{RegisteredHelpdesk, Result, now};
 
 /// An attachment whose bytes are already on disk (or refused by policy).
 #[derive(Debug, Clone)]
@@ -102,66 +106,9 @@ pub struct IngestReport {
     pub move_to_folder: Option<String>,
 }
 
-/// The connection a run's batches are written on (see [`Store::writer`]).
-///
-/// Its page cache is 8 MiB instead of SQLite's 2: the ledger's and entries'
-/// Message-ID and hash indexes stay cached while the bodies of a batch stream past
-/// them, which saved a tenth of an import's time.
-///
-/// SQLite's automatic checkpoint is off on it: copying the write-ahead log into
-/// the database would otherwise run on this connection after every commit, a
-/// third of the writer's time, while the writer is the one stage of the pipeline
-/// that cannot be spread over cores. [`Store::checkpoint`] does it from another
-/// connection instead, and [`Writer::release`] turns the automatic one back on.
-pub struct Writer {
-    /// `None` only once released.
-    conn: Option<PoolConnection<Sqlite>>,
-}
-
-impl Writer {
-    /// Gives the connection SQLite's defaults back (as every other connection has
-    /// them) and returns it to the pool.
-    pub async fn release(mut self) -> Result<()> {
-        if let Some(mut conn) = self.conn.take() {
-            sqlx::query("PRAGMA wal_autocheckpoint = 1000; PRAGMA cache_size = -2000")
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Writer {
-    /// A writer dropped without [`Writer::release`] (an error, a cancelled run) is
-    /// closed rather than returned to the pool with its checkpoint off.
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            drop(conn.detach());
-        }
-    }
-}
-
-impl std::ops::Deref for Writer {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_ref()
-            .expect("a writer is used only before its release")
-    }
-}
-
-impl std::ops::DerefMut for Writer {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn
-            .as_mut()
-            .expect("a writer is used only before its release")
-    }
-}
-
 /// Many mails, one commit.
-pub struct Batch<'s> {
-    store: &'s Store,
-    tx: Transaction<'s, Sqlite>,
+pub struct Batch<'c> {
+    tx: Transaction<'c>,
     /// Each mail in its own savepoint. Without, a database error while applying a
     /// mail fails the whole batch, which the caller then redoes carefully.
     careful: bool,
@@ -171,28 +118,24 @@ pub struct Batch<'s> {
     known: Known,
 }
 
-impl Store {
-    /// A group transaction for `mails` on `conn` (see [`Store::writer`]), holding
-    /// the write lock from its start so what it reads stays true until it commits.
-    /// `careful` puts each mail in its own savepoint (two more round trips per
-    /// mail); use it to redo a batch that failed without.
-    pub async fn begin_batch<'s>(
-        &'s self,
-        conn: &'s mut SqliteConnection,
+impl Writer {
+    /// A group transaction for `mails`, holding the write lock from its start so
+    /// what it reads stays true until it commits. `careful` puts each mail in its
+    /// own savepoint; use it to redo a batch that failed without.
+    pub fn begin_batch<'c>(
+        &'c mut self,
         helpdesks: &[RegisteredHelpdesk],
         careful: bool,
         mails: &[&IncomingMail],
-    ) -> Result<Batch<'s>> {
-        let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
-        let agents = sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        let ledger = LedgerIndex::read(&mut tx, mails).await?;
-        let known = Known::read(&mut tx, helpdesks, mails).await?;
+    ) -> Result<Batch<'c>> {
+        let tx = self.transaction()?;
+        let agents = tx
+            .prepare_cached("SELECT email FROM agents WHERE email IS NOT NULL")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<HashSet<String>>>()?;
+        let ledger = LedgerIndex::read(&tx, mails)?;
+        let known = Known::read(&tx, helpdesks, mails)?;
         Ok(Batch {
-            store: self,
             tx,
             careful,
             agents,
@@ -200,36 +143,11 @@ impl Store {
             known,
         })
     }
-
-    /// The connection for all the batches of a run. The same one each time: every
-    /// connection prepares and caches each shape of a mail's statements (several
-    /// MB on four rotating pool connections), and keeps its page cache only while
-    /// no other connection writes.
-    pub async fn writer(&self) -> Result<Writer> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192")
-            .execute(&mut *conn)
-            .await?;
-        Ok(Writer { conn: Some(conn) })
-    }
-
-    /// Copies what the write-ahead log holds into the database, without waiting for
-    /// or blocking readers and the writer (SQLite's PASSIVE checkpoint); run it on
-    /// the side while a [`Writer`] imports.
-    pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
-/// `$from, $from+1, …` for `n` values; only numbered placeholders are formatted into SQL.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `?, ?, …` for `n` values.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// What threading asks the database about a batch's mails, read for all of them
@@ -249,8 +167,8 @@ struct Known {
 }
 
 impl Known {
-    async fn read(
-        conn: &mut SqliteConnection,
+    fn read(
+        conn: &Connection,
         helpdesks: &[RegisteredHelpdesk],
         mails: &[&IncomingMail],
     ) -> Result<Self> {
@@ -288,16 +206,14 @@ impl Known {
             let sql = format!(
                 "SELECT a.address, c.id, c.organization_id FROM contact_addresses a
                  JOIN contacts c ON c.id = a.contact_id WHERE a.address IN ({})",
-                placeholders(1, addresses.len())
+                placeholders(addresses.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for a in &addresses {
-                query = query.bind(a);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(&addresses))?;
+            while let Some(row) = rows.next()? {
                 known
                     .contacts
-                    .insert(row.get(0), Some((row.get(1), row.get(2))));
+                    .insert(row.get(0)?, Some((row.get(1)?, row.get(2)?)));
             }
             for a in addresses {
                 known.contacts.entry(a).or_insert(None);
@@ -312,16 +228,15 @@ impl Known {
         }
         for (hd, wanted) in by_helpdesk {
             let sql = format!(
-                "SELECT number, id FROM tickets WHERE helpdesk_id = $1 AND number IN ({})",
-                placeholders(2, wanted.len())
+                "SELECT number, id FROM tickets WHERE helpdesk_id = ? AND number IN ({})",
+                placeholders(wanted.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hd);
-            for n in &wanted {
-                query = query.bind(n);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                let id: i64 = row.get(1);
-                known.numbers.insert((hd, row.get(0)), Some(id));
+            let mut statement = conn.prepare(&sql)?;
+            let values = std::iter::once(hd).chain(wanted);
+            let mut rows = statement.query(params_from_iter(values))?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(1)?;
+                known.numbers.insert((hd, row.get(0)?), Some(id));
                 ticket_ids.insert(id);
             }
         }
@@ -330,33 +245,34 @@ impl Known {
         }
 
         if !message_ids.is_empty() {
-            let distinct: HashSet<&str> = message_ids.iter().map(|(_, id)| *id).collect();
+            let distinct: Vec<&str> = message_ids
+                .iter()
+                .map(|(_, id)| *id)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
             // As `ticket_by_message_id`: the newest entry first, else our own outgoing mail.
             let sql = format!(
                 "SELECT t.helpdesk_id, e.message_id, e.ticket_id FROM entries e
                  JOIN tickets t ON t.id = e.ticket_id WHERE e.message_id IN ({}) ORDER BY e.id",
-                placeholders(1, distinct.len())
+                placeholders(distinct.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &distinct {
-                query = query.bind(*id);
-            }
             let mut by_entry: HashMap<(i64, String), i64> = HashMap::new();
-            for row in query.fetch_all(&mut *conn).await? {
-                by_entry.insert((row.get(0), row.get(1)), row.get(2));
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(&distinct))?;
+            while let Some(row) = rows.next()? {
+                by_entry.insert((row.get(0)?, row.get(1)?), row.get(2)?);
             }
             let sql = format!(
                 "SELECT helpdesk_id, message_id, ticket_id FROM outbox
                  WHERE message_id IN ({}) AND ticket_id IS NOT NULL",
-                placeholders(1, distinct.len())
+                placeholders(distinct.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &distinct {
-                query = query.bind(*id);
-            }
             let mut by_outbox: HashMap<(i64, String), i64> = HashMap::new();
-            for row in query.fetch_all(&mut *conn).await? {
-                by_outbox.insert((row.get(0), row.get(1)), row.get(2));
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(&distinct))?;
+            while let Some(row) = rows.next()? {
+                by_outbox.insert((row.get(0)?, row.get(1)?), row.get(2)?);
             }
             for (hd, id) in message_ids {
                 let key = (hd, id.to_string());
@@ -369,19 +285,17 @@ impl Known {
         if !ticket_ids.is_empty() {
             let sql = format!(
                 "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id IN ({})",
-                placeholders(1, ticket_ids.len())
+                placeholders(ticket_ids.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &ticket_ids {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(&ticket_ids))?;
+            while let Some(row) = rows.next()? {
                 let facts = TicketFacts {
-                    id: row.get(0),
-                    number: row.get(1),
-                    status: row.get(2),
-                    requester_contact_id: row.get(3),
-                    organization_id: row.get(4),
+                    id: row.get(0)?,
+                    number: row.get(1)?,
+                    status: row.get(2)?,
+                    requester_contact_id: row.get(3)?,
+                    organization_id: row.get(4)?,
                     participants: Vec::new(),
                 };
                 known.tickets.insert(facts.id, facts);
@@ -389,16 +303,14 @@ impl Known {
             let sql = format!(
                 "SELECT ticket_id, address FROM ticket_participants WHERE ticket_id IN ({})
                  ORDER BY ticket_id, address",
-                placeholders(1, ticket_ids.len())
+                placeholders(ticket_ids.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &ticket_ids {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                let ticket_id: i64 = row.get(0);
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(&ticket_ids))?;
+            while let Some(row) = rows.next()? {
+                let ticket_id: i64 = row.get(0)?;
                 if let Some(t) = known.tickets.get_mut(&ticket_id) {
-                    t.participants.push(row.get(1));
+                    t.participants.push(row.get(1)?);
                 }
             }
         }
@@ -417,7 +329,7 @@ struct LedgerIndex {
 }
 
 impl LedgerIndex {
-    async fn read(conn: &mut SqliteConnection, mails: &[&IncomingMail]) -> Result<Self> {
+    fn read(conn: &Connection, mails: &[&IncomingMail]) -> Result<Self> {
         let mut index = Self::default();
         if mails.is_empty() {
             return Ok(index);
@@ -428,35 +340,27 @@ impl LedgerIndex {
             .collect();
         let mut sql = format!(
             "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake WHERE sha256 IN ({})",
-            placeholders(1, mails.len())
+            placeholders(mails.len())
         );
         if !ids.is_empty() {
             // Any outcome: the rows are sorted out below. With the outcome in the
             // condition SQLite answered it through the outcome index, reading every
             // successful row of the ledger per batch (imports slowed as it grew).
-            sql.push_str(&format!(
-                " OR message_id IN ({})",
-                placeholders(mails.len() + 1, ids.len())
-            ));
+            sql.push_str(&format!(" OR message_id IN ({})", placeholders(ids.len())));
         }
         sql.push_str(" ORDER BY outcome = 'failed', id");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for m in mails {
-            query = query.bind(&m.sha256);
-        }
-        for id in &ids {
-            query = query.bind(*id);
-        }
+        let values = mails.iter().map(|m| m.sha256.as_str()).chain(ids);
         let wanted: HashSet<&str> = mails.iter().map(|m| m.sha256.as_str()).collect();
-        for row in query.fetch_all(&mut *conn).await? {
-            let helpdesk_id: Option<i64> = row.get(0);
-            let Some(helpdesk_id) = helpdesk_id else {
+        let mut statement = conn.prepare(&sql)?;
+        let mut rows = statement.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let Some(helpdesk_id) = row.get::<_, Option<i64>>(0)? else {
                 continue;
             };
-            let sha256: String = row.get(4);
-            let outcome: String = row.get(2);
-            let ticket_id: Option<i64> = row.get(3);
-            if let Some(message_id) = row.get::<Option<String>, _>(5)
+            let sha256: String = row.get(4)?;
+            let outcome: String = row.get(2)?;
+            let ticket_id: Option<i64> = row.get(3)?;
+            if let Some(message_id) = row.get::<_, Option<String>>(5)?
                 && matches!(outcome.as_str(), "created" | "appended")
             {
                 index
@@ -466,7 +370,7 @@ impl LedgerIndex {
             }
             if wanted.contains(sha256.as_str()) {
                 index.by_sha256.entry((helpdesk_id, sha256)).or_insert((
-                    row.get(1),
+                    row.get(1)?,
                     outcome,
                     ticket_id,
                 ));
@@ -514,26 +418,26 @@ impl LedgerIndex {
 }
 
 impl Batch<'_> {
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
     }
 
     /// Applies one mail of the batch. In a careful batch a database error inside
     /// the mail's savepoint rolls back only this mail, which is then recorded as
     /// failed; any error returned means the whole batch must be abandoned.
-    pub async fn ingest(
+    pub fn ingest(
         &mut self,
         helpdesks: &[RegisteredHelpdesk],
         mail: &IncomingMail,
         retry_of: Option<i64>,
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
-        let report = self.ingest_one(hd, mail, retry_of).await?;
+        let report = self.ingest_one(hd, mail, retry_of)?;
         self.ledger.record(hd.id, mail, &report);
         Ok(report)
     }
 
-    async fn ingest_one(
+    fn ingest_one(
         &mut self,
         hd: &RegisteredHelpdesk,
         mail: &IncomingMail,
@@ -556,46 +460,47 @@ impl Batch<'_> {
             (None, None) => None,
         };
         if let Some(reason) = &mail.failure {
-            return record_failure(&mut self.tx, hd, mail, retry_of, reason).await;
+            return record_failure(&self.tx, hd, mail, retry_of, reason);
         }
         let taken = prior.message_id_taken_by;
-        let known = &mut self.known;
         if !self.careful {
-            return apply(&mut self.tx, hd, &self.agents, known, mail, retry_of, taken).await;
+            return apply(
+                &self.tx,
+                hd,
+                &self.agents,
+                &mut self.known,
+                mail,
+                retry_of,
+                taken,
+            );
         }
-        let mut savepoint = sqlx::Connection::begin(&mut *self.tx).await?;
+        let savepoint = self.tx.savepoint()?;
         match apply(
-            &mut savepoint,
+            &savepoint,
             hd,
             &self.agents,
-            known,
+            &mut self.known,
             mail,
             retry_of,
             taken,
-        )
-        .await
-        {
+        ) {
             Ok(report) => {
-                savepoint.commit().await?;
+                savepoint.commit()?;
                 Ok(report)
             }
             Err(e) => {
-                savepoint.rollback().await?;
+                savepoint.finish()?; // rolled back: a savepoint not committed is dropped
                 // It may have learnt rows that the rollback took back: ask the database again.
                 self.known = Known::default();
                 tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
-                record_failure(&mut self.tx, hd, mail, retry_of, &e.to_string()).await
+                record_failure(&self.tx, hd, mail, retry_of, &e.to_string())
             }
         }
     }
 
-    pub fn store(&self) -> &Store {
-        self.store
-    }
-
     /// The transaction, for stages that add their own rows to the same commit (notify).
-    pub fn connection(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
+    pub fn connection(&self) -> &Connection {
+        &self.tx
     }
 }
 
@@ -608,47 +513,8 @@ struct Prior {
     message_id_taken_by: Option<i64>,
 }
 
-/// Statements sent to the database as one query: one round trip to SQLite's
-/// thread instead of one per statement, which is most of what a mail costs.
-/// Values are bound as numbered placeholders shared by all the statements; only
-/// placeholders and the SQL given here are formatted into it.
-///
-/// A statement refers to the row an earlier one inserted as `(SELECT MAX(id) FROM …)`:
-/// the batch holds the write lock, so the row just inserted is the newest.
-/// (A PostgreSQL backend would chain the inserts with `WITH … RETURNING` instead.)
-#[derive(Default)]
-struct Script {
-    sql: String,
-    args: SqliteArguments,
-}
-
-impl Script {
-    /// Binds `value` and returns its placeholder.
-    fn bind<'t, T: Encode<'t, Sqlite> + sqlx::Type<Sqlite>>(&mut self, value: T) -> Result<String> {
-        self.args.add(value).map_err(sqlx::Error::Encode)?;
-        Ok(format!("${}", self.args.len()))
-    }
-
-    fn push(&mut self, statement: &str) {
-        self.sql.push_str(statement);
-        self.sql.push_str(";\n");
-    }
-
-    /// Runs every statement; the rows their RETURNING clauses gave, in order.
-    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
-        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args)
-            .fetch_all(&mut *conn)
-            .await?)
-    }
-}
-
-/// Row `i` of a script's RETURNING rows; a missing one is a database error.
-fn returned(rows: &[SqliteRow], i: usize) -> Result<&SqliteRow> {
-    rows.get(i).ok_or_else(|| sqlx::Error::RowNotFound.into())
-}
-
-async fn record_failure(
-    conn: &mut SqliteConnection,
+fn record_failure(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     retry_of: Option<i64>,
@@ -663,8 +529,7 @@ async fn record_failure(
         mail.classification.as_str(),
         None,
         Some(reason),
-    )
-    .await?;
+    )?;
     Ok(IngestReport {
         outcome: Outcome::Failed,
         intake_id,
@@ -675,9 +540,10 @@ async fn record_failure(
     })
 }
 
+/// The ledger row (a new one, or `retry_of` updated), returning its id.
 #[allow(clippy::too_many_arguments)]
-async fn write_intake(
-    conn: &mut SqliteConnection,
+fn write_intake(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     retry_of: Option<i64>,
@@ -686,71 +552,51 @@ async fn write_intake(
     ticket_id: Option<i64>,
     reason: Option<&str>,
 ) -> Result<i64> {
-    let mut script = Script::default();
-    let ticket = script.bind(ticket_id)?;
-    push_intake(
-        &mut script,
-        hd,
-        mail,
-        retry_of,
-        outcome,
-        classification,
-        &ticket,
-        reason,
-    )?;
-    let rows = script.run(conn).await?;
-    Ok(returned(&rows, 0)?.get(0))
-}
-
-/// The ledger row (a new one, or `retry_of` updated), returning its id.
-/// `ticket` is the SQL for the ticket id (a placeholder or a subquery).
-#[allow(clippy::too_many_arguments)]
-fn push_intake(
-    script: &mut Script,
-    hd: &RegisteredHelpdesk,
-    mail: &IncomingMail,
-    retry_of: Option<i64>,
-    outcome: Outcome,
-    classification: &str,
-    ticket: &str,
-    reason: Option<&str>,
-) -> Result<()> {
     let m = &mail.mail;
-    let outcome = script.bind(outcome.as_str())?;
-    let classification = script.bind(classification)?;
-    let reason = script.bind(reason)?;
-    let now = script.bind(now())?;
-    let source = script.bind(mail.source)?;
-    let location = script.bind(&mail.location)?;
     if let Some(id) = retry_of {
-        let id = script.bind(id)?;
-        script.push(&format!(
-            "UPDATE intake SET outcome = {outcome}, classification = {classification},
-             ticket_id = {ticket}, reason = {reason}, processed_at = {now}, source = {source},
-             location = {location} WHERE id = {id} RETURNING id"
-        ));
-        return Ok(());
+        conn.prepare_cached(
+            "UPDATE intake SET outcome = ?1, classification = ?2, ticket_id = ?3, reason = ?4,
+             processed_at = ?5, source = ?6, location = ?7 WHERE id = ?8",
+        )?
+        .execute(params![
+            outcome.as_str(),
+            classification,
+            ticket_id,
+            reason,
+            now(),
+            mail.source,
+            mail.location,
+            id
+        ])?;
+        return Ok(id);
     }
-    let sql = format!(
+    conn.prepare_cached(
         "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
              outcome, classification, ticket_id, reason, received_at, processed_at, raw_size, raw)
-         VALUES ({}, {source}, {location}, {}, {}, {}, {}, {outcome}, {classification}, {ticket},
-             {reason}, {}, {now}, {}, {}) RETURNING id",
-        script.bind(hd.id)?,
-        script.bind(&m.message_id)?,
-        script.bind(&mail.sha256)?,
-        script.bind(m.from.as_ref().map(|a| a.email_key()))?,
-        script.bind(&m.subject)?,
-        script.bind(mail.received_at)?,
-        script.bind(mail.raw_size as i64)?,
-        script.bind(&mail.raw_compressed)?,
-    );
-    script.push(&sql);
-    Ok(())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        hd.id,
+        mail.source,
+        mail.location,
+        m.message_id,
+        mail.sha256,
+        m.from.as_ref().map(|a| a.email_key()),
+        m.subject,
+        outcome.as_str(),
+        classification,
+        ticket_id,
+        reason,
+        mail.received_at,
+        now(),
+        mail.raw_size as i64,
+        mail.raw_compressed,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
-async fn apply(
-    conn: &mut SqliteConnection,
+fn apply(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     known: &mut Known,
@@ -770,8 +616,7 @@ async fn apply(
             "duplicate",
             Some(ticket_id),
             Some(&reason),
-        )
-        .await?;
+        )?;
         return Ok(report(
             Outcome::Ignored,
             intake_id,
@@ -781,7 +626,7 @@ async fn apply(
         ));
     }
 
-    let facts = gather(conn, hd, agents, known, mail).await?;
+    let facts = gather(conn, hd, agents, known, mail)?;
     let threaded = thread::decide(&hd.config, mail.classification, &facts);
     let ruled = rules::decide(
         &hd.config,
@@ -812,8 +657,7 @@ async fn apply(
                 class,
                 None,
                 Some(&reason),
-            )
-            .await?;
+            )?;
             let mut report = report(Outcome::Ignored, intake_id, None, None, Some(reason));
             report.move_to_folder = ruled.rules.ignore_folder().map(str::to_string);
             Ok(report)
@@ -828,75 +672,38 @@ async fn apply(
                 class,
                 None,
                 Some(&reason),
-            )
-            .await?;
+            )?;
             Ok(report(Outcome::Failed, intake_id, None, None, Some(reason)))
         }
         Decision::NewTicket { note } => {
             let requester =
-                requester_for_new_ticket(conn, hd, known, m.from.as_ref(), &facts.sender).await?;
-            // Contact (when new), ticket, ledger row, entry, attachments and participants:
-            // one round trip.
-            let mut script = Script::default();
-            let contact = match &requester.contact {
-                Requester::Known(id) => script.bind(id)?,
-                Requester::New { name, email } => {
-                    let (name, org, now) = (
-                        script.bind(name)?,
-                        script.bind(requester.organization_id)?,
-                        script.bind(now())?,
-                    );
-                    let email = script.bind(email)?;
-                    script.push(&format!(
-                        "INSERT INTO contacts (name, organization_id, created_at)
-                         VALUES ({name}, {org}, {now}) RETURNING id"
-                    ));
-                    script.push(&format!(
-                        "INSERT INTO contact_addresses (address, contact_id)
-                         VALUES ({email}, (SELECT MAX(id) FROM contacts))"
-                    ));
-                    "(SELECT MAX(id) FROM contacts)".to_string()
-                }
-            };
-            push_ticket(&mut script, hd, mail, &contact, requester.organization_id)?;
-            let ticket = "(SELECT MAX(id) FROM tickets)";
-            push_intake(
-                &mut script,
-                hd,
-                mail,
-                retry_of,
-                Outcome::Created,
-                class,
-                ticket,
-                None,
-            )?;
-            let intake = match retry_of {
-                Some(id) => script.bind(id)?,
-                None => "(SELECT MAX(id) FROM intake)".to_string(),
-            };
-            // A new ticket's description is the whole text: nothing in it is history we know.
-            push_entry(&mut script, hd, ticket, mail, &contact, &intake, &m.text)?;
-            let participants = participant_addresses(hd, m);
-            push_participants(&mut script, ticket, &participants)?;
-            let rows = script.run(conn).await?;
-            let mut rows = rows.iter();
-            let mut next = || {
-                rows.next()
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-            };
-            let contact_id: i64 = match &requester.contact {
+                requester_for_new_ticket(conn, hd, known, m.from.as_ref(), &facts.sender)?;
+            let contact_id = match &requester.contact {
                 Requester::Known(id) => *id,
-                Requester::New { email, .. } => {
-                    let id = next()?.get(0);
+                Requester::New { name, email } => {
+                    let id = create_contact(conn, name, email, requester.organization_id)?;
                     known
                         .contacts
                         .insert(email.clone(), Some((id, requester.organization_id)));
                     id
                 }
             };
-            let row = next()?;
-            let (ticket_id, number): (i64, i64) = (row.get(0), row.get(1));
-            let intake_id: i64 = next()?.get(0);
+            let (ticket_id, number) =
+                insert_ticket(conn, hd, mail, contact_id, requester.organization_id)?;
+            let intake_id = write_intake(
+                conn,
+                hd,
+                mail,
+                retry_of,
+                Outcome::Created,
+                class,
+                Some(ticket_id),
+                None,
+            )?;
+            // A new ticket's description is the whole text: nothing in it is history we know.
+            insert_entry(conn, hd, ticket_id, mail, contact_id, intake_id, &m.text)?;
+            let participants = participant_addresses(hd, m);
+            insert_participants(conn, ticket_id, &participants)?;
             known.numbers.insert((hd.id, number), Some(ticket_id));
             if let Some(id) = &m.message_id {
                 known
@@ -919,9 +726,9 @@ async fn apply(
                 );
             }
             if let Some(note) = note {
-                add_event(conn, hd, ticket_id, &note).await?;
+                add_event(conn, hd, ticket_id, &note)?;
             }
-            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(
                 Outcome::Created,
                 intake_id,
@@ -937,54 +744,44 @@ async fn apply(
         } => {
             let informant = match facts.sender.contact_id {
                 Some(id) => id,
-                None => default_contact(conn, hd, known).await?,
+                None => default_contact(conn, hd, known)?,
             };
-            // Ledger row, entry, attachments, the ticket's status and last change, and
-            // participants: one round trip.
-            let mut script = Script::default();
-            let ticket = script.bind(ticket_id)?;
-            push_intake(
-                &mut script,
+            let intake_id = write_intake(
+                conn,
                 hd,
                 mail,
                 retry_of,
                 Outcome::Appended,
                 class,
-                &ticket,
+                Some(ticket_id),
                 None,
             )?;
-            let intake = match retry_of {
-                Some(id) => script.bind(id)?,
-                None => "(SELECT MAX(id) FROM intake)".to_string(),
-            };
-            let author = script.bind(informant)?;
-            push_entry(
-                &mut script,
+            let reply = mail.reply(hd.config.settings.reply_marker.as_deref());
+            insert_entry(
+                conn,
                 hd,
-                &ticket,
+                ticket_id,
                 mail,
-                &author,
-                &intake,
-                &mail.reply(hd.config.settings.reply_marker.as_deref()).reply,
+                informant,
+                intake_id,
+                &reply.reply,
             )?;
             // Status (when it changes), last modified, and the number to report.
-            let sql = format!(
-                "UPDATE tickets SET status = COALESCE({}, status), modified_at = {},
-                 modified_by = {} WHERE id = {ticket} RETURNING number",
-                script.bind(&set_status)?,
-                script.bind(now())?,
-                script.bind(hd.default_agent_id)?,
-            );
-            script.push(&sql);
+            let number: i64 = conn
+                .prepare_cached(
+                    "UPDATE tickets SET status = COALESCE(?1, status), modified_at = ?2,
+                     modified_by = ?3 WHERE id = ?4 RETURNING number",
+                )?
+                .query_row(
+                    params![set_status, now(), hd.default_agent_id, ticket_id],
+                    |r| r.get(0),
+                )?;
             let participants = if mail.classification == Classification::Normal {
                 participant_addresses(hd, m)
             } else {
                 Vec::new()
             };
-            push_participants(&mut script, &ticket, &participants)?;
-            let rows = script.run(conn).await?;
-            let intake_id: i64 = returned(&rows, 0)?.get(0);
-            let number: i64 = returned(&rows, 1)?.get(0);
+            insert_participants(conn, ticket_id, &participants)?;
             if let Some(id) = &m.message_id {
                 known
                     .message_ids
@@ -1001,9 +798,9 @@ async fn apply(
                 t.participants.dedup();
             }
             if let Some(note) = note {
-                add_event(conn, hd, ticket_id, &note).await?;
+                add_event(conn, hd, ticket_id, &note)?;
             }
-            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules).await?;
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(
                 Outcome::Appended,
                 intake_id,
@@ -1048,17 +845,17 @@ fn candidates(mail: &IncomingMail) -> Vec<&str> {
 }
 
 /// What threading needs to know about `mail`, asked of the database.
-pub(crate) async fn gather_facts(
-    conn: &mut SqliteConnection,
+pub(crate) fn gather_facts(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     mail: &IncomingMail,
 ) -> Result<ThreadFacts> {
-    gather(conn, hd, agents, &mut Known::default(), mail).await
+    gather(conn, hd, agents, &mut Known::default(), mail)
 }
 
-async fn gather(
-    conn: &mut SqliteConnection,
+fn gather(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     known: &mut Known,
@@ -1068,15 +865,15 @@ async fn gather(
     let subject_number = mail.subject_numbers.first().copied();
     let mut by_subject = None;
     for number in &mail.subject_numbers {
-        if let Some(t) = ticket_by_number(conn, known, hd.id, *number).await? {
+        if let Some(t) = ticket_by_number(conn, known, hd.id, *number)? {
             by_subject = Some(t);
             break;
         }
     }
     let mut by_message_id = None;
     for id in candidates(mail) {
-        if let Some(ticket_id) = ticket_by_message_id(conn, known, hd.id, id).await? {
-            by_message_id = ticket_facts(conn, known, ticket_id).await?;
+        if let Some(ticket_id) = ticket_by_message_id(conn, known, hd.id, id)? {
+            by_message_id = ticket_facts(conn, known, ticket_id)?;
             break;
         }
     }
@@ -1085,9 +882,9 @@ async fn gather(
         && let Some(subject) = &m.structure.embedded_subject
         && let Some(number) = hd.config.reference.find_all(subject).first()
     {
-        by_subject = ticket_by_number(conn, known, hd.id, *number).await?;
+        by_subject = ticket_by_number(conn, known, hd.id, *number)?;
     }
-    let sender = sender_facts(conn, hd, agents, known, m.from.as_ref()).await?;
+    let sender = sender_facts(conn, hd, agents, known, m.from.as_ref())?;
     Ok(ThreadFacts {
         subject_number,
         by_subject,
@@ -1096,30 +893,27 @@ async fn gather(
     })
 }
 
-async fn ticket_by_number(
-    conn: &mut SqliteConnection,
+fn ticket_by_number(
+    conn: &Connection,
     known: &mut Known,
     helpdesk_id: i64,
     number: i64,
 ) -> Result<Option<TicketFacts>> {
     let id = match known.numbers.get(&(helpdesk_id, number)) {
         Some(id) => *id,
-        None => {
-            sqlx::query_scalar("SELECT id FROM tickets WHERE helpdesk_id = $1 AND number = $2")
-                .bind(helpdesk_id)
-                .bind(number)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
+        None => conn
+            .prepare_cached("SELECT id FROM tickets WHERE helpdesk_id = ?1 AND number = ?2")?
+            .query_row(params![helpdesk_id, number], |r| r.get(0))
+            .optional()?,
     };
     match id {
-        Some(id) => ticket_facts(conn, known, id).await,
+        Some(id) => ticket_facts(conn, known, id),
         None => Ok(None),
     }
 }
 
-async fn ticket_by_message_id(
-    conn: &mut SqliteConnection,
+fn ticket_by_message_id(
+    conn: &Connection,
     known: &Known,
     helpdesk_id: i64,
     message_id: &str,
@@ -1130,84 +924,82 @@ async fn ticket_by_message_id(
     {
         return Ok(*ticket_id);
     }
-    let by_entry = sqlx::query_scalar(
-        "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
-         WHERE e.message_id = $1 AND t.helpdesk_id = $2 ORDER BY e.id DESC LIMIT 1",
-    )
-    .bind(message_id)
-    .bind(helpdesk_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let by_entry = conn
+        .prepare_cached(
+            "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
+             WHERE e.message_id = ?1 AND t.helpdesk_id = ?2 ORDER BY e.id DESC LIMIT 1",
+        )?
+        .query_row(params![message_id, helpdesk_id], |r| r.get(0))
+        .optional()?;
     if by_entry.is_some() {
         return Ok(by_entry);
     }
     // Our own mails about a ticket (acknowledgements, notifications) thread answers too.
-    Ok(sqlx::query_scalar(
-        "SELECT ticket_id FROM outbox WHERE message_id = $1 AND helpdesk_id = $2 AND ticket_id IS NOT NULL",
-    )
-    .bind(message_id)
-    .bind(helpdesk_id)
-    .fetch_optional(&mut *conn)
-    .await?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT ticket_id FROM outbox WHERE message_id = ?1 AND helpdesk_id = ?2
+             AND ticket_id IS NOT NULL",
+        )?
+        .query_row(params![message_id, helpdesk_id], |r| r.get(0))
+        .optional()?)
 }
 
-async fn ticket_facts(
-    conn: &mut SqliteConnection,
+fn ticket_facts(
+    conn: &Connection,
     known: &mut Known,
     ticket_id: i64,
 ) -> Result<Option<TicketFacts>> {
     if let Some(t) = known.tickets.get(&ticket_id) {
         return Ok(Some(t.clone()));
     }
-    let Some(row) = sqlx::query(
-        "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await?
+    let Some(mut facts) = conn
+        .prepare_cached(
+            "SELECT id, number, status, requester_id, organization_id FROM tickets WHERE id = ?1",
+        )?
+        .query_row([ticket_id], |r| {
+            Ok(TicketFacts {
+                id: r.get(0)?,
+                number: r.get(1)?,
+                status: r.get(2)?,
+                requester_contact_id: r.get(3)?,
+                organization_id: r.get(4)?,
+                participants: Vec::new(),
+            })
+        })
+        .optional()?
     else {
         return Ok(None);
     };
-    let participants =
-        sqlx::query_scalar("SELECT address FROM ticket_participants WHERE ticket_id = $1")
-            .bind(ticket_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let facts = TicketFacts {
-        id: row.get(0),
-        number: row.get(1),
-        status: row.get(2),
-        requester_contact_id: row.get(3),
-        organization_id: row.get(4),
-        participants,
-    };
+    facts.participants = conn
+        .prepare_cached("SELECT address FROM ticket_participants WHERE ticket_id = ?1")?
+        .query_map([ticket_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     known.tickets.insert(ticket_id, facts.clone());
     Ok(Some(facts))
 }
 
 /// (contact id, organization id) of the contact with this address, if any.
-async fn contact_by_address(
-    conn: &mut SqliteConnection,
+fn contact_by_address(
+    conn: &Connection,
     known: &mut Known,
     email: &str,
 ) -> Result<Option<(i64, Option<i64>)>> {
     if let Some(contact) = known.contacts.get(email) {
         return Ok(*contact);
     }
-    let contact = sqlx::query(
-        "SELECT c.id, c.organization_id FROM contact_addresses a JOIN contacts c ON c.id = a.contact_id
-         WHERE a.address = $1",
-    )
-    .bind(email)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| (r.get(0), r.get(1)));
+    let contact = conn
+        .prepare_cached(
+            "SELECT c.id, c.organization_id FROM contact_addresses a
+             JOIN contacts c ON c.id = a.contact_id WHERE a.address = ?1",
+        )?
+        .query_row([email], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     known.contacts.insert(email.to_string(), contact);
     Ok(contact)
 }
 
-async fn sender_facts(
-    conn: &mut SqliteConnection,
+fn sender_facts(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     known: &mut Known,
@@ -1216,7 +1008,7 @@ async fn sender_facts(
     let Some(email) = from.map(Address::email_key).filter(|e| e.contains('@')) else {
         return Ok(SenderFacts::default());
     };
-    let contact = contact_by_address(conn, known, &email).await?;
+    let contact = contact_by_address(conn, known, &email)?;
     let is_agent = agents.contains(&email);
     let contact_id = contact.map(|c| c.0);
     let mut organization_id = contact.and_then(|c| c.1);
@@ -1224,10 +1016,10 @@ async fn sender_facts(
     if contact_id.is_none()
         && let Some(name) = hd.config.organization_for(&email)
     {
-        organization_id = sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+        organization_id = conn
+            .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
     }
     Ok(SenderFacts {
         email: Some(email),
@@ -1252,8 +1044,8 @@ enum Requester {
     },
 }
 
-async fn requester_for_new_ticket(
-    conn: &mut SqliteConnection,
+fn requester_for_new_ticket(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     known: &mut Known,
     from: Option<&Address>,
@@ -1269,7 +1061,7 @@ async fn requester_for_new_ticket(
     match (from, &sender.email) {
         (Some(address), Some(email)) if create => {
             let organization_id = match hd.config.organization_for(email) {
-                Some(name) => Some(ensure_organization(conn, name).await?),
+                Some(name) => Some(ensure_organization(conn, name)?),
                 None => None,
             };
             let name = address
@@ -1286,16 +1078,13 @@ async fn requester_for_new_ticket(
             })
         }
         _ => {
-            let id = default_contact(conn, hd, known).await?;
+            let id = default_contact(conn, hd, known)?;
             let email = hd.config.settings.default_contact.to_ascii_lowercase();
             let organization_id = match known.contacts.get(&email) {
                 Some(Some((_, org))) => *org,
-                _ => {
-                    sqlx::query_scalar("SELECT organization_id FROM contacts WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
+                _ => conn
+                    .prepare_cached("SELECT organization_id FROM contacts WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))?,
             };
             Ok(NewRequester {
                 contact: Requester::Known(id),
@@ -1305,95 +1094,87 @@ async fn requester_for_new_ticket(
     }
 }
 
-async fn ensure_organization(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
-    sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(now())
-        .execute(&mut *conn)
-        .await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+fn ensure_organization(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+    )?
+    .execute(params![name, now()])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?)
 }
 
-async fn create_contact(
-    conn: &mut SqliteConnection,
+fn create_contact(
+    conn: &Connection,
     name: &str,
     email: &str,
     organization_id: Option<i64>,
 ) -> Result<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO contacts (name, organization_id, created_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(name)
-    .bind(organization_id)
-    .bind(now())
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query("INSERT INTO contact_addresses (address, contact_id) VALUES ($1, $2)")
-        .bind(email)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    conn.prepare_cached(
+        "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![name, organization_id, now()])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO contact_addresses (address, contact_id) VALUES (?1, ?2)")?
+        .execute(params![email, id])?;
     Ok(id)
 }
 
 /// The helpdesk's default contact, created on first use.
-async fn default_contact(
-    conn: &mut SqliteConnection,
-    hd: &RegisteredHelpdesk,
-    known: &mut Known,
-) -> Result<i64> {
+fn default_contact(conn: &Connection, hd: &RegisteredHelpdesk, known: &mut Known) -> Result<i64> {
     let email = hd.config.settings.default_contact.to_ascii_lowercase();
-    match contact_by_address(conn, known, &email).await? {
+    match contact_by_address(conn, known, &email)? {
         Some((id, _)) => Ok(id),
         None => {
-            let id = create_contact(conn, "Unknown sender", &email, None).await?;
+            let id = create_contact(conn, "Unknown sender", &email, None)?;
             known.contacts.insert(email, Some((id, None)));
             Ok(id)
         }
     }
 }
 
-/// The new ticket, returning its id and number. `requester` is the SQL for the contact id.
-fn push_ticket(
-    script: &mut Script,
+/// The new ticket: its id and number.
+fn insert_ticket(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
-    requester: &str,
+    requester_id: i64,
     organization_id: Option<i64>,
-) -> Result<()> {
+) -> Result<(i64, i64)> {
     let s = &hd.config.settings;
     let m = &mail.mail;
-    let helpdesk = script.bind(hd.id)?;
-    let now = script.bind(now())?;
-    let agent = script.bind(hd.default_agent_id)?;
+    let now = now();
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
-    let sql = format!(
-        "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
-             channel, status, priority, ticket_type, environment, manager_id, assignee_id,
-             reported_at, created_at, created_by, modified_at, modified_by)
-         VALUES ({helpdesk}, MAX({}, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = {helpdesk})),
-             {}, {}, {requester}, {}, 'email', {}, {}, {}, {}, {}, {}, {}, {now}, {agent}, {now}, {agent})
-         RETURNING id, number",
-        script.bind(s.first_ticket_number)?,
-        script.bind(ticket_title(&m.subject))?,
-        script.bind(&m.subject)?,
-        script.bind(organization_id)?,
-        script.bind(&s.new_ticket_status)?,
-        script.bind(&s.defaults.priority)?,
-        script.bind(&s.defaults.ticket_type)?,
-        script.bind(&s.defaults.environment)?,
-        script.bind(hd.manager_id)?,
-        script.bind(hd.assignee_id)?,
-        script.bind(m.date.unwrap_or(mail.received_at))?,
-    );
-    script.push(&sql);
-    Ok(())
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
+                 channel, status, priority, ticket_type, environment, manager_id, assignee_id,
+                 reported_at, created_at, created_by, modified_at, modified_by)
+             VALUES (?1, MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1)),
+                 ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
+             RETURNING id, number",
+        )?
+        .query_row(
+            params![
+                hd.id,
+                s.first_ticket_number,
+                ticket_title(&m.subject),
+                m.subject,
+                requester_id,
+                organization_id,
+                s.new_ticket_status,
+                s.defaults.priority,
+                s.defaults.ticket_type,
+                s.defaults.environment,
+                hd.manager_id,
+                hd.assignee_id,
+                m.date.unwrap_or(mail.received_at),
+                now,
+                hd.default_agent_id,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
 }
 
 /// Title from the subject: at most 200 characters, never empty.
@@ -1412,15 +1193,14 @@ fn join_addresses(list: &[Address]) -> String {
         .join(", ")
 }
 
-/// The mail's entry and its attachments. `ticket`, `author` and `intake` are SQL
-/// for their ids (placeholders or subqueries).
-fn push_entry(
-    script: &mut Script,
+/// The mail's entry and its attachments.
+fn insert_entry(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
-    ticket: &str,
+    ticket_id: i64,
     mail: &IncomingMail,
-    author: &str,
-    intake: &str,
+    author_contact_id: i64,
+    intake_id: i64,
     body_text: &str,
 ) -> Result<()> {
     let m = &mail.mail;
@@ -1429,72 +1209,69 @@ fn push_entry(
         Classification::Normal | Classification::Bulk
     );
     let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
-    let sql = format!(
+    conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
              subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
              warnings, visible_to_customer, intake_id, created_at)
-         VALUES ({ticket}, 'incoming', {}, {author}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {intake}, {})",
-        script.bind(hd.default_agent_id)?,
-        script.bind(m.from.as_ref().map(|a| a.email.as_str()))?,
-        script.bind(join_addresses(&m.to))?,
-        script.bind(join_addresses(&m.cc))?,
-        script.bind(&m.subject)?,
-        script.bind(body_text)?,
+         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        ticket_id,
+        hd.default_agent_id,
+        author_contact_id,
+        m.from.as_ref().map(|a| a.email.as_str()),
+        join_addresses(&m.to),
+        join_addresses(&m.cc),
+        m.subject,
+        body_text,
         // Kept only when it differs from what is shown (a follow-up cut at its quote).
-        script.bind((body_text != m.text).then_some(&m.text))?,
-        script.bind(&m.html)?,
-        script.bind(&m.message_id)?,
-        script.bind(m.in_reply_to.join(" "))?,
-        script.bind(m.references.join(" "))?,
-        script.bind(mail.classification.as_str())?,
-        script.bind(warnings)?,
-        script.bind(visible)?,
-        script.bind(m.date.unwrap_or(mail.received_at))?,
-    );
-    script.push(&sql);
+        (body_text != m.text).then_some(&m.text),
+        m.html,
+        m.message_id,
+        m.in_reply_to.join(" "),
+        m.references.join(" "),
+        mail.classification.as_str(),
+        warnings,
+        visible,
+        intake_id,
+        m.date.unwrap_or(mail.received_at),
+    ])?;
     if mail.attachments.is_empty() {
         return Ok(());
     }
-    // Right after the entry, so the newest entry is this one.
-    let mut values = Vec::with_capacity(mail.attachments.len());
-    for a in &mail.attachments {
-        values.push(format!(
-            "((SELECT MAX(id) FROM entries), {}, {}, {}, {}, {}, {}, {}, {})",
-            script.bind(a.refused.is_none().then_some(&a.sha256))?,
-            script.bind(&a.original_name)?,
-            script.bind(&a.safe_name)?,
-            script.bind(&a.mime_type)?,
-            script.bind(a.size as i64)?,
-            script.bind(&a.content_id)?,
-            script.bind(a.inline)?,
-            script.bind(&a.refused)?,
-        ));
-    }
-    script.push(&format!(
+    let entry_id = conn.last_insert_rowid();
+    let mut statement = conn.prepare_cached(
         "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
              content_id, inline, refused)
-         VALUES {}",
-        values.join(", ")
-    ));
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for a in &mail.attachments {
+        statement.execute(params![
+            entry_id,
+            a.refused.is_none().then_some(&a.sha256),
+            a.original_name,
+            a.safe_name,
+            a.mime_type,
+            a.size as i64,
+            a.content_id,
+            a.inline,
+            a.refused,
+        ])?;
+    }
     Ok(())
 }
 
-pub(crate) async fn add_event(
-    conn: &mut SqliteConnection,
+pub(crate) fn add_event(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     ticket_id: i64,
     text: &str,
 ) -> Result<()> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-         VALUES ($1, 'event', $2, $3, FALSE, $4)",
-    )
-    .bind(ticket_id)
-    .bind(hd.default_agent_id)
-    .bind(text)
-    .bind(now())
-    .execute(&mut *conn)
-    .await?;
+         VALUES (?1, 'event', ?2, ?3, FALSE, ?4)",
+    )?
+    .execute(params![ticket_id, hd.default_agent_id, text, now()])?;
     Ok(())
 }
 
@@ -1510,18 +1287,12 @@ fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> Vec<String>
     addresses
 }
 
-/// `ticket` is the SQL for the ticket id (a placeholder or a subquery).
-fn push_participants(script: &mut Script, ticket: &str, addresses: &[String]) -> Result<()> {
-    if addresses.is_empty() {
-        return Ok(());
-    }
-    let mut values = Vec::with_capacity(addresses.len());
+fn insert_participants(conn: &Connection, ticket_id: i64, addresses: &[String]) -> Result<()> {
+    let mut statement = conn.prepare_cached(
+        "INSERT INTO ticket_participants (ticket_id, address) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
     for address in addresses {
-        values.push(format!("({ticket}, {})", script.bind(address)?));
+        statement.execute(params![ticket_id, address])?;
     }
-    script.push(&format!(
-        "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT DO NOTHING",
-        values.join(", ")
-    ));
     Ok(())
 }

@@ -10,17 +10,19 @@ pub mod outbox;
 pub mod read;
 mod rules;
 mod simulate;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use postdesk_core::settings::Helpdesk;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, TicketBrief};
+pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +34,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -62,6 +66,8 @@ pub struct RegisteredHelpdesk {
 pub struct Store {
     pool: SqlitePool,
     data_dir: PathBuf,
+    /// The database file, for [`writer::Writer`]s; `None` in memory.
+    file: Option<PathBuf>,
 }
 
 impl Store {
@@ -79,6 +85,8 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let filename = options.get_filename();
+        let file = (filename.as_os_str() != ":memory:").then(|| filename.to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(15))
@@ -89,6 +97,7 @@ impl Store {
         Ok(Self {
             pool,
             data_dir: data_dir.to_path_buf(),
+            file,
         })
     }
 
@@ -116,64 +125,57 @@ impl Store {
         &self,
         helpdesks: &[Helpdesk],
     ) -> Result<Vec<RegisteredHelpdesk>> {
-        let mut tx = self.begin_write().await?;
-        let mut registered = Vec::new();
-        for hd in helpdesks {
-            let s = &hd.settings;
-            sqlx::query("INSERT INTO helpdesks (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-                .bind(&s.name)
-                .execute(&mut *tx)
-                .await?;
-            let id: i64 = sqlx::query_scalar("SELECT id FROM helpdesks WHERE name = $1")
-                .bind(&s.name)
-                .fetch_one(&mut *tx)
-                .await?;
-            let default_agent_id = ensure_agent(&mut tx, &s.default_agent).await?;
-            let manager_id = match &s.defaults.manager {
-                Some(m) => Some(ensure_agent(&mut tx, m).await?),
-                None => None,
-            };
-            let assignee_id = match &s.defaults.assignee {
-                Some(a) => Some(ensure_agent(&mut tx, a).await?),
-                None => None,
-            };
-            registered.push(RegisteredHelpdesk {
-                id,
-                config: hd.clone(),
-                default_agent_id,
-                manager_id,
-                assignee_id,
-            });
-        }
-        tx.commit().await?;
-        Ok(registered)
+        let helpdesks = helpdesks.to_vec();
+        self.write(move |tx| {
+            let mut registered = Vec::new();
+            for hd in helpdesks {
+                let s = &hd.settings;
+                tx.prepare_cached(
+                    "INSERT INTO helpdesks (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                )?
+                .execute([&s.name])?;
+                let id: i64 = tx
+                    .prepare_cached("SELECT id FROM helpdesks WHERE name = ?1")?
+                    .query_row([&s.name], |r| r.get(0))?;
+                let default_agent_id = ensure_agent(tx, &s.default_agent)?;
+                let manager_id = match &s.defaults.manager {
+                    Some(m) => Some(ensure_agent(tx, m)?),
+                    None => None,
+                };
+                let assignee_id = match &s.defaults.assignee {
+                    Some(a) => Some(ensure_agent(tx, a)?),
+                    None => None,
+                };
+                registered.push(RegisteredHelpdesk {
+                    id,
+                    config: hd,
+                    default_agent_id,
+                    manager_id,
+                    assignee_id,
+                });
+            }
+            Ok(registered)
+        })
+        .await
     }
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub(crate) async fn ensure_agent(
-    tx: &mut sqlx::SqliteConnection,
-    name_or_email: &str,
-) -> Result<i64> {
+pub(crate) fn ensure_agent(conn: &rusqlite::Connection, name_or_email: &str) -> Result<i64> {
+    use rusqlite::OptionalExtension;
     let email = name_or_email
         .contains('@')
         .then(|| name_or_email.to_ascii_lowercase());
-    if let Some(row) = sqlx::query("SELECT id FROM agents WHERE name = $1 OR email = $2")
-        .bind(name_or_email)
-        .bind(&email)
-        .fetch_optional(&mut *tx)
-        .await?
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM agents WHERE name = ?1 OR email = ?2")?
+        .query_row(rusqlite::params![name_or_email, email], |r| r.get(0))
+        .optional()?
     {
-        return Ok(row.get(0));
+        return Ok(id);
     }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO agents (name, email, created_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(name_or_email)
-    .bind(email)
-    .bind(now())
-    .fetch_one(&mut *tx)
-    .await?)
+    conn.prepare_cached("INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(rusqlite::params![name_or_email, email, now()])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// Seconds since the Unix epoch.

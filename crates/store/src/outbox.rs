@@ -4,6 +4,7 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
+use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{Row, SqliteConnection};
 
 use crate::{Result, Store, StoreError, now};
@@ -29,7 +30,7 @@ pub struct NewOutgoing<'a> {
 }
 
 /// Writes `mail` to the outbox on `conn` (the caller's transaction).
-pub async fn queue(conn: &mut SqliteConnection, mail: &NewOutgoing<'_>) -> Result<i64> {
+pub fn queue(conn: &Connection, mail: &NewOutgoing<'_>) -> Result<i64> {
     let recipients = mail
         .recipients
         .iter()
@@ -37,40 +38,38 @@ pub async fn queue(conn: &mut SqliteConnection, mail: &NewOutgoing<'_>) -> Resul
         .collect::<Vec<_>>()
         .join(", ");
     let now = now();
-    Ok(sqlx::query_scalar(
+    conn.prepare_cached(
         "INSERT INTO outbox (helpdesk_id, ticket_id, intake_id, entry_id, kind, message_id, envelope_from,
              recipients, subject, raw, status, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
-    )
-    .bind(mail.helpdesk_id)
-    .bind(mail.ticket_id)
-    .bind(mail.intake_id)
-    .bind(mail.entry_id)
-    .bind(mail.kind)
-    .bind(mail.message_id)
-    .bind(mail.envelope_from)
-    .bind(recipients)
-    .bind(mail.subject)
-    .bind(mail.raw)
-    .bind(if mail.suppressed { "suppressed" } else { "queued" })
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )?
+    .execute(params![
+        mail.helpdesk_id,
+        mail.ticket_id,
+        mail.intake_id,
+        mail.entry_id,
+        mail.kind,
+        mail.message_id,
+        mail.envelope_from,
+        recipients,
+        mail.subject,
+        mail.raw,
+        if mail.suppressed { "suppressed" } else { "queued" },
+        now,
+    ])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// Acknowledgements queued to `recipient` (any status) since `since`.
-pub async fn acknowledgements_since(
-    conn: &mut SqliteConnection,
-    recipient: &str,
-    since: i64,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE recipients = $1 AND kind = 'acknowledgement' AND created_at >= $2",
-    )
-    .bind(recipient.trim().to_ascii_lowercase())
-    .bind(since)
-    .fetch_one(&mut *conn)
-    .await?)
+pub fn acknowledgements_since(conn: &Connection, recipient: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM outbox WHERE recipients = ?1 AND kind = 'acknowledgement'
+             AND created_at >= ?2",
+        )?
+        .query_row(params![recipient.trim().to_ascii_lowercase(), since], |r| {
+            r.get(0)
+        })?)
 }
 
 /// An outbox row as `postdesk outbox list|show` shows it.
@@ -162,109 +161,99 @@ pub struct OutgoingEntry<'a> {
 }
 
 /// Adds the customer-visible `outgoing` entry of a reply; returns its id.
-pub async fn add_outgoing_entry(
-    conn: &mut SqliteConnection,
-    entry: &OutgoingEntry<'_>,
-) -> Result<i64> {
+pub fn add_outgoing_entry(conn: &Connection, entry: &OutgoingEntry<'_>) -> Result<i64> {
     let now = now();
-    let id = sqlx::query_scalar(
+    conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
              body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
-         VALUES ($1, 'outgoing', $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11) RETURNING id",
-    )
-    .bind(entry.ticket_id)
-    .bind(entry.agent_id)
-    .bind(entry.from)
-    .bind(entry.to.join(", "))
-    .bind(entry.cc.join(", "))
-    .bind(entry.subject)
-    .bind(entry.body)
-    .bind(entry.message_id)
-    .bind(entry.in_reply_to)
-    .bind(entry.references.join(" "))
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
-        .bind(now)
-        .bind(entry.agent_id)
-        .bind(entry.ticket_id)
-        .execute(&mut *conn)
-        .await?;
+         VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11)",
+    )?
+    .execute(params![
+        entry.ticket_id,
+        entry.agent_id,
+        entry.from,
+        entry.to.join(", "),
+        entry.cc.join(", "),
+        entry.subject,
+        entry.body,
+        entry.message_id,
+        entry.in_reply_to,
+        entry.references.join(" "),
+        now,
+    ])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
+        .execute(params![now, entry.agent_id, entry.ticket_id])?;
     Ok(id)
 }
 
 /// What a reply to ticket `number` of helpdesk `helpdesk_id` needs to know.
-pub async fn reply_context(
-    conn: &mut SqliteConnection,
-    helpdesk_id: i64,
-    number: i64,
-) -> Result<ReplyContext> {
-    let row = sqlx::query(
-        "SELECT t.id, t.title, t.status, t.requester_id, c.name FROM tickets t
-         LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.helpdesk_id = $1 AND t.number = $2",
-    )
-    .bind(helpdesk_id)
-    .bind(number)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no ticket number {number}")))?;
-    let ticket_id: i64 = row.get(0);
-    let requester_id: Option<i64> = row.get(3);
-    let addresses: Vec<String> =
-        sqlx::query_scalar("SELECT address FROM contact_addresses WHERE contact_id = $1")
-            .bind(requester_id)
-            .fetch_all(&mut *conn)
-            .await?;
+pub fn reply_context(conn: &Connection, helpdesk_id: i64, number: i64) -> Result<ReplyContext> {
+    let (ticket_id, title, status, requester_id, requester_name) = conn
+        .prepare_cached(
+            "SELECT t.id, t.title, t.status, t.requester_id, c.name FROM tickets t
+             LEFT JOIN contacts c ON c.id = t.requester_id
+             WHERE t.helpdesk_id = ?1 AND t.number = ?2",
+        )?
+        .query_row(params![helpdesk_id, number], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket number {number}")))?;
+    let addresses: Vec<String> = conn
+        .prepare_cached("SELECT address FROM contact_addresses WHERE contact_id = ?1")?
+        .query_map([requester_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     // The address the requester last wrote from, if it is one of theirs.
-    let last_from: Option<String> = sqlx::query_scalar(
-        "SELECT LOWER(from_addr) FROM entries WHERE ticket_id = $1 AND kind = 'incoming'
-         AND author_contact_id = $2 AND from_addr IS NOT NULL ORDER BY id DESC LIMIT 1",
-    )
-    .bind(ticket_id)
-    .bind(requester_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let last_from: Option<String> = conn
+        .prepare_cached(
+            "SELECT LOWER(from_addr) FROM entries WHERE ticket_id = ?1 AND kind = 'incoming'
+             AND author_contact_id = ?2 AND from_addr IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![ticket_id, requester_id], |r| r.get(0))
+        .optional()?;
     let requester_email = last_from
         .filter(|a| addresses.contains(a))
         .or_else(|| addresses.first().cloned());
-    let participants: Vec<String> = sqlx::query_scalar(
-        "SELECT address FROM ticket_participants WHERE ticket_id = $1 ORDER BY address",
-    )
-    .bind(ticket_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let participants = participants
+    let participants = conn
+        .prepare_cached(
+            "SELECT address FROM ticket_participants WHERE ticket_id = ?1 ORDER BY address",
+        )?
+        .query_map([ticket_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
         .filter(|p| Some(p) != requester_email.as_ref())
         .collect();
-    let last = sqlx::query(
-        "SELECT message_id, refs FROM entries WHERE ticket_id = $1 AND message_id IS NOT NULL
-         AND kind IN ('incoming', 'outgoing') AND visible_to_customer ORDER BY id DESC LIMIT 1",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let last: Option<(Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT message_id, refs FROM entries WHERE ticket_id = ?1 AND message_id IS NOT NULL
+             AND kind IN ('incoming', 'outgoing') AND visible_to_customer ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([ticket_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let (last_message_id, last_references) = match last {
-        Some(r) => {
-            let refs: Option<String> = r.get(1);
-            (
-                r.get(0),
-                refs.unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
-            )
-        }
+        Some((id, refs)) => (
+            id,
+            refs.unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        ),
         None => (None, Vec::new()),
     };
     Ok(ReplyContext {
         ticket_id,
         helpdesk_id,
         number,
-        title: row.get(1),
-        status: row.get(2),
-        requester_name: row.get(4),
+        title,
+        status,
+        requester_name,
         requester_email,
         participants,
         last_message_id,
@@ -471,6 +460,6 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub async fn agent(conn: &mut SqliteConnection, name_or_email: &str) -> Result<i64> {
-    crate::ensure_agent(conn, name_or_email).await
+pub fn agent(conn: &Connection, name_or_email: &str) -> Result<i64> {
+    crate::ensure_agent(conn, name_or_email)
 }

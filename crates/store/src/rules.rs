@@ -1,15 +1,15 @@
 //! What the mail rules set on a ticket: fields, agents, tags, and a note saying so.
 
 use postdesk_core::rules::RuleDecision;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use crate::ingest::{IncomingMail, add_event};
 use crate::{RegisteredHelpdesk, Result, ensure_agent};
 
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
 /// records, as internal events, a hand-over from another helpdesk and what was set.
-pub(crate) async fn apply_to_ticket(
-    conn: &mut SqliteConnection,
+pub(crate) fn apply_to_ticket(
+    conn: &Connection,
     hd: &RegisteredHelpdesk,
     ticket_id: i64,
     mail: &IncomingMail,
@@ -22,7 +22,7 @@ pub(crate) async fn apply_to_ticket(
             "Handed over from helpdesk {from} by mail {rules} {}.",
             names.join(", ")
         );
-        add_event(conn, hd, ticket_id, &note).await?;
+        add_event(conn, hd, ticket_id, &note)?;
     }
     let fields = &decision.fields;
     if !fields.changes_ticket() {
@@ -30,42 +30,39 @@ pub(crate) async fn apply_to_ticket(
     }
     // Agents named by a rule are created on first use, as the configured defaults are.
     let assignee_id = match &fields.assignee {
-        Some(agent) => Some(ensure_agent(conn, agent).await?),
+        Some(agent) => Some(ensure_agent(conn, agent)?),
         None => None,
     };
     let manager_id = match &fields.manager {
-        Some(agent) => Some(ensure_agent(conn, agent).await?),
+        Some(agent) => Some(ensure_agent(conn, agent)?),
         None => None,
     };
-    sqlx::query(
-        "UPDATE tickets SET status = COALESCE($1, status), priority = COALESCE($2, priority),
-             ticket_type = COALESCE($3, ticket_type), category = COALESCE($4, category),
-             subcategory = COALESCE($5, subcategory), environment = COALESCE($6, environment),
-             assignee_id = COALESCE($7, assignee_id), manager_id = COALESCE($8, manager_id)
-         WHERE id = $9",
-    )
-    .bind(&fields.status)
-    .bind(&fields.priority)
-    .bind(&fields.ticket_type)
-    .bind(&fields.category)
-    .bind(&fields.subcategory)
-    .bind(&fields.environment)
-    .bind(assignee_id)
-    .bind(manager_id)
-    .bind(ticket_id)
-    .execute(&mut *conn)
-    .await?;
+    conn.prepare_cached(
+        "UPDATE tickets SET status = COALESCE(?1, status), priority = COALESCE(?2, priority),
+             ticket_type = COALESCE(?3, ticket_type), category = COALESCE(?4, category),
+             subcategory = COALESCE(?5, subcategory), environment = COALESCE(?6, environment),
+             assignee_id = COALESCE(?7, assignee_id), manager_id = COALESCE(?8, manager_id)
+         WHERE id = ?9",
+    )?
+    .execute(params![
+        fields.status,
+        fields.priority,
+        fields.ticket_type,
+        fields.category,
+        fields.subcategory,
+        fields.environment,
+        assignee_id,
+        manager_id,
+        ticket_id,
+    ])?;
+    let mut insert_tag = conn.prepare_cached(
+        "INSERT INTO ticket_tags (ticket_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
     for tag in &fields.tags {
-        sqlx::query(
-            "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(ticket_id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
+        insert_tag.execute(params![ticket_id, tag])?;
     }
     if let Some(note) = decision.note() {
-        add_event(conn, hd, ticket_id, &note).await?;
+        add_event(conn, hd, ticket_id, &note)?;
     }
     Ok(())
 }

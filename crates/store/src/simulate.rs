@@ -9,7 +9,7 @@ use std::time::Duration;
 use postdesk_core::rules::{self, Ruled};
 use postdesk_core::settings::Helpdesk;
 use postdesk_core::thread::{self, Decision, ThreadFacts};
-use sqlx::Row;
+use rusqlite::{OptionalExtension, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::ingest::{IncomingMail, gather_facts};
@@ -65,6 +65,7 @@ impl Store {
         Ok(Some(Self {
             pool,
             data_dir: data_dir.to_path_buf(),
+            file: None, // nothing is written
         }))
     }
 
@@ -92,6 +93,7 @@ impl Store {
         Ok(Self {
             pool,
             data_dir: std::env::temp_dir(),
+            file: None,
         })
     }
 
@@ -126,70 +128,82 @@ impl Store {
         mail: &IncomingMail,
     ) -> Result<DryRun> {
         let hd = &helpdesks[mail.helpdesk];
-        let mut tx = self.pool.begin().await?;
-        let agents: HashSet<String> =
-            sqlx::query_scalar("SELECT email FROM agents WHERE email IS NOT NULL")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-        let already = sqlx::query(
-            "SELECT i.outcome, t.number FROM intake i LEFT JOIN tickets t ON t.id = i.ticket_id
-             WHERE i.helpdesk_id = $1 AND i.outcome != 'failed'
-               AND (i.sha256 = $2 OR (i.message_id = $3 AND i.outcome IN ('created', 'appended')))
-             ORDER BY i.id LIMIT 1",
-        )
-        .bind(hd.id)
-        .bind(&mail.sha256)
-        .bind(&mail.mail.message_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| {
-            let outcome: String = row.get(0);
-            let number: Option<i64> = row.get(1);
-            match number {
-                Some(n) => format!("already imported ({outcome}, ticket #{n})"),
-                None => format!("already imported ({outcome})"),
-            }
-        });
-        let facts = gather_facts(&mut tx, hd, &agents, mail).await?;
-        let threaded = thread::decide(&hd.config, mail.classification, &facts);
-        let ruled = rules::decide(
-            &hd.config,
-            mail.classification,
-            &facts,
-            threaded.clone(),
-            &mail.route.matched,
-        );
-        let ticket = match &ruled.decision {
-            Decision::FollowUp { ticket_id, .. } => {
-                sqlx::query("SELECT number, title, status FROM tickets WHERE id = $1")
-                    .bind(ticket_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| TicketBrief {
-                        number: row.get(0),
-                        title: row.get(1),
-                        status: row.get(2),
-                    })
-            }
-            _ => None,
-        };
-        let next_number: i64 = sqlx::query_scalar(
-            "SELECT MAX($2, COALESCE(MAX(number), 0) + 1) FROM tickets WHERE helpdesk_id = $1",
-        )
-        .bind(hd.id)
-        .bind(hd.config.settings.first_ticket_number)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.rollback().await?;
-        Ok(DryRun {
-            facts,
-            threaded,
-            ruled,
-            ticket,
-            next_number,
-            already,
-        })
+        let mut conn = self.pool.acquire().await?;
+        let mut handle = conn.lock_handle().await?;
+        // SAFETY: sqlx's worker leaves the connection alone while `handle` is locked,
+        // which it stays until `db` is dropped below; `from_handle` never closes it.
+        let db = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr())? };
+        let dry_run = dry_run(&db, hd, mail);
+        drop(db);
+        drop(handle);
+        dry_run
     }
+}
+
+/// `Store::dry_run` on the database's own connection, in a read transaction rolled back.
+fn dry_run(
+    db: &rusqlite::Connection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+) -> Result<DryRun> {
+    let tx = db.unchecked_transaction()?;
+    let agents: HashSet<String> = tx
+        .prepare("SELECT email FROM agents WHERE email IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let already = tx
+            .prepare(
+                "SELECT i.outcome, t.number FROM intake i LEFT JOIN tickets t ON t.id = i.ticket_id
+                 WHERE i.helpdesk_id = ?1 AND i.outcome != 'failed'
+                   AND (i.sha256 = ?2 OR (i.message_id = ?3 AND i.outcome IN ('created', 'appended')))
+                 ORDER BY i.id LIMIT 1",
+            )?
+            .query_row(params![hd.id, mail.sha256, mail.mail.message_id], |row| {
+                let outcome: String = row.get(0)?;
+                let number: Option<i64> = row.get(1)?;
+                Ok(match number {
+                    Some(n) => format!("already imported ({outcome}, ticket #{n})"),
+                    None => format!("already imported ({outcome})"),
+                })
+            })
+            .optional()?;
+    let facts = gather_facts(&tx, hd, &agents, mail)?;
+    let threaded = thread::decide(&hd.config, mail.classification, &facts);
+    let ruled = rules::decide(
+        &hd.config,
+        mail.classification,
+        &facts,
+        threaded.clone(),
+        &mail.route.matched,
+    );
+    let ticket = match &ruled.decision {
+        Decision::FollowUp { ticket_id, .. } => tx
+            .prepare("SELECT number, title, status FROM tickets WHERE id = ?1")?
+            .query_row([ticket_id], |row| {
+                Ok(TicketBrief {
+                    number: row.get(0)?,
+                    title: row.get(1)?,
+                    status: row.get(2)?,
+                })
+            })
+            .optional()?,
+        _ => None,
+    };
+    let next_number: i64 = tx
+        .prepare(
+            "SELECT MAX(?2, COALESCE(MAX(number), 0) + 1) FROM tickets WHERE helpdesk_id = ?1",
+        )?
+        .query_row(
+            params![hd.id, hd.config.settings.first_ticket_number],
+            |r| r.get(0),
+        )?;
+    tx.rollback()?;
+    Ok(DryRun {
+        facts,
+        threaded,
+        ruled,
+        ticket,
+        next_number,
+        already,
+    })
 }
