@@ -240,13 +240,13 @@ impl Pipeline {
                     // Opened when the first batch is ready, kept for the others.
                     let mut writer = None;
                     for batch in prepared_rx {
-                        let jobs: Vec<(IncomingMail, Option<i64>)> =
+                        let mut jobs: Vec<(IncomingMail, Option<i64>)> =
                             batch.into_iter().map(|m| (m, None)).collect();
                         let writer = match &mut writer {
                             Some(writer) => writer,
                             None => writer.insert(pipeline.store.writer()?),
                         };
-                        let processed = pipeline.commit(writer, &jobs)?;
+                        let processed = pipeline.commit(writer, &mut jobs)?;
                         if committed_tx.send(processed).is_err() {
                             break;
                         }
@@ -318,7 +318,7 @@ impl Pipeline {
         let pipeline = self.clone();
         let processed = tokio::task::spawn_blocking(move || {
             let mut writer = pipeline.store.writer()?;
-            pipeline.commit(&mut writer, &jobs)
+            pipeline.commit(&mut writer, &mut jobs)
         })
         .await
         .expect("the writer does not panic")?;
@@ -326,14 +326,16 @@ impl Pipeline {
         Ok(processed)
     }
 
-    /// Commits a batch in one transaction. Tried first without a savepoint per mail;
+    /// Commits a batch in one transaction, once its attachment files are on disk.
+    /// Tried first without a savepoint per mail;
     /// if any mail hits a database error the batch is rolled back and redone with
     /// savepoints, so only that mail fails.
     fn commit(
         &self,
         writer: &mut Writer,
-        jobs: &[(IncomingMail, Option<i64>)],
+        jobs: &mut [(IncomingMail, Option<i64>)],
     ) -> Result<Vec<Processed>, PipelineError> {
+        jobs.iter_mut().for_each(|(mail, _)| mail.await_files());
         match self.commit_once(writer, jobs, false) {
             Ok(processed) => Ok(processed),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! Everything about a mail that needs no database: runs in parallel on all cores.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use postdesk_core::route::{self, Route};
 use postdesk_core::{RawMail, attachments};
@@ -22,7 +23,8 @@ impl Default for Limits {
     }
 }
 
-/// Parses, classifies and routes one mail and writes its kept attachments.
+/// Parses, classifies and routes one mail and writes its kept attachments (made
+/// durable in the background: `IncomingMail::await_files` before committing it).
 /// Never fails: a problem becomes `IncomingMail::failure`, recorded in the ledger.
 pub fn prepare(
     raw: RawMail,
@@ -33,12 +35,33 @@ pub fn prepare(
 ) -> IncomingMail {
     let (mut incoming, kept) = analyse(raw, helpdesks, fixed_helpdesk, limits);
     for a in kept {
-        if let Err(e) = blobs::write_attachment(data_dir, &a.sha256, &a.data) {
-            incoming.failure.get_or_insert_with(|| e.to_string());
+        match blobs::stage_attachment(data_dir, &a.sha256, &a.data) {
+            Ok(None) => {}
+            Ok(Some(staged)) => {
+                let (done, pending) = std::sync::mpsc::sync_channel(1);
+                FLUSH_POOL.spawn(move || {
+                    let _ = done.send(staged.finish());
+                });
+                incoming.files_pending.push(pending);
+            }
+            Err(e) => {
+                incoming.failure.get_or_insert_with(|| e.to_string());
+            }
         }
     }
     incoming
 }
+
+/// Threads that make attachments durable (fsync, then rename into place). Waiting
+/// for the disk here rather than on the prepare threads keeps those parsing; the
+/// writer waits for a batch's files before it commits (`IncomingMail::await_files`).
+static FLUSH_POOL: LazyLock<rayon::ThreadPool> = LazyLock::new(|| {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .thread_name(|i| format!("flush-{i}"))
+        .build()
+        .expect("the attachment flush threads start")
+});
 
 /// Everything `prepare` does except writing: the mail, ready to apply, and the
 /// attachments whose bytes are to be kept. The rules simulator stops here.
@@ -137,6 +160,7 @@ pub fn analyse(
         route,
         received_at: now(),
         failure,
+        files_pending: Vec::new(),
     };
     (incoming, kept)
 }

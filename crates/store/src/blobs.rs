@@ -16,11 +16,34 @@ pub fn attachment_path(data_dir: &Path, sha256: &str) -> PathBuf {
 /// Writes an attachment once; the same bytes are never written twice.
 /// Written to a temporary file first so a crash never leaves half a file under its final name.
 /// Flushed before it is renamed into place, so a committed row never points at a
-/// file that a crash could lose (this runs on the parallel prepare threads).
+/// file that a crash could lose.
 pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()> {
+    match stage_attachment(data_dir, sha256, data)? {
+        Some(staged) => staged.finish(),
+        None => Ok(()),
+    }
+}
+
+/// An attachment written under a temporary name, not yet durable nor in place.
+#[derive(Debug)]
+pub struct StagedAttachment {
+    file: std::fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+/// Writes an attachment's bytes to a temporary file beside its final place, or
+/// nothing (`None`) when it is stored already. [`StagedAttachment::finish`] makes
+/// it durable and puts it in place: the slow half, which callers may hand to
+/// another thread.
+pub fn stage_attachment(
+    data_dir: &Path,
+    sha256: &str,
+    data: &[u8],
+) -> Result<Option<StagedAttachment>> {
     let path = attachment_path(data_dir, sha256);
     if path.exists() {
-        return Ok(());
+        return Ok(None);
     }
     let io_err = |source| StoreError::Io {
         path: path.clone(),
@@ -28,11 +51,22 @@ pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()
     };
     let dir = path.parent().expect("attachment path has a parent");
     std::fs::create_dir_all(dir).map_err(io_err)?;
-    let mut tmp = tempfile_in(dir).map_err(io_err)?;
-    tmp.1.write_all(data).map_err(io_err)?;
-    tmp.1.sync_data().map_err(io_err)?;
-    std::fs::rename(&tmp.0, &path).map_err(io_err)?;
-    Ok(())
+    let (tmp, mut file) = tempfile_in(dir).map_err(io_err)?;
+    file.write_all(data).map_err(io_err)?;
+    Ok(Some(StagedAttachment { file, tmp, path }))
+}
+
+impl StagedAttachment {
+    /// Flushes the file to disk, then renames it into place.
+    pub fn finish(self) -> Result<()> {
+        let io_err = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.sync_data().map_err(io_err)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io_err)?;
+        Ok(())
+    }
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {

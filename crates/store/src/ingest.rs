@@ -59,6 +59,8 @@ pub struct IncomingMail {
     pub received_at: i64,
     /// Set when preparing failed (e.g. too large, attachment not writable): the mail is kept as failed.
     pub failure: Option<String>,
+    /// Attachments being made durable on other threads; see [`IncomingMail::await_files`].
+    pub files_pending: Vec<std::sync::mpsc::Receiver<Result<()>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,19 @@ pub enum Outcome {
 }
 
 impl IncomingMail {
+    /// Waits until the attachment files this mail wrote are on disk, as its rows
+    /// will point at them; one that could not be written fails the mail.
+    pub fn await_files(&mut self) {
+        for pending in self.files_pending.drain(..) {
+            let error = match pending.recv() {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "an attachment was not written (its writer stopped)".to_string(),
+            };
+            self.failure.get_or_insert(error);
+        }
+    }
+
     /// The body split at the reply marker or quote header. Preparing a mail skips
     /// the split (a fifth of its cost) when nothing could make it a follow-up;
     /// should threading still append it, the split is made here.
