@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use postdesk_core::RawMail;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
-use postdesk_pipeline::{Pipeline, PipelineError, Summary};
-use postdesk_store::{IngestReport, Outcome};
+use postdesk_pipeline::{Pipeline, PipelineError, Processed, Summary};
+use postdesk_store::Outcome;
 
 pub use connect::{Session, TIMEOUT};
 
@@ -225,29 +225,50 @@ impl Mailbox {
             .filter(|uid| *uid >= first_uid)
             .collect();
         uids.sort_unstable();
-        let mut total = Summary::default();
-        // While one batch is parsed and committed, the next is fetched.
-        let mut in_flight: Option<(&[u32], Processing)> = None;
-        for chunk in uids.chunks(FETCH_BATCH) {
-            let fetched = self.fetch(session, folder, validity, chunk).await?;
-            if let Some((done_chunk, processing)) = in_flight.take() {
-                let (summary, outcomes) = processing.await.map_err(join_error)??;
-                total.absorb(&summary);
+        if uids.is_empty() {
+            return Ok((Summary::default(), uid_next));
+        }
+        // One pipeline run for the whole folder, fed as mails are fetched, so that
+        // fetching, parsing and writing overlap all the time. Each batch is settled
+        // (moved) as soon as it is committed, between the fetches of the next ones.
+        let (raw_tx, raw_rx) = tokio::sync::mpsc::channel::<RawMail>(FETCH_BATCH);
+        let (committed_tx, mut committed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = {
+            let pipeline = pipeline.clone().with_batch_size(FETCH_BATCH);
+            let mut raw_rx = raw_rx;
+            // Read on the pipeline's own reader thread, where blocking is fine.
+            let mails = std::iter::from_fn(move || raw_rx.blocking_recv());
+            tokio::spawn(async move {
+                pipeline
+                    .run(mails, move |batch| {
+                        let _ = committed_tx.send(batch.to_vec());
+                    })
+                    .await
+            })
+        };
+        let mut uid_of: HashMap<String, u32> = HashMap::new();
+        'fetching: for chunk in uids.chunks(FETCH_BATCH) {
+            for (uid, raw) in self.fetch(session, folder, validity, chunk).await? {
+                uid_of.insert(raw.location.clone(), uid);
+                if raw_tx.send(raw).await.is_err() {
+                    break 'fetching; // the run stopped; its error is returned below
+                }
+            }
+            while let Ok(batch) = committed_rx.try_recv() {
                 self.settle(
-                    session, pipeline, folders, folder, validity, done_chunk, &outcomes,
+                    session, pipeline, folders, folder, validity, &uid_of, &batch,
                 )
                 .await?;
             }
-            in_flight = Some((chunk, process(pipeline, fetched)));
         }
-        if let Some((done_chunk, processing)) = in_flight {
-            let (summary, outcomes) = processing.await.map_err(join_error)??;
-            total.absorb(&summary);
+        drop(raw_tx);
+        while let Some(batch) = committed_rx.recv().await {
             self.settle(
-                session, pipeline, folders, folder, validity, done_chunk, &outcomes,
+                session, pipeline, folders, folder, validity, &uid_of, &batch,
             )
             .await?;
         }
+        let total = run.await.map_err(join_error)??;
         Ok((total, uid_next))
     }
 
@@ -262,26 +283,34 @@ impl Mailbox {
         folders: &mut Folders,
         folder: &str,
         validity: u32,
-        chunk: &[u32],
-        outcomes: &HashMap<String, IngestReport>,
+        uid_of: &HashMap<String, u32>,
+        batch: &[Processed],
     ) -> Result<(), ImapError> {
-        // Only now, with the batch committed, does the mail leave its folder.
-        // A UID with no outcome (vanished before the fetch) stays where it is.
         let (mut failed, mut done) = (Vec::new(), Vec::new());
         // Mails an `ignore` rule sends to a folder of its own.
         let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
-        for uid in chunk {
-            match outcomes.get(&self.location(folder, validity, *uid)) {
-                Some(r) if r.outcome == Outcome::Failed => failed.push(*uid),
-                Some(r) => match &r.move_to_folder {
-                    Some(target) => ignored_to
-                        .entry(folders.server_name(target))
-                        .or_default()
-                        .push(*uid),
-                    None => done.push(*uid),
-                },
-                None => {}
+        let mut last = None;
+        for p in batch {
+            let Some(&uid) = uid_of.get(&p.location) else {
+                continue;
+            };
+            last = last.max(Some(uid));
+            let r = &p.report;
+            match &r.move_to_folder {
+                _ if r.outcome == Outcome::Failed => failed.push(uid),
+                Some(target) => ignored_to
+                    .entry(folders.server_name(target))
+                    .or_default()
+                    .push(uid),
+                None => done.push(uid),
             }
+        }
+        // `uid_set` wants them in order.
+        for uids in [&mut failed, &mut done]
+            .into_iter()
+            .chain(ignored_to.values_mut())
+        {
+            uids.sort_unstable();
         }
         self.move_uids(session, &failed, &folders.unprocessed, folders.has_move)
             .await?;
@@ -305,10 +334,10 @@ impl Mailbox {
             }
             AfterSuccess::MarkRead => {}
             AfterSuccess::Keep => {
-                if let Some(last) = chunk.last() {
+                if let Some(last) = last {
                     pipeline
                         .store()
-                        .set_folder_position(&self.helpdesk, &self.name(), folder, validity, *last)
+                        .set_folder_position(&self.helpdesk, &self.name(), folder, validity, last)
                         .await
                         .map_err(PipelineError::from)?;
                 }
@@ -379,27 +408,6 @@ impl Mailbox {
         timed("UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
         Ok(())
     }
-}
-
-/// A batch running through the pipeline on its own task.
-type Processing =
-    tokio::task::JoinHandle<Result<(Summary, HashMap<String, IngestReport>), PipelineError>>;
-
-fn process(pipeline: &Pipeline, fetched: Vec<(u32, RawMail)>) -> Processing {
-    // Two commits per fetched batch: the second half is parsed while the first is
-    // written, instead of parsing all, then writing all.
-    let pipeline = pipeline.clone().with_batch_size(FETCH_BATCH.div_ceil(2));
-    tokio::spawn(async move {
-        let mut outcomes = HashMap::new();
-        let summary = pipeline
-            .run(fetched.into_iter().map(|(_, raw)| raw), |batch| {
-                for p in batch {
-                    outcomes.insert(p.location.clone(), p.report.clone());
-                }
-            })
-            .await?;
-        Ok((summary, outcomes))
-    })
 }
 
 fn join_error(e: tokio::task::JoinError) -> ImapError {
