@@ -1,4 +1,4 @@
-//! The ticket store: SQLite through sqlx (SQL kept portable for PostgreSQL),
+//! The ticket store: SQLite through sqlx, and rusqlite for the writer (`writer`),
 //! migrations, the intake ledger and the transaction that applies a mail.
 
 pub mod access;
