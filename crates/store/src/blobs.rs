@@ -104,3 +104,35 @@ pub fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 pub fn decompress(data: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
     zstd::bulk::decompress(data, size.max(1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_attachment_is_in_place_only_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "ab".repeat(32);
+        let staged = stage_attachment(dir.path(), &sha, b"bytes")
+            .unwrap()
+            .expect("not stored yet");
+        let path = attachment_path(dir.path(), &sha);
+        assert!(
+            !path.exists(),
+            "a crash before finish must not leave it in place"
+        );
+        staged.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"bytes");
+        // Stored once: the same bytes again stage nothing.
+        assert!(
+            stage_attachment(dir.path(), &sha, b"bytes")
+                .unwrap()
+                .is_none()
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from(&sha)]);
+    }
+}
