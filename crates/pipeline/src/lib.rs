@@ -121,6 +121,17 @@ static PREPARE_POOL: LazyLock<rayon::ThreadPool> = LazyLock::new(|| {
         .expect("the prepare threads start")
 });
 
+/// A named thread of the pipeline (the names show in `top -H` and profiles).
+fn thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .expect("the pipeline's threads start")
+}
+
 /// Lowers the calling thread's priority (Linux applies `nice` per thread).
 fn lower_priority() {
     #[cfg(target_os = "linux")]
@@ -192,11 +203,15 @@ impl Pipeline {
         I: Iterator<Item = RawMail> + Send + 'static,
     {
         let started = Instant::now();
-        // The source is read a batch ahead, so the prepare threads never wait for it.
-        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<RawMail>(self.options.batch_size);
-        let reader = std::thread::spawn(move || {
-            for raw in mails {
-                if raw_tx.send(raw).is_err() {
+        // The source is read a batch ahead, so the prepare threads never wait for it;
+        // handed over a batch at a time (one wake-up per batch, not per mail).
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<RawMail>>(1);
+        let batch_size = self.options.batch_size;
+        let reader = thread("reader", move || {
+            let mut mails = mails.peekable();
+            while mails.peek().is_some() {
+                let chunk: Vec<RawMail> = mails.by_ref().take(batch_size).collect();
+                if raw_tx.send(chunk).is_err() {
                     return; // the run stopped on an error
                 }
             }
@@ -207,10 +222,8 @@ impl Pipeline {
             let helpdesks = Arc::clone(&self.helpdesks);
             let options = self.options.clone();
             let data_dir = self.store.data_dir().to_path_buf();
-            std::thread::spawn(move || {
-                let mut mails = raw_rx.into_iter().peekable();
-                while mails.peek().is_some() {
-                    let chunk: Vec<RawMail> = mails.by_ref().take(options.batch_size).collect();
+            thread("preparer", move || {
+                for chunk in raw_rx {
                     let prepared: Vec<IncomingMail> = PREPARE_POOL.install(|| {
                         chunk
                             .into_par_iter()
@@ -234,26 +247,23 @@ impl Pipeline {
         let (committed_tx, mut committed_rx) = mpsc::unbounded_channel();
         let writer = {
             let pipeline = self.clone();
-            std::thread::Builder::new()
-                .name("writer".into())
-                .spawn(move || -> Result<(), PipelineError> {
-                    // Opened when the first batch is ready, kept for the others.
-                    let mut writer = None;
-                    for batch in prepared_rx {
-                        let mut jobs: Vec<(IncomingMail, Option<i64>)> =
-                            batch.into_iter().map(|m| (m, None)).collect();
-                        let writer = match &mut writer {
-                            Some(writer) => writer,
-                            None => writer.insert(pipeline.store.writer()?),
-                        };
-                        let processed = pipeline.commit(writer, &mut jobs)?;
-                        if committed_tx.send(processed).is_err() {
-                            break;
-                        }
+            thread("writer", move || -> Result<(), PipelineError> {
+                // Opened when the first batch is ready, kept for the others.
+                let mut writer = None;
+                for batch in prepared_rx {
+                    let mut jobs: Vec<(IncomingMail, Option<i64>)> =
+                        batch.into_iter().map(|m| (m, None)).collect();
+                    let writer = match &mut writer {
+                        Some(writer) => writer,
+                        None => writer.insert(pipeline.store.writer()?),
+                    };
+                    let processed = pipeline.commit(writer, &mut jobs)?;
+                    if committed_tx.send(processed).is_err() {
+                        break;
                     }
-                    Ok(())
-                })
-                .expect("the writer thread starts")
+                }
+                Ok(())
+            })
         };
         // The write-ahead log is copied into the database beside the writer (see
         // `Writer`): after each commit, unless a checkpoint is still running.
