@@ -204,8 +204,9 @@ impl Pipeline {
     {
         let started = Instant::now();
         // The source is read a batch ahead, so the prepare threads never wait for it;
-        // handed over a batch at a time (one wake-up per batch, not per mail).
-        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<RawMail>>(1);
+        // handed over a batch at a time (one wake-up per batch, not per mail). One
+        // batch ahead, not more: each one in flight is ~3 MB of raw mail.
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<RawMail>>(0);
         let batch_size = self.options.batch_size;
         let reader = thread("reader", move || {
             let mut mails = mails.peekable();
