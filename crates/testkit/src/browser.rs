@@ -280,8 +280,20 @@ impl Browser {
     }
 
     /// Submits the form matching `form_css` by clicking its first submit button (a
-    /// `<button>` without a type counts), or, when it has none, with `requestSubmit()`.
+    /// `<button>` without a type counts), or, when it has none, with `requestSubmit()`,
+    /// and waits (up to [`WAIT_TIMEOUT`]) for the page it leaves to be gone, so the
+    /// next command reads the page the submission led to, not the old one.
     pub async fn submit(&self, form_css: &str) {
+        let old_page = self.find("html").await;
+        self.submit_form(form_css).await;
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        // An element of a page that was navigated away from is "stale": its commands fail.
+        while old_page.tag_name().await.is_ok() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn submit_form(&self, form_css: &str) {
         let form = self.find(form_css).await;
         let buttons = form
             .find_all(Locator::Css(
