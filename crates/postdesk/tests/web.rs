@@ -301,6 +301,7 @@ async fn an_agent_answers_mail_in_the_browser_and_fixes_a_failed_mail() {
     browser.screenshot("failed").await;
     browser.goto(&served.url("/contacts?q=jane")).await;
     browser.click("table a[href^='/contacts/']").await;
+    browser.wait_for("form[action$='/addresses']").await;
     browser
         .fill(
             "form[action$='/addresses'] input[name=address]",
@@ -316,9 +317,8 @@ async fn an_agent_answers_mail_in_the_browser_and_fixes_a_failed_mail() {
     );
     browser.screenshot("contact").await;
     browser.goto(&served.url("/failed")).await;
-    browser
-        .click("table.failed form[action$='/retry'] button")
-        .await;
+    browser.submit("table.failed form[action$='/retry']").await;
+    browser.wait_for("p.flash").await;
     let flash = browser.text("p.flash").await;
     assert!(flash.contains("is now ticket [HD#3]"), "{flash}");
     assert!(browser.exists("p.empty").await, "the failed queue is empty");
