@@ -338,9 +338,8 @@ impl Pipeline {
     }
 
     /// Commits a batch in one transaction, once its attachment files are on disk.
-    /// Tried first without a savepoint per mail;
-    /// if any mail hits a database error the batch is rolled back and redone with
-    /// savepoints, so only that mail fails.
+    /// Tried first without a savepoint per mail; if any mail hits a database error
+    /// the batch is rolled back and redone with savepoints, so only that mail fails.
     fn commit(
         &self,
         writer: &mut Writer,

@@ -13,17 +13,6 @@ pub fn attachment_path(data_dir: &Path, sha256: &str) -> PathBuf {
     data_dir.join("attachments").join(shard).join(sha256)
 }
 
-/// Writes an attachment once; the same bytes are never written twice.
-/// Written to a temporary file first so a crash never leaves half a file under its final name.
-/// Flushed before it is renamed into place, so a committed row never points at a
-/// file that a crash could lose.
-pub fn write_attachment(data_dir: &Path, sha256: &str, data: &[u8]) -> Result<()> {
-    match stage_attachment(data_dir, sha256, data)? {
-        Some(staged) => staged.finish(),
-        None => Ok(()),
-    }
-}
-
 /// An attachment written under a temporary name, not yet durable nor in place.
 #[derive(Debug)]
 pub struct StagedAttachment {
@@ -33,9 +22,10 @@ pub struct StagedAttachment {
 }
 
 /// Writes an attachment's bytes to a temporary file beside its final place, or
-/// nothing (`None`) when it is stored already. [`StagedAttachment::finish`] makes
-/// it durable and puts it in place: the slow half, which callers may hand to
-/// another thread.
+/// nothing (`None`) when it is stored already: the same bytes are never written
+/// twice. [`StagedAttachment::finish`] flushes it and renames it into place, so a
+/// crash never leaves half a file under its final name and a committed row never
+/// points at a file a crash could lose; that slow half may run on another thread.
 pub fn stage_attachment(
     data_dir: &Path,
     sha256: &str,

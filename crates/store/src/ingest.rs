@@ -478,27 +478,22 @@ impl Batch<'_> {
             return record_failure(&self.tx, hd, mail, retry_of, reason);
         }
         let taken = prior.message_id_taken_by;
-        if !self.careful {
-            return apply(
-                &self.tx,
+        let mut apply_on = |conn: &Connection| {
+            apply(
+                conn,
                 hd,
                 &self.agents,
                 &mut self.known,
                 mail,
                 retry_of,
                 taken,
-            );
+            )
+        };
+        if !self.careful {
+            return apply_on(&self.tx);
         }
         let savepoint = self.tx.savepoint()?;
-        match apply(
-            &savepoint,
-            hd,
-            &self.agents,
-            &mut self.known,
-            mail,
-            retry_of,
-            taken,
-        ) {
+        match apply_on(&savepoint) {
             Ok(report) => {
                 savepoint.commit()?;
                 Ok(report)

@@ -2,7 +2,6 @@
 //! owns it. The pipeline's batches (`ingest`) and the writes that share their code
 //! (agents' replies, rules, the outbox) run on one; everything else uses sqlx.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -51,14 +50,10 @@ impl Writer {
 impl Store {
     /// A writer on the database file (see [`Writer`]).
     pub fn writer(&self) -> Result<Writer> {
-        let path = self.writer_path()?;
-        Writer::open(&path)
-    }
-
-    fn writer_path(&self) -> Result<PathBuf> {
-        self.file.clone().ok_or_else(|| {
+        let path = self.file.as_deref().ok_or_else(|| {
             StoreError::Invalid("an in-memory database cannot be written to by postdesk".into())
-        })
+        })?;
+        Writer::open(path)
     }
 
     /// Runs `work` in one write transaction on a writer, on a thread where blocking
@@ -69,9 +64,9 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
-        let path = self.writer_path()?;
+        let store = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let mut writer = Writer::open(&path)?;
+            let mut writer = store.writer()?;
             let tx = writer.transaction()?;
             let value = work(&tx)?;
             tx.commit().map_err(StoreError::from)?;

@@ -295,14 +295,15 @@ impl Mailbox {
                 continue;
             };
             last = last.max(Some(uid));
-            let r = &p.report;
-            match &r.move_to_folder {
-                _ if r.outcome == Outcome::Failed => failed.push(uid),
-                Some(target) => ignored_to
+            if p.report.outcome == Outcome::Failed {
+                failed.push(uid);
+            } else if let Some(target) = &p.report.move_to_folder {
+                ignored_to
                     .entry(folders.server_name(target))
                     .or_default()
-                    .push(uid),
-                None => done.push(uid),
+                    .push(uid);
+            } else {
+                done.push(uid);
             }
         }
         // `uid_set` wants them in order.
