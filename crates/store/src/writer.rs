@@ -2,8 +2,10 @@
 //! owns it. The pipeline's batches (`ingest`) and the writes that share their code
 //! (agents' replies, rules, the outbox) run on one; everything else uses sqlx.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
+use rusqlite::hooks::Wal;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::{Result, Store, StoreError};
@@ -17,9 +19,30 @@ use crate::{Result, Store, StoreError};
 /// SQLite's automatic checkpoint is off on it: copying the write-ahead log into
 /// the database would otherwise run on this connection after every commit, while
 /// the writer is the one stage of the pipeline that cannot be spread over cores.
-/// [`Store::checkpoint`] does it from another connection instead.
+/// [`Store::checkpoint`] does it from another connection instead, which only ever
+/// catches up with the commit before the one in progress. While the writer is
+/// never idle, SQLite then never finds the whole log copied when a transaction
+/// starts, and appends to it for good: at 100,000 mails it grew to 1 GB, and every
+/// page written to a new part of the file costs the kernel a block and a zeroed
+/// page (a tenth of the import's CPU). So past [`WAL_PAGES_LIMIT`] the writer waits
+/// for that checkpoint and copies the rest itself, and its next transaction starts
+/// the log again from the beginning, over pages the kernel already has.
 pub struct Writer {
     conn: Connection,
+}
+
+/// 32 MiB of write-ahead log: several of the pipeline's batches.
+const WAL_PAGES_LIMIT: i32 = 8192;
+
+thread_local! {
+    /// Pages in the write-ahead log after the last commit on this thread.
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook: it cannot carry state, and a connection stays on its thread.
+fn note_wal_pages(_: &Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
 }
 
 impl Writer {
@@ -33,14 +56,37 @@ impl Writer {
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0;",
         )?;
+        conn.wal_hook(Some(note_wal_pages));
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self { conn })
+    }
+
+    /// Copies the write-ahead log into the database once it is past its limit (see
+    /// [`Writer`]), waiting for a checkpoint running elsewhere to finish first.
+    /// Readers are never waited for: what they still need stays in the log.
+    fn restart_long_wal(&self) -> Result<()> {
+        if WAL_PAGES.get() < WAL_PAGES_LIMIT {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let busy: i64 =
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(0))?;
+            if busy == 0 || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        WAL_PAGES.set(0);
+        Ok(())
     }
 
     /// A transaction that holds the write lock from its start (`BEGIN IMMEDIATE`), so
     /// what it reads stays true until it commits; it waits its turn behind other
     /// writers (busy timeout) instead of failing with "database is locked".
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        self.restart_long_wal()?;
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
