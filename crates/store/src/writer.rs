@@ -70,9 +70,9 @@ impl Writer {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let busy: i64 =
-                self.conn
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(0))?;
+            let busy: i64 = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(0))?;
             if busy == 0 || Instant::now() > deadline {
                 break;
             }
