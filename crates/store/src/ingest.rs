@@ -87,6 +87,12 @@ impl IncomingMail {
         }
     }
 
+    /// What finds the mail in the ledger (its index): the Message-ID, or the
+    /// SHA-256 of the bytes when there is none. Same bytes, same key.
+    pub fn ledger_key(&self) -> &str {
+        self.mail.message_id.as_deref().unwrap_or(&self.sha256)
+    }
+
     /// The body split at the reply marker or quote header. Preparing a mail skips
     /// the split (a fifth of its cost) when nothing could make it a follow-up;
     /// should threading still append it, the split is made here.
@@ -158,6 +164,38 @@ impl Writer {
             known,
         })
     }
+}
+
+/// The ticket that each of `message_ids` threads to through an incoming mail, by
+/// helpdesk: the intake row of the mail that became a ticket or follow-up (every
+/// incoming entry has one), the newest first.
+fn tickets_of_incoming(
+    conn: &Connection,
+    message_ids: &[&str],
+) -> Result<HashMap<(i64, String), i64>> {
+    // The outcome is checked here, not in SQL: with it in the condition SQLite
+    // chose the outcome index and read every successful row of the ledger.
+    let sql = format!(
+        "SELECT helpdesk_id, message_id, outcome, ticket_id FROM intake
+         WHERE coalesce(message_id, sha256) IN ({}) ORDER BY id",
+        placeholders(message_ids.len())
+    );
+    let mut tickets = HashMap::new();
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(message_ids))?;
+    while let Some(row) = rows.next()? {
+        let helpdesk_id: Option<i64> = row.get(0)?;
+        let message_id: Option<String> = row.get(1)?;
+        let outcome: String = row.get(2)?;
+        let ticket_id: Option<i64> = row.get(3)?;
+        if let (Some(helpdesk_id), Some(message_id), Some(ticket_id)) =
+            (helpdesk_id, message_id, ticket_id)
+            && matches!(outcome.as_str(), "created" | "appended")
+        {
+            tickets.insert((helpdesk_id, message_id), ticket_id);
+        }
+    }
+    Ok(tickets)
 }
 
 /// `?, ?, …` for `n` values.
@@ -266,18 +304,8 @@ impl Known {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            // As `ticket_by_message_id`: the newest entry first, else our own outgoing mail.
-            let sql = format!(
-                "SELECT t.helpdesk_id, e.message_id, e.ticket_id FROM entries e
-                 JOIN tickets t ON t.id = e.ticket_id WHERE e.message_id IN ({}) ORDER BY e.id",
-                placeholders(distinct.len())
-            );
-            let mut by_entry: HashMap<(i64, String), i64> = HashMap::new();
-            let mut statement = conn.prepare(&sql)?;
-            let mut rows = statement.query(params_from_iter(&distinct))?;
-            while let Some(row) = rows.next()? {
-                by_entry.insert((row.get(0)?, row.get(1)?), row.get(2)?);
-            }
+            // As `ticket_by_message_id`: an incoming mail first, else our own outgoing mail.
+            let by_incoming = tickets_of_incoming(conn, &distinct)?;
             let sql = format!(
                 "SELECT helpdesk_id, message_id, ticket_id FROM outbox
                  WHERE message_id IN ({}) AND ticket_id IS NOT NULL",
@@ -291,7 +319,7 @@ impl Known {
             }
             for (hd, id) in message_ids {
                 let key = (hd, id.to_string());
-                let ticket = by_entry.get(&key).or(by_outbox.get(&key)).copied();
+                let ticket = by_incoming.get(&key).or(by_outbox.get(&key)).copied();
                 ticket_ids.extend(ticket);
                 known.message_ids.insert(key, ticket);
             }
@@ -349,25 +377,17 @@ impl LedgerIndex {
         if mails.is_empty() {
             return Ok(index);
         }
-        let ids: Vec<&str> = mails
-            .iter()
-            .filter_map(|m| m.mail.message_id.as_deref())
-            .collect();
-        let mut sql = format!(
-            "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake WHERE sha256 IN ({})",
+        // Any outcome: the rows are sorted out below. With the outcome in the
+        // condition SQLite answered it through the outcome index, reading every
+        // successful row of the ledger per batch (imports slowed as it grew).
+        let sql = format!(
+            "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake
+             WHERE coalesce(message_id, sha256) IN ({}) ORDER BY outcome = 'failed', id",
             placeholders(mails.len())
         );
-        if !ids.is_empty() {
-            // Any outcome: the rows are sorted out below. With the outcome in the
-            // condition SQLite answered it through the outcome index, reading every
-            // successful row of the ledger per batch (imports slowed as it grew).
-            sql.push_str(&format!(" OR message_id IN ({})", placeholders(ids.len())));
-        }
-        sql.push_str(" ORDER BY outcome = 'failed', id");
-        let values = mails.iter().map(|m| m.sha256.as_str()).chain(ids);
         let wanted: HashSet<&str> = mails.iter().map(|m| m.sha256.as_str()).collect();
         let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(params_from_iter(values))?;
+        let mut rows = statement.query(params_from_iter(mails.iter().map(|m| m.ledger_key())))?;
         while let Some(row) = rows.next()? {
             let Some(helpdesk_id) = row.get::<_, Option<i64>>(0)? else {
                 continue;
@@ -934,15 +954,11 @@ fn ticket_by_message_id(
     {
         return Ok(*ticket_id);
     }
-    let by_entry = conn
-        .prepare_cached(
-            "SELECT e.ticket_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
-             WHERE e.message_id = ?1 AND t.helpdesk_id = ?2 ORDER BY e.id DESC LIMIT 1",
-        )?
-        .query_row(params![message_id, helpdesk_id], |r| r.get(0))
-        .optional()?;
-    if by_entry.is_some() {
-        return Ok(by_entry);
+    let by_incoming = tickets_of_incoming(conn, &[message_id])?
+        .get(&(helpdesk_id, message_id.to_string()))
+        .copied();
+    if by_incoming.is_some() {
+        return Ok(by_incoming);
     }
     // Our own mails about a ticket (acknowledgements, notifications) thread answers too.
     Ok(conn

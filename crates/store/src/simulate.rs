@@ -155,10 +155,11 @@ fn dry_run(
             .prepare(
                 "SELECT i.outcome, t.number FROM intake i LEFT JOIN tickets t ON t.id = i.ticket_id
                  WHERE i.helpdesk_id = ?1 AND i.outcome != 'failed'
+                   AND coalesce(i.message_id, i.sha256) = ?4
                    AND (i.sha256 = ?2 OR (i.message_id = ?3 AND i.outcome IN ('created', 'appended')))
                  ORDER BY i.id LIMIT 1",
             )?
-            .query_row(params![hd.id, mail.sha256, mail.mail.message_id], |row| {
+            .query_row(params![hd.id, mail.sha256, mail.mail.message_id, mail.ledger_key()], |row| {
                 let outcome: String = row.get(0)?;
                 let number: Option<i64> = row.get(1)?;
                 Ok(match number {
