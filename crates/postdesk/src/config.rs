@@ -72,7 +72,7 @@ fn default_max_mail_mb() -> u64 {
     50
 }
 fn default_batch_size() -> usize {
-    256
+    postdesk_pipeline::Options::default().batch_size
 }
 
 /// The configuration, checked and ready to use.
