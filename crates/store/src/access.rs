@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use crate::contacts::Scope;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,15 @@ impl AgentAccount {
 
     pub fn sees_helpdesk(&self, helpdesk_id: i64) -> bool {
         self.helpdesks.contains(&helpdesk_id)
+    }
+
+    /// What the agent's contact and organization queries may reach.
+    pub fn scope(&self) -> Scope {
+        if self.is_admin() {
+            Scope::Everything
+        } else {
+            Scope::Helpdesks(self.helpdesks.clone())
+        }
     }
 }
 
@@ -201,6 +211,19 @@ impl Store {
             helpdesk_names: helpdesks.iter().map(|r| r.get(1)).collect(),
             has_password: row.get(5),
         })
+    }
+
+    /// The id of the agent named `name`, or NotFound.
+    pub async fn agent_id(&self, name: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT id FROM agents WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "there is no agent named `{name}`; see `postdesk agents list`"
+                ))
+            })
     }
 
     /// The agent that signs in with `login` (name or email) and its password hash.

@@ -7,6 +7,7 @@
 use sqlx::Row;
 
 use crate::read::{SUMMARY_SELECT, TicketSummary, summary};
+use crate::sql::{id_list, like_pattern};
 use crate::{Result, Store, StoreError, now};
 
 /// How the ticket list is sorted.
@@ -97,52 +98,12 @@ pub struct TicketUpdate {
     pub assignee: Option<Option<String>>,
 }
 
-#[derive(Debug, Clone)]
-pub struct ContactRow {
-    pub id: i64,
-    pub name: String,
-    pub organization_id: Option<i64>,
-    pub organization: Option<String>,
-    pub addresses: Vec<String>,
-    pub tickets: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct OrganizationRow {
-    pub id: i64,
-    pub name: String,
-    pub contacts: i64,
-    pub tickets: i64,
-}
-
 /// An attachment as the download route needs it.
 #[derive(Debug, Clone)]
 pub struct AttachmentFile {
     pub safe_name: String,
     pub mime_type: String,
     pub size: i64,
-}
-
-/// `IN (…)` of ids known to be integers (never user text).
-fn id_list(ids: &[i64]) -> String {
-    if ids.is_empty() {
-        return "(NULL)".into();
-    }
-    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-    format!("({})", list.join(","))
-}
-
-/// `%text%` for LIKE, with the wildcards in `text` escaped (`ESCAPE '\'`).
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// A WHERE clause with its text binds, numbered from `$1`.
@@ -364,16 +325,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for text in &events {
-                sqlx::query(
-                    "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-                     VALUES ($1, 'event', $2, $3, FALSE, $4)",
-                )
-                .bind(ticket_id)
-                .bind(agent_id)
-                .bind(text)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                crate::entries::insert_event(&mut tx, ticket_id, Some(agent_id), text, now).await?;
             }
         }
         tx.commit().await?;
@@ -402,6 +354,27 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Tickets requested by a contact or by anyone of an organization, that the agent may see.
+    pub async fn tickets_of(
+        &self,
+        contact: Option<i64>,
+        organization: Option<i64>,
+        visible: &[i64],
+    ) -> Result<Vec<TicketSummary>> {
+        let sql = format!(
+            "{SUMMARY_SELECT} WHERE t.helpdesk_id IN {}
+               AND ($1 IS NULL OR t.requester_id = $1) AND ($2 IS NULL OR t.organization_id = $2)
+             ORDER BY t.modified_at DESC, t.id DESC LIMIT 500",
+            id_list(visible)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(contact)
+            .bind(organization)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(summary).collect())
     }
 
     /// Statuses, priorities and types in use, to offer as choices.
@@ -471,181 +444,6 @@ impl Store {
         }
         Ok(())
     }
-
-    pub async fn contacts(&self, search: Option<&str>, limit: i64) -> Result<Vec<ContactRow>> {
-        let pattern = search.map(|s| like_pattern(&s.to_lowercase()));
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT c.id FROM contacts c
-             WHERE $1 IS NULL OR lower(c.name) LIKE $1 ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.address LIKE $1 ESCAPE '\\')
-             ORDER BY lower(c.name), c.id LIMIT $2",
-        )
-        .bind(pattern)
-        .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut rows = Vec::new();
-        for id in ids {
-            rows.push(self.contact(id).await?);
-        }
-        Ok(rows)
-    }
-
-    pub async fn contact(&self, id: i64) -> Result<ContactRow> {
-        let row = sqlx::query(
-            "SELECT c.id, c.name, c.organization_id, o.name,
-                    (SELECT COUNT(*) FROM tickets t WHERE t.requester_id = c.id)
-             FROM contacts c LEFT JOIN organizations o ON o.id = c.organization_id WHERE c.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("there is no contact {id}")))?;
-        let addresses = sqlx::query_scalar(
-            "SELECT address FROM contact_addresses WHERE contact_id = $1 ORDER BY address",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ContactRow {
-            id: row.get(0),
-            name: row.get(1),
-            organization_id: row.get(2),
-            organization: row.get(3),
-            addresses,
-            tickets: row.get(4),
-        })
-    }
-
-    /// Tickets requested by a contact or by anyone of an organization, that the agent may see.
-    pub async fn tickets_of(
-        &self,
-        contact: Option<i64>,
-        organization: Option<i64>,
-        visible: &[i64],
-    ) -> Result<Vec<TicketSummary>> {
-        let sql = format!(
-            "{SUMMARY_SELECT} WHERE t.helpdesk_id IN {}
-               AND ($1 IS NULL OR t.requester_id = $1) AND ($2 IS NULL OR t.organization_id = $2)
-             ORDER BY t.modified_at DESC, t.id DESC LIMIT 500",
-            id_list(visible)
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contact)
-            .bind(organization)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(summary).collect())
-    }
-
-    pub async fn rename_contact(&self, id: i64, name: &str) -> Result<()> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(StoreError::Invalid("a contact needs a name".into()));
-        }
-        sqlx::query("UPDATE contacts SET name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Adds an address to a contact; one address belongs to one contact only.
-    pub async fn add_contact_address(&self, id: i64, address: &str) -> Result<()> {
-        let address = address.trim().to_lowercase();
-        let valid = address.len() <= 254
-            && address.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-            })
-            && !address
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
-        if !valid {
-            return Err(StoreError::Invalid(format!(
-                "`{address}` is not an email address (like name@example.com)"
-            )));
-        }
-        let owner: Option<i64> =
-            sqlx::query_scalar("SELECT contact_id FROM contact_addresses WHERE address = $1")
-                .bind(&address)
-                .fetch_optional(&self.pool)
-                .await?;
-        match owner {
-            Some(owner) if owner == id => Ok(()),
-            Some(owner) => Err(StoreError::Invalid(format!(
-                "{address} already belongs to contact {owner}"
-            ))),
-            None => {
-                sqlx::query("INSERT INTO contact_addresses (address, contact_id) VALUES ($1, $2)")
-                    .bind(&address)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    /// Removes an address; a contact keeps at least one.
-    pub async fn remove_contact_address(&self, id: i64, address: &str) -> Result<()> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM contact_addresses WHERE contact_id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
-        if count <= 1 {
-            return Err(StoreError::Invalid(
-                "a contact keeps at least one address; add the new one first".into(),
-            ));
-        }
-        sqlx::query("DELETE FROM contact_addresses WHERE contact_id = $1 AND address = $2")
-            .bind(id)
-            .bind(address.trim().to_lowercase())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn organizations(&self) -> Result<Vec<OrganizationRow>> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.name,
-                    (SELECT COUNT(*) FROM contacts c WHERE c.organization_id = o.id),
-                    (SELECT COUNT(*) FROM tickets t WHERE t.organization_id = o.id)
-             FROM organizations o ORDER BY lower(o.name)",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OrganizationRow {
-                id: r.get(0),
-                name: r.get(1),
-                contacts: r.get(2),
-                tickets: r.get(3),
-            })
-            .collect())
-    }
-
-    pub async fn organization(&self, id: i64) -> Result<(OrganizationRow, Vec<ContactRow>)> {
-        let org = self
-            .organizations()
-            .await?
-            .into_iter()
-            .find(|o| o.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("there is no organization {id}")))?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE organization_id = $1 ORDER BY lower(name) LIMIT 1000",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut contacts = Vec::new();
-        for c in ids {
-            contacts.push(self.contact(c).await?);
-        }
-        Ok((org, contacts))
-    }
 }
 
 /// Ticket columns whose values are offered as choices.
@@ -663,21 +461,5 @@ impl TicketColumn {
             Self::Priority => "priority",
             Self::Type => "ticket_type",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
-
-    #[test]
-    fn id_lists_never_empty_sql() {
-        assert_eq!(id_list(&[]), "(NULL)");
-        assert_eq!(id_list(&[3, 7]), "(3,7)");
     }
 }

@@ -16,6 +16,8 @@ use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFact
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
+use crate::entries::insert_event_sync;
+use crate::sql::placeholders;
 use crate::writer::Writer;
 use crate::{RegisteredHelpdesk, Result, now};
 
@@ -196,11 +198,6 @@ fn tickets_of_incoming(
         }
     }
     Ok(tickets)
-}
-
-/// `?, ?, …` for `n` values.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 /// What threading asks the database about a batch's mails, read for all of them
@@ -756,7 +753,7 @@ fn apply(
                 );
             }
             if let Some(note) = note {
-                add_event(conn, hd, ticket_id, &note)?;
+                insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
             }
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(
@@ -828,7 +825,7 @@ fn apply(
                 t.participants.dedup();
             }
             if let Some(note) = note {
-                add_event(conn, hd, ticket_id, &note)?;
+                insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
             }
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(
@@ -1284,20 +1281,6 @@ fn insert_entry(
             a.refused,
         ])?;
     }
-    Ok(())
-}
-
-pub(crate) fn add_event(
-    conn: &Connection,
-    hd: &RegisteredHelpdesk,
-    ticket_id: i64,
-    text: &str,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-         VALUES (?1, 'event', ?2, ?3, FALSE, ?4)",
-    )?
-    .execute(params![ticket_id, hd.default_agent_id, text, now()])?;
     Ok(())
 }
 

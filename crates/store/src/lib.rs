@@ -3,13 +3,16 @@
 
 pub mod access;
 pub mod blobs;
+pub mod contacts;
 pub mod desk;
+pub mod entries;
 pub mod ingest;
 pub mod mailboxes;
 pub mod outbox;
 pub mod read;
 mod rules;
 mod simulate;
+mod sql;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! same bytes and Message-ID.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use crate::{Result, Store, StoreError, now};
 
@@ -261,24 +261,6 @@ pub fn reply_context(conn: &Connection, helpdesk_id: i64, number: i64) -> Result
     })
 }
 
-/// Adds an internal event to a ticket (no author).
-pub async fn add_ticket_event(
-    conn: &mut SqliteConnection,
-    ticket_id: i64,
-    text: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO entries (ticket_id, kind, body_text, visible_to_customer, created_at)
-         VALUES ($1, 'event', $2, FALSE, $3)",
-    )
-    .bind(ticket_id)
-    .bind(text)
-    .bind(now())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 impl Store {
     /// Outbox rows, newest first; `status` filters.
     pub async fn outbox_rows(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>> {
@@ -434,7 +416,7 @@ impl Store {
                 "Outgoing mail {id} ({kind}) to {recipients} could not be delivered: {error}. \
                  See `postdesk outbox show {id}`; `postdesk outbox retry {id}` sends it again."
             );
-            add_ticket_event(&mut tx, ticket_id, &text).await?;
+            crate::entries::insert_event(&mut tx, ticket_id, None, &text, now()).await?;
         }
         tx.commit().await?;
         Ok(())

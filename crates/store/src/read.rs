@@ -321,32 +321,6 @@ impl Store {
         })
     }
 
-    /// Sets a ticket's status and records the change as a system event.
-    pub async fn set_status(&self, ticket_id: i64, status: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let old: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1")
-            .bind(ticket_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE tickets SET status = $1, modified_at = $2 WHERE id = $3")
-            .bind(status)
-            .bind(crate::now())
-            .bind(ticket_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO entries (ticket_id, kind, body_text, visible_to_customer, created_at)
-             VALUES ($1, 'event', $2, FALSE, $3)",
-        )
-        .bind(ticket_id)
-        .bind(format!("Status changed from {old} to {status}."))
-        .bind(crate::now())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Counts of ledger outcomes.
     pub async fn outcome_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows =

@@ -3,8 +3,9 @@
 use postdesk_core::rules::RuleDecision;
 use rusqlite::{Connection, params};
 
-use crate::ingest::{IncomingMail, add_event};
-use crate::{RegisteredHelpdesk, Result, ensure_agent};
+use crate::entries::insert_event_sync;
+use crate::ingest::IncomingMail;
+use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
 
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
 /// records, as internal events, a hand-over from another helpdesk and what was set.
@@ -22,7 +23,7 @@ pub(crate) fn apply_to_ticket(
             "Handed over from helpdesk {from} by mail {rules} {}.",
             names.join(", ")
         );
-        add_event(conn, hd, ticket_id, &note)?;
+        insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
     }
     let fields = &decision.fields;
     if !fields.changes_ticket() {
@@ -62,7 +63,7 @@ pub(crate) fn apply_to_ticket(
         insert_tag.execute(params![ticket_id, tag])?;
     }
     if let Some(note) = decision.note() {
-        add_event(conn, hd, ticket_id, &note)?;
+        insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
     }
     Ok(())
 }

@@ -5,8 +5,9 @@
 use postdesk_notify::reply::{ReplyError, ReplyQueued};
 use postdesk_pipeline::{Processed, Summary};
 use postdesk_sources::imap::{self, check::Step};
+use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
 use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
-use postdesk_store::read::TicketView;
+use postdesk_store::read::{TicketSummary, TicketView};
 
 use crate::auth::Agent;
 use crate::model::{FailedMail, Mailbox};
@@ -339,4 +340,94 @@ impl TicketListParams {
             _ => "/tickets".into(),
         }
     }
+}
+
+/// Contacts the agent may see (those with tickets in the agent's helpdesks; all for admins).
+pub async fn contacts(
+    state: &AppState,
+    agent: &Agent,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Contact>, WebError> {
+    Ok(state
+        .store()
+        .contacts(&agent.account.scope(), search, limit)
+        .await?)
+}
+
+/// A contact the agent may see, the tickets of it the agent may see, and its changes.
+pub async fn contact(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+) -> Result<(Contact, Vec<TicketSummary>, Vec<ContactEvent>), WebError> {
+    let contact = state.store().contact(&agent.account.scope(), id).await?;
+    let tickets = state
+        .store()
+        .tickets_of(Some(id), None, &agent.account.helpdesks)
+        .await?;
+    let events = state.store().contact_events(id).await?;
+    Ok((contact, tickets, events))
+}
+
+/// Changes a contact. Its addresses decide where the helpdesks' replies go and who may
+/// write to its tickets, so only an admin or an agent of every helpdesk the contact has
+/// tickets in may change it; to other agents who see it the answer is 403, to agents
+/// who do not see it 404. The change is recorded on the contact and its open tickets.
+pub async fn edit_contact(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+    change: ContactChange,
+) -> Result<bool, WebError> {
+    state.store().contact(&agent.account.scope(), id).await?;
+    let helpdesks = state.store().contact_helpdesks(id).await?;
+    if !agent.account.is_admin() && !helpdesks.iter().all(|h| agent.sees(*h)) {
+        return Err(WebError::Forbidden(
+            "this contact also has tickets in a helpdesk you are not in: only an admin, or an \
+             agent of every helpdesk it has tickets in, may change it"
+                .into(),
+        ));
+    }
+    let open_tickets: Vec<i64> = state
+        .store()
+        .tickets_of(Some(id), None, &helpdesks)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            state
+                .helpdesk(t.helpdesk_id)
+                .is_none_or(|hd| !hd.config.is_closed(&t.status))
+        })
+        .map(|t| t.id)
+        .collect();
+    let edit = ContactEdit {
+        contact_id: id,
+        agent_id: agent.account.id,
+        change,
+        open_tickets: &open_tickets,
+    };
+    Ok(state.store().edit_contact(&edit).await?)
+}
+
+/// Organizations the agent may see (with tickets in the agent's helpdesks; all for admins).
+pub async fn organizations(state: &AppState, agent: &Agent) -> Result<Vec<Organization>, WebError> {
+    Ok(state.store().organizations(&agent.account.scope()).await?)
+}
+
+/// An organization the agent may see, its contacts and tickets the agent may see.
+pub async fn organization(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+) -> Result<(Organization, Vec<Contact>, Vec<TicketSummary>), WebError> {
+    let (organization, contacts) = state
+        .store()
+        .organization(&agent.account.scope(), id)
+        .await?;
+    let tickets = state
+        .store()
+        .tickets_of(None, Some(id), &agent.account.helpdesks)
+        .await?;
+    Ok((organization, contacts, tickets))
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::actions::{self, TicketListParams};
 use crate::auth::Agent;
-use crate::model::{Contact, Organization, Ticket, TicketDetail};
+use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError};
 
 /// API errors are JSON: `{"error": "…"}` with the matching status.
@@ -193,18 +193,11 @@ pub struct ContactSearch {
 
 pub async fn contacts(
     State(state): State<AppState>,
-    _agent: Agent,
+    agent: Agent,
     Query(params): Query<ContactSearch>,
 ) -> ApiResult {
     let q = params.q.filter(|q| !q.trim().is_empty());
-    let contacts: Vec<Contact> = state
-        .store()
-        .contacts(q.as_deref(), 500)
-        .await?
-        .into_iter()
-        .map(Contact::from)
-        .collect();
-    to_json(contacts)
+    to_json(actions::contacts(&state, &agent, q.as_deref(), 500).await?)
 }
 
 pub async fn contact(
@@ -212,26 +205,15 @@ pub async fn contact(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let contact = Contact::from(state.store().contact(id).await?);
-    let tickets: Vec<Ticket> = state
-        .store()
-        .tickets_of(Some(id), None, &agent.account.helpdesks)
-        .await?
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
-    Ok(Json(json!({ "contact": contact, "tickets": tickets })))
+    let (contact, tickets, events) = actions::contact(&state, &agent, id).await?;
+    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    Ok(Json(
+        json!({ "contact": contact, "tickets": tickets, "events": events }),
+    ))
 }
 
-pub async fn organizations(State(state): State<AppState>, _agent: Agent) -> ApiResult {
-    let organizations: Vec<Organization> = state
-        .store()
-        .organizations()
-        .await?
-        .into_iter()
-        .map(Organization::from)
-        .collect();
-    to_json(organizations)
+pub async fn organizations(State(state): State<AppState>, agent: Agent) -> ApiResult {
+    to_json(actions::organizations(&state, &agent).await?)
 }
 
 pub async fn mailboxes(State(state): State<AppState>, agent: Agent) -> ApiResult {

@@ -1,7 +1,7 @@
 //! What the UI shows and the API returns: one serializable shape per thing, built from
 //! the store's rows, so the pages and the JSON never disagree.
 
-use postdesk_store::desk::{ContactRow, OrganizationRow};
+pub use postdesk_store::contacts::{Contact, ContactEvent, Organization};
 use postdesk_store::mailboxes::MailboxStatus;
 use postdesk_store::read::{EntryView, IntakeRow, TicketSummary, TicketView};
 use serde::Serialize;
@@ -163,48 +163,6 @@ pub struct Attachment {
     pub url: Option<String>,
     /// Why it was refused (its bytes were not kept).
     pub refused: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Contact {
-    pub id: i64,
-    pub name: String,
-    pub organization_id: Option<i64>,
-    pub organization: Option<String>,
-    pub addresses: Vec<String>,
-    pub tickets: i64,
-}
-
-impl From<ContactRow> for Contact {
-    fn from(c: ContactRow) -> Self {
-        Self {
-            id: c.id,
-            name: c.name,
-            organization_id: c.organization_id,
-            organization: c.organization,
-            addresses: c.addresses,
-            tickets: c.tickets,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Organization {
-    pub id: i64,
-    pub name: String,
-    pub contacts: i64,
-    pub tickets: i64,
-}
-
-impl From<OrganizationRow> for Organization {
-    fn from(o: OrganizationRow) -> Self {
-        Self {
-            id: o.id,
-            name: o.name,
-            contacts: o.contacts,
-            tickets: o.tickets,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

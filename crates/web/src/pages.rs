@@ -10,13 +10,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
 use postdesk_pipeline::Processed;
+use postdesk_store::contacts::ContactChange;
 use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{self, TicketListParams};
 use crate::auth::{self, Agent, Credential, SESSION_COOKIE, SESSION_SECONDS};
-use crate::model::{Contact, Organization, Ticket, TicketDetail};
+use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError, views};
 
 fn render(
@@ -337,13 +338,7 @@ pub async fn contacts(
     Query(params): Query<SearchParams>,
 ) -> Result<Html<String>, WebError> {
     let q = params.q.filter(|q| !q.trim().is_empty());
-    let contacts: Vec<Contact> = state
-        .store()
-        .contacts(q.as_deref(), 200)
-        .await?
-        .into_iter()
-        .map(Contact::from)
-        .collect();
+    let contacts = actions::contacts(&state, &agent, q.as_deref(), 200).await?;
     render(
         &state,
         "contacts.html",
@@ -359,21 +354,15 @@ pub async fn contact(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let c = Contact::from(state.store().contact(id).await?);
-    let tickets: Vec<Ticket> = state
-        .store()
-        .tickets_of(Some(id), None, &agent.account.helpdesks)
-        .await?
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let (c, tickets, events) = actions::contact(&state, &agent, id).await?;
+    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
     let flash = done.done.is_some().then_some("Contact saved.");
     render(
         &state,
         "contact.html",
         Some(&agent),
         "contacts",
-        context! { c => Serde(c), tickets => Serde(tickets), flash },
+        context! { c => Serde(c), tickets => Serde(tickets), events => Serde(events), flash },
     )
 }
 
@@ -390,8 +379,7 @@ pub async fn rename_contact(
     Form(form): Form<NameForm>,
 ) -> Result<Redirect, WebError> {
     agent.check_csrf(form.csrf.as_deref())?;
-    state.store().contact(id).await?;
-    state.store().rename_contact(id, &form.name).await?;
+    actions::edit_contact(&state, &agent, id, ContactChange::Rename(form.name)).await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
@@ -408,8 +396,7 @@ pub async fn add_address(
     Form(form): Form<AddressForm>,
 ) -> Result<Redirect, WebError> {
     agent.check_csrf(form.csrf.as_deref())?;
-    state.store().contact(id).await?;
-    state.store().add_contact_address(id, &form.address).await?;
+    actions::edit_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
@@ -420,11 +407,13 @@ pub async fn remove_address(
     Form(form): Form<AddressForm>,
 ) -> Result<Redirect, WebError> {
     agent.check_csrf(form.csrf.as_deref())?;
-    state.store().contact(id).await?;
-    state
-        .store()
-        .remove_contact_address(id, &form.address)
-        .await?;
+    actions::edit_contact(
+        &state,
+        &agent,
+        id,
+        ContactChange::RemoveAddress(form.address),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
@@ -432,13 +421,7 @@ pub async fn organizations(
     State(state): State<AppState>,
     agent: Agent,
 ) -> Result<Html<String>, WebError> {
-    let organizations: Vec<Organization> = state
-        .store()
-        .organizations()
-        .await?
-        .into_iter()
-        .map(Organization::from)
-        .collect();
+    let organizations = actions::organizations(&state, &agent).await?;
     render(
         &state,
         "organizations.html",
@@ -453,16 +436,8 @@ pub async fn organization(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
-    let (o, contacts) = state.store().organization(id).await?;
-    let o = Organization::from(o);
-    let contacts: Vec<Contact> = contacts.into_iter().map(Contact::from).collect();
-    let tickets: Vec<Ticket> = state
-        .store()
-        .tickets_of(None, Some(id), &agent.account.helpdesks)
-        .await?
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let (o, contacts, tickets) = actions::organization(&state, &agent, id).await?;
+    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
     render(
         &state,
         "organization.html",

@@ -18,6 +18,7 @@ struct Desk {
     _dir: tempfile::TempDir,
     app: Router,
     store: Store,
+    pipeline: Pipeline,
 }
 
 const PASSWORD: &str = "a long password";
@@ -103,11 +104,16 @@ async fn desk() -> Desk {
         .save_agent("sue", None, Role::Agent, Some(&hash), &["Sales".into()])
         .await
         .unwrap();
-    let app = router(AppState::new(pipeline, Vec::new(), WebSettings::default()));
+    let app = router(AppState::new(
+        pipeline.clone(),
+        Vec::new(),
+        WebSettings::default(),
+    ));
     Desk {
         _dir: dir,
         app,
         store,
+        pipeline,
     }
 }
 
@@ -672,7 +678,7 @@ async fn contacts_and_organizations_list_their_tickets_and_addresses_can_be_edit
     );
     let taken = desk.send(add("carol%40acme.example")).await;
     assert_eq!(taken.status, StatusCode::BAD_REQUEST);
-    assert!(taken.body.contains("already belongs to contact"));
+    assert!(taken.body.contains("already belongs to another contact"));
     assert_eq!(
         desk.send(add("not-an-address")).await.status,
         StatusCode::BAD_REQUEST
@@ -696,4 +702,249 @@ async fn contacts_and_organizations_list_their_tickets_and_addresses_can_be_edit
         .page(&cookie, &format!("/organizations/{}", orgs[0]["id"]))
         .await;
     assert!(page.body.contains("Printer on fire") && page.body.contains("Carol"));
+}
+
+/// The contact of `name` as an admin sees it.
+async fn contact_id(desk: &Desk, root: &str, name: &str) -> i64 {
+    let contacts = desk
+        .api(root, Method::GET, &format!("/api/contacts?q={name}"), None)
+        .await
+        .json();
+    contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .and_then(|c| c["id"].as_i64())
+        .unwrap_or_else(|| panic!("no contact {name}: {contacts}"))
+}
+
+#[tokio::test]
+async fn an_agent_can_neither_see_nor_change_another_helpdesks_contacts() {
+    let desk = desk().await;
+    let root = desk.token("root").await;
+    let bob = contact_id(&desk, &root, "Bob").await; // a customer of Sales only
+    let sam = desk.token("sam").await; // an agent of Support
+    // Reads: the list leaves Bob out, his page and the API answer 404.
+    let list = desk
+        .api(&sam, Method::GET, "/api/contacts", None)
+        .await
+        .json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Alice") && !names.contains(&"Bob"),
+        "{names:?}"
+    );
+    assert_eq!(
+        desk.api(&sam, Method::GET, &format!("/api/contacts/{bob}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let (cookie, csrf) = desk.sign_in("sam").await;
+    let page = desk.page(&cookie, &format!("/contacts/{bob}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.body.contains("bob@other.example"));
+    let listed = desk.page(&cookie, "/contacts").await;
+    assert!(!listed.body.contains("bob@other.example"));
+
+    // The attack: add the thief's address, remove the customer's, rename. All 404.
+    for (path, body) in [
+        (
+            format!("/contacts/{bob}/addresses"),
+            "address=thief%40evil.example".to_string(),
+        ),
+        (
+            format!("/contacts/{bob}/addresses/remove"),
+            "address=bob%40other.example".to_string(),
+        ),
+        (format!("/contacts/{bob}"), "name=Thief".to_string()),
+    ] {
+        let reply = desk
+            .send(form(&path, Some(&cookie), &format!("csrf={csrf}&{body}")))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let bob_now = desk
+        .api(&root, Method::GET, &format!("/api/contacts/{bob}"), None)
+        .await
+        .json();
+    assert_eq!(bob_now["contact"]["name"], "Bob");
+    assert_eq!(
+        bob_now["contact"]["addresses"],
+        serde_json::json!(["bob@other.example"])
+    );
+    // So a mail from the thief quoting Bob's ticket does not become Bob's follow-up.
+    let reference = bob_now["tickets"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let thief = desk
+        .pipeline
+        .run(
+            std::iter::once(mail(
+                "Thief <thief@evil.example>",
+                "sales@example.com",
+                &format!("Re: {reference} Quote for 40 licences"),
+                "Send the licences to me instead.",
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((thief.created, thief.appended), (1, 0), "{reference}");
+    // …while the same mail from Bob's own address is his follow-up.
+    let own = desk
+        .pipeline
+        .run(
+            std::iter::once(mail(
+                "Bob <bob@other.example>",
+                "sales@example.com",
+                &format!("Re: {reference} Quote for 40 licences, again"),
+                "Any news?",
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((own.created, own.appended), (0, 1));
+    let bob_now = desk
+        .api(&root, Method::GET, &format!("/api/contacts/{bob}"), None)
+        .await
+        .json();
+    let ticket = bob_now["tickets"][0]["id"].as_i64().unwrap();
+    let thread = desk
+        .api(&root, Method::GET, &format!("/api/tickets/{ticket}"), None)
+        .await;
+    assert!(
+        !thread.body.contains("Send the licences to me"),
+        "{}",
+        thread.body
+    );
+
+    // Organizations: ACME has tickets in Support only, so Sales' agent does not see it.
+    let sue = desk.token("sue").await;
+    let orgs = desk
+        .api(&sue, Method::GET, "/api/organizations", None)
+        .await
+        .json();
+    assert_eq!(orgs, serde_json::json!([]));
+    let acme = desk
+        .api(&root, Method::GET, "/api/organizations", None)
+        .await
+        .json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let (sue_cookie, _) = desk.sign_in("sue").await;
+    assert_eq!(
+        desk.page(&sue_cookie, &format!("/organizations/{acme}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        !desk
+            .page(&sue_cookie, "/organizations")
+            .await
+            .body
+            .contains("ACME")
+    );
+}
+
+#[tokio::test]
+async fn address_changes_need_every_helpdesk_involved_and_are_recorded() {
+    let desk = desk().await;
+    let root = desk.token("root").await;
+    // Alice also writes to Sales: her addresses now matter to both helpdesks.
+    desk.pipeline
+        .run(
+            std::iter::once(mail(
+                "Alice <alice@acme.example>",
+                "sales@example.com",
+                "Quote for toner",
+                "And a quote for toner, please.",
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let alice = contact_id(&desk, &root, "Alice").await;
+    let (cookie, csrf) = desk.sign_in("sam").await;
+    let add = desk
+        .send(form(
+            &format!("/contacts/{alice}/addresses"),
+            Some(&cookie),
+            &format!("csrf={csrf}&address=alice.home%40example.org"),
+        ))
+        .await;
+    assert_eq!(add.status, StatusCode::FORBIDDEN, "{}", add.body);
+    // Sam still sees Alice, and only the Support ticket.
+    let sam = desk.token("sam").await;
+    let seen = desk
+        .api(&sam, Method::GET, &format!("/api/contacts/{alice}"), None)
+        .await
+        .json();
+    assert_eq!(
+        seen["contact"]["addresses"],
+        serde_json::json!(["alice@acme.example"])
+    );
+    assert_eq!(seen["contact"]["tickets"], 1);
+    assert_eq!(seen["tickets"].as_array().unwrap().len(), 1);
+
+    // An admin may: the change is on the contact, with the old and the new value, and
+    // on each of her open tickets.
+    let (root_cookie, root_csrf) = desk.sign_in("root").await;
+    let add = desk
+        .send(form(
+            &format!("/contacts/{alice}/addresses"),
+            Some(&root_cookie),
+            &format!("csrf={root_csrf}&address=alice.home%40example.org"),
+        ))
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER, "{}", add.body);
+    let contact = desk
+        .api(&root, Method::GET, &format!("/api/contacts/{alice}"), None)
+        .await
+        .json();
+    assert_eq!(contact["events"][0]["field"], "addresses");
+    assert_eq!(contact["events"][0]["old_value"], "alice@acme.example");
+    assert_eq!(
+        contact["events"][0]["new_value"],
+        "alice.home@example.org, alice@acme.example"
+    );
+    assert_eq!(contact["events"][0]["agent"], "root");
+    let page = desk.page(&root_cookie, &format!("/contacts/{alice}")).await;
+    assert!(
+        page.body
+            .contains("addresses changed from alice@acme.example to alice.home@example.org, alice@acme.example"),
+        "{}",
+        page.body
+    );
+    for t in contact["tickets"].as_array().unwrap() {
+        let thread = desk
+            .api(
+                &root,
+                Method::GET,
+                &format!("/api/tickets/{}", t["id"]),
+                None,
+            )
+            .await;
+        assert!(
+            thread.body.contains(
+                "The requester's addresses changed from alice@acme.example to alice.home@example.org, alice@acme.example by root."
+            ),
+            "{}",
+            thread.body
+        );
+    }
 }

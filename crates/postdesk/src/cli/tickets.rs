@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_store::desk::TicketUpdate;
 use postdesk_store::read::{TicketFilter, TicketView};
 
 use super::format_time;
@@ -36,6 +37,9 @@ pub enum TicketsCommand {
         status: String,
         #[arg(long)]
         helpdesk: Option<String>,
+        /// The agent recorded as making the change (default: the helpdesk's default agent).
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: Option<String>,
     },
 }
 
@@ -69,9 +73,30 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
             number,
             status,
             helpdesk,
+            agent,
         } => {
             let view = store.ticket(helpdesk.as_deref(), number).await?;
-            store.set_status(view.summary.id, &status).await?;
+            let author = match agent {
+                Some(name) => store.agent_id(&name).await?,
+                None => pipeline
+                    .helpdesks()
+                    .iter()
+                    .find(|hd| hd.id == view.summary.helpdesk_id)
+                    .map(|hd| hd.default_agent_id)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "helpdesk {} is not in the configuration; name the agent with --as",
+                            view.summary.helpdesk
+                        )
+                    })?,
+            };
+            let update = TicketUpdate {
+                status: Some(status.clone()),
+                ..TicketUpdate::default()
+            };
+            store
+                .update_ticket(view.summary.id, author, &update)
+                .await?;
             println!("#{number}: {} → {status}", view.summary.status);
         }
     }
