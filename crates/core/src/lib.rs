@@ -1,7 +1,9 @@
 //! Domain logic of postdesk, pure and I/O-free: helpdesk settings and policies,
-//! ticket references in subjects, threading decisions, mail rules and the route stage.
+//! ticket references in subjects, threading decisions, mail rules, the route stage and
+//! the one decision of what becomes of an incoming mail (`intake::decide`).
 
 pub mod attachments;
+pub mod intake;
 pub mod mailbox;
 pub mod outgoing;
 pub mod reference;

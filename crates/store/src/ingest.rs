@@ -9,15 +9,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
 use postdesk_core::route::Route;
-use postdesk_core::rules;
 use postdesk_core::settings::UnknownSender;
-use postdesk_core::thread::{self, Decision, SenderFacts, ThreadFacts, TicketFacts};
+use postdesk_core::thread::{Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use crate::entries::insert_event_sync;
+use crate::ledger::{self, LedgerIndex, LedgerRow, tickets_of_incoming};
 use crate::sql::placeholders;
+use crate::tickets::insert_ticket;
 use crate::writer::Writer;
 use crate::{RegisteredHelpdesk, Result, now};
 
@@ -95,6 +97,17 @@ impl IncomingMail {
         self.mail.message_id.as_deref().unwrap_or(&self.sha256)
     }
 
+    /// What [`intake::decide`] needs of the mail.
+    pub fn decision_input(&self, retry_of: Option<i64>) -> intake::Incoming<'_> {
+        intake::Incoming {
+            class: self.classification,
+            message_id: self.mail.message_id.as_deref(),
+            matched: &self.route.matched,
+            failure: self.failure.as_deref(),
+            retry_of,
+        }
+    }
+
     /// The body split at the reply marker or quote header. Preparing a mail skips
     /// the split (a fifth of its cost) when nothing could make it a follow-up;
     /// should threading still append it, the split is made here.
@@ -107,6 +120,17 @@ impl IncomingMail {
 }
 
 impl Outcome {
+    /// The outcome as the ledger row holds it; `None` for a duplicate, which writes no row.
+    pub fn stored(self) -> Option<IntakeOutcome> {
+        match self {
+            Self::Created => Some(IntakeOutcome::Created),
+            Self::Appended => Some(IntakeOutcome::Appended),
+            Self::Ignored => Some(IntakeOutcome::Ignored),
+            Self::Failed => Some(IntakeOutcome::Failed),
+            Self::Duplicate => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -166,38 +190,6 @@ impl Writer {
             known,
         })
     }
-}
-
-/// The ticket that each of `message_ids` threads to through an incoming mail, by
-/// helpdesk: the intake row of the mail that became a ticket or follow-up (every
-/// incoming entry has one), the newest first.
-fn tickets_of_incoming(
-    conn: &Connection,
-    message_ids: &[&str],
-) -> Result<HashMap<(i64, String), i64>> {
-    // The outcome is checked here, not in SQL: with it in the condition SQLite
-    // chose the outcome index and read every successful row of the ledger.
-    let sql = format!(
-        "SELECT helpdesk_id, message_id, outcome, ticket_id FROM intake
-         WHERE coalesce(message_id, sha256) IN ({}) ORDER BY id",
-        placeholders(message_ids.len())
-    );
-    let mut tickets = HashMap::new();
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(params_from_iter(message_ids))?;
-    while let Some(row) = rows.next()? {
-        let helpdesk_id: Option<i64> = row.get(0)?;
-        let message_id: Option<String> = row.get(1)?;
-        let outcome: String = row.get(2)?;
-        let ticket_id: Option<i64> = row.get(3)?;
-        if let (Some(helpdesk_id), Some(message_id), Some(ticket_id)) =
-            (helpdesk_id, message_id, ticket_id)
-            && matches!(outcome.as_str(), "created" | "appended")
-        {
-            tickets.insert((helpdesk_id, message_id), ticket_id);
-        }
-    }
-    Ok(tickets)
 }
 
 /// What threading asks the database about a batch's mails, read for all of them
@@ -358,97 +350,6 @@ impl Known {
     }
 }
 
-/// What the ledger knows of a batch's mails: read with one query when the batch
-/// begins, kept current as the batch writes.
-#[derive(Default)]
-struct LedgerIndex {
-    /// (helpdesk, SHA-256) → (intake id, outcome, ticket), successful rows preferred.
-    by_sha256: HashMap<(i64, String), (i64, String, Option<i64>)>,
-    /// (helpdesk, Message-ID) → ticket of the mail that made a ticket or follow-up.
-    taken: HashMap<(i64, String), Option<i64>>,
-}
-
-impl LedgerIndex {
-    fn read(conn: &Connection, mails: &[&IncomingMail]) -> Result<Self> {
-        let mut index = Self::default();
-        if mails.is_empty() {
-            return Ok(index);
-        }
-        // Any outcome: the rows are sorted out below. With the outcome in the
-        // condition SQLite answered it through the outcome index, reading every
-        // successful row of the ledger per batch (imports slowed as it grew).
-        let sql = format!(
-            "SELECT helpdesk_id, id, outcome, ticket_id, sha256, message_id FROM intake
-             WHERE coalesce(message_id, sha256) IN ({}) ORDER BY outcome = 'failed', id",
-            placeholders(mails.len())
-        );
-        let wanted: HashSet<&str> = mails.iter().map(|m| m.sha256.as_str()).collect();
-        let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(params_from_iter(mails.iter().map(|m| m.ledger_key())))?;
-        while let Some(row) = rows.next()? {
-            let Some(helpdesk_id) = row.get::<_, Option<i64>>(0)? else {
-                continue;
-            };
-            let sha256: String = row.get(4)?;
-            let outcome: String = row.get(2)?;
-            let ticket_id: Option<i64> = row.get(3)?;
-            if let Some(message_id) = row.get::<_, Option<String>>(5)?
-                && matches!(outcome.as_str(), "created" | "appended")
-            {
-                index
-                    .taken
-                    .entry((helpdesk_id, message_id))
-                    .or_insert(ticket_id);
-            }
-            if wanted.contains(sha256.as_str()) {
-                index.by_sha256.entry((helpdesk_id, sha256)).or_insert((
-                    row.get(1)?,
-                    outcome,
-                    ticket_id,
-                ));
-            }
-        }
-        Ok(index)
-    }
-
-    fn prior(&self, helpdesk_id: i64, mail: &IncomingMail) -> Prior {
-        Prior {
-            same_bytes: self
-                .by_sha256
-                .get(&(helpdesk_id, mail.sha256.clone()))
-                .cloned(),
-            message_id_taken_by: mail.mail.message_id.as_ref().and_then(|id| {
-                self.taken
-                    .get(&(helpdesk_id, id.clone()))
-                    .copied()
-                    .flatten()
-            }),
-        }
-    }
-
-    /// Records what the batch just wrote, for later mails of the same batch.
-    fn record(&mut self, helpdesk_id: i64, mail: &IncomingMail, report: &IngestReport) {
-        if report.outcome == Outcome::Duplicate {
-            return;
-        }
-        self.by_sha256.insert(
-            (helpdesk_id, mail.sha256.clone()),
-            (
-                report.intake_id,
-                report.outcome.as_str().to_string(),
-                report.ticket_id,
-            ),
-        );
-        if matches!(report.outcome, Outcome::Created | Outcome::Appended)
-            && let Some(id) = &mail.mail.message_id
-        {
-            self.taken
-                .entry((helpdesk_id, id.clone()))
-                .or_insert(report.ticket_id);
-        }
-    }
-}
-
 impl Batch<'_> {
     pub fn commit(self) -> Result<()> {
         Ok(self.tx.commit()?)
@@ -465,7 +366,14 @@ impl Batch<'_> {
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
         let report = self.ingest_one(hd, mail, retry_of)?;
-        self.ledger.record(hd.id, mail, &report);
+        if let Some(outcome) = report.outcome.stored() {
+            let row = PriorIntake {
+                intake_id: report.intake_id,
+                outcome,
+                ticket_id: report.ticket_id,
+            };
+            self.ledger.record(hd.id, mail, row);
+        }
         Ok(report)
     }
 
@@ -475,42 +383,21 @@ impl Batch<'_> {
         mail: &IncomingMail,
         retry_of: Option<i64>,
     ) -> Result<IngestReport> {
-        let prior = self.ledger.prior(hd.id, mail);
-        let retry_of = match (retry_of, prior.same_bytes) {
-            (Some(id), _) => Some(id),
-            (None, Some((id, outcome, ticket_id))) if outcome != "failed" => {
-                return Ok(IngestReport {
-                    outcome: Outcome::Duplicate,
-                    intake_id: id,
-                    ticket_id,
-                    ticket_number: None,
-                    reason: Some("the same mail was already processed".into()),
-                    move_to_folder: None,
-                });
-            }
-            (None, Some((id, _, _))) => Some(id),
-            (None, None) => None,
-        };
-        if let Some(reason) = &mail.failure {
-            return record_failure(&self.tx, hd, mail, retry_of, reason);
-        }
-        let taken = prior.message_id_taken_by;
-        let mut apply_on = |conn: &Connection| {
-            apply(
-                conn,
-                hd,
-                &self.agents,
-                &mut self.known,
-                mail,
-                retry_of,
-                taken,
-            )
+        let ledger = self.ledger.facts(hd.id, mail);
+        let input = mail.decision_input(retry_of);
+        let agents = &self.agents;
+        let known = &mut self.known;
+        let mut decide_and_execute = |conn: &Connection| {
+            let plan = intake::decide(&hd.config, input, &ledger, || {
+                gather(conn, hd, agents, known, mail)
+            })?;
+            execute(conn, hd, known, mail, plan)
         };
         if !self.careful {
-            return apply_on(&self.tx);
+            return decide_and_execute(&self.tx);
         }
         let savepoint = self.tx.savepoint()?;
-        match apply_on(&savepoint) {
+        match decide_and_execute(&savepoint) {
             Ok(report) => {
                 savepoint.commit()?;
                 Ok(report)
@@ -520,6 +407,7 @@ impl Batch<'_> {
                 // It may have learnt rows that the rollback took back: ask the database again.
                 self.known = Known::default();
                 tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
+                let retry_of = intake::row_to_update(&input, &ledger);
                 record_failure(&self.tx, hd, mail, retry_of, &e.to_string())
             }
         }
@@ -531,15 +419,6 @@ impl Batch<'_> {
     }
 }
 
-/// What the ledger already knows of this mail.
-#[derive(Default)]
-struct Prior {
-    /// A row with the same bytes: (id, outcome, ticket), successful rows first.
-    same_bytes: Option<(i64, String, Option<i64>)>,
-    /// The ticket of another mail with the same Message-ID that made a ticket or follow-up.
-    message_id_taken_by: Option<i64>,
-}
-
 fn record_failure(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
@@ -547,121 +426,65 @@ fn record_failure(
     retry_of: Option<i64>,
     reason: &str,
 ) -> Result<IngestReport> {
-    let intake_id = write_intake(
-        conn,
-        hd,
-        mail,
+    let row = LedgerRow {
         retry_of,
-        Outcome::Failed,
-        mail.classification.as_str(),
-        None,
-        Some(reason),
-    )?;
-    Ok(IngestReport {
-        outcome: Outcome::Failed,
-        intake_id,
+        outcome: IntakeOutcome::Failed,
+        classification: mail.classification.as_str(),
         ticket_id: None,
-        ticket_number: None,
-        reason: Some(reason.to_string()),
-        move_to_folder: None,
-    })
+        reason: Some(reason),
+    };
+    let intake_id = ledger::write(conn, hd, mail, &row)?;
+    Ok(report(
+        Outcome::Failed,
+        intake_id,
+        None,
+        None,
+        Some(reason.to_string()),
+    ))
 }
 
-/// The ledger row (a new one, or `retry_of` updated), returning its id.
-#[allow(clippy::too_many_arguments)]
-fn write_intake(
+/// Carries out the plan for one mail: its ledger row, and for a mail that threading
+/// and the rules let in, its contact, ticket or follow-up, entry and events.
+fn execute(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
-    mail: &IncomingMail,
-    retry_of: Option<i64>,
-    outcome: Outcome,
-    classification: &str,
-    ticket_id: Option<i64>,
-    reason: Option<&str>,
-) -> Result<i64> {
-    let m = &mail.mail;
-    if let Some(id) = retry_of {
-        conn.prepare_cached(
-            "UPDATE intake SET outcome = ?1, classification = ?2, ticket_id = ?3, reason = ?4,
-             processed_at = ?5, source = ?6, location = ?7 WHERE id = ?8",
-        )?
-        .execute(params![
-            outcome.as_str(),
-            classification,
-            ticket_id,
-            reason,
-            now(),
-            mail.source,
-            mail.location,
-            id
-        ])?;
-        return Ok(id);
-    }
-    conn.prepare_cached(
-        "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
-             outcome, classification, ticket_id, reason, received_at, processed_at, raw_size, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
-        hd.id,
-        mail.source,
-        mail.location,
-        m.message_id,
-        mail.sha256,
-        m.from.as_ref().map(|a| a.email_key()),
-        m.subject,
-        outcome.as_str(),
-        classification,
-        ticket_id,
-        reason,
-        mail.received_at,
-        now(),
-        mail.raw_size as i64,
-        mail.raw_compressed,
-    ])?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn apply(
-    conn: &Connection,
-    hd: &RegisteredHelpdesk,
-    agents: &HashSet<String>,
     known: &mut Known,
     mail: &IncomingMail,
-    retry_of: Option<i64>,
-    message_id_taken_by: Option<i64>,
+    plan: Plan,
 ) -> Result<IngestReport> {
     let m = &mail.mail;
-    if let (Some(message_id), Some(ticket_id)) = (&m.message_id, message_id_taken_by) {
-        let reason = format!("Message-ID <{message_id}> was already taken");
-        let intake_id = write_intake(
-            conn,
-            hd,
-            mail,
-            retry_of,
-            Outcome::Ignored,
-            "duplicate",
-            Some(ticket_id),
-            Some(&reason),
-        )?;
-        return Ok(report(
-            Outcome::Ignored,
-            intake_id,
-            Some(ticket_id),
-            None,
-            Some(reason),
-        ));
-    }
-
-    let facts = gather(conn, hd, agents, known, mail)?;
-    let threaded = thread::decide(&hd.config, mail.classification, &facts);
-    let ruled = rules::decide(
-        &hd.config,
-        mail.classification,
-        &facts,
-        threaded,
-        &mail.route.matched,
-    );
+    let retry_of = plan.retry_of;
+    let (facts, ruled) = match plan.action {
+        Action::AlreadyProcessed(prior) => {
+            return Ok(IngestReport {
+                outcome: Outcome::Duplicate,
+                intake_id: prior.intake_id,
+                ticket_id: prior.ticket_id,
+                ticket_number: None,
+                reason: Some("the same mail was already processed".into()),
+                move_to_folder: None,
+            });
+        }
+        Action::Fail { reason } => return record_failure(conn, hd, mail, retry_of, &reason),
+        Action::DuplicateMessageId { taken_by, reason } => {
+            let row = LedgerRow {
+                retry_of,
+                outcome: IntakeOutcome::Ignored,
+                classification: "duplicate",
+                ticket_id: Some(taken_by.ticket_id),
+                reason: Some(&reason),
+            };
+            let intake_id = ledger::write(conn, hd, mail, &row)?;
+            return Ok(report(
+                Outcome::Ignored,
+                intake_id,
+                Some(taken_by.ticket_id),
+                None,
+                Some(reason),
+            ));
+        }
+        Action::Apply(applied) => (applied.facts, applied.ruled),
+    };
     if !ruled.rules.applied.is_empty() || !ruled.rules.passed_over.is_empty() {
         tracing::debug!(
             location = %mail.location,
@@ -675,30 +498,34 @@ fn apply(
     let rules_change_ticket = ruled.rules.fields.changes_ticket();
     match ruled.decision {
         Decision::Ignore { reason } => {
-            let intake_id = write_intake(
+            let intake_id = ledger::write(
                 conn,
                 hd,
                 mail,
-                retry_of,
-                Outcome::Ignored,
-                class,
-                None,
-                Some(&reason),
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Ignored,
+                    classification: class,
+                    ticket_id: None,
+                    reason: Some(&reason),
+                },
             )?;
             let mut report = report(Outcome::Ignored, intake_id, None, None, Some(reason));
             report.move_to_folder = ruled.rules.ignore_folder().map(str::to_string);
             Ok(report)
         }
         Decision::Reject { reason } => {
-            let intake_id = write_intake(
+            let intake_id = ledger::write(
                 conn,
                 hd,
                 mail,
-                retry_of,
-                Outcome::Failed,
-                class,
-                None,
-                Some(&reason),
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Failed,
+                    classification: class,
+                    ticket_id: None,
+                    reason: Some(&reason),
+                },
             )?;
             Ok(report(Outcome::Failed, intake_id, None, None, Some(reason)))
         }
@@ -717,15 +544,17 @@ fn apply(
             };
             let (ticket_id, number) =
                 insert_ticket(conn, hd, mail, contact_id, requester.organization_id)?;
-            let intake_id = write_intake(
+            let intake_id = ledger::write(
                 conn,
                 hd,
                 mail,
-                retry_of,
-                Outcome::Created,
-                class,
-                Some(ticket_id),
-                None,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Created,
+                    classification: class,
+                    ticket_id: Some(ticket_id),
+                    reason: None,
+                },
             )?;
             // A new ticket's description is the whole text: nothing in it is history we know.
             insert_entry(conn, hd, ticket_id, mail, contact_id, intake_id, &m.text)?;
@@ -773,15 +602,17 @@ fn apply(
                 Some(id) => id,
                 None => default_contact(conn, hd, known)?,
             };
-            let intake_id = write_intake(
+            let intake_id = ledger::write(
                 conn,
                 hd,
                 mail,
-                retry_of,
-                Outcome::Appended,
-                class,
-                Some(ticket_id),
-                None,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Appended,
+                    classification: class,
+                    ticket_id: Some(ticket_id),
+                    reason: None,
+                },
             )?;
             let reply = mail.reply(hd.config.settings.reply_marker.as_deref());
             insert_entry(
@@ -1154,59 +985,6 @@ fn default_contact(conn: &Connection, hd: &RegisteredHelpdesk, known: &mut Known
             Ok(id)
         }
     }
-}
-
-/// The new ticket: its id and number.
-fn insert_ticket(
-    conn: &Connection,
-    hd: &RegisteredHelpdesk,
-    mail: &IncomingMail,
-    requester_id: i64,
-    organization_id: Option<i64>,
-) -> Result<(i64, i64)> {
-    let s = &hd.config.settings;
-    let m = &mail.mail;
-    let now = now();
-    // The next number is derived in the INSERT itself: the batch holds the write
-    // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
-    Ok(conn
-        .prepare_cached(
-            "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
-                 channel, status, priority, ticket_type, environment, manager_id, assignee_id,
-                 reported_at, created_at, created_by, modified_at, modified_by)
-             VALUES (?1, MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1)),
-                 ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
-             RETURNING id, number",
-        )?
-        .query_row(
-            params![
-                hd.id,
-                s.first_ticket_number,
-                ticket_title(&m.subject),
-                m.subject,
-                requester_id,
-                organization_id,
-                s.new_ticket_status,
-                s.defaults.priority,
-                s.defaults.ticket_type,
-                s.defaults.environment,
-                hd.manager_id,
-                hd.assignee_id,
-                m.date.unwrap_or(mail.received_at),
-                now,
-                hd.default_agent_id,
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
-}
-
-/// Title from the subject: at most 200 characters, never empty.
-pub fn ticket_title(subject: &str) -> String {
-    let subject = subject.trim();
-    if subject.is_empty() {
-        return "(no subject)".into();
-    }
-    subject.chars().take(200).collect()
 }
 
 fn join_addresses(list: &[Address]) -> String {

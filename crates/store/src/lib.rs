@@ -7,12 +7,14 @@ pub mod contacts;
 pub mod desk;
 pub mod entries;
 pub mod ingest;
+mod ledger;
 pub mod mailboxes;
 pub mod outbox;
 pub mod read;
 mod rules;
 mod simulate;
 mod sql;
+pub mod tickets;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
-pub use simulate::{DryRun, TicketBrief};
+pub use simulate::{DryRun, Simulator, TicketBrief};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::Decision;
 use postdesk_mail::{Address, Attachment, classify};
 use postdesk_pipeline::{Limits, analyse};
-use postdesk_store::{DryRun, IncomingMail, RegisteredHelpdesk, Store};
+use postdesk_store::{DryRun, IncomingMail, RegisteredHelpdesk, Simulator};
 
 use super::tickets::{clip, terminal_safe};
 use crate::config::Config;
@@ -38,23 +38,23 @@ pub enum RulesCommand {
 pub async fn run(config_path: &Path, command: RulesCommand) -> anyhow::Result<()> {
     let RulesCommand::Test { helpdesk, files } = command;
     let config = Config::load(config_path)?;
-    let store = match Store::open_read_only(&config.database_url, &config.data_dir).await? {
-        Some(store) => {
+    let simulator = match Simulator::open(&config.database_url)? {
+        Some(simulator) => {
             println!(
                 "Database {} opened read-only: nothing is written.",
                 config.database_url
             );
-            store
+            simulator
         }
         None => {
             println!(
                 "No database yet at {}: no tickets or contacts exist. Nothing is written.",
                 config.database_url
             );
-            Store::open_in_memory().await?
+            Simulator::empty()?
         }
     };
-    let helpdesks = store.lookup_helpdesks(&config.helpdesks).await?;
+    let helpdesks = simulator.lookup_helpdesks(&config.helpdesks)?;
     let fixed = match &helpdesk {
         Some(name) => Some(
             helpdesks
@@ -100,13 +100,12 @@ pub async fn run(config_path: &Path, command: RulesCommand) -> anyhow::Result<()
         let location = raw.location.clone();
         let (incoming, _) = analyse(raw, &helpdesks, fixed, &limits);
         let dry = if incoming.failure.is_none() {
-            Some(store.dry_run(&helpdesks, &incoming).await?)
+            Some(simulator.dry_run(&helpdesks, &incoming)?)
         } else {
             None
         };
         print!("{}", render(&location, &helpdesks, &incoming, dry.as_ref()));
     }
-    store.close().await;
     if unreadable > 0 {
         bail!("{unreadable} mail(s) could not be read");
     }

@@ -1,0 +1,76 @@
+//! The `tickets` table as intake writes it: a new ticket from a mail, with the next
+//! number of its helpdesk, and the title made from the subject.
+
+use rusqlite::{Connection, params};
+
+use crate::ingest::IncomingMail;
+use crate::{RegisteredHelpdesk, Result, now};
+
+/// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
+/// formula for numbering, used by the insert and by the simulator. SQLite's scalar
+/// two-argument MAX; PostgreSQL spells it GREATEST.
+const NEXT_NUMBER: &str =
+    "MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))";
+
+/// The number the next new ticket of `hd` gets.
+pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {NEXT_NUMBER}"))?
+        .query_row(
+            params![hd.id, hd.config.settings.first_ticket_number],
+            |r| r.get(0),
+        )?)
+}
+
+/// The new ticket: its id and number.
+pub(crate) fn insert_ticket(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    requester_id: i64,
+    organization_id: Option<i64>,
+) -> Result<(i64, i64)> {
+    let s = &hd.config.settings;
+    let m = &mail.mail;
+    let now = now();
+    // The next number is derived in the INSERT itself: the batch holds the write
+    // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
+    Ok(conn
+        .prepare_cached(&format!(
+            "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
+                 channel, status, priority, ticket_type, environment, manager_id, assignee_id,
+                 reported_at, created_at, created_by, modified_at, modified_by)
+             VALUES (?1, {NEXT_NUMBER},
+                 ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
+             RETURNING id, number"
+        ))?
+        .query_row(
+            params![
+                hd.id,
+                s.first_ticket_number,
+                ticket_title(&m.subject),
+                m.subject,
+                requester_id,
+                organization_id,
+                s.new_ticket_status,
+                s.defaults.priority,
+                s.defaults.ticket_type,
+                s.defaults.environment,
+                hd.manager_id,
+                hd.assignee_id,
+                m.date.unwrap_or(mail.received_at),
+                now,
+                hd.default_agent_id,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+}
+
+/// Title from the subject: at most 200 characters, never empty.
+pub fn ticket_title(subject: &str) -> String {
+    let subject = subject.trim();
+    if subject.is_empty() {
+        return "(no subject)".into();
+    }
+    subject.chars().take(200).collect()
+}
