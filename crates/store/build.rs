@@ -1,4 +1,5 @@
-// `sqlx::migrate!` embeds the migrations at compile time: rebuild when one is added.
+// The migrations are embedded at compile time (`include_str!` in `db.rs`): rebuild when
+// one changes or is added.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
 }

@@ -2,7 +2,7 @@
 //! helpdesks they belong to, sessions and API tokens. Hashing and token generation
 //! happen in the caller (the web crate); this module only keeps what it is given.
 
-use sqlx::Row;
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::contacts::Scope;
 use crate::{Result, Store, StoreError, now};
@@ -82,160 +82,118 @@ impl Store {
         password_hash: Option<&str>,
         helpdesks: &[String],
     ) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let mut helpdesk_ids = Vec::new();
-        for h in helpdesks {
-            let id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM helpdesks WHERE lower(name) = lower($1)")
-                    .bind(h)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            helpdesk_ids.push(id.ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "there is no helpdesk named `{h}` (helpdesks are registered from the config when postdesk starts)"
-                ))
-            })?);
-        }
+        let name = name.to_string();
         let email = email.map(str::to_ascii_lowercase);
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let id = match existing {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE agents SET email = COALESCE($1, email), role = $2,
-                            password_hash = COALESCE($3, password_hash), active = TRUE
-                     WHERE id = $4",
-                )
-                .bind(&email)
-                .bind(role.as_str())
-                .bind(password_hash)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                id
+        let password_hash = password_hash.map(str::to_string);
+        let helpdesks = helpdesks.to_vec();
+        self.write(move |tx| {
+            let mut helpdesk_ids = Vec::new();
+            for h in &helpdesks {
+                let id: Option<i64> = tx
+                    .prepare_cached("SELECT id FROM helpdesks WHERE lower(name) = lower(?1)")?
+                    .query_row([h], |r| r.get(0))
+                    .optional()?;
+                helpdesk_ids.push(id.ok_or_else(|| {
+                    StoreError::NotFound(format!(
+                        "there is no helpdesk named `{h}` (helpdesks are registered from the config when postdesk starts)"
+                    ))
+                })?);
             }
-            None => {
-                sqlx::query_scalar(
-                    "INSERT INTO agents (name, email, role, password_hash, created_at)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(name)
-                .bind(&email)
-                .bind(role.as_str())
-                .bind(password_hash)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT id FROM agents WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))
+                .optional()?;
+            let id = match existing {
+                Some(id) => {
+                    tx.prepare_cached(
+                        "UPDATE agents SET email = COALESCE(?1, email), role = ?2,
+                                password_hash = COALESCE(?3, password_hash), active = TRUE
+                         WHERE id = ?4",
+                    )?
+                    .execute(params![email, role.as_str(), password_hash, id])?;
+                    id
+                }
+                None => tx
+                    .prepare_cached(
+                        "INSERT INTO agents (name, email, role, password_hash, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    )?
+                    .query_row(
+                        params![name, email, role.as_str(), password_hash, now()],
+                        |r| r.get(0),
+                    )?,
+            };
+            if !helpdesks.is_empty() {
+                tx.prepare_cached("DELETE FROM agent_helpdesks WHERE agent_id = ?1")?
+                    .execute([id])?;
+                for h in helpdesk_ids {
+                    tx.prepare_cached(
+                        "INSERT INTO agent_helpdesks (agent_id, helpdesk_id) VALUES (?1, ?2)",
+                    )?
+                    .execute([id, h])?;
+                }
             }
-        };
-        if !helpdesks.is_empty() {
-            sqlx::query("DELETE FROM agent_helpdesks WHERE agent_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for h in helpdesk_ids {
-                sqlx::query("INSERT INTO agent_helpdesks (agent_id, helpdesk_id) VALUES ($1, $2)")
-                    .bind(id)
-                    .bind(h)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(id)
+            Ok(id)
+        })
+        .await
     }
 
     pub async fn set_agent_password(&self, name: &str, password_hash: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE name = $2")
-            .bind(password_hash)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "there is no agent named `{name}`; see `postdesk agents list`"
-            )));
-        }
-        // A new password ends every session of the old one.
-        sqlx::query(
-            "DELETE FROM sessions WHERE agent_id = (SELECT id FROM agents WHERE name = $1)",
-        )
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let name = name.to_string();
+        let password_hash = password_hash.to_string();
+        self.write(move |tx| {
+            let done = tx
+                .prepare_cached("UPDATE agents SET password_hash = ?1 WHERE name = ?2")?
+                .execute([&password_hash, &name])?;
+            if done == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "there is no agent named `{name}`; see `postdesk agents list`"
+                )));
+            }
+            // A new password ends every session of the old one.
+            tx.prepare_cached(
+                "DELETE FROM sessions WHERE agent_id = (SELECT id FROM agents WHERE name = ?1)",
+            )?
+            .execute([&name])?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentAccount>> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut agents = Vec::new();
-        for id in ids {
-            agents.push(self.agent_account(id).await?);
-        }
-        Ok(agents)
+        self.read(|conn| {
+            let ids: Vec<i64> = conn
+                .prepare_cached("SELECT id FROM agents ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.into_iter().map(|id| agent_account(conn, id)).collect()
+        })
+        .await
     }
 
     pub async fn agent_account(&self, id: i64) -> Result<AgentAccount> {
-        let row = sqlx::query(
-            "SELECT id, name, email, role, active, password_hash IS NOT NULL FROM agents WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("there is no agent {id}")))?;
-        let role = Role::parse(row.get::<String, _>(3).as_str()).unwrap_or(Role::Agent);
-        let helpdesks = if role == Role::Admin {
-            sqlx::query("SELECT id, name FROM helpdesks ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            sqlx::query(
-                "SELECT h.id, h.name FROM helpdesks h JOIN agent_helpdesks ah ON ah.helpdesk_id = h.id
-                 WHERE ah.agent_id = $1 ORDER BY h.name",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-        };
-        Ok(AgentAccount {
-            id: row.get(0),
-            name: row.get(1),
-            email: row.get(2),
-            role,
-            active: row.get(4),
-            helpdesks: helpdesks.iter().map(|r| r.get(0)).collect(),
-            helpdesk_names: helpdesks.iter().map(|r| r.get(1)).collect(),
-            has_password: row.get(5),
-        })
+        self.read(move |conn| agent_account(conn, id)).await
     }
 
     /// The id of the agent named `name`, or NotFound.
     pub async fn agent_id(&self, name: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT id FROM agents WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "there is no agent named `{name}`; see `postdesk agents list`"
-                ))
-            })
+        let name = name.to_string();
+        self.read(move |conn| agent_named(conn, &name)).await
     }
 
     /// The agent that signs in with `login` (name or email) and its password hash.
     pub async fn agent_login(&self, login: &str) -> Result<Option<(i64, String)>> {
-        let row = sqlx::query(
-            "SELECT id, password_hash FROM agents
-             WHERE (name = $1 OR email = lower($1)) AND active AND password_hash IS NOT NULL",
-        )
-        .bind(login)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        let login = login.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT id, password_hash FROM agents
+                     WHERE (name = ?1 OR email = lower(?1)) AND active AND password_hash IS NOT NULL",
+                )?
+                .query_row([&login], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+        .await
     }
 
     pub async fn create_session(
@@ -245,83 +203,133 @@ impl Store {
         csrf: &str,
         lifetime_secs: i64,
     ) -> Result<()> {
-        let now = now();
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, agent_id, csrf, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(agent_id)
-        .bind(csrf)
-        .bind(now)
-        .bind(now + lifetime_secs)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let token_hash = token_hash.to_string();
+        let csrf = csrf.to_string();
+        self.write(move |tx| {
+            let now = now();
+            tx.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")?
+                .execute([now])?;
+            tx.prepare_cached(
+                "INSERT INTO sessions (token_hash, agent_id, csrf, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                token_hash,
+                agent_id,
+                csrf,
+                now,
+                now + lifetime_secs
+            ])?;
+            Ok(())
+        })
+        .await
     }
 
     /// A live session of an active agent.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
-        let row = sqlx::query(
-            "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.active",
-        )
-        .bind(token_hash)
-        .bind(now())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| SessionRow {
-            agent_id: r.get(0),
-            csrf: r.get(1),
-            expires_at: r.get(2),
-        }))
+        let token_hash = token_hash.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
+                     WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.active",
+                )?
+                .query_row(params![token_hash, now()], |r| {
+                    Ok(SessionRow {
+                        agent_id: r.get(0)?,
+                        csrf: r.get(1)?,
+                        expires_at: r.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
     }
 
     pub async fn end_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| {
+            tx.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                .execute([&token_hash])?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn create_api_token(&self, agent: &str, name: &str, token_hash: &str) -> Result<()> {
-        let agent_id: i64 = sqlx::query_scalar("SELECT id FROM agents WHERE name = $1")
-            .bind(agent)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "there is no agent named `{agent}`; see `postdesk agents list`"
-                ))
-            })?;
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, agent_id, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(agent_id)
-        .bind(name)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (agent, name, token_hash) =
+            (agent.to_string(), name.to_string(), token_hash.to_string());
+        self.write(move |tx| {
+            let agent_id = agent_named(tx, &agent)?;
+            tx.prepare_cached(
+                "INSERT INTO api_tokens (token_hash, agent_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![token_hash, agent_id, name, now()])?;
+            Ok(())
+        })
+        .await
     }
 
     /// The active agent an API token belongs to.
     pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<i64>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE api_tokens SET last_used_at = $2
-             WHERE token_hash = $1 AND agent_id IN (SELECT id FROM agents WHERE active)
-             RETURNING agent_id",
-        )
-        .bind(token_hash)
-        .bind(now())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id)
+        let token_hash = token_hash.to_string();
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE api_tokens SET last_used_at = ?2
+                     WHERE token_hash = ?1 AND agent_id IN (SELECT id FROM agents WHERE active)
+                     RETURNING agent_id",
+                )?
+                .query_row(params![token_hash, now()], |r| r.get(0))
+                .optional()?)
+        })
+        .await
     }
+}
+
+/// The id of the agent named `name`, or NotFound.
+fn agent_named(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT id FROM agents WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "there is no agent named `{name}`; see `postdesk agents list`"
+            ))
+        })
+}
+
+fn agent_account(conn: &Connection, id: i64) -> Result<AgentAccount> {
+    let (name, email, role, active, has_password): (String, Option<String>, String, bool, bool) =
+        conn.prepare_cached(
+            "SELECT name, email, role, active, password_hash IS NOT NULL FROM agents WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no agent {id}")))?;
+    let role = Role::parse(&role).unwrap_or(Role::Agent);
+    let helpdesks: Vec<(i64, String)> = if role == Role::Admin {
+        conn.prepare_cached("SELECT id, name FROM helpdesks ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    } else {
+        conn.prepare_cached(
+            "SELECT h.id, h.name FROM helpdesks h JOIN agent_helpdesks ah ON ah.helpdesk_id = h.id
+             WHERE ah.agent_id = ?1 ORDER BY h.name",
+        )?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    Ok(AgentAccount {
+        id,
+        name,
+        email,
+        role,
+        active,
+        helpdesks: helpdesks.iter().map(|h| h.0).collect(),
+        helpdesk_names: helpdesks.into_iter().map(|h| h.1).collect(),
+        has_password,
+    })
 }

@@ -7,11 +7,11 @@
 //! organization does not exist for the caller: NotFound, as for tickets. A contact that
 //! requested nothing yet is seen by admins only.
 
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::sql::{id_list, like_pattern};
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, entries, now};
 
 /// What a query may reach: everything (an admin), or what belongs to these helpdesks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,208 +150,102 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Contact>> {
         let pattern = search.map(|s| like_pattern(&s.to_lowercase()));
-        let sql = format!(
-            "SELECT c.id FROM contacts c
-             WHERE {} AND ($1 IS NULL OR lower(c.name) LIKE $1 ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.address LIKE $1 ESCAPE '\\'))
-             ORDER BY lower(c.name), c.id LIMIT $2",
-            scope.contact_condition()
-        );
-        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(pattern)
-            .bind(limit.clamp(1, 1000))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut rows = Vec::new();
-        for id in ids {
-            rows.push(self.contact(scope, id).await?);
-        }
-        Ok(rows)
+        let scope = scope.clone();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT c.id FROM contacts c
+                 WHERE {} AND (?1 IS NULL OR lower(c.name) LIKE ?1 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.address LIKE ?1 ESCAPE '\\'))
+                 ORDER BY lower(c.name), c.id LIMIT ?2",
+                scope.contact_condition()
+            );
+            let ids: Vec<i64> = conn
+                .prepare(&sql)?
+                .query_map(params![pattern, limit.clamp(1, 1000)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.into_iter()
+                .map(|id| contact(conn, &scope, id))
+                .collect()
+        })
+        .await
     }
 
     /// A contact within `scope`, else NotFound.
     pub async fn contact(&self, scope: &Scope, id: i64) -> Result<Contact> {
-        let sql = format!(
-            "SELECT c.id, c.name, c.organization_id, o.name,
-                    (SELECT COUNT(*) FROM tickets t WHERE t.requester_id = c.id AND {})
-             FROM contacts c LEFT JOIN organizations o ON o.id = c.organization_id
-             WHERE c.id = $1 AND {}",
-            scope.ticket_condition(),
-            scope.contact_condition()
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| no_contact(id))?;
-        let addresses = sqlx::query_scalar(
-            "SELECT address FROM contact_addresses WHERE contact_id = $1 ORDER BY address",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Contact {
-            id: row.get(0),
-            name: row.get(1),
-            organization_id: row.get(2),
-            organization: row.get(3),
-            addresses,
-            tickets: row.get(4),
-        })
+        let scope = scope.clone();
+        self.read(move |conn| contact(conn, &scope, id)).await
     }
 
     /// The helpdesks where the contact requested tickets: who may change it depends on them.
     pub async fn contact_helpdesks(&self, id: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT helpdesk_id FROM tickets WHERE requester_id = $1 ORDER BY helpdesk_id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT DISTINCT helpdesk_id FROM tickets WHERE requester_id = ?1 ORDER BY helpdesk_id",
+                )?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// The changes made to a contact, the newest first.
     pub async fn contact_events(&self, id: i64) -> Result<Vec<ContactEvent>> {
-        let rows = sqlx::query(
-            "SELECT e.field, e.old_value, e.new_value, a.name, e.created_at FROM contact_events e
-             LEFT JOIN agents a ON a.id = e.agent_id WHERE e.contact_id = $1
-             ORDER BY e.id DESC LIMIT 200",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ContactEvent {
-                field: r.get(0),
-                old_value: r.get(1),
-                new_value: r.get(2),
-                agent: r.get(3),
-                created_at: r.get(4),
-            })
-            .collect())
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT e.field, e.old_value, e.new_value, a.name, e.created_at FROM contact_events e
+                     LEFT JOIN agents a ON a.id = e.agent_id WHERE e.contact_id = ?1
+                     ORDER BY e.id DESC LIMIT 200",
+                )?
+                .query_map([id], |r| {
+                    Ok(ContactEvent {
+                        field: r.get(0)?,
+                        old_value: r.get(1)?,
+                        new_value: r.get(2)?,
+                        agent: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// Applies an agent's change to a contact and records it, with the old and the new
     /// value, on the contact and on each of `open_tickets`, in one transaction.
     /// Returns false when nothing changed. Permissions are the caller's.
     pub async fn edit_contact(&self, edit: &ContactEdit<'_>) -> Result<bool> {
-        let id = edit.contact_id;
-        let mut tx = self.begin_write().await?;
-        let name: String = sqlx::query_scalar("SELECT name FROM contacts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| no_contact(id))?;
-        let addresses: Vec<String> = sqlx::query_scalar(
-            "SELECT address FROM contact_addresses WHERE contact_id = $1 ORDER BY address",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let (old, new) = match &edit.change {
-            ContactChange::Rename(new_name) => {
-                let new_name = new_name.trim();
-                if new_name.is_empty() {
-                    return Err(StoreError::Invalid("a contact needs a name".into()));
-                }
-                if new_name.chars().count() > 200 || new_name.chars().any(char::is_control) {
-                    return Err(StoreError::Invalid(
-                        "a contact's name has at most 200 characters and no control characters"
-                            .into(),
-                    ));
-                }
-                if new_name == name {
-                    return Ok(false);
-                }
-                sqlx::query("UPDATE contacts SET name = $1 WHERE id = $2")
-                    .bind(new_name)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                (name, new_name.to_string())
+        let (id, agent_id, change) = (edit.contact_id, edit.agent_id, edit.change.clone());
+        let open_tickets = edit.open_tickets.to_vec();
+        self.write(move |tx| {
+            let Some((old, new)) = change_contact(tx, id, &change)? else {
+                return Ok(false);
+            };
+            let now = now();
+            let field = change.field();
+            tx.prepare_cached(
+                "INSERT INTO contact_events (contact_id, agent_id, field, old_value, new_value, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id, agent_id, field, old, new, now])?;
+            let agent: String = tx
+                .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+                .query_row([agent_id], |r| r.get(0))?;
+            let text = format!("The requester's {field} changed from {old} to {new} by {agent}.");
+            for ticket_id in open_tickets {
+                entries::insert_event(tx, ticket_id, Some(agent_id), &text, now)?;
             }
-            ContactChange::AddAddress(address) => {
-                let address = normalize_address(address)?;
-                let owner: Option<i64> = sqlx::query_scalar(
-                    "SELECT contact_id FROM contact_addresses WHERE address = $1",
-                )
-                .bind(&address)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match owner {
-                    Some(owner) if owner == id => return Ok(false),
-                    // Which contact is not said: it may be one the agent may not see.
-                    Some(_) => {
-                        return Err(StoreError::Invalid(format!(
-                            "{address} already belongs to another contact"
-                        )));
-                    }
-                    None => {}
-                }
-                sqlx::query("INSERT INTO contact_addresses (address, contact_id) VALUES ($1, $2)")
-                    .bind(&address)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut after = addresses.clone();
-                after.push(address);
-                after.sort();
-                (addresses.join(", "), after.join(", "))
-            }
-            ContactChange::RemoveAddress(address) => {
-                let address = address.trim().to_lowercase();
-                if !addresses.contains(&address) {
-                    return Ok(false);
-                }
-                if addresses.len() <= 1 {
-                    return Err(StoreError::Invalid(
-                        "a contact keeps at least one address; add the new one first".into(),
-                    ));
-                }
-                sqlx::query("DELETE FROM contact_addresses WHERE contact_id = $1 AND address = $2")
-                    .bind(id)
-                    .bind(&address)
-                    .execute(&mut *tx)
-                    .await?;
-                let after: Vec<&str> = addresses
-                    .iter()
-                    .filter(|a| **a != address)
-                    .map(String::as_str)
-                    .collect();
-                (addresses.join(", "), after.join(", "))
-            }
-        };
-        let now = now();
-        let field = edit.change.field();
-        sqlx::query(
-            "INSERT INTO contact_events (contact_id, agent_id, field, old_value, new_value, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(edit.agent_id)
-        .bind(field)
-        .bind(&old)
-        .bind(&new)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let agent: String = sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
-            .bind(edit.agent_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let text = format!("The requester's {field} changed from {old} to {new} by {agent}.");
-        for ticket_id in edit.open_tickets {
-            crate::entries::insert_event(&mut tx, *ticket_id, Some(edit.agent_id), &text, now)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+            Ok(true)
+        })
+        .await
     }
 
     /// Organizations within `scope`.
     pub async fn organizations(&self, scope: &Scope) -> Result<Vec<Organization>> {
-        self.organizations_where(scope, None).await
+        let scope = scope.clone();
+        self.read(move |conn| organizations_where(conn, &scope, None))
+            .await
     }
 
     /// An organization within `scope` and its contacts within it, else NotFound.
@@ -360,59 +254,172 @@ impl Store {
         scope: &Scope,
         id: i64,
     ) -> Result<(Organization, Vec<Contact>)> {
-        let org = self
-            .organizations_where(scope, Some(id))
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "there is no organization {id}, or it has no tickets in your helpdesks"
-                ))
-            })?;
-        let sql = format!(
-            "SELECT c.id FROM contacts c WHERE c.organization_id = $1 AND {}
-             ORDER BY lower(c.name) LIMIT 1000",
-            scope.contact_condition()
-        );
-        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut contacts = Vec::new();
-        for c in ids {
-            contacts.push(self.contact(scope, c).await?);
-        }
-        Ok((org, contacts))
+        let scope = scope.clone();
+        self.read(move |conn| {
+            let org = organizations_where(conn, &scope, Some(id))?
+                .pop()
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!(
+                        "there is no organization {id}, or it has no tickets in your helpdesks"
+                    ))
+                })?;
+            let sql = format!(
+                "SELECT c.id FROM contacts c WHERE c.organization_id = ?1 AND {}
+                 ORDER BY lower(c.name) LIMIT 1000",
+                scope.contact_condition()
+            );
+            let ids: Vec<i64> = conn
+                .prepare(&sql)?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let contacts = ids
+                .into_iter()
+                .map(|c| contact(conn, &scope, c))
+                .collect::<Result<_>>()?;
+            Ok((org, contacts))
+        })
+        .await
     }
+}
 
-    async fn organizations_where(
-        &self,
-        scope: &Scope,
-        id: Option<i64>,
-    ) -> Result<Vec<Organization>> {
-        let sql = format!(
-            "SELECT o.id, o.name,
-                    (SELECT COUNT(*) FROM contacts c WHERE c.organization_id = o.id AND {}),
-                    (SELECT COUNT(*) FROM tickets t WHERE t.organization_id = o.id AND {})
-             FROM organizations o WHERE ($1 IS NULL OR o.id = $1) AND {} ORDER BY lower(o.name)",
-            scope.contact_condition(),
-            scope.ticket_condition(),
-            scope.organization_condition()
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Organization {
-                id: r.get(0),
-                name: r.get(1),
-                contacts: r.get(2),
-                tickets: r.get(3),
+fn contact(conn: &Connection, scope: &Scope, id: i64) -> Result<Contact> {
+    let sql = format!(
+        "SELECT c.id, c.name, c.organization_id, o.name,
+                (SELECT COUNT(*) FROM tickets t WHERE t.requester_id = c.id AND {})
+         FROM contacts c LEFT JOIN organizations o ON o.id = c.organization_id
+         WHERE c.id = ?1 AND {}",
+        scope.ticket_condition(),
+        scope.contact_condition()
+    );
+    let addresses = addresses_of(conn, id)?;
+    conn.prepare_cached(&sql)?
+        .query_row([id], |r| {
+            Ok(Contact {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                organization_id: r.get(2)?,
+                organization: r.get(3)?,
+                addresses,
+                tickets: r.get(4)?,
             })
-            .collect())
+        })
+        .optional()?
+        .ok_or_else(|| no_contact(id))
+}
+
+fn addresses_of(conn: &Connection, id: i64) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT address FROM contact_addresses WHERE contact_id = ?1 ORDER BY address",
+        )?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Makes the change; the old and new value, or `None` when it changes nothing.
+fn change_contact(
+    conn: &Connection,
+    id: i64,
+    change: &ContactChange,
+) -> Result<Option<(String, String)>> {
+    let name: String = conn
+        .prepare_cached("SELECT name FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| no_contact(id))?;
+    let addresses = addresses_of(conn, id)?;
+    match change {
+        ContactChange::Rename(new_name) => {
+            let new_name = new_name.trim();
+            if new_name.is_empty() {
+                return Err(StoreError::Invalid("a contact needs a name".into()));
+            }
+            if new_name.chars().count() > 200 || new_name.chars().any(char::is_control) {
+                return Err(StoreError::Invalid(
+                    "a contact's name has at most 200 characters and no control characters".into(),
+                ));
+            }
+            if new_name == name {
+                return Ok(None);
+            }
+            conn.prepare_cached("UPDATE contacts SET name = ?1 WHERE id = ?2")?
+                .execute(params![new_name, id])?;
+            Ok(Some((name, new_name.to_string())))
+        }
+        ContactChange::AddAddress(address) => {
+            let address = normalize_address(address)?;
+            let owner: Option<i64> = conn
+                .prepare_cached("SELECT contact_id FROM contact_addresses WHERE address = ?1")?
+                .query_row([&address], |r| r.get(0))
+                .optional()?;
+            match owner {
+                Some(owner) if owner == id => return Ok(None),
+                // Which contact is not said: it may be one the agent may not see.
+                Some(_) => {
+                    return Err(StoreError::Invalid(format!(
+                        "{address} already belongs to another contact"
+                    )));
+                }
+                None => {}
+            }
+            conn.prepare_cached(
+                "INSERT INTO contact_addresses (address, contact_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![address, id])?;
+            let mut after = addresses.clone();
+            after.push(address);
+            after.sort();
+            Ok(Some((addresses.join(", "), after.join(", "))))
+        }
+        ContactChange::RemoveAddress(address) => {
+            let address = address.trim().to_lowercase();
+            if !addresses.contains(&address) {
+                return Ok(None);
+            }
+            if addresses.len() <= 1 {
+                return Err(StoreError::Invalid(
+                    "a contact keeps at least one address; add the new one first".into(),
+                ));
+            }
+            conn.prepare_cached(
+                "DELETE FROM contact_addresses WHERE contact_id = ?1 AND address = ?2",
+            )?
+            .execute(params![id, address])?;
+            let after: Vec<&str> = addresses
+                .iter()
+                .filter(|a| **a != address)
+                .map(String::as_str)
+                .collect();
+            Ok(Some((addresses.join(", "), after.join(", "))))
+        }
     }
+}
+
+fn organizations_where(
+    conn: &Connection,
+    scope: &Scope,
+    id: Option<i64>,
+) -> Result<Vec<Organization>> {
+    let sql = format!(
+        "SELECT o.id, o.name,
+                (SELECT COUNT(*) FROM contacts c WHERE c.organization_id = o.id AND {}),
+                (SELECT COUNT(*) FROM tickets t WHERE t.organization_id = o.id AND {})
+         FROM organizations o WHERE (?1 IS NULL OR o.id = ?1) AND {} ORDER BY lower(o.name)",
+        scope.contact_condition(),
+        scope.ticket_condition(),
+        scope.organization_condition()
+    );
+    Ok(conn
+        .prepare(&sql)?
+        .query_map([id], |r| {
+            Ok(Organization {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                contacts: r.get(2)?,
+                tickets: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //! Every query that lists or opens something takes the helpdesk ids the agent may see,
 //! so permissions are enforced in SQL and not left to each caller.
 
-use sqlx::Row;
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use crate::read::{SUMMARY_SELECT, TicketSummary, summary};
 use crate::sql::{id_list, like_pattern};
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, entries, now, tickets};
 
 /// How the ticket list is sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,7 +116,7 @@ struct Conditions {
 impl Conditions {
     fn bind(&mut self, value: String) -> String {
         self.binds.push(value);
-        format!("${}", self.binds.len())
+        format!("?{}", self.binds.len())
     }
 
     fn clause(&self) -> String {
@@ -177,59 +177,63 @@ fn ticket_conditions(query: &TicketQuery, with_status: bool) -> Conditions {
 impl Store {
     /// One page of the tickets an agent may see, with the total and counts per status.
     pub async fn find_tickets(&self, query: &TicketQuery) -> Result<TicketPage> {
-        let per_page = query.per_page.clamp(1, 500);
-        let page = query.page.max(1);
-        let c = ticket_conditions(query, true);
-        let order = format!(
-            "{} {}, t.id {}",
-            query.sort.column(),
-            if query.ascending { "ASC" } else { "DESC" },
-            if query.ascending { "ASC" } else { "DESC" }
-        );
-        let sql = format!(
-            "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
-            c.clause(),
-            (page - 1) * per_page
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in &c.binds {
-            q = q.bind(b);
-        }
-        let tickets = q.fetch_all(&self.pool).await?.iter().map(summary).collect();
+        let query = query.clone();
+        self.read(move |conn| {
+            let per_page = query.per_page.clamp(1, 500);
+            let page = query.page.max(1);
+            let c = ticket_conditions(&query, true);
+            let order = format!(
+                "{} {}, t.id {}",
+                query.sort.column(),
+                if query.ascending { "ASC" } else { "DESC" },
+                if query.ascending { "ASC" } else { "DESC" }
+            );
+            let sql = format!(
+                "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
+                c.clause(),
+                (page - 1) * per_page
+            );
+            let tickets = conn
+                .prepare(&sql)?
+                .query_map(params_from_iter(&c.binds), summary)?
+                .collect::<rusqlite::Result<_>>()?;
 
-        let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
-                    LEFT JOIN agents asg ON asg.id = t.assignee_id";
-        let count_sql = format!("SELECT COUNT(*) {from}{}", c.clause());
-        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
-        for b in &c.binds {
-            q = q.bind(b);
-        }
-        let total: i64 = q.fetch_one(&self.pool).await?;
+            let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
+                        LEFT JOIN agents asg ON asg.id = t.assignee_id";
+            let count_sql = format!("SELECT COUNT(*) {from}{}", c.clause());
+            let total: i64 = conn
+                .prepare(&count_sql)?
+                .query_row(params_from_iter(&c.binds), |r| r.get(0))?;
 
-        let c = ticket_conditions(query, false);
-        let counts_sql = format!(
-            "SELECT t.status, COUNT(*) {from}{} GROUP BY t.status ORDER BY t.status",
-            c.clause()
-        );
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(counts_sql));
-        for b in &c.binds {
-            q = q.bind(b);
-        }
-        let status_counts = q.fetch_all(&self.pool).await?;
-        Ok(TicketPage {
-            tickets,
-            total,
-            status_counts,
+            let c = ticket_conditions(&query, false);
+            let counts_sql = format!(
+                "SELECT t.status, COUNT(*) {from}{} GROUP BY t.status ORDER BY t.status",
+                c.clause()
+            );
+            let status_counts = conn
+                .prepare(&counts_sql)?
+                .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(TicketPage {
+                tickets,
+                total,
+                status_counts,
+            })
         })
+        .await
     }
 
     /// The helpdesk a ticket belongs to, or NotFound.
     pub async fn ticket_helpdesk(&self, ticket_id: i64) -> Result<i64> {
-        sqlx::query_scalar("SELECT helpdesk_id FROM tickets WHERE id = $1")
-            .bind(ticket_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {ticket_id}")))
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT helpdesk_id FROM tickets WHERE id = ?1")?
+                .query_row([ticket_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("there is no ticket with id {ticket_id}"))
+                })
+        })
+        .await
     }
 
     /// Applies an agent's changes and records each as a system event, in one transaction.
@@ -240,120 +244,98 @@ impl Store {
         agent_id: i64,
         update: &TicketUpdate,
     ) -> Result<Vec<String>> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT t.status, t.priority, t.ticket_type, a.name FROM tickets t
-             LEFT JOIN agents a ON a.id = t.assignee_id WHERE t.id = $1",
-        )
-        .bind(ticket_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {ticket_id}")))?;
-        let agent: String = sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
-            .bind(agent_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
-        let mut events = Vec::new();
-        let now = now();
-        if let Some(status) = &update.status {
-            let old: String = row.get(0);
-            if &old != status {
-                sqlx::query("UPDATE tickets SET status = $1 WHERE id = $2")
-                    .bind(status)
-                    .bind(ticket_id)
-                    .execute(&mut *tx)
-                    .await?;
-                events.push(format!("Status changed from {old} to {status} by {agent}."));
-            }
-        }
-        for (value, index, column, label) in [
-            (&update.priority, 1, "priority", "Priority"),
-            (&update.ticket_type, 2, "ticket_type", "Type"),
-        ] {
-            let Some(new) = value else { continue };
-            let new = new.clone().filter(|v| !v.trim().is_empty());
-            let old: Option<String> = row.get(index);
-            if old != new {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE tickets SET {column} = $1 WHERE id = $2"
-                )))
-                .bind(&new)
-                .bind(ticket_id)
-                .execute(&mut *tx)
-                .await?;
+        let update = update.clone();
+        self.write(move |tx| {
+            type Current = (String, Option<String>, Option<String>, Option<String>);
+            let (old_status, old_priority, old_type, old_assignee): Current = tx
+                .prepare_cached(
+                    "SELECT t.status, t.priority, t.ticket_type, a.name FROM tickets t
+                     LEFT JOIN agents a ON a.id = t.assignee_id WHERE t.id = ?1",
+                )?
+                .query_row([ticket_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("there is no ticket with id {ticket_id}"))
+                })?;
+            let agent: String = tx
+                .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+                .query_row([agent_id], |r| r.get(0))?;
+            let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+            let mut events = Vec::new();
+            let now = now();
+            if let Some(status) = &update.status
+                && &old_status != status
+            {
+                tx.prepare_cached("UPDATE tickets SET status = ?1 WHERE id = ?2")?
+                    .execute(params![status, ticket_id])?;
                 events.push(format!(
-                    "{label} changed from {} to {} by {agent}.",
-                    shown(&old),
-                    shown(&new)
+                    "Status changed from {old_status} to {status} by {agent}."
                 ));
             }
-        }
-        if let Some(new) = &update.assignee {
-            let new = new.clone().filter(|v| !v.trim().is_empty());
-            let old: Option<String> = row.get(3);
-            if old != new {
-                let id: Option<i64> = match &new {
-                    Some(name) => Some(
-                        sqlx::query_scalar("SELECT id FROM agents WHERE name = $1 AND active")
-                            .bind(name)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .ok_or_else(|| {
-                                StoreError::NotFound(format!("there is no agent named `{name}`"))
-                            })?,
-                    ),
-                    None => None,
-                };
-                sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2")
-                    .bind(id)
-                    .bind(ticket_id)
-                    .execute(&mut *tx)
-                    .await?;
-                events.push(format!(
-                    "Assignee changed from {} to {} by {agent}.",
-                    shown(&old),
-                    shown(&new)
-                ));
+            for (value, old, column, label) in [
+                (&update.priority, old_priority, "priority", "Priority"),
+                (&update.ticket_type, old_type, "ticket_type", "Type"),
+            ] {
+                let Some(new) = value else { continue };
+                let new = new.clone().filter(|v| !v.trim().is_empty());
+                if old != new {
+                    tx.prepare_cached(&format!("UPDATE tickets SET {column} = ?1 WHERE id = ?2"))?
+                        .execute(params![new, ticket_id])?;
+                    events.push(format!(
+                        "{label} changed from {} to {} by {agent}.",
+                        shown(&old),
+                        shown(&new)
+                    ));
+                }
             }
-        }
-        if !events.is_empty() {
-            sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
-                .bind(now)
-                .bind(agent_id)
-                .bind(ticket_id)
-                .execute(&mut *tx)
-                .await?;
-            for text in &events {
-                crate::entries::insert_event(&mut tx, ticket_id, Some(agent_id), text, now).await?;
+            if let Some(new) = &update.assignee {
+                let new = new.clone().filter(|v| !v.trim().is_empty());
+                if old_assignee != new {
+                    let id: Option<i64> = match &new {
+                        Some(name) => Some(
+                            tx.prepare_cached("SELECT id FROM agents WHERE name = ?1 AND active")?
+                                .query_row([name], |r| r.get(0))
+                                .optional()?
+                                .ok_or_else(|| {
+                                    StoreError::NotFound(format!(
+                                        "there is no agent named `{name}`"
+                                    ))
+                                })?,
+                        ),
+                        None => None,
+                    };
+                    tx.prepare_cached("UPDATE tickets SET assignee_id = ?1 WHERE id = ?2")?
+                        .execute(params![id, ticket_id])?;
+                    events.push(format!(
+                        "Assignee changed from {} to {} by {agent}.",
+                        shown(&old_assignee),
+                        shown(&new)
+                    ));
+                }
             }
-        }
-        tx.commit().await?;
-        Ok(events)
+            if !events.is_empty() {
+                tickets::touch(tx, ticket_id, agent_id, now)?;
+                for text in &events {
+                    entries::insert_event(tx, ticket_id, Some(agent_id), text, now)?;
+                }
+            }
+            Ok(events)
+        })
+        .await
     }
 
     /// An internal note: agents see it, the customer never does.
     pub async fn add_note(&self, ticket_id: i64, agent_id: i64, text: &str) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let now = now();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-             VALUES ($1, 'note', $2, $3, FALSE, $4) RETURNING id",
-        )
-        .bind(ticket_id)
-        .bind(agent_id)
-        .bind(text)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE tickets SET modified_at = $1, modified_by = $2 WHERE id = $3")
-            .bind(now)
-            .bind(agent_id)
-            .bind(ticket_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(id)
+        let text = text.to_string();
+        self.write(move |tx| {
+            let now = now();
+            let id = entries::insert_note(tx, ticket_id, agent_id, &text, now)?;
+            tickets::touch(tx, ticket_id, agent_id, now)?;
+            Ok(id)
+        })
+        .await
     }
 
     /// Tickets requested by a contact or by anyone of an organization, that the agent may see.
@@ -365,16 +347,17 @@ impl Store {
     ) -> Result<Vec<TicketSummary>> {
         let sql = format!(
             "{SUMMARY_SELECT} WHERE t.helpdesk_id IN {}
-               AND ($1 IS NULL OR t.requester_id = $1) AND ($2 IS NULL OR t.organization_id = $2)
+               AND (?1 IS NULL OR t.requester_id = ?1) AND (?2 IS NULL OR t.organization_id = ?2)
              ORDER BY t.modified_at DESC, t.id DESC LIMIT 500",
             id_list(visible)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contact)
-            .bind(organization)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(summary).collect())
+        self.read(move |conn| {
+            Ok(conn
+                .prepare(&sql)?
+                .query_map(params![contact, organization], summary)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// Statuses, priorities and types in use, to offer as choices.
@@ -383,18 +366,24 @@ impl Store {
             "SELECT DISTINCT {0} FROM tickets WHERE {0} IS NOT NULL ORDER BY {0} LIMIT 200",
             column.name()
         );
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await?)
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// Active agents' names (for the assignee choice).
     pub async fn agent_names(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT name FROM agents WHERE active ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT name FROM agents WHERE active ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// An attachment reachable from a ticket the agent may see, by its content hash.
@@ -406,43 +395,54 @@ impl Store {
         let sql = format!(
             "SELECT a.safe_name, a.mime_type, a.size FROM attachments a
              JOIN entries e ON e.id = a.entry_id JOIN tickets t ON t.id = e.ticket_id
-             WHERE a.sha256 = $1 AND a.refused IS NULL AND t.helpdesk_id IN {} LIMIT 1",
+             WHERE a.sha256 = ?1 AND a.refused IS NULL AND t.helpdesk_id IN {} LIMIT 1",
             id_list(visible)
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| AttachmentFile {
-            safe_name: r.get(0),
-            mime_type: r.get(1),
-            size: r.get(2),
-        }))
+        let sha256 = sha256.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare(&sql)?
+                .query_row([sha256], |r| {
+                    Ok(AttachmentFile {
+                        safe_name: r.get(0)?,
+                        mime_type: r.get(1)?,
+                        size: r.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
     }
 
     /// The helpdesk of a ledger row (None for mail no helpdesk took), or NotFound.
     pub async fn intake_helpdesk(&self, intake_id: i64) -> Result<Option<i64>> {
-        sqlx::query_scalar::<_, Option<i64>>("SELECT helpdesk_id FROM intake WHERE id = $1")
-            .bind(intake_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("there is no intake record {intake_id}")))
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT helpdesk_id FROM intake WHERE id = ?1")?
+                .query_row([intake_id], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("there is no intake record {intake_id}"))
+                })
+        })
+        .await
     }
 
     /// Takes a failed mail out of the failed queue; it stays in the ledger.
     pub async fn dismiss_failed(&self, intake_id: i64) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE intake SET dismissed_at = $1 WHERE id = $2 AND outcome = 'failed'")
-                .bind(now())
-                .bind(intake_id)
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "intake record {intake_id} is not in the failed queue"
-            )));
-        }
-        Ok(())
+        self.write(move |tx| {
+            let done = tx
+                .prepare_cached(
+                    "UPDATE intake SET dismissed_at = ?1 WHERE id = ?2 AND outcome = 'failed'",
+                )?
+                .execute(params![now(), intake_id])?;
+            if done == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "intake record {intake_id} is not in the failed queue"
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -1,44 +1,41 @@
-//! The `entries` table's internal events: the one way a change to a ticket is recorded
-//! for agents (status, fields, requester's addresses, rules, hand-overs). Customers
-//! never see events.
+//! The `entries` table's internal entries: the one way a change to a ticket is recorded
+//! for agents (status, fields, requester's addresses, rules, hand-overs) and the one
+//! way an agent's note is written. Customers never see either. (Incoming mails'
+//! entries are written by intake, replies' by the outbox.)
 
 use rusqlite::{Connection, params};
-use sqlx::SqliteConnection;
 
 use crate::Result;
 
 /// Records `text` as an internal event on `ticket_id`, by `agent_id` when an agent made
 /// the change (`None`: postdesk itself), inside the caller's transaction.
-pub async fn insert_event(
-    conn: &mut SqliteConnection,
-    ticket_id: i64,
-    agent_id: Option<i64>,
-    text: &str,
-    at: i64,
-) -> Result<()> {
-    sqlx::query(EVENT_INSERT)
-        .bind(ticket_id)
-        .bind(agent_id)
-        .bind(text)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// [`insert_event`] on the writer's connection (intake and the rules).
-pub(crate) fn insert_event_sync(
+pub(crate) fn insert_event(
     conn: &Connection,
     ticket_id: i64,
     agent_id: Option<i64>,
     text: &str,
     at: i64,
 ) -> Result<()> {
-    conn.prepare_cached(EVENT_INSERT)?
-        .execute(params![ticket_id, agent_id, text, at])?;
+    conn.prepare_cached(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
+         VALUES (?1, 'event', ?2, ?3, FALSE, ?4)",
+    )?
+    .execute(params![ticket_id, agent_id, text, at])?;
     Ok(())
 }
 
-/// Written once for both drivers: `$n` placeholders are understood by both.
-const EVENT_INSERT: &str = "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-     VALUES ($1, 'event', $2, $3, FALSE, $4)";
+/// An agent's internal note on `ticket_id`; returns its id.
+pub(crate) fn insert_note(
+    conn: &Connection,
+    ticket_id: i64,
+    agent_id: i64,
+    text: &str,
+    at: i64,
+) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
+             VALUES (?1, 'note', ?2, ?3, FALSE, ?4) RETURNING id",
+        )?
+        .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))?)
+}

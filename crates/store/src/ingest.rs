@@ -16,7 +16,7 @@ use postdesk_core::thread::{Decision, SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification, ParsedMail, StrippedReply};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use crate::entries::insert_event_sync;
+use crate::entries::insert_event;
 use crate::ledger::{self, LedgerIndex, LedgerRow, tickets_of_incoming};
 use crate::sql::placeholders;
 use crate::tickets::insert_ticket;
@@ -582,7 +582,7 @@ fn execute(
                 );
             }
             if let Some(note) = note {
-                insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+                insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
             }
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(
@@ -656,7 +656,7 @@ fn execute(
                 t.participants.dedup();
             }
             if let Some(note) = note {
-                insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+                insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
             }
             crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
             Ok(report(

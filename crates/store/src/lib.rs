@@ -1,9 +1,13 @@
-//! The ticket store: SQLite through sqlx, and rusqlite for the writer (`writer`),
-//! migrations, the intake ledger and the transaction that applies a mail.
+//! The ticket store: SQLite through rusqlite (see `db` for why one driver), its
+//! migrations, and one module per table that owns that table's SQL: `ledger` (intake),
+//! `tickets`, `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`,
+//! `mailboxes`; `ingest` applies a prepared mail through them, `desk` and `read` are
+//! the agents' and the CLI's reads and changes.
 
 pub mod access;
 pub mod blobs;
 pub mod contacts;
+mod db;
 pub mod desk;
 pub mod entries;
 pub mod ingest;
@@ -18,12 +22,9 @@ pub mod tickets;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use postdesk_core::settings::Helpdesk;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, Simulator, TicketBrief};
@@ -34,11 +35,18 @@ pub enum StoreError {
     #[error(
         "cannot open the database {url}: {source}. Check `database_url` and that its folder exists and is writable"
     )]
-    Open { url: String, source: sqlx::Error },
+    Open {
+        url: String,
+        source: rusqlite::Error,
+    },
+    #[error("`database_url = \"{url}\"` cannot be used: {reason}")]
+    Url { url: String, reason: String },
     #[error("cannot bring the database schema up to date: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Migrate(String),
+    #[error(
+        "the database was migrated by a newer postdesk (schema version {database}; this one knows up to {binary}): run that version, or restore a backup taken before the upgrade"
+    )]
+    SchemaTooNew { database: i64, binary: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot write {path}: {source}")]
@@ -55,7 +63,7 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) use db::MIGRATIONS;
 
 /// A helpdesk as registered in the database.
 #[derive(Debug, Clone)]
@@ -69,60 +77,45 @@ pub struct RegisteredHelpdesk {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    /// The database file.
+    file: PathBuf,
     data_dir: PathBuf,
-    /// The database file, for [`writer::Writer`]s; `None` in memory.
-    file: Option<PathBuf>,
+    readers: Arc<db::Readers>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and applies migrations.
     /// `data_dir` holds attachments.
     pub async fn open(url: &str, data_dir: &Path) -> Result<Self> {
-        let open_err = |source| StoreError::Open {
+        let file = db::sqlite_path(url)?.ok_or_else(|| StoreError::Url {
             url: url.to_string(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let filename = options.get_filename();
-        let file = (filename.as_os_str() != ":memory:").then(|| filename.to_path_buf());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options)
+            reason: "an in-memory database would lose every ticket; name a file".into(),
+        })?;
+        let migrate_file = file.clone();
+        let opened = tokio::task::spawn_blocking(move || db::create_and_migrate(&migrate_file))
             .await
-            .map_err(open_err)?;
-        MIGRATIONS.run(&pool).await?;
+            .map_err(|e| StoreError::Invalid(format!("opening the database stopped: {e}")))?;
+        opened.map_err(|e| match e {
+            StoreError::Sqlite(source) => StoreError::Open {
+                url: url.to_string(),
+                source,
+            },
+            other => other,
+        })?;
         Ok(Self {
-            pool,
-            data_dir: data_dir.to_path_buf(),
             file,
+            data_dir: data_dir.to_path_buf(),
+            readers: Arc::default(),
         })
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
 
-    /// A transaction that writes. SQLite's default (deferred) transaction that reads
-    /// first fails with "database is locked" when another connection writes meanwhile,
-    /// without waiting; taking the write lock up front waits its turn (busy_timeout).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
+    /// Lets the idle read connections go.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.readers.close();
     }
 
     /// Makes sure each helpdesk, its default agent, manager and assignee exist.

@@ -4,8 +4,7 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::Row;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, now};
 
@@ -95,23 +94,23 @@ const ROW_COLUMNS: &str = "o.id, h.name, t.number, o.kind, o.message_id, o.envel
     o.subject, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at
     FROM outbox o JOIN helpdesks h ON h.id = o.helpdesk_id LEFT JOIN tickets t ON t.id = o.ticket_id";
 
-fn outbox_row(r: &sqlx::sqlite::SqliteRow) -> OutboxRow {
-    OutboxRow {
-        id: r.get(0),
-        helpdesk: r.get(1),
-        ticket_number: r.get(2),
-        kind: r.get(3),
-        message_id: r.get(4),
-        envelope_from: r.get(5),
-        recipients: r.get(6),
-        subject: r.get(7),
-        status: r.get(8),
-        attempts: r.get(9),
-        next_attempt_at: r.get(10),
-        last_error: r.get(11),
-        created_at: r.get(12),
-        sent_at: r.get(13),
-    }
+fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        helpdesk: r.get(1)?,
+        ticket_number: r.get(2)?,
+        kind: r.get(3)?,
+        message_id: r.get(4)?,
+        envelope_from: r.get(5)?,
+        recipients: r.get(6)?,
+        subject: r.get(7)?,
+        status: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+        created_at: r.get(12)?,
+        sent_at: r.get(13)?,
+    })
 }
 
 /// A mail a sender has claimed: it is its own until the lease ends.
@@ -264,66 +263,69 @@ pub fn reply_context(conn: &Connection, helpdesk_id: i64, number: i64) -> Result
 impl Store {
     /// Outbox rows, newest first; `status` filters.
     pub async fn outbox_rows(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>> {
-        let sql = format!(
-            "SELECT {ROW_COLUMNS} WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id DESC LIMIT $2"
-        );
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(status)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(outbox_row)
-            .collect())
+        let status = status.map(str::to_string);
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {ROW_COLUMNS} WHERE (?1 IS NULL OR o.status = ?1) ORDER BY o.id DESC LIMIT ?2"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![status, limit], outbox_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     pub async fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
-        let sql = format!("SELECT {ROW_COLUMNS} WHERE o.id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| outbox_row(&r))
-            .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} WHERE o.id = ?1"))?
+                .query_row([id], outbox_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+        })
+        .await
     }
 
     /// The message exactly as it is (or was) sent.
     pub async fn outbox_raw(&self, id: i64) -> Result<Vec<u8>> {
-        sqlx::query_scalar("SELECT raw FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT raw FROM outbox WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("no outgoing mail with id {id}")))
+        })
+        .await
     }
 
     /// Puts failed (or waiting) mails back in the queue, due now, with their attempts
     /// counted from zero. Sent and suppressed mails are left alone. Returns how many.
     pub async fn outbox_retry(&self, ids: &[i64]) -> Result<u64> {
-        let mut changed = 0;
-        for id in ids {
-            changed += sqlx::query(
-                "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = $1, last_error = NULL
-                 WHERE id = $2 AND status IN ('failed', 'queued')",
-            )
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        }
-        Ok(changed)
+        let ids = ids.to_vec();
+        self.write(move |tx| {
+            let mut retry = tx.prepare_cached(
+                "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?1, last_error = NULL
+                 WHERE id = ?2 AND status IN ('failed', 'queued')",
+            )?;
+            let mut changed = 0;
+            for id in ids {
+                changed += retry.execute(params![now(), id])? as u64;
+            }
+            Ok(changed)
+        })
+        .await
     }
 
     /// Every failed mail back in the queue; returns how many.
     pub async fn outbox_retry_failed(&self) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = $1, last_error = NULL
-             WHERE status = 'failed'",
-        )
-        .bind(now())
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        self.write(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?1, last_error = NULL
+                     WHERE status = 'failed'",
+                )?
+                .execute([now()])? as u64)
+        })
+        .await
     }
 
     /// Claims up to `limit` mails (of `only` when given) that were due at `due_by`,
@@ -335,109 +337,110 @@ impl Store {
         lease_secs: u64,
         limit: i64,
     ) -> Result<Vec<Claimed>> {
-        let now = now();
-        let rows = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (
-                 SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2
-                 AND ($3 IS NULL OR id = $3) ORDER BY id LIMIT $4)
-             RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
-        )
-        .bind(now.saturating_add(lease_secs as i64))
-        .bind(due_by)
-        .bind(only)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| {
-                let recipients: String = r.get(5);
-                Claimed {
-                    id: r.get(0),
-                    helpdesk_id: r.get(1),
-                    ticket_id: r.get(2),
-                    message_id: r.get(3),
-                    envelope_from: r.get(4),
-                    recipients: recipients
-                        .split(", ")
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    raw: r.get(6),
-                    attempts: r.get(7),
-                }
-            })
-            .collect();
-        claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        self.write(move |tx| {
+            let lease_end = now().saturating_add(lease_secs as i64);
+            let mut claimed: Vec<Claimed> = tx
+                .prepare_cached(
+                    "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (
+                         SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2
+                         AND (?3 IS NULL OR id = ?3) ORDER BY id LIMIT ?4)
+                     RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
+                )?
+                .query_map(params![lease_end, due_by, only, limit], |r| {
+                    let recipients: String = r.get(5)?;
+                    Ok(Claimed {
+                        id: r.get(0)?,
+                        helpdesk_id: r.get(1)?,
+                        ticket_id: r.get(2)?,
+                        message_id: r.get(3)?,
+                        envelope_from: r.get(4)?,
+                        recipients: recipients
+                            .split(", ")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect(),
+                        raw: r.get(6)?,
+                        attempts: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            claimed.sort_by_key(|c| c.id);
+            Ok(claimed)
+        })
+        .await
     }
 
     pub async fn outbox_mark_sent(&self, id: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
-        )
-        .bind(now())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET status = 'sent', sent_at = ?1, attempts = attempts + 1, last_error = NULL
+                 WHERE id = ?2",
+            )?
+            .execute(params![now(), id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// A transient failure: tried again at `next_attempt_at`.
     pub async fn outbox_defer(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
-        )
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let error = error.to_string();
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
+            )?
+            .execute(params![next_attempt_at, error, id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// A permanent failure, recorded on the ticket too.
     pub async fn outbox_fail(&self, id: i64, error: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2
-             RETURNING ticket_id, kind, recipients",
-        )
-        .bind(error)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = row
-            && let Some(ticket_id) = row.get::<Option<i64>, _>(0)
-        {
-            let kind: String = row.get(1);
-            let recipients: String = row.get(2);
-            let text = format!(
-                "Outgoing mail {id} ({kind}) to {recipients} could not be delivered: {error}. \
-                 See `postdesk outbox show {id}`; `postdesk outbox retry {id}` sends it again."
-            );
-            crate::entries::insert_event(&mut tx, ticket_id, None, &text, now()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let error = error.to_string();
+        self.write(move |tx| {
+            let failed: Option<(Option<i64>, String, String)> = tx
+                .prepare_cached(
+                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?1 WHERE id = ?2
+                     RETURNING ticket_id, kind, recipients",
+                )?
+                .query_row(params![error, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            if let Some((Some(ticket_id), kind, recipients)) = failed {
+                let text = format!(
+                    "Outgoing mail {id} ({kind}) to {recipients} could not be delivered: {error}. \
+                     See `postdesk outbox show {id}`; `postdesk outbox retry {id}` sends it again."
+                );
+                crate::entries::insert_event(tx, ticket_id, None, &text, now())?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Keeps a queued mail as suppressed (sending is switched off).
     pub async fn outbox_suppress(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE outbox SET status = 'suppressed' WHERE id = $1 AND status = 'queued'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET status = 'suppressed' WHERE id = ?1 AND status = 'queued'",
+            )?
+            .execute([id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Rows per status.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
-        Ok(
-            sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 }
 

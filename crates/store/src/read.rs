@@ -1,6 +1,6 @@
 //! Read-side queries for the CLI (and later the web UI): ticket lists, threads, the failed queue.
 
-use sqlx::Row;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, blobs};
 
@@ -114,207 +114,124 @@ pub(crate) const SUMMARY_SELECT: &str =
      LEFT JOIN organizations o ON o.id = t.organization_id
      LEFT JOIN agents asg ON asg.id = t.assignee_id";
 
-pub(crate) fn summary(row: &sqlx::sqlite::SqliteRow) -> TicketSummary {
-    TicketSummary {
-        id: row.get(0),
-        helpdesk: row.get(1),
-        number: row.get(2),
-        title: row.get(3),
-        status: row.get(4),
-        priority: row.get(5),
-        requester: row.get(6),
-        organization: row.get(7),
-        entries: row.get(8),
-        reported_at: row.get(9),
-        helpdesk_id: row.get(10),
-        assignee: row.get(11),
-        modified_at: row.get(12),
-    }
+pub(crate) fn summary(row: &Row<'_>) -> rusqlite::Result<TicketSummary> {
+    Ok(TicketSummary {
+        id: row.get(0)?,
+        helpdesk: row.get(1)?,
+        number: row.get(2)?,
+        title: row.get(3)?,
+        status: row.get(4)?,
+        priority: row.get(5)?,
+        requester: row.get(6)?,
+        organization: row.get(7)?,
+        entries: row.get(8)?,
+        reported_at: row.get(9)?,
+        helpdesk_id: row.get(10)?,
+        assignee: row.get(11)?,
+        modified_at: row.get(12)?,
+    })
 }
 
 impl Store {
     pub async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
-        let sql = format!(
-            "{SUMMARY_SELECT}
-             WHERE ($1 IS NULL OR h.name = $1) AND ($2 IS NULL OR t.status = $2)
-               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM contact_addresses a
-                    WHERE a.contact_id = t.requester_id AND a.address LIKE '%' || $3 || '%'))
-             ORDER BY t.id DESC LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&filter.helpdesk)
-            .bind(&filter.status)
-            .bind(filter.requester.as_ref().map(|r| r.to_ascii_lowercase()))
-            .bind(if filter.limit > 0 {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let sql = format!(
+                "{SUMMARY_SELECT}
+                 WHERE (?1 IS NULL OR h.name = ?1) AND (?2 IS NULL OR t.status = ?2)
+                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM contact_addresses a
+                        WHERE a.contact_id = t.requester_id AND a.address LIKE '%' || ?3 || '%'))
+                 ORDER BY t.id DESC LIMIT ?4"
+            );
+            let limit = if filter.limit > 0 {
                 filter.limit
             } else {
                 i64::MAX
-            })
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(summary).collect())
+            };
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![
+                        filter.helpdesk,
+                        filter.status,
+                        filter.requester.as_ref().map(|r| r.to_ascii_lowercase()),
+                        limit
+                    ],
+                    summary,
+                )?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     /// A ticket and its whole thread. `helpdesk` may be omitted when only one has that number.
     pub async fn ticket(&self, helpdesk: Option<&str>, number: i64) -> Result<TicketView> {
-        let sql = format!(
-            "{SUMMARY_SELECT} WHERE t.number = $1 AND ($2 IS NULL OR h.name = $2) ORDER BY t.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(number)
-            .bind(helpdesk)
-            .fetch_all(&self.pool)
-            .await?;
-        let row = match rows.as_slice() {
-            [row] => row,
-            [] => {
-                return Err(StoreError::NotFound(format!(
+        let helpdesk = helpdesk.map(str::to_string);
+        self.read(move |conn| {
+            let ids: Vec<i64> = conn
+                .prepare_cached(
+                    "SELECT t.id FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
+                     WHERE t.number = ?1 AND (?2 IS NULL OR h.name = ?2) ORDER BY t.id",
+                )?
+                .query_map(params![number, helpdesk], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            match ids.as_slice() {
+                [id] => ticket_view(conn, *id),
+                [] => Err(StoreError::NotFound(format!(
                     "there is no ticket #{number}"
-                )));
-            }
-            _ => {
-                return Err(StoreError::NotFound(format!(
+                ))),
+                _ => Err(StoreError::NotFound(format!(
                     "several helpdesks have a ticket #{number}; name one with --helpdesk"
-                )));
+                ))),
             }
-        };
-        let id: i64 = row.get(0);
-        self.ticket_by_id(id).await
+        })
+        .await
     }
 
     /// A ticket and its whole thread, by its database id.
     pub async fn ticket_by_id(&self, id: i64) -> Result<TicketView> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SUMMARY_SELECT} WHERE t.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {id}")))?;
-        let summary = summary(&row);
-        let head = sqlx::query(
-            "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
-                    a.name, m.name, c.id
-             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
-             LEFT JOIN agents a ON a.id = t.assignee_id LEFT JOIN agents m ON m.id = t.manager_id
-             WHERE t.id = $1",
-        )
-        .bind(summary.id)
-        .fetch_one(&self.pool)
-        .await?;
-        let tags =
-            sqlx::query_scalar("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
-                .bind(summary.id)
-                .fetch_all(&self.pool)
-                .await?;
-        let details = TicketDetails {
-            ticket_type: head.get(2),
-            category: head.get(3),
-            subcategory: head.get(4),
-            environment: head.get(5),
-            assignee: head.get(6),
-            manager: head.get(7),
-            tags,
-        };
-        let entry_rows = sqlx::query(
-            "SELECT e.id, e.kind, e.from_addr, e.to_addrs, e.cc_addrs, e.subject, e.body_text, e.body_full,
-                    e.classification, e.warnings, e.visible_to_customer, e.created_at, e.body_html,
-                    e.intake_id, a.name
-             FROM entries e LEFT JOIN agents a ON a.id = e.author_agent_id
-             WHERE e.ticket_id = $1 ORDER BY e.id",
-        )
-        .bind(summary.id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut entries = Vec::new();
-        for r in entry_rows {
-            let entry_id: i64 = r.get(0);
-            let attachments = sqlx::query(
-                "SELECT safe_name, mime_type, size, inline, sha256, refused FROM attachments WHERE entry_id = $1 ORDER BY id",
-            )
-            .bind(entry_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|a| AttachmentView {
-                safe_name: a.get(0),
-                mime_type: a.get(1),
-                size: a.get(2),
-                inline: a.get(3),
-                sha256: a.get(4),
-                refused: a.get(5),
-            })
-            .collect();
-            entries.push(EntryView {
-                id: entry_id,
-                kind: r.get(1),
-                author: r.get(14),
-                from: r.get(2),
-                to: r.get(3),
-                cc: r.get(4),
-                subject: r.get(5),
-                body_text: r.get(6),
-                body_full: r.get(7),
-                body_html: r.get(12),
-                classification: r.get(8),
-                intake_id: r.get(13),
-                warnings: r.get(9),
-                visible_to_customer: r.get(10),
-                created_at: r.get(11),
-                attachments,
-            });
-        }
-        Ok(TicketView {
-            summary,
-            mail_subject: head.get(0),
-            requester_name: head.get(1),
-            requester_id: head.get(8),
-            details,
-            entries,
-        })
+        self.read(move |conn| ticket_view(conn, id)).await
     }
 
     /// Ledger rows with this outcome (`failed`, `ignored`…), newest first.
     pub async fn intake_rows(&self, outcome: Option<&str>, limit: i64) -> Result<Vec<IntakeRow>> {
-        let rows = sqlx::query(
-            "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
-                    i.outcome, i.classification, t.number, i.reason, i.received_at
-             FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id
-             WHERE ($1 IS NULL OR i.outcome = $1) AND i.dismissed_at IS NULL
-             ORDER BY i.id DESC LIMIT $2",
-        )
-        .bind(outcome)
-        .bind(if limit > 0 { limit } else { i64::MAX })
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(intake_row).collect())
+        let outcome = outcome.map(str::to_string);
+        self.read(move |conn| {
+            let sql = format!(
+                "{INTAKE_SELECT} WHERE (?1 IS NULL OR i.outcome = ?1) AND i.dismissed_at IS NULL
+                 ORDER BY i.id DESC LIMIT ?2"
+            );
+            let limit = if limit > 0 { limit } else { i64::MAX };
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![outcome, limit], intake_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     pub async fn intake_row(&self, id: i64) -> Result<IntakeRow> {
-        let row = sqlx::query(
-            "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
-                    i.outcome, i.classification, t.number, i.reason, i.received_at
-             FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id
-             WHERE i.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("there is no intake record {id}")))?;
-        Ok(intake_row(&row))
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("{INTAKE_SELECT} WHERE i.id = ?1"))?
+                .query_row([id], intake_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("there is no intake record {id}")))
+        })
+        .await
     }
 
     /// The raw mail of a ledger row, exactly as received.
     pub async fn raw_mail(&self, intake_id: i64) -> Result<Vec<u8>> {
-        let row = sqlx::query("SELECT raw_size, raw FROM intake WHERE id = $1")
-            .bind(intake_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("there is no intake record {intake_id}"))
-            })?;
-        let size: i64 = row.get(0);
-        let data: Vec<u8> = row.get(1);
+        let (size, data): (i64, Vec<u8>) = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT raw_size, raw FROM intake WHERE id = ?1")?
+                    .query_row([intake_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("there is no intake record {intake_id}"))
+                    })
+            })
+            .await?;
         blobs::decompress(&data, size as usize).map_err(|source| StoreError::Io {
             path: format!("intake/{intake_id}/raw").into(),
             source,
@@ -323,28 +240,124 @@ impl Store {
 
     /// Counts of ledger outcomes.
     pub async fn outcome_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows =
-            sqlx::query("SELECT outcome, COUNT(*) FROM intake GROUP BY outcome ORDER BY outcome")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT outcome, COUNT(*) FROM intake GROUP BY outcome ORDER BY outcome",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 }
 
-fn intake_row(r: &sqlx::sqlite::SqliteRow) -> IntakeRow {
-    IntakeRow {
-        id: r.get(0),
-        helpdesk: r.get(1),
-        source: r.get(2),
-        location: r.get(3),
-        message_id: r.get(4),
-        sha256: r.get(5),
-        sender: r.get(6),
-        subject: r.get(7),
-        outcome: r.get(8),
-        classification: r.get(9),
-        ticket_number: r.get(10),
-        reason: r.get(11),
-        received_at: r.get(12),
+fn ticket_view(conn: &Connection, id: i64) -> Result<TicketView> {
+    let summary = conn
+        .prepare_cached(&format!("{SUMMARY_SELECT} WHERE t.id = ?1"))?
+        .query_row([id], summary)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {id}")))?;
+    let tags = conn
+        .prepare_cached("SELECT tag FROM ticket_tags WHERE ticket_id = ?1 ORDER BY tag")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (mail_subject, requester_name, requester_id, details) = conn
+        .prepare_cached(
+            "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
+                    a.name, m.name, c.id
+             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+             LEFT JOIN agents a ON a.id = t.assignee_id LEFT JOIN agents m ON m.id = t.manager_id
+             WHERE t.id = ?1",
+        )?
+        .query_row([id], |head| {
+            let details = TicketDetails {
+                ticket_type: head.get(2)?,
+                category: head.get(3)?,
+                subcategory: head.get(4)?,
+                environment: head.get(5)?,
+                assignee: head.get(6)?,
+                manager: head.get(7)?,
+                tags,
+            };
+            Ok((head.get(0)?, head.get(1)?, head.get(8)?, details))
+        })?;
+    let mut attachments_of = conn.prepare_cached(
+        "SELECT safe_name, mime_type, size, inline, sha256, refused FROM attachments
+         WHERE entry_id = ?1 ORDER BY id",
+    )?;
+    let mut entries: Vec<EntryView> = conn
+        .prepare_cached(
+            "SELECT e.id, e.kind, e.from_addr, e.to_addrs, e.cc_addrs, e.subject, e.body_text, e.body_full,
+                    e.classification, e.warnings, e.visible_to_customer, e.created_at, e.body_html,
+                    e.intake_id, a.name
+             FROM entries e LEFT JOIN agents a ON a.id = e.author_agent_id
+             WHERE e.ticket_id = ?1 ORDER BY e.id",
+        )?
+        .query_map([id], |r| {
+            Ok(EntryView {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                author: r.get(14)?,
+                from: r.get(2)?,
+                to: r.get(3)?,
+                cc: r.get(4)?,
+                subject: r.get(5)?,
+                body_text: r.get(6)?,
+                body_full: r.get(7)?,
+                body_html: r.get(12)?,
+                classification: r.get(8)?,
+                intake_id: r.get(13)?,
+                warnings: r.get(9)?,
+                visible_to_customer: r.get(10)?,
+                created_at: r.get(11)?,
+                attachments: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for entry in &mut entries {
+        entry.attachments = attachments_of
+            .query_map([entry.id], |a| {
+                Ok(AttachmentView {
+                    safe_name: a.get(0)?,
+                    mime_type: a.get(1)?,
+                    size: a.get(2)?,
+                    inline: a.get(3)?,
+                    sha256: a.get(4)?,
+                    refused: a.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
     }
+    Ok(TicketView {
+        summary,
+        mail_subject,
+        requester_name,
+        requester_id,
+        details,
+        entries,
+    })
+}
+
+const INTAKE_SELECT: &str =
+    "SELECT i.id, h.name, i.source, i.location, i.message_id, i.sha256, i.sender, i.subject,
+            i.outcome, i.classification, t.number, i.reason, i.received_at
+     FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id";
+
+fn intake_row(r: &Row<'_>) -> rusqlite::Result<IntakeRow> {
+    Ok(IntakeRow {
+        id: r.get(0)?,
+        helpdesk: r.get(1)?,
+        source: r.get(2)?,
+        location: r.get(3)?,
+        message_id: r.get(4)?,
+        sha256: r.get(5)?,
+        sender: r.get(6)?,
+        subject: r.get(7)?,
+        outcome: r.get(8)?,
+        classification: r.get(9)?,
+        ticket_number: r.get(10)?,
+        reason: r.get(11)?,
+        received_at: r.get(12)?,
+    })
 }

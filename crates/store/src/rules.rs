@@ -3,7 +3,7 @@
 use postdesk_core::rules::RuleDecision;
 use rusqlite::{Connection, params};
 
-use crate::entries::insert_event_sync;
+use crate::entries::insert_event;
 use crate::ingest::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
 
@@ -23,7 +23,7 @@ pub(crate) fn apply_to_ticket(
             "Handed over from helpdesk {from} by mail {rules} {}.",
             names.join(", ")
         );
-        insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+        insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
     }
     let fields = &decision.fields;
     if !fields.changes_ticket() {
@@ -63,7 +63,7 @@ pub(crate) fn apply_to_ticket(
         insert_tag.execute(params![ticket_id, tag])?;
     }
     if let Some(note) = decision.note() {
-        insert_event_sync(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+        insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
     }
     Ok(())
 }

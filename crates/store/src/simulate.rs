@@ -3,15 +3,12 @@
 //! a connection that cannot write.
 
 use std::collections::HashSet;
-use std::str::FromStr;
-use std::time::Duration;
 
 use postdesk_core::intake::{self, Action, Applied, Plan};
 use postdesk_core::rules::Ruled;
 use postdesk_core::settings::Helpdesk;
 use postdesk_core::thread::{Decision, ThreadFacts};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::ingest::{IncomingMail, gather_facts};
 use crate::ledger::LedgerIndex;
@@ -53,29 +50,18 @@ impl Simulator {
     /// written (SQLite refuses writes on the connection). `None` when there is no
     /// database file yet.
     pub fn open(url: &str) -> Result<Option<Self>> {
-        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Open {
-            url: url.to_string(),
-            source,
-        })?;
-        let file = options.get_filename();
-        if file.as_os_str() == ":memory:" || !file.exists() {
+        let Some(file) = crate::db::sqlite_path(url)?.filter(|file| file.exists()) else {
             return Ok(None);
-        }
-        let conn = Connection::open_with_flags(
-            file,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        };
+        let conn = crate::db::connect(&file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(Some(Self { conn }))
     }
 
     /// An empty database in memory with the current schema: the simulator's store when
     /// there is no database yet (no tickets, no contacts).
     pub fn empty() -> Result<Self> {
-        let conn = Connection::open_in_memory()?;
-        for migration in MIGRATIONS.iter() {
-            conn.execute_batch(migration.sql.as_str())?;
-        }
+        let mut conn = Connection::open_in_memory()?;
+        crate::db::migrate(&mut conn, MIGRATIONS)?;
         Ok(Self { conn })
     }
 

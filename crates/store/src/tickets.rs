@@ -1,5 +1,5 @@
-//! The `tickets` table as intake writes it: a new ticket from a mail, with the next
-//! number of its helpdesk, and the title made from the subject.
+//! The `tickets` table's writes: a new ticket from a mail, with the next number of its
+//! helpdesk and the title made from the subject, and the mark of who changed it last.
 
 use rusqlite::{Connection, params};
 
@@ -11,6 +11,13 @@ use crate::{RegisteredHelpdesk, Result, now};
 /// two-argument MAX; PostgreSQL spells it GREATEST.
 const NEXT_NUMBER: &str =
     "MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))";
+
+/// Marks the ticket changed by `agent_id` at `at`.
+pub(crate) fn touch(conn: &Connection, ticket_id: i64, agent_id: i64, at: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
+        .execute(params![at, agent_id, ticket_id])?;
+    Ok(())
+}
 
 /// The number the next new ticket of `hd` gets.
 pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<i64> {

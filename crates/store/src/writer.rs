@@ -1,6 +1,7 @@
-//! The connection that writes tickets: rusqlite, synchronous, on the thread that
-//! owns it. The pipeline's batches (`ingest`) and the writes that share their code
-//! (agents' replies, rules, the outbox) run on one; everything else uses sqlx.
+//! The connection that writes: rusqlite, synchronous, on the thread that owns it. The
+//! pipeline's batches (`ingest`) run on one for a whole import; every other change
+//! (agents' actions, the outbox, sessions…) runs in one transaction on one through
+//! [`Store::write`].
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -47,17 +48,11 @@ fn note_wal_pages(_: &Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
 
 impl Writer {
     fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        let conn = crate::db::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0;",
+            "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0;",
         )?;
         conn.wal_hook(Some(note_wal_pages));
-        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self { conn })
     }
 
@@ -96,10 +91,7 @@ impl Writer {
 impl Store {
     /// A writer on the database file (see [`Writer`]).
     pub fn writer(&self) -> Result<Writer> {
-        let path = self.file.as_deref().ok_or_else(|| {
-            StoreError::Invalid("an in-memory database cannot be written to by postdesk".into())
-        })?;
-        Writer::open(path)
+        Writer::open(&self.file)
     }
 
     /// Runs `work` in one write transaction on a writer, on a thread where blocking
@@ -130,9 +122,7 @@ impl Store {
     /// or blocking readers and the writer (SQLite's PASSIVE checkpoint); run it on
     /// the side while a [`Writer`] imports.
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.read(|conn| Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?))
+            .await
     }
 }
