@@ -6,6 +6,7 @@ pub mod failed;
 pub mod import;
 pub mod mailboxes;
 pub mod outbox;
+pub mod queue;
 pub mod rules;
 pub mod tickets;
 pub mod web;
