@@ -8,6 +8,7 @@ pub mod mailboxes;
 pub mod outbox;
 pub mod queue;
 pub mod rules;
+pub mod serve;
 pub mod tickets;
 pub mod web;
 
