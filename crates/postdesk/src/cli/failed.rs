@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_core::time::format_time;
 
-use super::format_time;
 use super::queue::{ListArgs, RetryArgs, ShowArgs};
 use super::tickets::terminal_safe;
 

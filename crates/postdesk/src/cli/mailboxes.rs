@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use anyhow::bail;
+use postdesk_core::time::format_time;
 use postdesk_sources::imap::{self, Mailbox};
 
-use super::format_time;
 use crate::config::Config;
 
 /// The mailboxes of all helpdesks, or of the one named; with `active_only`, the active ones.

@@ -82,12 +82,3 @@ pub async fn open(
     }
     Ok((config, pipeline))
 }
-
-/// `2026-11-22 14:05` in UTC.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
-}

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use postdesk_core::time::format_time;
 use postdesk_notify::send;
 
-use super::format_time;
 use super::queue::{ListArgs, RetryArgs, ShowArgs};
 use super::tickets::terminal_safe;
 use crate::config::Config;
