@@ -11,6 +11,7 @@ pub mod route;
 pub mod rules;
 pub mod settings;
 pub mod thread;
+pub mod time;
 
 pub use reference::ReferenceFormat;
 pub use settings::HelpdeskSettings;

@@ -10,6 +10,7 @@ pub mod send;
 use std::collections::BTreeMap;
 
 use postdesk_core::outgoing::{Event, Target};
+use postdesk_core::time::format_time;
 use postdesk_mail::Classification;
 use postdesk_store::outbox::{self, NewOutgoing};
 use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk};
@@ -152,15 +153,6 @@ impl Vars {
                 .collect::<BTreeMap<_, _>>(),
         )
     }
-}
-
-/// `2026-11-22 14:05 UTC`.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 fn cut(text: &str) -> String {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use postdesk_core::outgoing::DeliverySettings;
-use postdesk_core::settings::{Helpdesk, HelpdeskSettings};
+use postdesk_core::settings::{Helpdesk, HelpdeskSettings, SettingsError};
 use serde::Deserialize;
 
 /// The file as written.
@@ -89,32 +89,106 @@ pub struct Config {
 
 /// A problem in the config file, located as precisely as the file allows.
 #[derive(Debug, thiserror::Error)]
-#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error("{}{}: {issue}", path.display(), issue.line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct ConfigError {
     pub path: PathBuf,
+    pub issue: ConfigIssue,
+}
+
+/// One problem found in the config text: the key it is about, the line where the
+/// file has that key, and what is wrong. Written `key: message`, or the message alone.
+#[derive(Debug)]
+pub struct ConfigIssue {
+    /// Dotted from the top of the file, with `[n]` for array positions:
+    /// `outgoing.max_attempts`, `helpdesk.rule[1].conditions[0].op`. None when the
+    /// message names no key or names it in its own words (`max_mail_mb must be…`).
+    pub key: Option<String>,
+    /// From 1; None when the file does not have the key (a default was wrong, or the
+    /// problem is the whole file).
     pub line: Option<usize>,
     pub message: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{key}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl ConfigIssue {
+    /// A problem with `key`, not yet located: `key` is dotted from the top of the file,
+    /// or from the `[[helpdesk]]` table until `in_helpdesk` places it there.
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: Some(key.into()),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem whose message says all, at `line`.
+    fn unkeyed(line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            key: None,
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// Finds the line of a key dotted from the top of the file.
+    fn located(mut self, text: &str) -> Self {
+        if let Some(key) = &self.key {
+            self.line = locate(text, &key.split('.').collect::<Vec<_>>());
+        }
+        self
+    }
+
+    /// Places a key dotted from a `[[helpdesk]]` table in the `index`-th one: finds its
+    /// line there and writes it `helpdesk.<key>`.
+    fn in_helpdesk(mut self, text: &str, index: usize) -> Self {
+        if let Some(key) = self.key.take() {
+            self.line = locate_in_helpdesk(text, index, &key);
+            self.key = Some(format!("helpdesk.{key}"));
+        }
+        self
+    }
+}
+
+impl From<SettingsError> for ConfigIssue {
+    fn from(e: SettingsError) -> Self {
+        Self::new(e.key, e.message)
+    }
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
-            line: None,
-            message: format!(
-                "cannot read the config file: {e}. Create one with `postdesk init {}`",
-                path.display()
+            // The advice follows the cause, so the cause is part of the message.
+            issue: ConfigIssue::unkeyed(
+                None,
+                format!(
+                    "cannot read the config file: {e}. Create one with `postdesk init {}`",
+                    path.display()
+                ),
             ),
         })?;
         Self::parse(path, &text)
     }
 
+    /// Checks `text`, the file at `path` (relative paths in it are relative to its folder).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let error = |line, message| ConfigError {
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::check(text, base).map_err(|issue| ConfigError {
             path: path.to_path_buf(),
-            line,
-            message,
-        };
+            issue,
+        })
+    }
+
+    fn check(text: &str, base: &Path) -> Result<Self, ConfigIssue> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| line_of(text, span.start));
             let key = e
@@ -131,76 +205,62 @@ impl Config {
                 Some(name) => format!("in rule {name:?}: {message}"),
                 None => message,
             };
-            error(line, message)
+            ConfigIssue::unkeyed(line, message)
         })?;
         if file.helpdesks.is_empty() {
-            return Err(error(
+            return Err(ConfigIssue::unkeyed(
                 None,
-                "no `[[helpdesk]]` is configured; add one (see `postdesk init`)".into(),
+                "no `[[helpdesk]]` is configured; add one (see `postdesk init`)",
             ));
         }
         if file.max_mail_mb == 0 {
-            return Err(error(
+            return Err(ConfigIssue::unkeyed(
                 locate(text, &["max_mail_mb"]),
-                "max_mail_mb must be 1 or more".into(),
+                "max_mail_mb must be 1 or more",
             ));
         }
         if !(1..=10_000).contains(&file.batch_size) {
-            return Err(error(
+            return Err(ConfigIssue::unkeyed(
                 locate(text, &["batch_size"]),
-                "batch_size must be between 1 and 10000".into(),
+                "batch_size must be between 1 and 10000",
             ));
         }
         if file.web.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(error(
-                locate(text, &["web", "listen"]),
+            return Err(ConfigIssue::new(
+                "web.listen",
                 format!(
-                    "web.listen: `{}` is not an address and port, like \"127.0.0.1:8080\" or \"[::]:8080\"",
+                    "`{}` is not an address and port, like \"127.0.0.1:8080\" or \"[::]:8080\"",
                     file.web.listen
                 ),
-            ));
+            )
+            .located(text));
         }
         if let Err((key, message)) = file.outgoing.check() {
-            return Err(error(
-                locate(text, &["outgoing", key]),
-                format!("outgoing.{key}: {message}"),
-            ));
+            return Err(ConfigIssue::new(format!("outgoing.{key}"), message).located(text));
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let mut helpdesks = Vec::new();
         for (index, mut settings) in file.helpdesks.into_iter().enumerate() {
-            read_templates(&mut settings, base).map_err(|(key, message)| {
-                error(
-                    locate_in_helpdesk(text, index, &key),
-                    format!("helpdesk.{key}: {message}"),
-                )
-            })?;
-            let mut hd = settings.compile().map_err(|e| {
-                let line = locate_in_helpdesk(text, index, &e.key);
-                error(line, format!("helpdesk.{}: {}", e.key, e.message))
-            })?;
+            read_templates(&mut settings, base).map_err(|issue| issue.in_helpdesk(text, index))?;
+            let mut hd = settings
+                .compile()
+                .map_err(|e| ConfigIssue::from(e).in_helpdesk(text, index))?;
             if helpdesks
                 .iter()
                 .any(|h: &Helpdesk| h.settings.name.eq_ignore_ascii_case(&hd.settings.name))
             {
-                let line = locate_in_helpdesk(text, index, "name");
-                return Err(error(
-                    line,
-                    format!(
-                        "helpdesk.name: `{}` is used twice; names must be unique",
-                        hd.settings.name
-                    ),
-                ));
+                return Err(ConfigIssue::new(
+                    "name",
+                    format!("`{}` is used twice; names must be unique", hd.settings.name),
+                )
+                .in_helpdesk(text, index));
             }
             hd.outgoing.delivery = file.outgoing.clone();
             helpdesks.push(hd);
         }
-        check_routes(&helpdesks).map_err(|(index, key, message)| {
-            error(
-                locate_in_helpdesk(text, index, &key),
-                format!("helpdesk.{key}: {message}"),
-            )
-        })?;
+        let names: Vec<&str> = helpdesks.iter().map(|h| h.settings.name.as_str()).collect();
+        for (index, hd) in helpdesks.iter().enumerate() {
+            check_routes(hd, &names).map_err(|issue| issue.in_helpdesk(text, index))?;
+        }
         let data_dir = base.join(&file.data_dir);
         let database_url = file
             .database_url
@@ -219,12 +279,13 @@ impl Config {
 
 /// Reads the template files of `[helpdesk.notifications.templates]` (relative to the
 /// config file) and the SMTP `ca_file`/`password_file` paths made relative to it too.
-fn read_templates(settings: &mut HelpdeskSettings, base: &Path) -> Result<(), (String, String)> {
+/// The issue's key is dotted from the `[[helpdesk]]` table.
+fn read_templates(settings: &mut HelpdeskSettings, base: &Path) -> Result<(), ConfigIssue> {
     let n = &mut settings.notifications;
     for (event, file) in &n.templates {
         let path = base.join(file);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            (
+            ConfigIssue::new(
                 format!("notifications.templates.{event}"),
                 format!("cannot read {}: {e}", path.display()),
             )
@@ -268,27 +329,24 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     Some(line_of(text, span.start))
 }
 
-/// Every helpdesk a rule hands mail to must exist: (helpdesk index, key, message) otherwise.
-fn check_routes(helpdesks: &[Helpdesk]) -> Result<(), (usize, String, String)> {
-    let names: Vec<&str> = helpdesks.iter().map(|h| h.settings.name.as_str()).collect();
-    for (index, hd) in helpdesks.iter().enumerate() {
-        for (r, rule) in hd.settings.rules.iter().enumerate() {
-            for (a, action) in rule.actions.iter().enumerate() {
-                let Some(target) = &action.helpdesk else {
-                    continue;
-                };
-                if !names.iter().any(|n| n.eq_ignore_ascii_case(target.trim())) {
-                    return Err((
-                        index,
-                        format!("rule[{r}].actions[{a}].helpdesk"),
-                        format!(
-                            "in rule {:?}: no helpdesk named `{}` is configured; the helpdesks are {}",
-                            rule.name.trim(),
-                            target.trim(),
-                            names.join(", ")
-                        ),
-                    ));
-                }
+/// Every helpdesk `hd`'s rules hand mail to must be among `names`. The issue's key is
+/// dotted from the `[[helpdesk]]` table.
+fn check_routes(hd: &Helpdesk, names: &[&str]) -> Result<(), ConfigIssue> {
+    for (r, rule) in hd.settings.rules.iter().enumerate() {
+        for (a, action) in rule.actions.iter().enumerate() {
+            let Some(target) = &action.helpdesk else {
+                continue;
+            };
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(target.trim())) {
+                return Err(ConfigIssue::new(
+                    format!("rule[{r}].actions[{a}].helpdesk"),
+                    format!(
+                        "in rule {:?}: no helpdesk named `{}` is configured; the helpdesks are {}",
+                        rule.name.trim(),
+                        target.trim(),
+                        names.join(", ")
+                    ),
+                ));
             }
         }
     }
@@ -572,6 +630,24 @@ name = "B"
         // Outside rules, no rule is named.
         let text = rules_error("name = \"B\"", "name = \"B\"\nreference_fromat = \"x\"");
         assert!(!text.contains("in rule"), "{text}");
+    }
+
+    #[test]
+    fn an_issue_carries_its_key_and_line() {
+        let err = parse("[[helpdesk]]\nname = \"A\"\n\n[[helpdesk]]\nname = \"B\"\nreference_format = \"[HD]\"\n").unwrap_err();
+        assert_eq!(
+            (err.issue.key.as_deref(), err.issue.line),
+            (Some("helpdesk.reference_format"), Some(6))
+        );
+        let err = parse("[outgoing]\nmax_attempts = 0\n[[helpdesk]]\nname = \"A\"\n").unwrap_err();
+        assert_eq!(
+            (err.issue.key.as_deref(), err.issue.line),
+            (Some("outgoing.max_attempts"), Some(2))
+        );
+        assert_eq!(
+            err.to_string(),
+            "/etc/postdesk.toml:2: outgoing.max_attempts: must be 1 or more"
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ async fn serve_ui(
     println!("  name:     admin");
     println!("  password: {password}");
     println!("Stop it with Ctrl-C.");
-    cli::mailboxes::wait_for_signal().await?;
+    cli::serve::wait_for_signal().await?;
     stop.send(true).ok();
     web.await??;
     Ok(())

@@ -149,9 +149,7 @@ fn main() -> ExitCode {
                 cli::mailboxes::check(&config_path, helpdesk.as_deref()).await
             }
             Command::Status => cli::mailboxes::status(&config_path).await,
-            Command::Serve { listen } => {
-                cli::mailboxes::serve(&config_path, listen.as_deref()).await
-            }
+            Command::Serve { listen } => cli::serve::serve(&config_path, listen.as_deref()).await,
             Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
             Command::Outbox(command) => cli::outbox::run(&config_path, command).await,

@@ -42,7 +42,7 @@ pub fn environment() -> Environment<'static> {
             .unwrap_or_else(|e| panic!("template {name} does not compile: {e:#}"));
     }
     env.add_filter("time", |unix: Option<i64>| match unix {
-        Some(t) => postdesk_notify::format_time(t),
+        Some(t) => postdesk_core::time::format_time(t),
         None => "never".to_string(),
     });
     env.add_filter("size", human_size);

@@ -4,38 +4,31 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_core::time::format_time;
 
-use super::format_time;
+use super::queue::{ListArgs, RetryArgs, ShowArgs};
 use super::tickets::terminal_safe;
 
+// `mut_arg` words the help of the shared `--raw` and `--all` for this queue.
 #[derive(Subcommand)]
 pub enum FailedCommand {
     /// Mails that could not be processed, newest first.
-    List {
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
+    List(ListArgs),
     /// One failed mail: its reason and headers, or its raw bytes with --raw.
-    Show {
-        id: i64,
-        /// Write the raw mail exactly as received to standard output.
-        #[arg(long)]
-        raw: bool,
-    },
+    #[command(mut_arg("raw", |raw| {
+        raw.help("Write the raw mail exactly as received to standard output")
+    }))]
+    Show(ShowArgs),
     /// Process failed mails again, after the cause was fixed.
-    Retry {
-        ids: Vec<i64>,
-        /// Every mail in the failed queue.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
-    },
+    #[command(mut_arg("all", |all| all.help("Every mail in the failed queue")))]
+    Retry(RetryArgs),
 }
 
 pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<()> {
     let (_, pipeline) = super::open(config_path, None).await?;
     let store = pipeline.store();
     match command {
-        FailedCommand::List { limit } => {
+        FailedCommand::List(ListArgs { limit }) => {
             let rows = store.intake_rows(Some("failed"), limit).await?;
             if rows.is_empty() {
                 println!("No failed mails.");
@@ -51,7 +44,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
                 );
             }
         }
-        FailedCommand::Show { id, raw } => {
+        FailedCommand::Show(ShowArgs { id, raw }) => {
             let row = store.intake_row(id).await?;
             let bytes = store.raw_mail(row.id).await?;
             if raw {
@@ -77,7 +70,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
             let headers = text.split("\n\n").next().unwrap_or("");
             println!("{}", terminal_safe(headers));
         }
-        FailedCommand::Retry { ids, all } => {
+        FailedCommand::Retry(RetryArgs { ids, all }) => {
             let ids = if all {
                 store
                     .intake_rows(Some("failed"), 0)
@@ -107,4 +100,31 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Command, Subcommand};
+
+    use super::FailedCommand;
+
+    fn help(queue: &Command, subcommand: &str, arg: &str) -> Option<String> {
+        let sub = queue.find_subcommand(subcommand).expect(subcommand);
+        let arg = sub.get_arguments().find(|a| a.get_id() == arg).expect(arg);
+        arg.get_help().map(ToString::to_string)
+    }
+
+    #[test]
+    fn the_shared_arguments_are_worded_for_the_failed_queue() {
+        let mut failed = FailedCommand::augment_subcommands(Command::new("failed"));
+        failed.build();
+        assert_eq!(
+            help(&failed, "show", "raw").as_deref(),
+            Some("Write the raw mail exactly as received to standard output")
+        );
+        assert_eq!(
+            help(&failed, "retry", "all").as_deref(),
+            Some("Every mail in the failed queue")
+        );
+    }
 }

@@ -6,7 +6,9 @@ pub mod failed;
 pub mod import;
 pub mod mailboxes;
 pub mod outbox;
+pub mod queue;
 pub mod rules;
+pub mod serve;
 pub mod tickets;
 pub mod web;
 
@@ -79,13 +81,4 @@ pub async fn open(
         pipeline = pipeline.with_helpdesk(index);
     }
     Ok((config, pipeline))
-}
-
-/// `2026-11-22 14:05` in UTC.
-pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
 }

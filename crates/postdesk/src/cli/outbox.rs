@@ -6,9 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use postdesk_core::time::format_time;
 use postdesk_notify::send;
 
-use super::format_time;
+use super::queue::{ListArgs, RetryArgs, ShowArgs};
 use super::tickets::terminal_safe;
 use crate::config::Config;
 
@@ -34,22 +35,13 @@ pub enum OutboxCommand {
         /// queued, sent, failed or suppressed.
         #[arg(long)]
         status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// One outgoing mail: where it goes, its state, its text; --raw for the exact message.
-    Show {
-        id: i64,
-        #[arg(long)]
-        raw: bool,
-    },
+    Show(ShowArgs),
     /// Queue failed mails again (and send what is due now).
-    Retry {
-        ids: Vec<i64>,
-        /// Every failed mail.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
-    },
+    Retry(RetryArgs),
     /// Send every mail that is due, once, and exit (for cron; `postdesk serve` does it continuously).
     Send,
 }
@@ -109,7 +101,10 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
     let (config, pipeline) = super::open(config_path, None).await?;
     let store = pipeline.store();
     match command {
-        OutboxCommand::List { status, limit } => {
+        OutboxCommand::List {
+            status,
+            list: ListArgs { limit },
+        } => {
             if let Some(s) = &status
                 && !["queued", "sent", "failed", "suppressed"].contains(&s.as_str())
             {
@@ -139,7 +134,7 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
                 }
             }
         }
-        OutboxCommand::Show { id, raw } => {
+        OutboxCommand::Show(ShowArgs { id, raw }) => {
             let bytes = store.outbox_raw(id).await?;
             if raw {
                 std::io::stdout().write_all(&bytes)?;
@@ -169,7 +164,7 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
             let headers_end = text.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0);
             println!("\n{}", terminal_safe(&text[headers_end..]));
         }
-        OutboxCommand::Retry { ids, all } => {
+        OutboxCommand::Retry(RetryArgs { ids, all }) => {
             if ids.is_empty() && !all {
                 bail!(
                     "name the mails to retry (see `postdesk outbox list --status failed`) or give --all"

@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_core::time::format_time;
 use postdesk_store::desk::TicketUpdate;
 use postdesk_store::read::{TicketFilter, TicketView};
-
-use super::format_time;
 
 #[derive(Subcommand)]
 pub enum TicketsCommand {

@@ -1,0 +1,29 @@
+//! How postdesk writes a moment for people: to the minute, in UTC, alike in the CLI's
+//! output, the web UI and the mails it sends.
+
+/// `2026-11-22 14:05 UTC` (seconds are dropped, not rounded). A timestamp the calendar
+/// cannot hold is written as its number of seconds rather than lost.
+pub fn format_time(unix: i64) -> String {
+    let format = ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    ::time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn minutes_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_356_359), "2026-11-22 14:05 UTC");
+        assert_eq!(format_time(-60), "1969-12-31 23:59 UTC");
+    }
+
+    #[test]
+    fn a_timestamp_past_the_calendar_stays_a_number() {
+        assert_eq!(format_time(i64::MAX), i64::MAX.to_string());
+    }
+}

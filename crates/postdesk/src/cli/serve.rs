@@ -1,0 +1,67 @@
+//! `postdesk serve`: every active mailbox, the outbox sender and the web UI together,
+//! until SIGTERM or SIGINT (the signal is awaited by `postdesk demo` too).
+
+use std::path::Path;
+
+use anyhow::Context;
+use postdesk_pipeline::Pipeline;
+use tokio::sync::watch;
+
+use super::mailboxes;
+
+/// Serves every active mailbox and the web UI until SIGTERM or SIGINT, finishing the
+/// mail in hand.
+pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<()> {
+    let (config, pipeline) = super::open(config_path, None).await?;
+    let boxes = mailboxes::mailboxes(&config, None, true)?;
+    let (stop, stopped) = watch::channel(false);
+    let web = if config.web.enabled || listen.is_some() {
+        let (address, task) =
+            super::web::start(&config, &pipeline, listen, stopped.clone()).await?;
+        eprintln!("postdesk: web UI on http://{address}/ (add agents with `postdesk agents add`)");
+        Some(task)
+    } else {
+        None
+    };
+    let mut tasks = Vec::new();
+    for mailbox in boxes {
+        let pipeline: Pipeline = pipeline.clone().with_helpdesk(mailbox.helpdesk_index);
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            mailbox.serve(&pipeline, stopped).await
+        }));
+    }
+    let outbox = tokio::spawn(postdesk_notify::send::run(
+        pipeline.store().clone(),
+        pipeline.helpdesks().to_vec(),
+        config.outgoing.clone(),
+        stopped.clone(),
+    ));
+    tracing::info!(mailboxes = tasks.len(), "serving");
+    eprintln!(
+        "postdesk: serving {} mailbox(es); stop with Ctrl-C or SIGTERM",
+        tasks.len()
+    );
+    wait_for_signal().await?;
+    eprintln!("postdesk: stopping after the mail in hand");
+    stop.send(true).ok();
+    for task in tasks {
+        task.await?;
+    }
+    outbox.await?;
+    if let Some(web) = web {
+        web.await?.context("the web UI stopped with an error")?;
+    }
+    pipeline.store().close().await;
+    Ok(())
+}
+
+/// Returns at the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}
