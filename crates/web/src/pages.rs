@@ -1,5 +1,6 @@
 //! The HTML pages. Each handler takes the signed-in [`Agent`], calls one action and
-//! renders one template; forms that change something carry the session's CSRF token.
+//! renders one template; forms that change something are read through [`CsrfForm`], so
+//! their fields are there only once the session's CSRF token matched.
 
 use std::net::SocketAddr;
 
@@ -16,7 +17,7 @@ use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{self, TicketListParams};
-use crate::auth::{self, Agent, Credential, SESSION_COOKIE, SESSION_SECONDS};
+use crate::auth::{self, Agent, Credential, CsrfForm, SESSION_COOKIE, SESSION_SECONDS};
 use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError, views};
 
@@ -31,13 +32,7 @@ fn render(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
 pub struct TextForm {
-    csrf: Option<String>,
     text: String,
 }
 
@@ -123,9 +118,8 @@ fn unknown_agent_hash() -> &'static str {
 pub async fn logout(
     State(state): State<AppState>,
     agent: Agent,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Response, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     if let Credential::Session { token_hash, .. } = &agent.credential {
         state.store().end_session(token_hash).await?;
     }
@@ -274,31 +268,33 @@ pub async fn ticket(
     )
 }
 
+/// Back to the ticket's page, which says what was `done` (see [`ticket`]).
+fn back_to_ticket(id: i64, done: &str) -> Redirect {
+    Redirect::to(&format!("/tickets/{id}?done={done}"))
+}
+
 pub async fn reply(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<TextForm>,
+    CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::reply(&state, &agent, id, &form.text).await?;
-    Ok(Redirect::to(&format!("/tickets/{id}?done=reply")))
+    Ok(back_to_ticket(id, "reply"))
 }
 
 pub async fn note(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<TextForm>,
+    CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::note(&state, &agent, id, &form.text).await?;
-    Ok(Redirect::to(&format!("/tickets/{id}?done=note")))
+    Ok(back_to_ticket(id, "note"))
 }
 
 #[derive(Deserialize)]
 pub struct UpdateForm {
-    csrf: Option<String>,
     status: Option<String>,
     priority: Option<String>,
     ticket_type: Option<String>,
@@ -309,9 +305,8 @@ pub async fn update_ticket(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<UpdateForm>,
+    CsrfForm(form): CsrfForm<UpdateForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let update = TicketUpdate {
         status: form.status,
         priority: form.priority.map(Some),
@@ -324,7 +319,7 @@ pub async fn update_ticket(
     } else {
         "update"
     };
-    Ok(Redirect::to(&format!("/tickets/{id}?done={done}")))
+    Ok(back_to_ticket(id, done))
 }
 
 #[derive(Deserialize)]
@@ -368,53 +363,56 @@ pub async fn contact(
 
 #[derive(Deserialize)]
 pub struct NameForm {
-    csrf: Option<String>,
     name: String,
+}
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    address: String,
+}
+
+/// Makes the change and goes back to the contact's page, which says it was saved.
+async fn change_contact(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+    change: ContactChange,
+) -> Result<Redirect, WebError> {
+    actions::edit_contact(state, agent, id, change).await?;
+    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
 pub async fn rename_contact(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<NameForm>,
+    CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(&state, &agent, id, ContactChange::Rename(form.name)).await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
-}
-
-#[derive(Deserialize)]
-pub struct AddressForm {
-    csrf: Option<String>,
-    address: String,
+    change_contact(&state, &agent, id, ContactChange::Rename(form.name)).await
 }
 
 pub async fn add_address(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<AddressForm>,
+    CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+    change_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await
 }
 
 pub async fn remove_address(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<AddressForm>,
+    CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(
+    change_contact(
         &state,
         &agent,
         id,
         ContactChange::RemoveAddress(form.address),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+    .await
 }
 
 pub async fn organizations(
@@ -480,9 +478,8 @@ pub async fn check_mailbox(
     State(state): State<AppState>,
     agent: Agent,
     Path(index): Path<usize>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let (mailbox, steps) = actions::check_mailbox(&state, &agent, index).await?;
     let failed = steps.iter().any(|s| s.result.is_err());
     let steps: Vec<StepView> = steps
@@ -523,9 +520,8 @@ pub async fn scan_mailbox(
     State(state): State<AppState>,
     agent: Agent,
     Path(index): Path<usize>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let (flash, flash_kind) = match actions::scan_mailbox(&state, &agent, index).await {
         Ok(summary) => (format!("Scanned: {summary}"), "ok"),
         Err(WebError::BadRequest(problem)) => (format!("The scan failed: {problem}"), "error"),
@@ -581,9 +577,8 @@ pub async fn retry_failed(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let processed = actions::retry(&state, &agent, id).await?;
     let (flash, flash_kind) = retry_outcome(&state, id, &processed).await;
     failed_page(&state, &agent, context! { flash, flash_kind }).await
@@ -593,9 +588,8 @@ pub async fn dismiss_failed(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::dismiss(&state, &agent, id).await?;
     let flash = format!("Mail {id} was dismissed; it stays in the ledger.");
     failed_page(&state, &agent, context! { flash }).await

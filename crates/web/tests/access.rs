@@ -559,6 +559,18 @@ async fn state_changes_need_the_sessions_csrf_token() {
         .body;
     assert!(page.contains("Checked the printer") && page.contains("Note added."));
     assert!(!page.contains("forged"));
+    // So does every other form, whatever else it carries.
+    let fields = "text=forged&name=Forged&address=forged%40example.org&status=forged";
+    for route in routes::table()
+        .iter()
+        .filter(|r| r.method == Method::POST && !r.public && !r.path.starts_with("/api/"))
+    {
+        let path = concrete(route.path);
+        for body in [fields.to_string(), format!("csrf=wrong&{fields}")] {
+            let reply = desk.send(form(&path, Some(&cookie), &body)).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} with {body}");
+        }
+    }
 
     // The API through a browser session needs the token in a header.
     let api_note = |csrf: Option<&str>| {
