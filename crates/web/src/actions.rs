@@ -342,6 +342,20 @@ impl TicketListParams {
     }
 }
 
+/// The contact list's query string, as the page and the API take it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ContactSearch {
+    /// Part of a name or an address.
+    pub q: Option<String>,
+}
+
+impl ContactSearch {
+    /// What to search for; an empty field (an untouched form input) means everything.
+    pub fn text(&self) -> Option<&str> {
+        self.q.as_deref().filter(|q| !q.trim().is_empty())
+    }
+}
+
 /// Contacts the agent may see (those with tickets in the agent's helpdesks; all for admins).
 pub async fn contacts(
     state: &AppState,

@@ -16,7 +16,7 @@ use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{self, TicketListParams};
+use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::{self, Agent, Credential, CsrfForm, SESSION_COOKIE, SESSION_SECONDS};
 use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError, views};
@@ -322,18 +322,13 @@ pub async fn update_ticket(
     Ok(back_to_ticket(id, done))
 }
 
-#[derive(Deserialize)]
-pub struct SearchParams {
-    q: Option<String>,
-}
-
 pub async fn contacts(
     State(state): State<AppState>,
     agent: Agent,
-    Query(params): Query<SearchParams>,
+    Query(params): Query<ContactSearch>,
 ) -> Result<Html<String>, WebError> {
-    let q = params.q.filter(|q| !q.trim().is_empty());
-    let contacts = actions::contacts(&state, &agent, q.as_deref(), 200).await?;
+    let q = params.text();
+    let contacts = actions::contacts(&state, &agent, q, 200).await?;
     render(
         &state,
         "contacts.html",

@@ -590,6 +590,27 @@ async fn state_changes_need_the_sessions_csrf_token() {
         desk.send(api_note(Some(&csrf))).await.status,
         StatusCode::OK
     );
+    for route in routes::table()
+        .iter()
+        .filter(|r| r.method != Method::GET && r.path.starts_with("/api/"))
+    {
+        let path = concrete(route.path);
+        for token in [None, Some("wrong")] {
+            let mut request = Request::builder()
+                .method(route.method.clone())
+                .uri(&path)
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(token) = token {
+                request = request.header("x-csrf-token", token);
+            }
+            let reply = desk
+                .send(request.body(Body::from(r#"{"text":"forged"}"#)).unwrap())
+                .await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} with {token:?}");
+            assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);
+        }
+    }
 
     // Signing out ends the session on the server.
     let out = desk
