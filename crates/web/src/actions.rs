@@ -10,7 +10,7 @@ use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
 use postdesk_store::read::{TicketSummary, TicketView};
 
 use crate::auth::Agent;
-use crate::model::{FailedMail, Mailbox};
+use crate::model::{IntakeRow, Mailbox};
 use crate::{AppState, WebError};
 
 fn no_ticket(id: i64) -> WebError {
@@ -105,12 +105,11 @@ pub async fn update(
 }
 
 /// The failed queue, as far as the agent may see it: mails no helpdesk took only for admins.
-pub async fn failed(state: &AppState, agent: &Agent) -> Result<Vec<FailedMail>, WebError> {
+pub async fn failed(state: &AppState, agent: &Agent) -> Result<Vec<IntakeRow>, WebError> {
     let rows = state.store().intake_rows(Some("failed"), 500).await?;
     Ok(rows
         .into_iter()
         .filter(|r| sees_intake(agent, r.helpdesk.as_deref()))
-        .map(FailedMail::from)
         .collect())
 }
 

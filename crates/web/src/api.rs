@@ -102,11 +102,7 @@ pub async fn tickets(
 ) -> ApiResult {
     let query = params.query(50)?;
     let page = actions::tickets(&state, &agent, query.clone()).await?;
-    let tickets: Vec<Ticket> = page
-        .tickets
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let tickets = Ticket::list(&state, page.tickets);
     let counts: serde_json::Map<String, Value> = page
         .status_counts
         .into_iter()
@@ -123,7 +119,7 @@ pub async fn tickets(
 
 pub async fn ticket(State(state): State<AppState>, agent: Agent, Path(id): Path<i64>) -> ApiResult {
     let view = actions::ticket(&state, &agent, id).await?;
-    to_json(TicketDetail::new(&state, &view))
+    to_json(TicketDetail::new(&state, view))
 }
 
 #[derive(Deserialize)]
@@ -160,7 +156,7 @@ pub async fn update_ticket(
     let view = actions::ticket(&state, &agent, id).await?;
     Ok(Json(json!({
         "changes": events,
-        "ticket": TicketDetail::new(&state, &view),
+        "ticket": TicketDetail::new(&state, view),
     })))
 }
 
@@ -211,7 +207,7 @@ pub async fn contact(
     Path(id): Path<i64>,
 ) -> ApiResult {
     let (contact, tickets, events) = actions::contact(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     Ok(Json(
         json!({ "contact": contact, "tickets": tickets, "events": events }),
     ))

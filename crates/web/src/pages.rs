@@ -149,11 +149,7 @@ pub async fn tickets(
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
     let page = actions::tickets(&state, &agent, query.clone()).await?;
-    let tickets: Vec<Ticket> = page
-        .tickets
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let tickets = Ticket::list(&state, page.tickets);
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
         .status_counts
@@ -233,7 +229,7 @@ pub async fn ticket(
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let view = actions::ticket(&state, &agent, id).await?;
-    let t = TicketDetail::new(&state, &view);
+    let t = TicketDetail::new(&state, view);
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
         Some("note") => Some("Note added."),
@@ -345,7 +341,7 @@ pub async fn contact(
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let (c, tickets, events) = actions::contact(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     let flash = done.done.is_some().then_some("Contact saved.");
     render(
         &state,
@@ -430,7 +426,7 @@ pub async fn organization(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let (o, contacts, tickets) = actions::organization(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     render(
         &state,
         "organization.html",
