@@ -13,6 +13,7 @@ pub mod tnef;
 pub use classify::{Classification, classify};
 pub use parse::parse;
 pub use quote::{StrippedReply, strip_reply};
+pub use sanitize::escape_html;
 
 /// One mailbox address; `email` is as written (trimmed), compare with `email_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -125,11 +125,21 @@ fn decode_basic_entities(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// Plain text as HTML text or attribute value: `&`, `<`, `>`, `"` and `'` become
+/// entities, so the text can neither open a tag nor end a quoted attribute of either kind.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Tags removed together with everything inside them.
@@ -358,6 +368,19 @@ fn html_unescape_minimal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_text_opens_no_tag_and_ends_no_attribute() {
+        assert_eq!(
+            escape_html(r#"<a href="x" title='y'>Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+        assert_eq!(
+            escape_html("&amp; stays visible"),
+            "&amp;amp; stays visible"
+        );
+        assert_eq!(escape_html("naïve — 日本"), "naïve — 日本");
+    }
 
     fn clean(html: &str) -> String {
         sanitize_html(html, &|cid| {

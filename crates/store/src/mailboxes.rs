@@ -1,12 +1,17 @@
 //! IMAP mailbox health and remembered UIDs.
 
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 
 use crate::{Result, Store, now};
 
-#[derive(Debug, Clone)]
+/// A mailbox's health. It serializes as part of the configured mailbox it belongs to,
+/// which names the mailbox and its helpdesk.
+#[derive(Debug, Clone, Serialize)]
 pub struct MailboxStatus {
+    #[serde(skip)]
     pub helpdesk: String,
+    #[serde(skip)]
     pub mailbox: String,
     pub last_success_at: Option<i64>,
     pub last_error: Option<String>,

@@ -1,10 +1,14 @@
-//! Read-side queries for the CLI (and later the web UI): ticket lists, threads, the failed queue.
+//! Read-side queries for the CLI and the web UI: ticket lists, threads, the failed queue.
+//!
+//! The views serialize as the web UI's pages and API show them: a field left out there
+//! is `#[serde(skip)]`, with the reason beside it.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
 
 use crate::{Result, Store, StoreError, blobs};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TicketSummary {
     pub id: i64,
     pub helpdesk: String,
@@ -15,10 +19,14 @@ pub struct TicketSummary {
     pub requester: Option<String>,
     pub organization: Option<String>,
     pub entries: i64,
+    /// Unix seconds.
     pub reported_at: i64,
+    /// Agents and API callers know a helpdesk by its name (`helpdesk`).
+    #[serde(skip)]
     pub helpdesk_id: i64,
     /// Agent name.
     pub assignee: Option<String>,
+    /// Unix seconds.
     pub modified_at: i64,
 }
 
@@ -31,9 +39,10 @@ pub struct TicketFilter {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EntryView {
     pub id: i64,
+    /// `incoming`, `outgoing`, `note` or `event`.
     pub kind: String,
     /// The agent who wrote it (outgoing replies, notes).
     pub author: Option<String>,
@@ -41,9 +50,15 @@ pub struct EntryView {
     pub to: Option<String>,
     pub cc: Option<String>,
     pub subject: Option<String>,
+    /// The new text: quoted replies and signatures stripped.
+    #[serde(rename = "text")]
     pub body_text: String,
+    /// The whole text with its quotes. Shown only where it differs from the new text.
+    #[serde(skip)]
     pub body_full: Option<String>,
-    /// Sanitized when the mail was stored (see `postdesk_mail::sanitize`).
+    /// Sanitized when the mail was stored (see `postdesk_mail::sanitize`). Shown only
+    /// when not blank.
+    #[serde(skip)]
     pub body_html: Option<String>,
     pub classification: Option<String>,
     /// The ledger row of an incoming mail: its raw bytes.
@@ -51,16 +66,23 @@ pub struct EntryView {
     pub warnings: Option<String>,
     pub visible_to_customer: bool,
     pub created_at: i64,
+    /// Shown with their download links.
+    #[serde(skip)]
     pub attachments: Vec<AttachmentView>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AttachmentView {
+    /// A safe file name (never a path).
+    #[serde(rename = "name")]
     pub safe_name: String,
     pub mime_type: String,
     pub size: i64,
     pub inline: bool,
+    /// Shown as a download link instead, and only when the bytes were kept.
+    #[serde(skip)]
     pub sha256: Option<String>,
+    /// Why the attachment policy refused it (its bytes were not kept).
     pub refused: Option<String>,
 }
 
@@ -75,31 +97,41 @@ pub struct TicketView {
 }
 
 /// Fields agents (and mail rules) set on a ticket, beyond status and priority.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TicketDetails {
     pub ticket_type: Option<String>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
     pub environment: Option<String>,
-    /// Agent name.
+    /// Agent name. Shown once, with the ticket's summary (`TicketSummary::assignee`).
+    #[serde(skip)]
     pub assignee: Option<String>,
     /// Agent name.
     pub manager: Option<String>,
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+/// A row of the intake ledger. Agents see it in the failed queue, as what identifies
+/// the mail and why it failed; the ledger's bookkeeping is not shown.
+#[derive(Debug, Clone, Serialize)]
 pub struct IntakeRow {
     pub id: i64,
     pub helpdesk: Option<String>,
     pub source: String,
     pub location: String,
+    #[serde(skip)]
     pub message_id: Option<String>,
+    #[serde(skip)]
     pub sha256: String,
     pub sender: Option<String>,
     pub subject: Option<String>,
+    /// `failed` for every mail of the failed queue.
+    #[serde(skip)]
     pub outcome: String,
+    #[serde(skip)]
     pub classification: String,
+    /// None for every mail of the failed queue: it made no ticket.
+    #[serde(skip)]
     pub ticket_number: Option<i64>,
     pub reason: Option<String>,
     pub received_at: i64,

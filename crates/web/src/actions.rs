@@ -10,7 +10,7 @@ use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
 use postdesk_store::read::{TicketSummary, TicketView};
 
 use crate::auth::Agent;
-use crate::model::{FailedMail, Mailbox};
+use crate::model::{IntakeRow, Mailbox};
 use crate::{AppState, WebError};
 
 fn no_ticket(id: i64) -> WebError {
@@ -105,12 +105,11 @@ pub async fn update(
 }
 
 /// The failed queue, as far as the agent may see it: mails no helpdesk took only for admins.
-pub async fn failed(state: &AppState, agent: &Agent) -> Result<Vec<FailedMail>, WebError> {
+pub async fn failed(state: &AppState, agent: &Agent) -> Result<Vec<IntakeRow>, WebError> {
     let rows = state.store().intake_rows(Some("failed"), 500).await?;
     Ok(rows
         .into_iter()
         .filter(|r| sees_intake(agent, r.helpdesk.as_deref()))
-        .map(FailedMail::from)
         .collect())
 }
 
@@ -339,6 +338,20 @@ impl TicketListParams {
             Ok(q) if !q.is_empty() => format!("/tickets?{q}"),
             _ => "/tickets".into(),
         }
+    }
+}
+
+/// The contact list's query string, as the page and the API take it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ContactSearch {
+    /// Part of a name or an address.
+    pub q: Option<String>,
+}
+
+impl ContactSearch {
+    /// What to search for; an empty field (an untouched form input) means everything.
+    pub fn text(&self) -> Option<&str> {
+        self.q.as_deref().filter(|q| !q.trim().is_empty())
     }
 }
 

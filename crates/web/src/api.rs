@@ -5,15 +5,15 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use postdesk_store::desk::TicketUpdate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::actions::{self, TicketListParams};
+use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::Agent;
 use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError};
@@ -55,10 +55,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// State changes through a browser session need the session's CSRF token.
-fn check_csrf(agent: &Agent, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    Ok(agent.check_csrf(given)?)
+/// The signed-in agent of a call that changes something. Through a browser session the
+/// call must carry the session's CSRF token in `X-CSRF-Token` (403 otherwise); a call
+/// with an API token needs none. It is checked before the path and the body are read.
+pub struct Changing(Agent);
+
+impl FromRequestParts<AppState> for Changing {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let agent = Agent::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        agent
+            .check_csrf(given)
+            .map_err(|e| ApiError(e).into_response())?;
+        Ok(Changing(agent))
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: T) -> ApiResult {
@@ -85,11 +102,7 @@ pub async fn tickets(
 ) -> ApiResult {
     let query = params.query(50)?;
     let page = actions::tickets(&state, &agent, query.clone()).await?;
-    let tickets: Vec<Ticket> = page
-        .tickets
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let tickets = Ticket::list(&state, page.tickets);
     let counts: serde_json::Map<String, Value> = page
         .status_counts
         .into_iter()
@@ -106,7 +119,7 @@ pub async fn tickets(
 
 pub async fn ticket(State(state): State<AppState>, agent: Agent, Path(id): Path<i64>) -> ApiResult {
     let view = actions::ticket(&state, &agent, id).await?;
-    to_json(TicketDetail::new(&state, &view))
+    to_json(TicketDetail::new(&state, view))
 }
 
 #[derive(Deserialize)]
@@ -129,12 +142,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 pub async fn update_ticket(
     State(state): State<AppState>,
-    agent: Agent,
-    headers: HeaderMap,
+    Changing(agent): Changing,
     Path(id): Path<i64>,
     Body(body): Body<UpdateBody>,
 ) -> ApiResult {
-    check_csrf(&agent, &headers)?;
     let update = TicketUpdate {
         status: body.status,
         priority: body.priority,
@@ -145,7 +156,7 @@ pub async fn update_ticket(
     let view = actions::ticket(&state, &agent, id).await?;
     Ok(Json(json!({
         "changes": events,
-        "ticket": TicketDetail::new(&state, &view),
+        "ticket": TicketDetail::new(&state, view),
     })))
 }
 
@@ -157,12 +168,10 @@ pub struct TextBody {
 
 pub async fn reply(
     State(state): State<AppState>,
-    agent: Agent,
-    headers: HeaderMap,
+    Changing(agent): Changing,
     Path(id): Path<i64>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
-    check_csrf(&agent, &headers)?;
     let queued = actions::reply(&state, &agent, id, &body.text).await?;
     Ok(Json(json!({
         "entry_id": queued.entry_id,
@@ -176,19 +185,12 @@ pub async fn reply(
 
 pub async fn note(
     State(state): State<AppState>,
-    agent: Agent,
-    headers: HeaderMap,
+    Changing(agent): Changing,
     Path(id): Path<i64>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
-    check_csrf(&agent, &headers)?;
     let entry_id = actions::note(&state, &agent, id, &body.text).await?;
     Ok(Json(json!({ "entry_id": entry_id })))
-}
-
-#[derive(Deserialize)]
-pub struct ContactSearch {
-    q: Option<String>,
 }
 
 pub async fn contacts(
@@ -196,8 +198,7 @@ pub async fn contacts(
     agent: Agent,
     Query(params): Query<ContactSearch>,
 ) -> ApiResult {
-    let q = params.q.filter(|q| !q.trim().is_empty());
-    to_json(actions::contacts(&state, &agent, q.as_deref(), 500).await?)
+    to_json(actions::contacts(&state, &agent, params.text(), 500).await?)
 }
 
 pub async fn contact(
@@ -206,7 +207,7 @@ pub async fn contact(
     Path(id): Path<i64>,
 ) -> ApiResult {
     let (contact, tickets, events) = actions::contact(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     Ok(Json(
         json!({ "contact": contact, "tickets": tickets, "events": events }),
     ))
@@ -226,11 +227,9 @@ pub async fn failed(State(state): State<AppState>, agent: Agent) -> ApiResult {
 
 pub async fn retry_failed(
     State(state): State<AppState>,
-    agent: Agent,
-    headers: HeaderMap,
+    Changing(agent): Changing,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    check_csrf(&agent, &headers)?;
     let processed = actions::retry(&state, &agent, id).await?;
     let (message, _) = crate::pages::retry_outcome(&state, id, &processed).await;
     let r = &processed.report;
@@ -245,11 +244,9 @@ pub async fn retry_failed(
 
 pub async fn dismiss_failed(
     State(state): State<AppState>,
-    agent: Agent,
-    headers: HeaderMap,
+    Changing(agent): Changing,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    check_csrf(&agent, &headers)?;
     actions::dismiss(&state, &agent, id).await?;
     Ok(Json(json!({ "dismissed": id })))
 }

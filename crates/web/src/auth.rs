@@ -8,10 +8,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use postdesk_store::access::AgentAccount;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::{AppState, WebError};
@@ -170,10 +174,51 @@ impl FromRequestParts<AppState> for Agent {
             return Err(unauthenticated());
         };
         let account = store.agent_account(agent_id).await?;
-        Ok(Agent {
+        let agent = Agent {
             account,
             credential,
-        })
+        };
+        // For a `CsrfForm` later in the same request, which checks against this agent.
+        parts.extensions.insert(agent.clone());
+        Ok(agent)
+    }
+}
+
+/// A form that changes something: its fields `T`, available only once the form's `csrf`
+/// field matched the session's token. A wrong or missing token answers 403, as
+/// [`Agent::check_csrf`] does; a form that does not parse is refused before that, as
+/// by [`axum::Form`]. Use `CsrfForm<()>` for a form with no other field.
+///
+/// `T` is read through `#[serde(flatten)]`, which hands every value over as text:
+/// its fields must be strings (or options of strings).
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    csrf: Option<String>,
+    #[serde(flatten)]
+    fields: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        // The handler's `Agent` extractor ran first and left the agent here.
+        let agent = match parts.extensions.get::<Agent>() {
+            Some(agent) => agent.clone(),
+            None => Agent::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?,
+        };
+        let Form(form) = Form::<WithCsrf<T>>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        agent
+            .check_csrf(form.csrf.as_deref())
+            .map_err(IntoResponse::into_response)?;
+        Ok(CsrfForm(form.fields))
     }
 }
 

@@ -5,7 +5,9 @@
 //! all, so the Content-Security-Policy can forbid every script: a mail that slipped
 //! past the HTML sanitizer still could not run one. Every route is listed once in
 //! [`routes::table`]; all but sign-in and the stylesheet take the [`auth::Agent`]
-//! extractor, which a test checks by walking that table.
+//! extractor (or [`api::Changing`], built on it), which a test checks by walking that
+//! table. A state change reaches its handler only through an extractor that checks the
+//! session's CSRF token: [`auth::CsrfForm`] for the pages' forms, [`api::Changing`] for the API.
 
 mod actions;
 pub mod api;

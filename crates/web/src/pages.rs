@@ -1,5 +1,6 @@
 //! The HTML pages. Each handler takes the signed-in [`Agent`], calls one action and
-//! renders one template; forms that change something carry the session's CSRF token.
+//! renders one template; forms that change something are read through [`CsrfForm`], so
+//! their fields are there only once the session's CSRF token matched.
 
 use std::net::SocketAddr;
 
@@ -15,8 +16,8 @@ use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{self, TicketListParams};
-use crate::auth::{self, Agent, Credential, SESSION_COOKIE, SESSION_SECONDS};
+use crate::actions::{self, ContactSearch, TicketListParams};
+use crate::auth::{self, Agent, Credential, CsrfForm, SESSION_COOKIE, SESSION_SECONDS};
 use crate::model::{Ticket, TicketDetail};
 use crate::{AppState, WebError, views};
 
@@ -31,13 +32,7 @@ fn render(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
 pub struct TextForm {
-    csrf: Option<String>,
     text: String,
 }
 
@@ -123,9 +118,8 @@ fn unknown_agent_hash() -> &'static str {
 pub async fn logout(
     State(state): State<AppState>,
     agent: Agent,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Response, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     if let Credential::Session { token_hash, .. } = &agent.credential {
         state.store().end_session(token_hash).await?;
     }
@@ -155,11 +149,7 @@ pub async fn tickets(
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
     let page = actions::tickets(&state, &agent, query.clone()).await?;
-    let tickets: Vec<Ticket> = page
-        .tickets
-        .iter()
-        .map(|t| Ticket::new(&state, t))
-        .collect();
+    let tickets = Ticket::list(&state, page.tickets);
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
         .status_counts
@@ -239,7 +229,7 @@ pub async fn ticket(
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let view = actions::ticket(&state, &agent, id).await?;
-    let t = TicketDetail::new(&state, &view);
+    let t = TicketDetail::new(&state, view);
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
         Some("note") => Some("Note added."),
@@ -274,31 +264,33 @@ pub async fn ticket(
     )
 }
 
+/// Back to the ticket's page, which says what was `done` (see [`ticket`]).
+fn back_to_ticket(id: i64, done: &str) -> Redirect {
+    Redirect::to(&format!("/tickets/{id}?done={done}"))
+}
+
 pub async fn reply(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<TextForm>,
+    CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::reply(&state, &agent, id, &form.text).await?;
-    Ok(Redirect::to(&format!("/tickets/{id}?done=reply")))
+    Ok(back_to_ticket(id, "reply"))
 }
 
 pub async fn note(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<TextForm>,
+    CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::note(&state, &agent, id, &form.text).await?;
-    Ok(Redirect::to(&format!("/tickets/{id}?done=note")))
+    Ok(back_to_ticket(id, "note"))
 }
 
 #[derive(Deserialize)]
 pub struct UpdateForm {
-    csrf: Option<String>,
     status: Option<String>,
     priority: Option<String>,
     ticket_type: Option<String>,
@@ -309,9 +301,8 @@ pub async fn update_ticket(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<UpdateForm>,
+    CsrfForm(form): CsrfForm<UpdateForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let update = TicketUpdate {
         status: form.status,
         priority: form.priority.map(Some),
@@ -324,21 +315,16 @@ pub async fn update_ticket(
     } else {
         "update"
     };
-    Ok(Redirect::to(&format!("/tickets/{id}?done={done}")))
-}
-
-#[derive(Deserialize)]
-pub struct SearchParams {
-    q: Option<String>,
+    Ok(back_to_ticket(id, done))
 }
 
 pub async fn contacts(
     State(state): State<AppState>,
     agent: Agent,
-    Query(params): Query<SearchParams>,
+    Query(params): Query<ContactSearch>,
 ) -> Result<Html<String>, WebError> {
-    let q = params.q.filter(|q| !q.trim().is_empty());
-    let contacts = actions::contacts(&state, &agent, q.as_deref(), 200).await?;
+    let q = params.text();
+    let contacts = actions::contacts(&state, &agent, q, 200).await?;
     render(
         &state,
         "contacts.html",
@@ -355,7 +341,7 @@ pub async fn contact(
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let (c, tickets, events) = actions::contact(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     let flash = done.done.is_some().then_some("Contact saved.");
     render(
         &state,
@@ -368,53 +354,56 @@ pub async fn contact(
 
 #[derive(Deserialize)]
 pub struct NameForm {
-    csrf: Option<String>,
     name: String,
+}
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    address: String,
+}
+
+/// Makes the change and goes back to the contact's page, which says it was saved.
+async fn change_contact(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+    change: ContactChange,
+) -> Result<Redirect, WebError> {
+    actions::edit_contact(state, agent, id, change).await?;
+    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
 pub async fn rename_contact(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<NameForm>,
+    CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(&state, &agent, id, ContactChange::Rename(form.name)).await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
-}
-
-#[derive(Deserialize)]
-pub struct AddressForm {
-    csrf: Option<String>,
-    address: String,
+    change_contact(&state, &agent, id, ContactChange::Rename(form.name)).await
 }
 
 pub async fn add_address(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<AddressForm>,
+    CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+    change_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await
 }
 
 pub async fn remove_address(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<AddressForm>,
+    CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
-    actions::edit_contact(
+    change_contact(
         &state,
         &agent,
         id,
         ContactChange::RemoveAddress(form.address),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
+    .await
 }
 
 pub async fn organizations(
@@ -437,7 +426,7 @@ pub async fn organization(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let (o, contacts, tickets) = actions::organization(&state, &agent, id).await?;
-    let tickets: Vec<Ticket> = tickets.iter().map(|t| Ticket::new(&state, t)).collect();
+    let tickets = Ticket::list(&state, tickets);
     render(
         &state,
         "organization.html",
@@ -480,9 +469,8 @@ pub async fn check_mailbox(
     State(state): State<AppState>,
     agent: Agent,
     Path(index): Path<usize>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let (mailbox, steps) = actions::check_mailbox(&state, &agent, index).await?;
     let failed = steps.iter().any(|s| s.result.is_err());
     let steps: Vec<StepView> = steps
@@ -523,9 +511,8 @@ pub async fn scan_mailbox(
     State(state): State<AppState>,
     agent: Agent,
     Path(index): Path<usize>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let (flash, flash_kind) = match actions::scan_mailbox(&state, &agent, index).await {
         Ok(summary) => (format!("Scanned: {summary}"), "ok"),
         Err(WebError::BadRequest(problem)) => (format!("The scan failed: {problem}"), "error"),
@@ -581,9 +568,8 @@ pub async fn retry_failed(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     let processed = actions::retry(&state, &agent, id).await?;
     let (flash, flash_kind) = retry_outcome(&state, id, &processed).await;
     failed_page(&state, &agent, context! { flash, flash_kind }).await
@@ -593,9 +579,8 @@ pub async fn dismiss_failed(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    agent.check_csrf(form.csrf.as_deref())?;
     actions::dismiss(&state, &agent, id).await?;
     let flash = format!("Mail {id} was dismissed; it stays in the ledger.");
     failed_page(&state, &agent, context! { flash }).await

@@ -96,23 +96,8 @@ pub fn error_page(status: StatusCode, message: &str) -> String {
          <p><a href=\"/tickets\">Back to the tickets</a></p></main></body></html>",
         code = status.as_u16(),
         reason = status.canonical_reason().unwrap_or(""),
-        message = escape(message),
+        message = postdesk_mail::escape_html(message),
     )
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

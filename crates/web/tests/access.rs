@@ -559,6 +559,18 @@ async fn state_changes_need_the_sessions_csrf_token() {
         .body;
     assert!(page.contains("Checked the printer") && page.contains("Note added."));
     assert!(!page.contains("forged"));
+    // So does every other form, whatever else it carries.
+    let fields = "text=forged&name=Forged&address=forged%40example.org&status=forged";
+    for route in routes::table()
+        .iter()
+        .filter(|r| r.method == Method::POST && !r.public && !r.path.starts_with("/api/"))
+    {
+        let path = concrete(route.path);
+        for body in [fields.to_string(), format!("csrf=wrong&{fields}")] {
+            let reply = desk.send(form(&path, Some(&cookie), &body)).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} with {body}");
+        }
+    }
 
     // The API through a browser session needs the token in a header.
     let api_note = |csrf: Option<&str>| {
@@ -578,6 +590,27 @@ async fn state_changes_need_the_sessions_csrf_token() {
         desk.send(api_note(Some(&csrf))).await.status,
         StatusCode::OK
     );
+    for route in routes::table()
+        .iter()
+        .filter(|r| r.method != Method::GET && r.path.starts_with("/api/"))
+    {
+        let path = concrete(route.path);
+        for token in [None, Some("wrong")] {
+            let mut request = Request::builder()
+                .method(route.method.clone())
+                .uri(&path)
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(token) = token {
+                request = request.header("x-csrf-token", token);
+            }
+            let reply = desk
+                .send(request.body(Body::from(r#"{"text":"forged"}"#)).unwrap())
+                .await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} with {token:?}");
+            assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);
+        }
+    }
 
     // Signing out ends the session on the server.
     let out = desk
@@ -947,4 +980,113 @@ async fn address_changes_need_every_helpdesk_involved_and_are_recorded() {
             thread.body
         );
     }
+}
+
+/// The property names an OpenAPI schema of the document lists (`allOf` parts merged).
+fn documented_fields(doc: &Value, schema: &str) -> Vec<String> {
+    let schema = &doc["components"]["schemas"][schema];
+    let parts = match schema["allOf"].as_array() {
+        Some(parts) => parts.clone(),
+        None => vec![schema.clone()],
+    };
+    let mut fields: Vec<String> = parts
+        .iter()
+        .flat_map(|part| {
+            let part = match part["$ref"].as_str() {
+                Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+                None => part,
+            };
+            part["properties"].as_object().unwrap().keys().cloned()
+        })
+        .collect();
+    fields.sort();
+    fields
+}
+
+fn fields(object: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = object
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {object}"))
+        .keys()
+        .cloned()
+        .collect();
+    fields.sort();
+    fields
+}
+
+#[tokio::test]
+async fn api_objects_have_exactly_the_documented_fields() {
+    let desk = desk().await;
+    // A mail with an attachment, for the attachment's fields.
+    let attached = RawMail {
+        source: "file",
+        location: "attached.eml".into(),
+        bytes: b"From: Dan <dan@example.net>\r\nTo: support@example.com\r\nSubject: Attached log\r\n\
+                 Message-ID: <attached@test>\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+                 See the log.\r\n--b\r\nContent-Type: text/plain; name=log.txt\r\n\
+                 Content-Disposition: attachment; filename=log.txt\r\n\r\nline 1\r\n--b--\r\n"
+            .to_vec(),
+    };
+    desk.pipeline
+        .run(std::iter::once(attached), |_| {})
+        .await
+        .unwrap();
+    // A helpdesk that refuses unknown senders fills the failed queue; its mailbox, with
+    // an error on record, the mailbox list.
+    let strict = toml::from_str::<HelpdeskSettings>(
+        "name = \"Strict\"\naddresses = [\"strict@example.com\"]\nunknown_sender = \"reject\"\n\
+         [[mailbox]]\nhost = \"127.0.0.1\"\nport = 9\nuser = \"strict\"\npassword = \"x\"\n",
+    )
+    .unwrap()
+    .compile()
+    .unwrap();
+    let registered = desk.store.register_helpdesks(&[strict]).await.unwrap();
+    let mailbox = postdesk_sources::imap::Mailbox {
+        helpdesk: "Strict".into(),
+        helpdesk_index: 0,
+        settings: registered[0].config.settings.mailboxes[0].clone(),
+    };
+    desk.store
+        .mailbox_failed("Strict", &mailbox.name(), "connection refused")
+        .await
+        .unwrap();
+    let strict = Pipeline::new(desk.store.clone(), registered, Options::default());
+    let refused = mail(
+        "Eve <eve@example.net>",
+        "strict@example.com",
+        "Let me in",
+        "Please.",
+    );
+    let summary = strict.run(std::iter::once(refused), |_| {}).await.unwrap();
+    assert_eq!(summary.failed, 1);
+    let desk = Desk {
+        app: router(AppState::new(strict, vec![mailbox], WebSettings::default())),
+        ..desk
+    };
+
+    let root = desk.token("root").await;
+    let get = |path: String| {
+        let desk = &desk;
+        let root = root.clone();
+        async move { desk.api(&root, Method::GET, &path, None).await.json() }
+    };
+    let doc = get("/api/openapi.json".into()).await;
+    let check = |schema: &str, object: &Value| {
+        assert_eq!(
+            fields(object),
+            documented_fields(&doc, schema),
+            "{schema}: {object}"
+        );
+    };
+    let list = get("/api/tickets?q=attached".into()).await;
+    check("Ticket", &list["tickets"][0]);
+    let ticket = get(format!("/api/tickets/{}", list["tickets"][0]["id"])).await;
+    check("TicketDetail", &ticket);
+    check("Entry", &ticket["thread"][0]);
+    check("Attachment", &ticket["thread"][0]["attachments"][0]);
+    check("Contact", &get("/api/contacts".into()).await[0]);
+    check("Organization", &get("/api/organizations".into()).await[0]);
+    check("Mailbox", &get("/api/mailboxes".into()).await[0]);
+    check("FailedMail", &get("/api/failed".into()).await[0]);
 }
