@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sqlx::Row;
+use rusqlite::OptionalExtension;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -99,47 +99,41 @@ fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64) {
 fn check_manifest(manifest: &Path, db: &Path) -> Vec<String> {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    // Through the ledger's index: the mail's intake row, then its entry.
+    let mut find = conn
+        .prepare(
+            "SELECT t.number, e.body_text FROM intake i JOIN entries e ON e.intake_id = i.id
+             JOIN tickets t ON t.id = e.ticket_id WHERE coalesce(i.message_id, i.sha256) = ?1",
+        )
         .unwrap();
-    runtime.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
+    let mut wrong = Vec::new();
+    for m in manifest["messages"].as_array().unwrap() {
+        let message_id = m["message_id"].as_str().unwrap().trim_matches(['<', '>']);
+        let expected = m["expect_ticket_id"]
+            .as_i64()
+            .or(m["ref_ticket_id"].as_i64());
+        let row: Option<(i64, String)> = find
+            .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
             .unwrap();
-        let mut wrong = Vec::new();
-        for m in manifest["messages"].as_array().unwrap() {
-            let message_id = m["message_id"].as_str().unwrap().trim_matches(['<', '>']);
-            let expected = m["expect_ticket_id"]
-                .as_i64()
-                .or(m["ref_ticket_id"].as_i64());
-            let row = sqlx::query(
-                // Through the ledger's index: the mail's intake row, then its entry.
-                "SELECT t.number, e.body_text FROM intake i JOIN entries e ON e.intake_id = i.id
-                 JOIN tickets t ON t.id = e.ticket_id WHERE coalesce(i.message_id, i.sha256) = $1",
-            )
-            .bind(message_id)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-            let Some(row) = row else {
-                wrong.push(format!("{message_id}: no entry"));
-                continue;
-            };
-            let number: i64 = row.get(0);
-            let body: String = row.get(1);
-            if Some(number) != expected {
-                wrong.push(format!(
-                    "{message_id}: ticket #{number}, expected {expected:?}"
-                ));
-            }
-            for key in ["token", "marker"] {
-                let want = m[key].as_str().unwrap();
-                if !body.contains(want) {
-                    wrong.push(format!("{message_id}: body lacks its {key} {want:?}"));
-                }
+        let Some((number, body)) = row else {
+            wrong.push(format!("{message_id}: no entry"));
+            continue;
+        };
+        if Some(number) != expected {
+            wrong.push(format!(
+                "{message_id}: ticket #{number}, expected {expected:?}"
+            ));
+        }
+        for key in ["token", "marker"] {
+            let want = m[key].as_str().unwrap();
+            if !body.contains(want) {
+                wrong.push(format!("{message_id}: body lacks its {key} {want:?}"));
             }
         }
-        wrong
-    })
+    }
+    wrong
 }

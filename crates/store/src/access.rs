@@ -287,6 +287,14 @@ impl Store {
     }
 }
 
+/// Agents' addresses (lower-case): mail from them is an agent's, whatever it quotes.
+pub(crate) fn agent_emails(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+    Ok(conn
+        .prepare_cached("SELECT email FROM agents WHERE email IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// The id of the agent named `name`, or NotFound.
 fn agent_named(conn: &Connection, name: &str) -> Result<i64> {
     conn.prepare_cached("SELECT id FROM agents WHERE name = ?1")?

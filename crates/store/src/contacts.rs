@@ -6,6 +6,8 @@
 //! the helpdesks where one of its tickets is. Outside that [`Scope`] a contact or an
 //! organization does not exist for the caller: NotFound, as for tickets. A contact that
 //! requested nothing yet is seen by admins only.
+//!
+//! Intake finds senders by address and creates contacts and organizations here too.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -420,6 +422,62 @@ fn organizations_where(
             })
         })?
         .collect::<rusqlite::Result<_>>()?)
+}
+
+// What intake asks and writes, on the writer's connection.
+
+/// (contact id, organization id) of the contact with this (lower-case) address.
+pub(crate) fn by_address(conn: &Connection, email: &str) -> Result<Option<(i64, Option<i64>)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.id, c.organization_id FROM contact_addresses a
+             JOIN contacts c ON c.id = a.contact_id WHERE a.address = ?1",
+        )?
+        .query_row([email], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// The organization named `name`, if there is one.
+pub(crate) fn organization_named(conn: &Connection, name: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+/// The organization of contact `id`.
+pub(crate) fn organization_of(conn: &Connection, id: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT organization_id FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?)
+}
+
+/// The organization named `name`, created when missing.
+pub(crate) fn ensure_organization(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+    )?
+    .execute(params![name, now()])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?)
+}
+
+/// A new contact with one address.
+pub(crate) fn create(
+    conn: &Connection,
+    name: &str,
+    email: &str,
+    organization_id: Option<i64>,
+) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![name, organization_id, now()])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO contact_addresses (address, contact_id) VALUES (?1, ?2)")?
+        .execute(params![email, id])?;
+    Ok(id)
 }
 
 #[cfg(test)]

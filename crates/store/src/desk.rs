@@ -4,9 +4,9 @@
 //! Every query that lists or opens something takes the helpdesk ids the agent may see,
 //! so permissions are enforced in SQL and not left to each caller.
 
-use rusqlite::{OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::read::{SUMMARY_SELECT, TicketSummary, summary};
+use crate::read::{SUMMARY_SELECT, TicketFilter, TicketSummary, summary};
 use crate::sql::{id_list, like_pattern};
 use crate::{Result, Store, StoreError, entries, now, tickets};
 
@@ -15,6 +15,8 @@ use crate::{Result, Store, StoreError, entries, now, tickets};
 pub enum TicketSort {
     #[default]
     Updated,
+    /// In the order they were opened (`tickets list`).
+    Newest,
     Created,
     Number,
     Priority,
@@ -25,6 +27,7 @@ impl TicketSort {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "updated" => Self::Updated,
+            "newest" => Self::Newest,
             "created" => Self::Created,
             "number" => Self::Number,
             "priority" => Self::Priority,
@@ -36,6 +39,7 @@ impl TicketSort {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Updated => "updated",
+            Self::Newest => "newest",
             Self::Created => "created",
             Self::Number => "number",
             Self::Priority => "priority",
@@ -46,6 +50,7 @@ impl TicketSort {
     fn column(self) -> &'static str {
         match self {
             Self::Updated => "t.modified_at",
+            Self::Newest => "t.id",
             Self::Created => "t.reported_at",
             Self::Number => "t.number",
             // Known priorities in their natural order, others after them.
@@ -178,47 +183,34 @@ impl Store {
     /// One page of the tickets an agent may see, with the total and counts per status.
     pub async fn find_tickets(&self, query: &TicketQuery) -> Result<TicketPage> {
         let query = query.clone();
+        self.read(move |conn| find_tickets(conn, &query, 500)).await
+    }
+
+    /// The CLI's list, through the same query as the agents' (every helpdesk, newest
+    /// first, up to `limit` tickets; 0: all).
+    pub async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
+        let filter = filter.clone();
         self.read(move |conn| {
-            let per_page = query.per_page.clamp(1, 500);
-            let page = query.page.max(1);
-            let c = ticket_conditions(&query, true);
-            let order = format!(
-                "{} {}, t.id {}",
-                query.sort.column(),
-                if query.ascending { "ASC" } else { "DESC" },
-                if query.ascending { "ASC" } else { "DESC" }
-            );
-            let sql = format!(
-                "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
-                c.clause(),
-                (page - 1) * per_page
-            );
-            let tickets = conn
-                .prepare(&sql)?
-                .query_map(params_from_iter(&c.binds), summary)?
+            let visible = conn
+                .prepare_cached("SELECT id FROM helpdesks")?
+                .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-
-            let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
-                        LEFT JOIN agents asg ON asg.id = t.assignee_id";
-            let count_sql = format!("SELECT COUNT(*) {from}{}", c.clause());
-            let total: i64 = conn
-                .prepare(&count_sql)?
-                .query_row(params_from_iter(&c.binds), |r| r.get(0))?;
-
-            let c = ticket_conditions(&query, false);
-            let counts_sql = format!(
-                "SELECT t.status, COUNT(*) {from}{} GROUP BY t.status ORDER BY t.status",
-                c.clause()
-            );
-            let status_counts = conn
-                .prepare(&counts_sql)?
-                .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(TicketPage {
-                tickets,
-                total,
-                status_counts,
-            })
+            let limit = if filter.limit > 0 {
+                filter.limit
+            } else {
+                i64::MAX
+            };
+            let query = TicketQuery {
+                visible,
+                helpdesk: filter.helpdesk,
+                status: filter.status,
+                requester: filter.requester,
+                sort: TicketSort::Newest,
+                page: 1,
+                per_page: limit,
+                ..TicketQuery::default()
+            };
+            Ok(find_tickets(conn, &query, limit)?.tickets)
         })
         .await
     }
@@ -386,34 +378,6 @@ impl Store {
         .await
     }
 
-    /// An attachment reachable from a ticket the agent may see, by its content hash.
-    pub async fn attachment_file(
-        &self,
-        sha256: &str,
-        visible: &[i64],
-    ) -> Result<Option<AttachmentFile>> {
-        let sql = format!(
-            "SELECT a.safe_name, a.mime_type, a.size FROM attachments a
-             JOIN entries e ON e.id = a.entry_id JOIN tickets t ON t.id = e.ticket_id
-             WHERE a.sha256 = ?1 AND a.refused IS NULL AND t.helpdesk_id IN {} LIMIT 1",
-            id_list(visible)
-        );
-        let sha256 = sha256.to_string();
-        self.read(move |conn| {
-            Ok(conn
-                .prepare(&sql)?
-                .query_row([sha256], |r| {
-                    Ok(AttachmentFile {
-                        safe_name: r.get(0)?,
-                        mime_type: r.get(1)?,
-                        size: r.get(2)?,
-                    })
-                })
-                .optional()?)
-        })
-        .await
-    }
-
     /// The helpdesk of a ledger row (None for mail no helpdesk took), or NotFound.
     pub async fn intake_helpdesk(&self, intake_id: i64) -> Result<Option<i64>> {
         self.read(move |conn| {
@@ -444,6 +408,50 @@ impl Store {
         })
         .await
     }
+}
+
+/// One page of `query`, at most `max_per_page` tickets, with the total and counts per status.
+fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Result<TicketPage> {
+    let per_page = query.per_page.clamp(1, max_per_page);
+    let page = query.page.max(1);
+    let c = ticket_conditions(query, true);
+    let order = format!(
+        "{} {}, t.id {}",
+        query.sort.column(),
+        if query.ascending { "ASC" } else { "DESC" },
+        if query.ascending { "ASC" } else { "DESC" }
+    );
+    let sql = format!(
+        "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
+        c.clause(),
+        (page - 1).saturating_mul(per_page)
+    );
+    let tickets = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(&c.binds), summary)?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
+                LEFT JOIN agents asg ON asg.id = t.assignee_id";
+    let count_sql = format!("SELECT COUNT(*) {from}{}", c.clause());
+    let total: i64 = conn
+        .prepare(&count_sql)?
+        .query_row(params_from_iter(&c.binds), |r| r.get(0))?;
+
+    let c = ticket_conditions(query, false);
+    let counts_sql = format!(
+        "SELECT t.status, COUNT(*) {from}{} GROUP BY t.status ORDER BY t.status",
+        c.clause()
+    );
+    let status_counts = conn
+        .prepare(&counts_sql)?
+        .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(TicketPage {
+        tickets,
+        total,
+        status_counts,
+    })
 }
 
 /// Ticket columns whose values are offered as choices.

@@ -1,11 +1,13 @@
-//! The `entries` table's internal entries: the one way a change to a ticket is recorded
-//! for agents (status, fields, requester's addresses, rules, hand-overs) and the one
-//! way an agent's note is written. Customers never see either. (Incoming mails'
-//! entries are written by intake, replies' by the outbox.)
+//! The `entries` table: an incoming mail's entry (with its attachments, see
+//! `attachments`), the one way a change to a ticket is recorded for agents (status,
+//! fields, requester's addresses, rules, hand-overs) and the one way an agent's note is
+//! written. Customers never see events or notes. (Replies' entries are the outbox's.)
 
+use postdesk_mail::{Address, Classification};
 use rusqlite::{Connection, params};
 
-use crate::Result;
+use crate::incoming::IncomingMail;
+use crate::{RegisteredHelpdesk, Result, attachments};
 
 /// Records `text` as an internal event on `ticket_id`, by `agent_id` when an agent made
 /// the change (`None`: postdesk itself), inside the caller's transaction.
@@ -38,4 +40,60 @@ pub(crate) fn insert_note(
              VALUES (?1, 'note', ?2, ?3, FALSE, ?4) RETURNING id",
         )?
         .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))?)
+}
+
+fn join_addresses(list: &[Address]) -> String {
+    list.iter()
+        .map(|a| a.email.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The mail's entry and its attachments.
+pub(crate) fn insert_incoming(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    ticket_id: i64,
+    mail: &IncomingMail,
+    author_contact_id: i64,
+    intake_id: i64,
+    body_text: &str,
+) -> Result<()> {
+    let m = &mail.mail;
+    let visible = matches!(
+        mail.classification,
+        Classification::Normal | Classification::Bulk
+    );
+    let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
+    conn.prepare_cached(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
+             subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
+             warnings, visible_to_customer, intake_id, created_at)
+         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        ticket_id,
+        hd.default_agent_id,
+        author_contact_id,
+        m.from.as_ref().map(|a| a.email.as_str()),
+        join_addresses(&m.to),
+        join_addresses(&m.cc),
+        m.subject,
+        body_text,
+        // Kept only when it differs from what is shown (a follow-up cut at its quote).
+        (body_text != m.text).then_some(&m.text),
+        m.html,
+        m.message_id,
+        m.in_reply_to.join(" "),
+        m.references.join(" "),
+        mail.classification.as_str(),
+        warnings,
+        visible,
+        intake_id,
+        m.date.unwrap_or(mail.received_at),
+    ])?;
+    if mail.attachments.is_empty() {
+        return Ok(());
+    }
+    attachments::insert(conn, conn.last_insert_rowid(), &mail.attachments)
 }

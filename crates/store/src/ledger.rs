@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use postdesk_core::intake::{IntakeOutcome, LedgerFacts, PriorIntake, Taken};
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::ingest::IncomingMail;
+use crate::incoming::IncomingMail;
 use crate::sql::placeholders;
 use crate::{RegisteredHelpdesk, Result, now};
 

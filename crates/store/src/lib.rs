@@ -5,11 +5,13 @@
 //! the agents' and the CLI's reads and changes.
 
 pub mod access;
+mod attachments;
 pub mod blobs;
 pub mod contacts;
 mod db;
 pub mod desk;
 pub mod entries;
+mod incoming;
 pub mod ingest;
 mod ledger;
 pub mod mailboxes;

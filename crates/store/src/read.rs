@@ -165,37 +165,6 @@ pub(crate) fn summary(row: &Row<'_>) -> rusqlite::Result<TicketSummary> {
 }
 
 impl Store {
-    pub async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
-        let filter = filter.clone();
-        self.read(move |conn| {
-            let sql = format!(
-                "{SUMMARY_SELECT}
-                 WHERE (?1 IS NULL OR h.name = ?1) AND (?2 IS NULL OR t.status = ?2)
-                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM contact_addresses a
-                        WHERE a.contact_id = t.requester_id AND a.address LIKE '%' || ?3 || '%'))
-                 ORDER BY t.id DESC LIMIT ?4"
-            );
-            let limit = if filter.limit > 0 {
-                filter.limit
-            } else {
-                i64::MAX
-            };
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(
-                    params![
-                        filter.helpdesk,
-                        filter.status,
-                        filter.requester.as_ref().map(|r| r.to_ascii_lowercase()),
-                        limit
-                    ],
-                    summary,
-                )?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-        .await
-    }
-
     /// A ticket and its whole thread. `helpdesk` may be omitted when only one has that number.
     pub async fn ticket(&self, helpdesk: Option<&str>, number: i64) -> Result<TicketView> {
         let helpdesk = helpdesk.map(str::to_string);

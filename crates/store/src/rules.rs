@@ -4,7 +4,7 @@ use postdesk_core::rules::RuleDecision;
 use rusqlite::{Connection, params};
 
 use crate::entries::insert_event;
-use crate::ingest::IncomingMail;
+use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
 
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and

@@ -92,10 +92,7 @@ impl Simulator {
     pub fn dry_run(&self, helpdesks: &[RegisteredHelpdesk], mail: &IncomingMail) -> Result<DryRun> {
         let hd = &helpdesks[mail.helpdesk];
         let tx = self.conn.unchecked_transaction()?;
-        let agents: HashSet<String> = tx
-            .prepare("SELECT email FROM agents WHERE email IS NOT NULL")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let agents: HashSet<String> = crate::access::agent_emails(&tx)?;
         let ledger = LedgerIndex::read(&tx, &[mail])?.facts(hd.id, mail);
         let input = mail.decision_input(None);
         let thread_facts = || gather_facts(&tx, hd, &agents, mail);

@@ -1,9 +1,11 @@
 //! The `tickets` table's writes: a new ticket from a mail, with the next number of its
-//! helpdesk and the title made from the subject, and the mark of who changed it last.
+//! helpdesk and the title made from the subject, its participants (`ticket_participants`),
+//! and the mark of who changed it last.
 
+use postdesk_mail::ParsedMail;
 use rusqlite::{Connection, params};
 
-use crate::ingest::IncomingMail;
+use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, now};
 
 /// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
@@ -80,4 +82,30 @@ pub fn ticket_title(subject: &str) -> String {
         return "(no subject)".into();
     }
     subject.chars().take(200).collect()
+}
+
+/// Sender, To and CC become participants, except our own addresses.
+pub(crate) fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> Vec<String> {
+    let mut addresses: Vec<String> = Vec::new();
+    for address in m.from.iter().chain(&m.to).chain(&m.cc) {
+        let key = address.email_key();
+        if key.contains('@') && !hd.config.is_own_address(&key) && !addresses.contains(&key) {
+            addresses.push(key);
+        }
+    }
+    addresses
+}
+
+pub(crate) fn insert_participants(
+    conn: &Connection,
+    ticket_id: i64,
+    addresses: &[String],
+) -> Result<()> {
+    let mut statement = conn.prepare_cached(
+        "INSERT INTO ticket_participants (ticket_id, address) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for address in addresses {
+        statement.execute(params![ticket_id, address])?;
+    }
+    Ok(())
 }

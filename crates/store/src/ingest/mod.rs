@@ -1,0 +1,481 @@
+//! Applies one prepared mail inside a group transaction: ledger row, contact,
+//! new ticket or follow-up, entry, attachments. Many mails share one commit, each
+//! mail's effects all-or-nothing (see [`Batch`]).
+//!
+//! This is the one stage of the pipeline that cannot be spread over cores, so it
+//! runs synchronously on a [`Writer`]: its own SQLite connection (rusqlite) on the
+//! thread that owns it, with cached prepared statements. Through sqlx's worker
+//! thread each statement cost two thread hand-offs, more than SQLite's own work.
+//!
+//! [`intake::decide`] decides; this module gathers its facts (`facts`) and executes
+//! the plan through the table modules (`ledger`, `tickets`, `entries`, `contacts`).
+
+mod facts;
+
+use std::collections::HashSet;
+
+use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
+use postdesk_core::settings::UnknownSender;
+use postdesk_core::thread::{Decision, SenderFacts, TicketFacts};
+use postdesk_mail::{Address, Classification};
+use rusqlite::{Connection, Transaction, params};
+
+use crate::contacts;
+use crate::entries::insert_event;
+use crate::entries::insert_incoming;
+pub use crate::incoming::{IncomingMail, IngestReport, Outcome, StoredAttachment};
+use crate::ledger::{self, LedgerIndex, LedgerRow};
+use crate::tickets::{insert_participants, insert_ticket, participant_addresses};
+use crate::writer::Writer;
+use crate::{RegisteredHelpdesk, Result, now};
+pub(crate) use facts::gather_facts;
+use facts::{Known, contact_by_address, gather};
+
+/// Many mails, one commit.
+pub struct Batch<'c> {
+    tx: Transaction<'c>,
+    /// Each mail in its own savepoint. Without, a database error while applying a
+    /// mail fails the whole batch, which the caller then redoes carefully.
+    careful: bool,
+    /// Agents' addresses (lower-case), read once per batch.
+    agents: HashSet<String>,
+    ledger: LedgerIndex,
+    known: Known,
+}
+
+impl Writer {
+    /// A group transaction for `mails`, holding the write lock from its start so
+    /// what it reads stays true until it commits. `careful` puts each mail in its
+    /// own savepoint; use it to redo a batch that failed without.
+    pub fn begin_batch<'c>(
+        &'c mut self,
+        helpdesks: &[RegisteredHelpdesk],
+        careful: bool,
+        mails: &[&IncomingMail],
+    ) -> Result<Batch<'c>> {
+        let tx = self.transaction()?;
+        let agents = crate::access::agent_emails(&tx)?;
+        let ledger = LedgerIndex::read(&tx, mails)?;
+        let known = Known::read(&tx, helpdesks, mails)?;
+        Ok(Batch {
+            tx,
+            careful,
+            agents,
+            ledger,
+            known,
+        })
+    }
+}
+
+impl Batch<'_> {
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Applies one mail of the batch. In a careful batch a database error inside
+    /// the mail's savepoint rolls back only this mail, which is then recorded as
+    /// failed; any error returned means the whole batch must be abandoned.
+    pub fn ingest(
+        &mut self,
+        helpdesks: &[RegisteredHelpdesk],
+        mail: &IncomingMail,
+        retry_of: Option<i64>,
+    ) -> Result<IngestReport> {
+        let hd = &helpdesks[mail.helpdesk];
+        let report = self.ingest_one(hd, mail, retry_of)?;
+        if let Some(outcome) = report.outcome.stored() {
+            let row = PriorIntake {
+                intake_id: report.intake_id,
+                outcome,
+                ticket_id: report.ticket_id,
+            };
+            self.ledger.record(hd.id, mail, row);
+        }
+        Ok(report)
+    }
+
+    fn ingest_one(
+        &mut self,
+        hd: &RegisteredHelpdesk,
+        mail: &IncomingMail,
+        retry_of: Option<i64>,
+    ) -> Result<IngestReport> {
+        let ledger = self.ledger.facts(hd.id, mail);
+        let input = mail.decision_input(retry_of);
+        let agents = &self.agents;
+        let known = &mut self.known;
+        let mut decide_and_execute = |conn: &Connection| {
+            let plan = intake::decide(&hd.config, input, &ledger, || {
+                gather(conn, hd, agents, known, mail)
+            })?;
+            execute(conn, hd, known, mail, plan)
+        };
+        if !self.careful {
+            return decide_and_execute(&self.tx);
+        }
+        let savepoint = self.tx.savepoint()?;
+        match decide_and_execute(&savepoint) {
+            Ok(report) => {
+                savepoint.commit()?;
+                Ok(report)
+            }
+            Err(e) => {
+                savepoint.finish()?; // rolled back: a savepoint not committed is dropped
+                // It may have learnt rows that the rollback took back: ask the database again.
+                self.known = Known::default();
+                tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
+                let retry_of = intake::row_to_update(&input, &ledger);
+                record_failure(&self.tx, hd, mail, retry_of, &e.to_string())
+            }
+        }
+    }
+
+    /// The transaction, for stages that add their own rows to the same commit (notify).
+    pub fn connection(&self) -> &Connection {
+        &self.tx
+    }
+}
+
+fn record_failure(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    mail: &IncomingMail,
+    retry_of: Option<i64>,
+    reason: &str,
+) -> Result<IngestReport> {
+    let row = LedgerRow {
+        retry_of,
+        outcome: IntakeOutcome::Failed,
+        classification: mail.classification.as_str(),
+        ticket_id: None,
+        reason: Some(reason),
+    };
+    let intake_id = ledger::write(conn, hd, mail, &row)?;
+    Ok(report(
+        Outcome::Failed,
+        intake_id,
+        None,
+        None,
+        Some(reason.to_string()),
+    ))
+}
+
+/// Carries out the plan for one mail: its ledger row, and for a mail that threading
+/// and the rules let in, its contact, ticket or follow-up, entry and events.
+fn execute(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    known: &mut Known,
+    mail: &IncomingMail,
+    plan: Plan,
+) -> Result<IngestReport> {
+    let m = &mail.mail;
+    let retry_of = plan.retry_of;
+    let (facts, ruled) = match plan.action {
+        Action::AlreadyProcessed(prior) => {
+            return Ok(IngestReport {
+                outcome: Outcome::Duplicate,
+                intake_id: prior.intake_id,
+                ticket_id: prior.ticket_id,
+                ticket_number: None,
+                reason: Some("the same mail was already processed".into()),
+                move_to_folder: None,
+            });
+        }
+        Action::Fail { reason } => return record_failure(conn, hd, mail, retry_of, &reason),
+        Action::DuplicateMessageId { taken_by, reason } => {
+            let row = LedgerRow {
+                retry_of,
+                outcome: IntakeOutcome::Ignored,
+                classification: "duplicate",
+                ticket_id: Some(taken_by.ticket_id),
+                reason: Some(&reason),
+            };
+            let intake_id = ledger::write(conn, hd, mail, &row)?;
+            return Ok(report(
+                Outcome::Ignored,
+                intake_id,
+                Some(taken_by.ticket_id),
+                None,
+                Some(reason),
+            ));
+        }
+        Action::Apply(applied) => (applied.facts, applied.ruled),
+    };
+    if !ruled.rules.applied.is_empty() || !ruled.rules.passed_over.is_empty() {
+        tracing::debug!(
+            location = %mail.location,
+            applied = ?ruled.rules.applied,
+            passed_over = ?ruled.rules.passed_over,
+            "mail rules"
+        );
+    }
+    let class = mail.classification.as_str();
+    // The rules may change what threading knows of the ticket: ask the database next time.
+    let rules_change_ticket = ruled.rules.fields.changes_ticket();
+    match ruled.decision {
+        Decision::Ignore { reason } => {
+            let intake_id = ledger::write(
+                conn,
+                hd,
+                mail,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Ignored,
+                    classification: class,
+                    ticket_id: None,
+                    reason: Some(&reason),
+                },
+            )?;
+            let mut report = report(Outcome::Ignored, intake_id, None, None, Some(reason));
+            report.move_to_folder = ruled.rules.ignore_folder().map(str::to_string);
+            Ok(report)
+        }
+        Decision::Reject { reason } => {
+            let intake_id = ledger::write(
+                conn,
+                hd,
+                mail,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Failed,
+                    classification: class,
+                    ticket_id: None,
+                    reason: Some(&reason),
+                },
+            )?;
+            Ok(report(Outcome::Failed, intake_id, None, None, Some(reason)))
+        }
+        Decision::NewTicket { note } => {
+            let requester =
+                requester_for_new_ticket(conn, hd, known, m.from.as_ref(), &facts.sender)?;
+            let contact_id = match &requester.contact {
+                Requester::Known(id) => *id,
+                Requester::New { name, email } => {
+                    let id = contacts::create(conn, name, email, requester.organization_id)?;
+                    known
+                        .contacts
+                        .insert(email.clone(), Some((id, requester.organization_id)));
+                    id
+                }
+            };
+            let (ticket_id, number) =
+                insert_ticket(conn, hd, mail, contact_id, requester.organization_id)?;
+            let intake_id = ledger::write(
+                conn,
+                hd,
+                mail,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Created,
+                    classification: class,
+                    ticket_id: Some(ticket_id),
+                    reason: None,
+                },
+            )?;
+            // A new ticket's description is the whole text: nothing in it is history we know.
+            insert_incoming(conn, hd, ticket_id, mail, contact_id, intake_id, &m.text)?;
+            let participants = participant_addresses(hd, m);
+            insert_participants(conn, ticket_id, &participants)?;
+            known.numbers.insert((hd.id, number), Some(ticket_id));
+            if let Some(id) = &m.message_id {
+                known
+                    .message_ids
+                    .insert((hd.id, id.clone()), Some(ticket_id));
+            }
+            if !rules_change_ticket {
+                let mut participants = participants;
+                participants.sort();
+                known.tickets.insert(
+                    ticket_id,
+                    TicketFacts {
+                        id: ticket_id,
+                        number,
+                        status: hd.config.settings.new_ticket_status.clone(),
+                        requester_contact_id: Some(contact_id),
+                        organization_id: requester.organization_id,
+                        participants,
+                    },
+                );
+            }
+            if let Some(note) = note {
+                insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+            }
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
+            Ok(report(
+                Outcome::Created,
+                intake_id,
+                Some(ticket_id),
+                Some(number),
+                None,
+            ))
+        }
+        Decision::FollowUp {
+            ticket_id,
+            set_status,
+            note,
+        } => {
+            let informant = match facts.sender.contact_id {
+                Some(id) => id,
+                None => default_contact(conn, hd, known)?,
+            };
+            let intake_id = ledger::write(
+                conn,
+                hd,
+                mail,
+                &LedgerRow {
+                    retry_of,
+                    outcome: IntakeOutcome::Appended,
+                    classification: class,
+                    ticket_id: Some(ticket_id),
+                    reason: None,
+                },
+            )?;
+            let reply = mail.reply(hd.config.settings.reply_marker.as_deref());
+            insert_incoming(
+                conn,
+                hd,
+                ticket_id,
+                mail,
+                informant,
+                intake_id,
+                &reply.reply,
+            )?;
+            // Status (when it changes), last modified, and the number to report.
+            let number: i64 = conn
+                .prepare_cached(
+                    "UPDATE tickets SET status = COALESCE(?1, status), modified_at = ?2,
+                     modified_by = ?3 WHERE id = ?4 RETURNING number",
+                )?
+                .query_row(
+                    params![set_status, now(), hd.default_agent_id, ticket_id],
+                    |r| r.get(0),
+                )?;
+            let participants = if mail.classification == Classification::Normal {
+                participant_addresses(hd, m)
+            } else {
+                Vec::new()
+            };
+            insert_participants(conn, ticket_id, &participants)?;
+            if let Some(id) = &m.message_id {
+                known
+                    .message_ids
+                    .insert((hd.id, id.clone()), Some(ticket_id));
+            }
+            if rules_change_ticket {
+                known.tickets.remove(&ticket_id);
+            } else if let Some(t) = known.tickets.get_mut(&ticket_id) {
+                if let Some(status) = set_status {
+                    t.status = status;
+                }
+                t.participants.extend(participants);
+                t.participants.sort();
+                t.participants.dedup();
+            }
+            if let Some(note) = note {
+                insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
+            }
+            crate::rules::apply_to_ticket(conn, hd, ticket_id, mail, &ruled.rules)?;
+            Ok(report(
+                Outcome::Appended,
+                intake_id,
+                Some(ticket_id),
+                Some(number),
+                None,
+            ))
+        }
+    }
+}
+
+fn report(
+    outcome: Outcome,
+    intake_id: i64,
+    ticket_id: Option<i64>,
+    ticket_number: Option<i64>,
+    reason: Option<String>,
+) -> IngestReport {
+    IngestReport {
+        outcome,
+        intake_id,
+        ticket_id,
+        ticket_number,
+        reason,
+        move_to_folder: None,
+    }
+}
+
+/// The requester of a new ticket.
+struct NewRequester {
+    contact: Requester,
+    organization_id: Option<i64>,
+}
+
+enum Requester {
+    Known(i64),
+    /// A contact to create with the ticket.
+    New {
+        name: String,
+        email: String,
+    },
+}
+
+fn requester_for_new_ticket(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    known: &mut Known,
+    from: Option<&Address>,
+    sender: &SenderFacts,
+) -> Result<NewRequester> {
+    if let Some(id) = sender.contact_id {
+        return Ok(NewRequester {
+            contact: Requester::Known(id),
+            organization_id: sender.organization_id,
+        });
+    }
+    let create = hd.config.settings.unknown_sender == UnknownSender::CreateContact;
+    match (from, &sender.email) {
+        (Some(address), Some(email)) if create => {
+            let organization_id = match hd.config.organization_for(email) {
+                Some(name) => Some(contacts::ensure_organization(conn, name)?),
+                None => None,
+            };
+            let name = address
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string());
+            Ok(NewRequester {
+                contact: Requester::New {
+                    name,
+                    email: email.clone(),
+                },
+                organization_id,
+            })
+        }
+        _ => {
+            let id = default_contact(conn, hd, known)?;
+            let email = hd.config.settings.default_contact.to_ascii_lowercase();
+            let organization_id = match known.contacts.get(&email) {
+                Some(Some((_, org))) => *org,
+                _ => contacts::organization_of(conn, id)?,
+            };
+            Ok(NewRequester {
+                contact: Requester::Known(id),
+                organization_id,
+            })
+        }
+    }
+}
+
+/// The helpdesk's default contact, created on first use.
+fn default_contact(conn: &Connection, hd: &RegisteredHelpdesk, known: &mut Known) -> Result<i64> {
+    let email = hd.config.settings.default_contact.to_ascii_lowercase();
+    match contact_by_address(conn, known, &email)? {
+        Some((id, _)) => Ok(id),
+        None => {
+            let id = contacts::create(conn, "Unknown sender", &email, None)?;
+            known.contacts.insert(email, Some((id, None)));
+            Ok(id)
+        }
+    }
+}
