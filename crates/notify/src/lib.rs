@@ -13,8 +13,8 @@ use postdesk_core::outgoing::{Event, Target};
 use postdesk_core::time::format_time;
 use postdesk_mail::Classification;
 use postdesk_store::outbox::{self, NewOutgoing};
-use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk};
-use rusqlite::Connection;
+use postdesk_store::tickets::{self, TicketInfo};
+use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Tx, access};
 
 use compose::{Automatic, Draft};
 
@@ -26,7 +26,7 @@ const DESCRIPTION_CHARS: usize = 8000;
 /// Called by the pipeline for every applied mail, inside the mail's group transaction.
 /// Queues nothing for a helpdesk without `[helpdesk.smtp]`.
 pub fn on_ingested(
-    conn: &Connection,
+    tx: Tx<'_>,
     helpdesk: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -36,12 +36,12 @@ pub fn on_ingested(
     }
     let result = match report.outcome {
         Outcome::Created if mail.classification == Classification::Normal => {
-            created(conn, helpdesk, mail, report)
+            created(tx, helpdesk, mail, report)
         }
         Outcome::Appended if mail.classification == Classification::Normal => {
-            followed_up(conn, helpdesk, mail, report)
+            followed_up(tx, helpdesk, mail, report)
         }
-        Outcome::Failed => failed(conn, helpdesk, mail, report),
+        Outcome::Failed => failed(tx, helpdesk, mail, report),
         _ => Ok(()),
     };
     match result {
@@ -64,48 +64,6 @@ pub enum NotifyError {
     Template(#[from] minijinja::Error),
     #[error(transparent)]
     Compose(#[from] compose::ComposeError),
-}
-
-impl From<rusqlite::Error> for NotifyError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Database(e.into())
-    }
-}
-
-/// What the templates may say about a ticket.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TicketInfo {
-    pub number: i64,
-    pub title: String,
-    pub status: String,
-    pub created_at: i64,
-    pub requester_name: String,
-    pub manager: Option<(String, Option<String>)>,
-    pub assignee: Option<(String, Option<String>)>,
-}
-
-pub(crate) fn ticket_info(
-    conn: &Connection,
-    ticket_id: i64,
-) -> Result<TicketInfo, rusqlite::Error> {
-    conn.prepare_cached(
-        "SELECT t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
-         FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
-         LEFT JOIN agents m ON m.id = t.manager_id LEFT JOIN agents a ON a.id = t.assignee_id
-         WHERE t.id = ?1",
-    )?
-    .query_row([ticket_id], |r| {
-        let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
-        Ok(TicketInfo {
-            number: r.get(0)?,
-            title: r.get(1)?,
-            status: r.get(2)?,
-            created_at: r.get(3)?,
-            requester_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-            manager: agent(r.get(5)?, r.get(6)?),
-            assignee: agent(r.get(7)?, r.get(8)?),
-        })
-    })
 }
 
 /// Every template variable, empty unless set.
@@ -177,51 +135,89 @@ pub(crate) fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
     Some((from, name))
 }
 
-/// Renders, composes and queues one mail.
-#[allow(clippy::too_many_arguments)]
+/// One mail to render, compose and queue.
+pub(crate) struct Outgoing<'a> {
+    pub event: Event,
+    pub vars: &'a Vars,
+    /// (name, address).
+    pub to: Vec<(Option<String>, String)>,
+    pub cc: Vec<(Option<String>, String)>,
+    /// In-Reply-To and References.
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// The rows the mail is about.
+    pub ticket_id: Option<i64>,
+    pub intake_id: Option<i64>,
+    pub entry_id: Option<i64>,
+    /// A file attached as it is: (name, bytes).
+    pub attach_mail: Option<(String, Vec<u8>)>,
+    /// Fixed by the caller (a reply's entry already carries it), else made here.
+    pub message_id: Option<String>,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A mail of `event` to `to` about the rows given, with nothing else set.
+    pub fn new(event: Event, vars: &'a Vars, to: Vec<(Option<String>, String)>) -> Self {
+        Self {
+            event,
+            vars,
+            to,
+            cc: Vec::new(),
+            in_reply_to: None,
+            references: Vec::new(),
+            ticket_id: None,
+            intake_id: None,
+            entry_id: None,
+            attach_mail: None,
+            message_id: None,
+        }
+    }
+}
+
+/// Renders, composes and queues one mail: its outbox id and Message-ID, or `None`
+/// for a helpdesk that sends no mail.
 pub(crate) fn queue(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
-    event: Event,
-    vars: &Vars,
-    to: Vec<(Option<String>, String)>,
-    cc: Vec<(Option<String>, String)>,
-    threading: (Option<String>, Vec<String>),
-    ids: (Option<i64>, Option<i64>, Option<i64>),
-    attach_mail: Option<(String, Vec<u8>)>,
-    message_id: Option<String>,
+    mail: Outgoing<'_>,
 ) -> Result<Option<(i64, String)>, NotifyError> {
     let Some((from, from_name)) = sender(hd) else {
         return Ok(None);
     };
-    let rendered = hd.config.outgoing.templates.render(event, vars.value())?;
-    let message_id = message_id.unwrap_or_else(|| compose::new_message_id(&from));
+    let event = mail.event;
+    let rendered = hd
+        .config
+        .outgoing
+        .templates
+        .render(event, mail.vars.value())?;
+    let message_id = mail
+        .message_id
+        .unwrap_or_else(|| compose::new_message_id(&from));
     let draft = Draft {
         from_name: Some(from_name),
         from,
-        to,
-        cc,
+        to: mail.to,
+        cc: mail.cc,
         subject: rendered.subject,
         body: rendered.body,
         message_id: message_id.clone(),
-        in_reply_to: threading.0,
-        references: threading.1,
+        in_reply_to: mail.in_reply_to,
+        references: mail.references,
         automatic: match event {
             Event::Reply => Automatic::No,
             Event::Acknowledgement => Automatic::Replied,
             _ => Automatic::Generated,
         },
-        attach_mail,
+        attach_mail: mail.attach_mail,
     };
     let composed = compose::compose(&draft)?;
-    let (ticket_id, intake_id, entry_id) = ids;
     let id = outbox::queue(
-        conn,
+        tx,
         &NewOutgoing {
             helpdesk_id: hd.id,
-            ticket_id,
-            intake_id,
-            entry_id,
+            ticket_id: mail.ticket_id,
+            intake_id: mail.intake_id,
+            entry_id: mail.entry_id,
             kind: event.as_str(),
             message_id: &message_id,
             envelope_from: &composed.envelope_from,
@@ -235,7 +231,7 @@ pub(crate) fn queue(
 }
 
 fn created(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -243,7 +239,7 @@ fn created(
     let Some(ticket_id) = report.ticket_id else {
         return Ok(());
     };
-    let info = ticket_info(conn, ticket_id)?;
+    let info = tickets::info(tx, ticket_id)?;
     let m = &mail.mail;
     let from = m.from.as_ref().map(|a| a.email_key()).unwrap_or_default();
     let mut vars = Vars::new();
@@ -259,43 +255,27 @@ fn created(
                 .acknowledgement_text
                 .clone(),
         );
-    if let Some(skip) = acknowledgement_skipped(conn, hd, mail, &from)? {
+    if let Some(skip) = acknowledgement_skipped(tx, hd, mail, &from)? {
         tracing::info!(ticket = info.number, reason = skip, "no acknowledgement");
     } else {
         let name = m.from.as_ref().and_then(|a| a.name.clone());
-        let threading = match &m.message_id {
-            Some(id) => (Some(id.clone()), vec![id.clone()]),
-            None => (None, Vec::new()),
-        };
-        queue(
-            conn,
-            hd,
-            Event::Acknowledgement,
-            &vars,
-            vec![(name, from.clone())],
-            Vec::new(),
-            threading,
-            (Some(ticket_id), Some(report.intake_id), None),
-            None,
-            None,
-        )?;
+        let mut ack = Outgoing::new(Event::Acknowledgement, &vars, vec![(name, from.clone())]);
+        if let Some(id) = &m.message_id {
+            ack.in_reply_to = Some(id.clone());
+            ack.references = vec![id.clone()];
+        }
+        ack.ticket_id = Some(ticket_id);
+        ack.intake_id = Some(report.intake_id);
+        queue(tx, hd, ack)?;
     }
     let target = &hd.config.outgoing.notifications.new_ticket;
     let agent = info.manager.clone().or(info.assignee.clone());
-    let to = recipients(conn, hd, target, agent, &from)?;
+    let to = recipients(tx, hd, target, agent, &from)?;
     if !to.is_empty() {
-        queue(
-            conn,
-            hd,
-            Event::NewTicket,
-            &vars,
-            to,
-            Vec::new(),
-            (None, Vec::new()),
-            (Some(ticket_id), Some(report.intake_id), None),
-            None,
-            None,
-        )?;
+        let mut notification = Outgoing::new(Event::NewTicket, &vars, to);
+        notification.ticket_id = Some(ticket_id);
+        notification.intake_id = Some(report.intake_id);
+        queue(tx, hd, notification)?;
     }
     Ok(())
 }
@@ -312,7 +292,7 @@ fn author(mail: &IncomingMail) -> String {
 
 /// Why no acknowledgement goes to `from`, if it does not.
 fn acknowledgement_skipped(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     from: &str,
@@ -358,7 +338,7 @@ fn acknowledgement_skipped(
         return Ok(Some("no-reply address"));
     }
     let since = postdesk_store::now() - 3600;
-    let sent = outbox::acknowledgements_since(conn, from, since)?;
+    let sent = outbox::acknowledgements_since(tx, from, since)?;
     if sent >= i64::from(n.max_acknowledgements_per_hour) {
         return Ok(Some("rate limit of acknowledgements per hour reached"));
     }
@@ -367,7 +347,7 @@ fn acknowledgement_skipped(
 
 /// The addresses of `target`, except `exclude` (the mail's sender) and our own.
 fn recipients(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     target: &Target,
     ticket_agent: Option<(String, Option<String>)>,
@@ -388,10 +368,10 @@ fn recipients(
             .and_then(|(name, email)| email.map(|e| (Some(name), e)))
             .into_iter()
             .collect(),
-        Target::AllAgents => conn
-            .prepare_cached("SELECT name, email FROM agents WHERE email IS NOT NULL ORDER BY id")?
-            .query_map([], |r| Ok((Some(r.get(0)?), r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?,
+        Target::AllAgents => access::agents_with_email(tx)?
+            .into_iter()
+            .map(|(name, email)| (Some(name), email))
+            .collect(),
     };
     let mut seen = Vec::new();
     Ok(list
@@ -406,7 +386,7 @@ fn recipients(
 }
 
 fn followed_up(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -418,7 +398,7 @@ fn followed_up(
     if *target == Target::None {
         return Ok(());
     }
-    let info = ticket_info(conn, ticket_id)?;
+    let info = tickets::info(tx, ticket_id)?;
     let from = mail
         .mail
         .from
@@ -426,7 +406,7 @@ fn followed_up(
         .map(|a| a.email_key())
         .unwrap_or_default();
     let agent = info.assignee.clone().or(info.manager.clone());
-    let to = recipients(conn, hd, target, agent, &from)?;
+    let to = recipients(tx, hd, target, agent, &from)?;
     if to.is_empty() {
         return Ok(());
     }
@@ -438,23 +418,15 @@ fn followed_up(
             cut(&mail.reply(hd.config.settings.reply_marker.as_deref()).reply),
         )
         .set("author", author(mail));
-    queue(
-        conn,
-        hd,
-        Event::FollowUp,
-        &vars,
-        to,
-        Vec::new(),
-        (None, Vec::new()),
-        (Some(ticket_id), Some(report.intake_id), None),
-        None,
-        None,
-    )?;
+    let mut notification = Outgoing::new(Event::FollowUp, &vars, to);
+    notification.ticket_id = Some(ticket_id);
+    notification.intake_id = Some(report.intake_id);
+    queue(tx, hd, notification)?;
     Ok(())
 }
 
 fn failed(
-    conn: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
@@ -472,17 +444,9 @@ fn failed(
         .set("intake_id", report.intake_id.to_string());
     let original = zstd::decode_all(mail.raw_compressed.as_slice()).unwrap_or_default();
     let to = contacts.iter().map(|a| (None, a.clone())).collect();
-    queue(
-        conn,
-        hd,
-        Event::Alert,
-        &vars,
-        to,
-        Vec::new(),
-        (None, Vec::new()),
-        (None, Some(report.intake_id), None),
-        Some((format!("failed-{}.eml", report.intake_id), original)),
-        None,
-    )?;
+    let mut alert = Outgoing::new(Event::Alert, &vars, to);
+    alert.intake_id = Some(report.intake_id);
+    alert.attach_mail = Some((format!("failed-{}.eml", report.intake_id), original));
+    queue(tx, hd, alert)?;
     Ok(())
 }

@@ -4,10 +4,9 @@
 
 use postdesk_core::outgoing::Event;
 use postdesk_store::outbox::{self, OutgoingEntry};
-use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
-use rusqlite::Connection;
+use postdesk_store::{RegisteredHelpdesk, Store, StoreError, Tx, access, tickets};
 
-use crate::{NotifyError, Vars, compose, sender, ticket_info};
+use crate::{NotifyError, Outgoing, Vars, compose, sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
@@ -23,12 +22,6 @@ pub enum ReplyError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Notify(#[from] NotifyError),
-}
-
-impl From<rusqlite::Error> for ReplyError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
-    }
 }
 
 /// What was queued.
@@ -60,13 +53,13 @@ pub async fn reply(
     };
     let (hd, agent, text) = (hd.clone(), agent.map(str::to_string), text.to_string());
     store
-        .write(move |tx| reply_in(tx, &hd, number, agent.as_deref(), &text, from))
+        .transaction(move |tx| reply_in(tx, &hd, number, agent.as_deref(), &text, from))
         .await
 }
 
 /// `reply` inside its transaction.
 fn reply_in(
-    tx: &Connection,
+    tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     number: i64,
     agent: Option<&str>,
@@ -81,10 +74,8 @@ fn reply_in(
         Some(a) => outbox::agent(tx, a)?,
         None => hd.default_agent_id,
     };
-    let agent_name: String = tx
-        .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
-        .query_row([agent_id], |r| r.get(0))?;
-    let info = ticket_info(tx, ctx.ticket_id)?;
+    let agent_name = access::agent_name(tx, agent_id)?;
+    let info = tickets::info(tx, ctx.ticket_id)?;
     let mut vars = Vars::new();
     vars.ticket(hd, &info)
         .set("requester_email", requester.clone())
@@ -128,18 +119,18 @@ fn reply_in(
             references: &references,
         },
     )?;
-    let queued = crate::queue(
-        tx,
-        hd,
+    let mut mail = Outgoing::new(
         Event::Reply,
         &vars,
         vec![(ctx.requester_name.clone(), requester.clone())],
-        cc.iter().map(|a| (None, a.clone())).collect(),
-        (ctx.last_message_id.clone(), references),
-        (Some(ctx.ticket_id), None, Some(entry_id)),
-        None,
-        Some(message_id.clone()),
-    )?;
+    );
+    mail.cc = cc.iter().map(|a| (None, a.clone())).collect();
+    mail.in_reply_to = ctx.last_message_id.clone();
+    mail.references = references;
+    mail.ticket_id = Some(ctx.ticket_id);
+    mail.entry_id = Some(entry_id);
+    mail.message_id = Some(message_id.clone());
+    let queued = crate::queue(tx, hd, mail)?;
     let Some((outbox_id, _)) = queued else {
         return Err(ReplyError::NoSmtp(hd.config.settings.name.clone()));
     };

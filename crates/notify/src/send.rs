@@ -2,6 +2,10 @@
 //! queued, and records the result — sent; deferred with exponential backoff after a
 //! transient failure (4xx, no connection, TLS, timeout); failed, on the ticket too,
 //! after a permanent one (5xx) or too many attempts.
+//!
+//! The transport is a seam, as lettre's stub transport is: [`deliver_due_with`] takes a
+//! [`Connector`]; [`Smtp`] is the real one, and the unit tests below drive the claim,
+//! retry and backoff bookkeeping with a scripted one against a real store.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,10 +17,56 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use postdesk_core::mailbox::Security;
 use postdesk_core::outgoing::{DeliverySettings, SmtpAuth, SmtpSettings};
 use postdesk_core::settings::Helpdesk;
+use postdesk_store::outbox::Claimed;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
+
+/// Carries a claimed mail to its server.
+pub trait MailTransport: Send + Sync {
+    fn send(&self, mail: &Claimed) -> impl Future<Output = Attempt> + Send;
+}
+
+/// Opens the transport for a helpdesk's SMTP settings, once per run and helpdesk.
+pub trait Connector: Sync {
+    type Transport: MailTransport;
+
+    /// The transport sending as `from`; the error is why not (a mail then waits).
+    fn connect(
+        &self,
+        store: &Store,
+        helpdesk: &RegisteredHelpdesk,
+        smtp: &SmtpSettings,
+        from: &str,
+    ) -> impl Future<Output = Result<Self::Transport, String>> + Send;
+}
+
+/// The real transport: lettre over SMTP, with the helpdesk's login.
+pub struct Smtp;
+
+impl Connector for Smtp {
+    type Transport = Transport;
+
+    async fn connect(
+        &self,
+        store: &Store,
+        helpdesk: &RegisteredHelpdesk,
+        smtp: &SmtpSettings,
+        from: &str,
+    ) -> Result<Transport, String> {
+        let password = smtp_password(store, &helpdesk.config)
+            .await
+            .map_err(|e| e.to_string())?;
+        transport(smtp, from, password).map_err(|e| e.to_string())
+    }
+}
+
+impl MailTransport for Transport {
+    async fn send(&self, mail: &Claimed) -> Attempt {
+        send_one(self, mail).await
+    }
+}
 
 /// The SMTP settings cannot be used as they are.
 #[derive(Debug, thiserror::Error)]
@@ -170,15 +220,26 @@ impl std::fmt::Display for Delivered {
     }
 }
 
-/// Sends every mail due when called (or only mail `only`), in batches.
+/// Sends every mail due when called (or only mail `only`), in batches, over SMTP.
 pub async fn deliver_due(
     store: &Store,
     helpdesks: &[RegisteredHelpdesk],
     delivery: &DeliverySettings,
     only: Option<i64>,
 ) -> Result<Delivered, StoreError> {
+    deliver_due_with(&Smtp, store, helpdesks, delivery, only).await
+}
+
+/// [`deliver_due`] through the transports `connector` opens.
+pub async fn deliver_due_with<C: Connector>(
+    connector: &C,
+    store: &Store,
+    helpdesks: &[RegisteredHelpdesk],
+    delivery: &DeliverySettings,
+    only: Option<i64>,
+) -> Result<Delivered, StoreError> {
     let mut done = Delivered::default();
-    let mut transports: HashMap<i64, Result<Transport, String>> = HashMap::new();
+    let mut transports: HashMap<i64, Result<C::Transport, String>> = HashMap::new();
     // Only what was due when this run started: a mail deferred during the run is
     // not tried again by it (its retry may come due while a slow server is tried).
     let started = postdesk_store::now();
@@ -201,17 +262,13 @@ pub async fn deliver_due(
                     Some((h, smtp)) => {
                         let transport = match transports.entry(h.id) {
                             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(e) => {
-                                let made = match smtp_password(store, &h.config).await {
-                                    Ok(password) => transport(smtp, &mail.envelope_from, password),
-                                    Err(e) => Err(e),
-                                };
-                                e.insert(made.map_err(|e| e.to_string()))
-                            }
+                            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                                connector.connect(store, h, smtp, &mail.envelope_from).await,
+                            ),
                         };
                         match transport {
                             Err(e) => Attempt::Deferred(e.clone()),
-                            Ok(t) => send_one(t, &mail).await,
+                            Ok(t) => t.send(&mail).await,
                         }
                     }
                 }
@@ -253,7 +310,7 @@ pub async fn deliver_due(
     }
 }
 
-async fn send_one(transport: &Transport, mail: &postdesk_store::outbox::Claimed) -> Attempt {
+async fn send_one(transport: &Transport, mail: &Claimed) -> Attempt {
     let parse = |a: &str| a.parse::<lettre::Address>();
     let from = match parse(&mail.envelope_from) {
         Ok(a) => a,
@@ -378,4 +435,186 @@ pub async fn check(
         result,
     });
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use postdesk_core::settings::HelpdeskSettings;
+    use postdesk_store::outbox::{self, NewOutgoing};
+
+    use super::*;
+
+    /// Answers each send with the next scripted attempt and records what it was given.
+    struct Scripted {
+        answers: Mutex<Vec<Attempt>>,
+        sent: Mutex<Vec<i64>>,
+        refuse_connect: Option<String>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<Attempt>) -> Self {
+            Self {
+                answers: Mutex::new(answers),
+                sent: Mutex::new(Vec::new()),
+                refuse_connect: None,
+            }
+        }
+    }
+
+    impl MailTransport for &Scripted {
+        async fn send(&self, mail: &Claimed) -> Attempt {
+            self.sent.lock().unwrap().push(mail.id);
+            self.answers.lock().unwrap().remove(0)
+        }
+    }
+
+    impl<'s> Connector for &'s Scripted {
+        type Transport = &'s Scripted;
+
+        async fn connect(
+            &self,
+            _: &Store,
+            _: &RegisteredHelpdesk,
+            _: &SmtpSettings,
+            _: &str,
+        ) -> Result<&'s Scripted, String> {
+            match &self.refuse_connect {
+                Some(why) => Err(why.clone()),
+                None => Ok(*self),
+            }
+        }
+    }
+
+    async fn desk(mails: usize) -> (tempfile::TempDir, Store, Vec<RegisteredHelpdesk>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = Store::open(&url, dir.path()).await.unwrap();
+        let settings: HelpdeskSettings = toml::from_str(
+            "name = \"Support\"\naddresses = [\"support@example.com\"]\n\
+             [smtp]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\n",
+        )
+        .unwrap();
+        let helpdesks = store
+            .register_helpdesks(&[settings.compile().unwrap()])
+            .await
+            .unwrap();
+        let helpdesk_id = helpdesks[0].id;
+        store
+            .transaction(move |tx| {
+                for n in 0..mails {
+                    let message_id = format!("m{n}@example.com");
+                    outbox::queue(
+                        tx,
+                        &NewOutgoing {
+                            helpdesk_id,
+                            ticket_id: None,
+                            intake_id: None,
+                            entry_id: None,
+                            kind: "alert",
+                            message_id: &message_id,
+                            envelope_from: "support@example.com",
+                            recipients: &["alice@example.org".to_string()],
+                            subject: "Hello",
+                            raw: b"Subject: Hello\r\n\r\nHi\r\n",
+                            suppressed: false,
+                        },
+                    )?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        (dir, store, helpdesks)
+    }
+
+    fn delivery(max_attempts: u32) -> DeliverySettings {
+        DeliverySettings {
+            max_attempts,
+            retry_base_secs: 60,
+            ..DeliverySettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn sent_deferred_and_failed_mails_are_recorded_as_such() {
+        let (_dir, store, helpdesks) = desk(3).await;
+        let stub = Scripted::new(vec![
+            Attempt::Sent,
+            Attempt::Deferred("421 try later".into()),
+            Attempt::Failed("550 no such user".into()),
+        ]);
+        let done = deliver_due_with(&&stub, &store, &helpdesks, &delivery(5), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            Delivered {
+                sent: 1,
+                deferred: 1,
+                failed: 1,
+                suppressed: 0
+            }
+        );
+        let rows = store.outbox_rows(None, 10).await.unwrap();
+        let by_id = |id: i64| rows.iter().find(|r| r.id == id).unwrap();
+        let ids = stub.sent.lock().unwrap().clone();
+        assert_eq!(by_id(ids[0]).status, "sent");
+        let deferred = by_id(ids[1]);
+        assert_eq!(deferred.status, "queued");
+        assert_eq!(deferred.attempts, 1);
+        assert_eq!(deferred.last_error.as_deref(), Some("421 try later"));
+        // The first retry waits the base delay.
+        let wait = deferred.next_attempt_at - postdesk_store::now();
+        assert!((55..=60).contains(&wait), "{wait}");
+        assert_eq!(by_id(ids[2]).status, "failed");
+        // The deferred mail is not due yet: a second run sends nothing.
+        let again = deliver_due_with(&&stub, &store, &helpdesks, &delivery(5), None)
+            .await
+            .unwrap();
+        assert_eq!(again, Delivered::default());
+    }
+
+    #[tokio::test]
+    async fn a_mail_deferred_too_often_is_given_up() {
+        let (_dir, store, helpdesks) = desk(1).await;
+        let mut stub = Scripted::new(Vec::new());
+        stub.refuse_connect = Some("connection refused".into());
+        for attempt in 1..=3 {
+            // Make it due again, as the backoff would after its wait.
+            let id = store.outbox_rows(None, 1).await.unwrap()[0].id;
+            store.outbox_defer(id, 0, "waiting").await.unwrap();
+            let done = deliver_due_with(&&stub, &store, &helpdesks, &delivery(8), None)
+                .await
+                .unwrap();
+            assert_eq!(done.deferred, 1, "attempt {attempt}");
+        }
+        let row = &store.outbox_rows(None, 1).await.unwrap()[0];
+        // Each defer above counted an attempt too: 3 by the test, 3 by the sender.
+        assert_eq!((row.status.as_str(), row.attempts), ("queued", 6));
+        let id = row.id;
+        store.outbox_defer(id, 0, "waiting").await.unwrap();
+        let done = deliver_due_with(&&stub, &store, &helpdesks, &delivery(8), None)
+            .await
+            .unwrap();
+        assert_eq!(done.failed, 1);
+        let row = store.outbox_row(id).await.unwrap();
+        assert_eq!(row.status, "failed");
+        assert!(
+            row.last_error
+                .as_deref()
+                .unwrap()
+                .contains("connection refused (gave up after 8 attempts)"),
+            "{:?}",
+            row.last_error
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let d = delivery(10);
+        let waits: Vec<u64> = (1..=8).map(|n| d.backoff(n)).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
 }

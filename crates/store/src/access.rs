@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::contacts::Scope;
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, Tx, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -293,6 +293,23 @@ pub(crate) fn agent_emails(conn: &Connection) -> Result<std::collections::HashSe
         .prepare_cached("SELECT email FROM agents WHERE email IS NOT NULL")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every agent with an address, as (name, address), in the order they were added.
+pub fn agents_with_email(tx: Tx<'_>) -> Result<Vec<(String, String)>> {
+    Ok(tx
+        .conn()
+        .prepare_cached("SELECT name, email FROM agents WHERE email IS NOT NULL ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The name of agent `id`.
+pub fn agent_name(tx: Tx<'_>, id: i64) -> Result<String> {
+    Ok(tx
+        .conn()
+        .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?)
 }
 
 /// The id of the agent named `name`, or NotFound.

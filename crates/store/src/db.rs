@@ -166,6 +166,23 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result
     Ok(())
 }
 
+/// A write transaction in progress, as the other crates hold it: they hand it to the
+/// store's functions to add to the same commit, and cannot run SQL on it themselves.
+#[derive(Clone, Copy)]
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
+        Self { conn }
+    }
+
+    pub(crate) fn conn(self) -> &'c Connection {
+        self.conn
+    }
+}
+
 /// Idle read connections, kept for the next read.
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
@@ -200,6 +217,17 @@ impl Readers {
 }
 
 impl Store {
+    /// Runs `work` in one write transaction, committed unless it fails: for the other
+    /// crates, which add to it through the store's functions taking a [`Tx`].
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        self.write(move |tx| work(Tx::new(tx))).await
+    }
+
     /// Runs `work` on a read connection, on a thread where blocking is allowed. What
     /// it reads is one consistent snapshot only inside a transaction it opens itself.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use postdesk_core::settings::Helpdesk;
 
+pub use db::Tx;
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, Simulator, TicketBrief};
 pub use writer::Writer;

@@ -4,9 +4,9 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
-use crate::{Result, Store, StoreError, now};
+use crate::{Result, Store, StoreError, Tx, now};
 
 /// A mail to queue.
 #[derive(Debug, Clone)]
@@ -29,7 +29,8 @@ pub struct NewOutgoing<'a> {
 }
 
 /// Writes `mail` to the outbox on `conn` (the caller's transaction).
-pub fn queue(conn: &Connection, mail: &NewOutgoing<'_>) -> Result<i64> {
+pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<i64> {
+    let conn = tx.conn();
     let recipients = mail
         .recipients
         .iter()
@@ -60,7 +61,8 @@ pub fn queue(conn: &Connection, mail: &NewOutgoing<'_>) -> Result<i64> {
 }
 
 /// Acknowledgements queued to `recipient` (any status) since `since`.
-pub fn acknowledgements_since(conn: &Connection, recipient: &str, since: i64) -> Result<i64> {
+pub fn acknowledgements_since(tx: Tx<'_>, recipient: &str, since: i64) -> Result<i64> {
+    let conn = tx.conn();
     Ok(conn
         .prepare_cached(
             "SELECT COUNT(*) FROM outbox WHERE recipients = ?1 AND kind = 'acknowledgement'
@@ -160,7 +162,8 @@ pub struct OutgoingEntry<'a> {
 }
 
 /// Adds the customer-visible `outgoing` entry of a reply; returns its id.
-pub fn add_outgoing_entry(conn: &Connection, entry: &OutgoingEntry<'_>) -> Result<i64> {
+pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<i64> {
+    let conn = tx.conn();
     let now = now();
     conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
@@ -187,7 +190,8 @@ pub fn add_outgoing_entry(conn: &Connection, entry: &OutgoingEntry<'_>) -> Resul
 }
 
 /// What a reply to ticket `number` of helpdesk `helpdesk_id` needs to know.
-pub fn reply_context(conn: &Connection, helpdesk_id: i64, number: i64) -> Result<ReplyContext> {
+pub fn reply_context(tx: Tx<'_>, helpdesk_id: i64, number: i64) -> Result<ReplyContext> {
+    let conn = tx.conn();
     let (ticket_id, title, status, requester_id, requester_name) = conn
         .prepare_cached(
             "SELECT t.id, t.title, t.status, t.requester_id, c.name FROM tickets t
@@ -445,6 +449,6 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub fn agent(conn: &Connection, name_or_email: &str) -> Result<i64> {
-    crate::ensure_agent(conn, name_or_email)
+pub fn agent(tx: Tx<'_>, name_or_email: &str) -> Result<i64> {
+    crate::ensure_agent(tx.conn(), name_or_email)
 }

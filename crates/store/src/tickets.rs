@@ -6,7 +6,7 @@ use postdesk_mail::ParsedMail;
 use rusqlite::{Connection, params};
 
 use crate::incoming::IncomingMail;
-use crate::{RegisteredHelpdesk, Result, now};
+use crate::{RegisteredHelpdesk, Result, Tx, now};
 
 /// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
 /// formula for numbering, used by the insert and by the simulator. SQLite's scalar
@@ -108,4 +108,42 @@ pub(crate) fn insert_participants(
         statement.execute(params![ticket_id, address])?;
     }
     Ok(())
+}
+
+/// What the notification templates may say about a ticket.
+#[derive(Debug, Clone, Default)]
+pub struct TicketInfo {
+    pub number: i64,
+    pub title: String,
+    pub status: String,
+    pub created_at: i64,
+    pub requester_name: String,
+    /// Name and address.
+    pub manager: Option<(String, Option<String>)>,
+    /// Name and address.
+    pub assignee: Option<(String, Option<String>)>,
+}
+
+/// Ticket `ticket_id` as the notification templates see it.
+pub fn info(tx: Tx<'_>, ticket_id: i64) -> Result<TicketInfo> {
+    Ok(tx
+        .conn()
+        .prepare_cached(
+            "SELECT t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
+             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+             LEFT JOIN agents m ON m.id = t.manager_id LEFT JOIN agents a ON a.id = t.assignee_id
+             WHERE t.id = ?1",
+        )?
+        .query_row([ticket_id], |r| {
+            let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
+            Ok(TicketInfo {
+                number: r.get(0)?,
+                title: r.get(1)?,
+                status: r.get(2)?,
+                created_at: r.get(3)?,
+                requester_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                manager: agent(r.get(5)?, r.get(6)?),
+                assignee: agent(r.get(7)?, r.get(8)?),
+            })
+        })?)
 }

@@ -96,7 +96,7 @@ impl Store {
 
     /// Runs `work` in one write transaction on a writer, on a thread where blocking
     /// is allowed, and commits what it did unless it fails. A checkpoint follows.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    pub(crate) async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,

@@ -131,8 +131,8 @@ impl Batch<'_> {
     }
 
     /// The transaction, for stages that add their own rows to the same commit (notify).
-    pub fn connection(&self) -> &Connection {
-        &self.tx
+    pub fn connection(&self) -> crate::Tx<'_> {
+        crate::Tx::new(&self.tx)
     }
 }
 
