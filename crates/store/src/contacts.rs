@@ -23,26 +23,26 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// A condition that holds for the contact `c` when the scope reaches it.
-    fn contact_condition(&self) -> String {
+    /// A condition that holds when one of the scope's helpdesks has a ticket `st` with
+    /// `link` (e.g. `st.requester_id = c.id`).
+    fn has_ticket(&self, link: &str) -> String {
         match self {
             Scope::Everything => "TRUE".into(),
             Scope::Helpdesks(ids) => format!(
-                "EXISTS (SELECT 1 FROM tickets st WHERE st.requester_id = c.id AND st.helpdesk_id IN {})",
+                "EXISTS (SELECT 1 FROM tickets st WHERE {link} AND st.helpdesk_id IN {})",
                 id_list(ids)
             ),
         }
     }
 
+    /// A condition that holds for the contact `c` when the scope reaches it.
+    fn contact_condition(&self) -> String {
+        self.has_ticket("st.requester_id = c.id")
+    }
+
     /// A condition that holds for the organization `o` when the scope reaches it.
     fn organization_condition(&self) -> String {
-        match self {
-            Scope::Everything => "TRUE".into(),
-            Scope::Helpdesks(ids) => format!(
-                "EXISTS (SELECT 1 FROM tickets st WHERE st.organization_id = o.id AND st.helpdesk_id IN {})",
-                id_list(ids)
-            ),
-        }
+        self.has_ticket("st.organization_id = o.id")
     }
 
     /// A condition on the ticket `t`.

@@ -186,8 +186,8 @@ impl Store {
         self.read(move |conn| find_tickets(conn, &query, 500)).await
     }
 
-    /// The CLI's list, through the same query as the agents' (every helpdesk, newest
-    /// first, up to `limit` tickets; 0: all).
+    /// The CLI's list, through the same query as the agents' page (every helpdesk,
+    /// newest first, up to `limit` tickets; 0: all), without the page's counts.
     pub async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
         let filter = filter.clone();
         self.read(move |conn| {
@@ -210,7 +210,7 @@ impl Store {
                 per_page: limit,
                 ..TicketQuery::default()
             };
-            Ok(find_tickets(conn, &query, limit)?.tickets)
+            ticket_page(conn, &query, limit)
         })
         .await
     }
@@ -412,25 +412,8 @@ impl Store {
 
 /// One page of `query`, at most `max_per_page` tickets, with the total and counts per status.
 fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Result<TicketPage> {
-    let per_page = query.per_page.clamp(1, max_per_page);
-    let page = query.page.max(1);
+    let tickets = ticket_page(conn, query, max_per_page)?;
     let c = ticket_conditions(query, true);
-    let order = format!(
-        "{} {}, t.id {}",
-        query.sort.column(),
-        if query.ascending { "ASC" } else { "DESC" },
-        if query.ascending { "ASC" } else { "DESC" }
-    );
-    let sql = format!(
-        "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
-        c.clause(),
-        (page - 1).saturating_mul(per_page)
-    );
-    let tickets = conn
-        .prepare(&sql)?
-        .query_map(params_from_iter(&c.binds), summary)?
-        .collect::<rusqlite::Result<_>>()?;
-
     let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
                 LEFT JOIN agents asg ON asg.id = t.assignee_id";
     let count_sql = format!("SELECT COUNT(*) {from}{}", c.clause());
@@ -452,6 +435,32 @@ fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Re
         total,
         status_counts,
     })
+}
+
+/// The tickets of one page of `query`, at most `max_per_page`.
+fn ticket_page(
+    conn: &Connection,
+    query: &TicketQuery,
+    max_per_page: i64,
+) -> Result<Vec<TicketSummary>> {
+    let per_page = query.per_page.clamp(1, max_per_page);
+    let page = query.page.max(1);
+    let c = ticket_conditions(query, true);
+    let order = format!(
+        "{} {}, t.id {}",
+        query.sort.column(),
+        if query.ascending { "ASC" } else { "DESC" },
+        if query.ascending { "ASC" } else { "DESC" }
+    );
+    let sql = format!(
+        "{SUMMARY_SELECT}{} ORDER BY {order} LIMIT {per_page} OFFSET {}",
+        c.clause(),
+        (page - 1).saturating_mul(per_page)
+    );
+    Ok(conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(&c.binds), summary)?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Ticket columns whose values are offered as choices.

@@ -117,13 +117,7 @@ impl Outcome {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Appended => "appended",
-            Self::Ignored => "ignored",
-            Self::Failed => "failed",
-            Self::Duplicate => "duplicate",
-        }
+        self.stored().map_or("duplicate", IntakeOutcome::as_str)
     }
 }
 

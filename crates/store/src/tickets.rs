@@ -10,9 +10,13 @@ use crate::{RegisteredHelpdesk, Result, Tx, now};
 
 /// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
 /// formula for numbering, used by the insert and by the simulator. SQLite's scalar
-/// two-argument MAX; PostgreSQL spells it GREATEST.
-const NEXT_NUMBER: &str =
-    "MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))";
+/// two-argument MAX; PostgreSQL spells it GREATEST. A macro, so that the statements
+/// using it are literals (no text built per mail on intake's path).
+macro_rules! next_number {
+    () => {
+        "MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))"
+    };
+}
 
 /// Marks the ticket changed by `agent_id` at `at`.
 pub(crate) fn touch(conn: &Connection, ticket_id: i64, agent_id: i64, at: i64) -> Result<()> {
@@ -24,7 +28,7 @@ pub(crate) fn touch(conn: &Connection, ticket_id: i64, agent_id: i64, at: i64) -
 /// The number the next new ticket of `hd` gets.
 pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<i64> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {NEXT_NUMBER}"))?
+        .prepare_cached(concat!("SELECT ", next_number!()))?
         .query_row(
             params![hd.id, hd.config.settings.first_ticket_number],
             |r| r.get(0),
@@ -45,12 +49,13 @@ pub(crate) fn insert_ticket(
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
     Ok(conn
-        .prepare_cached(&format!(
+        .prepare_cached(concat!(
             "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
                  channel, status, priority, ticket_type, environment, manager_id, assignee_id,
                  reported_at, created_at, created_by, modified_at, modified_by)
-             VALUES (?1, {NEXT_NUMBER},
-                 ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
+             VALUES (?1, ",
+            next_number!(),
+            ", ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
              RETURNING id, number"
         ))?
         .query_row(
