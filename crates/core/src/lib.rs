@@ -2,6 +2,7 @@
 //! ticket references in subjects, threading decisions, mail rules, the route stage and
 //! the one decision of what becomes of an incoming mail (`intake::decide`).
 
+pub mod address;
 pub mod attachments;
 pub mod intake;
 pub mod mailbox;

@@ -119,7 +119,7 @@ impl SmtpSettings {
             _ => {}
         }
         if let Some(from) = &self.from
-            && !crate::settings::looks_like_address(from)
+            && crate::address::normalize(from).is_none()
         {
             return Err(("from", format!("`{from}` is not an email address")));
         }
@@ -162,7 +162,7 @@ impl Target {
             _ => {
                 if let Some(team) = s.strip_prefix("team:") {
                     Self::Team(team.trim().to_string())
-                } else if crate::settings::looks_like_address(s) {
+                } else if crate::address::normalize(s).is_some() {
                     Self::Address(s.to_string())
                 } else {
                     return Err(format!(
@@ -551,7 +551,7 @@ impl Outgoing {
         }
         let n = &notifications;
         for (i, a) in n.alert_contacts.iter().enumerate() {
-            if !crate::settings::looks_like_address(a) {
+            if crate::address::normalize(a).is_none() {
                 return Err((
                     format!("notifications.alert_contacts[{i}]"),
                     format!("`{a}` is not an email address"),
@@ -571,7 +571,7 @@ impl Outgoing {
         for (team, members) in &n.teams {
             if let Some(bad) = members
                 .iter()
-                .find(|m| !crate::settings::looks_like_address(m))
+                .find(|m| crate::address::normalize(m).is_none())
             {
                 return Err((
                     format!("notifications.teams.{team}"),

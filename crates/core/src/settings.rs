@@ -218,14 +218,14 @@ impl HelpdeskSettings {
             return Err(err("name", "must not be empty".into()));
         }
         for address in &self.addresses {
-            if !looks_like_address(address) {
+            if crate::address::normalize(address).is_none() {
                 return Err(err(
                     "addresses",
                     format!("`{address}` is not an email address"),
                 ));
             }
         }
-        if !looks_like_address(&self.default_contact) {
+        if crate::address::normalize(&self.default_contact).is_none() {
             return Err(err(
                 "default_contact",
                 format!("`{}` is not an email address", self.default_contact),
@@ -317,11 +317,6 @@ impl HelpdeskSettings {
             outgoing,
         })
     }
-}
-
-pub(crate) fn looks_like_address(s: &str) -> bool {
-    let s = s.trim();
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
 }
 
 impl Helpdesk {
