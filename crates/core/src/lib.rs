@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod attachments;
+pub mod config_issue;
 pub mod intake;
 pub mod mailbox;
 pub mod outgoing;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::config_issue::ConfigIssue;
 use crate::reference::{ReferenceFormat, ReferenceFormatError};
 use crate::rules::{RuleSet, RuleSettings};
 
@@ -184,16 +185,6 @@ fn default_followup_senders() -> Vec<FollowupSender> {
     ]
 }
 
-/// A settings value that cannot work, with the key it is found at.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct SettingsError {
-    /// Key inside the `[[helpdesk]]` table, e.g. `reference_format` or
-    /// `rule[1].conditions[0].op` (array positions from 0).
-    pub key: String,
-    pub message: String,
-}
-
 /// Settings checked and compiled, ready for the pipeline.
 #[derive(Debug, Clone)]
 pub struct Helpdesk {
@@ -208,43 +199,41 @@ pub struct Helpdesk {
 }
 
 impl HelpdeskSettings {
-    /// Checks what serde cannot and compiles the reference formats.
-    pub fn compile(self) -> Result<Helpdesk, SettingsError> {
-        let err = |key: &str, message: String| SettingsError {
-            key: key.into(),
-            message,
-        };
+    /// Checks what serde cannot and compiles the reference formats, the rules and the
+    /// outgoing side. The issue's key is inside the `[[helpdesk]]` table, e.g.
+    /// `reference_format` or `rule[1].conditions[0].op`.
+    pub fn compile(self) -> Result<Helpdesk, ConfigIssue> {
         if self.name.trim().is_empty() {
-            return Err(err("name", "must not be empty".into()));
+            return Err(ConfigIssue::new("name", "must not be empty"));
         }
         for address in &self.addresses {
             if crate::address::normalize(address).is_none() {
-                return Err(err(
+                return Err(ConfigIssue::new(
                     "addresses",
                     format!("`{address}` is not an email address"),
                 ));
             }
         }
         if crate::address::normalize(&self.default_contact).is_none() {
-            return Err(err(
+            return Err(ConfigIssue::new(
                 "default_contact",
                 format!("`{}` is not an email address", self.default_contact),
             ));
         }
         if self.first_ticket_number < 1 {
-            return Err(err("first_ticket_number", "must be 1 or more".into()));
+            return Err(ConfigIssue::new("first_ticket_number", "must be 1 or more"));
         }
         if let Some(marker) = &self.reply_marker
             && marker.trim().is_empty()
         {
-            return Err(err(
+            return Err(ConfigIssue::new(
                 "reply_marker",
-                "must not be blank; remove the key instead".into(),
+                "must not be blank; remove the key instead",
             ));
         }
         for t in &self.attachments.allowed_types {
             if !t.contains('/') {
-                return Err(err(
+                return Err(ConfigIssue::new(
                     "attachments.allowed_types",
                     format!("`{t}` is not a MIME type; write e.g. `image/*` or `application/pdf`"),
                 ));
@@ -253,7 +242,7 @@ impl HelpdeskSettings {
         for (i, mailbox) in self.mailboxes.iter().enumerate() {
             mailbox
                 .check()
-                .map_err(|(key, message)| err(&format!("mailbox[{i}].{key}"), message))?;
+                .map_err(|issue| issue.within(&format!("mailbox[{i}]")))?;
         }
         if let Some(smtp) = &self.smtp
             && smtp.auth == crate::outgoing::SmtpAuth::Xoauth2
@@ -268,9 +257,9 @@ impl HelpdeskSettings {
                         .is_none_or(|u| m.user.eq_ignore_ascii_case(u))
             })
         {
-            return Err(err(
+            return Err(ConfigIssue::new(
                 "smtp.password",
-                "auth = \"xoauth2\" needs an access token (password, password_env or password_file) or an IMAP mailbox of the same user with OAuth2".into(),
+                "auth = \"xoauth2\" needs an access token (password, password_env or password_file) or an IMAP mailbox of the same user with OAuth2",
             ));
         }
         let reference = ReferenceFormat::new(&self.reference_format, &self.also_recognise)
@@ -285,25 +274,11 @@ impl HelpdeskSettings {
                     }
                     _ => "reference_format",
                 };
-                err(key, e.to_string())
+                ConfigIssue::new(key, e.to_string())
             })?;
-        let rules = RuleSet::compile(&self.rules, &reference).map_err(|e| {
-            let key = if e.key.is_empty() {
-                format!("rule[{}]", e.index)
-            } else {
-                format!("rule[{}].{}", e.index, e.key)
-            };
-            let name = e.name.trim();
-            let message = if name.is_empty() {
-                e.message
-            } else {
-                format!("in rule {name:?}: {}", e.message)
-            };
-            SettingsError { key, message }
-        })?;
+        let rules = RuleSet::compile(&self.rules, &reference)?;
         let outgoing =
-            crate::outgoing::Outgoing::compile(self.smtp.clone(), self.notifications.clone())
-                .map_err(|(key, message)| err(&key, message))?;
+            crate::outgoing::Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         let own_addresses = self
             .addresses
             .iter()
@@ -392,16 +367,22 @@ pub(crate) mod tests {
             reference_format: "[HD]".into(),
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "reference_format");
+        assert_eq!(
+            bad.compile().unwrap_err().key.as_deref(),
+            Some("reference_format")
+        );
         let bad = HelpdeskSettings {
             also_recognise: vec!["x".into()],
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "also_recognise");
+        assert_eq!(
+            bad.compile().unwrap_err().key.as_deref(),
+            Some("also_recognise")
+        );
         let bad = HelpdeskSettings {
             addresses: vec!["support".into()],
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "addresses");
+        assert_eq!(bad.compile().unwrap_err().key.as_deref(), Some("addresses"));
     }
 }

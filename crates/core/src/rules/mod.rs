@@ -24,10 +24,11 @@ use std::sync::Arc;
 
 use postdesk_mail::{Classification, ParsedMail};
 
-pub use condition::{BODY_MATCH_LIMIT, Condition, ConditionKey, FIELD_NAMES, Field, MailView, Op};
+pub use condition::{BODY_MATCH_LIMIT, Condition, FIELD_NAMES, Field, MailView, Op};
 pub use outcome::{Matched, RuleDecision, Ruled, decide};
 pub use settings::{ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue};
 
+use crate::config_issue::ConfigIssue;
 use crate::reference::ReferenceFormat;
 
 /// The rules of one helpdesk, compiled.
@@ -154,18 +155,6 @@ impl FieldValues {
     }
 }
 
-/// A rule that cannot work, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule[{index}] {name:?}: {key}: {message}")]
-pub struct RuleError {
-    /// Position in the helpdesk's rule list, from 0.
-    pub index: usize,
-    pub name: String,
-    /// Key inside the rule, e.g. `conditions[0].op`; empty for the rule itself.
-    pub key: String,
-    pub message: String,
-}
-
 /// One rule looked at by the simulator: every condition, whether it held.
 #[derive(Debug, Clone)]
 pub struct RuleTrace {
@@ -184,30 +173,35 @@ pub struct ConditionTrace {
 }
 
 impl RuleSet {
-    /// Checks and compiles `settings`; the first problem is returned.
+    /// Checks and compiles `settings`; the first problem is returned, its key inside
+    /// `[[helpdesk]]` (`rule[1].conditions[0].op`) and its message naming the rule.
     pub fn compile(
         settings: &[RuleSettings],
         reference: &ReferenceFormat,
-    ) -> Result<Self, RuleError> {
+    ) -> Result<Self, ConfigIssue> {
         let mut rules: Vec<Arc<Rule>> = Vec::with_capacity(settings.len());
         for (index, rule) in settings.iter().enumerate() {
-            let err = |key: String, message: String| RuleError {
-                index,
-                name: rule.name.clone(),
-                key,
-                message,
+            let name = rule.name.trim();
+            // An issue inside this rule, as seen from the helpdesk: placed at the rule,
+            // and saying which rule it is, since the position alone is hard to find.
+            let in_rule = |issue: ConfigIssue| {
+                let mut issue = issue.within(&format!("rule[{index}]"));
+                if !name.is_empty() {
+                    issue.message = format!("in rule {name:?}: {}", issue.message);
+                }
+                issue
             };
-            if rule.name.trim().is_empty() {
-                return Err(err("name".into(), "a rule needs a name".into()));
+            if name.is_empty() {
+                return Err(in_rule(ConfigIssue::new("name", "a rule needs a name")));
             }
             if rules
                 .iter()
-                .any(|r| r.name.trim().eq_ignore_ascii_case(rule.name.trim()))
+                .any(|r| r.name.trim().eq_ignore_ascii_case(name))
             {
-                return Err(err(
-                    "name".into(),
-                    "another rule of this helpdesk has this name; names must be unique".into(),
-                ));
+                return Err(in_rule(ConfigIssue::new(
+                    "name",
+                    "another rule of this helpdesk has this name; names must be unique",
+                )));
             }
             let mut conditions = Vec::with_capacity(rule.conditions.len());
             for (i, c) in rule.conditions.iter().enumerate() {
@@ -217,15 +211,12 @@ impl RuleSet {
                     c.value.as_ref().map(ScalarValue::to_text),
                     c.case_sensitive,
                 )
-                .map_err(|(key, message)| {
-                    err(format!("conditions[{i}].{}", key.as_str()), message)
-                })?;
+                .map_err(|issue| in_rule(issue.within(&format!("conditions[{i}]"))))?;
                 conditions.push(condition);
             }
-            let actions =
-                compile_actions(&rule.actions).map_err(|(key, message)| err(key, message))?;
+            let actions = compile_actions(&rule.actions).map_err(in_rule)?;
             rules.push(Arc::new(Rule {
-                name: rule.name.trim().to_string(),
+                name: name.to_string(),
                 match_mode: rule.match_mode,
                 stop: rule.stop,
                 conditions,
@@ -340,11 +331,11 @@ impl Rule {
 
 const ACTION_NAMES: &str = "create-ticket, update-ticket, set, ignore, reject";
 
-/// Checks the actions of one rule; errors carry the key inside the rule.
-fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, String)> {
+/// Checks the actions of one rule; the issue's key is inside the rule.
+fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssue> {
     if actions.is_empty() {
-        return Err((
-            "actions".into(),
+        return Err(ConfigIssue::new(
+            "actions",
             format!("a rule needs at least one action ({ACTION_NAMES})"),
         ));
     }
@@ -370,7 +361,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
             "reject" => &["reason"],
             "create-ticket" | "update-ticket" => &[],
             _ => {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("action"),
                     format!("unknown action `{}`; use one of {ACTION_NAMES}", a.action),
                 ));
@@ -384,11 +375,14 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
             } else {
                 "a `set` action"
             };
-            return Err((key(k), format!("`{k}` belongs to {owner}, not to `{name}`")));
+            return Err(ConfigIssue::new(
+                key(k),
+                format!("`{k}` belongs to {owner}, not to `{name}`"),
+            ));
         }
         for (k, v) in &given {
             if v.is_some_and(|v| v.trim().is_empty()) {
-                return Err((
+                return Err(ConfigIssue::new(
                     key(k),
                     format!("`{k}` must not be blank; remove it instead"),
                 ));
@@ -396,21 +390,21 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         }
         if let Some(tags) = &a.tags {
             if tags.is_empty() {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("tags"),
-                    "`tags` is empty; remove it or add a tag".into(),
+                    "`tags` is empty; remove it or add a tag",
                 ));
             }
             if tags.iter().any(|t| t.trim().is_empty()) {
-                return Err((key("tags"), "a tag must not be blank".into()));
+                return Err(ConfigIssue::new(key("tags"), "a tag must not be blank"));
             }
         }
         let disposition = match name.as_str() {
             "set" => {
                 if given.is_empty() {
-                    return Err((
+                    return Err(ConfigIssue::new(
                         key("action"),
-                        "`set` needs at least one field: helpdesk, status, priority, type, category, subcategory, environment, assignee, manager or tags".into(),
+                        "`set` needs at least one field: helpdesk, status, priority, type, category, subcategory, environment, assignee, manager or tags",
                     ));
                 }
                 let set = FieldValues {
@@ -434,7 +428,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
                 if let Some((field, _)) = set.listed().iter().find(|(f, _)| {
                     *f != "tags" && compiled.set.listed().iter().any(|(g, _)| g == f)
                 }) {
-                    return Err((
+                    return Err(ConfigIssue::new(
                         key(field),
                         format!("`{field}` is already set by an earlier action of this rule"),
                     ));
@@ -454,7 +448,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         };
         if let Some(d) = disposition {
             if let Some(earlier) = &compiled.disposition {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("action"),
                     format!(
                         "a rule does one of create-ticket, update-ticket, ignore, reject; this one already does `{}`",
@@ -466,9 +460,9 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         }
     }
     if compiled.disposition == Some(Disposition::UpdateTicket) && compiled.set.helpdesk.is_some() {
-        return Err((
-            "actions".into(),
-            "`update-ticket` adds to a ticket of this helpdesk, so the rule cannot also `set helpdesk`".into(),
+        return Err(ConfigIssue::new(
+            "actions",
+            "`update-ticket` adds to a ticket of this helpdesk, so the rule cannot also `set helpdesk`",
         ));
     }
     if matches!(
@@ -476,10 +470,9 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         Some(Disposition::Ignore { .. } | Disposition::Reject { .. })
     ) && compiled.set.listed().iter().any(|(k, _)| *k != "helpdesk")
     {
-        return Err((
-            "actions".into(),
-            "an ignored or rejected mail makes no ticket, so there are no ticket fields to `set`"
-                .into(),
+        return Err(ConfigIssue::new(
+            "actions",
+            "an ignored or rejected mail makes no ticket, so there are no ticket fields to `set`",
         ));
     }
     Ok(compiled)

@@ -45,7 +45,7 @@ fn helpdesk(rules: Vec<RuleSettings>) -> Helpdesk {
     settings(rules).compile().unwrap()
 }
 
-fn compile_error(rules: Vec<RuleSettings>) -> crate::settings::SettingsError {
+fn compile_error(rules: Vec<RuleSettings>) -> crate::config_issue::ConfigIssue {
     settings(rules).compile().unwrap_err()
 }
 
@@ -595,7 +595,7 @@ fn errors_name_rule_and_key() {
     let create = || vec![ActionSettings::named("create-ticket")];
     let check = |rules: Vec<RuleSettings>, key: &str, words: &[&str]| {
         let e = compile_error(rules);
-        assert_eq!(e.key, key, "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
         for w in words {
             assert!(e.message.contains(w), "{w:?} missing in: {e}");
         }
