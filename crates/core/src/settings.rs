@@ -1,13 +1,25 @@
 //! What one helpdesk (a team or division) is configured to do with its mail.
-//! Deserialised from the `[[helpdesk]]` tables of the config file.
+//! Deserialised from the `[[helpdesk]]` tables of the config file, and compiled into a
+//! [`Helpdesk`] that composes the policies: each policy module owns its settings type
+//! (threading's, the rules', the attachments', the outgoing side's, the mailboxes'),
+//! and this module only puts them together.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::config_issue::ConfigIssue;
+use crate::mailbox::MailboxSettings;
+use crate::outgoing::{NotificationSettings, Outgoing, SmtpAuth, SmtpSettings};
 use crate::reference::{ReferenceFormat, ReferenceFormatError};
 use crate::rules::{RuleSet, RuleSettings};
+use crate::thread::{
+    ThreadSettings, default_closed_statuses, default_followup_senders, default_reply_status,
+};
+
+// The policies' own types, where other crates have always found them.
+pub use crate::attachments::AttachmentPolicy;
+pub use crate::thread::{FollowupSender, ReplyToClosed, UnknownSender};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,45 +72,12 @@ pub struct HelpdeskSettings {
     pub rules: Vec<RuleSettings>,
     /// IMAP mailboxes this helpdesk reads (`[[helpdesk.mailbox]]`).
     #[serde(rename = "mailbox", default)]
-    pub mailboxes: Vec<crate::mailbox::MailboxSettings>,
+    pub mailboxes: Vec<MailboxSettings>,
     /// The SMTP server this helpdesk sends through (`[helpdesk.smtp]`); none: it sends nothing.
-    pub smtp: Option<crate::outgoing::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
-    pub notifications: crate::outgoing::NotificationSettings,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReplyToClosed {
-    #[default]
-    Reopen,
-    NewTicket,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnknownSender {
-    #[default]
-    CreateContact,
-    DefaultContact,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FollowupSender {
-    /// The ticket's requester.
-    Requester,
-    /// Anyone who was To/CC on a mail of the ticket.
-    Cc,
-    /// Any agent.
-    Agents,
-    /// Contacts of the requester's organization.
-    Organization,
-    /// Anyone at all (trusting the reference alone).
-    Anyone,
+    pub notifications: NotificationSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,25 +106,6 @@ impl Default for TicketDefaults {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentPolicy {
-    /// MIME types kept; `type/*` matches a whole family.
-    #[serde(default = "default_allowed_types")]
-    pub allowed_types: Vec<String>,
-    #[serde(default = "default_max_size_mb")]
-    pub max_size_mb: u64,
-}
-
-impl Default for AttachmentPolicy {
-    fn default() -> Self {
-        Self {
-            allowed_types: default_allowed_types(),
-            max_size_mb: default_max_size_mb(),
-        }
-    }
-}
-
 fn default_reference_format() -> String {
     "[HD#{number}]".into()
 }
@@ -161,28 +121,8 @@ fn default_agent() -> String {
 fn default_new_ticket_status() -> String {
     "email-imported".into()
 }
-fn default_reply_status() -> String {
-    "customer-replied".into()
-}
-fn default_closed_statuses() -> Vec<String> {
-    vec!["closed".into(), "resolved".into()]
-}
 fn default_priority() -> Option<String> {
     Some("normal".into())
-}
-fn default_allowed_types() -> Vec<String> {
-    vec!["image/*".into()]
-}
-fn default_max_size_mb() -> u64 {
-    10
-}
-fn default_followup_senders() -> Vec<FollowupSender> {
-    vec![
-        FollowupSender::Requester,
-        FollowupSender::Cc,
-        FollowupSender::Agents,
-        FollowupSender::Organization,
-    ]
 }
 
 /// Settings checked and compiled, ready for the pipeline.
@@ -192,10 +132,12 @@ pub struct Helpdesk {
     pub reference: ReferenceFormat,
     /// Lower-cased support addresses.
     pub own_addresses: Vec<String>,
+    /// What threading follows, from the keys of `settings`.
+    pub threading: ThreadSettings,
     /// The mail rules, compiled.
     pub rules: RuleSet,
     /// SMTP, notifications and templates, checked.
-    pub outgoing: crate::outgoing::Outgoing,
+    pub outgoing: Outgoing,
 }
 
 impl HelpdeskSettings {
@@ -245,7 +187,7 @@ impl HelpdeskSettings {
                 .map_err(|issue| issue.within(&format!("mailbox[{i}]")))?;
         }
         if let Some(smtp) = &self.smtp
-            && smtp.auth == crate::outgoing::SmtpAuth::Xoauth2
+            && smtp.auth == SmtpAuth::Xoauth2
             && smtp.password.is_none()
             && smtp.password_env.is_none()
             && smtp.password_file.is_none()
@@ -277,17 +219,24 @@ impl HelpdeskSettings {
                 ConfigIssue::new(key, e.to_string())
             })?;
         let rules = RuleSet::compile(&self.rules, &reference)?;
-        let outgoing =
-            crate::outgoing::Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
+        let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         let own_addresses = self
             .addresses
             .iter()
             .map(|a| a.trim().to_ascii_lowercase())
             .collect();
+        let threading = ThreadSettings {
+            reply_status: self.reply_status.clone(),
+            closed_statuses: self.closed_statuses.clone(),
+            reply_to_closed: self.reply_to_closed,
+            unknown_sender: self.unknown_sender,
+            followup_senders: self.followup_senders.clone(),
+        };
         Ok(Helpdesk {
             settings: self,
             reference,
             own_addresses,
+            threading,
             rules,
             outgoing,
         })
@@ -296,10 +245,7 @@ impl HelpdeskSettings {
 
 impl Helpdesk {
     pub fn is_closed(&self, status: &str) -> bool {
-        self.settings
-            .closed_statuses
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(status))
+        self.threading.is_closed(status)
     }
 
     pub fn is_own_address(&self, email_key: &str) -> bool {

@@ -506,6 +506,3 @@ fn given_keys(a: &ActionSettings) -> Vec<(&'static str, Option<&str>)> {
 fn trimmed(value: &Option<String>) -> Option<String> {
     value.as_ref().map(|v| v.trim().to_string())
 }
-
-#[cfg(test)]
-mod tests;

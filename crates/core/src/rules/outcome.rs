@@ -6,8 +6,7 @@ use std::sync::Arc;
 use postdesk_mail::Classification;
 
 use super::{Disposition, FieldValues, Rule};
-use crate::settings::Helpdesk;
-use crate::thread::{self, Decision, ThreadFacts};
+use crate::thread::{self, Decision, ThreadFacts, ThreadSettings};
 
 /// The rules that matched one mail, in order (see [`super::RuleSet::evaluate`]).
 #[derive(Debug, Clone, Default)]
@@ -117,7 +116,7 @@ impl RuleDecision {
 /// Combines threading's decision with the rules that matched. Loops are never
 /// touched: mail from our own address must not make tickets, whatever a rule says.
 pub fn decide(
-    hd: &Helpdesk,
+    threading: &ThreadSettings,
     class: Classification,
     facts: &ThreadFacts,
     threaded: Decision,
@@ -131,7 +130,7 @@ pub fn decide(
     }
     // The mail belongs to a ticket when threading finds one, whether it then follows up
     // or applies the closed-ticket policy (`reply_to_closed`).
-    let ticket = thread::ticket_for(hd, class, facts);
+    let ticket = thread::ticket_for(threading, class, facts);
     let rules = matched.resolve(ticket.is_some());
     let by = rules.decided_by.as_deref().unwrap_or_default();
     let decision = match &rules.disposition {
@@ -145,7 +144,7 @@ pub fn decide(
                 )),
                 _ => None,
             };
-            thread::open_ticket(hd, facts, note)
+            thread::open_ticket(threading, facts, note)
         }
         Some(Disposition::Ignore { reason, .. }) => Decision::Ignore {
             reason: format!("rule {by:?}: {}", reason.as_deref().unwrap_or("ignored")),

@@ -1,7 +1,10 @@
+//! The mail rules: conditions and actions, what their mistakes say, and how they
+//! combine with threading and the route stage.
+
 use postdesk_mail::{Address, Attachment, Classification, ParsedMail};
 
-use super::*;
 use crate::route::route;
+use crate::rules::*;
 use crate::settings::{Helpdesk, HelpdeskSettings, UnknownSender};
 use crate::thread::{Decision, SenderFacts, ThreadFacts, TicketFacts};
 
@@ -382,7 +385,7 @@ fn decide_combines_rules_with_threading() {
     let run = |rules: Vec<RuleSettings>, threaded: Decision, class: Classification| {
         let hd = helpdesk(rules);
         let matched = hd.rules.evaluate(&mail, class);
-        decide(&hd, class, &facts(true), threaded, &matched)
+        decide(&hd.threading, class, &facts(true), threaded, &matched)
     };
     // No rules: threading decides.
     assert_eq!(
@@ -449,7 +452,7 @@ fn create_ticket_follows_the_unknown_sender_policy() {
     let hd = s.compile().unwrap();
     let matched = hd.rules.evaluate(&sample(), Classification::Normal);
     let ruled = decide(
-        &hd,
+        &hd.threading,
         Classification::Normal,
         &facts(false),
         followup(),
@@ -460,7 +463,7 @@ fn create_ticket_follows_the_unknown_sender_policy() {
         "{ruled:?}"
     );
     let ruled = decide(
-        &hd,
+        &hd.threading,
         Classification::Normal,
         &facts(true),
         followup(),
