@@ -10,14 +10,16 @@
 //!
 //! 1. What the others build on, using no module of this crate: [`address`] (the one
 //!    address check), [`config_issue`] (the one error of configuration checks),
-//!    [`reference`](mod@reference) (ticket references in subjects), [`time`], [`attachments`] (the
-//!    attachment policy) and [`thread`] (threading and its [`thread::ThreadSettings`]).
+//!    [`reference`](mod@reference) (ticket references in subjects), [`ticket`] (the
+//!    ticket field set), [`time`], [`attachments`] (the attachment policy) and
+//!    [`thread`] (threading and its [`thread::ThreadSettings`]).
 //! 2. Policies built on those: [`mailbox`] (IMAP mailboxes; uses `config_issue`),
 //!    [`outgoing`] (SMTP, notifications, templates; uses `address`, `config_issue`,
 //!    `mailbox`) and [`rules`] (mail rules and their settings; uses `config_issue`,
-//!    `reference`, `thread`).
-//! 3. [`settings`]: the `[[helpdesk]]` table and the compiled `Helpdesk`; uses every
-//!    module above.
+//!    `reference`, `thread`, `ticket`).
+//! 3. [`settings`]: the `[[helpdesk]]` table and the compiled `Helpdesk`; uses
+//!    `address`, `attachments`, `config_issue`, `mailbox`, `outgoing`, `reference`,
+//!    `rules` and `thread`.
 //! 4. The decisions on a whole helpdesk: [`route`] (uses `rules`, `settings`) and
 //!    [`intake`] (uses `rules`, `settings`, `thread`).
 //!
@@ -35,6 +37,7 @@ pub mod route;
 pub mod rules;
 pub mod settings;
 pub mod thread;
+pub mod ticket;
 pub mod time;
 
 pub use reference::ReferenceFormat;

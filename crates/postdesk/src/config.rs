@@ -291,7 +291,7 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
 fn check_routes(hd: &Helpdesk, names: &[&str]) -> Result<(), ConfigIssue> {
     for (r, rule) in hd.settings.rules.iter().enumerate() {
         for (a, action) in rule.actions.iter().enumerate() {
-            let Some(target) = &action.helpdesk else {
+            let Some(target) = &action.set.helpdesk else {
                 continue;
             };
             if !names.iter().any(|n| n.eq_ignore_ascii_case(target.trim())) {

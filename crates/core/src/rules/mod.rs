@@ -26,10 +26,13 @@ use postdesk_mail::{Classification, ParsedMail};
 
 pub use condition::{BODY_MATCH_LIMIT, Condition, FIELD_NAMES, Field, MailView, Op};
 pub use outcome::{Matched, RuleDecision, Ruled, decide};
-pub use settings::{ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue};
+pub use settings::{
+    ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue, WrittenFields,
+};
 
 use crate::config_issue::ConfigIssue;
 use crate::reference::ReferenceFormat;
+use crate::ticket::{self, TicketFields};
 
 /// The rules of one helpdesk, compiled.
 #[derive(Debug, Clone)]
@@ -51,7 +54,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleActions {
     pub disposition: Option<Disposition>,
-    pub set: FieldValues,
+    pub set: TicketFields,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,79 +81,6 @@ impl Disposition {
             Self::UpdateTicket => "update-ticket",
             Self::Ignore { .. } => "ignore",
             Self::Reject { .. } => "reject",
-        }
-    }
-}
-
-/// Ticket fields a `set` action gives; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldValues {
-    /// Helpdesk the mail is handed to.
-    pub helpdesk: Option<String>,
-    pub status: Option<String>,
-    pub priority: Option<String>,
-    pub ticket_type: Option<String>,
-    pub category: Option<String>,
-    pub subcategory: Option<String>,
-    pub environment: Option<String>,
-    /// Agent name or email.
-    pub assignee: Option<String>,
-    /// Agent name or email.
-    pub manager: Option<String>,
-    pub tags: Vec<String>,
-}
-
-impl FieldValues {
-    /// `(name, value)` of each field given, in a stable order, helpdesk first.
-    pub fn listed(&self) -> Vec<(&'static str, String)> {
-        let single = [
-            ("helpdesk", &self.helpdesk),
-            ("status", &self.status),
-            ("priority", &self.priority),
-            ("type", &self.ticket_type),
-            ("category", &self.category),
-            ("subcategory", &self.subcategory),
-            ("environment", &self.environment),
-            ("assignee", &self.assignee),
-            ("manager", &self.manager),
-        ];
-        let mut out: Vec<(&'static str, String)> = single
-            .into_iter()
-            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
-            .collect();
-        if !self.tags.is_empty() {
-            out.push(("tags", self.tags.join(", ")));
-        }
-        out
-    }
-
-    /// Whether anything on a ticket changes (the helpdesk is not a ticket field).
-    pub fn changes_ticket(&self) -> bool {
-        self.listed().iter().any(|(name, _)| *name != "helpdesk")
-    }
-
-    /// Takes from `later` what is not decided yet; tags add up.
-    fn fill_from(&mut self, later: &FieldValues) {
-        let pairs = [
-            (&mut self.helpdesk, &later.helpdesk),
-            (&mut self.status, &later.status),
-            (&mut self.priority, &later.priority),
-            (&mut self.ticket_type, &later.ticket_type),
-            (&mut self.category, &later.category),
-            (&mut self.subcategory, &later.subcategory),
-            (&mut self.environment, &later.environment),
-            (&mut self.assignee, &later.assignee),
-            (&mut self.manager, &later.manager),
-        ];
-        for (mine, theirs) in pairs {
-            if mine.is_none() {
-                mine.clone_from(theirs);
-            }
-        }
-        for tag in &later.tags {
-            if !self.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
-                self.tags.push(tag.clone());
-            }
         }
     }
 }
@@ -345,18 +275,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssu
         let name = a.action.trim().to_ascii_lowercase();
         let given = given_keys(a);
         let allowed: &[&str] = match name.as_str() {
-            "set" => &[
-                "helpdesk",
-                "status",
-                "priority",
-                "type",
-                "category",
-                "subcategory",
-                "environment",
-                "assignee",
-                "manager",
-                "tags",
-            ],
+            "set" => &ticket::KEYS,
             "ignore" => &["folder", "reason"],
             "reject" => &["reason"],
             "create-ticket" | "update-ticket" => &[],
@@ -388,7 +307,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssu
                 ));
             }
         }
-        if let Some(tags) = &a.tags {
+        if let Some(tags) = &a.set.tags {
             if tags.is_empty() {
                 return Err(ConfigIssue::new(
                     key("tags"),
@@ -407,23 +326,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssu
                         "`set` needs at least one field: helpdesk, status, priority, type, category, subcategory, environment, assignee, manager or tags",
                     ));
                 }
-                let set = FieldValues {
-                    helpdesk: trimmed(&a.helpdesk),
-                    status: trimmed(&a.status),
-                    priority: trimmed(&a.priority),
-                    ticket_type: trimmed(&a.ticket_type),
-                    category: trimmed(&a.category),
-                    subcategory: trimmed(&a.subcategory),
-                    environment: trimmed(&a.environment),
-                    assignee: trimmed(&a.assignee),
-                    manager: trimmed(&a.manager),
-                    tags: a
-                        .tags
-                        .iter()
-                        .flatten()
-                        .map(|t| t.trim().to_string())
-                        .collect(),
-                };
+                let set = trimmed_fields(&a.set);
                 // Within one rule, a later `set` of the same field would be silently lost.
                 if let Some((field, _)) = set.listed().iter().find(|(f, _)| {
                     *f != "tags" && compiled.set.listed().iter().any(|(g, _)| g == f)
@@ -480,24 +383,15 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssu
 
 /// The keys an action gives besides `action`, with their text; `tags` has none.
 fn given_keys(a: &ActionSettings) -> Vec<(&'static str, Option<&str>)> {
-    let single = [
-        ("helpdesk", &a.helpdesk),
-        ("status", &a.status),
-        ("priority", &a.priority),
-        ("type", &a.ticket_type),
-        ("category", &a.category),
-        ("subcategory", &a.subcategory),
-        ("environment", &a.environment),
-        ("assignee", &a.assignee),
-        ("manager", &a.manager),
-        ("folder", &a.folder),
-        ("reason", &a.reason),
-    ];
-    let mut out: Vec<(&'static str, Option<&str>)> = single
+    let single = a
+        .set
+        .texts()
         .into_iter()
+        .chain([("folder", &a.folder), ("reason", &a.reason)]);
+    let mut out: Vec<(&'static str, Option<&str>)> = single
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, Some(v))))
         .collect();
-    if a.tags.is_some() {
+    if a.set.tags.is_some() {
         out.push(("tags", None));
     }
     out
@@ -505,4 +399,21 @@ fn given_keys(a: &ActionSettings) -> Vec<(&'static str, Option<&str>)> {
 
 fn trimmed(value: &Option<String>) -> Option<String> {
     value.as_ref().map(|v| v.trim().to_string())
+}
+
+/// The fields of a `set` action as written, each trimmed, the tags a list.
+fn trimmed_fields(written: &WrittenFields) -> TicketFields {
+    let mut fields = TicketFields {
+        tags: written
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| t.trim().to_string())
+            .collect(),
+        ..TicketFields::default()
+    };
+    for ((_, field), (_, value)) in fields.texts_mut().into_iter().zip(written.texts()) {
+        *field = trimmed(value);
+    }
+    fields
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use postdesk_mail::Classification;
 
-use super::{Disposition, FieldValues, Rule};
+use super::{Disposition, Rule};
 use crate::thread::{self, Decision, ThreadFacts, ThreadSettings};
+use crate::ticket::TicketFields;
 
 /// The rules that matched one mail, in order (see [`super::RuleSet::evaluate`]).
 #[derive(Debug, Clone, Default)]
@@ -22,7 +23,7 @@ pub struct RuleDecision {
     /// The rule whose disposition stands.
     pub decided_by: Option<String>,
     /// Fields to set on the ticket (and the helpdesk to hand the mail to).
-    pub fields: FieldValues,
+    pub fields: TicketFields,
     /// Rules that applied, in order.
     pub applied: Vec<String>,
     /// Matching `update-ticket` rules passed over because threading found no ticket.

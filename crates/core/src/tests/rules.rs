@@ -276,12 +276,12 @@ fn match_all_any_and_no_conditions() {
 }
 
 fn priority(p: &str) -> ActionSettings {
-    set(|a| a.priority = Some(p.into()))
+    set(|a| a.set.priority = Some(p.into()))
 }
 
 #[test]
 fn stop_and_precedence() {
-    let tag = |t: &str| set(|a| a.tags = Some(vec![t.into(), "common".into()]));
+    let tag = |t: &str| set(|a| a.set.tags = Some(vec![t.into(), "common".into()]));
     let a = RuleSettings {
         stop: false,
         ..rule("a", vec![], vec![priority("high"), tag("a")])
@@ -481,8 +481,8 @@ fn the_note_names_rules_and_fields() {
         "billing",
         vec![],
         vec![set(|a| {
-            a.priority = Some("high".into());
-            a.tags = Some(vec!["vip".into()]);
+            a.set.priority = Some("high".into());
+            a.set.tags = Some(vec!["vip".into()]);
         })],
     )]);
     let d = hd
@@ -501,7 +501,7 @@ fn route_hands_over_to_another_helpdesk() {
         "billing",
         vec![cond("sender-domain", "equals", Some("acme.example"))],
         vec![
-            set(|a| a.helpdesk = Some("Billing".into())),
+            set(|a| a.set.helpdesk = Some("Billing".into())),
             ActionSettings::named("create-ticket"),
         ],
     );
@@ -517,7 +517,7 @@ fn route_hands_over_to_another_helpdesk() {
     let to_self = rule(
         "self",
         vec![],
-        vec![set(|a| a.helpdesk = Some("support".into()))],
+        vec![set(|a| a.set.helpdesk = Some("support".into()))],
     );
     assert_eq!(
         route(&helpdesk(vec![to_self]), &sample(), Classification::Normal).helpdesk,
@@ -535,7 +535,7 @@ fn routing_assumes_a_referenced_mail_finds_its_ticket() {
     let to_billing = rule(
         "billing",
         vec![],
-        vec![set(|a| a.helpdesk = Some("Billing".into()))],
+        vec![set(|a| a.set.helpdesk = Some("Billing".into()))],
     );
     let hd = helpdesk(vec![update, to_billing]);
     assert_eq!(route(&hd, &sample(), Classification::Normal).helpdesk, None);
@@ -720,7 +720,10 @@ fn errors_name_rule_and_key() {
             "r",
             vec![],
             vec![ActionSettings {
-                priority: Some("high".into()),
+                set: WrittenFields {
+                    priority: Some("high".into()),
+                    ..WrittenFields::default()
+                },
                 ..ActionSettings::named("ignore")
             }],
         )],
@@ -732,7 +735,7 @@ fn errors_name_rule_and_key() {
             "r",
             vec![],
             vec![
-                set(|a| a.helpdesk = Some("B".into())),
+                set(|a| a.set.helpdesk = Some("B".into())),
                 ActionSettings::named("update-ticket"),
             ],
         )],
@@ -752,7 +755,7 @@ fn errors_name_rule_and_key() {
         vec![rule(
             "r",
             vec![],
-            vec![set(|a| a.tags = Some(vec![" ".into()]))],
+            vec![set(|a| a.set.tags = Some(vec![" ".into()]))],
         )],
         "rule[0].actions[0].tags",
         &["blank"],
