@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use postdesk_core::HelpdeskSettings;
 use postdesk_core::rules::{
-    ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue,
+    ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue, WrittenFields,
 };
 use postdesk_core::settings::Helpdesk;
 use postdesk_mail::{Classification, parse};
@@ -93,8 +93,11 @@ fn rules() -> Vec<RuleSettings> {
                 stop: true,
                 conditions,
                 actions: vec![ActionSettings {
-                    priority: Some("high".into()),
-                    tags: Some(vec![format!("t{i}")]),
+                    set: WrittenFields {
+                        priority: Some("high".into()),
+                        tags: Some(vec![format!("t{i}")]),
+                        ..WrittenFields::default()
+                    },
                     ..ActionSettings::named("set")
                 }],
             }

@@ -1,6 +1,33 @@
 //! The attachment policy: which parts are kept, which are refused (and listed).
 
-use crate::settings::AttachmentPolicy;
+use serde::Deserialize;
+
+/// `[helpdesk.attachments]`: which attachments are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentPolicy {
+    /// MIME types kept; `type/*` matches a whole family.
+    #[serde(default = "default_allowed_types")]
+    pub allowed_types: Vec<String>,
+    #[serde(default = "default_max_size_mb")]
+    pub max_size_mb: u64,
+}
+
+impl Default for AttachmentPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_types: default_allowed_types(),
+            max_size_mb: default_max_size_mb(),
+        }
+    }
+}
+
+fn default_allowed_types() -> Vec<String> {
+    vec!["image/*".into()]
+}
+fn default_max_size_mb() -> u64 {
+    10
+}
 
 /// Why an attachment was not kept, or `None` when it is.
 pub fn refusal(policy: &AttachmentPolicy, mime_type: &str, size: usize) -> Option<String> {

@@ -165,8 +165,14 @@ pub fn decide<E>(
         }
     } else {
         let facts = thread_facts()?;
-        let threaded = thread::decide(hd, mail.class, &facts);
-        let ruled = rules::decide(hd, mail.class, &facts, threaded.clone(), mail.matched);
+        let threaded = thread::decide(&hd.threading, mail.class, &facts);
+        let ruled = rules::decide(
+            &hd.threading,
+            mail.class,
+            &facts,
+            threaded.clone(),
+            mail.matched,
+        );
         Action::Apply(Box::new(Applied {
             facts,
             threaded,

@@ -1,8 +1,34 @@
 //! Domain logic of postdesk, pure and I/O-free: helpdesk settings and policies,
 //! ticket references in subjects, threading decisions, mail rules, the route stage and
 //! the one decision of what becomes of an incoming mail (`intake::decide`).
+//!
+//! # Modules, and which way they depend
+//!
+//! Each policy module owns its settings type; [`settings`] composes them into a
+//! compiled [`settings::Helpdesk`] from above. Dependencies point one way, down this
+//! list, and never back (a module uses only modules of the layers below it):
+//!
+//! 1. What the others build on, using no module of this crate: [`address`] (the one
+//!    address check), [`config_issue`] (the one error of configuration checks),
+//!    [`reference`](mod@reference) (ticket references in subjects), [`ticket`] (the
+//!    ticket field set), [`time`], [`attachments`] (the attachment policy) and
+//!    [`thread`] (threading and its [`thread::ThreadSettings`]).
+//! 2. Policies built on those: [`mailbox`] (IMAP mailboxes; uses `config_issue`),
+//!    [`outgoing`] (SMTP, notifications, templates; uses `address`, `config_issue`,
+//!    `mailbox`) and [`rules`] (mail rules and their settings; uses `config_issue`,
+//!    `reference`, `thread`, `ticket`).
+//! 3. [`settings`]: the `[[helpdesk]]` table and the compiled `Helpdesk`; uses
+//!    `address`, `attachments`, `config_issue`, `mailbox`, `outgoing`, `reference`,
+//!    `rules` and `thread`.
+//! 4. The decisions on a whole helpdesk: [`route`] (uses `rules`, `settings`) and
+//!    [`intake`] (uses `rules`, `settings`, `thread`).
+//!
+//! Tests that span modules (the rules with threading and routing) live in the
+//! crate's own test module, above all of them.
 
+pub mod address;
 pub mod attachments;
+pub mod config_issue;
 pub mod intake;
 pub mod mailbox;
 pub mod outgoing;
@@ -11,6 +37,7 @@ pub mod route;
 pub mod rules;
 pub mod settings;
 pub mod thread;
+pub mod ticket;
 pub mod time;
 
 pub use reference::ReferenceFormat;
@@ -25,3 +52,6 @@ pub struct RawMail {
     pub location: String,
     pub bytes: Vec<u8>,
 }
+
+#[cfg(test)]
+mod tests;

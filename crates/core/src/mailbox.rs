@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::config_issue::ConfigIssue;
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxSettings {
@@ -77,8 +79,8 @@ impl MailboxSettings {
         })
     }
 
-    /// Checks what serde cannot; the error names the key.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what serde cannot; the issue's key is inside `[[helpdesk.mailbox]]`.
+    pub fn check(&self) -> Result<(), ConfigIssue> {
         match (self.auth, &self.oauth2) {
             (Auth::Password, _) => one_source(
                 "password",
@@ -89,35 +91,38 @@ impl MailboxSettings {
                 ],
             )?,
             (Auth::Oauth2, None) => {
-                return Err((
+                return Err(ConfigIssue::new(
                     "oauth2",
-                    "auth = \"oauth2\" needs a [helpdesk.mailbox.oauth2] table".into(),
+                    "auth = \"oauth2\" needs a [helpdesk.mailbox.oauth2] table",
                 ));
             }
             (Auth::Oauth2, Some(oauth)) => oauth.check()?,
         }
         if self.host.trim().is_empty() {
-            return Err(("host", "must not be empty".into()));
+            return Err(ConfigIssue::new("host", "must not be empty"));
         }
         if self.folders.is_empty() {
-            return Err((
+            return Err(ConfigIssue::new(
                 "folders",
-                "name at least one folder, e.g. [\"INBOX\"]".into(),
+                "name at least one folder, e.g. [\"INBOX\"]",
             ));
         }
         if self.interval_secs == 0 {
-            return Err(("interval_secs", "must be 1 or more".into()));
+            return Err(ConfigIssue::new("interval_secs", "must be 1 or more"));
         }
         Ok(())
     }
 }
 
 /// Exactly one of a secret's sources (`x`, `x_env`, `x_file`) must be given.
-fn one_source(key: &'static str, given: [bool; 3]) -> Result<(), (&'static str, String)> {
+fn one_source(key: &str, given: [bool; 3]) -> Result<(), ConfigIssue> {
     match given.iter().filter(|g| **g).count() {
         1 => Ok(()),
-        0 => Err((key, format!("give one of {key}, {key}_env or {key}_file"))),
-        _ => Err((
+        0 => Err(ConfigIssue::new(
+            key,
+            format!("give one of {key}, {key}_env or {key}_file"),
+        )),
+        _ => Err(ConfigIssue::new(
             key,
             format!("give only one of {key}, {key}_env or {key}_file"),
         )),
@@ -153,15 +158,15 @@ pub struct OAuth2Settings {
 }
 
 impl OAuth2Settings {
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self) -> Result<(), ConfigIssue> {
         if !(self.token_url.starts_with("https://") || self.token_url.starts_with("http://")) {
-            return Err((
+            return Err(ConfigIssue::new(
                 "oauth2.token_url",
                 format!("`{}` is not an http(s) URL", self.token_url),
             ));
         }
         if self.client_id.trim().is_empty() {
-            return Err(("oauth2.client_id", "must not be empty".into()));
+            return Err(ConfigIssue::new("oauth2.client_id", "must not be empty"));
         }
         one_source(
             "oauth2.refresh_token",
@@ -177,9 +182,9 @@ impl OAuth2Settings {
             self.client_secret_file.is_some(),
         ];
         if secrets.iter().filter(|s| **s).count() > 1 {
-            return Err((
+            return Err(ConfigIssue::new(
                 "oauth2.client_secret",
-                "give only one of client_secret, client_secret_env or client_secret_file".into(),
+                "give only one of client_secret, client_secret_env or client_secret_file",
             ));
         }
         Ok(())
@@ -290,11 +295,14 @@ mod tests {
     #[test]
     fn oauth2_needs_its_table_and_one_refresh_token() {
         let m = settings(r#"{"host": "h", "user": "u", "auth": "oauth2"}"#);
-        assert_eq!(m.check().unwrap_err().0, "oauth2");
+        assert_eq!(m.check().unwrap_err().key.as_deref(), Some("oauth2"));
         let m = settings(
             r#"{"host": "h", "user": "u", "auth": "oauth2", "oauth2": {"token_url": "https://login.example/token", "client_id": "c"}}"#,
         );
-        assert_eq!(m.check().unwrap_err().0, "oauth2.refresh_token");
+        assert_eq!(
+            m.check().unwrap_err().key.as_deref(),
+            Some("oauth2.refresh_token")
+        );
         let m = settings(
             r#"{"host": "h", "user": "u", "auth": "oauth2", "oauth2": {"token_url": "https://login.example/token", "client_id": "c", "refresh_token": "rt-secret"}}"#,
         );
@@ -305,8 +313,8 @@ mod tests {
     #[test]
     fn exactly_one_password_source() {
         let none = settings(r#"{"host": "h", "user": "u"}"#);
-        assert_eq!(none.check().unwrap_err().0, "password");
+        assert_eq!(none.check().unwrap_err().key.as_deref(), Some("password"));
         let two = settings(r#"{"host": "h", "user": "u", "password": "x", "password_env": "X"}"#);
-        assert_eq!(two.check().unwrap_err().0, "password");
+        assert_eq!(two.check().unwrap_err().key.as_deref(), Some("password"));
     }
 }

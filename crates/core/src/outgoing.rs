@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::config_issue::ConfigIssue;
 use crate::mailbox::{Secret, Security};
 
 /// `[helpdesk.smtp]`: where this helpdesk's mail is sent from.
@@ -81,10 +82,10 @@ impl SmtpSettings {
         })
     }
 
-    /// Checks what serde cannot; the error names the key.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what serde cannot; the issue's key is inside `[helpdesk.smtp]`.
+    pub fn check(&self) -> Result<(), ConfigIssue> {
         if self.host.trim().is_empty() {
-            return Err(("host", "must not be empty".into()));
+            return Err(ConfigIssue::new("host", "must not be empty"));
         }
         let sources = [
             self.password.is_some(),
@@ -99,32 +100,35 @@ impl SmtpSettings {
             // (checked with the mailboxes, in `HelpdeskSettings::compile`).
             (Some(_), 0) if self.auth == SmtpAuth::Xoauth2 => {}
             (Some(_), 0) => {
-                return Err((
+                return Err(ConfigIssue::new(
                     "password",
-                    "give one of password, password_env or password_file (or remove `user` to send without login)".into(),
+                    "give one of password, password_env or password_file (or remove `user` to send without login)",
                 ));
             }
             (_, n) if n > 1 => {
-                return Err((
+                return Err(ConfigIssue::new(
                     "password",
-                    "give only one of password, password_env or password_file".into(),
+                    "give only one of password, password_env or password_file",
                 ));
             }
             (None, 1) => {
-                return Err((
+                return Err(ConfigIssue::new(
                     "user",
-                    "a password is given but no `user` to log in as".into(),
+                    "a password is given but no `user` to log in as",
                 ));
             }
             _ => {}
         }
         if let Some(from) = &self.from
-            && !crate::settings::looks_like_address(from)
+            && crate::address::normalize(from).is_none()
         {
-            return Err(("from", format!("`{from}` is not an email address")));
+            return Err(ConfigIssue::new(
+                "from",
+                format!("`{from}` is not an email address"),
+            ));
         }
         if self.timeout_secs == 0 {
-            return Err(("timeout_secs", "must be 1 or more".into()));
+            return Err(ConfigIssue::new("timeout_secs", "must be 1 or more"));
         }
         Ok(())
     }
@@ -153,7 +157,8 @@ impl<'de> Deserialize<'de> for Target {
 }
 
 impl Target {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    /// The target written `s`; the issue names no key, as serde gives it its place.
+    pub fn parse(s: &str) -> Result<Self, ConfigIssue> {
         let s = s.trim();
         Ok(match s {
             "none" => Self::None,
@@ -162,12 +167,12 @@ impl Target {
             _ => {
                 if let Some(team) = s.strip_prefix("team:") {
                     Self::Team(team.trim().to_string())
-                } else if crate::settings::looks_like_address(s) {
+                } else if crate::address::normalize(s).is_some() {
                     Self::Address(s.to_string())
                 } else {
-                    return Err(format!(
+                    return Err(ConfigIssue::unkeyed(format!(
                         "`{s}` is not a target; write none, all-agents, ticket-agent, team:<name> or an email address"
-                    ));
+                    )));
                 }
             }
         })
@@ -298,14 +303,15 @@ impl DeliverySettings {
         self.retry_base_secs.saturating_mul(1 << shift).min(3600)
     }
 
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what serde cannot; the issue's key is inside `[outgoing]`.
+    pub fn check(&self) -> Result<(), ConfigIssue> {
         if self.max_attempts == 0 {
-            return Err(("max_attempts", "must be 1 or more".into()));
+            return Err(ConfigIssue::new("max_attempts", "must be 1 or more"));
         }
         if self.lease_secs == 0 || self.poll_secs == 0 || self.retry_base_secs == 0 {
-            return Err((
+            return Err(ConfigIssue::new(
                 "lease_secs",
-                "lease_secs, poll_secs and retry_base_secs must be 1 or more".into(),
+                "lease_secs, poll_secs and retry_base_secs must be 1 or more",
             ));
         }
         Ok(())
@@ -421,33 +427,23 @@ pub struct Rendered {
     pub body: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct TemplateError {
-    pub key: String,
-    pub message: String,
-}
-
 impl Templates {
     /// Compiles the built-in templates of `language` with the overrides `texts`
     /// (event name → `Subject: …` line, blank line, body) and renders each once with
-    /// sample values, so a typo in a variable is found at load time.
-    pub fn compile(
-        language: &str,
-        texts: &BTreeMap<String, String>,
-    ) -> Result<Self, TemplateError> {
-        let err = |key: String, message: String| TemplateError { key, message };
+    /// sample values, so a typo in a variable is found at load time. The issue's key
+    /// is inside `[helpdesk.notifications]`.
+    pub fn compile(language: &str, texts: &BTreeMap<String, String>) -> Result<Self, ConfigIssue> {
         if !matches!(language, "en" | "de") {
-            return Err(err(
-                "language".into(),
+            return Err(ConfigIssue::new(
+                "language",
                 format!("`{language}` has no built-in templates; write `en` or `de`"),
             ));
         }
         for name in texts.keys() {
             if !Event::ALL.iter().any(|e| e.as_str() == name) {
-                return Err(err(
+                return Err(ConfigIssue::new(
                     format!("templates.{name}"),
-                    "unknown event; templates exist for acknowledgement, new_ticket, follow_up, alert and reply".into(),
+                    "unknown event; templates exist for acknowledgement, new_ticket, follow_up, alert and reply",
                 ));
             }
         }
@@ -478,15 +474,15 @@ impl Templates {
             }
             let key = format!("templates.{}", event.as_str());
             env.add_template_owned(format!("{}.subject", event.as_str()), subject)
-                .map_err(|e| err(key.clone(), format!("subject: {e}")))?;
+                .map_err(|e| ConfigIssue::new(key.clone(), format!("subject: {e}")))?;
             env.add_template_owned(format!("{}.body", event.as_str()), body)
-                .map_err(|e| err(key.clone(), e.to_string()))?;
+                .map_err(|e| ConfigIssue::new(key.clone(), e.to_string()))?;
         }
         let templates = Self { env: Arc::new(env) };
         for event in Event::ALL {
-            templates
-                .render(event, sample())
-                .map_err(|e| err(format!("templates.{}", event.as_str()), e.to_string()))?;
+            templates.render(event, sample()).map_err(|e| {
+                ConfigIssue::new(format!("templates.{}", event.as_str()), e.to_string())
+            })?;
         }
         Ok(templates)
     }
@@ -540,19 +536,18 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Checks the settings; errors name their key inside `[[helpdesk]]`.
+    /// Checks the settings; the issue's key is inside `[[helpdesk]]`.
     pub fn compile(
         smtp: Option<SmtpSettings>,
         notifications: NotificationSettings,
-    ) -> Result<Self, (String, String)> {
+    ) -> Result<Self, ConfigIssue> {
         if let Some(smtp) = &smtp {
-            smtp.check()
-                .map_err(|(key, message)| (format!("smtp.{key}"), message))?;
+            smtp.check().map_err(|issue| issue.within("smtp"))?;
         }
         let n = &notifications;
         for (i, a) in n.alert_contacts.iter().enumerate() {
-            if !crate::settings::looks_like_address(a) {
-                return Err((
+            if crate::address::normalize(a).is_none() {
+                return Err(ConfigIssue::new(
                     format!("notifications.alert_contacts[{i}]"),
                     format!("`{a}` is not an email address"),
                 ));
@@ -562,7 +557,7 @@ impl Outgoing {
             if let Target::Team(team) = target
                 && !n.teams.contains_key(team)
             {
-                return Err((
+                return Err(ConfigIssue::new(
                     format!("notifications.{key}"),
                     format!("no team `{team}` in notifications.teams"),
                 ));
@@ -571,9 +566,9 @@ impl Outgoing {
         for (team, members) in &n.teams {
             if let Some(bad) = members
                 .iter()
-                .find(|m| !crate::settings::looks_like_address(m))
+                .find(|m| crate::address::normalize(m).is_none())
             {
-                return Err((
+                return Err(ConfigIssue::new(
                     format!("notifications.teams.{team}"),
                     format!("`{bad}` is not an email address"),
                 ));
@@ -582,19 +577,13 @@ impl Outgoing {
         if let Some(link) = &n.ticket_link
             && !link.contains("{number}")
         {
-            return Err((
-                "notifications.ticket_link".into(),
-                "must contain `{number}`".into(),
+            return Err(ConfigIssue::new(
+                "notifications.ticket_link",
+                "must contain `{number}`",
             ));
         }
-        let templates = Templates::compile(&n.language, &n.template_texts).map_err(|e| {
-            let key = if e.key == "language" {
-                "notifications.language".to_string()
-            } else {
-                format!("notifications.{}", e.key)
-            };
-            (key, e.message)
-        })?;
+        let templates = Templates::compile(&n.language, &n.template_texts)
+            .map_err(|issue| issue.within("notifications"))?;
         Ok(Self {
             smtp,
             notifications,
@@ -660,18 +649,21 @@ mod tests {
 
         texts.insert("acknowledgement".into(), "{{ ticket_numbr }}".into());
         let e = Templates::compile("en", &texts).unwrap_err();
-        assert_eq!(e.key, "templates.acknowledgement");
+        assert_eq!(e.key.as_deref(), Some("templates.acknowledgement"));
         texts.insert("acknowledgement".into(), "{% if %}".into());
         assert!(Templates::compile("en", &texts).is_err());
         texts.clear();
         texts.insert("welcome".into(), "x".into());
         assert_eq!(
-            Templates::compile("en", &texts).unwrap_err().key,
-            "templates.welcome"
+            Templates::compile("en", &texts).unwrap_err().key.as_deref(),
+            Some("templates.welcome")
         );
         assert_eq!(
-            Templates::compile("fr", &BTreeMap::new()).unwrap_err().key,
-            "language"
+            Templates::compile("fr", &BTreeMap::new())
+                .unwrap_err()
+                .key
+                .as_deref(),
+            Some("language")
         );
     }
 
@@ -700,7 +692,7 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         let s: SmtpSettings =
             serde_json::from_str(r#"{"host": "smtp.example.com", "user": "u"}"#).unwrap();
-        assert_eq!(s.check().unwrap_err().0, "password");
+        assert_eq!(s.check().unwrap_err().key.as_deref(), Some("password"));
         let s: SmtpSettings = serde_json::from_str(r#"{"host": "h", "security": "tls"}"#).unwrap();
         assert_eq!(s.port(), 465);
         assert!(s.check().is_ok());

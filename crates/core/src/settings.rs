@@ -1,12 +1,25 @@
 //! What one helpdesk (a team or division) is configured to do with its mail.
-//! Deserialised from the `[[helpdesk]]` tables of the config file.
+//! Deserialised from the `[[helpdesk]]` tables of the config file, and compiled into a
+//! [`Helpdesk`] that composes the policies: each policy module owns its settings type
+//! (threading's, the rules', the attachments', the outgoing side's, the mailboxes'),
+//! and this module only puts them together.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::config_issue::ConfigIssue;
+use crate::mailbox::MailboxSettings;
+use crate::outgoing::{NotificationSettings, Outgoing, SmtpAuth, SmtpSettings};
 use crate::reference::{ReferenceFormat, ReferenceFormatError};
 use crate::rules::{RuleSet, RuleSettings};
+use crate::thread::{
+    ThreadSettings, default_closed_statuses, default_followup_senders, default_reply_status,
+};
+
+// The policies' own types, where other crates have always found them.
+pub use crate::attachments::AttachmentPolicy;
+pub use crate::thread::{FollowupSender, ReplyToClosed, UnknownSender};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,45 +72,12 @@ pub struct HelpdeskSettings {
     pub rules: Vec<RuleSettings>,
     /// IMAP mailboxes this helpdesk reads (`[[helpdesk.mailbox]]`).
     #[serde(rename = "mailbox", default)]
-    pub mailboxes: Vec<crate::mailbox::MailboxSettings>,
+    pub mailboxes: Vec<MailboxSettings>,
     /// The SMTP server this helpdesk sends through (`[helpdesk.smtp]`); none: it sends nothing.
-    pub smtp: Option<crate::outgoing::SmtpSettings>,
+    pub smtp: Option<SmtpSettings>,
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
-    pub notifications: crate::outgoing::NotificationSettings,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReplyToClosed {
-    #[default]
-    Reopen,
-    NewTicket,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnknownSender {
-    #[default]
-    CreateContact,
-    DefaultContact,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FollowupSender {
-    /// The ticket's requester.
-    Requester,
-    /// Anyone who was To/CC on a mail of the ticket.
-    Cc,
-    /// Any agent.
-    Agents,
-    /// Contacts of the requester's organization.
-    Organization,
-    /// Anyone at all (trusting the reference alone).
-    Anyone,
+    pub notifications: NotificationSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,25 +106,6 @@ impl Default for TicketDefaults {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentPolicy {
-    /// MIME types kept; `type/*` matches a whole family.
-    #[serde(default = "default_allowed_types")]
-    pub allowed_types: Vec<String>,
-    #[serde(default = "default_max_size_mb")]
-    pub max_size_mb: u64,
-}
-
-impl Default for AttachmentPolicy {
-    fn default() -> Self {
-        Self {
-            allowed_types: default_allowed_types(),
-            max_size_mb: default_max_size_mb(),
-        }
-    }
-}
-
 fn default_reference_format() -> String {
     "[HD#{number}]".into()
 }
@@ -160,38 +121,8 @@ fn default_agent() -> String {
 fn default_new_ticket_status() -> String {
     "email-imported".into()
 }
-fn default_reply_status() -> String {
-    "customer-replied".into()
-}
-fn default_closed_statuses() -> Vec<String> {
-    vec!["closed".into(), "resolved".into()]
-}
 fn default_priority() -> Option<String> {
     Some("normal".into())
-}
-fn default_allowed_types() -> Vec<String> {
-    vec!["image/*".into()]
-}
-fn default_max_size_mb() -> u64 {
-    10
-}
-fn default_followup_senders() -> Vec<FollowupSender> {
-    vec![
-        FollowupSender::Requester,
-        FollowupSender::Cc,
-        FollowupSender::Agents,
-        FollowupSender::Organization,
-    ]
-}
-
-/// A settings value that cannot work, with the key it is found at.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct SettingsError {
-    /// Key inside the `[[helpdesk]]` table, e.g. `reference_format` or
-    /// `rule[1].conditions[0].op` (array positions from 0).
-    pub key: String,
-    pub message: String,
 }
 
 /// Settings checked and compiled, ready for the pipeline.
@@ -201,50 +132,50 @@ pub struct Helpdesk {
     pub reference: ReferenceFormat,
     /// Lower-cased support addresses.
     pub own_addresses: Vec<String>,
+    /// What threading follows, from the keys of `settings`.
+    pub threading: ThreadSettings,
     /// The mail rules, compiled.
     pub rules: RuleSet,
     /// SMTP, notifications and templates, checked.
-    pub outgoing: crate::outgoing::Outgoing,
+    pub outgoing: Outgoing,
 }
 
 impl HelpdeskSettings {
-    /// Checks what serde cannot and compiles the reference formats.
-    pub fn compile(self) -> Result<Helpdesk, SettingsError> {
-        let err = |key: &str, message: String| SettingsError {
-            key: key.into(),
-            message,
-        };
+    /// Checks what serde cannot and compiles the reference formats, the rules and the
+    /// outgoing side. The issue's key is inside the `[[helpdesk]]` table, e.g.
+    /// `reference_format` or `rule[1].conditions[0].op`.
+    pub fn compile(self) -> Result<Helpdesk, ConfigIssue> {
         if self.name.trim().is_empty() {
-            return Err(err("name", "must not be empty".into()));
+            return Err(ConfigIssue::new("name", "must not be empty"));
         }
         for address in &self.addresses {
-            if !looks_like_address(address) {
-                return Err(err(
+            if crate::address::normalize(address).is_none() {
+                return Err(ConfigIssue::new(
                     "addresses",
                     format!("`{address}` is not an email address"),
                 ));
             }
         }
-        if !looks_like_address(&self.default_contact) {
-            return Err(err(
+        if crate::address::normalize(&self.default_contact).is_none() {
+            return Err(ConfigIssue::new(
                 "default_contact",
                 format!("`{}` is not an email address", self.default_contact),
             ));
         }
         if self.first_ticket_number < 1 {
-            return Err(err("first_ticket_number", "must be 1 or more".into()));
+            return Err(ConfigIssue::new("first_ticket_number", "must be 1 or more"));
         }
         if let Some(marker) = &self.reply_marker
             && marker.trim().is_empty()
         {
-            return Err(err(
+            return Err(ConfigIssue::new(
                 "reply_marker",
-                "must not be blank; remove the key instead".into(),
+                "must not be blank; remove the key instead",
             ));
         }
         for t in &self.attachments.allowed_types {
             if !t.contains('/') {
-                return Err(err(
+                return Err(ConfigIssue::new(
                     "attachments.allowed_types",
                     format!("`{t}` is not a MIME type; write e.g. `image/*` or `application/pdf`"),
                 ));
@@ -253,10 +184,10 @@ impl HelpdeskSettings {
         for (i, mailbox) in self.mailboxes.iter().enumerate() {
             mailbox
                 .check()
-                .map_err(|(key, message)| err(&format!("mailbox[{i}].{key}"), message))?;
+                .map_err(|issue| issue.within(&format!("mailbox[{i}]")))?;
         }
         if let Some(smtp) = &self.smtp
-            && smtp.auth == crate::outgoing::SmtpAuth::Xoauth2
+            && smtp.auth == SmtpAuth::Xoauth2
             && smtp.password.is_none()
             && smtp.password_env.is_none()
             && smtp.password_file.is_none()
@@ -268,9 +199,9 @@ impl HelpdeskSettings {
                         .is_none_or(|u| m.user.eq_ignore_ascii_case(u))
             })
         {
-            return Err(err(
+            return Err(ConfigIssue::new(
                 "smtp.password",
-                "auth = \"xoauth2\" needs an access token (password, password_env or password_file) or an IMAP mailbox of the same user with OAuth2".into(),
+                "auth = \"xoauth2\" needs an access token (password, password_env or password_file) or an IMAP mailbox of the same user with OAuth2",
             ));
         }
         let reference = ReferenceFormat::new(&self.reference_format, &self.also_recognise)
@@ -285,51 +216,36 @@ impl HelpdeskSettings {
                     }
                     _ => "reference_format",
                 };
-                err(key, e.to_string())
+                ConfigIssue::new(key, e.to_string())
             })?;
-        let rules = RuleSet::compile(&self.rules, &reference).map_err(|e| {
-            let key = if e.key.is_empty() {
-                format!("rule[{}]", e.index)
-            } else {
-                format!("rule[{}].{}", e.index, e.key)
-            };
-            let name = e.name.trim();
-            let message = if name.is_empty() {
-                e.message
-            } else {
-                format!("in rule {name:?}: {}", e.message)
-            };
-            SettingsError { key, message }
-        })?;
-        let outgoing =
-            crate::outgoing::Outgoing::compile(self.smtp.clone(), self.notifications.clone())
-                .map_err(|(key, message)| err(&key, message))?;
+        let rules = RuleSet::compile(&self.rules, &reference)?;
+        let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         let own_addresses = self
             .addresses
             .iter()
             .map(|a| a.trim().to_ascii_lowercase())
             .collect();
+        let threading = ThreadSettings {
+            reply_status: self.reply_status.clone(),
+            closed_statuses: self.closed_statuses.clone(),
+            reply_to_closed: self.reply_to_closed,
+            unknown_sender: self.unknown_sender,
+            followup_senders: self.followup_senders.clone(),
+        };
         Ok(Helpdesk {
             settings: self,
             reference,
             own_addresses,
+            threading,
             rules,
             outgoing,
         })
     }
 }
 
-pub(crate) fn looks_like_address(s: &str) -> bool {
-    let s = s.trim();
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
-}
-
 impl Helpdesk {
     pub fn is_closed(&self, status: &str) -> bool {
-        self.settings
-            .closed_statuses
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(status))
+        self.threading.is_closed(status)
     }
 
     pub fn is_own_address(&self, email_key: &str) -> bool {
@@ -397,16 +313,22 @@ pub(crate) mod tests {
             reference_format: "[HD]".into(),
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "reference_format");
+        assert_eq!(
+            bad.compile().unwrap_err().key.as_deref(),
+            Some("reference_format")
+        );
         let bad = HelpdeskSettings {
             also_recognise: vec!["x".into()],
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "also_recognise");
+        assert_eq!(
+            bad.compile().unwrap_err().key.as_deref(),
+            Some("also_recognise")
+        );
         let bad = HelpdeskSettings {
             addresses: vec!["support".into()],
             ..helpdesk("").settings
         };
-        assert_eq!(bad.compile().unwrap_err().key, "addresses");
+        assert_eq!(bad.compile().unwrap_err().key.as_deref(), Some("addresses"));
     }
 }

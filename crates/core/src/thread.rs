@@ -1,11 +1,97 @@
 //! Decides whether a mail opens a ticket, follows up an existing one, or is set aside.
 //!
 //! The store looks up the facts (which tickets the subject and the Message-ID
-//! references point at, who the sender is); this module decides, without I/O.
+//! references point at, who the sender is); this module decides, without I/O, by the
+//! helpdesk's [`ThreadSettings`].
 
 use postdesk_mail::Classification;
+use serde::Deserialize;
 
-use crate::settings::{FollowupSender, Helpdesk, ReplyToClosed, UnknownSender};
+/// What threading follows: the `[[helpdesk]]` keys of the same names. The keys are
+/// written in that table (not a table of their own, so the file reads as before) and
+/// gathered here when the helpdesk's settings are compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadSettings {
+    /// Status a customer's reply moves a ticket to.
+    pub reply_status: String,
+    /// Statuses that count as closed.
+    pub closed_statuses: Vec<String>,
+    pub reply_to_closed: ReplyToClosed,
+    pub unknown_sender: UnknownSender,
+    /// Who may add to a ticket by quoting its number in the subject.
+    pub followup_senders: Vec<FollowupSender>,
+}
+
+impl Default for ThreadSettings {
+    fn default() -> Self {
+        Self {
+            reply_status: default_reply_status(),
+            closed_statuses: default_closed_statuses(),
+            reply_to_closed: ReplyToClosed::default(),
+            unknown_sender: UnknownSender::default(),
+            followup_senders: default_followup_senders(),
+        }
+    }
+}
+
+impl ThreadSettings {
+    pub fn is_closed(&self, status: &str) -> bool {
+        self.closed_statuses
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(status))
+    }
+}
+
+/// What a reply to a closed ticket does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyToClosed {
+    #[default]
+    Reopen,
+    NewTicket,
+    Reject,
+}
+
+/// What becomes of mail from a sender who is no contact yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownSender {
+    #[default]
+    CreateContact,
+    DefaultContact,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FollowupSender {
+    /// The ticket's requester.
+    Requester,
+    /// Anyone who was To/CC on a mail of the ticket.
+    Cc,
+    /// Any agent.
+    Agents,
+    /// Contacts of the requester's organization.
+    Organization,
+    /// Anyone at all (trusting the reference alone).
+    Anyone,
+}
+
+// The defaults of the `[[helpdesk]]` keys above, also used by its serde defaults.
+pub(crate) fn default_reply_status() -> String {
+    "customer-replied".into()
+}
+pub(crate) fn default_closed_statuses() -> Vec<String> {
+    vec!["closed".into(), "resolved".into()]
+}
+pub(crate) fn default_followup_senders() -> Vec<FollowupSender> {
+    vec![
+        FollowupSender::Requester,
+        FollowupSender::Cc,
+        FollowupSender::Agents,
+        FollowupSender::Organization,
+    ]
+}
 
 /// A ticket as threading needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +144,7 @@ pub enum Decision {
     Reject { reason: String },
 }
 
-pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Decision {
+pub fn decide(threading: &ThreadSettings, class: Classification, facts: &ThreadFacts) -> Decision {
     let sender = facts.sender.email.as_deref().unwrap_or("(no sender)");
     if class == Classification::Loop {
         return Decision::Ignore {
@@ -83,7 +169,7 @@ pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Deci
     let permitted_subject_ticket = facts
         .by_subject
         .as_ref()
-        .filter(|t| may_follow_up(hd, &facts.sender, t));
+        .filter(|t| may_follow_up(threading, &facts.sender, t));
     let mut note = None;
     if let (Some(t), None) = (&facts.by_subject, permitted_subject_ticket) {
         note = Some(format!(
@@ -93,14 +179,14 @@ pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Deci
     }
     // Message-IDs are not guessable, so a reply by In-Reply-To/References needs no sender check.
     match permitted_subject_ticket.or(facts.by_message_id.as_ref()) {
-        Some(t) if hd.is_closed(&t.status) => match hd.settings.reply_to_closed {
+        Some(t) if threading.is_closed(&t.status) => match threading.reply_to_closed {
             ReplyToClosed::Reopen => Decision::FollowUp {
                 ticket_id: t.id,
-                set_status: Some(hd.settings.reply_status.clone()),
+                set_status: Some(threading.reply_status.clone()),
                 note: Some(format!("Reopened by a reply from {sender}.")),
             },
             ReplyToClosed::NewTicket => new_ticket(
-                hd,
+                threading,
                 facts,
                 Some(format!(
                     "Reply to closed ticket #{}; a new ticket was opened.",
@@ -116,26 +202,30 @@ pub fn decide(hd: &Helpdesk, class: Classification, facts: &ThreadFacts) -> Deci
         },
         Some(t) => {
             let set_status =
-                (t.status != hd.settings.reply_status).then(|| hd.settings.reply_status.clone());
+                (t.status != threading.reply_status).then(|| threading.reply_status.clone());
             Decision::FollowUp {
                 ticket_id: t.id,
                 set_status,
                 note: None,
             }
         }
-        None => new_ticket(hd, facts, note),
+        None => new_ticket(threading, facts, note),
     }
 }
 
 /// A new ticket, unless the unknown-sender policy refuses the sender. Mail rules
 /// that force a new ticket go through here too.
-pub fn open_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decision {
-    new_ticket(hd, facts, note)
+pub fn open_ticket(
+    threading: &ThreadSettings,
+    facts: &ThreadFacts,
+    note: Option<String>,
+) -> Decision {
+    new_ticket(threading, facts, note)
 }
 
-fn new_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decision {
+fn new_ticket(threading: &ThreadSettings, facts: &ThreadFacts, note: Option<String>) -> Decision {
     let known = facts.sender.contact_id.is_some();
-    if !known && hd.settings.unknown_sender == UnknownSender::Reject {
+    if !known && threading.unknown_sender == UnknownSender::Reject {
         let sender = facts.sender.email.as_deref().unwrap_or("(no sender)");
         return Decision::Reject {
             reason: format!("unknown sender {sender} (unknown_sender = reject)"),
@@ -149,7 +239,7 @@ fn new_ticket(hd: &Helpdesk, facts: &ThreadFacts, note: Option<String>) -> Decis
 /// sender may use, else by In-Reply-To/References. What then happens (follow-up, or
 /// the `reply_to_closed` policy for a closed ticket) is `decide`'s.
 pub fn ticket_for<'f>(
-    hd: &Helpdesk,
+    threading: &ThreadSettings,
     class: Classification,
     facts: &'f ThreadFacts,
 ) -> Option<&'f TicketFacts> {
@@ -161,14 +251,18 @@ pub fn ticket_for<'f>(
         Classification::Normal | Classification::Bulk => facts
             .by_subject
             .as_ref()
-            .filter(|t| may_follow_up(hd, &facts.sender, t))
+            .filter(|t| may_follow_up(threading, &facts.sender, t))
             .or(facts.by_message_id.as_ref()),
     }
 }
 
 /// The follow-up sender policy: may this sender add to `ticket` by quoting its number?
-pub fn may_follow_up(hd: &Helpdesk, sender: &SenderFacts, ticket: &TicketFacts) -> bool {
-    hd.settings.followup_senders.iter().any(|rule| match rule {
+pub fn may_follow_up(
+    threading: &ThreadSettings,
+    sender: &SenderFacts,
+    ticket: &TicketFacts,
+) -> bool {
+    threading.followup_senders.iter().any(|rule| match rule {
         FollowupSender::Anyone => true,
         FollowupSender::Requester => {
             sender.contact_id.is_some() && sender.contact_id == ticket.requester_contact_id
@@ -187,11 +281,21 @@ pub fn may_follow_up(hd: &Helpdesk, sender: &SenderFacts, ticket: &TicketFacts) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::tests::helpdesk;
+
+    /// The defaults, but for what `change` sets.
+    fn settings_with(change: impl FnOnce(&mut ThreadSettings)) -> ThreadSettings {
+        let mut threading = ThreadSettings::default();
+        change(&mut threading);
+        threading
+    }
+
+    fn defaults() -> ThreadSettings {
+        ThreadSettings::default()
+    }
 
     #[test]
     fn ticket_for_is_the_ticket_decide_uses() {
-        let hd = helpdesk("reply_to_closed = \"reject\"");
+        let threading = settings_with(|t| t.reply_to_closed = ReplyToClosed::Reject);
         let stranger = sender("x@evil.test", Some(9), None);
         let requester = sender("req@example.org", Some(1), Some(5));
         for (class, facts, expected) in [
@@ -218,12 +322,12 @@ mod tests {
             (Classification::Loop, by_subject("open", requester), None),
         ] {
             assert_eq!(
-                ticket_for(&hd, class, &facts).map(|t| t.id),
+                ticket_for(&threading, class, &facts).map(|t| t.id),
                 expected,
                 "{class:?} {facts:?}"
             );
             // Where decide follows up, it is onto that ticket; a closed one is rejected here.
-            match decide(&hd, class, &facts) {
+            match decide(&threading, class, &facts) {
                 Decision::FollowUp { ticket_id, .. } => assert_eq!(Some(ticket_id), expected),
                 Decision::Reject { .. } => assert!(expected.is_some()),
                 _ => {}
@@ -262,7 +366,7 @@ mod tests {
 
     #[test]
     fn requester_cc_agent_and_colleague_may_follow_up() {
-        let hd = helpdesk("");
+        let threading = defaults();
         let followup = Decision::FollowUp {
             ticket_id: 10,
             set_status: Some("customer-replied".into()),
@@ -278,7 +382,7 @@ mod tests {
             sender("colleague@example.org", Some(3), Some(5)),
         ] {
             assert_eq!(
-                decide(&hd, Classification::Normal, &by_subject("open", s)),
+                decide(&threading, Classification::Normal, &by_subject("open", s)),
                 followup
             );
         }
@@ -286,9 +390,9 @@ mod tests {
 
     #[test]
     fn a_stranger_guessing_a_number_opens_a_new_ticket() {
-        let hd = helpdesk("");
+        let threading = defaults();
         let d = decide(
-            &hd,
+            &threading,
             Classification::Normal,
             &by_subject("open", sender("x@evil.test", Some(9), Some(6))),
         );
@@ -303,9 +407,9 @@ mod tests {
 
     #[test]
     fn anyone_policy_trusts_the_reference() {
-        let hd = helpdesk("followup_senders = [\"anyone\"]");
+        let threading = settings_with(|t| t.followup_senders = vec![FollowupSender::Anyone]);
         let d = decide(
-            &hd,
+            &threading,
             Classification::Normal,
             &by_subject("open", sender("x@evil.test", None, None)),
         );
@@ -314,14 +418,14 @@ mod tests {
 
     #[test]
     fn message_id_reply_needs_no_sender_check() {
-        let hd = helpdesk("");
+        let threading = defaults();
         let facts = ThreadFacts {
             by_message_id: Some(ticket("open")),
             sender: sender("someone@else.test", None, None),
             ..Default::default()
         };
         assert!(matches!(
-            decide(&hd, Classification::Normal, &facts),
+            decide(&threading, Classification::Normal, &facts),
             Decision::FollowUp { ticket_id: 10, .. }
         ));
     }
@@ -330,7 +434,7 @@ mod tests {
     fn reply_to_closed_ticket_follows_the_policy() {
         let req = sender("req@example.org", Some(1), Some(5));
         let d = decide(
-            &helpdesk(""),
+            &defaults(),
             Classification::Normal,
             &by_subject("closed", req.clone()),
         );
@@ -339,13 +443,13 @@ mod tests {
             "{d:?}"
         );
         let d = decide(
-            &helpdesk("reply_to_closed = \"new-ticket\""),
+            &settings_with(|t| t.reply_to_closed = ReplyToClosed::NewTicket),
             Classification::Normal,
             &by_subject("closed", req.clone()),
         );
         assert!(matches!(d, Decision::NewTicket { note: Some(_) }), "{d:?}");
         let d = decide(
-            &helpdesk("reply_to_closed = \"reject\""),
+            &settings_with(|t| t.reply_to_closed = ReplyToClosed::Reject),
             Classification::Normal,
             &by_subject("closed", req),
         );
@@ -355,7 +459,7 @@ mod tests {
     #[test]
     fn out_of_office_never_reopens() {
         let d = decide(
-            &helpdesk(""),
+            &defaults(),
             Classification::AutoReply,
             &by_subject("closed", sender("req@example.org", Some(1), Some(5))),
         );
@@ -368,7 +472,7 @@ mod tests {
             }
         );
         let d = decide(
-            &helpdesk(""),
+            &defaults(),
             Classification::AutoReply,
             &ThreadFacts::default(),
         );
@@ -383,7 +487,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decide(&helpdesk(""), Classification::Bounce, &facts),
+            decide(&defaults(), Classification::Bounce, &facts),
             Decision::FollowUp {
                 ticket_id: 10,
                 set_status: None,
@@ -391,11 +495,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            decide(
-                &helpdesk(""),
-                Classification::Bounce,
-                &ThreadFacts::default()
-            ),
+            decide(&defaults(), Classification::Bounce, &ThreadFacts::default()),
             Decision::Ignore { .. }
         ));
     }
@@ -407,7 +507,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            decide(&helpdesk(""), Classification::Loop, &facts),
+            decide(&defaults(), Classification::Loop, &facts),
             Decision::Ignore { .. }
         ));
     }
@@ -419,12 +519,12 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            decide(&helpdesk(""), Classification::Normal, &unknown),
+            decide(&defaults(), Classification::Normal, &unknown),
             Decision::NewTicket { note: None }
         ));
         assert!(matches!(
             decide(
-                &helpdesk("unknown_sender = \"default-contact\""),
+                &settings_with(|t| t.unknown_sender = UnknownSender::DefaultContact),
                 Classification::Normal,
                 &unknown
             ),
@@ -432,7 +532,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(
-                &helpdesk("unknown_sender = \"reject\""),
+                &settings_with(|t| t.unknown_sender = UnknownSender::Reject),
                 Classification::Normal,
                 &unknown
             ),
@@ -444,7 +544,7 @@ mod tests {
         };
         assert!(matches!(
             decide(
-                &helpdesk("unknown_sender = \"reject\""),
+                &settings_with(|t| t.unknown_sender = UnknownSender::Reject),
                 Classification::Normal,
                 &known
             ),

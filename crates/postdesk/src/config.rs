@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use postdesk_core::config_issue::ConfigIssue;
 use postdesk_core::outgoing::DeliverySettings;
-use postdesk_core::settings::{Helpdesk, HelpdeskSettings, SettingsError};
+use postdesk_core::settings::{Helpdesk, HelpdeskSettings};
 use serde::Deserialize;
 
 /// The file as written.
@@ -95,50 +96,18 @@ pub struct ConfigError {
     pub issue: ConfigIssue,
 }
 
-/// One problem found in the config text: the key it is about, the line where the
-/// file has that key, and what is wrong. Written `key: message`, or the message alone.
-#[derive(Debug)]
-pub struct ConfigIssue {
-    /// Dotted from the top of the file, with `[n]` for array positions:
-    /// `outgoing.max_attempts`, `helpdesk.rule[1].conditions[0].op`. None when the
-    /// message names no key or names it in its own words (`max_mail_mb must be…`).
-    pub key: Option<String>,
-    /// From 1; None when the file does not have the key (a default was wrong, or the
-    /// problem is the whole file).
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.key {
-            Some(key) => write!(f, "{key}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl ConfigIssue {
-    /// A problem with `key`, not yet located: `key` is dotted from the top of the file,
-    /// or from the `[[helpdesk]]` table until `in_helpdesk` places it there.
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: Some(key.into()),
-            line: None,
-            message: message.into(),
-        }
-    }
-
-    /// A problem whose message says all, at `line`.
-    fn unkeyed(line: Option<usize>, message: impl Into<String>) -> Self {
-        Self {
-            key: None,
-            line,
-            message: message.into(),
-        }
-    }
-
+/// Places a [`ConfigIssue`] in the config text. The issue type is core's, whose checks
+/// know keys but not files; finding a key's line needs the TOML text, which only
+/// this module has.
+trait Locate {
     /// Finds the line of a key dotted from the top of the file.
+    fn located(self, text: &str) -> Self;
+    /// Places a key dotted from a `[[helpdesk]]` table in the `index`-th one: finds its
+    /// line there and writes it `helpdesk.<key>`.
+    fn in_helpdesk(self, text: &str, index: usize) -> Self;
+}
+
+impl Locate for ConfigIssue {
     fn located(mut self, text: &str) -> Self {
         if let Some(key) = &self.key {
             self.line = locate(text, &key.split('.').collect::<Vec<_>>());
@@ -146,20 +115,14 @@ impl ConfigIssue {
         self
     }
 
-    /// Places a key dotted from a `[[helpdesk]]` table in the `index`-th one: finds its
-    /// line there and writes it `helpdesk.<key>`.
-    fn in_helpdesk(mut self, text: &str, index: usize) -> Self {
-        if let Some(key) = self.key.take() {
-            self.line = locate_in_helpdesk(text, index, &key);
-            self.key = Some(format!("helpdesk.{key}"));
+    fn in_helpdesk(self, text: &str, index: usize) -> Self {
+        match &self.key {
+            Some(key) => {
+                let line = locate_in_helpdesk(text, index, key);
+                self.within("helpdesk").at_line(line)
+            }
+            None => self,
         }
-        self
-    }
-}
-
-impl From<SettingsError> for ConfigIssue {
-    fn from(e: SettingsError) -> Self {
-        Self::new(e.key, e.message)
     }
 }
 
@@ -168,13 +131,10 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             // The advice follows the cause, so the cause is part of the message.
-            issue: ConfigIssue::unkeyed(
-                None,
-                format!(
-                    "cannot read the config file: {e}. Create one with `postdesk init {}`",
-                    path.display()
-                ),
-            ),
+            issue: ConfigIssue::unkeyed(format!(
+                "cannot read the config file: {e}. Create one with `postdesk init {}`",
+                path.display()
+            )),
         })?;
         Self::parse(path, &text)
     }
@@ -205,25 +165,22 @@ impl Config {
                 Some(name) => format!("in rule {name:?}: {message}"),
                 None => message,
             };
-            ConfigIssue::unkeyed(line, message)
+            ConfigIssue::unkeyed(message).at_line(line)
         })?;
         if file.helpdesks.is_empty() {
             return Err(ConfigIssue::unkeyed(
-                None,
                 "no `[[helpdesk]]` is configured; add one (see `postdesk init`)",
             ));
         }
         if file.max_mail_mb == 0 {
-            return Err(ConfigIssue::unkeyed(
-                locate(text, &["max_mail_mb"]),
-                "max_mail_mb must be 1 or more",
-            ));
+            return Err(ConfigIssue::unkeyed("max_mail_mb must be 1 or more")
+                .at_line(locate(text, &["max_mail_mb"])));
         }
         if !(1..=10_000).contains(&file.batch_size) {
-            return Err(ConfigIssue::unkeyed(
-                locate(text, &["batch_size"]),
-                "batch_size must be between 1 and 10000",
-            ));
+            return Err(
+                ConfigIssue::unkeyed("batch_size must be between 1 and 10000")
+                    .at_line(locate(text, &["batch_size"])),
+            );
         }
         if file.web.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigIssue::new(
@@ -235,15 +192,15 @@ impl Config {
             )
             .located(text));
         }
-        if let Err((key, message)) = file.outgoing.check() {
-            return Err(ConfigIssue::new(format!("outgoing.{key}"), message).located(text));
+        if let Err(issue) = file.outgoing.check() {
+            return Err(issue.within("outgoing").located(text));
         }
         let mut helpdesks = Vec::new();
         for (index, mut settings) in file.helpdesks.into_iter().enumerate() {
             read_templates(&mut settings, base).map_err(|issue| issue.in_helpdesk(text, index))?;
             let mut hd = settings
                 .compile()
-                .map_err(|e| ConfigIssue::from(e).in_helpdesk(text, index))?;
+                .map_err(|issue| issue.in_helpdesk(text, index))?;
             if helpdesks
                 .iter()
                 .any(|h: &Helpdesk| h.settings.name.eq_ignore_ascii_case(&hd.settings.name))
@@ -334,7 +291,7 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
 fn check_routes(hd: &Helpdesk, names: &[&str]) -> Result<(), ConfigIssue> {
     for (r, rule) in hd.settings.rules.iter().enumerate() {
         for (a, action) in rule.actions.iter().enumerate() {
-            let Some(target) = &action.helpdesk else {
+            let Some(target) = &action.set.helpdesk else {
                 continue;
             };
             if !names.iter().any(|n| n.eq_ignore_ascii_case(target.trim())) {

@@ -113,28 +113,20 @@ pub struct ContactEdit<'a> {
     pub open_tickets: &'a [i64],
 }
 
-/// `name@domain.tld`, lower-cased, or why not. The one address check for what people type.
+/// `name@domain.tld`, lower-cased, or why not: [`postdesk_core::address::normalize`],
+/// the one address check, with the store's error.
 pub fn normalize_address(address: &str) -> Result<String> {
-    let address = address.trim().to_lowercase();
-    let valid = address.len() <= 254
-        && address.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !address
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
-    if valid {
-        Ok(address)
-    } else {
-        Err(StoreError::Invalid(format!(
+    postdesk_core::address::normalize(address).ok_or_else(|| {
+        StoreError::Invalid(format!(
             "`{}` is not an email address (like name@example.com)",
-            address.chars().take(100).collect::<String>()
-        )))
-    }
+            address
+                .trim()
+                .to_lowercase()
+                .chars()
+                .take(100)
+                .collect::<String>()
+        ))
+    })
 }
 
 fn no_contact(id: i64) -> StoreError {

@@ -10,6 +10,7 @@ use std::cell::OnceCell;
 use postdesk_mail::{Address, Classification, ParsedMail};
 use regex::{Regex, RegexBuilder};
 
+use crate::config_issue::ConfigIssue;
 use crate::reference::ReferenceFormat;
 
 /// Body conditions look at this much text: a 50 MB body must not cost a hundred
@@ -37,15 +38,17 @@ pub enum Field {
 pub const FIELD_NAMES: &str = "from, to, cc, bcc, subject, body, header:<Name>, sender-domain, attachment-name, has-attachment, classification";
 
 impl Field {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// The field written `text`; the issue's key is the condition's `field`.
+    pub fn parse(text: &str) -> Result<Self, ConfigIssue> {
         let text = text.trim();
         if let Some((prefix, name)) = text.split_once(':')
             && prefix.trim().eq_ignore_ascii_case("header")
         {
             let name = name.trim();
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
-                return Err(format!(
-                    "`{text}` does not name a header; write e.g. `header:X-Priority`"
+                return Err(ConfigIssue::new(
+                    "field",
+                    format!("`{text}` does not name a header; write e.g. `header:X-Priority`"),
                 ));
             }
             return Ok(Self::Header(name.to_string()));
@@ -61,7 +64,12 @@ impl Field {
             "attachment-name" => Self::AttachmentName,
             "has-attachment" => Self::HasAttachment,
             "classification" => Self::Classification,
-            _ => return Err(format!("unknown field `{text}`; use one of {FIELD_NAMES}")),
+            _ => {
+                return Err(ConfigIssue::new(
+                    "field",
+                    format!("unknown field `{text}`; use one of {FIELD_NAMES}"),
+                ));
+            }
         })
     }
 
@@ -116,16 +124,20 @@ const OPS: [(&str, Op); 9] = [
 ];
 
 impl Op {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// The operator written `text`; the issue's key is the condition's `op`.
+    pub fn parse(text: &str) -> Result<Self, ConfigIssue> {
         let wanted = text.trim();
         OPS.iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
             .map(|(_, op)| *op)
             .ok_or_else(|| {
                 let names: Vec<&str> = OPS.iter().map(|(name, _)| *name).collect();
-                format!(
-                    "unknown operator `{wanted}`; use one of {}",
-                    names.join(", ")
+                ConfigIssue::new(
+                    "op",
+                    format!(
+                        "unknown operator `{wanted}`; use one of {}",
+                        names.join(", ")
+                    ),
                 )
             })
     }
@@ -163,53 +175,37 @@ const CLASSIFICATIONS: [Classification; 5] = [
     Classification::Loop,
 ];
 
-/// Where in a condition a compile error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConditionKey {
-    Field,
-    Op,
-    Value,
-}
-
-impl ConditionKey {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Field => "field",
-            Self::Op => "op",
-            Self::Value => "value",
-        }
-    }
-}
-
 impl Condition {
+    /// Checks and compiles one condition; the issue's key is inside the condition
+    /// (`field`, `op` or `value`).
     pub fn compile(
         field: &str,
         op: &str,
         value: Option<String>,
         case_sensitive: bool,
-    ) -> Result<Self, (ConditionKey, String)> {
-        let field = Field::parse(field).map_err(|e| (ConditionKey::Field, e))?;
-        let op = Op::parse(op).map_err(|e| (ConditionKey::Op, e))?;
+    ) -> Result<Self, ConfigIssue> {
+        let field = Field::parse(field)?;
+        let op = Op::parse(op)?;
         let name = field.name();
         let value = match (op.takes_value(), value) {
             (true, Some(v)) => v,
             (true, None) => {
-                return Err((
-                    ConditionKey::Value,
+                return Err(ConfigIssue::new(
+                    "value",
                     format!("`{}` needs a `value`", op.as_str()),
                 ));
             }
             (false, None) => String::new(),
             (false, Some(_)) => {
-                return Err((
-                    ConditionKey::Value,
+                return Err(ConfigIssue::new(
+                    "value",
                     format!("`{}` takes no `value`; remove it", op.as_str()),
                 ));
             }
         };
         if op == Op::HasTicketId && !field.is_text() {
-            return Err((
-                ConditionKey::Op,
+            return Err(ConfigIssue::new(
+                "op",
                 format!(
                     "`has-ticket-id` looks for a ticket reference in text; use it on subject, body, a header or attachment-name, not on {name}"
                 ),
@@ -219,10 +215,9 @@ impl Condition {
             && !(matches!(op, Op::Equals | Op::NotEquals)
                 && matches!(value.as_str(), "true" | "false"))
         {
-            return Err((
-                ConditionKey::Op,
-                "has-attachment is true or false: write `op = \"equals\", value = true` (or false)"
-                    .into(),
+            return Err(ConfigIssue::new(
+                "op",
+                "has-attachment is true or false: write `op = \"equals\", value = true` (or false)",
             ));
         }
         if field == Field::Classification
@@ -232,8 +227,8 @@ impl Condition {
                 .any(|c| c.as_str().eq_ignore_ascii_case(value.trim()))
         {
             let names: Vec<&str> = CLASSIFICATIONS.iter().map(|c| c.as_str()).collect();
-            return Err((
-                ConditionKey::Value,
+            return Err(ConfigIssue::new(
+                "value",
                 format!(
                     "`{value}` is not a classification; use one of {}",
                     names.join(", ")
@@ -247,14 +242,11 @@ impl Condition {
                 .dfa_size_limit(REGEX_SIZE_LIMIT)
                 .build()
                 .map_err(|e| match e {
-                    regex::Error::CompiledTooBig(_) => (
-                        ConditionKey::Value,
+                    regex::Error::CompiledTooBig(_) => ConfigIssue::new(
+                        "value",
                         format!("the regex `{value}` is too large once compiled; simplify it"),
                     ),
-                    e => (
-                        ConditionKey::Value,
-                        format!("`{value}` is not a valid regex: {e}"),
-                    ),
+                    e => ConfigIssue::new("value", format!("`{value}` is not a valid regex: {e}")),
                 })?;
             Some(compiled)
         } else {

@@ -24,11 +24,15 @@ use std::sync::Arc;
 
 use postdesk_mail::{Classification, ParsedMail};
 
-pub use condition::{BODY_MATCH_LIMIT, Condition, ConditionKey, FIELD_NAMES, Field, MailView, Op};
+pub use condition::{BODY_MATCH_LIMIT, Condition, FIELD_NAMES, Field, MailView, Op};
 pub use outcome::{Matched, RuleDecision, Ruled, decide};
-pub use settings::{ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue};
+pub use settings::{
+    ActionSettings, ConditionSettings, MatchMode, RuleSettings, ScalarValue, WrittenFields,
+};
 
+use crate::config_issue::ConfigIssue;
 use crate::reference::ReferenceFormat;
+use crate::ticket::{self, TicketFields};
 
 /// The rules of one helpdesk, compiled.
 #[derive(Debug, Clone)]
@@ -50,7 +54,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleActions {
     pub disposition: Option<Disposition>,
-    pub set: FieldValues,
+    pub set: TicketFields,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,91 +85,6 @@ impl Disposition {
     }
 }
 
-/// Ticket fields a `set` action gives; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldValues {
-    /// Helpdesk the mail is handed to.
-    pub helpdesk: Option<String>,
-    pub status: Option<String>,
-    pub priority: Option<String>,
-    pub ticket_type: Option<String>,
-    pub category: Option<String>,
-    pub subcategory: Option<String>,
-    pub environment: Option<String>,
-    /// Agent name or email.
-    pub assignee: Option<String>,
-    /// Agent name or email.
-    pub manager: Option<String>,
-    pub tags: Vec<String>,
-}
-
-impl FieldValues {
-    /// `(name, value)` of each field given, in a stable order, helpdesk first.
-    pub fn listed(&self) -> Vec<(&'static str, String)> {
-        let single = [
-            ("helpdesk", &self.helpdesk),
-            ("status", &self.status),
-            ("priority", &self.priority),
-            ("type", &self.ticket_type),
-            ("category", &self.category),
-            ("subcategory", &self.subcategory),
-            ("environment", &self.environment),
-            ("assignee", &self.assignee),
-            ("manager", &self.manager),
-        ];
-        let mut out: Vec<(&'static str, String)> = single
-            .into_iter()
-            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
-            .collect();
-        if !self.tags.is_empty() {
-            out.push(("tags", self.tags.join(", ")));
-        }
-        out
-    }
-
-    /// Whether anything on a ticket changes (the helpdesk is not a ticket field).
-    pub fn changes_ticket(&self) -> bool {
-        self.listed().iter().any(|(name, _)| *name != "helpdesk")
-    }
-
-    /// Takes from `later` what is not decided yet; tags add up.
-    fn fill_from(&mut self, later: &FieldValues) {
-        let pairs = [
-            (&mut self.helpdesk, &later.helpdesk),
-            (&mut self.status, &later.status),
-            (&mut self.priority, &later.priority),
-            (&mut self.ticket_type, &later.ticket_type),
-            (&mut self.category, &later.category),
-            (&mut self.subcategory, &later.subcategory),
-            (&mut self.environment, &later.environment),
-            (&mut self.assignee, &later.assignee),
-            (&mut self.manager, &later.manager),
-        ];
-        for (mine, theirs) in pairs {
-            if mine.is_none() {
-                mine.clone_from(theirs);
-            }
-        }
-        for tag in &later.tags {
-            if !self.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
-                self.tags.push(tag.clone());
-            }
-        }
-    }
-}
-
-/// A rule that cannot work, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule[{index}] {name:?}: {key}: {message}")]
-pub struct RuleError {
-    /// Position in the helpdesk's rule list, from 0.
-    pub index: usize,
-    pub name: String,
-    /// Key inside the rule, e.g. `conditions[0].op`; empty for the rule itself.
-    pub key: String,
-    pub message: String,
-}
-
 /// One rule looked at by the simulator: every condition, whether it held.
 #[derive(Debug, Clone)]
 pub struct RuleTrace {
@@ -184,30 +103,35 @@ pub struct ConditionTrace {
 }
 
 impl RuleSet {
-    /// Checks and compiles `settings`; the first problem is returned.
+    /// Checks and compiles `settings`; the first problem is returned, its key inside
+    /// `[[helpdesk]]` (`rule[1].conditions[0].op`) and its message naming the rule.
     pub fn compile(
         settings: &[RuleSettings],
         reference: &ReferenceFormat,
-    ) -> Result<Self, RuleError> {
+    ) -> Result<Self, ConfigIssue> {
         let mut rules: Vec<Arc<Rule>> = Vec::with_capacity(settings.len());
         for (index, rule) in settings.iter().enumerate() {
-            let err = |key: String, message: String| RuleError {
-                index,
-                name: rule.name.clone(),
-                key,
-                message,
+            let name = rule.name.trim();
+            // An issue inside this rule, as seen from the helpdesk: placed at the rule,
+            // and saying which rule it is, since the position alone is hard to find.
+            let in_rule = |issue: ConfigIssue| {
+                let mut issue = issue.within(&format!("rule[{index}]"));
+                if !name.is_empty() {
+                    issue.message = format!("in rule {name:?}: {}", issue.message);
+                }
+                issue
             };
-            if rule.name.trim().is_empty() {
-                return Err(err("name".into(), "a rule needs a name".into()));
+            if name.is_empty() {
+                return Err(in_rule(ConfigIssue::new("name", "a rule needs a name")));
             }
             if rules
                 .iter()
-                .any(|r| r.name.trim().eq_ignore_ascii_case(rule.name.trim()))
+                .any(|r| r.name.trim().eq_ignore_ascii_case(name))
             {
-                return Err(err(
-                    "name".into(),
-                    "another rule of this helpdesk has this name; names must be unique".into(),
-                ));
+                return Err(in_rule(ConfigIssue::new(
+                    "name",
+                    "another rule of this helpdesk has this name; names must be unique",
+                )));
             }
             let mut conditions = Vec::with_capacity(rule.conditions.len());
             for (i, c) in rule.conditions.iter().enumerate() {
@@ -217,15 +141,12 @@ impl RuleSet {
                     c.value.as_ref().map(ScalarValue::to_text),
                     c.case_sensitive,
                 )
-                .map_err(|(key, message)| {
-                    err(format!("conditions[{i}].{}", key.as_str()), message)
-                })?;
+                .map_err(|issue| in_rule(issue.within(&format!("conditions[{i}]"))))?;
                 conditions.push(condition);
             }
-            let actions =
-                compile_actions(&rule.actions).map_err(|(key, message)| err(key, message))?;
+            let actions = compile_actions(&rule.actions).map_err(in_rule)?;
             rules.push(Arc::new(Rule {
-                name: rule.name.trim().to_string(),
+                name: name.to_string(),
                 match_mode: rule.match_mode,
                 stop: rule.stop,
                 conditions,
@@ -340,11 +261,11 @@ impl Rule {
 
 const ACTION_NAMES: &str = "create-ticket, update-ticket, set, ignore, reject";
 
-/// Checks the actions of one rule; errors carry the key inside the rule.
-fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, String)> {
+/// Checks the actions of one rule; the issue's key is inside the rule.
+fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, ConfigIssue> {
     if actions.is_empty() {
-        return Err((
-            "actions".into(),
+        return Err(ConfigIssue::new(
+            "actions",
             format!("a rule needs at least one action ({ACTION_NAMES})"),
         ));
     }
@@ -354,23 +275,12 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         let name = a.action.trim().to_ascii_lowercase();
         let given = given_keys(a);
         let allowed: &[&str] = match name.as_str() {
-            "set" => &[
-                "helpdesk",
-                "status",
-                "priority",
-                "type",
-                "category",
-                "subcategory",
-                "environment",
-                "assignee",
-                "manager",
-                "tags",
-            ],
+            "set" => &ticket::KEYS,
             "ignore" => &["folder", "reason"],
             "reject" => &["reason"],
             "create-ticket" | "update-ticket" => &[],
             _ => {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("action"),
                     format!("unknown action `{}`; use one of {ACTION_NAMES}", a.action),
                 ));
@@ -384,57 +294,44 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
             } else {
                 "a `set` action"
             };
-            return Err((key(k), format!("`{k}` belongs to {owner}, not to `{name}`")));
+            return Err(ConfigIssue::new(
+                key(k),
+                format!("`{k}` belongs to {owner}, not to `{name}`"),
+            ));
         }
         for (k, v) in &given {
             if v.is_some_and(|v| v.trim().is_empty()) {
-                return Err((
+                return Err(ConfigIssue::new(
                     key(k),
                     format!("`{k}` must not be blank; remove it instead"),
                 ));
             }
         }
-        if let Some(tags) = &a.tags {
+        if let Some(tags) = &a.set.tags {
             if tags.is_empty() {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("tags"),
-                    "`tags` is empty; remove it or add a tag".into(),
+                    "`tags` is empty; remove it or add a tag",
                 ));
             }
             if tags.iter().any(|t| t.trim().is_empty()) {
-                return Err((key("tags"), "a tag must not be blank".into()));
+                return Err(ConfigIssue::new(key("tags"), "a tag must not be blank"));
             }
         }
         let disposition = match name.as_str() {
             "set" => {
                 if given.is_empty() {
-                    return Err((
+                    return Err(ConfigIssue::new(
                         key("action"),
-                        "`set` needs at least one field: helpdesk, status, priority, type, category, subcategory, environment, assignee, manager or tags".into(),
+                        "`set` needs at least one field: helpdesk, status, priority, type, category, subcategory, environment, assignee, manager or tags",
                     ));
                 }
-                let set = FieldValues {
-                    helpdesk: trimmed(&a.helpdesk),
-                    status: trimmed(&a.status),
-                    priority: trimmed(&a.priority),
-                    ticket_type: trimmed(&a.ticket_type),
-                    category: trimmed(&a.category),
-                    subcategory: trimmed(&a.subcategory),
-                    environment: trimmed(&a.environment),
-                    assignee: trimmed(&a.assignee),
-                    manager: trimmed(&a.manager),
-                    tags: a
-                        .tags
-                        .iter()
-                        .flatten()
-                        .map(|t| t.trim().to_string())
-                        .collect(),
-                };
+                let set = trimmed_fields(&a.set);
                 // Within one rule, a later `set` of the same field would be silently lost.
                 if let Some((field, _)) = set.listed().iter().find(|(f, _)| {
                     *f != "tags" && compiled.set.listed().iter().any(|(g, _)| g == f)
                 }) {
-                    return Err((
+                    return Err(ConfigIssue::new(
                         key(field),
                         format!("`{field}` is already set by an earlier action of this rule"),
                     ));
@@ -454,7 +351,7 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         };
         if let Some(d) = disposition {
             if let Some(earlier) = &compiled.disposition {
-                return Err((
+                return Err(ConfigIssue::new(
                     key("action"),
                     format!(
                         "a rule does one of create-ticket, update-ticket, ignore, reject; this one already does `{}`",
@@ -466,9 +363,9 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         }
     }
     if compiled.disposition == Some(Disposition::UpdateTicket) && compiled.set.helpdesk.is_some() {
-        return Err((
-            "actions".into(),
-            "`update-ticket` adds to a ticket of this helpdesk, so the rule cannot also `set helpdesk`".into(),
+        return Err(ConfigIssue::new(
+            "actions",
+            "`update-ticket` adds to a ticket of this helpdesk, so the rule cannot also `set helpdesk`",
         ));
     }
     if matches!(
@@ -476,10 +373,9 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
         Some(Disposition::Ignore { .. } | Disposition::Reject { .. })
     ) && compiled.set.listed().iter().any(|(k, _)| *k != "helpdesk")
     {
-        return Err((
-            "actions".into(),
-            "an ignored or rejected mail makes no ticket, so there are no ticket fields to `set`"
-                .into(),
+        return Err(ConfigIssue::new(
+            "actions",
+            "an ignored or rejected mail makes no ticket, so there are no ticket fields to `set`",
         ));
     }
     Ok(compiled)
@@ -487,24 +383,15 @@ fn compile_actions(actions: &[ActionSettings]) -> Result<RuleActions, (String, S
 
 /// The keys an action gives besides `action`, with their text; `tags` has none.
 fn given_keys(a: &ActionSettings) -> Vec<(&'static str, Option<&str>)> {
-    let single = [
-        ("helpdesk", &a.helpdesk),
-        ("status", &a.status),
-        ("priority", &a.priority),
-        ("type", &a.ticket_type),
-        ("category", &a.category),
-        ("subcategory", &a.subcategory),
-        ("environment", &a.environment),
-        ("assignee", &a.assignee),
-        ("manager", &a.manager),
-        ("folder", &a.folder),
-        ("reason", &a.reason),
-    ];
-    let mut out: Vec<(&'static str, Option<&str>)> = single
+    let single = a
+        .set
+        .texts()
         .into_iter()
+        .chain([("folder", &a.folder), ("reason", &a.reason)]);
+    let mut out: Vec<(&'static str, Option<&str>)> = single
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, Some(v))))
         .collect();
-    if a.tags.is_some() {
+    if a.set.tags.is_some() {
         out.push(("tags", None));
     }
     out
@@ -514,5 +401,19 @@ fn trimmed(value: &Option<String>) -> Option<String> {
     value.as_ref().map(|v| v.trim().to_string())
 }
 
-#[cfg(test)]
-mod tests;
+/// The fields of a `set` action as written, each trimmed, the tags a list.
+fn trimmed_fields(written: &WrittenFields) -> TicketFields {
+    let mut fields = TicketFields {
+        tags: written
+            .tags
+            .iter()
+            .flatten()
+            .map(|t| t.trim().to_string())
+            .collect(),
+        ..TicketFields::default()
+    };
+    for ((_, field), (_, value)) in fields.texts_mut().into_iter().zip(written.texts()) {
+        *field = trimmed(value);
+    }
+    fields
+}

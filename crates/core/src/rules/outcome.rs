@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use postdesk_mail::Classification;
 
-use super::{Disposition, FieldValues, Rule};
-use crate::settings::Helpdesk;
-use crate::thread::{self, Decision, ThreadFacts};
+use super::{Disposition, Rule};
+use crate::thread::{self, Decision, ThreadFacts, ThreadSettings};
+use crate::ticket::TicketFields;
 
 /// The rules that matched one mail, in order (see [`super::RuleSet::evaluate`]).
 #[derive(Debug, Clone, Default)]
@@ -23,7 +23,7 @@ pub struct RuleDecision {
     /// The rule whose disposition stands.
     pub decided_by: Option<String>,
     /// Fields to set on the ticket (and the helpdesk to hand the mail to).
-    pub fields: FieldValues,
+    pub fields: TicketFields,
     /// Rules that applied, in order.
     pub applied: Vec<String>,
     /// Matching `update-ticket` rules passed over because threading found no ticket.
@@ -117,7 +117,7 @@ impl RuleDecision {
 /// Combines threading's decision with the rules that matched. Loops are never
 /// touched: mail from our own address must not make tickets, whatever a rule says.
 pub fn decide(
-    hd: &Helpdesk,
+    threading: &ThreadSettings,
     class: Classification,
     facts: &ThreadFacts,
     threaded: Decision,
@@ -131,7 +131,7 @@ pub fn decide(
     }
     // The mail belongs to a ticket when threading finds one, whether it then follows up
     // or applies the closed-ticket policy (`reply_to_closed`).
-    let ticket = thread::ticket_for(hd, class, facts);
+    let ticket = thread::ticket_for(threading, class, facts);
     let rules = matched.resolve(ticket.is_some());
     let by = rules.decided_by.as_deref().unwrap_or_default();
     let decision = match &rules.disposition {
@@ -145,7 +145,7 @@ pub fn decide(
                 )),
                 _ => None,
             };
-            thread::open_ticket(hd, facts, note)
+            thread::open_ticket(threading, facts, note)
         }
         Some(Disposition::Ignore { reason, .. }) => Decision::Ignore {
             reason: format!("rule {by:?}: {}", reason.as_deref().unwrap_or("ignored")),

@@ -1,7 +1,10 @@
+//! The mail rules: conditions and actions, what their mistakes say, and how they
+//! combine with threading and the route stage.
+
 use postdesk_mail::{Address, Attachment, Classification, ParsedMail};
 
-use super::*;
 use crate::route::route;
+use crate::rules::*;
 use crate::settings::{Helpdesk, HelpdeskSettings, UnknownSender};
 use crate::thread::{Decision, SenderFacts, ThreadFacts, TicketFacts};
 
@@ -45,7 +48,7 @@ fn helpdesk(rules: Vec<RuleSettings>) -> Helpdesk {
     settings(rules).compile().unwrap()
 }
 
-fn compile_error(rules: Vec<RuleSettings>) -> crate::settings::SettingsError {
+fn compile_error(rules: Vec<RuleSettings>) -> crate::config_issue::ConfigIssue {
     settings(rules).compile().unwrap_err()
 }
 
@@ -273,12 +276,12 @@ fn match_all_any_and_no_conditions() {
 }
 
 fn priority(p: &str) -> ActionSettings {
-    set(|a| a.priority = Some(p.into()))
+    set(|a| a.set.priority = Some(p.into()))
 }
 
 #[test]
 fn stop_and_precedence() {
-    let tag = |t: &str| set(|a| a.tags = Some(vec![t.into(), "common".into()]));
+    let tag = |t: &str| set(|a| a.set.tags = Some(vec![t.into(), "common".into()]));
     let a = RuleSettings {
         stop: false,
         ..rule("a", vec![], vec![priority("high"), tag("a")])
@@ -382,7 +385,7 @@ fn decide_combines_rules_with_threading() {
     let run = |rules: Vec<RuleSettings>, threaded: Decision, class: Classification| {
         let hd = helpdesk(rules);
         let matched = hd.rules.evaluate(&mail, class);
-        decide(&hd, class, &facts(true), threaded, &matched)
+        decide(&hd.threading, class, &facts(true), threaded, &matched)
     };
     // No rules: threading decides.
     assert_eq!(
@@ -449,7 +452,7 @@ fn create_ticket_follows_the_unknown_sender_policy() {
     let hd = s.compile().unwrap();
     let matched = hd.rules.evaluate(&sample(), Classification::Normal);
     let ruled = decide(
-        &hd,
+        &hd.threading,
         Classification::Normal,
         &facts(false),
         followup(),
@@ -460,7 +463,7 @@ fn create_ticket_follows_the_unknown_sender_policy() {
         "{ruled:?}"
     );
     let ruled = decide(
-        &hd,
+        &hd.threading,
         Classification::Normal,
         &facts(true),
         followup(),
@@ -478,8 +481,8 @@ fn the_note_names_rules_and_fields() {
         "billing",
         vec![],
         vec![set(|a| {
-            a.priority = Some("high".into());
-            a.tags = Some(vec!["vip".into()]);
+            a.set.priority = Some("high".into());
+            a.set.tags = Some(vec!["vip".into()]);
         })],
     )]);
     let d = hd
@@ -498,7 +501,7 @@ fn route_hands_over_to_another_helpdesk() {
         "billing",
         vec![cond("sender-domain", "equals", Some("acme.example"))],
         vec![
-            set(|a| a.helpdesk = Some("Billing".into())),
+            set(|a| a.set.helpdesk = Some("Billing".into())),
             ActionSettings::named("create-ticket"),
         ],
     );
@@ -514,7 +517,7 @@ fn route_hands_over_to_another_helpdesk() {
     let to_self = rule(
         "self",
         vec![],
-        vec![set(|a| a.helpdesk = Some("support".into()))],
+        vec![set(|a| a.set.helpdesk = Some("support".into()))],
     );
     assert_eq!(
         route(&helpdesk(vec![to_self]), &sample(), Classification::Normal).helpdesk,
@@ -532,7 +535,7 @@ fn routing_assumes_a_referenced_mail_finds_its_ticket() {
     let to_billing = rule(
         "billing",
         vec![],
-        vec![set(|a| a.helpdesk = Some("Billing".into()))],
+        vec![set(|a| a.set.helpdesk = Some("Billing".into()))],
     );
     let hd = helpdesk(vec![update, to_billing]);
     assert_eq!(route(&hd, &sample(), Classification::Normal).helpdesk, None);
@@ -595,7 +598,7 @@ fn errors_name_rule_and_key() {
     let create = || vec![ActionSettings::named("create-ticket")];
     let check = |rules: Vec<RuleSettings>, key: &str, words: &[&str]| {
         let e = compile_error(rules);
-        assert_eq!(e.key, key, "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
         for w in words {
             assert!(e.message.contains(w), "{w:?} missing in: {e}");
         }
@@ -717,7 +720,10 @@ fn errors_name_rule_and_key() {
             "r",
             vec![],
             vec![ActionSettings {
-                priority: Some("high".into()),
+                set: WrittenFields {
+                    priority: Some("high".into()),
+                    ..WrittenFields::default()
+                },
                 ..ActionSettings::named("ignore")
             }],
         )],
@@ -729,7 +735,7 @@ fn errors_name_rule_and_key() {
             "r",
             vec![],
             vec![
-                set(|a| a.helpdesk = Some("B".into())),
+                set(|a| a.set.helpdesk = Some("B".into())),
                 ActionSettings::named("update-ticket"),
             ],
         )],
@@ -749,7 +755,7 @@ fn errors_name_rule_and_key() {
         vec![rule(
             "r",
             vec![],
-            vec![set(|a| a.tags = Some(vec![" ".into()]))],
+            vec![set(|a| a.set.tags = Some(vec![" ".into()]))],
         )],
         "rule[0].actions[0].tags",
         &["blank"],
