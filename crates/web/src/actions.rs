@@ -2,8 +2,8 @@
 //! the agent may see the helpdesk involved before it reads or changes anything.
 //! Something the agent may not see answers "not found", so its existence is not told.
 
+use postdesk_app::intake::{Processed, Summary};
 use postdesk_notify::reply::{ReplyError, ReplyQueued};
-use postdesk_pipeline::{Processed, Summary};
 use postdesk_sources::imap::{self, check::Step};
 use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
 use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
@@ -134,7 +134,8 @@ async fn failed_row(state: &AppState, agent: &Agent, id: i64) -> Result<(), WebE
 pub async fn retry(state: &AppState, agent: &Agent, id: i64) -> Result<Processed, WebError> {
     failed_row(state, agent, id).await?;
     let mut processed = state
-        .pipeline()
+        .app()
+        .intake()
         .retry(&[id])
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
@@ -232,8 +233,7 @@ pub async fn scan_mailbox(
     index: usize,
 ) -> Result<Summary, WebError> {
     let m = mailbox(state, agent, index)?;
-    let pipeline = state.pipeline().clone().with_helpdesk(m.helpdesk_index);
-    m.scan_once(&pipeline)
+    m.scan_once(state.app())
         .await
         .map_err(|e| WebError::BadRequest(format!("{}: {e}", m.name())))
 }

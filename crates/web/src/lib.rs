@@ -25,7 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use postdesk_pipeline::Pipeline;
+use postdesk_app::App;
 use postdesk_sources::imap::Mailbox;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
@@ -44,7 +44,7 @@ pub struct WebSettings {
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    pipeline: Pipeline,
+    app: App,
     mailboxes: Vec<Mailbox>,
     settings: WebSettings,
     limiter: auth::LoginLimiter,
@@ -54,9 +54,9 @@ struct Inner {
 impl AppState {
     /// `mailboxes` are the configured IMAP mailboxes, for the mailbox page's
     /// "test connection" and "scan now".
-    pub fn new(pipeline: Pipeline, mailboxes: Vec<Mailbox>, settings: WebSettings) -> Self {
+    pub fn new(app: App, mailboxes: Vec<Mailbox>, settings: WebSettings) -> Self {
         Self(Arc::new(Inner {
-            pipeline,
+            app,
             mailboxes,
             settings,
             limiter: auth::LoginLimiter::default(),
@@ -64,24 +64,16 @@ impl AppState {
         }))
     }
 
-    pub fn store(&self) -> &Store {
-        self.0.pipeline.store()
+    pub fn app(&self) -> &App {
+        &self.0.app
     }
 
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.0.pipeline
+    pub fn store(&self) -> &Store {
+        self.0.app.store()
     }
 
     pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
-        self.0.pipeline.helpdesks().iter().find(|h| h.id == id)
-    }
-
-    pub fn helpdesk_named(&self, name: &str) -> Option<&RegisteredHelpdesk> {
-        self.0
-            .pipeline
-            .helpdesks()
-            .iter()
-            .find(|h| h.config.settings.name == name)
+        self.0.app.helpdesk(id)
     }
 
     /// A ticket's reference as its helpdesk writes it in subjects (`[HD#42]`).

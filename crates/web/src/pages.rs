@@ -10,7 +10,7 @@ use axum::http::{Extensions, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use postdesk_pipeline::Processed;
+use postdesk_app::intake::Processed;
 use postdesk_store::contacts::ContactChange;
 use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;

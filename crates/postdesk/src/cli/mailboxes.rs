@@ -50,7 +50,7 @@ pub fn configured(config: &Config) -> Vec<Mailbox> {
 
 /// Scans every active mailbox once, each on its own task so a broken one delays no other.
 pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
-    let (config, pipeline) = super::open(config_path, None).await?;
+    let (config, app) = super::open(config_path, None).await?;
     let boxes = mailboxes(&config, helpdesk, true)?;
     if boxes.is_empty() {
         println!(
@@ -60,9 +60,9 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
     }
     let mut tasks = Vec::new();
     for mailbox in boxes {
-        let pipeline = pipeline.clone().with_helpdesk(mailbox.helpdesk_index);
+        let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let result = mailbox.scan_once(&pipeline).await;
+            let result = mailbox.scan_once(&app).await;
             (mailbox, result)
         }));
     }
@@ -79,7 +79,7 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
             }
         }
     }
-    pipeline.store().close().await;
+    app.store().close().await;
     if errors > 0 {
         bail!("{errors} mailbox(es) could not be scanned; see `postdesk check`");
     }
@@ -89,7 +89,7 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
 /// The "test connection" button for each mailbox.
 pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
     // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
-    let (config, pipeline) = super::open(config_path, None).await?;
+    let (config, app) = super::open(config_path, None).await?;
     let boxes = mailboxes(&config, helpdesk, false)?;
     if boxes.is_empty() {
         println!("No mailbox is configured.");
@@ -106,8 +106,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
                 " — inactive"
             }
         );
-        let credential =
-            imap::credential(pipeline.store(), &mailbox.helpdesk, &mailbox.settings).await;
+        let credential = imap::credential(app.store(), &mailbox.helpdesk, &mailbox.settings).await;
         for step in imap::check::check(&mailbox.settings, credential).await {
             match step.result {
                 Ok(detail) => println!("  ok    {}: {detail}", step.name),
@@ -118,7 +117,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
             }
         }
     }
-    failures += super::outbox::check_smtp(&config, pipeline.store(), helpdesk).await;
+    failures += super::outbox::check_smtp(&app, helpdesk).await;
     if failures > 0 {
         bail!("{failures} check(s) failed");
     }
@@ -126,8 +125,8 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
 }
 
 pub async fn status(config_path: &Path) -> anyhow::Result<()> {
-    let (_, pipeline) = super::open(config_path, None).await?;
-    let statuses = pipeline.store().mailbox_statuses().await?;
+    let (_, app) = super::open(config_path, None).await?;
+    let statuses = app.store().mailbox_statuses().await?;
     if statuses.is_empty() {
         println!("No mailbox has been scanned yet.");
     }
