@@ -6,7 +6,7 @@
 //!  adapters      web (HTTP)        postdesk (CLI, wiring)        sources (files, IMAP)
 //!                      \                   |                        /
 //!  application          `------------>   app   <-------------------'
-//!                        intake · outbox
+//!                     intake · desk · outbox
 //!                      /                   |                        \
 //!  stages        pipeline             notify (outbox, SMTP)     credentials
 //!                      \                   |                        /
@@ -20,8 +20,11 @@
 //! crate that knows them all and wires them together.
 //!
 //! - [`intake`]: mail in, tickets out (the pipeline, run with this App's parts).
+//! - [`desk`]: what an agent may see and do: tickets, replies, notes, contacts, the
+//!   failed queue, each checked against the agent's helpdesks.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
 
+pub mod desk;
 pub mod intake;
 pub mod outbox;
 

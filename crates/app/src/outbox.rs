@@ -25,7 +25,7 @@ impl App {
 impl Outbox<'_> {
     /// Records `text` from `agent` (name or email; the helpdesk's default agent when
     /// none) on ticket `number` of `helpdesk` and queues the mail, in one transaction.
-    /// Who may reply is the caller's to decide.
+    /// Who may reply is the caller's to decide (an agent's replies go through [`crate::desk`]).
     pub async fn reply(
         &self,
         helpdesk: &RegisteredHelpdesk,

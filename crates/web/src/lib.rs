@@ -26,6 +26,7 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postdesk_app::App;
+use postdesk_app::desk::{Desk, DeskError};
 use postdesk_sources::imap::Mailbox;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
@@ -70,6 +71,11 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         self.0.app.store()
+    }
+
+    /// What `agent` may do, limited to what they may see.
+    pub fn desk<'a>(&'a self, agent: &'a auth::Agent) -> Desk<'a> {
+        self.0.app.desk(&agent.account)
     }
 
     pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
@@ -168,6 +174,20 @@ impl From<StoreError> for WebError {
             StoreError::NotFound(m) => WebError::NotFound(m),
             StoreError::Invalid(m) => WebError::BadRequest(m),
             other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<DeskError> for WebError {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::NotFound(m) => WebError::NotFound(m),
+            DeskError::Forbidden(m) => WebError::Forbidden(m),
+            DeskError::Invalid(m) => WebError::BadRequest(m),
+            DeskError::Store(e) => e.into(),
+            other @ (DeskError::Intake(_) | DeskError::Reply(_) | DeskError::Internal(_)) => {
+                WebError::Internal(other.to_string())
+            }
         }
     }
 }

@@ -148,7 +148,7 @@ pub async fn tickets(
     Query(params): Query<TicketListParams>,
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
-    let page = actions::tickets(&state, &agent, query.clone()).await?;
+    let page = state.desk(&agent).tickets(query.clone()).await?;
     let tickets = Ticket::list(&state, page.tickets);
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
@@ -228,7 +228,7 @@ pub async fn ticket(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let view = actions::ticket(&state, &agent, id).await?;
+    let view = state.desk(&agent).ticket(id).await?;
     let t = TicketDetail::new(&state, view);
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
@@ -275,7 +275,7 @@ pub async fn reply(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    actions::reply(&state, &agent, id, &form.text).await?;
+    state.desk(&agent).reply(id, &form.text).await?;
     Ok(back_to_ticket(id, "reply"))
 }
 
@@ -285,7 +285,7 @@ pub async fn note(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    actions::note(&state, &agent, id, &form.text).await?;
+    state.desk(&agent).note(id, &form.text).await?;
     Ok(back_to_ticket(id, "note"))
 }
 
@@ -309,7 +309,7 @@ pub async fn update_ticket(
         ticket_type: form.ticket_type.map(Some),
         assignee: form.assignee.map(Some),
     };
-    let events = actions::update(&state, &agent, id, &update).await?;
+    let events = state.desk(&agent).update(id, &update).await?;
     let done = if events.is_empty() {
         "unchanged"
     } else {
@@ -324,7 +324,7 @@ pub async fn contacts(
     Query(params): Query<ContactSearch>,
 ) -> Result<Html<String>, WebError> {
     let q = params.text();
-    let contacts = actions::contacts(&state, &agent, q, 200).await?;
+    let contacts = state.desk(&agent).contacts(q, 200).await?;
     render(
         &state,
         "contacts.html",
@@ -340,7 +340,7 @@ pub async fn contact(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let (c, tickets, events) = actions::contact(&state, &agent, id).await?;
+    let (c, tickets, events) = state.desk(&agent).contact(id).await?;
     let tickets = Ticket::list(&state, tickets);
     let flash = done.done.is_some().then_some("Contact saved.");
     render(
@@ -369,7 +369,7 @@ async fn change_contact(
     id: i64,
     change: ContactChange,
 ) -> Result<Redirect, WebError> {
-    actions::edit_contact(state, agent, id, change).await?;
+    state.desk(agent).edit_contact(id, change).await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
@@ -410,7 +410,7 @@ pub async fn organizations(
     State(state): State<AppState>,
     agent: Agent,
 ) -> Result<Html<String>, WebError> {
-    let organizations = actions::organizations(&state, &agent).await?;
+    let organizations = state.desk(&agent).organizations().await?;
     render(
         &state,
         "organizations.html",
@@ -425,7 +425,7 @@ pub async fn organization(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
-    let (o, contacts, tickets) = actions::organization(&state, &agent, id).await?;
+    let (o, contacts, tickets) = state.desk(&agent).organization(id).await?;
     let tickets = Ticket::list(&state, tickets);
     render(
         &state,
@@ -526,7 +526,7 @@ async fn failed_page(
     agent: &Agent,
     extra: minijinja::Value,
 ) -> Result<Html<String>, WebError> {
-    let failed = actions::failed(state, agent).await?;
+    let failed = state.desk(agent).failed().await?;
     render(
         state,
         "failed.html",
@@ -570,7 +570,7 @@ pub async fn retry_failed(
     Path(id): Path<i64>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let processed = actions::retry(&state, &agent, id).await?;
+    let processed = state.desk(&agent).retry(id).await?;
     let (flash, flash_kind) = retry_outcome(&state, id, &processed).await;
     failed_page(&state, &agent, context! { flash, flash_kind }).await
 }
@@ -581,7 +581,7 @@ pub async fn dismiss_failed(
     Path(id): Path<i64>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    actions::dismiss(&state, &agent, id).await?;
+    state.desk(&agent).dismiss(id).await?;
     let flash = format!("Mail {id} was dismissed; it stays in the ledger.");
     failed_page(&state, &agent, context! { flash }).await
 }
