@@ -38,7 +38,7 @@ pub enum DeskError {
 
 /// The desk as one agent sees it (see [`App::desk`]).
 pub struct Desk<'a> {
-    app: &'a App,
+    pub(crate) app: &'a App,
     agent: &'a AgentAccount,
 }
 
@@ -134,9 +134,13 @@ impl Desk<'_> {
             .collect())
     }
 
+    pub(crate) fn sees_helpdesk_named(&self, name: &str) -> bool {
+        self.agent.helpdesk_names.iter().any(|h| h == name)
+    }
+
     fn sees_intake(&self, helpdesk: Option<&str>) -> bool {
         match helpdesk {
-            Some(name) => self.agent.helpdesk_names.iter().any(|h| h == name),
+            Some(name) => self.sees_helpdesk_named(name),
             None => self.agent.is_admin(),
         }
     }

@@ -3,37 +3,48 @@
 //! that the adapters call instead of assembling stages themselves.
 //!
 //! ```text
-//!  adapters      web (HTTP)        postdesk (CLI, wiring)        sources (files, IMAP)
-//!                      \                   |                        /
-//!  application          `------------>   app   <-------------------'
-//!                     intake · desk · outbox
-//!                      /                   |                        \
-//!  stages        pipeline             notify (outbox, SMTP)     credentials
-//!                      \                   |                        /
-//!  persistence          `------------>   store   <-----------------'
-//!                                          |
-//!  pure                             core  →  mail
+//!  adapters      web (HTTP)        postdesk (CLI, wiring)       sources (files, IMAP)
+//!                    │                      │                         │
+//!                    └───────────────┐      │      ┌──────────────────┘
+//!                                    ▼      ▼      ▼
+//!  application                            app
+//!                          intake · desk · mailboxes · outbox
+//!                                 │                  │
+//!                                 ▼                  ▼
+//!  stages                     pipeline ──▶ notify (outbox, SMTP) ──▶ credentials
+//!                                 │                  │                    │
+//!                                 ▼                  ▼                    ▼
+//!  persistence                                     store
+//!                                                    │
+//!                                                    ▼
+//!  pure                                         core ──▶ mail
 //! ```
 //!
+//! An arrow means "depends on". A crate may also use crates further down than the next
+//! layer (the web shows the store's view types, the IMAP source fetches credentials).
+//!
 //! Dependencies only point down. An adapter reaches the layers below through an
-//! [`App`], never through another adapter; the binary (`crates/postdesk`) is the one
-//! crate that knows them all and wires them together.
+//! [`App`], never through another adapter: the binary (`crates/postdesk`) is the one
+//! crate that knows them all, and wires them together (it hands the web its IMAP code
+//! as a [`mailboxes::MailboxControl`]).
 //!
 //! - [`intake`]: mail in, tickets out (the pipeline, run with this App's parts).
 //! - [`desk`]: what an agent may see and do: tickets, replies, notes, contacts, the
 //!   failed queue, each checked against the agent's helpdesks.
+//! - [`mailboxes`]: the configured mailboxes, and [`mailboxes::MailboxControl`], the
+//!   seam through which the binary lends the desk its IMAP code.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
 
 pub mod desk;
 pub mod intake;
+pub mod mailboxes;
 pub mod outbox;
 
 use std::sync::Arc;
 
 use postdesk_core::outgoing::DeliverySettings;
+use postdesk_pipeline::Options as IntakeOptions;
 use postdesk_store::{RegisteredHelpdesk, Store};
-
-use intake::IntakeOptions;
 
 /// What the entry points share, built once at start-up. Cheap to clone: the clones
 /// share one copy.

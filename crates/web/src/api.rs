@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::Agent;
-use crate::model::{Ticket, TicketDetail};
+use crate::model::{Mailbox, Ticket, TicketDetail};
+use crate::query::{ContactSearch, TicketListParams};
 use crate::{AppState, WebError};
 
 /// API errors are JSON: `{"error": "…"}` with the matching status.
@@ -224,7 +224,7 @@ pub async fn organizations(State(state): State<AppState>, agent: Agent) -> ApiRe
 }
 
 pub async fn mailboxes(State(state): State<AppState>, agent: Agent) -> ApiResult {
-    to_json(actions::mailboxes(&state, &agent).await?)
+    to_json(Mailbox::list(state.desk(&agent).mailboxes().await?))
 }
 
 pub async fn failed(State(state): State<AppState>, agent: Agent) -> ApiResult {

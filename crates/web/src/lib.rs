@@ -9,13 +9,13 @@
 //! table. A state change reaches its handler only through an extractor that checks the
 //! session's CSRF token: [`auth::CsrfForm`] for the pages' forms, [`api::Changing`] for the API.
 
-mod actions;
 pub mod api;
 pub mod auth;
 mod files;
 pub mod model;
 mod openapi;
 mod pages;
+mod query;
 pub mod routes;
 mod views;
 
@@ -27,7 +27,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use postdesk_app::App;
 use postdesk_app::desk::{Desk, DeskError};
-use postdesk_sources::imap::Mailbox;
+use postdesk_app::mailboxes::MailboxControl;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
 
@@ -46,19 +46,19 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     app: App,
-    mailboxes: Vec<Mailbox>,
+    mailboxes: Box<dyn MailboxControl>,
     settings: WebSettings,
     limiter: auth::LoginLimiter,
     templates: minijinja::Environment<'static>,
 }
 
 impl AppState {
-    /// `mailboxes` are the configured IMAP mailboxes, for the mailbox page's
-    /// "test connection" and "scan now".
-    pub fn new(app: App, mailboxes: Vec<Mailbox>, settings: WebSettings) -> Self {
+    /// `mailboxes` does the mailbox page's "test connection" and "scan now" (the
+    /// binary lends its IMAP code; the web does not know it).
+    pub fn new(app: App, mailboxes: impl MailboxControl + 'static, settings: WebSettings) -> Self {
         Self(Arc::new(Inner {
             app,
-            mailboxes,
+            mailboxes: Box::new(mailboxes),
             settings,
             limiter: auth::LoginLimiter::default(),
             templates: views::environment(),
@@ -90,8 +90,8 @@ impl AppState {
         }
     }
 
-    fn mailboxes(&self) -> &[Mailbox] {
-        &self.0.mailboxes
+    fn mailboxes(&self) -> &dyn MailboxControl {
+        self.0.mailboxes.as_ref()
     }
 }
 

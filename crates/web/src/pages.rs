@@ -10,15 +10,16 @@ use axum::http::{Extensions, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
+use postdesk_app::desk::DeskError;
 use postdesk_app::intake::Processed;
 use postdesk_store::contacts::ContactChange;
 use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::{self, Agent, Credential, CsrfForm, SESSION_COOKIE, SESSION_SECONDS};
-use crate::model::{Ticket, TicketDetail};
+use crate::model::{Mailbox, Ticket, TicketDetail};
+use crate::query::{ContactSearch, TicketListParams};
 use crate::{AppState, WebError, views};
 
 fn render(
@@ -441,7 +442,7 @@ async fn mailboxes_page(
     agent: &Agent,
     extra: minijinja::Value,
 ) -> Result<Html<String>, WebError> {
-    let mailboxes = actions::mailboxes(state, agent).await?;
+    let mailboxes = Mailbox::list(state.desk(agent).mailboxes().await?);
     render(
         state,
         "mailboxes.html",
@@ -471,7 +472,11 @@ pub async fn check_mailbox(
     Path(index): Path<usize>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let (mailbox, steps) = actions::check_mailbox(&state, &agent, index).await?;
+    let (health, steps) = state
+        .desk(&agent)
+        .check_mailbox(state.mailboxes(), index)
+        .await?;
+    let mailbox = Mailbox::new(health);
     let failed = steps.iter().any(|s| s.result.is_err());
     let steps: Vec<StepView> = steps
         .into_iter()
@@ -513,10 +518,14 @@ pub async fn scan_mailbox(
     Path(index): Path<usize>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let (flash, flash_kind) = match actions::scan_mailbox(&state, &agent, index).await {
+    let scanned = state
+        .desk(&agent)
+        .scan_mailbox(state.mailboxes(), index)
+        .await;
+    let (flash, flash_kind) = match scanned {
         Ok(summary) => (format!("Scanned: {summary}"), "ok"),
-        Err(WebError::BadRequest(problem)) => (format!("The scan failed: {problem}"), "error"),
-        Err(other) => return Err(other),
+        Err(DeskError::Invalid(problem)) => (format!("The scan failed: {problem}"), "error"),
+        Err(other) => return Err(other.into()),
     };
     mailboxes_page(&state, &agent, context! { flash, flash_kind }).await
 }

@@ -12,7 +12,7 @@ use super::mailboxes;
 /// mail in hand.
 pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     let (config, app) = super::open(config_path, None).await?;
-    let boxes = mailboxes::mailboxes(&config, None, true)?;
+    let boxes = mailboxes::mailboxes(&app, None, true)?;
     let (stop, stopped) = watch::channel(false);
     let web = if config.web.enabled || listen.is_some() {
         let (address, task) = super::web::start(&config, &app, listen, stopped.clone()).await?;
@@ -22,7 +22,8 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
         None
     };
     let mut tasks = Vec::new();
-    for mailbox in boxes {
+    for mailbox in &boxes {
+        let mailbox = postdesk_sources::imap::Mailbox::from(mailbox);
         let app = app.clone();
         let stopped = stopped.clone();
         tasks.push(tokio::spawn(

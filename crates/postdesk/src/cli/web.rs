@@ -29,7 +29,7 @@ pub async fn start(
     let address = listener.local_addr()?;
     let state = AppState::new(
         app.clone(),
-        super::mailboxes::configured(config),
+        super::mailboxes::ImapControl::new(app.clone()),
         WebSettings {
             secure_cookies: config.web.secure_cookies,
         },

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
+use postdesk_app::mailboxes::ConfiguredMailbox;
 use postdesk_core::RawMail;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
 use postdesk_store::Outcome;
@@ -117,8 +118,19 @@ pub fn server_folder(name: &str, delimiter: Option<&str>) -> String {
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     pub helpdesk: String,
+    /// Position of the helpdesk in the App's helpdesks: every mail of this mailbox goes there.
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+}
+
+impl From<&ConfiguredMailbox> for Mailbox {
+    fn from(configured: &ConfiguredMailbox) -> Self {
+        Self {
+            helpdesk: configured.helpdesk.clone(),
+            helpdesk_index: configured.helpdesk_index,
+            settings: configured.settings.clone(),
+        }
+    }
 }
 
 impl Mailbox {

@@ -1,77 +1,9 @@
-//! The mailbox page's actions, for both the pages and the API (each shows an agent only
-//! the mailboxes of their helpdesks), and the list pages' query strings. Every other
-//! desk action is the application layer's: `postdesk_app::desk`.
+//! The list pages' query strings (tickets, contacts), read the same way by the pages
+//! and the API, and turned into the desk's queries with a clear message for a bad value.
 
-use postdesk_app::intake::Summary;
-use postdesk_sources::imap::{self, check::Step};
 use postdesk_store::desk::TicketQuery;
 
-use crate::auth::Agent;
-use crate::model::Mailbox;
-use crate::{AppState, WebError};
-
-pub async fn mailboxes(state: &AppState, agent: &Agent) -> Result<Vec<Mailbox>, WebError> {
-    let statuses = state.store().mailbox_statuses().await?;
-    Ok(state
-        .mailboxes()
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| agent.account.helpdesk_names.contains(&m.helpdesk))
-        .map(|(index, m)| {
-            let status = statuses
-                .iter()
-                .find(|s| s.helpdesk == m.helpdesk && s.mailbox == m.name());
-            Mailbox::new(index, m, status)
-        })
-        .collect())
-}
-
-fn mailbox<'s>(
-    state: &'s AppState,
-    agent: &Agent,
-    index: usize,
-) -> Result<&'s imap::Mailbox, WebError> {
-    state
-        .mailboxes()
-        .get(index)
-        .filter(|m| agent.account.helpdesk_names.contains(&m.helpdesk))
-        .ok_or_else(|| WebError::NotFound(format!("there is no mailbox {index} in your helpdesks")))
-}
-
-/// The "test connection" button: each step with what to fix.
-pub async fn check_mailbox(
-    state: &AppState,
-    agent: &Agent,
-    index: usize,
-) -> Result<(Mailbox, Vec<Step>), WebError> {
-    let m = mailbox(state, agent, index)?;
-    let credential = imap::credential(state.store(), &m.helpdesk, &m.settings).await;
-    let steps = imap::check::check(&m.settings, credential).await;
-    let failure = steps.iter().find_map(|s| s.result.as_ref().err());
-    // What the button found is the mailbox's health too.
-    if let Some(problem) = failure {
-        state
-            .store()
-            .mailbox_failed(&m.helpdesk, &m.name(), problem)
-            .await?;
-    }
-    let status = state.store().mailbox_statuses().await?;
-    let status = status
-        .iter()
-        .find(|s| s.helpdesk == m.helpdesk && s.mailbox == m.name());
-    Ok((Mailbox::new(index, m, status), steps))
-}
-
-pub async fn scan_mailbox(
-    state: &AppState,
-    agent: &Agent,
-    index: usize,
-) -> Result<Summary, WebError> {
-    let m = mailbox(state, agent, index)?;
-    m.scan_once(state.app())
-        .await
-        .map_err(|e| WebError::BadRequest(format!("{}: {e}", m.name())))
-}
+use crate::WebError;
 
 /// The ticket list's query string, as the page and the API take it.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
