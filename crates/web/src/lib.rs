@@ -1,6 +1,11 @@
 //! The agents' web UI and REST API (axum): tickets and their threads, replies and
 //! notes, contacts and organizations, mailbox health and the failed queue.
 //!
+//! This crate is the HTTP side only. What a page or an API call does, and whether the
+//! agent may, is the application layer's desk (`postdesk_app::desk`, reached through
+//! [`AppState::desk`]); the mailbox buttons go through the `MailboxControl` the binary
+//! hands to [`AppState::new`], so the web does not know the IMAP code.
+//!
 //! Pages are rendered on the server (minijinja, auto-escaped) and use no JavaScript at
 //! all, so the Content-Security-Policy can forbid every script: a mail that slipped
 //! past the HTML sanitizer still could not run one. Every route is listed once in
