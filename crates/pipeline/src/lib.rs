@@ -147,18 +147,25 @@ fn lower_priority() {
     }
 }
 
+/// The stages wired together over one store and its registered helpdesks. It runs
+/// mail; what else the entry points need of the store and the helpdesks they get from
+/// the application layer (`postdesk-app`), which builds a pipeline for each run.
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
-    helpdesks: Arc<Vec<RegisteredHelpdesk>>,
+    helpdesks: Arc<[RegisteredHelpdesk]>,
     options: Options,
 }
 
 impl Pipeline {
-    pub fn new(store: Store, helpdesks: Vec<RegisteredHelpdesk>, options: Options) -> Self {
+    pub fn new(
+        store: Store,
+        helpdesks: impl Into<Arc<[RegisteredHelpdesk]>>,
+        options: Options,
+    ) -> Self {
         Self {
             store,
-            helpdesks: Arc::new(helpdesks),
+            helpdesks: helpdesks.into(),
             options,
         }
     }
@@ -175,16 +182,8 @@ impl Pipeline {
         self
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn helpdesks(&self) -> &[RegisteredHelpdesk] {
-        &self.helpdesks
-    }
-
-    /// Index of the helpdesk with this name.
-    pub fn helpdesk_index(&self, name: &str) -> Result<usize, PipelineError> {
+    /// Index of the helpdesk a ledger row names.
+    fn helpdesk_index(&self, name: &str) -> Result<usize, PipelineError> {
         self.helpdesks
             .iter()
             .position(|h| h.config.settings.name.eq_ignore_ascii_case(name))

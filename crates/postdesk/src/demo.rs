@@ -73,10 +73,10 @@ pub async fn run(dir: &Path, serve: bool, listen: Option<&str>) -> anyhow::Resul
         MAILS.len()
     );
 
-    let (config, pipeline) = cli::open(&config_path, None).await?;
-    let summary = cli::import::import(&pipeline, std::slice::from_ref(&maildir), true).await?;
+    let (config, app) = cli::open(&config_path, None).await?;
+    let summary = cli::import::import(&app, std::slice::from_ref(&maildir), true).await?;
     println!("\n{summary}\n");
-    let store = pipeline.store();
+    let store = app.store();
     let tickets = store.list_tickets(&Default::default()).await?;
     print!("{}", cli::tickets::render_list(&tickets));
     for t in tickets.iter().rev() {
@@ -94,22 +94,21 @@ pub async fn run(dir: &Path, serve: bool, listen: Option<&str>) -> anyhow::Resul
     );
     println!("Run the demo again: nothing is imported twice.");
     if serve {
-        serve_ui(&config, &pipeline, listen).await?;
+        serve_ui(&config, &app, listen).await?;
     }
-    pipeline.store().close().await;
+    app.store().close().await;
     Ok(())
 }
 
 /// Serves the web UI with an `admin` agent whose password is new on every run.
 async fn serve_ui(
     config: &crate::config::Config,
-    pipeline: &postdesk_pipeline::Pipeline,
+    app: &postdesk_app::App,
     listen: Option<&str>,
 ) -> anyhow::Result<()> {
     let password = postdesk_web::new_token()[..16].to_string();
     let hash = postdesk_web::hash_password(&password)?;
-    pipeline
-        .store()
+    app.store()
         .save_agent(
             "admin",
             Some("admin@example.com"),
@@ -119,7 +118,7 @@ async fn serve_ui(
         )
         .await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (address, web) = cli::web::start(config, pipeline, listen, stopped).await?;
+    let (address, web) = cli::web::start(config, app, listen, stopped).await?;
     println!("\n{}", "═".repeat(78));
     println!("The web UI is running: open http://{address}/ and sign in");
     println!("  name:     admin");

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::Agent;
-use crate::model::{Ticket, TicketDetail};
+use crate::model::{Mailbox, Ticket, TicketDetail};
+use crate::query::{ContactSearch, TicketListParams};
 use crate::{AppState, WebError};
 
 /// API errors are JSON: `{"error": "…"}` with the matching status.
@@ -29,6 +29,12 @@ impl From<WebError> for ApiError {
 
 impl From<postdesk_store::StoreError> for ApiError {
     fn from(e: postdesk_store::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<postdesk_app::desk::DeskError> for ApiError {
+    fn from(e: postdesk_app::desk::DeskError) -> Self {
         Self(e.into())
     }
 }
@@ -101,7 +107,7 @@ pub async fn tickets(
     Query(params): Query<TicketListParams>,
 ) -> ApiResult {
     let query = params.query(50)?;
-    let page = actions::tickets(&state, &agent, query.clone()).await?;
+    let page = state.desk(&agent).tickets(query.clone()).await?;
     let tickets = Ticket::list(&state, page.tickets);
     let counts: serde_json::Map<String, Value> = page
         .status_counts
@@ -118,7 +124,7 @@ pub async fn tickets(
 }
 
 pub async fn ticket(State(state): State<AppState>, agent: Agent, Path(id): Path<i64>) -> ApiResult {
-    let view = actions::ticket(&state, &agent, id).await?;
+    let view = state.desk(&agent).ticket(id).await?;
     to_json(TicketDetail::new(&state, view))
 }
 
@@ -152,8 +158,8 @@ pub async fn update_ticket(
         ticket_type: body.ticket_type,
         assignee: body.assignee,
     };
-    let events = actions::update(&state, &agent, id, &update).await?;
-    let view = actions::ticket(&state, &agent, id).await?;
+    let events = state.desk(&agent).update(id, &update).await?;
+    let view = state.desk(&agent).ticket(id).await?;
     Ok(Json(json!({
         "changes": events,
         "ticket": TicketDetail::new(&state, view),
@@ -172,7 +178,7 @@ pub async fn reply(
     Path(id): Path<i64>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
-    let queued = actions::reply(&state, &agent, id, &body.text).await?;
+    let queued = state.desk(&agent).reply(id, &body.text).await?;
     Ok(Json(json!({
         "entry_id": queued.entry_id,
         "outbox_id": queued.outbox_id,
@@ -189,7 +195,7 @@ pub async fn note(
     Path(id): Path<i64>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
-    let entry_id = actions::note(&state, &agent, id, &body.text).await?;
+    let entry_id = state.desk(&agent).note(id, &body.text).await?;
     Ok(Json(json!({ "entry_id": entry_id })))
 }
 
@@ -198,7 +204,7 @@ pub async fn contacts(
     agent: Agent,
     Query(params): Query<ContactSearch>,
 ) -> ApiResult {
-    to_json(actions::contacts(&state, &agent, params.text(), 500).await?)
+    to_json(state.desk(&agent).contacts(params.text(), 500).await?)
 }
 
 pub async fn contact(
@@ -206,7 +212,7 @@ pub async fn contact(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let (contact, tickets, events) = actions::contact(&state, &agent, id).await?;
+    let (contact, tickets, events) = state.desk(&agent).contact(id).await?;
     let tickets = Ticket::list(&state, tickets);
     Ok(Json(
         json!({ "contact": contact, "tickets": tickets, "events": events }),
@@ -214,15 +220,15 @@ pub async fn contact(
 }
 
 pub async fn organizations(State(state): State<AppState>, agent: Agent) -> ApiResult {
-    to_json(actions::organizations(&state, &agent).await?)
+    to_json(state.desk(&agent).organizations().await?)
 }
 
 pub async fn mailboxes(State(state): State<AppState>, agent: Agent) -> ApiResult {
-    to_json(actions::mailboxes(&state, &agent).await?)
+    to_json(Mailbox::list(state.desk(&agent).mailboxes().await?))
 }
 
 pub async fn failed(State(state): State<AppState>, agent: Agent) -> ApiResult {
-    to_json(actions::failed(&state, &agent).await?)
+    to_json(state.desk(&agent).failed().await?)
 }
 
 pub async fn retry_failed(
@@ -230,7 +236,7 @@ pub async fn retry_failed(
     Changing(agent): Changing,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let processed = actions::retry(&state, &agent, id).await?;
+    let processed = state.desk(&agent).retry(id).await?;
     let (message, _) = crate::pages::retry_outcome(&state, id, &processed).await;
     let r = &processed.report;
     Ok(Json(json!({
@@ -247,6 +253,6 @@ pub async fn dismiss_failed(
     Changing(agent): Changing,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    actions::dismiss(&state, &agent, id).await?;
+    state.desk(&agent).dismiss(id).await?;
     Ok(Json(json!({ "dismissed": id })))
 }

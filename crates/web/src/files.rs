@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::auth::Agent;
-use crate::{AppState, WebError, actions};
+use crate::{AppState, WebError};
 
 const STYLESHEET: &str = include_str!("../static/app.css");
 
@@ -67,7 +67,7 @@ pub async fn raw_mail(
     agent: Agent,
     Path(intake_id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let bytes = actions::raw_mail(&state, &agent, intake_id).await?;
+    let bytes = state.desk(&agent).raw_mail(intake_id).await?;
     Ok(file_response(
         bytes,
         "message/rfc822",

@@ -1,6 +1,11 @@
 //! The agents' web UI and REST API (axum): tickets and their threads, replies and
 //! notes, contacts and organizations, mailbox health and the failed queue.
 //!
+//! This crate is the HTTP side only. What a page or an API call does, and whether the
+//! agent may, is the application layer's desk (`postdesk_app::desk`, reached through
+//! [`AppState::desk`]); the mailbox buttons go through the `MailboxControl` the binary
+//! hands to [`AppState::new`], so the web does not know the IMAP code.
+//!
 //! Pages are rendered on the server (minijinja, auto-escaped) and use no JavaScript at
 //! all, so the Content-Security-Policy can forbid every script: a mail that slipped
 //! past the HTML sanitizer still could not run one. Every route is listed once in
@@ -9,13 +14,13 @@
 //! table. A state change reaches its handler only through an extractor that checks the
 //! session's CSRF token: [`auth::CsrfForm`] for the pages' forms, [`api::Changing`] for the API.
 
-mod actions;
 pub mod api;
 pub mod auth;
 mod files;
 pub mod model;
 mod openapi;
 mod pages;
+mod query;
 pub mod routes;
 mod views;
 
@@ -25,8 +30,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use postdesk_pipeline::Pipeline;
-use postdesk_sources::imap::Mailbox;
+use postdesk_app::App;
+use postdesk_app::desk::{Desk, DeskError};
+use postdesk_app::mailboxes::MailboxControl;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
 
@@ -44,44 +50,41 @@ pub struct WebSettings {
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    pipeline: Pipeline,
-    mailboxes: Vec<Mailbox>,
+    app: App,
+    mailboxes: Box<dyn MailboxControl>,
     settings: WebSettings,
     limiter: auth::LoginLimiter,
     templates: minijinja::Environment<'static>,
 }
 
 impl AppState {
-    /// `mailboxes` are the configured IMAP mailboxes, for the mailbox page's
-    /// "test connection" and "scan now".
-    pub fn new(pipeline: Pipeline, mailboxes: Vec<Mailbox>, settings: WebSettings) -> Self {
+    /// `mailboxes` does the mailbox page's "test connection" and "scan now" (the
+    /// binary lends its IMAP code; the web does not know it).
+    pub fn new(app: App, mailboxes: impl MailboxControl + 'static, settings: WebSettings) -> Self {
         Self(Arc::new(Inner {
-            pipeline,
-            mailboxes,
+            app,
+            mailboxes: Box::new(mailboxes),
             settings,
             limiter: auth::LoginLimiter::default(),
             templates: views::environment(),
         }))
     }
 
-    pub fn store(&self) -> &Store {
-        self.0.pipeline.store()
+    pub fn app(&self) -> &App {
+        &self.0.app
     }
 
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.0.pipeline
+    pub fn store(&self) -> &Store {
+        self.0.app.store()
+    }
+
+    /// What `agent` may do, limited to what they may see.
+    pub fn desk<'a>(&'a self, agent: &'a auth::Agent) -> Desk<'a> {
+        self.0.app.desk(&agent.account)
     }
 
     pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
-        self.0.pipeline.helpdesks().iter().find(|h| h.id == id)
-    }
-
-    pub fn helpdesk_named(&self, name: &str) -> Option<&RegisteredHelpdesk> {
-        self.0
-            .pipeline
-            .helpdesks()
-            .iter()
-            .find(|h| h.config.settings.name == name)
+        self.0.app.helpdesk(id)
     }
 
     /// A ticket's reference as its helpdesk writes it in subjects (`[HD#42]`).
@@ -92,8 +95,8 @@ impl AppState {
         }
     }
 
-    fn mailboxes(&self) -> &[Mailbox] {
-        &self.0.mailboxes
+    fn mailboxes(&self) -> &dyn MailboxControl {
+        self.0.mailboxes.as_ref()
     }
 }
 
@@ -176,6 +179,20 @@ impl From<StoreError> for WebError {
             StoreError::NotFound(m) => WebError::NotFound(m),
             StoreError::Invalid(m) => WebError::BadRequest(m),
             other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<DeskError> for WebError {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::NotFound(m) => WebError::NotFound(m),
+            DeskError::Forbidden(m) => WebError::Forbidden(m),
+            DeskError::Invalid(m) => WebError::BadRequest(m),
+            DeskError::Store(e) => e.into(),
+            other @ (DeskError::Intake(_) | DeskError::Reply(_) | DeskError::Internal(_)) => {
+                WebError::Internal(other.to_string())
+            }
         }
     }
 }

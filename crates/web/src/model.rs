@@ -3,6 +3,7 @@
 //! add only what the store does not know (a ticket's reference and whether its status
 //! closes it, download links, a mailbox's configuration) to the store's view, flattened.
 
+use postdesk_app::mailboxes::MailboxHealth;
 pub use postdesk_store::contacts::{Contact, ContactEvent, Organization};
 use postdesk_store::mailboxes::MailboxStatus;
 pub use postdesk_store::read::IntakeRow;
@@ -131,13 +132,9 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    pub fn new(
-        index: usize,
-        mailbox: &postdesk_sources::imap::Mailbox,
-        status: Option<&MailboxStatus>,
-    ) -> Self {
+    pub fn new(MailboxHealth { mailbox, status }: MailboxHealth) -> Self {
         // Before its first scan a mailbox has no health on record.
-        let status = status.cloned().unwrap_or_else(|| MailboxStatus {
+        let status = status.unwrap_or_else(|| MailboxStatus {
             helpdesk: mailbox.helpdesk.clone(),
             mailbox: mailbox.name(),
             last_success_at: None,
@@ -147,12 +144,16 @@ impl Mailbox {
             failed: 0,
         });
         Self {
-            index,
-            helpdesk: mailbox.helpdesk.clone(),
+            index: mailbox.index,
             name: mailbox.name(),
             host: format!("{}:{}", mailbox.settings.host, mailbox.settings.port()),
             active: mailbox.settings.active,
+            helpdesk: mailbox.helpdesk,
             status,
         }
+    }
+
+    pub fn list(healths: Vec<MailboxHealth>) -> Vec<Self> {
+        healths.into_iter().map(Self::new).collect()
     }
 }

@@ -10,15 +10,16 @@ use axum::http::{Extensions, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use postdesk_pipeline::Processed;
+use postdesk_app::desk::DeskError;
+use postdesk_app::intake::Processed;
 use postdesk_store::contacts::ContactChange;
 use postdesk_store::desk::{TicketColumn, TicketUpdate};
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{self, ContactSearch, TicketListParams};
 use crate::auth::{self, Agent, Credential, CsrfForm, SESSION_COOKIE, SESSION_SECONDS};
-use crate::model::{Ticket, TicketDetail};
+use crate::model::{Mailbox, Ticket, TicketDetail};
+use crate::query::{ContactSearch, TicketListParams};
 use crate::{AppState, WebError, views};
 
 fn render(
@@ -148,7 +149,7 @@ pub async fn tickets(
     Query(params): Query<TicketListParams>,
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
-    let page = actions::tickets(&state, &agent, query.clone()).await?;
+    let page = state.desk(&agent).tickets(query.clone()).await?;
     let tickets = Ticket::list(&state, page.tickets);
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
@@ -228,7 +229,7 @@ pub async fn ticket(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let view = actions::ticket(&state, &agent, id).await?;
+    let view = state.desk(&agent).ticket(id).await?;
     let t = TicketDetail::new(&state, view);
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
@@ -275,7 +276,7 @@ pub async fn reply(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    actions::reply(&state, &agent, id, &form.text).await?;
+    state.desk(&agent).reply(id, &form.text).await?;
     Ok(back_to_ticket(id, "reply"))
 }
 
@@ -285,7 +286,7 @@ pub async fn note(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
-    actions::note(&state, &agent, id, &form.text).await?;
+    state.desk(&agent).note(id, &form.text).await?;
     Ok(back_to_ticket(id, "note"))
 }
 
@@ -309,7 +310,7 @@ pub async fn update_ticket(
         ticket_type: form.ticket_type.map(Some),
         assignee: form.assignee.map(Some),
     };
-    let events = actions::update(&state, &agent, id, &update).await?;
+    let events = state.desk(&agent).update(id, &update).await?;
     let done = if events.is_empty() {
         "unchanged"
     } else {
@@ -324,7 +325,7 @@ pub async fn contacts(
     Query(params): Query<ContactSearch>,
 ) -> Result<Html<String>, WebError> {
     let q = params.text();
-    let contacts = actions::contacts(&state, &agent, q, 200).await?;
+    let contacts = state.desk(&agent).contacts(q, 200).await?;
     render(
         &state,
         "contacts.html",
@@ -340,7 +341,7 @@ pub async fn contact(
     Path(id): Path<i64>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let (c, tickets, events) = actions::contact(&state, &agent, id).await?;
+    let (c, tickets, events) = state.desk(&agent).contact(id).await?;
     let tickets = Ticket::list(&state, tickets);
     let flash = done.done.is_some().then_some("Contact saved.");
     render(
@@ -369,7 +370,7 @@ async fn change_contact(
     id: i64,
     change: ContactChange,
 ) -> Result<Redirect, WebError> {
-    actions::edit_contact(state, agent, id, change).await?;
+    state.desk(agent).edit_contact(id, change).await?;
     Ok(Redirect::to(&format!("/contacts/{id}?done=1")))
 }
 
@@ -410,7 +411,7 @@ pub async fn organizations(
     State(state): State<AppState>,
     agent: Agent,
 ) -> Result<Html<String>, WebError> {
-    let organizations = actions::organizations(&state, &agent).await?;
+    let organizations = state.desk(&agent).organizations().await?;
     render(
         &state,
         "organizations.html",
@@ -425,7 +426,7 @@ pub async fn organization(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
-    let (o, contacts, tickets) = actions::organization(&state, &agent, id).await?;
+    let (o, contacts, tickets) = state.desk(&agent).organization(id).await?;
     let tickets = Ticket::list(&state, tickets);
     render(
         &state,
@@ -441,7 +442,7 @@ async fn mailboxes_page(
     agent: &Agent,
     extra: minijinja::Value,
 ) -> Result<Html<String>, WebError> {
-    let mailboxes = actions::mailboxes(state, agent).await?;
+    let mailboxes = Mailbox::list(state.desk(agent).mailboxes().await?);
     render(
         state,
         "mailboxes.html",
@@ -471,7 +472,11 @@ pub async fn check_mailbox(
     Path(index): Path<usize>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let (mailbox, steps) = actions::check_mailbox(&state, &agent, index).await?;
+    let (health, steps) = state
+        .desk(&agent)
+        .check_mailbox(state.mailboxes(), index)
+        .await?;
+    let mailbox = Mailbox::new(health);
     let failed = steps.iter().any(|s| s.result.is_err());
     let steps: Vec<StepView> = steps
         .into_iter()
@@ -513,10 +518,14 @@ pub async fn scan_mailbox(
     Path(index): Path<usize>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let (flash, flash_kind) = match actions::scan_mailbox(&state, &agent, index).await {
+    let scanned = state
+        .desk(&agent)
+        .scan_mailbox(state.mailboxes(), index)
+        .await;
+    let (flash, flash_kind) = match scanned {
         Ok(summary) => (format!("Scanned: {summary}"), "ok"),
-        Err(WebError::BadRequest(problem)) => (format!("The scan failed: {problem}"), "error"),
-        Err(other) => return Err(other),
+        Err(DeskError::Invalid(problem)) => (format!("The scan failed: {problem}"), "error"),
+        Err(other) => return Err(other.into()),
     };
     mailboxes_page(&state, &agent, context! { flash, flash_kind }).await
 }
@@ -526,7 +535,7 @@ async fn failed_page(
     agent: &Agent,
     extra: minijinja::Value,
 ) -> Result<Html<String>, WebError> {
-    let failed = actions::failed(state, agent).await?;
+    let failed = state.desk(agent).failed().await?;
     render(
         state,
         "failed.html",
@@ -570,7 +579,7 @@ pub async fn retry_failed(
     Path(id): Path<i64>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    let processed = actions::retry(&state, &agent, id).await?;
+    let processed = state.desk(&agent).retry(id).await?;
     let (flash, flash_kind) = retry_outcome(&state, id, &processed).await;
     failed_page(&state, &agent, context! { flash, flash_kind }).await
 }
@@ -581,7 +590,7 @@ pub async fn dismiss_failed(
     Path(id): Path<i64>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
-    actions::dismiss(&state, &agent, id).await?;
+    state.desk(&agent).dismiss(id).await?;
     let flash = format!("Mail {id} was dismissed; it stays in the ledger.");
     failed_page(&state, &agent, context! { flash }).await
 }

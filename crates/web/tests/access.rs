@@ -1,13 +1,15 @@
-//! The router against a real SQLite store with mail imported through the real pipeline:
+//! The router against a real SQLite store with mail imported through the App's intake:
 //! who may reach what, CSRF, sign-in limits, the API and its OpenAPI document.
 //! (What a browser does with the pages is tested in crates/postdesk/tests/web.rs.)
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use postdesk_app::intake::Summary;
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox, MailboxControl, Pending};
+use postdesk_app::{App, Settings};
 use postdesk_core::RawMail;
 use postdesk_core::settings::HelpdeskSettings;
-use postdesk_pipeline::{Options, Pipeline};
 use postdesk_store::Store;
 use postdesk_store::access::Role;
 use postdesk_web::{AppState, WebSettings, hash_password, new_token, router, routes, token_hash};
@@ -16,12 +18,30 @@ use tower::ServiceExt;
 
 struct Desk {
     _dir: tempfile::TempDir,
-    app: Router,
+    router: Router,
     store: Store,
-    pipeline: Pipeline,
+    app: App,
 }
 
 const PASSWORD: &str = "a long password";
+
+/// These tests talk to no IMAP server (the browser tests do): a check or scan says so.
+struct NoImap;
+
+impl MailboxControl for NoImap {
+    fn check<'a>(&'a self, _: &'a ConfiguredMailbox) -> Pending<'a, Vec<CheckStep>> {
+        Box::pin(async {
+            vec![CheckStep {
+                name: "IMAP".into(),
+                result: Err("not in these tests".into()),
+            }]
+        })
+    }
+
+    fn scan<'a>(&'a self, _: &'a ConfiguredMailbox) -> Pending<'a, Result<Summary, String>> {
+        Box::pin(async { Err("not in these tests".into()) })
+    }
+}
 
 fn mail(from: &str, to: &str, subject: &str, body: &str) -> RawMail {
     let id = fastrand_id(subject);
@@ -60,7 +80,7 @@ async fn desk() -> Desk {
         })
         .collect::<Vec<_>>();
     let registered = store.register_helpdesks(&helpdesks).await.unwrap();
-    let pipeline = Pipeline::new(store.clone(), registered, Options::default());
+    let app = App::new(store.clone(), registered, Settings::default());
     let mut mails = vec![
         mail(
             "Alice <alice@acme.example>",
@@ -83,7 +103,7 @@ async fn desk() -> Desk {
             "How do I reset my password?",
         ));
     }
-    let summary = pipeline.run(mails.into_iter(), |_| {}).await.unwrap();
+    let summary = app.intake().run(mails.into_iter(), |_| {}).await.unwrap();
     assert_eq!(summary.created, 62);
     let hash = hash_password(PASSWORD).unwrap();
     store
@@ -104,16 +124,12 @@ async fn desk() -> Desk {
         .save_agent("sue", None, Role::Agent, Some(&hash), &["Sales".into()])
         .await
         .unwrap();
-    let app = router(AppState::new(
-        pipeline.clone(),
-        Vec::new(),
-        WebSettings::default(),
-    ));
+    let web = router(AppState::new(app.clone(), NoImap, WebSettings::default()));
     Desk {
         _dir: dir,
-        app,
+        router: web,
         store,
-        pipeline,
+        app,
     }
 }
 
@@ -137,7 +153,7 @@ impl Reply {
 
 impl Desk {
     async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(request).await.unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), 10 << 20)
@@ -823,7 +839,8 @@ async fn an_agent_can_neither_see_nor_change_another_helpdesks_contacts() {
         .unwrap()
         .to_string();
     let thief = desk
-        .pipeline
+        .app
+        .intake()
         .run(
             std::iter::once(mail(
                 "Thief <thief@evil.example>",
@@ -838,7 +855,8 @@ async fn an_agent_can_neither_see_nor_change_another_helpdesks_contacts() {
     assert_eq!((thief.created, thief.appended), (1, 0), "{reference}");
     // …while the same mail from Bob's own address is his follow-up.
     let own = desk
-        .pipeline
+        .app
+        .intake()
         .run(
             std::iter::once(mail(
                 "Bob <bob@other.example>",
@@ -899,7 +917,8 @@ async fn address_changes_need_every_helpdesk_involved_and_are_recorded() {
     let desk = desk().await;
     let root = desk.token("root").await;
     // Alice also writes to Sales: her addresses now matter to both helpdesks.
-    desk.pipeline
+    desk.app
+        .intake()
         .run(
             std::iter::once(mail(
                 "Alice <alice@acme.example>",
@@ -1028,7 +1047,8 @@ async fn api_objects_have_exactly_the_documented_fields() {
                  Content-Disposition: attachment; filename=log.txt\r\n\r\nline 1\r\n--b--\r\n"
             .to_vec(),
     };
-    desk.pipeline
+    desk.app
+        .intake()
         .run(std::iter::once(attached), |_| {})
         .await
         .unwrap();
@@ -1042,26 +1062,29 @@ async fn api_objects_have_exactly_the_documented_fields() {
     .compile()
     .unwrap();
     let registered = desk.store.register_helpdesks(&[strict]).await.unwrap();
-    let mailbox = postdesk_sources::imap::Mailbox {
-        helpdesk: "Strict".into(),
-        helpdesk_index: 0,
-        settings: registered[0].config.settings.mailboxes[0].clone(),
-    };
+    let strict = App::new(desk.store.clone(), registered, Settings::default());
     desk.store
-        .mailbox_failed("Strict", &mailbox.name(), "connection refused")
+        .mailbox_failed(
+            "Strict",
+            &strict.mailboxes()[0].name(),
+            "connection refused",
+        )
         .await
         .unwrap();
-    let strict = Pipeline::new(desk.store.clone(), registered, Options::default());
     let refused = mail(
         "Eve <eve@example.net>",
         "strict@example.com",
         "Let me in",
         "Please.",
     );
-    let summary = strict.run(std::iter::once(refused), |_| {}).await.unwrap();
+    let summary = strict
+        .intake()
+        .run(std::iter::once(refused), |_| {})
+        .await
+        .unwrap();
     assert_eq!(summary.failed, 1);
     let desk = Desk {
-        app: router(AppState::new(strict, vec![mailbox], WebSettings::default())),
+        router: router(AppState::new(strict, NoImap, WebSettings::default())),
         ..desk
     };
 

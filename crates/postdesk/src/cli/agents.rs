@@ -36,8 +36,8 @@ pub enum AgentsCommand {
 }
 
 pub async fn run(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
-    let (_, pipeline) = super::open(config_path, None).await?;
-    let store = pipeline.store();
+    let (_, app) = super::open(config_path, None).await?;
+    let store = app.store();
     match command {
         AgentsCommand::Add {
             name,
@@ -98,7 +98,7 @@ pub async fn run(config_path: &Path, command: AgentsCommand) -> anyhow::Result<(
             );
         }
     }
-    pipeline.store().close().await;
+    app.store().close().await;
     Ok(())
 }
 

@@ -22,17 +22,17 @@ pub async fn run(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<E
 }
 
 async fn deliver(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<String> {
-    let (config, pipeline) = super::open(config_path, helpdesk).await?;
+    let (config, app) = super::open(config_path, helpdesk).await?;
     // Read more than the limit so an oversized mail is still kept, raw, in the failed queue.
     let limit = config.max_mail_bytes.saturating_mul(2);
     let mail = postdesk_sources::stdin::read_one(std::io::stdin().lock(), limit)?;
     let mut outcome = None;
-    pipeline
+    app.intake()
         .run(std::iter::once(mail), |batch| {
             outcome = batch.first().map(|p| p.report.clone())
         })
         .await?;
-    pipeline.store().close().await;
+    app.store().close().await;
     let report = outcome.ok_or_else(|| anyhow::anyhow!("the pipeline reported nothing"))?;
     let ticket = report
         .ticket_number

@@ -25,8 +25,8 @@ pub enum FailedCommand {
 }
 
 pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<()> {
-    let (_, pipeline) = super::open(config_path, None).await?;
-    let store = pipeline.store();
+    let (_, app) = super::open(config_path, None).await?;
+    let store = app.store();
     match command {
         FailedCommand::List(ListArgs { limit }) => {
             let rows = store.intake_rows(Some("failed"), limit).await?;
@@ -84,7 +84,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
             if ids.is_empty() {
                 println!("Nothing to retry.");
             }
-            for p in pipeline.retry(&ids).await? {
+            for p in app.intake().retry(&ids).await? {
                 let r = &p.report;
                 let ticket = r
                     .ticket_number

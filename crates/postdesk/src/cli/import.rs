@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use postdesk_pipeline::Summary;
+use postdesk_app::App;
+use postdesk_app::intake::Summary;
 use postdesk_store::Outcome;
 
 #[derive(Args)]
@@ -24,9 +25,9 @@ pub struct ImportArgs {
 }
 
 pub async fn run(config_path: &Path, args: ImportArgs) -> anyhow::Result<()> {
-    let (_, pipeline) = super::open(config_path, args.helpdesk.as_deref()).await?;
-    let summary = import(&pipeline, &args.paths, args.verbose).await?;
-    pipeline.store().close().await;
+    let (_, app) = super::open(config_path, args.helpdesk.as_deref()).await?;
+    let summary = import(&app, &args.paths, args.verbose).await?;
+    app.store().close().await;
     println!("{summary}");
     if summary.failed > 0 {
         println!("See them with `postdesk failed list`.");
@@ -35,11 +36,7 @@ pub async fn run(config_path: &Path, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 /// Imports `paths`, showing progress on a terminal; unreadable files are reported and counted as failed.
-pub async fn import(
-    pipeline: &postdesk_pipeline::Pipeline,
-    paths: &[PathBuf],
-    verbose: bool,
-) -> anyhow::Result<Summary> {
+pub async fn import(app: &App, paths: &[PathBuf], verbose: bool) -> anyhow::Result<Summary> {
     let unreadable = Arc::new(AtomicUsize::new(0));
     let progress = if std::io::stderr().is_terminal() && !verbose {
         let bar = ProgressBar::new_spinner();
@@ -63,7 +60,8 @@ pub async fn import(
             }
         })
     };
-    let mut summary = pipeline
+    let mut summary = app
+        .intake()
         .run(mails, |batch| {
             progress.inc(batch.len() as u64);
             if verbose {

@@ -1,57 +1,76 @@
-//! `postdesk scan | check | status`: the IMAP mailboxes, and which of them the config
-//! names (for `postdesk serve` and the web UI too).
+//! `postdesk scan | check | status`: the IMAP mailboxes; which of them a command works
+//! on (for `postdesk serve` too); and the IMAP side of the web UI's mailbox buttons.
 
 use std::path::Path;
 
 use anyhow::bail;
+use postdesk_app::App;
+use postdesk_app::intake::Summary;
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox, MailboxControl, Pending};
 use postdesk_core::time::format_time;
 use postdesk_sources::imap::{self, Mailbox};
 
-use crate::config::Config;
-
-/// The mailboxes of all helpdesks, or of the one named; with `active_only`, the active ones.
+/// The configured mailboxes of all helpdesks, or of the one named; with `active_only`,
+/// the active ones.
 pub fn mailboxes(
-    config: &Config,
+    app: &App,
     helpdesk: Option<&str>,
     active_only: bool,
-) -> anyhow::Result<Vec<Mailbox>> {
-    let mut found = Vec::new();
-    for (index, hd) in config.helpdesks.iter().enumerate() {
-        let name = &hd.settings.name;
-        if helpdesk.is_some_and(|h| !h.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        for settings in &hd.settings.mailboxes {
-            if active_only && !settings.active {
-                continue;
-            }
-            found.push(Mailbox {
-                helpdesk: name.clone(),
-                helpdesk_index: index,
-                settings: settings.clone(),
-            });
-        }
+) -> anyhow::Result<Vec<ConfiguredMailbox>> {
+    if let Some(name) = helpdesk {
+        app.helpdesk_index(name)?;
     }
-    if let Some(h) = helpdesk
-        && !config
-            .helpdesks
-            .iter()
-            .any(|hd| hd.settings.name.eq_ignore_ascii_case(h))
-    {
-        bail!("no helpdesk named `{h}` is configured");
-    }
-    Ok(found)
+    Ok(app
+        .mailboxes()
+        .into_iter()
+        .filter(|m| helpdesk.is_none_or(|h| h.eq_ignore_ascii_case(&m.helpdesk)))
+        .filter(|m| m.settings.active || !active_only)
+        .collect())
 }
 
-/// Every configured mailbox, active or not (the web UI lists them all).
-pub fn configured(config: &Config) -> Vec<Mailbox> {
-    mailboxes(config, None, false).unwrap_or_default()
+/// The mailbox page's "test connection" and "scan now", over IMAP: what the binary
+/// lends the web UI (which does not know the IMAP code), and `postdesk check` uses too.
+pub struct ImapControl {
+    app: App,
+}
+
+impl ImapControl {
+    pub fn new(app: App) -> Self {
+        Self { app }
+    }
+}
+
+impl MailboxControl for ImapControl {
+    fn check<'a>(&'a self, mailbox: &'a ConfiguredMailbox) -> Pending<'a, Vec<CheckStep>> {
+        Box::pin(async move {
+            // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
+            let credential =
+                imap::credential(self.app.store(), &mailbox.helpdesk, &mailbox.settings).await;
+            imap::check::check(&mailbox.settings, credential)
+                .await
+                .into_iter()
+                .map(|step| CheckStep {
+                    name: step.name,
+                    result: step.result,
+                })
+                .collect()
+        })
+    }
+
+    fn scan<'a>(&'a self, mailbox: &'a ConfiguredMailbox) -> Pending<'a, Result<Summary, String>> {
+        Box::pin(async move {
+            Mailbox::from(mailbox)
+                .scan_once(&self.app)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Scans every active mailbox once, each on its own task so a broken one delays no other.
 pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
-    let (config, pipeline) = super::open(config_path, None).await?;
-    let boxes = mailboxes(&config, helpdesk, true)?;
+    let (_, app) = super::open(config_path, None).await?;
+    let boxes = mailboxes(&app, helpdesk, true)?;
     if boxes.is_empty() {
         println!(
             "No active mailbox is configured; add a [[helpdesk.mailbox]] (see `postdesk init`)."
@@ -59,10 +78,11 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
         return Ok(());
     }
     let mut tasks = Vec::new();
-    for mailbox in boxes {
-        let pipeline = pipeline.clone().with_helpdesk(mailbox.helpdesk_index);
+    for mailbox in &boxes {
+        let mailbox = Mailbox::from(mailbox);
+        let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let result = mailbox.scan_once(&pipeline).await;
+            let result = mailbox.scan_once(&app).await;
             (mailbox, result)
         }));
     }
@@ -79,7 +99,7 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
             }
         }
     }
-    pipeline.store().close().await;
+    app.store().close().await;
     if errors > 0 {
         bail!("{errors} mailbox(es) could not be scanned; see `postdesk check`");
     }
@@ -88,9 +108,9 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
 
 /// The "test connection" button for each mailbox.
 pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
-    // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
-    let (config, pipeline) = super::open(config_path, None).await?;
-    let boxes = mailboxes(&config, helpdesk, false)?;
+    let (_, app) = super::open(config_path, None).await?;
+    let boxes = mailboxes(&app, helpdesk, false)?;
+    let control = ImapControl::new(app.clone());
     if boxes.is_empty() {
         println!("No mailbox is configured.");
     }
@@ -106,9 +126,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
                 " — inactive"
             }
         );
-        let credential =
-            imap::credential(pipeline.store(), &mailbox.helpdesk, &mailbox.settings).await;
-        for step in imap::check::check(&mailbox.settings, credential).await {
+        for step in control.check(&mailbox).await {
             match step.result {
                 Ok(detail) => println!("  ok    {}: {detail}", step.name),
                 Err(problem) => {
@@ -118,7 +136,7 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
             }
         }
     }
-    failures += super::outbox::check_smtp(&config, pipeline.store(), helpdesk).await;
+    failures += super::outbox::check_smtp(&app, helpdesk).await;
     if failures > 0 {
         bail!("{failures} check(s) failed");
     }
@@ -126,8 +144,8 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
 }
 
 pub async fn status(config_path: &Path) -> anyhow::Result<()> {
-    let (_, pipeline) = super::open(config_path, None).await?;
-    let statuses = pipeline.store().mailbox_statuses().await?;
+    let (_, app) = super::open(config_path, None).await?;
+    let statuses = app.store().mailbox_statuses().await?;
     if statuses.is_empty() {
         println!("No mailbox has been scanned yet.");
     }

@@ -1,4 +1,5 @@
-//! The commands, each a thin layer over the pipeline and the store.
+//! The commands, each a thin layer over the [`App`] that [`open`] builds from the
+//! configuration (the application layer, `postdesk-app`).
 
 pub mod agents;
 pub mod deliver;
@@ -15,7 +16,8 @@ pub mod web;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use postdesk_pipeline::{Limits, Options, Pipeline};
+use postdesk_app::intake::{IntakeOptions, Limits};
+use postdesk_app::{App, Settings};
 use postdesk_store::Store;
 
 use crate::config::{self, Config};
@@ -55,30 +57,29 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the config, opens the store and registers the helpdesks.
-pub async fn open(
-    config_path: &Path,
-    helpdesk: Option<&str>,
-) -> anyhow::Result<(Config, Pipeline)> {
+/// Loads the config, opens the store, registers the helpdesks: the App every command,
+/// the IMAP mailboxes and the web UI share. With `helpdesk`, every mail taken in goes
+/// to that helpdesk.
+pub async fn open(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<(Config, App)> {
     let config = Config::load(config_path)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let store = Store::open(&config.database_url, &config.data_dir).await?;
     let registered = store.register_helpdesks(&config.helpdesks).await?;
-    let mut pipeline = Pipeline::new(
-        store,
-        registered,
-        Options {
+    let settings = Settings {
+        intake: IntakeOptions {
             batch_size: config.batch_size,
             limits: Limits {
                 max_mail_bytes: config.max_mail_bytes,
             },
             helpdesk: None,
         },
-    );
+        delivery: config.outgoing.clone(),
+    };
+    let mut app = App::new(store, registered, settings);
     if let Some(name) = helpdesk {
-        let index = pipeline.helpdesk_index(name)?;
-        pipeline = pipeline.with_helpdesk(index);
+        let index = app.helpdesk_index(name)?;
+        app = app.delivering_to(index);
     }
-    Ok((config, pipeline))
+    Ok((config, app))
 }

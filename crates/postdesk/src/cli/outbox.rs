@@ -6,12 +6,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use postdesk_app::App;
 use postdesk_core::time::format_time;
-use postdesk_notify::send;
 
 use super::queue::{ListArgs, RetryArgs, ShowArgs};
 use super::tickets::terminal_safe;
-use crate::config::Config;
 
 #[derive(Args)]
 pub struct ReplyArgs {
@@ -57,13 +56,15 @@ pub async fn reply(config_path: &Path, args: ReplyArgs) -> anyhow::Result<()> {
             s
         }
     };
-    let (config, pipeline) = super::open(config_path, None).await?;
-    let store = pipeline.store();
+    let (_, app) = super::open(config_path, None).await?;
+    let store = app.store();
     let ticket = store.ticket(args.helpdesk.as_deref(), args.number).await?;
-    let index = pipeline.helpdesk_index(&ticket.summary.helpdesk)?;
-    let hd = &pipeline.helpdesks()[index];
-    let queued =
-        postdesk_notify::reply(store, hd, args.number, args.agent.as_deref(), &text).await?;
+    let index = app.helpdesk_index(&ticket.summary.helpdesk)?;
+    let hd = &app.helpdesks()[index];
+    let queued = app
+        .outbox()
+        .reply(hd, args.number, args.agent.as_deref(), &text)
+        .await?;
     println!(
         "Reply to {} ({}): {}",
         hd.config.reference.render(args.number),
@@ -75,13 +76,7 @@ pub async fn reply(config_path: &Path, args: ReplyArgs) -> anyhow::Result<()> {
             "Outgoing mail is switched off (outgoing.enabled = false): kept as suppressed, not sent."
         );
     } else {
-        let done = send::deliver_due(
-            store,
-            pipeline.helpdesks(),
-            &config.outgoing,
-            Some(queued.outbox_id),
-        )
-        .await?;
+        let done = app.outbox().deliver_due(Some(queued.outbox_id)).await?;
         let row = store.outbox_row(queued.outbox_id).await?;
         match row.status.as_str() {
             "sent" => println!("Sent (outbox {}).", row.id),
@@ -98,8 +93,8 @@ pub async fn reply(config_path: &Path, args: ReplyArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<()> {
-    let (config, pipeline) = super::open(config_path, None).await?;
-    let store = pipeline.store();
+    let (_, app) = super::open(config_path, None).await?;
+    let store = app.store();
     match command {
         OutboxCommand::List {
             status,
@@ -176,13 +171,11 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
                 store.outbox_retry(&ids).await?
             };
             println!("{n} mail(s) queued again.");
-            let done =
-                send::deliver_due(store, pipeline.helpdesks(), &config.outgoing, None).await?;
+            let done = app.outbox().deliver_due(None).await?;
             println!("Outbox: {done}");
         }
         OutboxCommand::Send => {
-            let done =
-                send::deliver_due(store, pipeline.helpdesks(), &config.outgoing, None).await?;
+            let done = app.outbox().deliver_due(None).await?;
             println!("Outbox: {done}");
         }
     }
@@ -191,13 +184,10 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
 }
 
 /// `postdesk check`'s SMTP part: each helpdesk's server, step by step. Returns the failures.
-pub async fn check_smtp(
-    config: &Config,
-    store: &postdesk_store::Store,
-    helpdesk: Option<&str>,
-) -> usize {
+pub async fn check_smtp(app: &App, helpdesk: Option<&str>) -> usize {
     let mut failures = 0;
-    for hd in &config.helpdesks {
+    for registered in app.helpdesks() {
+        let hd = &registered.config;
         let s = &hd.settings;
         if helpdesk.is_some_and(|h| !h.eq_ignore_ascii_case(&s.name)) {
             continue;
@@ -215,14 +205,13 @@ pub async fn check_smtp(
             smtp.host,
             smtp.port(),
             s.name,
-            if config.outgoing.enabled {
+            if app.settings().delivery.enabled {
                 ""
             } else {
                 " — outgoing.enabled = false: nothing is sent"
             }
         );
-        let password = send::smtp_password(store, hd).await;
-        for step in send::check(smtp, &from, password).await {
+        for step in app.outbox().check_smtp(registered, &from).await {
             match step.result {
                 Ok(detail) => println!("  ok    {}: {detail}", step.name),
                 Err(problem) => {

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use postdesk_pipeline::Pipeline;
 use tokio::sync::watch;
 
 use super::mailboxes;
@@ -12,31 +11,26 @@ use super::mailboxes;
 /// Serves every active mailbox and the web UI until SIGTERM or SIGINT, finishing the
 /// mail in hand.
 pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<()> {
-    let (config, pipeline) = super::open(config_path, None).await?;
-    let boxes = mailboxes::mailboxes(&config, None, true)?;
+    let (config, app) = super::open(config_path, None).await?;
+    let boxes = mailboxes::mailboxes(&app, None, true)?;
     let (stop, stopped) = watch::channel(false);
     let web = if config.web.enabled || listen.is_some() {
-        let (address, task) =
-            super::web::start(&config, &pipeline, listen, stopped.clone()).await?;
+        let (address, task) = super::web::start(&config, &app, listen, stopped.clone()).await?;
         eprintln!("postdesk: web UI on http://{address}/ (add agents with `postdesk agents add`)");
         Some(task)
     } else {
         None
     };
     let mut tasks = Vec::new();
-    for mailbox in boxes {
-        let pipeline: Pipeline = pipeline.clone().with_helpdesk(mailbox.helpdesk_index);
+    for mailbox in &boxes {
+        let mailbox = postdesk_sources::imap::Mailbox::from(mailbox);
+        let app = app.clone();
         let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            mailbox.serve(&pipeline, stopped).await
-        }));
+        tasks.push(tokio::spawn(
+            async move { mailbox.serve(&app, stopped).await },
+        ));
     }
-    let outbox = tokio::spawn(postdesk_notify::send::run(
-        pipeline.store().clone(),
-        pipeline.helpdesks().to_vec(),
-        config.outgoing.clone(),
-        stopped.clone(),
-    ));
+    let outbox = tokio::spawn(app.outbox().sender(stopped.clone()));
     tracing::info!(mailboxes = tasks.len(), "serving");
     eprintln!(
         "postdesk: serving {} mailbox(es); stop with Ctrl-C or SIGTERM",
@@ -52,7 +46,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     if let Some(web) = web {
         web.await?.context("the web UI stopped with an error")?;
     }
-    pipeline.store().close().await;
+    app.store().close().await;
     Ok(())
 }
 

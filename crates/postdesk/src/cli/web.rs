@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use postdesk_pipeline::Pipeline;
+use postdesk_app::App;
 use postdesk_web::{AppState, WebSettings};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,7 +13,7 @@ use crate::config::Config;
 /// Binds the UI's address (`listen` overrides the config) and serves until `stopped`.
 pub async fn start(
     config: &Config,
-    pipeline: &Pipeline,
+    app: &App,
     listen: Option<&str>,
     stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
@@ -28,8 +28,8 @@ pub async fn start(
         })?;
     let address = listener.local_addr()?;
     let state = AppState::new(
-        pipeline.clone(),
-        super::mailboxes::configured(config),
+        app.clone(),
+        super::mailboxes::ImapControl::new(app.clone()),
         WebSettings {
             secure_cookies: config.web.secure_cookies,
         },

@@ -1,4 +1,4 @@
-//! IMAP mailboxes: scan a folder by UID, run the mails through the pipeline,
+//! IMAP mailboxes: scan a folder by UID, run the mails through the App's intake,
 //! and only then move them — successes to the processed folder, failures to the
 //! unprocessed one — in batches.
 
@@ -10,9 +10,11 @@ pub mod serve;
 use std::collections::HashMap;
 
 use futures::TryStreamExt;
+use postdesk_app::App;
+use postdesk_app::intake::{PipelineError, Processed, Summary};
+use postdesk_app::mailboxes::ConfiguredMailbox;
 use postdesk_core::RawMail;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
-use postdesk_pipeline::{Pipeline, PipelineError, Processed, Summary};
 use postdesk_store::Outcome;
 
 pub use connect::{Session, TIMEOUT};
@@ -116,8 +118,19 @@ pub fn server_folder(name: &str, delimiter: Option<&str>) -> String {
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     pub helpdesk: String,
+    /// Position of the helpdesk in the App's helpdesks: every mail of this mailbox goes there.
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+}
+
+impl From<&ConfiguredMailbox> for Mailbox {
+    fn from(configured: &ConfiguredMailbox) -> Self {
+        Self {
+            helpdesk: configured.helpdesk.clone(),
+            helpdesk_index: configured.helpdesk_index,
+            settings: configured.settings.clone(),
+        }
+    }
 }
 
 impl Mailbox {
@@ -126,21 +139,21 @@ impl Mailbox {
     }
 
     /// Connects, scans every folder once, logs out; the result is recorded as the mailbox's status.
-    pub async fn scan_once(&self, pipeline: &Pipeline) -> Result<Summary, ImapError> {
+    pub async fn scan_once(&self, app: &App) -> Result<Summary, ImapError> {
         let result = async {
-            let credential = credential(pipeline.store(), &self.helpdesk, &self.settings).await?;
+            let credential = credential(app.store(), &self.helpdesk, &self.settings).await?;
             let mut session = connect::open(&self.settings, &credential).await?;
-            let result = self.scan_session(&mut session, pipeline).await;
+            let result = self.scan_session(&mut session, app).await;
             let _ = tokio::time::timeout(TIMEOUT, session.logout()).await;
             result
         }
         .await;
-        self.record(pipeline, &result).await;
+        self.record(app, &result).await;
         result
     }
 
-    async fn record(&self, pipeline: &Pipeline, result: &Result<Summary, ImapError>) {
-        let store = pipeline.store();
+    async fn record(&self, app: &App, result: &Result<Summary, ImapError>) {
+        let store = app.store();
         let outcome = match result {
             Ok(s) => {
                 store
@@ -162,9 +175,9 @@ impl Mailbox {
     pub async fn scan_session(
         &self,
         session: &mut Session,
-        pipeline: &Pipeline,
+        app: &App,
     ) -> Result<Summary, ImapError> {
-        Ok(self.scan_session_marked(session, pipeline).await?.0)
+        Ok(self.scan_session_marked(session, app).await?.0)
     }
 
     /// Like `scan_session`, also returning the first folder's UIDNEXT as the scan saw
@@ -172,15 +185,13 @@ impl Mailbox {
     pub async fn scan_session_marked(
         &self,
         session: &mut Session,
-        pipeline: &Pipeline,
+        app: &App,
     ) -> Result<(Summary, Option<u32>), ImapError> {
         let mut folders = Folders::resolve(session, &self.settings).await?;
         let mut total = Summary::default();
         let mut first_uid_next = None;
         for (i, folder) in folders.scan.clone().iter().enumerate() {
-            let (summary, uid_next) = self
-                .scan_folder(session, pipeline, &mut folders, folder)
-                .await?;
+            let (summary, uid_next) = self.scan_folder(session, app, &mut folders, folder).await?;
             if i == 0 {
                 first_uid_next = uid_next;
             }
@@ -192,7 +203,7 @@ impl Mailbox {
     async fn scan_folder(
         &self,
         session: &mut Session,
-        pipeline: &Pipeline,
+        app: &App,
         folders: &mut Folders,
         folder: &str,
     ) -> Result<(Summary, Option<u32>), ImapError> {
@@ -202,7 +213,7 @@ impl Mailbox {
         let mut first_uid = 1;
         let query = match (self.settings.after_success, self.settings.scan) {
             (AfterSuccess::Keep, _) => {
-                let position = pipeline
+                let position = app
                     .store()
                     .folder_position(&self.helpdesk, &self.name(), folder)
                     .await
@@ -234,7 +245,11 @@ impl Mailbox {
         let (raw_tx, raw_rx) = tokio::sync::mpsc::channel::<RawMail>(FETCH_BATCH);
         let (committed_tx, mut committed_rx) = tokio::sync::mpsc::unbounded_channel();
         let run = {
-            let pipeline = pipeline.clone().with_batch_size(FETCH_BATCH);
+            // Every mail of this mailbox goes to its helpdesk, whatever its recipients.
+            let pipeline = app
+                .intake()
+                .with_helpdesk(self.helpdesk_index)
+                .with_batch_size(FETCH_BATCH);
             let mut raw_rx = raw_rx;
             // Read on the pipeline's own reader thread, where blocking is fine.
             let mails = std::iter::from_fn(move || raw_rx.blocking_recv());
@@ -255,18 +270,14 @@ impl Mailbox {
                 }
             }
             while let Ok(batch) = committed_rx.try_recv() {
-                self.settle(
-                    session, pipeline, folders, folder, validity, &uid_of, &batch,
-                )
-                .await?;
+                self.settle(session, app, folders, folder, validity, &uid_of, &batch)
+                    .await?;
             }
         }
         drop(raw_tx);
         while let Some(batch) = committed_rx.recv().await {
-            self.settle(
-                session, pipeline, folders, folder, validity, &uid_of, &batch,
-            )
-            .await?;
+            self.settle(session, app, folders, folder, validity, &uid_of, &batch)
+                .await?;
         }
         let total = run.await.map_err(join_error)??;
         Ok((total, uid_next))
@@ -279,7 +290,7 @@ impl Mailbox {
     async fn settle(
         &self,
         session: &mut Session,
-        pipeline: &Pipeline,
+        app: &App,
         folders: &mut Folders,
         folder: &str,
         validity: u32,
@@ -336,8 +347,7 @@ impl Mailbox {
             AfterSuccess::MarkRead => {}
             AfterSuccess::Keep => {
                 if let Some(last) = last {
-                    pipeline
-                        .store()
+                    app.store()
                         .set_folder_position(&self.helpdesk, &self.name(), folder, validity, last)
                         .await
                         .map_err(PipelineError::from)?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use postdesk_pipeline::Pipeline;
+use postdesk_app::App;
 use tokio::sync::watch;
 
 use super::{ImapError, Mailbox, Session, TIMEOUT, connect, timed};
@@ -14,10 +14,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl Mailbox {
     /// Runs until `shutdown` turns true; the scan in hand is finished first.
-    pub async fn serve(&self, pipeline: &Pipeline, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(&self, app: &App, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_secs(1);
         while !*shutdown.borrow() {
-            match self.serve_session(pipeline, &mut shutdown).await {
+            match self.serve_session(app, &mut shutdown).await {
                 Ok(()) => return,
                 Err(e) => {
                     let wait = if e.is_transient() {
@@ -27,7 +27,7 @@ impl Mailbox {
                     };
                     let wait = wait + jitter(wait);
                     tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?wait, "mailbox error");
-                    self.record(pipeline, &Err(e)).await;
+                    self.record(app, &Err(e)).await;
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => {}
@@ -40,11 +40,10 @@ impl Mailbox {
 
     async fn serve_session(
         &self,
-        pipeline: &Pipeline,
+        app: &App,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ImapError> {
-        let credential =
-            super::credential(pipeline.store(), &self.helpdesk, &self.settings).await?;
+        let credential = super::credential(app.store(), &self.helpdesk, &self.settings).await?;
         let mut session = connect::open(&self.settings, &credential).await?;
         tracing::info!(mailbox = %self.name(), "connected");
         let can_idle = self.settings.idle
@@ -53,12 +52,12 @@ impl Mailbox {
                 .has_str("IDLE");
         let interval = Duration::from_secs(self.settings.interval_secs);
         loop {
-            let result = self.scan_session_marked(&mut session, pipeline).await;
+            let result = self.scan_session_marked(&mut session, app).await;
             let (result, uid_next) = match result {
                 Ok((summary, uid_next)) => (Ok(summary), uid_next),
                 Err(e) => (Err(e), None),
             };
-            self.record(pipeline, &result).await;
+            self.record(app, &result).await;
             let summary = result?;
             if summary.total() > 0 {
                 tracing::info!(mailbox = %self.name(), %summary, "scanned");

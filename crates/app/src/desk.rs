@@ -1,0 +1,275 @@
+//! What an agent can do at the desk, once, for every front end (today the web's pages
+//! and its API): each action checks that the agent may see the helpdesk involved before
+//! it reads or changes anything. An agent sees only their helpdesks; something the
+//! agent may not see answers "not found", so its existence is not told.
+
+use postdesk_store::StoreError;
+use postdesk_store::access::AgentAccount;
+use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
+use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
+use postdesk_store::read::{IntakeRow, TicketSummary, TicketView};
+
+use crate::App;
+use crate::intake::{PipelineError, Processed};
+use crate::outbox::{ReplyError, ReplyQueued};
+
+/// Why a desk action did not happen. The first three are the agent's to fix (or to
+/// accept); the others are the server's.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// Not there, or not in the agent's helpdesks.
+    #[error("{0}")]
+    NotFound(String),
+    /// Seen, but not the agent's to change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Cannot be done as asked (an empty note, a helpdesk that cannot send mail, …).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Intake(#[from] PipelineError),
+    #[error(transparent)]
+    Reply(ReplyError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The desk as one agent sees it (see [`App::desk`]).
+pub struct Desk<'a> {
+    pub(crate) app: &'a App,
+    agent: &'a AgentAccount,
+}
+
+impl App {
+    /// The actions `agent` may take, limited to what they may see.
+    pub fn desk<'a>(&'a self, agent: &'a AgentAccount) -> Desk<'a> {
+        Desk { app: self, agent }
+    }
+}
+
+fn no_ticket(id: i64) -> DeskError {
+    DeskError::NotFound(format!(
+        "there is no ticket {id}, or it is not in your helpdesks"
+    ))
+}
+
+impl Desk<'_> {
+    pub async fn ticket(&self, id: i64) -> Result<TicketView, DeskError> {
+        let store = self.app.store();
+        let helpdesk = store.ticket_helpdesk(id).await.map_err(|_| no_ticket(id))?;
+        if !self.agent.sees_helpdesk(helpdesk) {
+            return Err(no_ticket(id));
+        }
+        Ok(store.ticket_by_id(id).await?)
+    }
+
+    /// A page of the tickets `query` finds among the agent's helpdesks.
+    pub async fn tickets(&self, mut query: TicketQuery) -> Result<TicketPage, DeskError> {
+        query.visible = self.agent.helpdesks.clone();
+        Ok(self.app.store().find_tickets(&query).await?)
+    }
+
+    /// Mails the agent's answer to the ticket's requester and participants.
+    pub async fn reply(&self, id: i64, text: &str) -> Result<ReplyQueued, DeskError> {
+        let view = self.ticket(id).await?;
+        let helpdesk = self.app.helpdesk(view.summary.helpdesk_id).ok_or_else(|| {
+            DeskError::Internal(format!(
+                "helpdesk {} is not configured",
+                view.summary.helpdesk
+            ))
+        })?;
+        self.app
+            .outbox()
+            .reply(helpdesk, view.summary.number, Some(&self.agent.name), text)
+            .await
+            .map_err(|e| match e {
+                ReplyError::Empty => {
+                    DeskError::Invalid("the reply is empty; write a message first".into())
+                }
+                ReplyError::Store(e) => e.into(),
+                other @ (ReplyError::NoSmtp(_) | ReplyError::NoRecipient(_)) => {
+                    DeskError::Invalid(other.to_string())
+                }
+                other => DeskError::Reply(other),
+            })
+    }
+
+    /// An internal note on the ticket; returns its entry id.
+    pub async fn note(&self, id: i64, text: &str) -> Result<i64, DeskError> {
+        self.ticket(id).await?;
+        let text = text.trim_end();
+        if text.trim().is_empty() {
+            return Err(DeskError::Invalid(
+                "the note is empty; write something first".into(),
+            ));
+        }
+        Ok(self.app.store().add_note(id, self.agent.id, text).await?)
+    }
+
+    /// Changes the ticket's fields; returns the changes as recorded.
+    pub async fn update(&self, id: i64, update: &TicketUpdate) -> Result<Vec<String>, DeskError> {
+        self.ticket(id).await?;
+        if update
+            .status
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(DeskError::Invalid("a ticket always has a status".into()));
+        }
+        Ok(self
+            .app
+            .store()
+            .update_ticket(id, self.agent.id, update)
+            .await?)
+    }
+
+    /// The failed queue, as far as the agent may see it: mails no helpdesk took only for admins.
+    pub async fn failed(&self) -> Result<Vec<IntakeRow>, DeskError> {
+        let rows = self.app.store().intake_rows(Some("failed"), 500).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| self.sees_intake(r.helpdesk.as_deref()))
+            .collect())
+    }
+
+    pub(crate) fn sees_helpdesk_named(&self, name: &str) -> bool {
+        self.agent.helpdesk_names.iter().any(|h| h == name)
+    }
+
+    fn sees_intake(&self, helpdesk: Option<&str>) -> bool {
+        match helpdesk {
+            Some(name) => self.sees_helpdesk_named(name),
+            None => self.agent.is_admin(),
+        }
+    }
+
+    async fn failed_row(&self, id: i64) -> Result<(), DeskError> {
+        let row = self.app.store().intake_row(id).await?;
+        if row.outcome != "failed" || !self.sees_intake(row.helpdesk.as_deref()) {
+            return Err(DeskError::NotFound(format!(
+                "failed mail {id} is not in your failed queue"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Processes a failed mail again, after its cause was fixed.
+    pub async fn retry(&self, id: i64) -> Result<Processed, DeskError> {
+        self.failed_row(id).await?;
+        let mut processed = self.app.intake().retry(&[id]).await?;
+        processed
+            .pop()
+            .ok_or_else(|| DeskError::Internal(format!("retrying mail {id} gave no result")))
+    }
+
+    /// Takes a mail off the failed queue; its ledger row stays.
+    pub async fn dismiss(&self, id: i64) -> Result<(), DeskError> {
+        self.failed_row(id).await?;
+        Ok(self.app.store().dismiss_failed(id).await?)
+    }
+
+    /// The raw mail of a ledger row, if the agent may see it.
+    pub async fn raw_mail(&self, intake_id: i64) -> Result<Vec<u8>, DeskError> {
+        let not_found = || {
+            DeskError::NotFound(format!(
+                "there is no mail {intake_id}, or it is not in your helpdesks"
+            ))
+        };
+        let store = self.app.store();
+        let helpdesk = store
+            .intake_helpdesk(intake_id)
+            .await
+            .map_err(|_| not_found())?;
+        let allowed = match helpdesk {
+            Some(id) => self.agent.sees_helpdesk(id),
+            None => self.agent.is_admin(),
+        };
+        if !allowed {
+            return Err(not_found());
+        }
+        Ok(store.raw_mail(intake_id).await?)
+    }
+
+    /// Contacts the agent may see (those with tickets in the agent's helpdesks; all for admins).
+    pub async fn contacts(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Contact>, DeskError> {
+        Ok(self
+            .app
+            .store()
+            .contacts(&self.agent.scope(), search, limit)
+            .await?)
+    }
+
+    /// A contact the agent may see, the tickets of it the agent may see, and its changes.
+    pub async fn contact(
+        &self,
+        id: i64,
+    ) -> Result<(Contact, Vec<TicketSummary>, Vec<ContactEvent>), DeskError> {
+        let store = self.app.store();
+        let contact = store.contact(&self.agent.scope(), id).await?;
+        let tickets = store
+            .tickets_of(Some(id), None, &self.agent.helpdesks)
+            .await?;
+        let events = store.contact_events(id).await?;
+        Ok((contact, tickets, events))
+    }
+
+    /// Changes a contact. Its addresses decide where the helpdesks' replies go and who
+    /// may write to its tickets, so only an admin or an agent of every helpdesk the
+    /// contact has tickets in may change it; to other agents who see it the answer is
+    /// "forbidden", to agents who do not see it "not found". The change is recorded on
+    /// the contact and its open tickets.
+    pub async fn edit_contact(&self, id: i64, change: ContactChange) -> Result<bool, DeskError> {
+        let store = self.app.store();
+        store.contact(&self.agent.scope(), id).await?;
+        let helpdesks = store.contact_helpdesks(id).await?;
+        if !self.agent.is_admin() && !helpdesks.iter().all(|h| self.agent.sees_helpdesk(*h)) {
+            return Err(DeskError::Forbidden(
+                "this contact also has tickets in a helpdesk you are not in: only an admin, or \
+                 an agent of every helpdesk it has tickets in, may change it"
+                    .into(),
+            ));
+        }
+        let open_tickets: Vec<i64> = store
+            .tickets_of(Some(id), None, &helpdesks)
+            .await?
+            .into_iter()
+            .filter(|t| {
+                self.app
+                    .helpdesk(t.helpdesk_id)
+                    .is_none_or(|hd| !hd.config.is_closed(&t.status))
+            })
+            .map(|t| t.id)
+            .collect();
+        let edit = ContactEdit {
+            contact_id: id,
+            agent_id: self.agent.id,
+            change,
+            open_tickets: &open_tickets,
+        };
+        Ok(store.edit_contact(&edit).await?)
+    }
+
+    /// Organizations the agent may see (with tickets in the agent's helpdesks; all for admins).
+    pub async fn organizations(&self) -> Result<Vec<Organization>, DeskError> {
+        Ok(self.app.store().organizations(&self.agent.scope()).await?)
+    }
+
+    /// An organization the agent may see, its contacts and tickets the agent may see.
+    pub async fn organization(
+        &self,
+        id: i64,
+    ) -> Result<(Organization, Vec<Contact>, Vec<TicketSummary>), DeskError> {
+        let store = self.app.store();
+        let (organization, contacts) = store.organization(&self.agent.scope(), id).await?;
+        let tickets = store
+            .tickets_of(None, Some(id), &self.agent.helpdesks)
+            .await?;
+        Ok((organization, contacts, tickets))
+    }
+}
