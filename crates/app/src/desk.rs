@@ -3,6 +3,7 @@
 //! it reads or changes anything. An agent sees only their helpdesks; something the
 //! agent may not see answers "not found", so its existence is not told.
 
+use postdesk_core::id::{ContactId, EntryId, IntakeId, OrganizationId, TicketId};
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;
 use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
@@ -49,14 +50,14 @@ impl App {
     }
 }
 
-fn no_ticket(id: i64) -> DeskError {
+fn no_ticket(id: TicketId) -> DeskError {
     DeskError::NotFound(format!(
         "there is no ticket {id}, or it is not in your helpdesks"
     ))
 }
 
 impl Desk<'_> {
-    pub async fn ticket(&self, id: i64) -> Result<TicketView, DeskError> {
+    pub async fn ticket(&self, id: TicketId) -> Result<TicketView, DeskError> {
         let store = self.app.store();
         let helpdesk = store.ticket_helpdesk(id).await.map_err(|_| no_ticket(id))?;
         if !self.agent.sees_helpdesk(helpdesk) {
@@ -72,7 +73,7 @@ impl Desk<'_> {
     }
 
     /// Mails the agent's answer to the ticket's requester and participants.
-    pub async fn reply(&self, id: i64, text: &str) -> Result<ReplyQueued, DeskError> {
+    pub async fn reply(&self, id: TicketId, text: &str) -> Result<ReplyQueued, DeskError> {
         let view = self.ticket(id).await?;
         let helpdesk = self.app.helpdesk(view.summary.helpdesk_id).ok_or_else(|| {
             DeskError::Internal(format!(
@@ -97,7 +98,7 @@ impl Desk<'_> {
     }
 
     /// An internal note on the ticket; returns its entry id.
-    pub async fn note(&self, id: i64, text: &str) -> Result<i64, DeskError> {
+    pub async fn note(&self, id: TicketId, text: &str) -> Result<EntryId, DeskError> {
         self.ticket(id).await?;
         let text = text.trim_end();
         if text.trim().is_empty() {
@@ -109,7 +110,11 @@ impl Desk<'_> {
     }
 
     /// Changes the ticket's fields; returns the changes as recorded.
-    pub async fn update(&self, id: i64, update: &TicketUpdate) -> Result<Vec<String>, DeskError> {
+    pub async fn update(
+        &self,
+        id: TicketId,
+        update: &TicketUpdate,
+    ) -> Result<Vec<String>, DeskError> {
         self.ticket(id).await?;
         if update
             .status
@@ -145,7 +150,7 @@ impl Desk<'_> {
         }
     }
 
-    async fn failed_row(&self, id: i64) -> Result<(), DeskError> {
+    async fn failed_row(&self, id: IntakeId) -> Result<(), DeskError> {
         let row = self.app.store().intake_row(id).await?;
         if row.outcome != "failed" || !self.sees_intake(row.helpdesk.as_deref()) {
             return Err(DeskError::NotFound(format!(
@@ -156,7 +161,7 @@ impl Desk<'_> {
     }
 
     /// Processes a failed mail again, after its cause was fixed.
-    pub async fn retry(&self, id: i64) -> Result<Processed, DeskError> {
+    pub async fn retry(&self, id: IntakeId) -> Result<Processed, DeskError> {
         self.failed_row(id).await?;
         let mut processed = self.app.intake().retry(&[id]).await?;
         processed
@@ -165,13 +170,13 @@ impl Desk<'_> {
     }
 
     /// Takes a mail off the failed queue; its ledger row stays.
-    pub async fn dismiss(&self, id: i64) -> Result<(), DeskError> {
+    pub async fn dismiss(&self, id: IntakeId) -> Result<(), DeskError> {
         self.failed_row(id).await?;
         Ok(self.app.store().dismiss_failed(id).await?)
     }
 
     /// The raw mail of a ledger row, if the agent may see it.
-    pub async fn raw_mail(&self, intake_id: i64) -> Result<Vec<u8>, DeskError> {
+    pub async fn raw_mail(&self, intake_id: IntakeId) -> Result<Vec<u8>, DeskError> {
         let not_found = || {
             DeskError::NotFound(format!(
                 "there is no mail {intake_id}, or it is not in your helpdesks"
@@ -208,7 +213,7 @@ impl Desk<'_> {
     /// A contact the agent may see, the tickets of it the agent may see, and its changes.
     pub async fn contact(
         &self,
-        id: i64,
+        id: ContactId,
     ) -> Result<(Contact, Vec<TicketSummary>, Vec<ContactEvent>), DeskError> {
         let store = self.app.store();
         let contact = store.contact(&self.agent.scope(), id).await?;
@@ -224,7 +229,11 @@ impl Desk<'_> {
     /// contact has tickets in may change it; to other agents who see it the answer is
     /// "forbidden", to agents who do not see it "not found". The change is recorded on
     /// the contact and its open tickets.
-    pub async fn edit_contact(&self, id: i64, change: ContactChange) -> Result<bool, DeskError> {
+    pub async fn edit_contact(
+        &self,
+        id: ContactId,
+        change: ContactChange,
+    ) -> Result<bool, DeskError> {
         let store = self.app.store();
         store.contact(&self.agent.scope(), id).await?;
         let helpdesks = store.contact_helpdesks(id).await?;
@@ -235,7 +244,7 @@ impl Desk<'_> {
                     .into(),
             ));
         }
-        let open_tickets: Vec<i64> = store
+        let open_tickets: Vec<TicketId> = store
             .tickets_of(Some(id), None, &helpdesks)
             .await?
             .into_iter()
@@ -263,7 +272,7 @@ impl Desk<'_> {
     /// An organization the agent may see, its contacts and tickets the agent may see.
     pub async fn organization(
         &self,
-        id: i64,
+        id: OrganizationId,
     ) -> Result<(Organization, Vec<Contact>, Vec<TicketSummary>), DeskError> {
         let store = self.app.store();
         let (organization, contacts) = store.organization(&self.agent.scope(), id).await?;

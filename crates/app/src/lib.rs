@@ -40,6 +40,7 @@ pub mod intake;
 pub mod mailboxes;
 pub mod outbox;
 
+use postdesk_core::id::HelpdeskId;
 use std::sync::Arc;
 
 use postdesk_core::outgoing::DeliverySettings;
@@ -97,7 +98,7 @@ impl App {
     }
 
     /// The helpdesk with this database id.
-    pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
+    pub fn helpdesk(&self, id: HelpdeskId) -> Option<&RegisteredHelpdesk> {
         self.helpdesks().iter().find(|h| h.id == id)
     }
 

@@ -2,6 +2,7 @@
 //! that keeps sending, an SMTP server checked. A thin entry: notify composes, queues and
 //! sends; this passes it the App's store, helpdesks and delivery settings.
 
+use postdesk_core::id::{OutboxId, TicketNumber};
 use std::future::Future;
 
 pub use postdesk_notify::send::{Delivered, Step as SmtpStep};
@@ -29,7 +30,7 @@ impl Outbox<'_> {
     pub async fn reply(
         &self,
         helpdesk: &RegisteredHelpdesk,
-        number: i64,
+        number: TicketNumber,
         agent: Option<&str>,
         text: &str,
     ) -> Result<ReplyQueued, ReplyError> {
@@ -37,7 +38,7 @@ impl Outbox<'_> {
     }
 
     /// Sends every mail due now (or only the mail `only`), once.
-    pub async fn deliver_due(&self, only: Option<i64>) -> Result<Delivered, StoreError> {
+    pub async fn deliver_due(&self, only: Option<OutboxId>) -> Result<Delivered, StoreError> {
         postdesk_notify::send::deliver_due(
             self.app.store(),
             self.app.helpdesks(),

@@ -5,6 +5,8 @@
 //! The store gathers the [`Facts`] (what the ledger holds of the mail, the tickets its
 //! references point at, who the sender is); this module decides, without I/O.
 
+use crate::id::{IntakeId, TicketId};
+
 use postdesk_mail::Classification;
 
 use crate::rules::{self, Matched, Ruled};
@@ -50,9 +52,9 @@ impl IntakeOutcome {
 /// A ledger row found for a mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriorIntake {
-    pub intake_id: i64,
+    pub intake_id: IntakeId,
     pub outcome: IntakeOutcome,
-    pub ticket_id: Option<i64>,
+    pub ticket_id: Option<TicketId>,
 }
 
 /// What the ledger already holds of this mail.
@@ -69,7 +71,7 @@ pub struct LedgerFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
     pub outcome: IntakeOutcome,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
 }
 
 /// What the decision needs of the mail itself.
@@ -82,7 +84,7 @@ pub struct Incoming<'a> {
     /// Why preparing the mail failed (too large, attachment not writable…).
     pub failure: Option<&'a str>,
     /// The ledger row a `postdesk failed retry` processes again.
-    pub retry_of: Option<i64>,
+    pub retry_of: Option<IntakeId>,
 }
 
 /// The decision for one mail.
@@ -90,7 +92,7 @@ pub struct Incoming<'a> {
 pub struct Plan {
     /// The ledger row to update instead of adding one: the row retried, or the failed
     /// row of the same bytes.
-    pub retry_of: Option<i64>,
+    pub retry_of: Option<IntakeId>,
     pub action: Action,
 }
 
@@ -119,7 +121,7 @@ pub struct Applied {
 
 impl Plan {
     /// Why a new import of the mail would change nothing, when it would not.
-    pub fn already_imported(&self) -> Option<(IntakeOutcome, Option<i64>)> {
+    pub fn already_imported(&self) -> Option<(IntakeOutcome, Option<TicketId>)> {
         match &self.action {
             Action::AlreadyProcessed(prior) => Some((prior.outcome, prior.ticket_id)),
             Action::DuplicateMessageId { taken_by, .. } => {
@@ -184,7 +186,7 @@ pub fn decide<E>(
 
 /// The ledger row that processing `mail` updates instead of adding one: the row
 /// retried, else a failed row of the same bytes.
-pub fn row_to_update(mail: &Incoming<'_>, ledger: &LedgerFacts) -> Option<i64> {
+pub fn row_to_update(mail: &Incoming<'_>, ledger: &LedgerFacts) -> Option<IntakeId> {
     mail.retry_of.or(ledger
         .same_bytes
         .filter(|prior| prior.outcome == IntakeOutcome::Failed)
@@ -208,9 +210,9 @@ mod tests {
 
     fn prior(outcome: IntakeOutcome) -> PriorIntake {
         PriorIntake {
-            intake_id: 7,
+            intake_id: IntakeId::new(7),
             outcome,
-            ticket_id: Some(3),
+            ticket_id: Some(TicketId::new(3)),
         }
     }
 
@@ -221,7 +223,7 @@ mod tests {
     fn taken() -> Taken {
         Taken {
             outcome: IntakeOutcome::Created,
-            ticket_id: 3,
+            ticket_id: TicketId::new(3),
         }
     }
 
@@ -240,7 +242,7 @@ mod tests {
         );
         assert_eq!(
             plan.already_imported(),
-            Some((IntakeOutcome::Ignored, Some(3)))
+            Some((IntakeOutcome::Ignored, Some(TicketId::new(3))))
         );
     }
 
@@ -253,7 +255,7 @@ mod tests {
             message_id_taken_by: None,
         };
         let plan = plan(&hd, incoming(&matched), &ledger);
-        assert_eq!(plan.retry_of, Some(7));
+        assert_eq!(plan.retry_of, Some(IntakeId::new(7)));
         let Action::Apply(applied) = &plan.action else {
             panic!("{plan:?}");
         };
@@ -270,11 +272,11 @@ mod tests {
             message_id_taken_by: None,
         };
         let mail = Incoming {
-            retry_of: Some(42),
+            retry_of: Some(IntakeId::new(42)),
             ..incoming(&matched)
         };
         let plan = plan(&hd, mail, &ledger);
-        assert_eq!(plan.retry_of, Some(42));
+        assert_eq!(plan.retry_of, Some(IntakeId::new(42)));
         assert!(matches!(plan.action, Action::Apply(_)));
     }
 
@@ -306,7 +308,7 @@ mod tests {
         );
         assert_eq!(
             plan.already_imported(),
-            Some((IntakeOutcome::Created, Some(3)))
+            Some((IntakeOutcome::Created, Some(TicketId::new(3))))
         );
     }
 

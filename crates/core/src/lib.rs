@@ -9,7 +9,7 @@
 //! list, and never back (a module uses only modules of the layers below it):
 //!
 //! 1. What the others build on, using no module of this crate: [`address`] (the one
-//!    address check), [`config_issue`] (the one error of configuration checks),
+//!    address check), [`config_issue`] (the one error of configuration checks), [`id`] (typed row ids),
 //!    [`reference`](mod@reference) (ticket references in subjects), [`ticket`] (the
 //!    ticket field set), [`time`], [`attachments`] (the attachment policy) and
 //!    [`thread`] (threading and its [`thread::ThreadSettings`]).
@@ -29,6 +29,7 @@
 pub mod address;
 pub mod attachments;
 pub mod config_issue;
+pub mod id;
 pub mod intake;
 pub mod mailbox;
 pub mod outgoing;

@@ -2,6 +2,8 @@
 //! who hears of what (`[helpdesk.notifications]`), and the templates of each mail,
 //! checked when the configuration is loaded.
 
+use crate::id::TicketNumber;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -593,7 +595,7 @@ impl Outgoing {
     }
 
     /// The link to ticket `number`, if configured.
-    pub fn link(&self, number: i64) -> Option<String> {
+    pub fn link(&self, number: TicketNumber) -> Option<String> {
         self.notifications
             .ticket_link
             .as_ref()

@@ -5,6 +5,8 @@
 //! format matches any run of whitespace (or none), letters match case-insensitively,
 //! so `[Ticket ID : {number}]` also recognises `TT15 [ticket id:1483]`.
 
+use crate::id::TicketNumber;
+
 use regex::Regex;
 use thiserror::Error;
 
@@ -44,7 +46,7 @@ impl ReferenceFormat {
     }
 
     /// The reference for ticket `number`, as written in outgoing subjects.
-    pub fn render(&self, number: i64) -> String {
+    pub fn render(&self, number: TicketNumber) -> String {
         self.write.replace(PLACEHOLDER, &number.to_string())
     }
 
@@ -54,7 +56,7 @@ impl ReferenceFormat {
     }
 
     /// Every ticket number referenced in `subject`, in order of appearance.
-    pub fn find_all(&self, subject: &str) -> Vec<i64> {
+    pub fn find_all(&self, subject: &str) -> Vec<TicketNumber> {
         self.recognise
             .captures_iter(subject)
             .filter_map(|caps| caps.iter().skip(1).flatten().next())
@@ -108,6 +110,13 @@ fn literal(piece: &str) -> String {
 mod tests {
     use super::*;
 
+    fn numbers(f: &ReferenceFormat, subject: &str) -> Vec<i64> {
+        f.find_all(subject)
+            .into_iter()
+            .map(TicketNumber::get)
+            .collect()
+    }
+
     fn format(write: &str, others: &[&str]) -> ReferenceFormat {
         let others: Vec<String> = others.iter().map(|s| s.to_string()).collect();
         ReferenceFormat::new(write, &others).unwrap()
@@ -116,10 +125,10 @@ mod tests {
     #[test]
     fn default_form_round_trips() {
         let f = format("[HD#{number}]", &[]);
-        assert_eq!(f.render(1234), "[HD#1234]");
-        assert_eq!(f.find_all("Re: AW: [HD#1234] printer"), vec![1234]);
-        assert_eq!(f.find_all("[hd#77]"), vec![77]);
-        assert_eq!(f.find_all("HD#1234 without brackets"), Vec::<i64>::new());
+        assert_eq!(f.render(TicketNumber::new(1234)), "[HD#1234]");
+        assert_eq!(numbers(&f, "Re: AW: [HD#1234] printer"), vec![1234]);
+        assert_eq!(numbers(&f, "[hd#77]"), vec![77]);
+        assert_eq!(numbers(&f, "HD#1234 without brackets"), Vec::<i64>::new());
     }
 
     #[test]
@@ -132,21 +141,21 @@ mod tests {
                 "[example.com #{number}]",
             ],
         );
-        assert_eq!(f.find_all("Re: [Ticket#1234] x"), vec![1234]);
+        assert_eq!(numbers(&f, "Re: [Ticket#1234] x"), vec![1234]);
         assert_eq!(
-            f.find_all("Re: TT15 [Ticket ID : 1483] Problem"),
+            numbers(&f, "Re: TT15 [Ticket ID : 1483] Problem"),
             vec![1483]
         );
-        assert_eq!(f.find_all("Re: TT15 [ticket id:1483] Problem"), vec![1483]);
-        assert_eq!(f.find_all("[example.com #99] disk full"), vec![99]);
-        assert_eq!(f.find_all("[other.org #99] disk full"), Vec::<i64>::new());
+        assert_eq!(numbers(&f, "Re: TT15 [ticket id:1483] Problem"), vec![1483]);
+        assert_eq!(numbers(&f, "[example.com #99] disk full"), vec![99]);
+        assert_eq!(numbers(&f, "[other.org #99] disk full"), Vec::<i64>::new());
     }
 
     #[test]
     fn only_text_around_the_number_counts() {
         let f = format("Ticket {number}", &[]);
-        assert_eq!(f.find_all("Ticket 12"), vec![12]);
-        assert_eq!(f.find_all("Ticket 123abc"), Vec::<i64>::new());
+        assert_eq!(numbers(&f, "Ticket 12"), vec![12]);
+        assert_eq!(numbers(&f, "Ticket 123abc"), Vec::<i64>::new());
     }
 
     #[test]
@@ -169,7 +178,7 @@ mod tests {
     fn huge_numbers_do_not_overflow() {
         let f = format("[HD#{number}]", &[]);
         assert_eq!(
-            f.find_all("[HD#99999999999999999999999]"),
+            numbers(&f, "[HD#99999999999999999999999]"),
             Vec::<i64>::new()
         );
     }

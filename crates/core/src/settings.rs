@@ -4,6 +4,7 @@
 //! (threading's, the rules', the attachments', the outgoing side's, the mailboxes'),
 //! and this module only puts them together.
 
+use crate::id::TicketNumber;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -35,7 +36,7 @@ pub struct HelpdeskSettings {
     #[serde(default)]
     pub also_recognise: Vec<String>,
     #[serde(default = "default_first_ticket_number")]
-    pub first_ticket_number: i64,
+    pub first_ticket_number: TicketNumber,
     /// Contact used for senders that are not known (per `unknown_sender`).
     #[serde(default = "default_contact")]
     pub default_contact: String,
@@ -109,8 +110,8 @@ impl Default for TicketDefaults {
 fn default_reference_format() -> String {
     "[HD#{number}]".into()
 }
-fn default_first_ticket_number() -> i64 {
-    1
+fn default_first_ticket_number() -> TicketNumber {
+    TicketNumber::new(1)
 }
 fn default_contact() -> String {
     "unknown-sender@postdesk.invalid".into()
@@ -162,7 +163,7 @@ impl HelpdeskSettings {
                 format!("`{}` is not an email address", self.default_contact),
             ));
         }
-        if self.first_ticket_number < 1 {
+        if self.first_ticket_number.get() < 1 {
             return Err(ConfigIssue::new("first_ticket_number", "must be 1 or more"));
         }
         if let Some(marker) = &self.reply_marker
@@ -266,6 +267,7 @@ impl Helpdesk {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::id::TicketNumber;
 
     pub fn helpdesk(extra_toml: &str) -> Helpdesk {
         let src =
@@ -290,7 +292,7 @@ pub(crate) mod tests {
     #[test]
     fn defaults_are_those_documented() {
         let hd = helpdesk("");
-        assert_eq!(hd.reference.render(7), "[HD#7]");
+        assert_eq!(hd.reference.render(TicketNumber::new(7)), "[HD#7]");
         assert_eq!(hd.settings.new_ticket_status, "email-imported");
         assert_eq!(hd.settings.unknown_sender, UnknownSender::CreateContact);
         assert_eq!(hd.settings.reply_to_closed, ReplyToClosed::Reopen);

@@ -4,6 +4,8 @@
 //! references point at, who the sender is); this module decides, without I/O, by the
 //! helpdesk's [`ThreadSettings`].
 
+use crate::id::{ContactId, OrganizationId, TicketId, TicketNumber};
+
 use postdesk_mail::Classification;
 use serde::Deserialize;
 
@@ -96,11 +98,11 @@ pub(crate) fn default_followup_senders() -> Vec<FollowupSender> {
 /// A ticket as threading needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketFacts {
-    pub id: i64,
-    pub number: i64,
+    pub id: TicketId,
+    pub number: TicketNumber,
     pub status: String,
-    pub requester_contact_id: Option<i64>,
-    pub organization_id: Option<i64>,
+    pub requester_contact_id: Option<ContactId>,
+    pub organization_id: Option<OrganizationId>,
     /// Lower-cased addresses that were To/CC on the ticket's mails.
     pub participants: Vec<String>,
 }
@@ -110,15 +112,15 @@ pub struct TicketFacts {
 pub struct SenderFacts {
     /// Lower-cased address; `None` when the mail has no usable From.
     pub email: Option<String>,
-    pub contact_id: Option<i64>,
-    pub organization_id: Option<i64>,
+    pub contact_id: Option<ContactId>,
+    pub organization_id: Option<OrganizationId>,
     pub is_agent: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ThreadFacts {
     /// First ticket number referenced in the subject, known or not.
-    pub subject_number: Option<i64>,
+    pub subject_number: Option<TicketNumber>,
     /// The ticket of this helpdesk with that number, if it exists.
     pub by_subject: Option<TicketFacts>,
     /// The ticket whose entry carries a Message-ID from In-Reply-To/References
@@ -134,7 +136,7 @@ pub enum Decision {
     NewTicket { note: Option<String> },
     /// Add the mail to `ticket_id`; `set_status` when the status changes.
     FollowUp {
-        ticket_id: i64,
+        ticket_id: TicketId,
         set_status: Option<String>,
         note: Option<String>,
     },
@@ -322,13 +324,13 @@ mod tests {
             (Classification::Loop, by_subject("open", requester), None),
         ] {
             assert_eq!(
-                ticket_for(&threading, class, &facts).map(|t| t.id),
+                ticket_for(&threading, class, &facts).map(|t| t.id.get()),
                 expected,
                 "{class:?} {facts:?}"
             );
             // Where decide follows up, it is onto that ticket; a closed one is rejected here.
             match decide(&threading, class, &facts) {
-                Decision::FollowUp { ticket_id, .. } => assert_eq!(Some(ticket_id), expected),
+                Decision::FollowUp { ticket_id, .. } => assert_eq!(Some(ticket_id.get()), expected),
                 Decision::Reject { .. } => assert!(expected.is_some()),
                 _ => {}
             }
@@ -337,11 +339,11 @@ mod tests {
 
     fn ticket(status: &str) -> TicketFacts {
         TicketFacts {
-            id: 10,
-            number: 1234,
+            id: TicketId::new(10),
+            number: TicketNumber::new(1234),
             status: status.into(),
-            requester_contact_id: Some(1),
-            organization_id: Some(5),
+            requester_contact_id: Some(ContactId::new(1)),
+            organization_id: Some(OrganizationId::new(5)),
             participants: vec!["cc@example.org".into()],
         }
     }
@@ -349,15 +351,15 @@ mod tests {
     fn sender(email: &str, contact: Option<i64>, org: Option<i64>) -> SenderFacts {
         SenderFacts {
             email: Some(email.into()),
-            contact_id: contact,
-            organization_id: org,
+            contact_id: contact.map(ContactId::new),
+            organization_id: org.map(OrganizationId::new),
             is_agent: false,
         }
     }
 
     fn by_subject(status: &str, sender: SenderFacts) -> ThreadFacts {
         ThreadFacts {
-            subject_number: Some(1234),
+            subject_number: Some(TicketNumber::new(1234)),
             by_subject: Some(ticket(status)),
             by_message_id: None,
             sender,
@@ -368,7 +370,7 @@ mod tests {
     fn requester_cc_agent_and_colleague_may_follow_up() {
         let threading = defaults();
         let followup = Decision::FollowUp {
-            ticket_id: 10,
+            ticket_id: TicketId::new(10),
             set_status: Some("customer-replied".into()),
             note: None,
         };
@@ -413,7 +415,9 @@ mod tests {
             Classification::Normal,
             &by_subject("open", sender("x@evil.test", None, None)),
         );
-        assert!(matches!(d, Decision::FollowUp { ticket_id: 10, .. }));
+        assert!(
+            matches!(d, Decision::FollowUp { ticket_id, .. } if ticket_id == TicketId::new(10))
+        );
     }
 
     #[test]
@@ -426,7 +430,7 @@ mod tests {
         };
         assert!(matches!(
             decide(&threading, Classification::Normal, &facts),
-            Decision::FollowUp { ticket_id: 10, .. }
+            Decision::FollowUp { ticket_id, .. } if ticket_id == TicketId::new(10)
         ));
     }
 
@@ -466,7 +470,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::FollowUp {
-                ticket_id: 10,
+                ticket_id: TicketId::new(10),
                 set_status: None,
                 note: None
             }
@@ -489,7 +493,7 @@ mod tests {
         assert_eq!(
             decide(&defaults(), Classification::Bounce, &facts),
             Decision::FollowUp {
-                ticket_id: 10,
+                ticket_id: TicketId::new(10),
                 set_status: None,
                 note: None
             }

@@ -7,6 +7,7 @@ pub mod compose;
 pub mod reply;
 pub mod send;
 
+use postdesk_core::id::{EntryId, IntakeId, OutboxId, TicketId};
 use std::collections::BTreeMap;
 
 use postdesk_core::outgoing::{Event, Target};
@@ -146,9 +147,9 @@ pub(crate) struct Outgoing<'a> {
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
     /// The rows the mail is about.
-    pub ticket_id: Option<i64>,
-    pub intake_id: Option<i64>,
-    pub entry_id: Option<i64>,
+    pub ticket_id: Option<TicketId>,
+    pub intake_id: Option<IntakeId>,
+    pub entry_id: Option<EntryId>,
     /// A file attached as it is: (name, bytes).
     pub attach_mail: Option<(String, Vec<u8>)>,
     /// Fixed by the caller (a reply's entry already carries it), else made here.
@@ -180,7 +181,7 @@ pub(crate) fn queue(
     tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
     mail: Outgoing<'_>,
-) -> Result<Option<(i64, String)>, NotifyError> {
+) -> Result<Option<(OutboxId, String)>, NotifyError> {
     let Some((from, from_name)) = sender(hd) else {
         return Ok(None);
     };
@@ -256,7 +257,11 @@ fn created(
                 .clone(),
         );
     if let Some(skip) = acknowledgement_skipped(tx, hd, mail, &from)? {
-        tracing::info!(ticket = info.number, reason = skip, "no acknowledgement");
+        tracing::info!(
+            ticket = info.number.get(),
+            reason = skip,
+            "no acknowledgement"
+        );
     } else {
         let name = m.from.as_ref().and_then(|a| a.name.clone());
         let mut ack = Outgoing::new(Event::Acknowledgement, &vars, vec![(name, from.clone())]);

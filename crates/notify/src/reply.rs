@@ -2,6 +2,7 @@
 //! the requester and the other participants, in one transaction. The web UI and the
 //! API call the same function as `postdesk reply`.
 
+use postdesk_core::id::{EntryId, OutboxId, TicketNumber};
 use postdesk_core::outgoing::Event;
 use postdesk_store::outbox::{self, OutgoingEntry};
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError, Tx, access, tickets};
@@ -15,7 +16,7 @@ pub enum ReplyError {
     )]
     NoSmtp(String),
     #[error("ticket {0} has no requester address to reply to")]
-    NoRecipient(i64),
+    NoRecipient(TicketNumber),
     #[error("the reply is empty; give the text with --message or on standard input")]
     Empty,
     #[error(transparent)]
@@ -27,8 +28,8 @@ pub enum ReplyError {
 /// What was queued.
 #[derive(Debug, Clone)]
 pub struct ReplyQueued {
-    pub outbox_id: i64,
-    pub entry_id: i64,
+    pub outbox_id: OutboxId,
+    pub entry_id: EntryId,
     pub message_id: String,
     pub recipients: Vec<String>,
     pub subject: String,
@@ -40,7 +41,7 @@ pub struct ReplyQueued {
 pub async fn reply(
     store: &Store,
     hd: &RegisteredHelpdesk,
-    number: i64,
+    number: TicketNumber,
     agent: Option<&str>,
     text: &str,
 ) -> Result<ReplyQueued, ReplyError> {
@@ -61,7 +62,7 @@ pub async fn reply(
 fn reply_in(
     tx: Tx<'_>,
     hd: &RegisteredHelpdesk,
-    number: i64,
+    number: TicketNumber,
     agent: Option<&str>,
     text: &str,
     from: String,

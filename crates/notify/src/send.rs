@@ -7,6 +7,7 @@
 //! [`Connector`]; [`Smtp`] is the real one, and the unit tests below drive the claim,
 //! retry and backoff bookkeeping with a scripted one against a real store.
 
+use postdesk_core::id::{HelpdeskId, OutboxId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -225,7 +226,7 @@ pub async fn deliver_due(
     store: &Store,
     helpdesks: &[RegisteredHelpdesk],
     delivery: &DeliverySettings,
-    only: Option<i64>,
+    only: Option<OutboxId>,
 ) -> Result<Delivered, StoreError> {
     deliver_due_with(&Smtp, store, helpdesks, delivery, only).await
 }
@@ -236,10 +237,10 @@ pub async fn deliver_due_with<C: Connector>(
     store: &Store,
     helpdesks: &[RegisteredHelpdesk],
     delivery: &DeliverySettings,
-    only: Option<i64>,
+    only: Option<OutboxId>,
 ) -> Result<Delivered, StoreError> {
     let mut done = Delivered::default();
-    let mut transports: HashMap<i64, Result<C::Transport, String>> = HashMap::new();
+    let mut transports: HashMap<HelpdeskId, Result<C::Transport, String>> = HashMap::new();
     // Only what was due when this run started: a mail deferred during the run is
     // not tried again by it (its retry may come due while a slow server is tried).
     let started = postdesk_store::now();
@@ -286,19 +287,19 @@ pub async fn deliver_due_with<C: Connector>(
                     done.suppressed += 1;
                 }
                 Attempt::Deferred(e) if attempts < delivery.max_attempts => {
-                    tracing::warn!(id = mail.id, attempts, error = %e, "outgoing mail deferred");
+                    tracing::warn!(id = mail.id.get(), attempts, error = %e, "outgoing mail deferred");
                     let next = postdesk_store::now() + delivery.backoff(attempts) as i64;
                     store.outbox_defer(mail.id, next, &e).await?;
                     done.deferred += 1;
                 }
                 Attempt::Deferred(e) => {
                     let e = format!("{e} (gave up after {attempts} attempts)");
-                    tracing::warn!(id = mail.id, error = %e, "outgoing mail failed");
+                    tracing::warn!(id = mail.id.get(), error = %e, "outgoing mail failed");
                     store.outbox_fail(mail.id, &e).await?;
                     done.failed += 1;
                 }
                 Attempt::Failed(e) => {
-                    tracing::warn!(id = mail.id, error = %e, "outgoing mail failed");
+                    tracing::warn!(id = mail.id.get(), error = %e, "outgoing mail failed");
                     store.outbox_fail(mail.id, &e).await?;
                     done.failed += 1;
                 }
@@ -449,7 +450,7 @@ mod tests {
     /// Answers each send with the next scripted attempt and records what it was given.
     struct Scripted {
         answers: Mutex<Vec<Attempt>>,
-        sent: Mutex<Vec<i64>>,
+        sent: Mutex<Vec<OutboxId>>,
         refuse_connect: Option<String>,
     }
 
@@ -558,7 +559,7 @@ mod tests {
             }
         );
         let rows = store.outbox_rows(None, 10).await.unwrap();
-        let by_id = |id: i64| rows.iter().find(|r| r.id == id).unwrap();
+        let by_id = |id: OutboxId| rows.iter().find(|r| r.id == id).unwrap();
         let ids = stub.sent.lock().unwrap().clone();
         assert_eq!(by_id(ids[0]).status, "sent");
         let deferred = by_id(ids[1]);

@@ -6,6 +6,7 @@
 
 mod prepare;
 
+use postdesk_core::id::IntakeId;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -254,7 +255,7 @@ impl Pipeline {
                 // Opened when the first batch is ready, kept for the others.
                 let mut writer = None;
                 for batch in prepared_rx {
-                    let mut jobs: Vec<(IncomingMail, Option<i64>)> =
+                    let mut jobs: Vec<(IncomingMail, Option<IntakeId>)> =
                         batch.into_iter().map(|m| (m, None)).collect();
                     let writer = match &mut writer {
                         Some(writer) => writer,
@@ -305,7 +306,7 @@ impl Pipeline {
     }
 
     /// Processes ledger rows again (the failed queue's "retry"), updating them in place.
-    pub async fn retry(&self, intake_ids: &[i64]) -> Result<Vec<Processed>, PipelineError> {
+    pub async fn retry(&self, intake_ids: &[IntakeId]) -> Result<Vec<Processed>, PipelineError> {
         let mut jobs = Vec::new();
         for &id in intake_ids {
             let row = self.store.intake_row(id).await?;
@@ -345,7 +346,7 @@ impl Pipeline {
     fn commit(
         &self,
         writer: &mut Writer,
-        jobs: &mut [(IncomingMail, Option<i64>)],
+        jobs: &mut [(IncomingMail, Option<IntakeId>)],
     ) -> Result<Vec<Processed>, PipelineError> {
         jobs.iter_mut().for_each(|(mail, _)| mail.await_files());
         match self.commit_once(writer, jobs, false) {
@@ -360,7 +361,7 @@ impl Pipeline {
     fn commit_once(
         &self,
         writer: &mut Writer,
-        jobs: &[(IncomingMail, Option<i64>)],
+        jobs: &[(IncomingMail, Option<IntakeId>)],
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
         let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();

@@ -1,5 +1,6 @@
 //! Everything about a mail that needs no database: runs in parallel on all cores.
 
+use postdesk_core::id::TicketNumber;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -167,7 +168,11 @@ pub fn analyse(
 
 /// Whether threading could append the mail to a ticket: only then is its reply
 /// split from the quoted history (see `store::ingest::candidates`).
-fn could_follow_up(mail: &ParsedMail, classification: Classification, numbers: &[i64]) -> bool {
+fn could_follow_up(
+    mail: &ParsedMail,
+    classification: Classification,
+    numbers: &[TicketNumber],
+) -> bool {
     !numbers.is_empty()
         || !mail.in_reply_to.is_empty()
         || !mail.references.is_empty()

@@ -2,6 +2,7 @@
 //! helpdesks they belong to, sessions and API tokens. Hashing and token generation
 //! happen in the caller (the web crate); this module only keeps what it is given.
 
+use postdesk_core::id::{AgentId, HelpdeskId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::contacts::Scope;
@@ -33,13 +34,13 @@ impl Role {
 /// A signed-in agent and what they may see.
 #[derive(Debug, Clone)]
 pub struct AgentAccount {
-    pub id: i64,
+    pub id: AgentId,
     pub name: String,
     pub email: Option<String>,
     pub role: Role,
     pub active: bool,
     /// Helpdesk ids the agent belongs to (every helpdesk for an admin).
-    pub helpdesks: Vec<i64>,
+    pub helpdesks: Vec<HelpdeskId>,
     /// Helpdesk names, in the order of `helpdesks`.
     pub helpdesk_names: Vec<String>,
     pub has_password: bool,
@@ -50,7 +51,7 @@ impl AgentAccount {
         self.role == Role::Admin
     }
 
-    pub fn sees_helpdesk(&self, helpdesk_id: i64) -> bool {
+    pub fn sees_helpdesk(&self, helpdesk_id: HelpdeskId) -> bool {
         self.helpdesks.contains(&helpdesk_id)
     }
 
@@ -67,7 +68,7 @@ impl AgentAccount {
 /// A session found by its token hash.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub csrf: String,
     pub expires_at: i64,
 }
@@ -81,7 +82,7 @@ impl Store {
         role: Role,
         password_hash: Option<&str>,
         helpdesks: &[String],
-    ) -> Result<i64> {
+    ) -> Result<AgentId> {
         let name = name.to_string();
         let email = email.map(str::to_ascii_lowercase);
         let password_hash = password_hash.map(str::to_string);
@@ -89,7 +90,7 @@ impl Store {
         self.write(move |tx| {
             let mut helpdesk_ids = Vec::new();
             for h in &helpdesks {
-                let id: Option<i64> = tx
+                let id: Option<AgentId> = tx
                     .prepare_cached("SELECT id FROM helpdesks WHERE lower(name) = lower(?1)")?
                     .query_row([h], |r| r.get(0))
                     .optional()?;
@@ -99,7 +100,7 @@ impl Store {
                     ))
                 })?);
             }
-            let existing: Option<i64> = tx
+            let existing: Option<AgentId> = tx
                 .prepare_cached("SELECT id FROM agents WHERE name = ?1")?
                 .query_row([&name], |r| r.get(0))
                 .optional()?;
@@ -162,7 +163,7 @@ impl Store {
 
     pub async fn agents(&self) -> Result<Vec<AgentAccount>> {
         self.read(|conn| {
-            let ids: Vec<i64> = conn
+            let ids: Vec<AgentId> = conn
                 .prepare_cached("SELECT id FROM agents ORDER BY name")?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -171,18 +172,18 @@ impl Store {
         .await
     }
 
-    pub async fn agent_account(&self, id: i64) -> Result<AgentAccount> {
+    pub async fn agent_account(&self, id: AgentId) -> Result<AgentAccount> {
         self.read(move |conn| agent_account(conn, id)).await
     }
 
     /// The id of the agent named `name`, or NotFound.
-    pub async fn agent_id(&self, name: &str) -> Result<i64> {
+    pub async fn agent_id(&self, name: &str) -> Result<AgentId> {
         let name = name.to_string();
         self.read(move |conn| agent_named(conn, &name)).await
     }
 
     /// The agent that signs in with `login` (name or email) and its password hash.
-    pub async fn agent_login(&self, login: &str) -> Result<Option<(i64, String)>> {
+    pub async fn agent_login(&self, login: &str) -> Result<Option<(AgentId, String)>> {
         let login = login.to_string();
         self.read(move |conn| {
             Ok(conn
@@ -199,7 +200,7 @@ impl Store {
     pub async fn create_session(
         &self,
         token_hash: &str,
-        agent_id: i64,
+        agent_id: AgentId,
         csrf: &str,
         lifetime_secs: i64,
     ) -> Result<()> {
@@ -271,7 +272,7 @@ impl Store {
     }
 
     /// The active agent an API token belongs to.
-    pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<i64>> {
+    pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<AgentId>> {
         let token_hash = token_hash.to_string();
         self.write(move |tx| {
             Ok(tx
@@ -305,7 +306,7 @@ pub fn agents_with_email(tx: Tx<'_>) -> Result<Vec<(String, String)>> {
 }
 
 /// The name of agent `id`.
-pub fn agent_name(tx: Tx<'_>, id: i64) -> Result<String> {
+pub fn agent_name(tx: Tx<'_>, id: AgentId) -> Result<String> {
     Ok(tx
         .conn()
         .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
@@ -313,7 +314,7 @@ pub fn agent_name(tx: Tx<'_>, id: i64) -> Result<String> {
 }
 
 /// The id of the agent named `name`, or NotFound.
-fn agent_named(conn: &Connection, name: &str) -> Result<i64> {
+fn agent_named(conn: &Connection, name: &str) -> Result<AgentId> {
     conn.prepare_cached("SELECT id FROM agents WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
         .optional()?
@@ -324,7 +325,7 @@ fn agent_named(conn: &Connection, name: &str) -> Result<i64> {
         })
 }
 
-fn agent_account(conn: &Connection, id: i64) -> Result<AgentAccount> {
+fn agent_account(conn: &Connection, id: AgentId) -> Result<AgentAccount> {
     let (name, email, role, active, has_password): (String, Option<String>, String, bool, bool) =
         conn.prepare_cached(
             "SELECT name, email, role, active, password_hash IS NOT NULL FROM agents WHERE id = ?1",
@@ -335,7 +336,7 @@ fn agent_account(conn: &Connection, id: i64) -> Result<AgentAccount> {
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("there is no agent {id}")))?;
     let role = Role::parse(&role).unwrap_or(Role::Agent);
-    let helpdesks: Vec<(i64, String)> = if role == Role::Admin {
+    let helpdesks: Vec<(HelpdeskId, String)> = if role == Role::Admin {
         conn.prepare_cached("SELECT id, name FROM helpdesks ORDER BY name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?

@@ -1,6 +1,7 @@
 //! The `attachments` table: an entry's attachments as intake stores them (the bytes
 //! are files under the data folder, see `blobs`), and the one a download asks for.
 
+use postdesk_core::id::{EntryId, HelpdeskId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::desk::AttachmentFile;
@@ -11,7 +12,7 @@ use crate::{Result, Store};
 /// The attachments of entry `entry_id`; a refused one is listed without its hash.
 pub(crate) fn insert(
     conn: &Connection,
-    entry_id: i64,
+    entry_id: EntryId,
     attachments: &[StoredAttachment],
 ) -> Result<()> {
     let mut statement = conn.prepare_cached(
@@ -40,7 +41,7 @@ impl Store {
     pub async fn attachment_file(
         &self,
         sha256: &str,
-        visible: &[i64],
+        visible: &[HelpdeskId],
     ) -> Result<Option<AttachmentFile>> {
         let sql = format!(
             "SELECT a.safe_name, a.mime_type, a.size FROM attachments a

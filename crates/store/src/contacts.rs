@@ -9,6 +9,7 @@
 //!
 //! Intake finds senders by address and creates contacts and organizations here too.
 
+use postdesk_core::id::{AgentId, ContactId, HelpdeskId, OrganizationId, TicketId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::{Result, Store, StoreError, entries, now};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     Everything,
-    Helpdesks(Vec<i64>),
+    Helpdesks(Vec<HelpdeskId>),
 }
 
 impl Scope {
@@ -56,9 +57,9 @@ impl Scope {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Contact {
-    pub id: i64,
+    pub id: ContactId,
     pub name: String,
-    pub organization_id: Option<i64>,
+    pub organization_id: Option<OrganizationId>,
     pub organization: Option<String>,
     pub addresses: Vec<String>,
     /// Tickets the contact requested, within the scope it was read with.
@@ -67,7 +68,7 @@ pub struct Contact {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Organization {
-    pub id: i64,
+    pub id: OrganizationId,
     pub name: String,
     /// Contacts of the organization within the scope.
     pub contacts: i64,
@@ -106,11 +107,11 @@ impl ContactChange {
 /// Who changes a contact, and which of its tickets are told.
 #[derive(Debug, Clone)]
 pub struct ContactEdit<'a> {
-    pub contact_id: i64,
-    pub agent_id: i64,
+    pub contact_id: ContactId,
+    pub agent_id: AgentId,
     pub change: ContactChange,
     /// The contact's open tickets: each gets the change as an internal event.
-    pub open_tickets: &'a [i64],
+    pub open_tickets: &'a [TicketId],
 }
 
 /// `name@domain.tld`, lower-cased, or why not: [`postdesk_core::address::normalize`],
@@ -129,7 +130,7 @@ pub fn normalize_address(address: &str) -> Result<String> {
     })
 }
 
-fn no_contact(id: i64) -> StoreError {
+fn no_contact(id: ContactId) -> StoreError {
     StoreError::NotFound(format!(
         "there is no contact {id}, or it has no tickets in your helpdesks"
     ))
@@ -153,7 +154,7 @@ impl Store {
                  ORDER BY lower(c.name), c.id LIMIT ?2",
                 scope.contact_condition()
             );
-            let ids: Vec<i64> = conn
+            let ids: Vec<ContactId> = conn
                 .prepare(&sql)?
                 .query_map(params![pattern, limit.clamp(1, 1000)], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -165,13 +166,13 @@ impl Store {
     }
 
     /// A contact within `scope`, else NotFound.
-    pub async fn contact(&self, scope: &Scope, id: i64) -> Result<Contact> {
+    pub async fn contact(&self, scope: &Scope, id: ContactId) -> Result<Contact> {
         let scope = scope.clone();
         self.read(move |conn| contact(conn, &scope, id)).await
     }
 
     /// The helpdesks where the contact requested tickets: who may change it depends on them.
-    pub async fn contact_helpdesks(&self, id: i64) -> Result<Vec<i64>> {
+    pub async fn contact_helpdesks(&self, id: ContactId) -> Result<Vec<HelpdeskId>> {
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
@@ -184,7 +185,7 @@ impl Store {
     }
 
     /// The changes made to a contact, the newest first.
-    pub async fn contact_events(&self, id: i64) -> Result<Vec<ContactEvent>> {
+    pub async fn contact_events(&self, id: ContactId) -> Result<Vec<ContactEvent>> {
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
@@ -246,7 +247,7 @@ impl Store {
     pub async fn organization(
         &self,
         scope: &Scope,
-        id: i64,
+        id: OrganizationId,
     ) -> Result<(Organization, Vec<Contact>)> {
         let scope = scope.clone();
         self.read(move |conn| {
@@ -262,7 +263,7 @@ impl Store {
                  ORDER BY lower(c.name) LIMIT 1000",
                 scope.contact_condition()
             );
-            let ids: Vec<i64> = conn
+            let ids: Vec<ContactId> = conn
                 .prepare(&sql)?
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -276,7 +277,7 @@ impl Store {
     }
 }
 
-fn contact(conn: &Connection, scope: &Scope, id: i64) -> Result<Contact> {
+fn contact(conn: &Connection, scope: &Scope, id: ContactId) -> Result<Contact> {
     let sql = format!(
         "SELECT c.id, c.name, c.organization_id, o.name,
                 (SELECT COUNT(*) FROM tickets t WHERE t.requester_id = c.id AND {})
@@ -301,7 +302,7 @@ fn contact(conn: &Connection, scope: &Scope, id: i64) -> Result<Contact> {
         .ok_or_else(|| no_contact(id))
 }
 
-fn addresses_of(conn: &Connection, id: i64) -> Result<Vec<String>> {
+fn addresses_of(conn: &Connection, id: ContactId) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT address FROM contact_addresses WHERE contact_id = ?1 ORDER BY address",
@@ -313,7 +314,7 @@ fn addresses_of(conn: &Connection, id: i64) -> Result<Vec<String>> {
 /// Makes the change; the old and new value, or `None` when it changes nothing.
 fn change_contact(
     conn: &Connection,
-    id: i64,
+    id: ContactId,
     change: &ContactChange,
 ) -> Result<Option<(String, String)>> {
     let name: String = conn
@@ -342,7 +343,7 @@ fn change_contact(
         }
         ContactChange::AddAddress(address) => {
             let address = normalize_address(address)?;
-            let owner: Option<i64> = conn
+            let owner: Option<ContactId> = conn
                 .prepare_cached("SELECT contact_id FROM contact_addresses WHERE address = ?1")?
                 .query_row([&address], |r| r.get(0))
                 .optional()?;
@@ -392,7 +393,7 @@ fn change_contact(
 fn organizations_where(
     conn: &Connection,
     scope: &Scope,
-    id: Option<i64>,
+    id: Option<OrganizationId>,
 ) -> Result<Vec<Organization>> {
     let sql = format!(
         "SELECT o.id, o.name,
@@ -419,7 +420,10 @@ fn organizations_where(
 // What intake asks and writes, on the writer's connection.
 
 /// (contact id, organization id) of the contact with this (lower-case) address.
-pub(crate) fn by_address(conn: &Connection, email: &str) -> Result<Option<(i64, Option<i64>)>> {
+pub(crate) fn by_address(
+    conn: &Connection,
+    email: &str,
+) -> Result<Option<(ContactId, Option<OrganizationId>)>> {
     Ok(conn
         .prepare_cached(
             "SELECT c.id, c.organization_id FROM contact_addresses a
@@ -430,7 +434,7 @@ pub(crate) fn by_address(conn: &Connection, email: &str) -> Result<Option<(i64, 
 }
 
 /// The organization named `name`, if there is one.
-pub(crate) fn organization_named(conn: &Connection, name: &str) -> Result<Option<i64>> {
+pub(crate) fn organization_named(conn: &Connection, name: &str) -> Result<Option<OrganizationId>> {
     Ok(conn
         .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
@@ -438,14 +442,14 @@ pub(crate) fn organization_named(conn: &Connection, name: &str) -> Result<Option
 }
 
 /// The organization of contact `id`.
-pub(crate) fn organization_of(conn: &Connection, id: i64) -> Result<Option<i64>> {
+pub(crate) fn organization_of(conn: &Connection, id: ContactId) -> Result<Option<OrganizationId>> {
     Ok(conn
         .prepare_cached("SELECT organization_id FROM contacts WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?)
 }
 
 /// The organization named `name`, created when missing.
-pub(crate) fn ensure_organization(conn: &Connection, name: &str) -> Result<i64> {
+pub(crate) fn ensure_organization(conn: &Connection, name: &str) -> Result<OrganizationId> {
     conn.prepare_cached(
         "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
     )?
@@ -460,13 +464,13 @@ pub(crate) fn create(
     conn: &Connection,
     name: &str,
     email: &str,
-    organization_id: Option<i64>,
-) -> Result<i64> {
+    organization_id: Option<OrganizationId>,
+) -> Result<ContactId> {
     conn.prepare_cached(
         "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![name, organization_id, now()])?;
-    let id = conn.last_insert_rowid();
+    let id = ContactId::new(conn.last_insert_rowid());
     conn.prepare_cached("INSERT INTO contact_addresses (address, contact_id) VALUES (?1, ?2)")?
         .execute(params![email, id])?;
     Ok(id)

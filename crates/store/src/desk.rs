@@ -4,6 +4,9 @@
 //! Every query that lists or opens something takes the helpdesk ids the agent may see,
 //! so permissions are enforced in SQL and not left to each caller.
 
+use postdesk_core::id::{
+    AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId,
+};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::read::{SUMMARY_SELECT, TicketFilter, TicketSummary, summary};
@@ -66,7 +69,7 @@ impl TicketSort {
 #[derive(Debug, Clone, Default)]
 pub struct TicketQuery {
     /// Helpdesk ids the agent may see; nothing else is ever listed.
-    pub visible: Vec<i64>,
+    pub visible: Vec<HelpdeskId>,
     pub helpdesk: Option<String>,
     pub status: Option<String>,
     /// Agent name; `-` for unassigned tickets.
@@ -216,7 +219,7 @@ impl Store {
     }
 
     /// The helpdesk a ticket belongs to, or NotFound.
-    pub async fn ticket_helpdesk(&self, ticket_id: i64) -> Result<i64> {
+    pub async fn ticket_helpdesk(&self, ticket_id: TicketId) -> Result<HelpdeskId> {
         self.read(move |conn| {
             conn.prepare_cached("SELECT helpdesk_id FROM tickets WHERE id = ?1")?
                 .query_row([ticket_id], |r| r.get(0))
@@ -232,8 +235,8 @@ impl Store {
     /// Returns the events written (empty when nothing changed).
     pub async fn update_ticket(
         &self,
-        ticket_id: i64,
-        agent_id: i64,
+        ticket_id: TicketId,
+        agent_id: AgentId,
         update: &TicketUpdate,
     ) -> Result<Vec<String>> {
         let update = update.clone();
@@ -319,7 +322,12 @@ impl Store {
     }
 
     /// An internal note: agents see it, the customer never does.
-    pub async fn add_note(&self, ticket_id: i64, agent_id: i64, text: &str) -> Result<i64> {
+    pub async fn add_note(
+        &self,
+        ticket_id: TicketId,
+        agent_id: AgentId,
+        text: &str,
+    ) -> Result<EntryId> {
         let text = text.to_string();
         self.write(move |tx| {
             let now = now();
@@ -333,9 +341,9 @@ impl Store {
     /// Tickets requested by a contact or by anyone of an organization, that the agent may see.
     pub async fn tickets_of(
         &self,
-        contact: Option<i64>,
-        organization: Option<i64>,
-        visible: &[i64],
+        contact: Option<ContactId>,
+        organization: Option<OrganizationId>,
+        visible: &[HelpdeskId],
     ) -> Result<Vec<TicketSummary>> {
         let sql = format!(
             "{SUMMARY_SELECT} WHERE t.helpdesk_id IN {}
@@ -379,10 +387,10 @@ impl Store {
     }
 
     /// The helpdesk of a ledger row (None for mail no helpdesk took), or NotFound.
-    pub async fn intake_helpdesk(&self, intake_id: i64) -> Result<Option<i64>> {
+    pub async fn intake_helpdesk(&self, intake_id: IntakeId) -> Result<Option<HelpdeskId>> {
         self.read(move |conn| {
             conn.prepare_cached("SELECT helpdesk_id FROM intake WHERE id = ?1")?
-                .query_row([intake_id], |r| r.get::<_, Option<i64>>(0))
+                .query_row([intake_id], |r| r.get::<_, Option<HelpdeskId>>(0))
                 .optional()?
                 .ok_or_else(|| {
                     StoreError::NotFound(format!("there is no intake record {intake_id}"))
@@ -392,7 +400,7 @@ impl Store {
     }
 
     /// Takes a failed mail out of the failed queue; it stays in the ledger.
-    pub async fn dismiss_failed(&self, intake_id: i64) -> Result<()> {
+    pub async fn dismiss_failed(&self, intake_id: IntakeId) -> Result<()> {
         self.write(move |tx| {
             let done = tx
                 .prepare_cached(

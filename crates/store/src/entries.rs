@@ -3,6 +3,7 @@
 //! fields, requester's addresses, rules, hand-overs) and the one way an agent's note is
 //! written. Customers never see events or notes. (Replies' entries are the outbox's.)
 
+use postdesk_core::id::{AgentId, ContactId, EntryId, IntakeId, TicketId};
 use postdesk_mail::{Address, Classification};
 use rusqlite::{Connection, params};
 
@@ -13,8 +14,8 @@ use crate::{RegisteredHelpdesk, Result, attachments};
 /// the change (`None`: postdesk itself), inside the caller's transaction.
 pub(crate) fn insert_event(
     conn: &Connection,
-    ticket_id: i64,
-    agent_id: Option<i64>,
+    ticket_id: TicketId,
+    agent_id: Option<AgentId>,
     text: &str,
     at: i64,
 ) -> Result<()> {
@@ -29,11 +30,11 @@ pub(crate) fn insert_event(
 /// An agent's internal note on `ticket_id`; returns its id.
 pub(crate) fn insert_note(
     conn: &Connection,
-    ticket_id: i64,
-    agent_id: i64,
+    ticket_id: TicketId,
+    agent_id: AgentId,
     text: &str,
     at: i64,
-) -> Result<i64> {
+) -> Result<EntryId> {
     Ok(conn
         .prepare_cached(
             "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
@@ -49,16 +50,30 @@ fn join_addresses(list: &[Address]) -> String {
         .join(", ")
 }
 
+/// Where an incoming mail's entry goes, and what of the mail it shows.
+pub(crate) struct IncomingEntry<'a> {
+    pub ticket_id: TicketId,
+    /// The contact the entry is written by (the requester, or who informed).
+    pub author: ContactId,
+    pub intake_id: IntakeId,
+    /// The text shown: the whole mail for a new ticket, the reply above its quote
+    /// for a follow-up.
+    pub body_text: &'a str,
+}
+
 /// The mail's entry and its attachments.
 pub(crate) fn insert_incoming(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
-    ticket_id: i64,
     mail: &IncomingMail,
-    author_contact_id: i64,
-    intake_id: i64,
-    body_text: &str,
+    entry: &IncomingEntry<'_>,
 ) -> Result<()> {
+    let IncomingEntry {
+        ticket_id,
+        author,
+        intake_id,
+        body_text,
+    } = *entry;
     let m = &mail.mail;
     let visible = matches!(
         mail.classification,
@@ -74,7 +89,7 @@ pub(crate) fn insert_incoming(
     .execute(params![
         ticket_id,
         hd.default_agent_id,
-        author_contact_id,
+        author,
         m.from.as_ref().map(|a| a.email.as_str()),
         join_addresses(&m.to),
         join_addresses(&m.cc),
@@ -95,5 +110,9 @@ pub(crate) fn insert_incoming(
     if mail.attachments.is_empty() {
         return Ok(());
     }
-    attachments::insert(conn, conn.last_insert_rowid(), &mail.attachments)
+    attachments::insert(
+        conn,
+        EntryId::new(conn.last_insert_rowid()),
+        &mail.attachments,
+    )
 }

@@ -2,6 +2,7 @@
 //! already on disk, the mail rules evaluated; and what became of it. The pipeline
 //! builds these (`postdesk_pipeline::prepare`); the store persists them.
 
+use postdesk_core::id::{IntakeId, TicketId, TicketNumber};
 use postdesk_core::intake::{self, IntakeOutcome};
 use postdesk_core::route::Route;
 use postdesk_mail::{Classification, ParsedMail, StrippedReply};
@@ -39,7 +40,7 @@ pub struct IncomingMail {
     pub attachments: Vec<StoredAttachment>,
     pub classification: Classification,
     /// Ticket numbers referenced in the subject, in order.
-    pub subject_numbers: Vec<i64>,
+    pub subject_numbers: Vec<TicketNumber>,
     /// The body split at the reply marker or quote header; `None` when the mail
     /// carries nothing that could thread it to a ticket (see [`IncomingMail::reply`]).
     pub reply: Option<StrippedReply>,
@@ -83,7 +84,7 @@ impl IncomingMail {
     }
 
     /// What [`intake::decide`] needs of the mail.
-    pub fn decision_input(&self, retry_of: Option<i64>) -> intake::Incoming<'_> {
+    pub fn decision_input(&self, retry_of: Option<IntakeId>) -> intake::Incoming<'_> {
         intake::Incoming {
             class: self.classification,
             message_id: self.mail.message_id.as_deref(),
@@ -124,9 +125,9 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct IngestReport {
     pub outcome: Outcome,
-    pub intake_id: i64,
-    pub ticket_id: Option<i64>,
-    pub ticket_number: Option<i64>,
+    pub intake_id: IntakeId,
+    pub ticket_id: Option<TicketId>,
+    pub ticket_number: Option<TicketNumber>,
     pub reason: Option<String>,
     /// For a mail a rule ignored: the IMAP folder to move it to.
     pub move_to_folder: Option<String>,

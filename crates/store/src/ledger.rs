@@ -2,6 +2,7 @@
 //! of a batch's mails (one query per batch, for import and the simulator alike), the
 //! row each mail gets, and the tickets its Message-IDs thread to.
 
+use postdesk_core::id::{HelpdeskId, IntakeId, TicketId};
 use std::collections::{HashMap, HashSet};
 
 use postdesk_core::intake::{IntakeOutcome, LedgerFacts, PriorIntake, Taken};
@@ -16,9 +17,9 @@ use crate::{RegisteredHelpdesk, Result, now};
 #[derive(Default)]
 pub(crate) struct LedgerIndex {
     /// (helpdesk, SHA-256) → its row, successful rows preferred.
-    by_sha256: HashMap<(i64, String), PriorIntake>,
+    by_sha256: HashMap<(HelpdeskId, String), PriorIntake>,
     /// (helpdesk, Message-ID) → the mail with it that made a ticket or follow-up.
-    taken: HashMap<(i64, String), Taken>,
+    taken: HashMap<(HelpdeskId, String), Taken>,
 }
 
 impl LedgerIndex {
@@ -39,7 +40,7 @@ impl LedgerIndex {
         let mut statement = conn.prepare(&sql)?;
         let mut rows = statement.query(params_from_iter(mails.iter().map(|m| m.ledger_key())))?;
         while let Some(row) = rows.next()? {
-            let Some(helpdesk_id) = row.get::<_, Option<i64>>(0)? else {
+            let Some(helpdesk_id) = row.get::<_, Option<HelpdeskId>>(0)? else {
                 continue;
             };
             let Some(outcome) = IntakeOutcome::parse(&row.get::<_, String>(2)?) else {
@@ -71,7 +72,7 @@ impl LedgerIndex {
     }
 
     /// What the ledger holds of `mail` in the helpdesk.
-    pub(crate) fn facts(&self, helpdesk_id: i64, mail: &IncomingMail) -> LedgerFacts {
+    pub(crate) fn facts(&self, helpdesk_id: HelpdeskId, mail: &IncomingMail) -> LedgerFacts {
         LedgerFacts {
             same_bytes: self
                 .by_sha256
@@ -86,7 +87,12 @@ impl LedgerIndex {
     }
 
     /// Records the row the batch just wrote, for later mails of the same batch.
-    pub(crate) fn record(&mut self, helpdesk_id: i64, mail: &IncomingMail, row: PriorIntake) {
+    pub(crate) fn record(
+        &mut self,
+        helpdesk_id: HelpdeskId,
+        mail: &IncomingMail,
+        row: PriorIntake,
+    ) {
         self.by_sha256
             .insert((helpdesk_id, mail.sha256.clone()), row);
         if let (Some(id), Some(ticket_id)) = (&mail.mail.message_id, row.ticket_id)
@@ -105,11 +111,11 @@ impl LedgerIndex {
 /// A mail's ledger row, as the decision for it left it.
 pub(crate) struct LedgerRow<'a> {
     /// The row to update instead of adding one (a retry, or a failed copy of the same bytes).
-    pub retry_of: Option<i64>,
+    pub retry_of: Option<IntakeId>,
     pub outcome: IntakeOutcome,
     /// The mail's classification, or `duplicate` for a copy of a Message-ID taken.
     pub classification: &'a str,
-    pub ticket_id: Option<i64>,
+    pub ticket_id: Option<TicketId>,
     pub reason: Option<&'a str>,
 }
 
@@ -119,7 +125,7 @@ pub(crate) fn write(
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     row: &LedgerRow<'_>,
-) -> Result<i64> {
+) -> Result<IntakeId> {
     let m = &mail.mail;
     if let Some(id) = row.retry_of {
         conn.prepare_cached(
@@ -160,7 +166,7 @@ pub(crate) fn write(
         mail.raw_size as i64,
         mail.raw_compressed,
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(IntakeId::new(conn.last_insert_rowid()))
 }
 
 /// The ticket that each of `message_ids` threads to through an incoming mail, by
@@ -169,7 +175,7 @@ pub(crate) fn write(
 pub(crate) fn tickets_of_incoming(
     conn: &Connection,
     message_ids: &[&str],
-) -> Result<HashMap<(i64, String), i64>> {
+) -> Result<HashMap<(HelpdeskId, String), TicketId>> {
     // The outcome is checked here, not in SQL: with it in the condition SQLite
     // chose the outcome index and read every successful row of the ledger.
     let sql = format!(
@@ -181,10 +187,10 @@ pub(crate) fn tickets_of_incoming(
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query(params_from_iter(message_ids))?;
     while let Some(row) = rows.next()? {
-        let helpdesk_id: Option<i64> = row.get(0)?;
+        let helpdesk_id: Option<HelpdeskId> = row.get(0)?;
         let message_id: Option<String> = row.get(1)?;
         let outcome = IntakeOutcome::parse(&row.get::<_, String>(2)?);
-        let ticket_id: Option<i64> = row.get(3)?;
+        let ticket_id: Option<TicketId> = row.get(3)?;
         if let (Some(helpdesk_id), Some(message_id), Some(ticket_id)) =
             (helpdesk_id, message_id, ticket_id)
             && outcome.is_some_and(IntakeOutcome::made_entry)

@@ -23,6 +23,7 @@ mod sql;
 pub mod tickets;
 pub mod writer;
 
+use postdesk_core::id::{AgentId, HelpdeskId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,11 +72,11 @@ pub(crate) use db::MIGRATIONS;
 /// A helpdesk as registered in the database.
 #[derive(Debug, Clone)]
 pub struct RegisteredHelpdesk {
-    pub id: i64,
+    pub id: HelpdeskId,
     pub config: Helpdesk,
-    pub default_agent_id: i64,
-    pub manager_id: Option<i64>,
-    pub assignee_id: Option<i64>,
+    pub default_agent_id: AgentId,
+    pub manager_id: Option<AgentId>,
+    pub assignee_id: Option<AgentId>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,7 +136,7 @@ impl Store {
                     "INSERT INTO helpdesks (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
                 )?
                 .execute([&s.name])?;
-                let id: i64 = tx
+                let id: HelpdeskId = tx
                     .prepare_cached("SELECT id FROM helpdesks WHERE name = ?1")?
                     .query_row([&s.name], |r| r.get(0))?;
                 let default_agent_id = ensure_agent(tx, &s.default_agent)?;
@@ -162,7 +163,7 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub(crate) fn ensure_agent(conn: &rusqlite::Connection, name_or_email: &str) -> Result<i64> {
+pub(crate) fn ensure_agent(conn: &rusqlite::Connection, name_or_email: &str) -> Result<AgentId> {
     use rusqlite::OptionalExtension;
     let email = name_or_email
         .contains('@')
@@ -176,7 +177,7 @@ pub(crate) fn ensure_agent(conn: &rusqlite::Connection, name_or_email: &str) -> 
     }
     conn.prepare_cached("INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3)")?
         .execute(rusqlite::params![name_or_email, email, now()])?;
-    Ok(conn.last_insert_rowid())
+    Ok(AgentId::new(conn.last_insert_rowid()))
 }
 
 /// Seconds since the Unix epoch.

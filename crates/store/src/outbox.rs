@@ -4,6 +4,9 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
+use postdesk_core::id::{
+    AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OutboxId, TicketId, TicketNumber,
+};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, Tx, now};
@@ -11,10 +14,10 @@ use crate::{Result, Store, StoreError, Tx, now};
 /// A mail to queue.
 #[derive(Debug, Clone)]
 pub struct NewOutgoing<'a> {
-    pub helpdesk_id: i64,
-    pub ticket_id: Option<i64>,
-    pub intake_id: Option<i64>,
-    pub entry_id: Option<i64>,
+    pub helpdesk_id: HelpdeskId,
+    pub ticket_id: Option<TicketId>,
+    pub intake_id: Option<IntakeId>,
+    pub entry_id: Option<EntryId>,
     /// `acknowledgement`, `new_ticket`, `follow_up`, `alert` or `reply`.
     pub kind: &'a str,
     /// Without angle brackets.
@@ -29,7 +32,7 @@ pub struct NewOutgoing<'a> {
 }
 
 /// Writes `mail` to the outbox on `conn` (the caller's transaction).
-pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<i64> {
+pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<OutboxId> {
     let conn = tx.conn();
     let recipients = mail
         .recipients
@@ -57,7 +60,7 @@ pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<i64> {
         if mail.suppressed { "suppressed" } else { "queued" },
         now,
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(OutboxId::new(conn.last_insert_rowid()))
 }
 
 /// Acknowledgements queued to `recipient` (any status) since `since`.
@@ -76,9 +79,9 @@ pub fn acknowledgements_since(tx: Tx<'_>, recipient: &str, since: i64) -> Result
 /// An outbox row as `postdesk outbox list|show` shows it.
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
-    pub id: i64,
+    pub id: OutboxId,
     pub helpdesk: String,
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Option<TicketNumber>,
     pub kind: String,
     pub message_id: String,
     pub envelope_from: String,
@@ -118,9 +121,9 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 /// A mail a sender has claimed: it is its own until the lease ends.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: i64,
-    pub helpdesk_id: i64,
-    pub ticket_id: Option<i64>,
+    pub id: OutboxId,
+    pub helpdesk_id: HelpdeskId,
+    pub ticket_id: Option<TicketId>,
     pub message_id: String,
     pub envelope_from: String,
     pub recipients: Vec<String>,
@@ -131,9 +134,9 @@ pub struct Claimed {
 /// The context of an agent's reply.
 #[derive(Debug, Clone)]
 pub struct ReplyContext {
-    pub ticket_id: i64,
-    pub helpdesk_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub helpdesk_id: HelpdeskId,
+    pub number: TicketNumber,
     pub title: String,
     pub status: String,
     pub requester_name: Option<String>,
@@ -149,8 +152,8 @@ pub struct ReplyContext {
 /// An agent's reply as it is recorded on the ticket.
 #[derive(Debug, Clone)]
 pub struct OutgoingEntry<'a> {
-    pub ticket_id: i64,
-    pub agent_id: i64,
+    pub ticket_id: TicketId,
+    pub agent_id: AgentId,
     pub from: &'a str,
     pub to: &'a [String],
     pub cc: &'a [String],
@@ -162,7 +165,7 @@ pub struct OutgoingEntry<'a> {
 }
 
 /// Adds the customer-visible `outgoing` entry of a reply; returns its id.
-pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<i64> {
+pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<EntryId> {
     let conn = tx.conn();
     let now = now();
     conn.prepare_cached(
@@ -183,14 +186,18 @@ pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<i64> 
         entry.references.join(" "),
         now,
     ])?;
-    let id = conn.last_insert_rowid();
+    let id = EntryId::new(conn.last_insert_rowid());
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![now, entry.agent_id, entry.ticket_id])?;
     Ok(id)
 }
 
 /// What a reply to ticket `number` of helpdesk `helpdesk_id` needs to know.
-pub fn reply_context(tx: Tx<'_>, helpdesk_id: i64, number: i64) -> Result<ReplyContext> {
+pub fn reply_context(
+    tx: Tx<'_>,
+    helpdesk_id: HelpdeskId,
+    number: TicketNumber,
+) -> Result<ReplyContext> {
     let conn = tx.conn();
     let (ticket_id, title, status, requester_id, requester_name) = conn
         .prepare_cached(
@@ -200,10 +207,10 @@ pub fn reply_context(tx: Tx<'_>, helpdesk_id: i64, number: i64) -> Result<ReplyC
         )?
         .query_row(params![helpdesk_id, number], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, TicketId>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<ContactId>>(3)?,
                 r.get::<_, Option<String>>(4)?,
             ))
         })
@@ -280,7 +287,7 @@ impl Store {
         .await
     }
 
-    pub async fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
+    pub async fn outbox_row(&self, id: OutboxId) -> Result<OutboxRow> {
         self.read(move |conn| {
             conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} WHERE o.id = ?1"))?
                 .query_row([id], outbox_row)
@@ -291,7 +298,7 @@ impl Store {
     }
 
     /// The message exactly as it is (or was) sent.
-    pub async fn outbox_raw(&self, id: i64) -> Result<Vec<u8>> {
+    pub async fn outbox_raw(&self, id: OutboxId) -> Result<Vec<u8>> {
         self.read(move |conn| {
             conn.prepare_cached("SELECT raw FROM outbox WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))
@@ -303,7 +310,7 @@ impl Store {
 
     /// Puts failed (or waiting) mails back in the queue, due now, with their attempts
     /// counted from zero. Sent and suppressed mails are left alone. Returns how many.
-    pub async fn outbox_retry(&self, ids: &[i64]) -> Result<u64> {
+    pub async fn outbox_retry(&self, ids: &[OutboxId]) -> Result<u64> {
         let ids = ids.to_vec();
         self.write(move |tx| {
             let mut retry = tx.prepare_cached(
@@ -336,7 +343,7 @@ impl Store {
     /// for `lease_secs`: one statement, so two senders never hold the same mail.
     pub async fn outbox_claim(
         &self,
-        only: Option<i64>,
+        only: Option<OutboxId>,
         due_by: i64,
         lease_secs: u64,
         limit: i64,
@@ -374,7 +381,7 @@ impl Store {
         .await
     }
 
-    pub async fn outbox_mark_sent(&self, id: i64) -> Result<()> {
+    pub async fn outbox_mark_sent(&self, id: OutboxId) -> Result<()> {
         self.write(move |tx| {
             tx.prepare_cached(
                 "UPDATE outbox SET status = 'sent', sent_at = ?1, attempts = attempts + 1, last_error = NULL
@@ -387,7 +394,12 @@ impl Store {
     }
 
     /// A transient failure: tried again at `next_attempt_at`.
-    pub async fn outbox_defer(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+    pub async fn outbox_defer(
+        &self,
+        id: OutboxId,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<()> {
         let error = error.to_string();
         self.write(move |tx| {
             tx.prepare_cached(
@@ -400,10 +412,10 @@ impl Store {
     }
 
     /// A permanent failure, recorded on the ticket too.
-    pub async fn outbox_fail(&self, id: i64, error: &str) -> Result<()> {
+    pub async fn outbox_fail(&self, id: OutboxId, error: &str) -> Result<()> {
         let error = error.to_string();
         self.write(move |tx| {
-            let failed: Option<(Option<i64>, String, String)> = tx
+            let failed: Option<(Option<TicketId>, String, String)> = tx
                 .prepare_cached(
                     "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?1 WHERE id = ?2
                      RETURNING ticket_id, kind, recipients",
@@ -423,7 +435,7 @@ impl Store {
     }
 
     /// Keeps a queued mail as suppressed (sending is switched off).
-    pub async fn outbox_suppress(&self, id: i64) -> Result<()> {
+    pub async fn outbox_suppress(&self, id: OutboxId) -> Result<()> {
         self.write(move |tx| {
             tx.prepare_cached(
                 "UPDATE outbox SET status = 'suppressed' WHERE id = ?1 AND status = 'queued'",
@@ -449,6 +461,6 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub fn agent(tx: Tx<'_>, name_or_email: &str) -> Result<i64> {
+pub fn agent(tx: Tx<'_>, name_or_email: &str) -> Result<AgentId> {
     crate::ensure_agent(tx.conn(), name_or_email)
 }

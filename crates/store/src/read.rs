@@ -3,6 +3,7 @@
 //! The views serialize as the web UI's pages and API show them: a field left out there
 //! is `#[serde(skip)]`, with the reason beside it.
 
+use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, TicketId, TicketNumber};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -10,9 +11,9 @@ use crate::{Result, Store, StoreError, blobs};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketSummary {
-    pub id: i64,
+    pub id: TicketId,
     pub helpdesk: String,
-    pub number: i64,
+    pub number: TicketNumber,
     pub title: String,
     pub status: String,
     pub priority: Option<String>,
@@ -23,7 +24,7 @@ pub struct TicketSummary {
     pub reported_at: i64,
     /// Agents and API callers know a helpdesk by its name (`helpdesk`).
     #[serde(skip)]
-    pub helpdesk_id: i64,
+    pub helpdesk_id: HelpdeskId,
     /// Agent name.
     pub assignee: Option<String>,
     /// Unix seconds.
@@ -41,7 +42,7 @@ pub struct TicketFilter {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryView {
-    pub id: i64,
+    pub id: EntryId,
     /// `incoming`, `outgoing`, `note` or `event`.
     pub kind: String,
     /// The agent who wrote it (outgoing replies, notes).
@@ -62,7 +63,7 @@ pub struct EntryView {
     pub body_html: Option<String>,
     pub classification: Option<String>,
     /// The ledger row of an incoming mail: its raw bytes.
-    pub intake_id: Option<i64>,
+    pub intake_id: Option<IntakeId>,
     pub warnings: Option<String>,
     pub visible_to_customer: bool,
     pub created_at: i64,
@@ -91,7 +92,7 @@ pub struct TicketView {
     pub summary: TicketSummary,
     pub mail_subject: String,
     pub requester_name: Option<String>,
-    pub requester_id: Option<i64>,
+    pub requester_id: Option<ContactId>,
     pub details: TicketDetails,
     pub entries: Vec<EntryView>,
 }
@@ -115,7 +116,7 @@ pub struct TicketDetails {
 /// the mail and why it failed; the ledger's bookkeeping is not shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntakeRow {
-    pub id: i64,
+    pub id: IntakeId,
     pub helpdesk: Option<String>,
     pub source: String,
     pub location: String,
@@ -132,7 +133,7 @@ pub struct IntakeRow {
     pub classification: String,
     /// None for every mail of the failed queue: it made no ticket.
     #[serde(skip)]
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Option<TicketNumber>,
     pub reason: Option<String>,
     pub received_at: i64,
 }
@@ -166,10 +167,10 @@ pub(crate) fn summary(row: &Row<'_>) -> rusqlite::Result<TicketSummary> {
 
 impl Store {
     /// A ticket and its whole thread. `helpdesk` may be omitted when only one has that number.
-    pub async fn ticket(&self, helpdesk: Option<&str>, number: i64) -> Result<TicketView> {
+    pub async fn ticket(&self, helpdesk: Option<&str>, number: TicketNumber) -> Result<TicketView> {
         let helpdesk = helpdesk.map(str::to_string);
         self.read(move |conn| {
-            let ids: Vec<i64> = conn
+            let ids: Vec<TicketId> = conn
                 .prepare_cached(
                     "SELECT t.id FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
                      WHERE t.number = ?1 AND (?2 IS NULL OR h.name = ?2) ORDER BY t.id",
@@ -190,7 +191,7 @@ impl Store {
     }
 
     /// A ticket and its whole thread, by its database id.
-    pub async fn ticket_by_id(&self, id: i64) -> Result<TicketView> {
+    pub async fn ticket_by_id(&self, id: TicketId) -> Result<TicketView> {
         self.read(move |conn| ticket_view(conn, id)).await
     }
 
@@ -211,7 +212,7 @@ impl Store {
         .await
     }
 
-    pub async fn intake_row(&self, id: i64) -> Result<IntakeRow> {
+    pub async fn intake_row(&self, id: IntakeId) -> Result<IntakeRow> {
         self.read(move |conn| {
             conn.prepare_cached(&format!("{INTAKE_SELECT} WHERE i.id = ?1"))?
                 .query_row([id], intake_row)
@@ -222,7 +223,7 @@ impl Store {
     }
 
     /// The raw mail of a ledger row, exactly as received.
-    pub async fn raw_mail(&self, intake_id: i64) -> Result<Vec<u8>> {
+    pub async fn raw_mail(&self, intake_id: IntakeId) -> Result<Vec<u8>> {
         let (size, data): (i64, Vec<u8>) = self
             .read(move |conn| {
                 conn.prepare_cached("SELECT raw_size, raw FROM intake WHERE id = ?1")?
@@ -253,7 +254,7 @@ impl Store {
     }
 }
 
-fn ticket_view(conn: &Connection, id: i64) -> Result<TicketView> {
+fn ticket_view(conn: &Connection, id: TicketId) -> Result<TicketView> {
     let summary = conn
         .prepare_cached(&format!("{SUMMARY_SELECT} WHERE t.id = ?1"))?
         .query_row([id], summary)

@@ -1,5 +1,6 @@
 //! What the mail rules set on a ticket: fields, agents, tags, and a note saying so.
 
+use postdesk_core::id::TicketId;
 use postdesk_core::rules::RuleDecision;
 use rusqlite::{Connection, params};
 
@@ -12,7 +13,7 @@ use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
 pub(crate) fn apply_to_ticket(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
-    ticket_id: i64,
+    ticket_id: TicketId,
     mail: &IncomingMail,
     decision: &RuleDecision,
 ) -> Result<()> {

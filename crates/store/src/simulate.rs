@@ -2,6 +2,7 @@
 //! the same [`intake::decide`] as a real import on facts gathered by the same code, on
 //! a connection that cannot write.
 
+use postdesk_core::id::{AgentId, HelpdeskId, TicketNumber};
 use std::collections::HashSet;
 
 use postdesk_core::intake::{self, Action, Applied, Plan};
@@ -28,14 +29,14 @@ pub struct DryRun {
     /// The ticket the mail would be added to.
     pub ticket: Option<TicketBrief>,
     /// The number a new ticket would get.
-    pub next_number: i64,
+    pub next_number: TicketNumber,
     /// Set when the ledger already has this mail: importing it again changes nothing.
     pub already: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TicketBrief {
-    pub number: i64,
+    pub number: TicketNumber,
     pub title: String,
     pub status: String,
 }
@@ -74,13 +75,15 @@ impl Simulator {
         helpdesks
             .iter()
             .map(|hd| {
-                let id: Option<i64> = statement
+                let id: Option<HelpdeskId> = statement
                     .query_row([&hd.settings.name], |r| r.get(0))
                     .optional()?;
+                // A helpdesk the database has not registered yet has no tickets:
+                // id 0 is no row's id, so every lookup finds nothing.
                 Ok(RegisteredHelpdesk {
-                    id: id.unwrap_or(0),
+                    id: id.unwrap_or(HelpdeskId::new(0)),
                     config: hd.clone(),
-                    default_agent_id: 0,
+                    default_agent_id: AgentId::new(0),
                     manager_id: None,
                     assignee_id: None,
                 })
@@ -99,7 +102,7 @@ impl Simulator {
         let plan = intake::decide(&hd.config, input, &ledger, thread_facts)?;
         let already = match plan.already_imported() {
             Some((outcome, ticket_id)) => {
-                let number: Option<i64> = match ticket_id {
+                let number: Option<TicketNumber> = match ticket_id {
                     Some(id) => tx
                         .prepare("SELECT number FROM tickets WHERE id = ?1")?
                         .query_row([id], |r| r.get(0))

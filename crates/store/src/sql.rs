@@ -2,11 +2,11 @@
 //! placeholder lists. None of them ever holds user text unescaped.
 
 /// `IN (…)` of ids known to be integers (never user text).
-pub(crate) fn id_list(ids: &[i64]) -> String {
+pub(crate) fn id_list<Id: std::fmt::Display>(ids: &[Id]) -> String {
     if ids.is_empty() {
         return "(NULL)".into();
     }
-    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let list: Vec<String> = ids.iter().map(Id::to_string).collect();
     format!("({})", list.join(","))
 }
 
@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn id_lists_never_empty_sql() {
-        assert_eq!(id_list(&[]), "(NULL)");
+        assert_eq!(id_list::<i64>(&[]), "(NULL)");
         assert_eq!(id_list(&[3, 7]), "(3,7)");
     }
 

@@ -2,6 +2,7 @@
 //! helpdesk and the title made from the subject, its participants (`ticket_participants`),
 //! and the mark of who changed it last.
 
+use postdesk_core::id::{AgentId, ContactId, OrganizationId, TicketId, TicketNumber};
 use postdesk_mail::ParsedMail;
 use rusqlite::{Connection, params};
 
@@ -19,14 +20,19 @@ macro_rules! next_number {
 }
 
 /// Marks the ticket changed by `agent_id` at `at`.
-pub(crate) fn touch(conn: &Connection, ticket_id: i64, agent_id: i64, at: i64) -> Result<()> {
+pub(crate) fn touch(
+    conn: &Connection,
+    ticket_id: TicketId,
+    agent_id: AgentId,
+    at: i64,
+) -> Result<()> {
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![at, agent_id, ticket_id])?;
     Ok(())
 }
 
 /// The number the next new ticket of `hd` gets.
-pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<i64> {
+pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<TicketNumber> {
     Ok(conn
         .prepare_cached(concat!("SELECT ", next_number!()))?
         .query_row(
@@ -40,9 +46,9 @@ pub(crate) fn insert_ticket(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
-    requester_id: i64,
-    organization_id: Option<i64>,
-) -> Result<(i64, i64)> {
+    requester_id: ContactId,
+    organization_id: Option<OrganizationId>,
+) -> Result<(TicketId, TicketNumber)> {
     let s = &hd.config.settings;
     let m = &mail.mail;
     let now = now();
@@ -103,7 +109,7 @@ pub(crate) fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> 
 
 pub(crate) fn insert_participants(
     conn: &Connection,
-    ticket_id: i64,
+    ticket_id: TicketId,
     addresses: &[String],
 ) -> Result<()> {
     let mut statement = conn.prepare_cached(
@@ -116,9 +122,9 @@ pub(crate) fn insert_participants(
 }
 
 /// What the notification templates may say about a ticket.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TicketInfo {
-    pub number: i64,
+    pub number: TicketNumber,
     pub title: String,
     pub status: String,
     pub created_at: i64,
@@ -130,7 +136,7 @@ pub struct TicketInfo {
 }
 
 /// Ticket `ticket_id` as the notification templates see it.
-pub fn info(tx: Tx<'_>, ticket_id: i64) -> Result<TicketInfo> {
+pub fn info(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketInfo> {
     Ok(tx
         .conn()
         .prepare_cached(

@@ -8,6 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use postdesk_core::id::{ContactId, IntakeId, TicketId};
 use postdesk_store::desk::TicketUpdate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -123,7 +124,11 @@ pub async fn tickets(
     })))
 }
 
-pub async fn ticket(State(state): State<AppState>, agent: Agent, Path(id): Path<i64>) -> ApiResult {
+pub async fn ticket(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<TicketId>,
+) -> ApiResult {
     let view = state.desk(&agent).ticket(id).await?;
     to_json(TicketDetail::new(&state, view))
 }
@@ -149,7 +154,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 pub async fn update_ticket(
     State(state): State<AppState>,
     Changing(agent): Changing,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     Body(body): Body<UpdateBody>,
 ) -> ApiResult {
     let update = TicketUpdate {
@@ -175,7 +180,7 @@ pub struct TextBody {
 pub async fn reply(
     State(state): State<AppState>,
     Changing(agent): Changing,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
     let queued = state.desk(&agent).reply(id, &body.text).await?;
@@ -192,7 +197,7 @@ pub async fn reply(
 pub async fn note(
     State(state): State<AppState>,
     Changing(agent): Changing,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     Body(body): Body<TextBody>,
 ) -> ApiResult {
     let entry_id = state.desk(&agent).note(id, &body.text).await?;
@@ -210,7 +215,7 @@ pub async fn contacts(
 pub async fn contact(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<ContactId>,
 ) -> ApiResult {
     let (contact, tickets, events) = state.desk(&agent).contact(id).await?;
     let tickets = Ticket::list(&state, tickets);
@@ -234,7 +239,7 @@ pub async fn failed(State(state): State<AppState>, agent: Agent) -> ApiResult {
 pub async fn retry_failed(
     State(state): State<AppState>,
     Changing(agent): Changing,
-    Path(id): Path<i64>,
+    Path(id): Path<IntakeId>,
 ) -> ApiResult {
     let processed = state.desk(&agent).retry(id).await?;
     let (message, _) = crate::pages::retry_outcome(&state, id, &processed).await;
@@ -251,7 +256,7 @@ pub async fn retry_failed(
 pub async fn dismiss_failed(
     State(state): State<AppState>,
     Changing(agent): Changing,
-    Path(id): Path<i64>,
+    Path(id): Path<IntakeId>,
 ) -> ApiResult {
     state.desk(&agent).dismiss(id).await?;
     Ok(Json(json!({ "dismissed": id })))

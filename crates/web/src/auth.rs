@@ -2,6 +2,7 @@
 //! extractor that turns a request into a signed-in agent, CSRF checks and the limit
 //! on failed sign-ins.
 
+use postdesk_core::id::HelpdeskId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -116,7 +117,7 @@ impl Agent {
         }
     }
 
-    pub fn sees(&self, helpdesk_id: i64) -> bool {
+    pub fn sees(&self, helpdesk_id: HelpdeskId) -> bool {
         self.account.sees_helpdesk(helpdesk_id)
     }
 }

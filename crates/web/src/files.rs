@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use postdesk_core::id::IntakeId;
 use serde::Deserialize;
 
 use crate::auth::Agent;
@@ -65,7 +66,7 @@ pub async fn attachment(
 pub async fn raw_mail(
     State(state): State<AppState>,
     agent: Agent,
-    Path(intake_id): Path<i64>,
+    Path(intake_id): Path<IntakeId>,
 ) -> Result<Response, WebError> {
     let bytes = state.desk(&agent).raw_mail(intake_id).await?;
     Ok(file_response(

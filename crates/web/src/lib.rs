@@ -24,6 +24,7 @@ mod query;
 pub mod routes;
 mod views;
 
+use postdesk_core::id::{HelpdeskId, TicketNumber};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -83,12 +84,12 @@ impl AppState {
         self.0.app.desk(&agent.account)
     }
 
-    pub fn helpdesk(&self, id: i64) -> Option<&RegisteredHelpdesk> {
+    pub fn helpdesk(&self, id: HelpdeskId) -> Option<&RegisteredHelpdesk> {
         self.0.app.helpdesk(id)
     }
 
     /// A ticket's reference as its helpdesk writes it in subjects (`[HD#42]`).
-    pub fn reference(&self, helpdesk_id: i64, number: i64) -> String {
+    pub fn reference(&self, helpdesk_id: HelpdeskId, number: TicketNumber) -> String {
         match self.helpdesk(helpdesk_id) {
             Some(hd) => hd.config.reference.render(number),
             None => format!("#{number}"),

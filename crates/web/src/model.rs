@@ -4,6 +4,7 @@
 //! closes it, download links, a mailbox's configuration) to the store's view, flattened.
 
 use postdesk_app::mailboxes::MailboxHealth;
+use postdesk_core::id::ContactId;
 pub use postdesk_store::contacts::{Contact, ContactEvent, Organization};
 use postdesk_store::mailboxes::MailboxStatus;
 pub use postdesk_store::read::IntakeRow;
@@ -47,7 +48,7 @@ pub struct TicketDetail {
     pub ticket: Ticket,
     pub mail_subject: String,
     pub requester_name: Option<String>,
-    pub requester_id: Option<i64>,
+    pub requester_id: Option<ContactId>,
     #[serde(flatten)]
     pub details: TicketDetails,
     pub thread: Vec<Entry>,

@@ -2,6 +2,7 @@
 //! renders one template; forms that change something are read through [`CsrfForm`], so
 //! their fields are there only once the session's CSRF token matched.
 
+use postdesk_core::id::{ContactId, IntakeId, OrganizationId, TicketId};
 use std::net::SocketAddr;
 
 use axum::Form;
@@ -226,7 +227,7 @@ pub struct Done {
 pub async fn ticket(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let view = state.desk(&agent).ticket(id).await?;
@@ -266,14 +267,14 @@ pub async fn ticket(
 }
 
 /// Back to the ticket's page, which says what was `done` (see [`ticket`]).
-fn back_to_ticket(id: i64, done: &str) -> Redirect {
+fn back_to_ticket(id: TicketId, done: &str) -> Redirect {
     Redirect::to(&format!("/tickets/{id}?done={done}"))
 }
 
 pub async fn reply(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
     state.desk(&agent).reply(id, &form.text).await?;
@@ -283,7 +284,7 @@ pub async fn reply(
 pub async fn note(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     CsrfForm(form): CsrfForm<TextForm>,
 ) -> Result<Redirect, WebError> {
     state.desk(&agent).note(id, &form.text).await?;
@@ -301,7 +302,7 @@ pub struct UpdateForm {
 pub async fn update_ticket(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<TicketId>,
     CsrfForm(form): CsrfForm<UpdateForm>,
 ) -> Result<Redirect, WebError> {
     let update = TicketUpdate {
@@ -338,7 +339,7 @@ pub async fn contacts(
 pub async fn contact(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<ContactId>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
     let (c, tickets, events) = state.desk(&agent).contact(id).await?;
@@ -367,7 +368,7 @@ pub struct AddressForm {
 async fn change_contact(
     state: &AppState,
     agent: &Agent,
-    id: i64,
+    id: ContactId,
     change: ContactChange,
 ) -> Result<Redirect, WebError> {
     state.desk(agent).edit_contact(id, change).await?;
@@ -377,7 +378,7 @@ async fn change_contact(
 pub async fn rename_contact(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<ContactId>,
     CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<Redirect, WebError> {
     change_contact(&state, &agent, id, ContactChange::Rename(form.name)).await
@@ -386,7 +387,7 @@ pub async fn rename_contact(
 pub async fn add_address(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<ContactId>,
     CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
     change_contact(&state, &agent, id, ContactChange::AddAddress(form.address)).await
@@ -395,7 +396,7 @@ pub async fn add_address(
 pub async fn remove_address(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<ContactId>,
     CsrfForm(form): CsrfForm<AddressForm>,
 ) -> Result<Redirect, WebError> {
     change_contact(
@@ -424,7 +425,7 @@ pub async fn organizations(
 pub async fn organization(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<OrganizationId>,
 ) -> Result<Html<String>, WebError> {
     let (o, contacts, tickets) = state.desk(&agent).organization(id).await?;
     let tickets = Ticket::list(&state, tickets);
@@ -550,7 +551,11 @@ pub async fn failed(State(state): State<AppState>, agent: Agent) -> Result<Html<
 }
 
 /// What processing a mail again did, in words.
-pub async fn retry_outcome(state: &AppState, id: i64, p: &Processed) -> (String, &'static str) {
+pub async fn retry_outcome(
+    state: &AppState,
+    id: IntakeId,
+    p: &Processed,
+) -> (String, &'static str) {
     let r = &p.report;
     let mut reference = String::new();
     if let (Some(ticket), Some(number)) = (r.ticket_id, r.ticket_number)
@@ -576,7 +581,7 @@ pub async fn retry_outcome(state: &AppState, id: i64, p: &Processed) -> (String,
 pub async fn retry_failed(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<IntakeId>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
     let processed = state.desk(&agent).retry(id).await?;
@@ -587,7 +592,7 @@ pub async fn retry_failed(
 pub async fn dismiss_failed(
     State(state): State<AppState>,
     agent: Agent,
-    Path(id): Path<i64>,
+    Path(id): Path<IntakeId>,
     _: CsrfForm<()>,
 ) -> Result<Html<String>, WebError> {
     state.desk(&agent).dismiss(id).await?;

@@ -16,6 +16,8 @@
 //!
 //! Everything is checked and compiled (regexes included) once, at config load.
 
+use crate::id::TicketNumber;
+
 mod condition;
 mod outcome;
 pub mod settings;
@@ -214,7 +216,7 @@ impl RuleSet {
     }
 
     /// Ticket numbers referenced in `text` in this helpdesk's formats.
-    pub fn references_in(&self, text: &str) -> Vec<i64> {
+    pub fn references_in(&self, text: &str) -> Vec<TicketNumber> {
         self.reference.find_all(text)
     }
 }

@@ -1,6 +1,7 @@
 //! The mail rules: conditions and actions, what their mistakes say, and how they
 //! combine with threading and the route stage.
 
+use crate::id::{ContactId, TicketId, TicketNumber};
 use postdesk_mail::{Address, Attachment, Classification, ParsedMail};
 
 use crate::route::route;
@@ -348,10 +349,10 @@ fn update_ticket_without_a_ticket_is_passed_over() {
 
 fn ticket(id: i64, number: i64) -> TicketFacts {
     TicketFacts {
-        id,
-        number,
+        id: TicketId::new(id),
+        number: TicketNumber::new(number),
         status: "open".into(),
-        requester_contact_id: Some(1),
+        requester_contact_id: Some(ContactId::new(1)),
         organization_id: None,
         participants: Vec::new(),
     }
@@ -359,12 +360,12 @@ fn ticket(id: i64, number: i64) -> TicketFacts {
 
 fn facts(known_sender: bool) -> ThreadFacts {
     ThreadFacts {
-        subject_number: Some(102),
+        subject_number: Some(TicketNumber::new(102)),
         by_subject: Some(ticket(7, 102)),
         by_message_id: None,
         sender: SenderFacts {
             email: Some("jane@acme.example".into()),
-            contact_id: known_sender.then_some(1),
+            contact_id: known_sender.then_some(ContactId::new(1)),
             organization_id: None,
             is_agent: false,
         },
@@ -373,7 +374,7 @@ fn facts(known_sender: bool) -> ThreadFacts {
 
 fn followup() -> Decision {
     Decision::FollowUp {
-        ticket_id: 7,
+        ticket_id: TicketId::new(7),
         set_status: None,
         note: None,
     }

@@ -1,5 +1,6 @@
 //! `postdesk failed list|show|retry`
 
+use postdesk_core::id::IntakeId;
 use std::io::Write;
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
             }
         }
         FailedCommand::Show(ShowArgs { id, raw }) => {
-            let row = store.intake_row(id).await?;
+            let row = store.intake_row(IntakeId::new(id)).await?;
             let bytes = store.raw_mail(row.id).await?;
             if raw {
                 std::io::stdout().write_all(&bytes)?;
@@ -71,7 +72,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
             println!("{}", terminal_safe(headers));
         }
         FailedCommand::Retry(RetryArgs { ids, all }) => {
-            let ids = if all {
+            let ids: Vec<IntakeId> = if all {
                 store
                     .intake_rows(Some("failed"), 0)
                     .await?
@@ -79,7 +80,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
                     .map(|r| r.id)
                     .collect()
             } else {
-                ids
+                ids.into_iter().map(IntakeId::new).collect()
             };
             if ids.is_empty() {
                 println!("Nothing to retry.");

@@ -1,6 +1,7 @@
 //! `postdesk reply N`, `postdesk outbox list|show|retry|send`, and the SMTP steps of
 //! `postdesk check`.
 
+use postdesk_core::id::{OutboxId, TicketNumber};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -15,7 +16,7 @@ use super::tickets::terminal_safe;
 #[derive(Args)]
 pub struct ReplyArgs {
     /// Ticket number.
-    pub number: i64,
+    pub number: TicketNumber,
     /// The text; without it, read from standard input.
     #[arg(long, short)]
     pub message: Option<String>,
@@ -130,6 +131,7 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
             }
         }
         OutboxCommand::Show(ShowArgs { id, raw }) => {
+            let id = OutboxId::new(id);
             let bytes = store.outbox_raw(id).await?;
             if raw {
                 std::io::stdout().write_all(&bytes)?;
@@ -168,6 +170,7 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
             let n = if all {
                 store.outbox_retry_failed().await?
             } else {
+                let ids: Vec<OutboxId> = ids.into_iter().map(OutboxId::new).collect();
                 store.outbox_retry(&ids).await?
             };
             println!("{n} mail(s) queued again.");

@@ -15,6 +15,7 @@ pub struct ListArgs {
 /// `show ID [--raw]`
 #[derive(Args)]
 pub struct ShowArgs {
+    /// The row's id, as `list` shows it (typed where the command uses it).
     pub id: i64,
     #[arg(long)]
     pub raw: bool,

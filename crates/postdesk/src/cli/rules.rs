@@ -242,7 +242,7 @@ fn render(
             let (number, title, status) = dry
                 .ticket
                 .as_ref()
-                .map(|t| (t.number, clip(&t.title, 60), t.status.clone()))
+                .map(|t| (t.number.to_string(), clip(&t.title, 60), t.status.clone()))
                 .unwrap_or_default();
             let new_status = decided.fields.status.as_ref().or(set_status.as_ref());
             let status = match new_status {

@@ -1,5 +1,6 @@
 //! `postdesk tickets list|show`
 
+use postdesk_core::id::TicketNumber;
 use std::path::Path;
 
 use clap::Subcommand;
@@ -23,7 +24,7 @@ pub enum TicketsCommand {
     },
     /// One ticket and its thread.
     Show {
-        number: i64,
+        number: TicketNumber,
         #[arg(long)]
         helpdesk: Option<String>,
         /// Show the whole text of each mail, quoted history included.
@@ -32,7 +33,7 @@ pub enum TicketsCommand {
     },
     /// Change a ticket's status (e.g. `closed`).
     SetStatus {
-        number: i64,
+        number: TicketNumber,
         status: String,
         #[arg(long)]
         helpdesk: Option<String>,

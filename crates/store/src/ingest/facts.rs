@@ -2,6 +2,7 @@
 //! their subject references and Message-IDs point at, and who their senders are. Read
 //! for a whole batch at once when it begins ([`Known`]), kept current as it writes.
 
+use postdesk_core::id::{ContactId, HelpdeskId, OrganizationId, TicketId, TicketNumber};
 use std::collections::{HashMap, HashSet};
 
 use postdesk_core::thread::{SenderFacts, ThreadFacts, TicketFacts};
@@ -21,13 +22,13 @@ use crate::{RegisteredHelpdesk, Result};
 #[derive(Default)]
 pub(crate) struct Known {
     /// Lower-case address → contact (id, organization); `None`: no such contact.
-    pub(crate) contacts: HashMap<String, Option<(i64, Option<i64>)>>,
+    pub(crate) contacts: HashMap<String, Option<(ContactId, Option<OrganizationId>)>>,
     /// (helpdesk, number) → ticket id; `None`: no such ticket.
-    pub(crate) numbers: HashMap<(i64, i64), Option<i64>>,
+    pub(crate) numbers: HashMap<(HelpdeskId, TicketNumber), Option<TicketId>>,
     /// (helpdesk, Message-ID) → the ticket it threads to; `None`: none. Our own
     /// outgoing mails queued in this batch are not added: nobody can answer them yet.
-    pub(crate) message_ids: HashMap<(i64, String), Option<i64>>,
-    pub(crate) tickets: HashMap<i64, TicketFacts>,
+    pub(crate) message_ids: HashMap<(HelpdeskId, String), Option<TicketId>>,
+    pub(crate) tickets: HashMap<TicketId, TicketFacts>,
 }
 
 impl Known {
@@ -41,8 +42,8 @@ impl Known {
             .iter()
             .map(|hd| hd.config.settings.default_contact.to_ascii_lowercase())
             .collect();
-        let mut numbers: HashSet<(i64, i64)> = HashSet::new();
-        let mut message_ids: HashSet<(i64, &str)> = HashSet::new();
+        let mut numbers: HashSet<(HelpdeskId, TicketNumber)> = HashSet::new();
+        let mut message_ids: HashSet<(HelpdeskId, &str)> = HashSet::new();
         for mail in mails.iter().filter(|m| m.failure.is_none()) {
             let Some(hd) = helpdesks.get(mail.helpdesk) else {
                 continue;
@@ -84,9 +85,9 @@ impl Known {
             }
         }
 
-        let mut ticket_ids: HashSet<i64> = HashSet::new();
+        let mut ticket_ids: HashSet<TicketId> = HashSet::new();
         // Per helpdesk, so that UNIQUE (helpdesk_id, number) finds them.
-        let mut by_helpdesk: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut by_helpdesk: HashMap<HelpdeskId, Vec<TicketNumber>> = HashMap::new();
         for (hd, n) in &numbers {
             by_helpdesk.entry(*hd).or_default().push(*n);
         }
@@ -96,10 +97,10 @@ impl Known {
                 placeholders(wanted.len())
             );
             let mut statement = conn.prepare(&sql)?;
-            let values = std::iter::once(hd).chain(wanted);
+            let values = std::iter::once(hd.get()).chain(wanted.iter().map(|n| n.get()));
             let mut rows = statement.query(params_from_iter(values))?;
             while let Some(row) = rows.next()? {
-                let id: i64 = row.get(1)?;
+                let id: TicketId = row.get(1)?;
                 known.numbers.insert((hd, row.get(0)?), Some(id));
                 ticket_ids.insert(id);
             }
@@ -122,7 +123,7 @@ impl Known {
                  WHERE message_id IN ({}) AND ticket_id IS NOT NULL",
                 placeholders(distinct.len())
             );
-            let mut by_outbox: HashMap<(i64, String), i64> = HashMap::new();
+            let mut by_outbox: HashMap<(HelpdeskId, String), TicketId> = HashMap::new();
             let mut statement = conn.prepare(&sql)?;
             let mut rows = statement.query(params_from_iter(&distinct))?;
             while let Some(row) = rows.next()? {
@@ -162,7 +163,7 @@ impl Known {
             let mut statement = conn.prepare(&sql)?;
             let mut rows = statement.query(params_from_iter(&ticket_ids))?;
             while let Some(row) = rows.next()? {
-                let ticket_id: i64 = row.get(0)?;
+                let ticket_id: TicketId = row.get(0)?;
                 if let Some(t) = known.tickets.get_mut(&ticket_id) {
                     t.participants.push(row.get(1)?);
                 }
@@ -239,8 +240,8 @@ pub(crate) fn gather(
 fn ticket_by_number(
     conn: &Connection,
     known: &mut Known,
-    helpdesk_id: i64,
-    number: i64,
+    helpdesk_id: HelpdeskId,
+    number: TicketNumber,
 ) -> Result<Option<TicketFacts>> {
     let id = match known.numbers.get(&(helpdesk_id, number)) {
         Some(id) => *id,
@@ -258,9 +259,9 @@ fn ticket_by_number(
 fn ticket_by_message_id(
     conn: &Connection,
     known: &Known,
-    helpdesk_id: i64,
+    helpdesk_id: HelpdeskId,
     message_id: &str,
-) -> Result<Option<i64>> {
+) -> Result<Option<TicketId>> {
     if let Some(ticket_id) = known
         .message_ids
         .get(&(helpdesk_id, message_id.to_string()))
@@ -286,7 +287,7 @@ fn ticket_by_message_id(
 fn ticket_facts(
     conn: &Connection,
     known: &mut Known,
-    ticket_id: i64,
+    ticket_id: TicketId,
 ) -> Result<Option<TicketFacts>> {
     if let Some(t) = known.tickets.get(&ticket_id) {
         return Ok(Some(t.clone()));
@@ -322,7 +323,7 @@ pub(crate) fn contact_by_address(
     conn: &Connection,
     known: &mut Known,
     email: &str,
-) -> Result<Option<(i64, Option<i64>)>> {
+) -> Result<Option<(ContactId, Option<OrganizationId>)>> {
     if let Some(contact) = known.contacts.get(email) {
         return Ok(*contact);
     }

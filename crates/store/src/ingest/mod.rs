@@ -12,6 +12,7 @@
 
 mod facts;
 
+use postdesk_core::id::{ContactId, IntakeId, OrganizationId, TicketId, TicketNumber};
 use std::collections::HashSet;
 
 use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
@@ -22,7 +23,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use crate::contacts;
 use crate::entries::insert_event;
-use crate::entries::insert_incoming;
+use crate::entries::{IncomingEntry, insert_incoming};
 pub use crate::incoming::{IncomingMail, IngestReport, Outcome, StoredAttachment};
 use crate::ledger::{self, LedgerIndex, LedgerRow};
 use crate::tickets::{insert_participants, insert_ticket, participant_addresses};
@@ -79,7 +80,7 @@ impl Batch<'_> {
         &mut self,
         helpdesks: &[RegisteredHelpdesk],
         mail: &IncomingMail,
-        retry_of: Option<i64>,
+        retry_of: Option<IntakeId>,
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
         let report = self.ingest_one(hd, mail, retry_of)?;
@@ -98,7 +99,7 @@ impl Batch<'_> {
         &mut self,
         hd: &RegisteredHelpdesk,
         mail: &IncomingMail,
-        retry_of: Option<i64>,
+        retry_of: Option<IntakeId>,
     ) -> Result<IngestReport> {
         let ledger = self.ledger.facts(hd.id, mail);
         let input = mail.decision_input(retry_of);
@@ -140,7 +141,7 @@ fn record_failure(
     conn: &Connection,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
-    retry_of: Option<i64>,
+    retry_of: Option<IntakeId>,
     reason: &str,
 ) -> Result<IngestReport> {
     let row = LedgerRow {
@@ -274,7 +275,13 @@ fn execute(
                 },
             )?;
             // A new ticket's description is the whole text: nothing in it is history we know.
-            insert_incoming(conn, hd, ticket_id, mail, contact_id, intake_id, &m.text)?;
+            let entry = IncomingEntry {
+                ticket_id,
+                author: contact_id,
+                intake_id,
+                body_text: &m.text,
+            };
+            insert_incoming(conn, hd, mail, &entry)?;
             let participants = participant_addresses(hd, m);
             insert_participants(conn, ticket_id, &participants)?;
             known.numbers.insert((hd.id, number), Some(ticket_id));
@@ -332,17 +339,15 @@ fn execute(
                 },
             )?;
             let reply = mail.reply(hd.config.settings.reply_marker.as_deref());
-            insert_incoming(
-                conn,
-                hd,
+            let entry = IncomingEntry {
                 ticket_id,
-                mail,
-                informant,
+                author: informant,
                 intake_id,
-                &reply.reply,
-            )?;
+                body_text: &reply.reply,
+            };
+            insert_incoming(conn, hd, mail, &entry)?;
             // Status (when it changes), last modified, and the number to report.
-            let number: i64 = conn
+            let number: TicketNumber = conn
                 .prepare_cached(
                     "UPDATE tickets SET status = COALESCE(?1, status), modified_at = ?2,
                      modified_by = ?3 WHERE id = ?4 RETURNING number",
@@ -389,9 +394,9 @@ fn execute(
 
 fn report(
     outcome: Outcome,
-    intake_id: i64,
-    ticket_id: Option<i64>,
-    ticket_number: Option<i64>,
+    intake_id: IntakeId,
+    ticket_id: Option<TicketId>,
+    ticket_number: Option<TicketNumber>,
     reason: Option<String>,
 ) -> IngestReport {
     IngestReport {
@@ -407,11 +412,11 @@ fn report(
 /// The requester of a new ticket.
 struct NewRequester {
     contact: Requester,
-    organization_id: Option<i64>,
+    organization_id: Option<OrganizationId>,
 }
 
 enum Requester {
-    Known(i64),
+    Known(ContactId),
     /// A contact to create with the ticket.
     New {
         name: String,
@@ -468,7 +473,11 @@ fn requester_for_new_ticket(
 }
 
 /// The helpdesk's default contact, created on first use.
-fn default_contact(conn: &Connection, hd: &RegisteredHelpdesk, known: &mut Known) -> Result<i64> {
+fn default_contact(
+    conn: &Connection,
+    hd: &RegisteredHelpdesk,
+    known: &mut Known,
+) -> Result<ContactId> {
     let email = hd.config.settings.default_contact.to_ascii_lowercase();
     match contact_by_address(conn, known, &email)? {
         Some((id, _)) => Ok(id),
