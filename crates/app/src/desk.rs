@@ -4,6 +4,7 @@
 //! agent may not see answers "not found", so its existence is not told.
 
 use postdesk_core::id::{ContactId, EntryId, IntakeId, OrganizationId, TicketId};
+use postdesk_core::intake::IntakeOutcome;
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;
 use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
@@ -132,7 +133,11 @@ impl Desk<'_> {
 
     /// The failed queue, as far as the agent may see it: mails no helpdesk took only for admins.
     pub async fn failed(&self) -> Result<Vec<IntakeRow>, DeskError> {
-        let rows = self.app.store().intake_rows(Some("failed"), 500).await?;
+        let rows = self
+            .app
+            .store()
+            .intake_rows(Some(IntakeOutcome::Failed), 500)
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|r| self.sees_intake(r.helpdesk.as_deref()))
@@ -152,7 +157,7 @@ impl Desk<'_> {
 
     async fn failed_row(&self, id: IntakeId) -> Result<(), DeskError> {
         let row = self.app.store().intake_row(id).await?;
-        if row.outcome != "failed" || !self.sees_intake(row.helpdesk.as_deref()) {
+        if row.outcome != IntakeOutcome::Failed || !self.sees_intake(row.helpdesk.as_deref()) {
             return Err(DeskError::NotFound(format!(
                 "failed mail {id} is not in your failed queue"
             )));

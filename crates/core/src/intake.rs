@@ -6,6 +6,7 @@
 //! references point at, who the sender is); this module decides, without I/O.
 
 use crate::id::{IntakeId, TicketId};
+use crate::text_enum::text_enum;
 
 use postdesk_mail::Classification;
 
@@ -13,36 +14,17 @@ use crate::rules::{self, Matched, Ruled};
 use crate::settings::Helpdesk;
 use crate::thread::{self, Decision, ThreadFacts};
 
-/// A ledger row's outcome, as stored in `intake.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IntakeOutcome {
-    Created,
-    Appended,
-    Ignored,
-    Failed,
+text_enum! {
+    /// A ledger row's outcome, as stored in `intake.outcome`.
+    pub enum IntakeOutcome {
+        Created = "created",
+        Appended = "appended",
+        Ignored = "ignored",
+        Failed = "failed",
+    }
 }
 
 impl IntakeOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Appended => "appended",
-            Self::Ignored => "ignored",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// The stored text; `None` for anything else (the table's CHECK allows nothing else).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "created" => Self::Created,
-            "appended" => Self::Appended,
-            "ignored" => Self::Ignored,
-            "failed" => Self::Failed,
-            _ => return None,
-        })
-    }
-
     /// The mail became a ticket or a follow-up: its Message-ID now threads answers.
     pub fn made_entry(self) -> bool {
         matches!(self, Self::Created | Self::Appended)

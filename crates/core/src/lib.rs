@@ -9,7 +9,7 @@
 //! list, and never back (a module uses only modules of the layers below it):
 //!
 //! 1. What the others build on, using no module of this crate: [`address`] (the one
-//!    address check), [`config_issue`] (the one error of configuration checks), [`id`] (typed row ids),
+//!    address check), [`config_issue`] (the one error of configuration checks), [`id`] (typed row ids), [`entry`] (a thread's entry kinds),
 //!    [`reference`](mod@reference) (ticket references in subjects), [`ticket`] (the
 //!    ticket field set), [`time`], [`attachments`] (the attachment policy) and
 //!    [`thread`] (threading and its [`thread::ThreadSettings`]).
@@ -29,6 +29,7 @@
 pub mod address;
 pub mod attachments;
 pub mod config_issue;
+pub mod entry;
 pub mod id;
 pub mod intake;
 pub mod mailbox;
@@ -37,6 +38,7 @@ pub mod reference;
 pub mod route;
 pub mod rules;
 pub mod settings;
+mod text_enum;
 pub mod thread;
 pub mod ticket;
 pub mod time;
@@ -44,11 +46,28 @@ pub mod time;
 pub use reference::ReferenceFormat;
 pub use settings::HelpdeskSettings;
 
+text_enum::text_enum! {
+    /// Where a mail came from, as the ledger records it.
+    pub enum MailSource {
+        /// One `.eml` file.
+        File = "file",
+        /// A message of an mbox file.
+        Mbox = "mbox",
+        /// A message of a Maildir.
+        Maildir = "maildir",
+        /// Standard input (`postdesk deliver`, the MTA pipe).
+        Stdin = "stdin",
+        /// An IMAP mailbox.
+        Imap = "imap",
+        /// The failed queue, processed again (`postdesk failed retry`).
+        Retry = "retry",
+    }
+}
+
 /// One mail as a source hands it over: bytes plus where it came from.
 #[derive(Debug, Clone)]
 pub struct RawMail {
-    /// `file`, `mbox`, `maildir`, `stdin`, `imap`…
-    pub source: &'static str,
+    pub source: MailSource,
     /// Whatever finds the mail again at its source (path, `path#n` in an mbox, mailbox/UID).
     pub location: String,
     pub bytes: Vec<u8>,

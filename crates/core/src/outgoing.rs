@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::text_enum::text_enum;
+
 use crate::config_issue::ConfigIssue;
 use crate::mailbox::{Secret, Security};
 
@@ -320,38 +322,33 @@ impl DeliverySettings {
     }
 }
 
-/// The mails postdesk writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// To the requester of a new ticket.
-    Acknowledgement,
-    /// To agents: a new ticket.
-    NewTicket,
-    /// To agents: the customer answered.
-    FollowUp,
-    /// To the alert contacts: a mail could not be processed.
-    Alert,
-    /// An agent's answer to the customer.
-    Reply,
+text_enum! {
+    /// The mails postdesk writes (an outbox row's kind).
+    pub enum Event {
+        /// To the requester of a new ticket.
+        Acknowledgement = "acknowledgement",
+        /// To agents: a new ticket.
+        NewTicket = "new_ticket",
+        /// To agents: the customer answered.
+        FollowUp = "follow_up",
+        /// To the alert contacts: a mail could not be processed.
+        Alert = "alert",
+        /// An agent's answer to the customer.
+        Reply = "reply",
+    }
 }
 
-impl Event {
-    pub const ALL: [Event; 5] = [
-        Event::Acknowledgement,
-        Event::NewTicket,
-        Event::FollowUp,
-        Event::Alert,
-        Event::Reply,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Acknowledgement => "acknowledgement",
-            Self::NewTicket => "new_ticket",
-            Self::FollowUp => "follow_up",
-            Self::Alert => "alert",
-            Self::Reply => "reply",
-        }
+text_enum! {
+    /// Where an outgoing mail stands in the outbox.
+    pub enum OutboxStatus {
+        /// Waiting for its next attempt (or its first).
+        Queued = "queued",
+        /// Accepted by the SMTP server.
+        Sent = "sent",
+        /// Refused for good, or out of attempts; `outbox retry` queues it again.
+        Failed = "failed",
+        /// Kept and never sent (`outgoing.enabled = false`).
+        Suppressed = "suppressed",
     }
 }
 
@@ -458,7 +455,7 @@ impl Templates {
         {
             env.set_syntax(syntax);
         }
-        for event in Event::ALL {
+        for &event in Event::ALL {
             let (mut subject, mut body) = {
                 let (s, b) = builtin(event, language);
                 (s.to_string(), b.to_string())
@@ -481,7 +478,7 @@ impl Templates {
                 .map_err(|e| ConfigIssue::new(key.clone(), e.to_string()))?;
         }
         let templates = Self { env: Arc::new(env) };
-        for event in Event::ALL {
+        for &event in Event::ALL {
             templates.render(event, sample()).map_err(|e| {
                 ConfigIssue::new(format!("templates.{}", event.as_str()), e.to_string())
             })?;

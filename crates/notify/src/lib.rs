@@ -219,7 +219,7 @@ pub(crate) fn queue(
             ticket_id: mail.ticket_id,
             intake_id: mail.intake_id,
             entry_id: mail.entry_id,
-            kind: event.as_str(),
+            kind: event,
             message_id: &message_id,
             envelope_from: &composed.envelope_from,
             recipients: &composed.recipients,

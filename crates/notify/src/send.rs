@@ -442,6 +442,7 @@ pub async fn check(
 mod tests {
     use std::sync::Mutex;
 
+    use postdesk_core::outgoing::{Event, OutboxStatus};
     use postdesk_core::settings::HelpdeskSettings;
     use postdesk_store::outbox::{self, NewOutgoing};
 
@@ -513,7 +514,7 @@ mod tests {
                             ticket_id: None,
                             intake_id: None,
                             entry_id: None,
-                            kind: "alert",
+                            kind: Event::Alert,
                             message_id: &message_id,
                             envelope_from: "support@example.com",
                             recipients: &["alice@example.org".to_string()],
@@ -561,15 +562,15 @@ mod tests {
         let rows = store.outbox_rows(None, 10).await.unwrap();
         let by_id = |id: OutboxId| rows.iter().find(|r| r.id == id).unwrap();
         let ids = stub.sent.lock().unwrap().clone();
-        assert_eq!(by_id(ids[0]).status, "sent");
+        assert_eq!(by_id(ids[0]).status, OutboxStatus::Sent);
         let deferred = by_id(ids[1]);
-        assert_eq!(deferred.status, "queued");
+        assert_eq!(deferred.status, OutboxStatus::Queued);
         assert_eq!(deferred.attempts, 1);
         assert_eq!(deferred.last_error.as_deref(), Some("421 try later"));
         // The first retry waits the base delay.
         let wait = deferred.next_attempt_at - postdesk_store::now();
         assert!((55..=60).contains(&wait), "{wait}");
-        assert_eq!(by_id(ids[2]).status, "failed");
+        assert_eq!(by_id(ids[2]).status, OutboxStatus::Failed);
         // The deferred mail is not due yet: a second run sends nothing.
         let again = deliver_due_with(&&stub, &store, &helpdesks, &delivery(5), None)
             .await
@@ -593,7 +594,7 @@ mod tests {
         }
         let row = &store.outbox_rows(None, 1).await.unwrap()[0];
         // Each defer above counted an attempt too: 3 by the test, 3 by the sender.
-        assert_eq!((row.status.as_str(), row.attempts), ("queued", 6));
+        assert_eq!((row.status, row.attempts), (OutboxStatus::Queued, 6));
         let id = row.id;
         store.outbox_defer(id, 0, "waiting").await.unwrap();
         let done = deliver_due_with(&&stub, &store, &helpdesks, &delivery(8), None)
@@ -601,7 +602,7 @@ mod tests {
             .unwrap();
         assert_eq!(done.failed, 1);
         let row = store.outbox_row(id).await.unwrap();
-        assert_eq!(row.status, "failed");
+        assert_eq!(row.status, OutboxStatus::Failed);
         assert!(
             row.last_error
                 .as_deref()

@@ -10,7 +10,7 @@ use postdesk_core::id::IntakeId;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use postdesk_core::RawMail;
+use postdesk_core::{MailSource, RawMail};
 use postdesk_store::{
     IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError, Writer,
 };
@@ -52,7 +52,7 @@ impl Default for Options {
 /// One mail's result, reported after its batch committed.
 #[derive(Debug, Clone)]
 pub struct Processed {
-    pub source: &'static str,
+    pub source: MailSource,
     pub location: String,
     pub report: IngestReport,
 }
@@ -316,7 +316,7 @@ impl Pipeline {
                 None => self.options.helpdesk,
             };
             let raw = RawMail {
-                source: "retry",
+                source: MailSource::Retry,
                 location: row.location.clone(),
                 bytes,
             };

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::mbox::MboxReader;
-use crate::{RawMail, SourceError};
+use crate::{MailSource, RawMail, SourceError};
 
 /// Everything under `paths`, read lazily one mail at a time, in a stable order.
 pub fn read_paths(
@@ -24,13 +24,13 @@ enum Pending {
     /// Not looked at yet: file, mbox, Maildir or directory.
     Path(PathBuf),
     /// A single mail file.
-    Mail(PathBuf, &'static str),
+    Mail(PathBuf, MailSource),
     /// The mail files of one Maildir folder (`new/` or `cur/`), by name: a large
     /// Maildir costs one short name per mail, not a full path.
     Folder {
         dir: PathBuf,
         names: std::vec::IntoIter<Box<OsStr>>,
-        source: &'static str,
+        source: MailSource,
     },
 }
 
@@ -49,7 +49,7 @@ impl Iterator for PathWalker {
                     Some(Ok((index, bytes))) => {
                         let location = format!("{}#{index}", path.display());
                         return Some(Ok(RawMail {
-                            source: "mbox",
+                            source: MailSource::Mbox,
                             location,
                             bytes,
                         }));
@@ -102,7 +102,8 @@ impl PathWalker {
                 let file = fs::File::open(&path).map_err(read_err)?;
                 self.mbox = Some((path, MboxReader::new(file)));
             } else {
-                self.pending.push_front(Pending::Mail(path, "file"));
+                self.pending
+                    .push_front(Pending::Mail(path, MailSource::File));
             }
             return Ok(());
         }
@@ -115,7 +116,7 @@ impl PathWalker {
                     folders.push(Pending::Folder {
                         dir,
                         names,
-                        source: "maildir",
+                        source: MailSource::Maildir,
                     });
                 }
             }
@@ -186,7 +187,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(entries)
 }
 
-fn read_mail(path: PathBuf, source: &'static str) -> Result<RawMail, SourceError> {
+fn read_mail(path: PathBuf, source: MailSource) -> Result<RawMail, SourceError> {
     match fs::read(&path) {
         Ok(bytes) => Ok(RawMail {
             source,

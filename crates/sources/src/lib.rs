@@ -8,7 +8,7 @@ pub mod stdin;
 
 use std::path::PathBuf;
 
-pub use postdesk_core::RawMail;
+pub use postdesk_core::{MailSource, RawMail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

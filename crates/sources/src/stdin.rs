@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use crate::{RawMail, SourceError};
+use crate::{MailSource, RawMail, SourceError};
 
 /// Reads the whole of `input`, refusing more than `limit` bytes.
 pub fn read_one(input: impl Read, limit: usize) -> Result<RawMail, SourceError> {
@@ -18,7 +18,7 @@ pub fn read_one(input: impl Read, limit: usize) -> Result<RawMail, SourceError> 
         return Err(SourceError::TooLarge { limit });
     }
     Ok(RawMail {
-        source: "stdin",
+        source: MailSource::Stdin,
         location: "stdin".into(),
         bytes,
     })

@@ -2,6 +2,7 @@
 //! already on disk, the mail rules evaluated; and what became of it. The pipeline
 //! builds these (`postdesk_pipeline::prepare`); the store persists them.
 
+use postdesk_core::MailSource;
 use postdesk_core::id::{IntakeId, TicketId, TicketNumber};
 use postdesk_core::intake::{self, IntakeOutcome};
 use postdesk_core::route::Route;
@@ -29,7 +30,7 @@ pub struct IncomingMail {
     /// Index into the registered helpdesks.
     pub helpdesk: usize,
     /// `file`, `maildir`, `mbox`, `stdin`, `imap`…
-    pub source: &'static str,
+    pub source: MailSource,
     /// Path, mailbox and UID… whatever finds the mail at its source.
     pub location: String,
     pub sha256: String,

@@ -43,9 +43,7 @@ impl LedgerIndex {
             let Some(helpdesk_id) = row.get::<_, Option<HelpdeskId>>(0)? else {
                 continue;
             };
-            let Some(outcome) = IntakeOutcome::parse(&row.get::<_, String>(2)?) else {
-                continue;
-            };
+            let outcome: IntakeOutcome = row.get(2)?;
             let prior = PriorIntake {
                 intake_id: row.get(1)?,
                 outcome,
@@ -189,11 +187,11 @@ pub(crate) fn tickets_of_incoming(
     while let Some(row) = rows.next()? {
         let helpdesk_id: Option<HelpdeskId> = row.get(0)?;
         let message_id: Option<String> = row.get(1)?;
-        let outcome = IntakeOutcome::parse(&row.get::<_, String>(2)?);
+        let outcome: IntakeOutcome = row.get(2)?;
         let ticket_id: Option<TicketId> = row.get(3)?;
         if let (Some(helpdesk_id), Some(message_id), Some(ticket_id)) =
             (helpdesk_id, message_id, ticket_id)
-            && outcome.is_some_and(IntakeOutcome::made_entry)
+            && outcome.made_entry()
         {
             tickets.insert((helpdesk_id, message_id), ticket_id);
         }

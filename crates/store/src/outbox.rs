@@ -7,6 +7,7 @@
 use postdesk_core::id::{
     AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OutboxId, TicketId, TicketNumber,
 };
+use postdesk_core::outgoing::{Event, OutboxStatus};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, Tx, now};
@@ -18,8 +19,7 @@ pub struct NewOutgoing<'a> {
     pub ticket_id: Option<TicketId>,
     pub intake_id: Option<IntakeId>,
     pub entry_id: Option<EntryId>,
-    /// `acknowledgement`, `new_ticket`, `follow_up`, `alert` or `reply`.
-    pub kind: &'a str,
+    pub kind: Event,
     /// Without angle brackets.
     pub message_id: &'a str,
     pub envelope_from: &'a str,
@@ -57,7 +57,11 @@ pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<OutboxId> {
         recipients,
         mail.subject,
         mail.raw,
-        if mail.suppressed { "suppressed" } else { "queued" },
+        if mail.suppressed {
+            OutboxStatus::Suppressed
+        } else {
+            OutboxStatus::Queued
+        },
         now,
     ])?;
     Ok(OutboxId::new(conn.last_insert_rowid()))
@@ -82,12 +86,12 @@ pub struct OutboxRow {
     pub id: OutboxId,
     pub helpdesk: String,
     pub ticket_number: Option<TicketNumber>,
-    pub kind: String,
+    pub kind: Event,
     pub message_id: String,
     pub envelope_from: String,
     pub recipients: String,
     pub subject: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -273,8 +277,11 @@ pub fn reply_context(
 
 impl Store {
     /// Outbox rows, newest first; `status` filters.
-    pub async fn outbox_rows(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>> {
-        let status = status.map(str::to_string);
+    pub async fn outbox_rows(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
         self.read(move |conn| {
             let sql = format!(
                 "SELECT {ROW_COLUMNS} WHERE (?1 IS NULL OR o.status = ?1) ORDER BY o.id DESC LIMIT ?2"

@@ -3,7 +3,10 @@
 //! The views serialize as the web UI's pages and API show them: a field left out there
 //! is `#[serde(skip)]`, with the reason beside it.
 
+use postdesk_core::MailSource;
+use postdesk_core::entry::EntryKind;
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, TicketId, TicketNumber};
+use postdesk_core::intake::IntakeOutcome;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -43,8 +46,7 @@ pub struct TicketFilter {
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryView {
     pub id: EntryId,
-    /// `incoming`, `outgoing`, `note` or `event`.
-    pub kind: String,
+    pub kind: EntryKind,
     /// The agent who wrote it (outgoing replies, notes).
     pub author: Option<String>,
     pub from: Option<String>,
@@ -118,7 +120,7 @@ pub struct TicketDetails {
 pub struct IntakeRow {
     pub id: IntakeId,
     pub helpdesk: Option<String>,
-    pub source: String,
+    pub source: MailSource,
     pub location: String,
     #[serde(skip)]
     pub message_id: Option<String>,
@@ -128,7 +130,7 @@ pub struct IntakeRow {
     pub subject: Option<String>,
     /// `failed` for every mail of the failed queue.
     #[serde(skip)]
-    pub outcome: String,
+    pub outcome: IntakeOutcome,
     #[serde(skip)]
     pub classification: String,
     /// None for every mail of the failed queue: it made no ticket.
@@ -196,8 +198,11 @@ impl Store {
     }
 
     /// Ledger rows with this outcome (`failed`, `ignored`…), newest first.
-    pub async fn intake_rows(&self, outcome: Option<&str>, limit: i64) -> Result<Vec<IntakeRow>> {
-        let outcome = outcome.map(str::to_string);
+    pub async fn intake_rows(
+        &self,
+        outcome: Option<IntakeOutcome>,
+        limit: i64,
+    ) -> Result<Vec<IntakeRow>> {
         self.read(move |conn| {
             let sql = format!(
                 "{INTAKE_SELECT} WHERE (?1 IS NULL OR i.outcome = ?1) AND i.dismissed_at IS NULL

@@ -46,7 +46,7 @@ impl MailboxControl for NoImap {
 fn mail(from: &str, to: &str, subject: &str, body: &str) -> RawMail {
     let id = fastrand_id(subject);
     RawMail {
-        source: "file",
+        source: postdesk_core::MailSource::File,
         location: format!("{subject}.eml"),
         bytes: format!(
             "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\n\
@@ -1038,7 +1038,7 @@ async fn api_objects_have_exactly_the_documented_fields() {
     let desk = desk().await;
     // A mail with an attachment, for the attachment's fields.
     let attached = RawMail {
-        source: "file",
+        source: postdesk_core::MailSource::File,
         location: "attached.eml".into(),
         bytes: b"From: Dan <dan@example.net>\r\nTo: support@example.com\r\nSubject: Attached log\r\n\
                  Message-ID: <attached@test>\r\nMIME-Version: 1.0\r\n\

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_core::intake::IntakeOutcome;
 use postdesk_core::time::format_time;
 
 use super::queue::{ListArgs, RetryArgs, ShowArgs};
@@ -30,7 +31,9 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
     let store = app.store();
     match command {
         FailedCommand::List(ListArgs { limit }) => {
-            let rows = store.intake_rows(Some("failed"), limit).await?;
+            let rows = store
+                .intake_rows(Some(IntakeOutcome::Failed), limit)
+                .await?;
             if rows.is_empty() {
                 println!("No failed mails.");
             }
@@ -74,7 +77,7 @@ pub async fn run(config_path: &Path, command: FailedCommand) -> anyhow::Result<(
         FailedCommand::Retry(RetryArgs { ids, all }) => {
             let ids: Vec<IntakeId> = if all {
                 store
-                    .intake_rows(Some("failed"), 0)
+                    .intake_rows(Some(IntakeOutcome::Failed), 0)
                     .await?
                     .iter()
                     .map(|r| r.id)

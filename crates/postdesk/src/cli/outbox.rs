@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use postdesk_app::App;
+use postdesk_core::outgoing::OutboxStatus;
 use postdesk_core::time::format_time;
 
 use super::queue::{ListArgs, RetryArgs, ShowArgs};
@@ -34,7 +35,7 @@ pub enum OutboxCommand {
     List {
         /// queued, sent, failed or suppressed.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<OutboxStatus>,
         #[command(flatten)]
         list: ListArgs,
     },
@@ -79,8 +80,8 @@ pub async fn reply(config_path: &Path, args: ReplyArgs) -> anyhow::Result<()> {
     } else {
         let done = app.outbox().deliver_due(Some(queued.outbox_id)).await?;
         let row = store.outbox_row(queued.outbox_id).await?;
-        match row.status.as_str() {
-            "sent" => println!("Sent (outbox {}).", row.id),
+        match row.status {
+            OutboxStatus::Sent => println!("Sent (outbox {}).", row.id),
             _ if done.sent == 0 => println!(
                 "Queued as outbox {}; not sent yet: {}. `postdesk serve` (or `postdesk outbox send`) sends it.",
                 row.id,
@@ -101,12 +102,7 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
             status,
             list: ListArgs { limit },
         } => {
-            if let Some(s) = &status
-                && !["queued", "sent", "failed", "suppressed"].contains(&s.as_str())
-            {
-                bail!("--status is one of queued, sent, failed, suppressed");
-            }
-            let rows = store.outbox_rows(status.as_deref(), limit).await?;
+            let rows = store.outbox_rows(status, limit).await?;
             if rows.is_empty() {
                 println!("The outbox is empty.");
             }
@@ -149,9 +145,13 @@ pub async fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<(
             println!("  subject:     {}", terminal_safe(&r.subject));
             println!("  queued:      {}", format_time(r.created_at));
             println!("  attempts:    {}", r.attempts);
-            match r.status.as_str() {
-                "sent" => println!("  sent:        {}", format_time(r.sent_at.unwrap_or(0))),
-                "queued" => println!("  next try:    {}", format_time(r.next_attempt_at)),
+            match r.status {
+                OutboxStatus::Sent => {
+                    println!("  sent:        {}", format_time(r.sent_at.unwrap_or(0)))
+                }
+                OutboxStatus::Queued => {
+                    println!("  next try:    {}", format_time(r.next_attempt_at))
+                }
                 _ => {}
             }
             if let Some(e) = &r.last_error {

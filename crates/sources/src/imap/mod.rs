@@ -13,8 +13,8 @@ use futures::TryStreamExt;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_app::mailboxes::ConfiguredMailbox;
-use postdesk_core::RawMail;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
+use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
 
 pub use connect::{Session, TIMEOUT};
@@ -384,7 +384,7 @@ impl Mailbox {
                 continue;
             };
             let raw = RawMail {
-                source: "imap",
+                source: MailSource::Imap,
                 location: self.location(folder, validity, uid),
                 bytes: body.to_vec(),
             };
