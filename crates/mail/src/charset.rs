@@ -180,8 +180,11 @@ pub fn decode(bytes: &[u8], label: Option<&str>, hints: &Hints) -> (String, &'st
     }
     // Mostly UTF-8 with a few broken bytes (a cut multibyte character, garbage in a
     // part): reading it as anything else would garble all the good characters.
-    if mostly_utf8(bytes) {
-        let how = if charset == Some(Charset::Encoding(UTF_8)) {
+    // With a UTF-8 label a few good characters are enough; without one, legacy text
+    // (GBK pairs) forms valid UTF-8 by accident too often, so most must be good.
+    let labelled_utf8 = charset == Some(Charset::Encoding(UTF_8));
+    if mostly_utf8(bytes, labelled_utf8) {
+        let how = if labelled_utf8 {
             Decided::Label
         } else {
             Decided::Utf8
@@ -193,20 +196,36 @@ pub fn decode(bytes: &[u8], label: Option<&str>, hints: &Hints) -> (String, &'st
         );
     }
     let (e, how) = choose(bytes, hints);
-    let (text, _, _) = e.decode(bytes);
-    (text.into_owned(), e.name(), how)
+    match decode_clean(e, bytes) {
+        Some(text) => (text, e.name(), how),
+        // The guess does not fit every byte (binary data, mixed encodings): windows-1252
+        // reads any byte, so what can be read is not replaced.
+        None => {
+            let w = encoding_rs::WINDOWS_1252;
+            (
+                w.decode_without_bom_handling(bytes).0.into_owned(),
+                w.name(),
+                how,
+            )
+        }
+    }
 }
 
-/// Valid multibyte UTF-8 characters and at most four invalid bytes for each. Legacy
-/// text forms valid UTF-8 sequences only by accident (some GBK pairs do), far more
-/// rarely than that.
-pub fn mostly_utf8(bytes: &[u8]) -> bool {
+/// Valid multibyte UTF-8 characters, and for each at most four invalid bytes when
+/// `lenient`, else at most half an invalid byte. Legacy text forms valid UTF-8
+/// sequences only by accident (some GBK pairs do), far more rarely than that.
+pub fn mostly_utf8(bytes: &[u8], lenient: bool) -> bool {
     let (mut good, mut bad) = (0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
         good += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
         bad += chunk.invalid().len();
     }
-    good > 0 && good * 4 >= bad
+    good > 0
+        && if lenient {
+            good * 4 >= bad
+        } else {
+            good >= bad * 2
+        }
 }
 
 /// The encoding for unlabelled, non-UTF-8 bytes: a declared charset that fits, else the detector's guess.

@@ -278,6 +278,9 @@ fn split_param_name(name: &str) -> (String, usize, bool) {
     }
 }
 
+/// At most this many parameters (continuations included) are read from one header.
+pub const MAX_PARAMS: usize = 256;
+
 /// `; name=value` pairs after the first `;` (value unquoted; quoted flag).
 fn split_params(value: &str) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
@@ -288,7 +291,8 @@ fn split_params(value: &str) -> Vec<(String, String, bool)> {
             break;
         }
     }
-    loop {
+    // Real mail has a handful; a flood of continuations must not cost quadratic time.
+    while out.len() < MAX_PARAMS {
         let mut name = String::new();
         while let Some(&(_, c)) = chars.peek() {
             if c == '=' || c == ';' {

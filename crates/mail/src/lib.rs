@@ -12,7 +12,7 @@ pub mod quote;
 pub mod sanitize;
 pub mod tnef;
 
-pub use classify::{Classification, classify};
+pub use classify::{Classification, Verdict, classify, classify_with_signal};
 pub use parse::parse;
 pub use quote::{StrippedReply, strip_reply};
 pub use sanitize::escape_html;

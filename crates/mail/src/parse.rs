@@ -434,6 +434,10 @@ fn headerless(raw: &[u8]) -> ParsedMail {
         out.detected_charset = Some(name.to_string());
     }
     out.text = normalize_newlines(&text).trim().to_string();
+    if out.text.contains('\u{FFFD}') {
+        out.warnings
+            .push("body text had invalid byte sequences (replaced)".into());
+    }
     out.warnings.push(
         if raw.is_empty() {
             "empty message"
