@@ -41,6 +41,6 @@ fuzz_target!(|data: &[u8]| {
         by_message_id: ticket.filter(|_| !mail.in_reply_to.is_empty()),
         sender: SenderFacts { email: mail.from.as_ref().map(|a| a.email_key()), ..Default::default() },
     };
-    let _ = thread::decide(hd, class, &facts);
+    let _ = thread::decide(&hd.threading, class, &facts);
     let _ = postdesk_mail::strip_reply(&mail.text, hd.settings.reply_marker.as_deref());
 });

@@ -7,11 +7,17 @@
 //!   complaints) are `Bounce`: they are machine reports about a mail we sent, not a
 //!   customer request. Any other `multipart/report` except read receipts is `Bounce` too.
 //! - Read receipts (`report-type=disposition-notification`, MDN) are `AutoReply`.
-//! - `X-Auto-Response-Suppress` alone does not make a mail automatic: Outlook and
-//!   Exchange put it on ordinary mail (meeting requests, mails to lists…). It counts
-//!   only together with a weak signal that is not enough on its own either: a null
-//!   Return-Path (`<>`), `Precedence: bulk|junk`, or Exchange's
-//!   `X-MS-Exchange-Generated-Message-Source` / `X-MS-Exchange-Inbox-Rules-Loop`.
+//! - `X-Auto-Response-Suppress` (`All`, `AutoReply`, `OOF`) alone does not make a mail
+//!   an auto-reply: Outlook and Exchange put it on ordinary mail (meeting requests,
+//!   mails to lists…). Alone it makes the mail `Bulk`: a ticket is still made, but no
+//!   acknowledgement is sent to a sender who asked for none. Together with a weak
+//!   signal (a null Return-Path `<>`, `Precedence: bulk|junk`, Exchange's
+//!   `X-MS-Exchange-Generated-Message-Source` / `X-MS-Exchange-Inbox-Rules-Loop`) it is
+//!   an `AutoReply`. `X-MS-Exchange-Inbox-Rules-Loop` alone (an inbox rule acted on the
+//!   mail, which may be a customer's mail redirected to us) is `Bulk` for the same reason.
+//! - A loop is also a mail whose `X-Loop` names one of our addresses, or whose
+//!   Message-ID is one postdesk made (`pd.…@` one of our domains) coming back.
+//! - [`classify_with_signal`] names the signal that decided, for `rules test` and the entry.
 //! - Out-of-office subjects are only recognised at the start of the subject and
 //!   followed by a colon, bracket or the end, so "Out of office printer broken"
 //!   from a customer stays normal.
@@ -46,18 +52,43 @@ impl Classification {
     }
 }
 
+/// A classification and the signal that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: Classification,
+    /// What decided, as people read it: `Auto-Submitted: auto-replied`,
+    /// `X-Loop names support@example.com`, `List-Id`…; for `Normal`, `no automatic-mail signal`.
+    pub signal: String,
+}
+
 /// `own_addresses` are lower-case support addresses of the helpdesk.
 pub fn classify(mail: &ParsedMail, own_addresses: &[String]) -> Classification {
-    if is_loop(mail, own_addresses) {
-        Classification::Loop
-    } else if is_bounce(mail) {
-        Classification::Bounce
-    } else if is_auto_reply(mail) {
-        Classification::AutoReply
-    } else if is_bulk(mail) {
-        Classification::Bulk
+    classify_with_signal(mail, own_addresses).class
+}
+
+/// [`classify`], naming the signal that decided.
+pub fn classify_with_signal(mail: &ParsedMail, own_addresses: &[String]) -> Verdict {
+    let verdict = |class, signal: String| Verdict { class, signal };
+    if let Some(s) = loop_signal(mail, own_addresses) {
+        verdict(Classification::Loop, s)
+    } else if let Some(s) = bounce_signal(mail) {
+        verdict(Classification::Bounce, s)
+    } else if let Some(s) = auto_reply_signal(mail) {
+        verdict(Classification::AutoReply, s)
+    } else if let Some(s) = bulk_signal(mail) {
+        verdict(Classification::Bulk, s)
     } else {
-        Classification::Normal
+        verdict(Classification::Normal, "no automatic-mail signal".into())
+    }
+}
+
+/// A header value, shortened for a signal's description.
+fn shown(v: &str) -> String {
+    let v = v.trim();
+    if v.chars().count() > 60 {
+        format!("{}…", v.chars().take(60).collect::<String>())
+    } else {
+        v.to_string()
     }
 }
 
@@ -70,40 +101,79 @@ pub fn bounced_message_id(mail: &ParsedMail) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-fn is_loop(mail: &ParsedMail, own_addresses: &[String]) -> bool {
-    let Some(from) = &mail.from else { return false };
-    let key = from.email_key();
-    !key.is_empty()
-        && own_addresses
-            .iter()
-            .any(|own| own.trim().eq_ignore_ascii_case(&key))
+fn loop_signal(mail: &ParsedMail, own_addresses: &[String]) -> Option<String> {
+    let is_own = |email: &str| {
+        let key = crate::Address {
+            name: None,
+            email: email.to_string(),
+        }
+        .email_key();
+        !key.is_empty()
+            && own_addresses
+                .iter()
+                .any(|own| own.trim().eq_ignore_ascii_case(&key))
+    };
+    if let Some(from) = &mail.from
+        && is_own(&from.email)
+    {
+        return Some(format!("From is our own address {}", from.email_key()));
+    }
+    for (name, value) in &mail.headers {
+        if name.eq_ignore_ascii_case("X-Loop")
+            && let Some(own) = value
+                .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+                .find(|w| w.contains('@') && is_own(w))
+        {
+            return Some(format!(
+                "X-Loop names our address {}",
+                own.to_ascii_lowercase()
+            ));
+        }
+    }
+    // A Message-ID postdesk made (`pd.<time>.<random>@<our domain>`) coming back.
+    if let Some(id) = &mail.message_id
+        && let Some((local, domain)) = id.rsplit_once('@')
+        && local.starts_with("pd.")
+        && own_addresses.iter().any(|own| {
+            own.rsplit_once('@')
+                .is_some_and(|(_, d)| d.trim().eq_ignore_ascii_case(domain))
+        })
+    {
+        return Some(format!("Message-ID {id} is one of ours"));
+    }
+    None
 }
 
 /// Delivery reports, non-delivery notices and feedback (abuse) reports.
 pub fn is_bounce(mail: &ParsedMail) -> bool {
+    bounce_signal(mail).is_some()
+}
+
+fn bounce_signal(mail: &ParsedMail) -> Option<String> {
     if let Some(report) = report_type(mail) {
-        return report != "disposition-notification";
+        return (report != "disposition-notification")
+            .then(|| format!("multipart/report; report-type={report}"));
     }
     if mail.header("X-Failed-Recipients").is_some() {
-        return true;
+        return Some("X-Failed-Recipients".into());
     }
     if from_daemon(mail) {
-        return true;
+        return Some("From is a mailer daemon or postmaster".into());
     }
     if mail.return_path.as_deref() == Some("")
         && dsn_subject(&mail.subject)
         && !AUTO_SUBJECT.is_match(&mail.subject)
     {
-        return true;
+        return Some("null Return-Path and a delivery-failure subject".into());
     }
     // A DSN subject on a mail that carries the original (not a reply or forward).
     if dsn_subject(&mail.subject)
         && !REPLY_PREFIX.is_match(&mail.subject)
         && mail.structure.embedded_message_id.is_some()
     {
-        return true;
+        return Some("delivery-failure subject and the original mail attached".into());
     }
-    has_dsn_part(mail)
+    has_dsn_part(mail).then(|| "a delivery-status part".into())
 }
 
 /// Signals used by `parse` to decide whether scanning the body for the original's
@@ -200,13 +270,17 @@ static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Out-of-office and other automatic answers (RFC 3834 and the usual vendor headers).
 pub fn is_auto_reply(mail: &ParsedMail) -> bool {
+    auto_reply_signal(mail).is_some()
+}
+
+fn auto_reply_signal(mail: &ParsedMail) -> Option<String> {
     if report_type(mail) == Some("disposition-notification") {
-        return true;
+        return Some("read receipt (report-type=disposition-notification)".into());
     }
     if let Some(v) = mail.header("Auto-Submitted") {
         let token = v.split(';').next().unwrap_or("").trim();
         if !token.is_empty() && !token.eq_ignore_ascii_case("no") {
-            return true;
+            return Some(format!("Auto-Submitted: {}", shown(token)));
         }
     }
     let vendor = [
@@ -216,34 +290,52 @@ pub fn is_auto_reply(mail: &ParsedMail) -> bool {
         "X-Mail-Autoreply",
         "X-Autogenerated",
     ];
-    if vendor.iter().any(|h| mail.header(h).is_some()) {
-        return true;
+    if let Some(h) = vendor.iter().find(|h| mail.header(h).is_some()) {
+        return Some((*h).to_string());
     }
     if mail
         .header("X-FC-MachineGenerated")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     {
-        return true;
+        return Some("X-FC-MachineGenerated: true".into());
     }
-    if let Some(p) = mail.header("Precedence") {
-        let p = p.trim().to_ascii_lowercase();
-        if p == "auto_reply" || p == "auto-reply" {
-            return true;
-        }
+    if precedence_is(mail, &["auto_reply", "auto-reply"]) {
+        return Some("Precedence: auto_reply".into());
     }
-    if mail.header("X-Auto-Response-Suppress").is_some() {
+    if let Some(v) = suppress_value(mail) {
         // Not enough alone (see module docs): needs one more weak signal.
-        let weak = mail.return_path.as_deref() == Some("")
-            || precedence_is(mail, &["bulk", "junk"])
-            || mail
-                .header("X-MS-Exchange-Generated-Message-Source")
-                .is_some()
-            || mail.header("X-MS-Exchange-Inbox-Rules-Loop").is_some();
-        if weak {
-            return true;
+        let weak = if mail.return_path.as_deref() == Some("") {
+            Some("a null Return-Path")
+        } else if precedence_is(mail, &["bulk", "junk"]) {
+            Some("Precedence: bulk")
+        } else if mail
+            .header("X-MS-Exchange-Generated-Message-Source")
+            .is_some()
+        {
+            Some("X-MS-Exchange-Generated-Message-Source")
+        } else if mail.header("X-MS-Exchange-Inbox-Rules-Loop").is_some() {
+            Some("X-MS-Exchange-Inbox-Rules-Loop")
+        } else {
+            None
+        };
+        if let Some(weak) = weak {
+            return Some(format!(
+                "X-Auto-Response-Suppress: {} with {weak}",
+                shown(v)
+            ));
         }
     }
-    AUTO_SUBJECT.is_match(&mail.subject)
+    AUTO_SUBJECT
+        .is_match(&mail.subject)
+        .then(|| format!("automatic-reply subject {:?}", shown(&mail.subject)))
+}
+
+/// `X-Auto-Response-Suppress` when it asks to suppress auto-replies (`All`, `AutoReply`, `OOF`).
+fn suppress_value(mail: &ParsedMail) -> Option<&str> {
+    mail.header("X-Auto-Response-Suppress").filter(|v| {
+        v.split([',', ' ', ';'])
+            .any(|t| ["all", "autoreply", "oof"].contains(&t.trim().to_ascii_lowercase().as_str()))
+    })
 }
 
 fn precedence_is(mail: &ParsedMail, values: &[&str]) -> bool {
@@ -256,9 +348,26 @@ fn precedence_is(mail: &ParsedMail, values: &[&str]) -> bool {
         })
 }
 
-/// Mailing-list and bulk mail.
+/// Mailing-list and bulk mail (and mail that asks for no automatic answer).
 pub fn is_bulk(mail: &ParsedMail) -> bool {
-    precedence_is(mail, &["bulk", "junk", "list"])
-        || mail.header("List-Id").is_some()
-        || mail.header("List-Unsubscribe").is_some()
+    bulk_signal(mail).is_some()
+}
+
+fn bulk_signal(mail: &ParsedMail) -> Option<String> {
+    for p in ["bulk", "junk", "list"] {
+        if precedence_is(mail, &[p]) {
+            return Some(format!("Precedence: {p}"));
+        }
+    }
+    if let Some(h) = ["List-Id", "List-Unsubscribe"]
+        .into_iter()
+        .find(|h| mail.header(h).is_some())
+    {
+        return Some(h.to_string());
+    }
+    if let Some(v) = suppress_value(mail) {
+        return Some(format!("X-Auto-Response-Suppress: {}", shown(v)));
+    }
+    mail.header("X-MS-Exchange-Inbox-Rules-Loop")
+        .map(|_| "X-MS-Exchange-Inbox-Rules-Loop".into())
 }

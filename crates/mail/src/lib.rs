@@ -4,13 +4,15 @@
 //! (auto-reply, bounce, loop…); `quote` splits a reply from the quoted history;
 //! `sanitize` makes HTML safe to show.
 
+pub mod charset;
 pub mod classify;
+pub mod header;
 pub mod parse;
 pub mod quote;
 pub mod sanitize;
 pub mod tnef;
 
-pub use classify::{Classification, classify};
+pub use classify::{Classification, Verdict, classify, classify_with_signal};
 pub use parse::parse;
 pub use quote::{StrippedReply, strip_reply};
 pub use sanitize::escape_html;
@@ -23,9 +25,62 @@ pub struct Address {
 }
 
 impl Address {
-    /// Lower-cased address used for lookups and comparisons.
+    /// The address used for lookups and comparisons: lower-cased, an internationalised
+    /// domain in its ASCII (punycode) form, so `jo@Müller.de` and `jo@xn--mller-kva.de`
+    /// are the same person.
     pub fn email_key(&self) -> String {
-        self.email.trim().to_ascii_lowercase()
+        let email = self.email.trim();
+        match email.rsplit_once('@') {
+            Some((local, domain)) => format!("{}@{}", local.to_lowercase(), domain_ascii(domain)),
+            None => email.to_lowercase(),
+        }
+    }
+
+    /// The address with an internationalised domain in Unicode (`xn--mller-kva.de` → `müller.de`), for display.
+    pub fn email_unicode(&self) -> String {
+        let email = self.email.trim();
+        match email.rsplit_once('@') {
+            Some((local, domain)) if domain.to_ascii_lowercase().contains("xn--") => {
+                let (unicode, result) = idna::domain_to_unicode(domain);
+                if result.is_ok() {
+                    format!("{local}@{unicode}")
+                } else {
+                    email.to_string()
+                }
+            }
+            _ => email.to_string(),
+        }
+    }
+}
+
+/// A domain in lower-case ASCII: punycode for an internationalised one (as written if it is not a valid IDN).
+pub fn domain_ascii(domain: &str) -> String {
+    if domain.is_ascii() {
+        return domain.to_ascii_lowercase();
+    }
+    idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_lowercase())
+}
+
+/// Which header the sender was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SenderSource {
+    From,
+    /// From had no usable address; the address was written in its display name (`"jo@example.com" <>`).
+    FromDisplayName,
+    Sender,
+    ReplyTo,
+    ReturnPath,
+}
+
+impl SenderSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::From => "From",
+            Self::FromDisplayName => "From (display name)",
+            Self::Sender => "Sender",
+            Self::ReplyTo => "Reply-To",
+            Self::ReturnPath => "Return-Path",
+        }
     }
 }
 
@@ -36,7 +91,7 @@ pub struct Attachment {
     pub original_name: Option<String>,
     /// A name safe to use on any file system and in a Content-Disposition header:
     /// no path separators, no control characters, no leading dots, bounded length,
-    /// never empty (falls back to `attachment.<ext>` from the MIME type).
+    /// never empty (an unnamed part gets a name from its type and position: `image001.jpg`).
     pub safe_name: String,
     /// Lower-case `type/subtype`.
     pub mime_type: String,
@@ -59,7 +114,11 @@ pub struct ParsedMail {
     pub references: Vec<String>,
     /// Decoded subject, whitespace-normalised (newlines folded to spaces); empty if none.
     pub subject: String,
+    /// The sender: From, or when it has no usable address Sender, Reply-To or Return-Path
+    /// (see `sender_source`). `None` only with a "no sender" warning saying why.
     pub from: Option<Address>,
+    /// The header `from` was taken from; `None` when there is no sender.
+    pub sender_source: Option<SenderSource>,
     pub reply_to: Option<Address>,
     pub to: Vec<Address>,
     pub cc: Vec<Address>,
@@ -78,6 +137,11 @@ pub struct ParsedMail {
     pub attachments: Vec<Attachment>,
     /// Facts about the MIME structure that `classify` needs.
     pub structure: Structure,
+    /// The character encoding postdesk chose for 8-bit text that had no usable label
+    /// (raw 8-bit header bytes, a body part with no, an unknown or a wrong `charset`),
+    /// as an encoding_rs name (`windows-1251`, `Shift_JIS`, `GBK`…); `None` when
+    /// every label was used as written. Persist it with the entry.
+    pub detected_charset: Option<String>,
     /// Problems met while parsing (bad charset, broken boundary…), for the record.
     pub warnings: Vec<String>,
 }

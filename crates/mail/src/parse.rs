@@ -10,15 +10,16 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::parsers::MessageStream;
 use mail_parser::{
     Addr, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
+use crate::charset::{self, Decided, Hints};
+use crate::header;
 use crate::sanitize::{html_to_text, normalize_cid, sanitize_html};
-use crate::{Address, Attachment, ParsedMail, Structure, tnef};
+use crate::{Address, Attachment, ParsedMail, SenderSource, Structure, tnef};
 
 /// Longest `safe_name`, in bytes.
 pub const MAX_NAME_BYTES: usize = 150;
@@ -36,8 +37,10 @@ pub fn attachment_url(sha256: &str) -> String {
 pub fn parse(raw: &[u8]) -> ParsedMail {
     let mut out = ParsedMail::default();
     let mut warnings = Vec::new();
+    let raw = skip_leading_junk(raw, &mut warnings);
     let defused = defuse_deep_nesting(raw, &mut warnings);
-    let raw: &[u8] = &defused;
+    let transcoded = transcode_8bit_headers(&defused, &mut out);
+    let raw: &[u8] = transcoded.as_deref().unwrap_or(&defused);
     let Some(msg) = MessageParser::default().parse(raw) else {
         return headerless(raw);
     };
@@ -52,24 +55,22 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         return headerless(raw);
     };
 
-    read_headers(&mut out, raw, root);
-    read_envelope(&mut out, &msg);
+    let hints = mail_hints(&msg, raw);
+    read_headers(&mut out, raw, root, &hints);
+    read_envelope(&mut out, &msg, raw);
     read_structure(&mut out, root);
 
     check_parts(&msg, &mut warnings);
 
     // Bodies.
-    let texts: Vec<&str> = body_parts(&msg, &msg.text_body)
-        .filter_map(|p| match &p.body {
-            PartType::Text(t) => Some(t.as_ref()),
-            _ => None,
-        })
+    let mut detected = None;
+    let texts: Vec<Cow<'_, str>> = body_parts(&msg, &msg.text_body)
+        .filter(|p| matches!(p.body, PartType::Text(_)))
+        .map(|p| part_text(raw, p, &hints, &mut detected))
         .collect();
-    let htmls: Vec<&str> = body_parts(&msg, &msg.html_body)
-        .filter_map(|p| match &p.body {
-            PartType::Html(h) => Some(h.as_ref()),
-            _ => None,
-        })
+    let htmls: Vec<Cow<'_, str>> = body_parts(&msg, &msg.html_body)
+        .filter(|p| matches!(p.body, PartType::Html(_)))
+        .map(|p| part_text(raw, p, &hints, &mut detected))
         .collect();
     let mut text = normalize_newlines(&texts.join("\n"));
     let mut html_source = (!htmls.is_empty()).then(|| htmls.join("\n"));
@@ -91,18 +92,19 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
                     })
             })
         });
-        match promoted
-            .and_then(|id| msg.parts.get(id as usize))
-            .map(|p| &p.body)
-        {
-            Some(PartType::Html(h)) => html_source = Some(h.to_string()),
-            Some(PartType::Text(t)) => text = normalize_newlines(t),
-            _ => {}
+        if let Some(p) = promoted.and_then(|id| msg.parts.get(id as usize)) {
+            let body = part_text(raw, p, &hints, &mut detected);
+            match &p.body {
+                PartType::Html(_) => html_source = Some(body.into_owned()),
+                PartType::Text(_) => text = normalize_newlines(&body),
+                _ => {}
+            }
         }
     }
 
     // Attachments (winmail.dat unpacked), embedded originals.
     let mut tnef_bodies = TnefBodies::default();
+    let mut unnamed = 0;
     for &id in &msg.attachments {
         if Some(id) == promoted {
             continue;
@@ -110,7 +112,22 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
         let Some(part) = msg.parts.get(id as usize) else {
             continue;
         };
-        add_attachment(&mut out, &msg, part, &mut tnef_bodies, &mut warnings);
+        let ctx = PartContext {
+            msg: &msg,
+            raw,
+            hints: &hints,
+        };
+        add_attachment(
+            &mut out,
+            &ctx,
+            part,
+            &mut unnamed,
+            &mut tnef_bodies,
+            &mut warnings,
+        );
+    }
+    if out.detected_charset.is_none() {
+        out.detected_charset = detected.map(str::to_string);
     }
 
     if html_source.is_none() {
@@ -131,10 +148,12 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
             ));
         }
     }
-    if text.trim().is_empty()
-        && let Some(h) = &html_source
-    {
-        text = normalize_newlines(&html_to_text(h));
+    if let Some(h) = &html_source {
+        // The HTML's text replaces a text/plain alternative that is only a stub.
+        let html_text = normalize_newlines(&html_to_text(h));
+        if crate::sanitize::is_stub_alternative(&text, &html_text) {
+            text = html_text;
+        }
     }
     if text.contains('\u{FFFD}') {
         warnings.push("body text had invalid byte sequences (replaced)".into());
@@ -226,13 +245,199 @@ fn defuse_deep_nesting<'a>(raw: &'a [u8], warnings: &mut Vec<String>) -> Cow<'a,
     }
 }
 
+/// Lines that may precede the header block and are not part of the mail: a UTF-8 BOM,
+/// blank lines, an mbox `From ` line, a forwarding client's "---- Original message ----".
+/// At most [`MAX_JUNK_LINES`] lines are dropped, and only when a header line follows.
+fn skip_leading_junk<'a>(raw: &'a [u8], warnings: &mut Vec<String>) -> &'a [u8] {
+    let mut rest = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+    let mut dropped = 0;
+    while dropped < MAX_JUNK_LINES {
+        let line_end = memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1);
+        let line = &rest[..line_end];
+        let next = &rest[line_end..];
+        let blank = line.iter().all(|b| b.is_ascii_whitespace());
+        let junk = if blank {
+            !line.is_empty()
+        } else {
+            !is_header_line(line) && !line.starts_with(b"From ") && is_header_line(next)
+        };
+        if !junk {
+            break;
+        }
+        rest = next;
+        dropped += 1;
+    }
+    if dropped > 0 && rest.len() < raw.len() && !rest.is_empty() {
+        warnings.push(format!("{dropped} line(s) before the headers ignored"));
+    }
+    if rest.is_empty() { raw } else { rest }
+}
+
+const MAX_JUNK_LINES: usize = 5;
+
+/// `Name: value`: a field name of printable ASCII without spaces, then a colon.
+fn is_header_line(line: &[u8]) -> bool {
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return false;
+    };
+    colon > 0 && line[..colon].iter().all(|&b| (33..=126).contains(&b))
+}
+
+/// Headers with raw 8-bit bytes that are not UTF-8 (Subject, display names, file
+/// names in GBK, windows-1251, Shift_JIS…) are transcoded to UTF-8 before mail-parser
+/// reads them, which would otherwise replace them with U+FFFD. The encoding is the
+/// first charset the mail declares that decodes them cleanly, else the detector's
+/// guess over all such bytes (see `charset`). Only header blocks change; the bodies
+/// keep their bytes. `None` when nothing needed transcoding.
+fn transcode_8bit_headers(raw: &[u8], out: &mut ParsedMail) -> Option<Vec<u8>> {
+    if std::str::from_utf8(raw).is_ok() {
+        return None;
+    }
+    let msg = MessageParser::default().parse(raw)?;
+    // Header blocks of the parts, in order, that are not valid UTF-8.
+    let mut ranges: Vec<(usize, usize)> = msg
+        .parts
+        .iter()
+        .map(|p| (p.offset_header as usize, p.offset_body as usize))
+        .filter(|&(a, b)| a < b && b <= raw.len() && std::str::from_utf8(&raw[a..b]).is_err())
+        .collect();
+    if ranges.is_empty() {
+        return None;
+    }
+    ranges.sort_unstable();
+    ranges.dedup();
+    let hints = mail_hints(&msg, raw);
+    let mut sample = Vec::new();
+    for &(a, b) in &ranges {
+        for line in raw[a..b].split(|&c| c == b'\n') {
+            if std::str::from_utf8(line).is_err() && sample.len() < charset::DETECT_LIMIT {
+                sample.extend_from_slice(line);
+                sample.push(b'\n');
+            }
+        }
+    }
+    let (encoding, _) = charset::choose(&sample, &hints);
+    out.detected_charset = Some(encoding.name().to_string());
+    let mut result = Vec::with_capacity(raw.len() + raw.len() / 4);
+    let mut at = 0;
+    for (a, b) in ranges {
+        if a < at {
+            continue;
+        }
+        result.extend_from_slice(&raw[at..a]);
+        for line in raw[a..b].split_inclusive(|&c| c == b'\n') {
+            if std::str::from_utf8(line).is_ok() {
+                result.extend_from_slice(line);
+            } else {
+                result.extend_from_slice(encoding.decode_without_bom_handling(line).0.as_bytes());
+            }
+        }
+        at = b;
+    }
+    result.extend_from_slice(&raw[at..]);
+    Some(result)
+}
+
+/// Hints for unlabelled text: the sender's TLD and every charset the mail declares
+/// (parts' `charset=` first, then encoded words' charsets in the headers).
+fn mail_hints(msg: &Message<'_>, raw: &[u8]) -> Hints {
+    const MAX_PARTS: usize = 500;
+    let mut hints = Hints::default();
+    let Some(root) = msg.parts.first() else {
+        return hints;
+    };
+    let raw_header = |name: HeaderName<'static>| {
+        root.headers
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+    };
+    for name in [HeaderName::From, HeaderName::Sender, HeaderName::ReturnPath] {
+        if let Some(v) = raw_header(name) {
+            hints.set_tld_from(&String::from_utf8_lossy(v));
+            if hints.tld.is_some() {
+                break;
+            }
+        }
+    }
+    for part in msg.parts.iter().take(MAX_PARTS) {
+        if let Some(cs) = part.content_type().and_then(|c| c.attribute("charset")) {
+            hints.declare(cs);
+        }
+    }
+    let header_block = raw
+        .get(root.offset_header as usize..root.offset_body as usize)
+        .unwrap_or_default();
+    for w in memchr::memmem::find_iter(header_block, b"=?").take(MAX_PARTS) {
+        let rest = &header_block[w + 2..];
+        if let Some(q) = rest.iter().take(40).position(|&b| b == b'?') {
+            hints.declare(&String::from_utf8_lossy(&rest[..q]));
+        }
+    }
+    hints
+}
+
+/// A text part's body. mail-parser's decoding stands unless the part has no charset, a
+/// charset it does not know, or bytes invalid in the declared one (it then reads UTF-8
+/// and writes U+FFFD): those parts are decoded again from their bytes with `charset`.
+fn part_text<'a>(
+    raw: &[u8],
+    part: &'a MessagePart<'_>,
+    hints: &Hints,
+    detected: &mut Option<&'static str>,
+) -> Cow<'a, str> {
+    let (PartType::Text(parsed) | PartType::Html(parsed)) = &part.body else {
+        return Cow::Borrowed("");
+    };
+    let label = part.content_type().and_then(|c| c.attribute("charset"));
+    let suspect = parsed.contains('\u{FFFD}') || label.is_none_or(|l| !known_charset(l));
+    if !suspect || parsed.is_ascii() && label.is_none() {
+        return Cow::Borrowed(parsed.as_ref());
+    }
+    let Some(bytes) = part_bytes(raw, part) else {
+        return Cow::Borrowed(parsed.as_ref());
+    };
+    if bytes.is_ascii() {
+        return Cow::Borrowed(parsed.as_ref());
+    }
+    let (text, name, how) = charset::decode(&bytes, label, hints);
+    match how {
+        // mail-parser read it the same way (and its transfer decoding stands).
+        Decided::Utf8 => Cow::Borrowed(parsed.as_ref()),
+        Decided::Label if label.is_some_and(known_charset) => Cow::Borrowed(parsed.as_ref()),
+        Decided::Label => Cow::Owned(text),
+        Decided::Detected | Decided::DeclaredElsewhere => {
+            detected.get_or_insert(name);
+            Cow::Owned(text)
+        }
+    }
+}
+
+/// A part's body bytes with the transfer encoding undone.
+fn part_bytes(raw: &[u8], part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        mail_parser::Encoding::Base64 => mail_parser::decoders::base64::base64_decode(body),
+        mail_parser::Encoding::QuotedPrintable => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        _ => Some(body.to_vec()),
+    }
+}
+
 /// No header at all: keep whatever text there is.
 fn headerless(raw: &[u8]) -> ParsedMail {
     let mut out = ParsedMail::default();
     out.structure.content_type = "text/plain".into();
-    out.text = normalize_newlines(&String::from_utf8_lossy(raw))
-        .trim()
-        .to_string();
+    let (text, name, how) = charset::decode(raw, None, &Hints::default());
+    if how == Decided::Detected {
+        out.detected_charset = Some(name.to_string());
+    }
+    out.text = normalize_newlines(&text).trim().to_string();
+    if out.text.contains('\u{FFFD}') {
+        out.warnings
+            .push("body text had invalid byte sequences (replaced)".into());
+    }
     out.warnings.push(
         if raw.is_empty() {
             "empty message"
@@ -241,7 +446,8 @@ fn headerless(raw: &[u8]) -> ParsedMail {
         }
         .into(),
     );
-    out.warnings.push("no From header".into());
+    out.warnings
+        .push("no sender: no header found (not a mail message)".into());
     if out.text.is_empty() {
         out.warnings.push("empty body".into());
     }
@@ -263,29 +469,24 @@ fn body_parts<'a, 'x>(
 
 // ---------------------------------------------------------------- headers
 
-fn read_headers(out: &mut ParsedMail, raw: &[u8], root: &MessagePart<'_>) {
+fn read_headers(out: &mut ParsedMail, raw: &[u8], root: &MessagePart<'_>, hints: &Hints) {
     for h in &root.headers {
         let value = raw
             .get(h.offset_start as usize..h.offset_end as usize)
-            .map(decode_header_value)
+            .map(|v| normalize_subject(&header::decode_raw_value(v, hints)))
             .unwrap_or_default();
         out.headers.push((h.name.as_str().to_string(), value));
     }
 }
 
-/// RFC 2047-decodes and unfolds a raw header value.
-fn decode_header_value(raw: &[u8]) -> String {
-    let mut buf = raw.to_vec();
-    if buf.last() != Some(&b'\n') {
-        buf.push(b'\n');
-    }
-    match MessageStream::new(&buf).parse_unstructured() {
-        HeaderValue::Text(t) => t.trim().to_string(),
-        _ => String::new(),
-    }
+/// RFC 2047-decodes and unfolds a raw header value (no hints: raw 8-bit bytes are detected).
+pub fn decode_header_value(raw: &[u8]) -> String {
+    header::decode_raw_value(raw, &Hints::default())
+        .trim()
+        .to_string()
 }
 
-fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
+fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>, raw: &[u8]) {
     let root = &msg.parts[0];
     let value = |name: HeaderName<'static>| {
         root.headers
@@ -300,21 +501,10 @@ fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
         .and_then(|ids| ids.into_iter().next());
     out.in_reply_to = out.header("In-Reply-To").map(ids_in).unwrap_or_default();
     out.references = out.header("References").map(ids_in).unwrap_or_default();
-    out.subject = normalize_subject(msg.subject().unwrap_or(""));
-
-    let has_from = value(HeaderName::From).is_some();
-    out.from = msg.from().and_then(|a| a.iter().find_map(to_address));
-    if out.from.is_none() {
-        out.warnings.push(
-            if has_from {
-                "From header has no address"
-            } else {
-                "no From header"
-            }
-            .into(),
-        );
-    }
+    out.subject = normalize_subject(out.header("Subject").unwrap_or(""));
     out.reply_to = msg.reply_to().and_then(|a| a.iter().find_map(to_address));
+    out.return_path = out.header("Return-Path").map(parse_return_path);
+    read_sender(out, msg, raw);
     out.to = msg
         .all_to()
         .flat_map(|a| a.iter().filter_map(to_address))
@@ -327,8 +517,6 @@ fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
         .all_bcc()
         .flat_map(|a| a.iter().filter_map(to_address))
         .collect();
-
-    out.return_path = out.header("Return-Path").map(parse_return_path);
 
     match value(HeaderName::Date) {
         None => out.warnings.push("no Date header".into()),
@@ -350,17 +538,112 @@ fn read_envelope(out: &mut ParsedMail, msg: &Message<'_>) {
     }
 }
 
-fn to_address(a: &Addr<'_>) -> Option<Address> {
-    let email: String = a
-        .address
-        .as_deref()?
+/// The sender: From; when it has no usable address, an address written in its display
+/// name, then Sender, Reply-To and Return-Path (not the null path). Which one was used
+/// is recorded; without any, a warning beginning "no sender" says why.
+fn read_sender(out: &mut ParsedMail, msg: &Message<'_>, raw: &[u8]) {
+    let root = &msg.parts[0];
+    let has = |name: HeaderName<'static>| root.headers.iter().any(|h| h.name == name);
+    let first_address = |name: HeaderName<'static>| {
+        root.headers
+            .iter()
+            .filter(|h| h.name == name)
+            .find_map(|h| match &h.value {
+                HeaderValue::Address(a) => a.iter().find_map(to_address),
+                _ => None,
+            })
+    };
+    let mut found = first_address(HeaderName::From).map(|a| (a, SenderSource::From));
+    if found.is_none() && has(HeaderName::From) {
+        // `"jo@example.com" <>`, `jo@example.com <>`: the address is in the display name.
+        let raw_from = root
+            .headers
+            .iter()
+            .find(|h| h.name == HeaderName::From)
+            .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+            .map(|v| header::decode_raw_value(v, &Hints::default()))
+            .unwrap_or_default();
+        found = address_in_text(&raw_from).map(|a| (a, SenderSource::FromDisplayName));
+    }
+    if found.is_none() {
+        found = first_address(HeaderName::Sender)
+            .map(|a| (a, SenderSource::Sender))
+            .or_else(|| out.reply_to.clone().map(|a| (a, SenderSource::ReplyTo)))
+            .or_else(|| {
+                out.return_path
+                    .as_deref()
+                    .and_then(clean_email)
+                    .map(|email| (Address { name: None, email }, SenderSource::ReturnPath))
+            });
+    }
+    match found {
+        Some((address, source)) => {
+            if source != SenderSource::From {
+                out.warnings.push(format!(
+                    "{}; sender taken from {}",
+                    if has(HeaderName::From) {
+                        "From header has no address"
+                    } else {
+                        "no From header"
+                    },
+                    source.as_str()
+                ));
+            }
+            out.from = Some(address);
+            out.sender_source = Some(source);
+        }
+        None => out.warnings.push(
+            if has(HeaderName::From) {
+                "no sender: the From header has no address, and there is no Sender, Reply-To or Return-Path"
+            } else {
+                "no sender: no From, Sender, Reply-To or Return-Path header"
+            }
+            .into(),
+        ),
+    }
+}
+
+/// The first `local@domain` word in a text (a display name that holds the address).
+fn address_in_text(text: &str) -> Option<Address> {
+    text.split(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '<' | '>' | ',' | ';' | '(' | ')' | '\'')
+    })
+    .filter(|w| w.contains('@'))
+    .find_map(clean_email)
+    .map(|email| Address { name: None, email })
+}
+
+/// An address as mail writes it, cleaned: no whitespace or control characters (a space
+/// inside the local part is a typo, not an address), no brackets, no trailing dot on the
+/// domain. `None` unless it has a local part and a domain.
+pub fn clean_email(raw: &str) -> Option<String> {
+    let email: String = raw
         .trim()
+        .trim_start_matches(['<', '"', '\''])
+        .trim_end_matches(['>', '"', '\''])
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !c.is_whitespace())
         .collect();
-    if email.is_empty() {
+    let email = email.trim_end_matches('.');
+    let (local, domain) = email.rsplit_once('@')?;
+    let domain = domain.trim_matches('.');
+    if local.is_empty() || domain.is_empty() || domain.contains(['@', '<', '>']) {
         return None;
     }
+    Some(format!("{local}@{domain}"))
+}
+
+fn to_address(a: &Addr<'_>) -> Option<Address> {
+    let written = a.address.as_deref()?;
+    // A bare word with no domain (`mailer-daemon`) is kept as written: classification reads it.
+    let email = clean_email(written).or_else(|| {
+        let w: String = written
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control() && !c.is_whitespace())
+            .collect();
+        (!w.is_empty() && !w.contains('@')).then_some(w)
+    })?;
     let name = a
         .name
         .as_deref()
@@ -559,13 +842,100 @@ struct TnefBodies {
     rtf: Option<Vec<u8>>,
 }
 
+/// What naming and decoding a part needs besides the part.
+struct PartContext<'a, 'x> {
+    msg: &'a Message<'x>,
+    /// The bytes the part offsets refer to.
+    raw: &'a [u8],
+    hints: &'a Hints,
+}
+
+/// The name a sender gave a part, decoded, from the first of: Content-Disposition
+/// `filename*`/`filename`, Content-Type `name*`/`name`, Content-Location (its last path
+/// segment), Content-Description. Read from the raw header so that RFC 2231
+/// continuations and split encoded words are joined before decoding.
+fn part_name(ctx: &PartContext<'_, '_>, part: &MessagePart<'_>) -> Option<String> {
+    let raw_value = |name: HeaderName<'static>| {
+        part.headers
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| ctx.raw.get(h.offset_start as usize..h.offset_end as usize))
+            .map(|v| header::unfold(&header::raw_to_text(v, ctx.hints)))
+    };
+    let param = |header_name: HeaderName<'static>, param: &str| {
+        raw_value(header_name).and_then(|v| {
+            header::parameters(&v, ctx.hints)
+                .into_iter()
+                .find(|(n, _)| n == param)
+                .map(|(_, v)| v)
+        })
+    };
+    let clean = |n: String| Some(normalize_subject(&n)).filter(|n| !n.is_empty());
+    param(HeaderName::ContentDisposition, "filename")
+        .and_then(clean)
+        .or_else(|| param(HeaderName::ContentType, "name").and_then(clean))
+        .or_else(|| {
+            raw_value(HeaderName::ContentLocation).and_then(|v| {
+                let v = header::decode_words(v.trim(), ctx.hints);
+                let path = v.split(['?', '#']).next().unwrap_or("");
+                let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+                // `cid:…` and a bare host name are not file names.
+                (!last.is_empty() && !v.starts_with("cid:") && last.contains('.'))
+                    .then(|| percent_decode_lossy(last))
+                    .and_then(clean)
+            })
+        })
+        .or_else(|| {
+            raw_value(HeaderName::ContentDescription)
+                .map(|v| header::decode_words(&v, ctx.hints))
+                .and_then(clean)
+        })
+        .or_else(|| part.attachment_name().map(str::to_string).and_then(clean))
+}
+
+fn percent_decode_lossy(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+/// The name for a part that has none: its kind and its position among the unnamed
+/// parts, as mail clients save them (`image001.png`, `attachment002.pdf`).
+fn generated_name(mime: &str, position: usize) -> String {
+    let stem = match mime.split('/').next().unwrap_or("") {
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        "text" => "text",
+        "message" => "message",
+        _ => "attachment",
+    };
+    format!("{stem}{position:03}.{}", extension_for(mime))
+}
+
 fn add_attachment(
     out: &mut ParsedMail,
-    msg: &Message<'_>,
+    ctx: &PartContext<'_, '_>,
     part: &MessagePart<'_>,
+    unnamed: &mut usize,
     tnef_bodies: &mut TnefBodies,
     warnings: &mut Vec<String>,
 ) {
+    let msg = ctx.msg;
     let ct = part.content_type();
     let mut mime = ct.map(mime_of).unwrap_or_else(|| match part.body {
         PartType::Html(_) => "text/html".into(),
@@ -579,10 +949,7 @@ fn add_attachment(
         "message/xlobal" => mime = "message/global".into(),
         _ => {}
     }
-    let original_name = part
-        .attachment_name()
-        .map(normalize_subject)
-        .filter(|n| !n.is_empty());
+    let original_name = part_name(ctx, part);
     let content_id = part
         .content_id()
         .map(|c| {
@@ -637,12 +1004,20 @@ fn add_attachment(
             || is_inline_disp
             || (content_id.is_some() && mime.starts_with("image/")));
 
-    let fallback_name = match (&original_name, &part.body) {
+    // A forwarded mail is named after its Subject.
+    let message_name = match (&original_name, &part.body) {
         (None, PartType::Message(nested)) => id_and_subject(nested)
             .1
-            .map(|s| format!("{}.eml", normalize_subject(s))),
+            .map(normalize_subject)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{s}.eml")),
         _ => None,
     };
+    let original_name = original_name.or(message_name);
+    let fallback_name = original_name.is_none().then(|| {
+        *unnamed += 1;
+        generated_name(&mime, *unnamed)
+    });
     let is_message =
         matches!(part.body, PartType::Message(_)) || mime.starts_with("message/rfc822");
     let mut a = make_attachment(original_name, mime, content_id, inline, data);

@@ -18,12 +18,254 @@ use std::collections::{HashMap, HashSet};
 
 use ammonia::{Builder, Url, UrlRelative};
 
-/// Plain text rendering of an HTML body (used when a mail has no text/plain part).
+/// The text people read, notifications quote and search indexes, made from an HTML
+/// body (used when a mail has no text/plain part, or only a stub of one):
+/// - no Markdown artefacts: no `**bold**`, `*em*`, `# ` headings, `[text][1]` link
+///   lists or `────` rules; list items start with `• `, quotes with `> `;
+/// - a link is written once, as `text (url)`, or as the URL alone when the text is the
+///   URL; only `http`, `https`, `mailto` and `ftp` targets are written;
+/// - tables come out cell by cell in reading order (row by row, left to right);
+/// - `<style>`, `<script>`, `<head>`, `<title>` are dropped; `&nbsp;` is a space;
+///   trailing spaces go and runs of blank lines become one.
 pub fn html_to_text(html: &str) -> String {
     if too_deep(html) {
         return decode_basic_entities(&strip_tags(html));
     }
-    html2text::from_read(html.as_bytes(), 100).unwrap_or_default()
+    let lines = html2text::config::with_decorator(ReadingDecorator)
+        .raw_mode(true)
+        .no_table_borders()
+        .link_footnotes(false)
+        .lines_from_read(html.as_bytes(), TEXT_WIDTH)
+        .unwrap_or_default();
+    let mut out = String::new();
+    // The link being written: its target and the text written for it so far.
+    let mut link: Option<(String, String)> = None;
+    for line in &lines {
+        let mut text = String::new();
+        for piece in line.tagged_strings() {
+            let target = piece.tag.iter().find_map(|m| match m {
+                Mark::Link(url) => Some(url.as_str()),
+                Mark::Plain => None,
+            });
+            if link.as_ref().map(|(u, _)| u.as_str()) != target {
+                if let Some((url, shown)) = link.take() {
+                    text.push_str(&link_suffix(&url, &shown));
+                }
+                link = target.map(|u| (u.to_string(), String::new()));
+            }
+            if let Some((_, shown)) = &mut link {
+                shown.push_str(&piece.s);
+                shown.push(' ');
+            }
+            text.push_str(&piece.s);
+        }
+        out.push_str(&text);
+        out.push('\n');
+    }
+    if let Some((url, shown)) = link.take() {
+        let at = out.trim_end().len();
+        out.truncate(at);
+        out.push_str(&link_suffix(&url, &shown));
+    }
+    tidy_text(&out)
+}
+
+/// Lines are this wide before html2text wraps them: wide enough that paragraphs and
+/// links stay whole (the reader's screen wraps).
+const TEXT_WIDTH: usize = 1000;
+
+/// What to write after a link's text: ` (url)`, or the URL when the text is empty;
+/// nothing when the text already is the URL or the target is not a web or mail address.
+fn link_suffix(url: &str, shown: &str) -> String {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if !["http://", "https://", "mailto:", "ftp://"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+    {
+        return String::new();
+    }
+    let bare = |s: &str| {
+        let s = s.trim().trim_end_matches('/').to_ascii_lowercase();
+        let s = s.strip_prefix("mailto:").unwrap_or(&s).to_string();
+        s.strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .unwrap_or(&s)
+            .trim_start_matches("www.")
+            .to_string()
+    };
+    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    let written = lower.strip_prefix("mailto:").map_or(url, |_| &url[7..]);
+    if shown.is_empty() {
+        written.to_string()
+    } else if bare(&shown) == bare(url) {
+        String::new()
+    } else {
+        format!(" ({written})")
+    }
+}
+
+/// Whitespace normalised: non-breaking spaces are spaces, trailing spaces go, lines that
+/// are only a rule (`────`, `----`, `====`) go, runs of blank lines become one.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.lines() {
+        let line: String = line
+            .chars()
+            .map(|c| {
+                if c == '\u{A0}' || c == '\u{202F}' {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .filter(|&c| c != '\u{200B}' && c != '\u{FEFF}')
+            .collect();
+        let line = line.trim_end();
+        let is_rule = line.chars().count() >= 3
+            && line
+                .chars()
+                .all(|c| matches!(c, '─' | '━' | '═' | '-' | '=' | '_' | '*' | ' '));
+        if is_rule {
+            continue;
+        }
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 1 || out.is_empty() {
+                continue;
+            }
+            out.push('\n');
+            continue;
+        }
+        blank_run = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+/// Whether a text/plain alternative is only a stub of its HTML alternative, so that the
+/// HTML's text is what people read. The rule: the plain text is a stub when
+/// 1. it is empty (or only whitespace), or
+/// 2. it has less than a fifth of the letters and digits of the HTML's text, or
+/// 3. it is at most three lines (not counting bare URLs) and says to view the mail in a
+///    browser or an HTML-capable mail program.
+///
+/// Never a stub when the HTML has no text.
+pub fn is_stub_alternative(plain: &str, html_text: &str) -> bool {
+    let visible = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).count();
+    let html_visible = visible(html_text);
+    if html_visible == 0 {
+        return false;
+    }
+    if plain.trim().is_empty() {
+        return true;
+    }
+    if visible(plain) * 5 < html_visible {
+        return true;
+    }
+    let lines: Vec<&str> = plain
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("http") && !l.starts_with('<'))
+        .collect();
+    lines.len() <= 3 && STUB_PHRASE.is_match(plain)
+}
+
+static STUB_PHRASE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?ix)
+        view\s+(this|the)?\s*(e-?mail|message|newsletter|mail)?\s*(online|in\s+(your|a)\s+(web\s+)?browser)
+      | (open|read|see)\s+(this|the)\s+(e-?mail|message)\s+(online|in\s+(your|a)\s+(web\s+)?browser)
+      | (html|e-?mail)[\s-]+(capable|compatible|enabled)
+      | your\s+(e-?mail\s+|mail\s+)?(client|program|reader|software|application)\s+(does\s+not|doesn't|cannot|can't)\s+(display|support|show)\s+html
+      | this\s+(is\s+an\s+html\s+(e-?mail|message)|(e-?mail|message)\s+(is\s+in|requires)\s+html)
+      | im\s+browser\s+(ansehen|anzeigen|öffnen)
+      | (voir|afficher)\s+(ce|cet)\s+(e-?mail|message|courriel)\s+dans\s+(votre|un)\s+navigateur
+    ",
+    )
+    .expect("valid regex")
+});
+
+/// html2text decorations for reading: no Markdown marks, links tagged with their target.
+#[derive(Clone, Copy)]
+struct ReadingDecorator;
+
+/// What a piece of rendered text is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Mark {
+    #[default]
+    Plain,
+    Link(String),
+}
+
+impl html2text::render::TextDecorator for ReadingDecorator {
+    type Annotation = Mark;
+
+    fn decorate_link_start(&mut self, url: &str) -> (String, Mark) {
+        (String::new(), Mark::Link(url.to_string()))
+    }
+    fn decorate_link_end(&mut self) -> String {
+        String::new()
+    }
+    fn decorate_em_start(&self) -> (String, Mark) {
+        (String::new(), Mark::Plain)
+    }
+    fn decorate_em_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strong_start(&self) -> (String, Mark) {
+        (String::new(), Mark::Plain)
+    }
+    fn decorate_strong_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strikeout_start(&self) -> (String, Mark) {
+        (String::new(), Mark::Plain)
+    }
+    fn decorate_strikeout_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_code_start(&self) -> (String, Mark) {
+        (String::new(), Mark::Plain)
+    }
+    fn decorate_code_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_preformat_first(&self) -> Mark {
+        Mark::Plain
+    }
+    fn decorate_preformat_cont(&self) -> Mark {
+        Mark::Plain
+    }
+    fn decorate_image(&mut self, _src: &str, title: &str) -> (String, Mark) {
+        (title.to_string(), Mark::Plain)
+    }
+    fn header_prefix(&self, _level: usize) -> String {
+        String::new()
+    }
+    fn quote_prefix(&self) -> String {
+        "> ".into()
+    }
+    fn unordered_item_prefix(&self) -> String {
+        "• ".into()
+    }
+    fn ordered_item_prefix(&self, i: i64) -> String {
+        format!("{i}. ")
+    }
+    fn make_subblock_decorator(&self) -> Self {
+        *self
+    }
+    fn decorate_superscript_start(&self) -> (String, Mark) {
+        (String::new(), Mark::Plain)
+    }
+    fn decorate_superscript_end(&self) -> String {
+        String::new()
+    }
+    fn finalise(&mut self, _urls: Vec<String>) -> Vec<html2text::render::TaggedLine<Mark>> {
+        Vec::new()
+    }
 }
 
 /// Nesting beyond which HTML is not parsed: html5ever's tree building costs

@@ -163,9 +163,13 @@ fn auto_replies() {
 
 #[test]
 fn auto_response_suppress_needs_a_second_signal() {
-    // Outlook puts it on ordinary mail.
+    // Outlook puts it on ordinary mail: alone it is Bulk (a ticket, no acknowledgement).
     assert_eq!(
         class_of("Subject: question\nX-Auto-Response-Suppress: All"),
+        Bulk
+    );
+    assert_eq!(
+        class_of("Subject: question\nX-Auto-Response-Suppress: DR, RN"),
         Normal
     );
     assert_eq!(

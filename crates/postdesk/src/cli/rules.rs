@@ -14,7 +14,7 @@ use postdesk_core::RawMail;
 use postdesk_core::rules::{Disposition, RuleTrace};
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::Decision;
-use postdesk_mail::{Address, Attachment, classify};
+use postdesk_mail::{Address, Attachment, classify_with_signal};
 use postdesk_pipeline::{Limits, analyse};
 use postdesk_store::{DryRun, IncomingMail, RegisteredHelpdesk, Simulator};
 
@@ -138,11 +138,13 @@ fn render(
             .map_or(target, |h| &h.config),
         None => target,
     };
-    let class = classify(m, &ruling.own_addresses);
+    let verdict = classify_with_signal(m, &ruling.own_addresses);
+    let class = verdict.class;
     out.push_str(&format!(
-        "helpdesk {} · classification {}\n",
+        "helpdesk {} · classification {} ({})\n",
         ruling.settings.name,
-        class.as_str()
+        class.as_str(),
+        verdict.signal
     ));
     let (Some(dry), None) = (dry, &incoming.failure) else {
         let reason = incoming.failure.as_deref().unwrap_or("-");
