@@ -503,6 +503,16 @@ impl Store {
         .await
     }
 
+    /// How many sign-in counts are kept (at most [`LoginLimits::max_rows`]).
+    pub async fn login_count_rows(&self) -> Result<i64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COUNT(*) FROM login_attempts")?
+                .query_row([], |r| r.get(0))?)
+        })
+        .await
+    }
+
     /// Clears the limits on the name `login`, and on the address of the agent of that
     /// name, from every client address; returns how many counts were cleared.
     pub async fn clear_login_locks(&self, login: &str) -> Result<usize> {
