@@ -316,11 +316,16 @@ pub fn check_same_origin(headers: &HeaderMap) -> Result<(), WebError> {
         )
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = header("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return Err(refused());
+    // Current browsers say it outright; it also holds where `Origin` is `null` (which
+    // Chromium sends for pages whose Referrer-Policy is `no-referrer`).
+    if let Some(site) = header("sec-fetch-site") {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(refused()),
+        };
     }
+    // Older browsers: the origin must be this host (the sign-in page's Referrer-Policy
+    // is `same-origin` so that they send it).
     if let Some(origin) = header("origin") {
         let origin_host = origin
             .split_once("://")
@@ -411,6 +416,10 @@ mod tests {
             ("origin", "https://desk.example")
         ]));
         assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(with(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "null")
+        ]));
         assert!(!with(&[("sec-fetch-site", "cross-site")]));
         assert!(!with(&[
             ("host", "desk.example"),

@@ -44,8 +44,14 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login_form(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    render(&state, "login.html", None, "", context! {})
+/// The sign-in page tells its own origin when its form is sent (older browsers send no
+/// `Sec-Fetch-Site`, and under `no-referrer` an `Origin` of `null`): see
+/// [`auth::check_same_origin`]. It shows nothing from mail.
+const SIGN_IN_REFERRER_POLICY: HeaderValue = HeaderValue::from_static("same-origin");
+
+pub async fn login_form(State(state): State<AppState>) -> Result<Response, WebError> {
+    let page = render(&state, "login.html", None, "", context! {})?;
+    Ok(([(header::REFERRER_POLICY, SIGN_IN_REFERRER_POLICY)], page).into_response())
 }
 
 /// Longer than any name or address an agent signs in with: such a login is wrong, and
@@ -104,7 +110,12 @@ pub async fn login(
             "",
             context! { error => "Wrong name or password.", login => shown },
         )?;
-        return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
+        return Ok((
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(header::REFERRER_POLICY, SIGN_IN_REFERRER_POLICY)],
+            page,
+        )
+            .into_response());
     };
     state.store().login_succeeded(login, &address).await?;
     let token = auth::new_token();
