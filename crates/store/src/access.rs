@@ -575,7 +575,8 @@ fn revoke_tokens(tx: &Connection, agent_id: i64, id: Option<i64>) -> Result<usiz
 ///
 /// - a name from one client address (`pair`) gets `per_pair` attempts;
 /// - a name from anywhere gets `name_free` attempts, then one attempt per backoff that
-///   doubles from a second up to `name_backoff_max_secs`: slower, never locked;
+///   doubles from `name_backoff_first_secs` up to `name_backoff_max_secs`: slower,
+///   never locked;
 /// - one client address gets `per_address` attempts at any names.
 ///
 /// An address the name signed in from before is exempt from the last two, so that
@@ -586,6 +587,7 @@ pub struct LoginLimits {
     pub window_secs: i64,
     pub per_pair: i64,
     pub name_free: i64,
+    pub name_backoff_first_secs: i64,
     pub name_backoff_max_secs: i64,
     pub per_address: i64,
     pub max_rows: i64,
@@ -597,6 +599,7 @@ impl Default for LoginLimits {
             window_secs: 15 * 60,
             per_pair: 5,
             name_free: 10,
+            name_backoff_first_secs: 1,
             name_backoff_max_secs: 5 * 60,
             per_address: 50,
             max_rows: 20_000,
@@ -630,9 +633,9 @@ impl LoginLimits {
         if over < 0 {
             return None;
         }
-        let backoff = 1i64
-            .checked_shl(over.min(30) as u32)
-            .unwrap_or(i64::MAX)
+        let backoff = self
+            .name_backoff_first_secs
+            .saturating_mul(1i64 << over.min(30))
             .min(self.name_backoff_max_secs);
         let wait = count.last_at + backoff - now;
         (wait > 0).then_some(wait)

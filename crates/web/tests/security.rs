@@ -356,9 +356,11 @@ async fn thirty_parallel_wrong_passwords_get_at_most_five_checks() {
 /// trusted proxy the client's address counts, and without one the header is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_cannot_lock_an_agent_out_of_their_own_address() {
-    // Ten attempts per address at any names, to keep the test short.
+    // Ten attempts per address at any names, to keep the test short; the name's backoff
+    // starts at a minute, so that the test's own pace cannot outlast it.
     let limits = LoginLimits {
         per_address: 10,
+        name_backoff_first_secs: 60,
         ..LoginLimits::default()
     };
     let served = serve(WebSettings {
