@@ -2,9 +2,14 @@
 //! and its API): each action checks that the agent may see the helpdesk involved before
 //! it reads or changes anything. An agent sees only their helpdesks; something the
 //! agent may not see answers "not found", so its existence is not told.
+//!
+//! A ticket's status, priority and type are chosen from its helpdesk's lists
+//! ([`FieldChoices`], from the config), and its assignee among its helpdesk's agents;
+//! a value outside them, or longer than [`MAX_FIELD_CHARS`], is refused with the reason.
 
-use postdesk_core::id::{ContactId, EntryId, IntakeId, OrganizationId, TicketId};
+use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId};
 use postdesk_core::intake::IntakeOutcome;
+use postdesk_core::settings::Helpdesk;
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;
 use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
@@ -49,6 +54,98 @@ impl App {
     pub fn desk<'a>(&'a self, agent: &'a AgentAccount) -> Desk<'a> {
         Desk { app: self, agent }
     }
+}
+
+/// The longest status, priority, type or assignee name taken.
+pub const MAX_FIELD_CHARS: usize = 64;
+
+/// The values a helpdesk's tickets may take, from its config: the lists it gives
+/// (`statuses`, `priorities`, `types`, or their defaults) and every value it sets
+/// itself (new, reply and closed statuses, the defaults, the rules' `set`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldChoices {
+    pub statuses: Vec<String>,
+    pub priorities: Vec<String>,
+    /// Empty: any value that passes [`check_free_value`].
+    pub types: Vec<String>,
+}
+
+impl FieldChoices {
+    pub fn of(helpdesk: &Helpdesk) -> Self {
+        let s = &helpdesk.settings;
+        let or_default = |given: &[String], default: &[&str]| -> Vec<String> {
+            if given.is_empty() {
+                default.iter().map(|v| v.to_string()).collect()
+            } else {
+                given.to_vec()
+            }
+        };
+        let mut statuses = vec![s.new_ticket_status.clone(), s.reply_status.clone()];
+        statuses.extend(or_default(&s.statuses, &["open", "pending"]));
+        statuses.extend(s.closed_statuses.iter().cloned());
+        let mut priorities = or_default(&s.priorities, &["low", "normal", "high", "urgent"]);
+        priorities.extend(s.defaults.priority.iter().cloned());
+        let mut types = s.types.clone();
+        types.extend(s.defaults.ticket_type.iter().cloned());
+        for set in s.rules.iter().flat_map(|r| &r.actions).map(|a| &a.set) {
+            statuses.extend(set.status.iter().cloned());
+            priorities.extend(set.priority.iter().cloned());
+            types.extend(set.ticket_type.iter().cloned());
+        }
+        let unique = |mut list: Vec<String>| {
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|v| !v.trim().is_empty() && seen.insert(v.to_lowercase()));
+            list
+        };
+        Self {
+            statuses: unique(statuses),
+            priorities: unique(priorities),
+            types: unique(types),
+        }
+    }
+
+    /// `value` as the list writes it, or why it is refused.
+    fn pick(
+        field: &str,
+        value: &str,
+        list: &[String],
+        helpdesk: &str,
+    ) -> Result<String, DeskError> {
+        let value = check_free_value(field, value)?;
+        if list.is_empty() {
+            return Ok(value.to_string());
+        }
+        list.iter()
+            .find(|v| v.eq_ignore_ascii_case(value))
+            .cloned()
+            .ok_or_else(|| {
+                DeskError::Invalid(format!(
+                    "`{value}` is not a {field} of {helpdesk}; choose one of: {}",
+                    list.join(", ")
+                ))
+            })
+    }
+}
+
+/// A field value an agent typed: at most [`MAX_FIELD_CHARS`] characters of letters,
+/// digits, spaces and `- _ . / & +`, so that it shows as what it is on every page.
+pub fn check_free_value<'v>(field: &str, value: &'v str) -> Result<&'v str, DeskError> {
+    let value = value.trim();
+    let length = value.chars().count();
+    if length > MAX_FIELD_CHARS {
+        return Err(DeskError::Invalid(format!(
+            "the {field} is {length} characters long; it may have at most {MAX_FIELD_CHARS}"
+        )));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/' | '&' | '+')))
+    {
+        return Err(DeskError::Invalid(format!(
+            "the {field} may hold letters, digits, spaces and - _ . / & + only, not {c:?}"
+        )));
+    }
+    Ok(value)
 }
 
 fn no_ticket(id: TicketId) -> DeskError {
@@ -110,13 +207,15 @@ impl Desk<'_> {
         Ok(self.app.store().add_note(id, self.agent.id, text).await?)
     }
 
-    /// Changes the ticket's fields; returns the changes as recorded.
+    /// Changes the ticket's fields; returns the changes as recorded. Each new value
+    /// must be one of the ticket's helpdesk's ([`FieldChoices`]; the assignee one of
+    /// its agents); a value the ticket has already stands as it is.
     pub async fn update(
         &self,
         id: TicketId,
         update: &TicketUpdate,
     ) -> Result<Vec<String>, DeskError> {
-        self.ticket(id).await?;
+        let view = self.ticket(id).await?;
         if update
             .status
             .as_deref()
@@ -124,11 +223,111 @@ impl Desk<'_> {
         {
             return Err(DeskError::Invalid("a ticket always has a status".into()));
         }
+        let ticket = &view.summary;
+        let helpdesk = self.app.helpdesk(ticket.helpdesk_id).ok_or_else(|| {
+            DeskError::Internal(format!("helpdesk {} is not configured", ticket.helpdesk))
+        })?;
+        let choices = FieldChoices::of(&helpdesk.config);
+        let name = &ticket.helpdesk;
+        let changed = |new: &str, old: Option<&str>| old != Some(new.trim());
+        let mut checked = update.clone();
+        if let Some(status) = &update.status
+            && changed(status, Some(&ticket.status))
+        {
+            checked.status = Some(FieldChoices::pick(
+                "status",
+                status,
+                &choices.statuses,
+                name,
+            )?);
+        }
+        for (field, new, old, list, out) in [
+            (
+                "priority",
+                &update.priority,
+                ticket.priority.as_deref(),
+                &choices.priorities,
+                &mut checked.priority,
+            ),
+            (
+                "type",
+                &update.ticket_type,
+                view.details.ticket_type.as_deref(),
+                &choices.types,
+                &mut checked.ticket_type,
+            ),
+        ] {
+            if let Some(Some(value)) = new
+                && !value.trim().is_empty()
+                && changed(value, old)
+            {
+                *out = Some(Some(FieldChoices::pick(field, value, list, name)?));
+            }
+        }
+        if let Some(Some(assignee)) = &update.assignee
+            && !assignee.trim().is_empty()
+            && changed(assignee, ticket.assignee.as_deref())
+        {
+            let assignee = check_free_value("assignee", assignee)?;
+            let agents = self.helpdesk_agents(ticket.helpdesk_id).await?;
+            if !agents.iter().any(|a| a == assignee) {
+                return Err(DeskError::Invalid(format!(
+                    "`{assignee}` is not an agent of {name}; choose one of: {}",
+                    agents.join(", ")
+                )));
+            }
+            checked.assignee = Some(Some(assignee.to_string()));
+        }
         Ok(self
             .app
             .store()
-            .update_ticket(id, self.agent.id, update)
+            .update_ticket(id, self.agent.id, &checked)
             .await?)
+    }
+
+    /// The active agents of a helpdesk the agent sees (its members and the admins):
+    /// who its tickets may be assigned to.
+    pub async fn helpdesk_agents(&self, helpdesk_id: HelpdeskId) -> Result<Vec<String>, DeskError> {
+        if !self.agent.sees_helpdesk(helpdesk_id) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .app
+            .store()
+            .helpdesk_agent_names(&[helpdesk_id])
+            .await?)
+    }
+
+    /// The agents of every helpdesk the agent sees (for the ticket list's filter).
+    pub async fn colleagues(&self) -> Result<Vec<String>, DeskError> {
+        Ok(self
+            .app
+            .store()
+            .helpdesk_agent_names(&self.agent.helpdesks)
+            .await?)
+    }
+
+    /// The field choices of each helpdesk the agent sees, merged (for the ticket list's
+    /// filters), in the helpdesks' order.
+    pub fn choices(&self) -> FieldChoices {
+        let mut all = FieldChoices::default();
+        for id in &self.agent.helpdesks {
+            if let Some(hd) = self.app.helpdesk(*id) {
+                let c = FieldChoices::of(&hd.config);
+                for (into, from) in [
+                    (&mut all.statuses, c.statuses),
+                    (&mut all.priorities, c.priorities),
+                    (&mut all.types, c.types),
+                ] {
+                    for v in from {
+                        if !into.contains(&v) {
+                            into.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        all
     }
 
     /// The failed queue, as far as the agent may see it: mails no helpdesk took only for admins.

@@ -233,10 +233,67 @@ pub enum AfterSuccess {
     Keep,
 }
 
-/// A secret from the config: never printed, never logged.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
+/// A secret from the config: never printed, never logged, and never echoed in the
+/// config's error messages (a value of the wrong type is refused without quoting it).
+#[derive(Clone)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_string(SecretText)
+    }
+}
+
+/// Takes only text. serde's own message for a value of another type quotes the value
+/// (``invalid type: integer `47114711` ``), which for a secret is the secret.
+struct SecretText;
+
+const SECRET_NOT_TEXT: &str =
+    "a secret must be written as a string in quotes (its value is not shown here)";
+
+impl serde::de::Visitor<'_> for SecretText {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+        Ok(Secret(value.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Secret, E> {
+        Ok(Secret(value))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        Err(E::custom(SECRET_NOT_TEXT))
+    }
+}
 
 impl Secret {
     pub fn new(value: String) -> Self {

@@ -51,6 +51,18 @@ pub struct HelpdeskSettings {
     /// Statuses that count as closed.
     #[serde(default = "default_closed_statuses")]
     pub closed_statuses: Vec<String>,
+    /// Statuses agents may give this helpdesk's tickets, besides those named above and
+    /// in its rules; none: `open` and `pending`.
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// Priorities agents may give; none: `low`, `normal`, `high`, `urgent`. The default
+    /// priority and the rules' are always allowed.
+    #[serde(default)]
+    pub priorities: Vec<String>,
+    /// Ticket types agents may give; none (and none in the defaults or rules): any
+    /// short value.
+    #[serde(default)]
+    pub types: Vec<String>,
     #[serde(default)]
     pub reply_to_closed: ReplyToClosed,
     #[serde(default)]

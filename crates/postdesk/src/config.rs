@@ -1,5 +1,6 @@
 //! The configuration file: one TOML file, checked so that every error names the
-//! file, the line and the key, and says what is allowed.
+//! file, the line and the key, and says what is allowed. An error about a secret
+//! (a password, a client secret, a token) never quotes its value.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,10 @@ struct ConfigFile {
     /// `[web]`: the agents' web UI and REST API served by `postdesk serve`.
     #[serde(default)]
     web: WebConfig,
+    /// The umask for the files postdesk creates (octal, e.g. "027"); none: "077", so
+    /// the data folder is 0700 and its files 0600 (they hold password hashes, raw mail
+    /// and OAuth tokens).
+    umask: Option<String>,
 }
 
 /// `[web]`
@@ -47,6 +52,11 @@ pub struct WebConfig {
     /// Serve the UI from `postdesk serve` at all.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Reverse proxies (addresses or networks, e.g. "127.0.0.1", "10.0.0.0/8") whose
+    /// `X-Forwarded-For` names the client. Without them the header is ignored and the
+    /// sign-in limits count the proxy's address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -55,7 +65,18 @@ impl Default for WebConfig {
             listen: default_listen(),
             secure_cookies: false,
             enabled: true,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl WebConfig {
+    /// `trusted_proxies`, as checked when the file was loaded.
+    pub fn proxies(&self) -> Vec<postdesk_web::auth::TrustedProxy> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 }
 
@@ -86,7 +107,12 @@ pub struct Config {
     pub helpdesks: Vec<Helpdesk>,
     pub outgoing: DeliverySettings,
     pub web: WebConfig,
+    /// The umask files are created with (see [`Config::apply_umask`]).
+    pub umask: u32,
 }
+
+/// Files postdesk creates are readable by its own user only, unless `umask` says otherwise.
+const DEFAULT_UMASK: u32 = 0o077;
 
 /// A problem in the config file, located as precisely as the file allows.
 #[derive(Debug, thiserror::Error)]
@@ -151,11 +177,25 @@ impl Config {
     fn check(text: &str, base: &Path) -> Result<Self, ConfigIssue> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| line_of(text, span.start));
-            let key = e
+            // The key whose value is wrong, and whether that value is a secret: then
+            // neither the span (the value itself) nor anything quoted is shown.
+            let secret = e
                 .span()
-                .map(|span| text[span].trim().to_string())
-                .filter(|k| !k.is_empty() && k.len() < 60);
+                .and_then(|span| key_before(text, span.start))
+                .filter(|k| is_secret_key(k));
+            let key = match &secret {
+                Some(key) => Some(key.to_string()),
+                None => e
+                    .span()
+                    .map(|span| text[span].trim().to_string())
+                    .filter(|k| !k.is_empty() && k.len() < 60),
+            };
             let message = e.message().trim_end().to_string();
+            let message = if secret.is_some() {
+                without_quoted_values(&message)
+            } else {
+                message
+            };
             let message = match key {
                 Some(key) if !message.contains(&key) => format!("`{key}`: {message}"),
                 _ => message,
@@ -218,6 +258,24 @@ impl Config {
         for (index, hd) in helpdesks.iter().enumerate() {
             check_routes(hd, &names).map_err(|issue| issue.in_helpdesk(text, index))?;
         }
+        for proxy in &file.web.trusted_proxies {
+            if let Err(problem) = proxy.parse::<postdesk_web::auth::TrustedProxy>() {
+                return Err(ConfigIssue::new("web.trusted_proxies", problem).located(text));
+            }
+        }
+        let umask = match &file.umask {
+            None => DEFAULT_UMASK,
+            Some(u) => u32::from_str_radix(u.trim(), 8)
+                .ok()
+                .filter(|u| *u <= 0o777)
+                .ok_or_else(|| {
+                    ConfigIssue::new(
+                        "umask",
+                        format!("`{u}` is not an octal umask like \"077\" or \"027\""),
+                    )
+                    .located(text)
+                })?,
+        };
         let data_dir = base.join(&file.data_dir);
         let database_url = file
             .database_url
@@ -230,8 +288,109 @@ impl Config {
             helpdesks,
             outgoing: file.outgoing,
             web: file.web,
+            umask,
         })
     }
+
+    /// Sets the process's umask to the configured one, before any file is created:
+    /// the data folder then gets 0700 and the database, its journal and the
+    /// attachments 0600 (with the default "077").
+    pub fn apply_umask(&self) {
+        // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+        unsafe {
+            libc::umask(self.umask as libc::mode_t);
+        }
+    }
+
+    /// Warnings for the data folder, the database and the attachments when users other
+    /// than postdesk's may read them (`postdesk check-config`, `postdesk check`).
+    pub fn permission_warnings(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut paths = vec![self.data_dir.clone()];
+        if let Some(db) = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p)))
+        {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = db.clone().into_os_string();
+                name.push(suffix);
+                paths.push(name.into());
+            }
+        }
+        // The attachments and raw mails under the data folder, a level or two deep.
+        let mut folders = vec![(self.data_dir.clone(), 0)];
+        while let Some((folder, depth)) = folders.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() && depth < 3 {
+                    folders.push((path.clone(), depth + 1));
+                }
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+        }
+        let mut warnings = Vec::new();
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o004 != 0 {
+                warnings.push(format!(
+                    "{} is readable by every user of this machine (mode {mode:03o}); it holds \
+                     password hashes, raw mails or OAuth tokens: `chmod {} {}`",
+                    path.display(),
+                    if meta.is_dir() { "700" } else { "600" },
+                    path.display()
+                ));
+            }
+        }
+        warnings
+    }
+}
+
+/// The key assigned on the line at `offset` (a value's position): `password` in
+/// `password = 47114711` and in `smtp = { password = 47114711 }`.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = &text[..offset.min(text.len())];
+    let line = before.rsplit('\n').next()?;
+    let assignment = line.rsplit_once('=')?.0;
+    let key = assignment
+        .rsplit(['{', ','])
+        .next()?
+        .trim()
+        .trim_matches(['"', '\'']);
+    (!key.is_empty()).then_some(key)
+}
+
+/// Keys whose values are secrets (their `_env` and `_file` forms name where they are).
+fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    matches!(
+        last,
+        "password" | "client_secret" | "refresh_token" | "access_token" | "secret" | "token"
+    )
+}
+
+/// The message with every `quoted` part left out (serde quotes the value it refused).
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for part in message.split('`') {
+        if !quoted {
+            out.push_str(part);
+        }
+        quoted = !quoted;
+    }
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ,", ",")
 }
 
 /// Reads the template files of `[helpdesk.notifications.templates]` (relative to the
@@ -605,6 +764,28 @@ name = "B"
             err.to_string(),
             "/etc/postdesk.toml:2: outgoing.max_attempts: must be 1 or more"
         );
+    }
+
+    #[test]
+    fn type_errors_on_secrets_do_not_show_the_secret() {
+        for config in [
+            "[[helpdesk]]\nname = \"A\"\n[helpdesk.smtp]\nhost = \"h\"\npassword = 47114711\n",
+            "[[helpdesk]]\nname = \"A\"\n[[helpdesk.mailbox]]\nhost = \"h\"\nuser = \"u\"\npassword = 47114711.5\n",
+            "[[helpdesk]]\nname = \"A\"\n[[helpdesk.mailbox]]\nhost = \"h\"\nuser = \"u\"\noauth2 = { token_url = \"https://t\", client_id = \"c\", client_secret = 47114711 }\n",
+        ] {
+            let text = parse(config).unwrap_err().to_string();
+            assert!(!text.contains("47114711"), "{text}");
+            assert!(text.contains("must be written as a string"), "{text}");
+        }
+        assert_eq!(
+            without_quoted_values("invalid type: integer `4711`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        // Other keys still say what they got.
+        let text = parse("[[helpdesk]]\nname = \"A\"\nfirst_ticket_number = \"x9\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("x9"), "{text}");
     }
 
     #[test]

@@ -209,7 +209,7 @@ pub async fn contacts(
     agent: Agent,
     Query(params): Query<ContactSearch>,
 ) -> ApiResult {
-    to_json(state.desk(&agent).contacts(params.text(), 500).await?)
+    to_json(state.desk(&agent).contacts(params.text()?, 500).await?)
 }
 
 pub async fn contact(

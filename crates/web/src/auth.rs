@@ -1,12 +1,10 @@
 //! Signing in: argon2 password hashes, random tokens for sessions and the API, the
-//! extractor that turns a request into a signed-in agent, CSRF checks and the limit
-//! on failed sign-ins.
+//! extractor that turns a request into a signed-in agent, CSRF checks, the
+//! same-origin check of the sign-in form and the client address the sign-in limits
+//! count by (the limits themselves are the store's, `postdesk_store::access::LoginLimits`).
 
 use postdesk_core::id::HelpdeskId;
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Form;
@@ -223,55 +221,123 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
-/// Failed sign-ins per account name and per client address: after `MAX_FAILURES` within
-/// `WINDOW`, further attempts are refused until the window has passed.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+/// A proxy whose `X-Forwarded-For` is believed: one address or a network
+/// (`10.0.0.0/8`, `::1`), as `[web] trusted_proxies` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
 }
 
-const MAX_FAILURES: usize = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
 
-impl LoginLimiter {
-    fn keys(login: &str, ip: Option<IpAddr>) -> Vec<String> {
-        let mut keys = vec![format!("login:{}", login.trim().to_lowercase())];
-        if let Some(ip) = ip {
-            keys.push(format!("ip:{ip}"));
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not an IP address or a network like \"10.0.0.0/8\"");
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = address.parse().map_err(|_| bad())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(bad)?,
+            None => bits,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl TrustedProxy {
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, addr, bits) = match (self.network, address) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => (u32::from(n) as u128, u32::from(a) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (addr >> shift)
+    }
+}
+
+/// The client a request came from: the connection's peer, or, when that peer is a
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not one. Without
+/// a trusted proxy the header is ignored: anyone can write it.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[TrustedProxy],
+) -> Option<IpAddr> {
+    let is_trusted = |a: IpAddr| trusted.iter().any(|t| t.contains(a));
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    // From the nearest hop outwards: each trusted hop vouches for the one before it.
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) => {
+                client = address;
+                if !is_trusted(address) {
+                    break;
+                }
+            }
+            Err(_) => break,
         }
-        keys
     }
+    Some(client)
+}
 
-    /// `Some(wait)` when this sign-in must be refused.
-    pub fn blocked(&self, login: &str, ip: Option<IpAddr>) -> Option<Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        Self::keys(login, ip)
-            .iter()
-            .filter_map(|key| {
-                let times = failures.get_mut(key)?;
-                times.retain(|t| now.duration_since(*t) < WINDOW);
-                (times.len() >= MAX_FAILURES).then(|| WINDOW - now.duration_since(times[0]))
-            })
-            .max()
+/// The sign-in form may be sent only from this site's own pages: a browser says where
+/// a form came from (`Sec-Fetch-Site`, `Origin`), and another site's page that makes
+/// agents' browsers post wrong passwords (to trip the sign-in limits) is refused before
+/// anything is counted. Clients that send neither header (scripts, curl) are not
+/// browsers driven by another site.
+pub fn check_same_origin(headers: &HeaderMap) -> Result<(), WebError> {
+    let refused = || {
+        WebError::Forbidden(
+            "this sign-in did not come from postdesk's own sign-in page; open the page and sign in there"
+                .into(),
+        )
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Current browsers say it outright; it also holds where `Origin` is `null` (which
+    // Chromium sends for pages whose Referrer-Policy is `no-referrer`).
+    if let Some(site) = header("sec-fetch-site") {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(refused()),
+        };
     }
-
-    pub fn failed(&self, login: &str, ip: Option<IpAddr>) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded memory under a flood of made-up names: forget the oldest half.
-        if failures.len() > 10_000 {
-            let now = Instant::now();
-            failures.retain(|_, t| t.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
+    // Older browsers: the origin must be this host (the sign-in page's Referrer-Policy
+    // is `same-origin` so that they send it).
+    if let Some(origin) = header("origin") {
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        let host = header("host");
+        match (origin_host, host) {
+            (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => {}
+            _ => return Err(refused()),
         }
-        for key in Self::keys(login, ip) {
-            failures.entry(key).or_default().push(Instant::now());
-        }
     }
-
-    pub fn succeeded(&self, login: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("login:{}", login.trim().to_lowercase()));
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -302,18 +368,65 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_block_the_account_name_and_the_address() {
-        let limiter = LoginLimiter::default();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        for _ in 0..5 {
-            assert!(limiter.blocked("Alice", Some(ip)).is_none());
-            limiter.failed("alice", Some(ip));
-        }
-        assert!(limiter.blocked("ALICE", None).is_some());
-        assert!(limiter.blocked("bob", Some(ip)).is_some());
-        assert!(limiter.blocked("bob", None).is_none());
-        limiter.succeeded("alice");
-        assert!(limiter.blocked("alice", None).is_none());
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let proxy: TrustedProxy = "10.0.0.0/8".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.1.2.3".parse().unwrap());
+        let peer = |a: &str| Some(a.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_address(peer("10.0.0.1"), &headers, &[proxy]),
+            peer("203.0.113.9")
+        );
+        // Written by the client itself: ignored.
+        assert_eq!(
+            client_address(peer("198.51.100.4"), &headers, &[proxy]),
+            peer("198.51.100.4")
+        );
+        assert_eq!(
+            client_address(peer("10.0.0.1"), &headers, &[]),
+            peer("10.0.0.1")
+        );
+        assert!(
+            "::1"
+                .parse::<TrustedProxy>()
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            "127.0.0.1"
+                .parse::<TrustedProxy>()
+                .unwrap()
+                .contains("::ffff:127.0.0.1".parse().unwrap())
+        );
+        assert!("10.0.0.0/33".parse::<TrustedProxy>().is_err());
+        assert!("proxy.example".parse::<TrustedProxy>().is_err());
+    }
+
+    #[test]
+    fn the_sign_in_form_must_come_from_this_site() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (k, v) in pairs {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            check_same_origin(&headers).is_ok()
+        };
+        assert!(with(&[]));
+        assert!(with(&[
+            ("host", "desk.example"),
+            ("origin", "https://desk.example")
+        ]));
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(with(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "null")
+        ]));
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(!with(&[
+            ("host", "desk.example"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!with(&[("host", "desk.example"), ("origin", "null")]));
     }
 
     #[test]

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use postdesk_app::App;
 use postdesk_app::desk::{Desk, DeskError};
 use postdesk_app::mailboxes::MailboxControl;
+use postdesk_store::access::LoginLimits;
 use postdesk_store::{RegisteredHelpdesk, Store, StoreError};
 use tokio::sync::watch;
 
@@ -44,6 +45,9 @@ pub use auth::{hash_password, new_token, token_hash};
 pub struct WebSettings {
     /// Mark cookies `Secure`: the UI is reached over HTTPS (directly or through a proxy).
     pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (for the sign-in limits).
+    pub trusted_proxies: Vec<auth::TrustedProxy>,
+    pub login_limits: LoginLimits,
 }
 
 /// What every handler can reach.
@@ -54,7 +58,6 @@ struct Inner {
     app: App,
     mailboxes: Box<dyn MailboxControl>,
     settings: WebSettings,
-    limiter: auth::LoginLimiter,
     templates: minijinja::Environment<'static>,
 }
 
@@ -66,7 +69,6 @@ impl AppState {
             app,
             mailboxes: Box::new(mailboxes),
             settings,
-            limiter: auth::LoginLimiter::default(),
             templates: views::environment(),
         }))
     }

@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{Extensions, HeaderValue, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use postdesk_app::desk::DeskError;
+use postdesk_app::desk::{DeskError, FieldChoices};
 use postdesk_app::intake::Processed;
+use postdesk_store::access::LoginGate;
 use postdesk_store::contacts::ContactChange;
-use postdesk_store::desk::{TicketColumn, TicketUpdate};
+use postdesk_store::desk::TicketUpdate;
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
@@ -44,23 +45,51 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login_form(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    render(&state, "login.html", None, "", context! {})
+/// The sign-in page tells its own origin when its form is sent (older browsers send no
+/// `Sec-Fetch-Site`, and under `no-referrer` an `Origin` of `null`): see
+/// [`auth::check_same_origin`]. It shows nothing from mail.
+const SIGN_IN_REFERRER_POLICY: HeaderValue = HeaderValue::from_static("same-origin");
+
+pub async fn login_form(State(state): State<AppState>) -> Result<Response, WebError> {
+    let page = render(&state, "login.html", None, "", context! {})?;
+    Ok(([(header::REFERRER_POLICY, SIGN_IN_REFERRER_POLICY)], page).into_response())
 }
+
+/// Longer than any name or address an agent signs in with: such a login is wrong, and
+/// neither looked up nor shown again in full.
+const MAX_LOGIN_CHARS: usize = 254;
 
 pub async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let ip = extensions
+    // Before anything is counted: another site's page must not spend agents' attempts.
+    auth::check_same_origin(&headers)?;
+    let settings = &state.0.settings;
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let limiter = &state.0.limiter;
-    if let Some(wait) = limiter.blocked(&form.login, ip) {
-        return Err(WebError::TooManyAttempts(wait.as_secs().div_ceil(60)));
+    let address = auth::client_address(peer, &headers, &settings.trusted_proxies)
+        .map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    let login = form.login.trim();
+    // Counted before the password is checked, in one transaction: parallel attempts
+    // cannot all pass the limit before any of them is counted.
+    let gate = state
+        .store()
+        .begin_login(login, &address, settings.login_limits)
+        .await?;
+    if let LoginGate::Refused { wait_secs } = gate {
+        return Err(WebError::TooManyAttempts(
+            (wait_secs.max(1) as u64).div_ceil(60),
+        ));
     }
-    let found = state.store().agent_login(form.login.trim()).await?;
+    let found = if login.chars().count() > MAX_LOGIN_CHARS {
+        None
+    } else {
+        state.store().agent_login(login).await?
+    };
     let password = form.password.clone();
     // argon2 takes tens of milliseconds of CPU: off the async threads. Unknown names are
     // checked against a fixed hash so that they take as long as known ones.
@@ -74,17 +103,22 @@ pub async fn login(
     .await
     .map_err(|e| WebError::Internal(e.to_string()))?;
     let Some(agent_id) = agent_id.filter(|_| ok) else {
-        limiter.failed(&form.login, ip);
+        let shown: String = login.chars().take(MAX_LOGIN_CHARS).collect();
         let page = render(
             &state,
             "login.html",
             None,
             "",
-            context! { error => "Wrong name or password.", login => form.login },
+            context! { error => "Wrong name or password.", login => shown },
         )?;
-        return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
+        return Ok((
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(header::REFERRER_POLICY, SIGN_IN_REFERRER_POLICY)],
+            page,
+        )
+            .into_response());
     };
-    limiter.succeeded(&form.login);
+    state.store().login_succeeded(login, &address).await?;
     let token = auth::new_token();
     state
         .store()
@@ -150,7 +184,10 @@ pub async fn tickets(
     Query(params): Query<TicketListParams>,
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
-    let page = state.desk(&agent).tickets(query.clone()).await?;
+    let desk = state.desk(&agent);
+    let page = desk.tickets(query.clone()).await?;
+    // Only the agent's own helpdesks' values and agents are offered.
+    let choices = desk.choices();
     let tickets = Ticket::list(&state, page.tickets);
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
@@ -188,9 +225,9 @@ pub async fn tickets(
                 requester => params.requester.clone(), sort => query.sort.as_str(),
                 order => if query.ascending { "asc" } else { "desc" },
             },
-            statuses => status_choices(&state, &agent).await?,
-            priorities => state.store().ticket_values(TicketColumn::Priority).await?,
-            agents => state.store().agent_names().await?,
+            statuses => choices.statuses,
+            priorities => choices.priorities,
+            agents => desk.colleagues().await?,
             sorts => Serde(vec![("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status")]),
             page => query.page,
             pages,
@@ -198,25 +235,6 @@ pub async fn tickets(
             next_link => (query.page < pages).then(|| link_to_page(query.page + 1)),
         },
     )
-}
-
-/// The statuses the agent's helpdesks use, and any others tickets have.
-async fn status_choices(state: &AppState, agent: &Agent) -> Result<Vec<String>, WebError> {
-    let mut statuses: Vec<String> = Vec::new();
-    for id in &agent.account.helpdesks {
-        if let Some(hd) = state.helpdesk(*id) {
-            let s = &hd.config.settings;
-            statuses.push(s.new_ticket_status.clone());
-            statuses.push(s.reply_status.clone());
-            statuses.push("open".into());
-            statuses.push("pending".into());
-            statuses.extend(s.closed_statuses.iter().cloned());
-        }
-    }
-    statuses.extend(state.store().ticket_values(TicketColumn::Status).await?);
-    let mut seen = std::collections::HashSet::new();
-    statuses.retain(|s| seen.insert(s.clone()));
-    Ok(statuses)
 }
 
 #[derive(Deserialize)]
@@ -230,7 +248,25 @@ pub async fn ticket(
     Path(id): Path<TicketId>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let view = state.desk(&agent).ticket(id).await?;
+    let desk = state.desk(&agent);
+    let view = desk.ticket(id).await?;
+    // The choices are the ticket's helpdesk's, and its own values stay selectable.
+    let mut choices = state
+        .helpdesk(view.summary.helpdesk_id)
+        .map(|hd| FieldChoices::of(&hd.config))
+        .unwrap_or_default();
+    let agents = desk.helpdesk_agents(view.summary.helpdesk_id).await?;
+    for (list, current) in [
+        (&mut choices.statuses, Some(&view.summary.status)),
+        (&mut choices.priorities, view.summary.priority.as_ref()),
+        (&mut choices.types, view.details.ticket_type.as_ref()),
+    ] {
+        if let Some(current) = current
+            && !list.contains(current)
+        {
+            list.insert(0, current.clone());
+        }
+    }
     let t = TicketDetail::new(&state, view);
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
@@ -239,17 +275,6 @@ pub async fn ticket(
         Some("unchanged") => Some("Nothing was changed."),
         _ => None,
     };
-    let mut priorities = vec![
-        "low".to_string(),
-        "normal".into(),
-        "high".into(),
-        "urgent".into(),
-    ];
-    for p in state.store().ticket_values(TicketColumn::Priority).await? {
-        if !priorities.contains(&p) {
-            priorities.push(p);
-        }
-    }
     render(
         &state,
         "ticket.html",
@@ -258,10 +283,10 @@ pub async fn ticket(
         context! {
             t => Serde(t),
             flash,
-            statuses => status_choices(&state, &agent).await?,
-            priorities,
-            types => state.store().ticket_values(TicketColumn::Type).await?,
-            agents => state.store().agent_names().await?,
+            statuses => choices.statuses,
+            priorities => choices.priorities,
+            types => choices.types,
+            agents,
         },
     )
 }
@@ -325,7 +350,7 @@ pub async fn contacts(
     agent: Agent,
     Query(params): Query<ContactSearch>,
 ) -> Result<Html<String>, WebError> {
-    let q = params.text();
+    let q = params.text()?;
     let contacts = state.desk(&agent).contacts(q, 200).await?;
     render(
         &state,

@@ -1,9 +1,30 @@
 //! The list pages' query strings (tickets, contacts), read the same way by the pages
 //! and the API, and turned into the desk's queries with a clear message for a bad value.
+//! Every value is bounded here, before it reaches SQL: a search term of
+//! [`MAX_TEXT_CHARS`] at most (SQLite refuses LIKE patterns over 50 KB with an
+//! internal error), and a page number that keeps the offset arithmetic in range.
 
 use postdesk_store::desk::TicketQuery;
 
 use crate::WebError;
+
+/// The longest search term or filter value taken: longer than any name, address,
+/// subject words or status worth looking for.
+pub const MAX_TEXT_CHARS: usize = 200;
+/// The highest page number: with at most 500 tickets a page, the offset stays far
+/// from overflowing (page 9223372036854775807 is refused, not wrapped to page 1).
+pub const MAX_PAGE: i64 = 1_000_000;
+
+/// `value`, or a 400 saying which parameter is too long and what the limit is.
+fn bounded<'v>(name: &str, value: Option<&'v str>) -> Result<Option<&'v str>, WebError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(WebError::BadRequest(format!(
+            "`{name}` is {} characters long; it may have at most {MAX_TEXT_CHARS}",
+            v.chars().count()
+        ))),
+        other => Ok(other),
+    }
+}
 
 /// The ticket list's query string, as the page and the API take it.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
@@ -35,6 +56,25 @@ pub struct TicketListParams {
 }
 
 impl TicketListParams {
+    /// Refuses values longer than [`MAX_TEXT_CHARS`].
+    fn check_lengths(&self) -> Result<(), WebError> {
+        for (name, value) in [
+            ("q", &self.q),
+            ("helpdesk", &self.helpdesk),
+            ("status", &self.status),
+            ("assignee", &self.assignee),
+            ("priority", &self.priority),
+            ("requester", &self.requester),
+            ("sort", &self.sort),
+            ("order", &self.order),
+            ("page", &self.page),
+            ("per_page", &self.per_page),
+        ] {
+            bounded(name, value.as_deref())?;
+        }
+        Ok(())
+    }
+
     /// Empty fields (an untouched form input) mean "no filter".
     fn field(value: &Option<String>) -> Option<String> {
         value
@@ -45,12 +85,20 @@ impl TicketListParams {
     }
 
     pub fn query(&self, default_per_page: i64) -> Result<TicketQuery, WebError> {
-        let number = |name: &str, value: &Option<String>, default: i64| match Self::field(value) {
-            None => Ok(default),
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                WebError::BadRequest(format!("`{name}` must be a whole number from 1, not `{v}`"))
-            }),
-        };
+        self.check_lengths()?;
+        let number =
+            |name: &str, value: &Option<String>, default: i64, max: i64| match Self::field(value) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        WebError::BadRequest(format!(
+                            "`{name}` must be a whole number from 1 to {max}, not `{v}`"
+                        ))
+                    }),
+            };
         let sort = match Self::field(&self.sort) {
             None => Default::default(),
             Some(s) => postdesk_store::desk::TicketSort::parse(&s).ok_or_else(|| {
@@ -78,8 +126,8 @@ impl TicketListParams {
             search: Self::field(&self.q),
             sort,
             ascending,
-            page: number("page", &self.page, 1)?,
-            per_page: number("per_page", &self.per_page, default_per_page)?.min(500),
+            page: number("page", &self.page, 1, MAX_PAGE)?,
+            per_page: number("per_page", &self.per_page, default_per_page, i64::MAX)?.min(500),
         })
     }
 
@@ -117,7 +165,8 @@ pub struct ContactSearch {
 
 impl ContactSearch {
     /// What to search for; an empty field (an untouched form input) means everything.
-    pub fn text(&self) -> Option<&str> {
-        self.q.as_deref().filter(|q| !q.trim().is_empty())
+    /// A term longer than [`MAX_TEXT_CHARS`] is refused.
+    pub fn text(&self) -> Result<Option<&str>, WebError> {
+        bounded("q", self.q.as_deref().filter(|q| !q.trim().is_empty()))
     }
 }

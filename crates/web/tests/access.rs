@@ -169,7 +169,7 @@ impl Desk {
     async fn token(&self, agent: &str) -> String {
         let token = new_token();
         self.store
-            .create_api_token(agent, "test", &token_hash(&token))
+            .create_api_token(agent, "test", &token_hash(&token), None)
             .await
             .unwrap();
         token

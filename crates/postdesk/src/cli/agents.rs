@@ -1,11 +1,13 @@
-//! `postdesk agents add | list | passwd | token`: who may use the web UI and the API.
+//! `postdesk agents add | list | passwd | disable | enable | token | tokens | revoke |
+//! locks | unlock`: who may use the web UI and the API, their tokens (shown once, when
+//! created; only their hashes are kept) and the sign-in limits in force.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use postdesk_store::access::Role;
+use postdesk_store::access::{LoginLimits, Role};
 
 #[derive(Subcommand)]
 pub enum AgentsCommand {
@@ -24,15 +26,61 @@ pub enum AgentsCommand {
     },
     /// Every agent, their role and helpdesks.
     List,
-    /// Set an agent's password (ends their open sessions).
-    Passwd { name: String },
+    /// Set an agent's password: ends their open sessions and revokes their API tokens.
+    Passwd {
+        name: String,
+        /// Leave the agent's API tokens working.
+        #[arg(long)]
+        keep_tokens: bool,
+    },
+    /// Stop an agent from signing in: their sessions end, their tokens stop working.
+    Disable { name: String },
+    /// Let a disabled agent sign in again (their revoked tokens stay revoked).
+    Enable { name: String },
     /// Create an API token for an agent; it is shown once.
     Token {
         name: String,
         /// What the token is for, e.g. "monitoring".
         #[arg(long, default_value = "api")]
         label: String,
+        /// How long it works: `90d`, `12h`, `30m`, `45s`, or `never`.
+        #[arg(long, default_value = "90d")]
+        expires: String,
     },
+    /// An agent's API tokens: id, label, state, creation, expiry and last use.
+    Tokens { name: String },
+    /// Revoke an agent's API token (by the id `agents tokens` shows), or all of them.
+    Revoke { name: String, token_id: Option<i64> },
+    /// The sign-in limits in force: names, addresses, attempts and the time left.
+    Locks,
+    /// Clear the sign-in limits on an agent's name, from every address.
+    Unlock { name: String },
+}
+
+/// `90d`, `12h`, `30m`, `45s` in seconds; `never` is none.
+fn lifetime(text: &str) -> anyhow::Result<Option<i64>> {
+    if text == "never" {
+        return Ok(None);
+    }
+    let bad = || {
+        anyhow::anyhow!(
+            "`{text}` is not a lifetime; write e.g. `90d`, `12h`, `30m`, `45s` or `never`"
+        )
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: i64 = number.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+    let unit = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(unit).map(Some).ok_or_else(bad)
+}
+
+fn when(time: Option<i64>, none: &str) -> String {
+    time.map_or_else(|| none.to_string(), postdesk_core::time::format_time)
 }
 
 pub async fn run(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
@@ -74,7 +122,9 @@ pub async fn run(config_path: &Path, command: AgentsCommand) -> anyhow::Result<(
                     a.role.as_str(),
                     a.email.as_deref().unwrap_or("-"),
                     a.helpdesk_names.join(", "),
-                    if a.has_password {
+                    if !a.active {
+                        "  (disabled: cannot sign in)"
+                    } else if a.has_password {
                         ""
                     } else {
                         "  (no password: cannot sign in)"
@@ -82,20 +132,90 @@ pub async fn run(config_path: &Path, command: AgentsCommand) -> anyhow::Result<(
                 );
             }
         }
-        AgentsCommand::Passwd { name } => {
+        AgentsCommand::Passwd { name, keep_tokens } => {
             let hash = new_password_hash(&format!("New password for {name}: "))?;
-            store.set_agent_password(&name, &hash).await?;
-            println!("Password of {name} changed; their open sessions have ended.");
+            store.set_agent_password(&name, &hash, keep_tokens).await?;
+            println!(
+                "Password of {name} changed; their open sessions have ended{}.",
+                if keep_tokens {
+                    ", their API tokens still work"
+                } else {
+                    " and their API tokens are revoked"
+                }
+            );
         }
-        AgentsCommand::Token { name, label } => {
+        AgentsCommand::Disable { name } => {
+            store.set_agent_active(&name, false).await?;
+            println!("{name} is disabled: their sessions have ended and their tokens do not work.");
+        }
+        AgentsCommand::Enable { name } => {
+            store.set_agent_active(&name, true).await?;
+            println!("{name} can sign in again.");
+        }
+        AgentsCommand::Token {
+            name,
+            label,
+            expires,
+        } => {
+            let expires_at = lifetime(&expires)?.map(|secs| postdesk_store::now() + secs);
             let token = postdesk_web::new_token();
-            store
-                .create_api_token(&name, &label, &postdesk_web::token_hash(&token))
+            let id = store
+                .create_api_token(&name, &label, &postdesk_web::token_hash(&token), expires_at)
                 .await?;
             println!("{token}");
             eprintln!(
-                "API token for {name}: send it as `Authorization: Bearer <token>`. It is not shown again."
+                "API token {id} for {name}, {}: send it as `Authorization: Bearer <token>`. \
+                 It is not shown again; `postdesk agents revoke {name} {id}` ends it.",
+                expires_at.map_or_else(
+                    || "never expires".to_string(),
+                    |t| format!("expires {}", postdesk_core::time::format_time(t))
+                )
             );
+        }
+        AgentsCommand::Tokens { name } => {
+            let now = postdesk_store::now();
+            let tokens = store.api_tokens(&name).await?;
+            if tokens.is_empty() {
+                println!("{name} has no API tokens.");
+            }
+            for t in tokens {
+                println!(
+                    "{:<5} {:<16} {:<8} created {}  expires {}  last used {}",
+                    t.id,
+                    t.name,
+                    t.state(now),
+                    postdesk_core::time::format_time(t.created_at),
+                    when(t.expires_at, "never"),
+                    when(t.last_used_at, "never"),
+                );
+            }
+        }
+        AgentsCommand::Revoke { name, token_id } => {
+            let revoked = store.revoke_api_tokens(&name, token_id).await?;
+            match token_id {
+                Some(id) if revoked == 0 => println!("Token {id} of {name} was not live."),
+                Some(id) => println!("Token {id} of {name} is revoked."),
+                None => println!("{revoked} token(s) of {name} revoked."),
+            }
+        }
+        AgentsCommand::Locks => {
+            let locks = store.login_locks(LoginLimits::default()).await?;
+            if locks.is_empty() {
+                println!("No sign-in is limited now.");
+            }
+            for lock in locks {
+                println!(
+                    "{:<24} {:<40} {:>4} attempts, refused for {}s more",
+                    lock.name.as_deref().unwrap_or("(any name)"),
+                    lock.address.as_deref().unwrap_or("(any address)"),
+                    lock.attempts,
+                    lock.wait_secs
+                );
+            }
+        }
+        AgentsCommand::Unlock { name } => {
+            let cleared = store.clear_login_locks(&name).await?;
+            println!("Sign-in limits on {name} cleared ({cleared} count(s)).");
         }
     }
     app.store().close().await;

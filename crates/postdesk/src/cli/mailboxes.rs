@@ -108,7 +108,10 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
 
 /// The "test connection" button for each mailbox.
 pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
-    let (_, app) = super::open(config_path, None).await?;
+    let (config, app) = super::open(config_path, None).await?;
+    for warning in config.permission_warnings() {
+        eprintln!("warning: {warning}");
+    }
     let boxes = mailboxes(&app, helpdesk, false)?;
     let control = ImapControl::new(app.clone());
     if boxes.is_empty() {

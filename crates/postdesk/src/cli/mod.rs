@@ -54,6 +54,9 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
     }
     println!("  database: {}", config.database_url);
     println!("  data dir: {}", config.data_dir.display());
+    for warning in config.permission_warnings() {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 
@@ -62,6 +65,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
 /// to that helpdesk.
 pub async fn open(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<(Config, App)> {
     let config = Config::load(config_path)?;
+    config.apply_umask();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let store = Store::open(&config.database_url, &config.data_dir).await?;

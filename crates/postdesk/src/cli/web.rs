@@ -32,6 +32,8 @@ pub async fn start(
         super::mailboxes::ImapControl::new(app.clone()),
         WebSettings {
             secure_cookies: config.web.secure_cookies,
+            trusted_proxies: config.web.proxies(),
+            ..WebSettings::default()
         },
     );
     let task = tokio::spawn(postdesk_web::serve(listener, state, stopped));
