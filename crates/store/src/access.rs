@@ -9,8 +9,8 @@
 //! bounded, and `postdesk agents locks | unlock` can see and clear them from another
 //! process.
 
+use crate::engine::{Db, OptionalExtension, params};
 use postdesk_core::id::{AgentId, HelpdeskId};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::contacts::Scope;
@@ -206,10 +206,9 @@ impl Store {
             crate::sql::id_list(helpdesk_ids)
         );
         self.read(move |conn| {
-            Ok(conn
-                .prepare(&sql)?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+            conn.prepare(&sql)?
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -218,8 +217,8 @@ impl Store {
         self.read(|conn| {
             let ids: Vec<AgentId> = conn
                 .prepare_cached("SELECT id FROM agents ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_>>()?;
             ids.into_iter().map(|id| agent_account(conn, id)).collect()
         })
         .await
@@ -239,13 +238,13 @@ impl Store {
     pub async fn agent_login(&self, login: &str) -> Result<Option<(AgentId, String)>> {
         let login = login.to_string();
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .prepare_cached(
                     "SELECT id, password_hash FROM agents
                      WHERE (name = ?1 OR email = lower(?1)) AND active AND password_hash IS NOT NULL",
                 )?
                 .query_row([&login], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?)
+                .optional()
         })
         .await
     }
@@ -283,7 +282,7 @@ impl Store {
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
         let token_hash = token_hash.to_string();
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .prepare_cached(
                     "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
                      WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.active",
@@ -295,7 +294,7 @@ impl Store {
                         expires_at: r.get(2)?,
                     })
                 })
-                .optional()?)
+                .optional()
         })
         .await
     }
@@ -323,15 +322,14 @@ impl Store {
             (agent.to_string(), name.to_string(), token_hash.to_string());
         self.write(move |tx| {
             let agent_id = agent_named(tx, &agent)?;
-            Ok(tx
-                .prepare_cached(
-                    "INSERT INTO api_tokens (token_hash, agent_id, name, created_at, expires_at)
+            tx.prepare_cached(
+                "INSERT INTO api_tokens (token_hash, agent_id, name, created_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                )?
-                .query_row(
-                    params![token_hash, agent_id, name, now(), expires_at],
-                    |r| r.get(0),
-                )?)
+            )?
+            .query_row(
+                params![token_hash, agent_id, name, now(), expires_at],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -341,22 +339,21 @@ impl Store {
         let agent = agent.to_string();
         self.read(move |conn| {
             let agent_id = agent_named(conn, &agent)?;
-            Ok(conn
-                .prepare_cached(
-                    "SELECT id, name, created_at, expires_at, last_used_at, revoked_at
+            conn.prepare_cached(
+                "SELECT id, name, created_at, expires_at, last_used_at, revoked_at
                      FROM api_tokens WHERE agent_id = ?1 ORDER BY id DESC",
-                )?
-                .query_map([agent_id], |r| {
-                    Ok(ApiTokenInfo {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        created_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        last_used_at: r.get(4)?,
-                        revoked_at: r.get(5)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?)
+            )?
+            .query_map([agent_id], |r| {
+                Ok(ApiTokenInfo {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                    last_used_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_>>()
         })
         .await
     }
@@ -386,16 +383,15 @@ impl Store {
     pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<AgentId>> {
         let token_hash = token_hash.to_string();
         self.write(move |tx| {
-            Ok(tx
-                .prepare_cached(
-                    "UPDATE api_tokens SET last_used_at = ?2
+            tx.prepare_cached(
+                "UPDATE api_tokens SET last_used_at = ?2
                      WHERE token_hash = ?1 AND revoked_at IS NULL
                        AND (expires_at IS NULL OR expires_at > ?2)
                        AND agent_id IN (SELECT id FROM agents WHERE active)
                      RETURNING agent_id",
-                )?
-                .query_row(params![token_hash, now()], |r| r.get(0))
-                .optional()?)
+            )?
+            .query_row(params![token_hash, now()], |r| r.get(0))
+            .optional()
         })
         .await
     }
@@ -455,9 +451,9 @@ impl Store {
             let now = now();
             let names: std::collections::HashMap<String, String> = conn
                 .prepare_cached("SELECT name FROM agents")?
-                .query_map([], |r| r.get::<_, String>(0))?
+                .query_map((), |r| r.get::<_, String>(0))?
                 .map(|name| name.map(|n| (login_key(&n), n)))
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             let rows: Vec<(String, String, String, i64, i64, i64)> = conn
                 .prepare_cached(
                     "SELECT scope, name_key, address, attempts, first_at, last_at
@@ -473,7 +469,7 @@ impl Store {
                         r.get(5)?,
                     ))
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(scope, key, address, attempts, first_at, last_at)| {
@@ -507,9 +503,8 @@ impl Store {
     /// How many sign-in counts are kept (at most [`LoginLimits::max_rows`]).
     pub async fn login_count_rows(&self) -> Result<i64> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT COUNT(*) FROM login_attempts")?
-                .query_row([], |r| r.get(0))?)
+            conn.prepare_cached("SELECT COUNT(*) FROM login_attempts")?
+                .query_row((), |r| r.get(0))
         })
         .await
     }
@@ -563,13 +558,12 @@ impl ApiTokenInfo {
     }
 }
 
-fn revoke_tokens(tx: &Connection, agent_id: AgentId, id: Option<i64>) -> Result<usize> {
-    Ok(tx
-        .prepare_cached(
-            "UPDATE api_tokens SET revoked_at = ?1
+fn revoke_tokens(tx: &Db, agent_id: AgentId, id: Option<i64>) -> Result<usize> {
+    tx.prepare_cached(
+        "UPDATE api_tokens SET revoked_at = ?1
              WHERE agent_id = ?2 AND (?3 IS NULL OR id = ?3) AND revoked_at IS NULL",
-        )?
-        .execute(params![now(), agent_id, id])?)
+    )?
+    .execute(params![now(), agent_id, id])
 }
 
 /// How sign-in attempts are limited, within a window of `window_secs`:
@@ -677,7 +671,7 @@ const KNOWN_ADDRESS_SECS: i64 = 90 * 24 * 3600;
 const MAX_KNOWN_ADDRESSES: i64 = 10_000;
 
 fn begin_login(
-    tx: &Connection,
+    tx: &Db,
     key: &str,
     address: &str,
     limits: &LoginLimits,
@@ -687,19 +681,18 @@ fn begin_login(
     tx.prepare_cached("DELETE FROM login_attempts WHERE last_at <= ?1")?
         .execute([window_start])?;
     let count = |scope: &str, name_key: &str, address: &str| -> Result<Option<Count>> {
-        Ok(tx
-            .prepare_cached(
-                "SELECT attempts, first_at, last_at FROM login_attempts
+        tx.prepare_cached(
+            "SELECT attempts, first_at, last_at FROM login_attempts
                  WHERE scope = ?1 AND name_key = ?2 AND address = ?3 AND first_at > ?4",
-            )?
-            .query_row(params![scope, name_key, address, window_start], |r| {
-                Ok(Count {
-                    attempts: r.get(0)?,
-                    first_at: r.get(1)?,
-                    last_at: r.get(2)?,
-                })
+        )?
+        .query_row(params![scope, name_key, address, window_start], |r| {
+            Ok(Count {
+                attempts: r.get(0)?,
+                first_at: r.get(1)?,
+                last_at: r.get(2)?,
             })
-            .optional()?)
+        })
+        .optional()
     };
     let known = tx
         .prepare_cached("SELECT 1 FROM login_known WHERE name_key = ?1 AND address = ?2")?
@@ -739,32 +732,29 @@ fn begin_login(
 }
 
 /// Agents' addresses (lower-case): mail from them is an agent's, whatever it quotes.
-pub(crate) fn agent_emails(conn: &Connection) -> Result<std::collections::HashSet<String>> {
-    Ok(conn
-        .prepare_cached("SELECT email FROM agents WHERE email IS NOT NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+pub(crate) fn agent_emails(conn: &Db) -> Result<std::collections::HashSet<String>> {
+    conn.prepare_cached("SELECT email FROM agents WHERE email IS NOT NULL")?
+        .query_map((), |r| r.get(0))?
+        .collect::<Result<_>>()
 }
 
 /// Every agent with an address, as (name, address), in the order they were added.
 pub fn agents_with_email(tx: Tx<'_>) -> Result<Vec<(String, String)>> {
-    Ok(tx
-        .conn()
+    tx.conn()
         .prepare_cached("SELECT name, email FROM agents WHERE email IS NOT NULL ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_>>()
 }
 
 /// The name of agent `id`.
 pub fn agent_name(tx: Tx<'_>, id: AgentId) -> Result<String> {
-    Ok(tx
-        .conn()
+    tx.conn()
         .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?)
+        .query_row([id], |r| r.get(0))
 }
 
 /// The id of the agent named `name`, or NotFound.
-fn agent_named(conn: &Connection, name: &str) -> Result<AgentId> {
+fn agent_named(conn: &Db, name: &str) -> Result<AgentId> {
     conn.prepare_cached("SELECT id FROM agents WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
         .optional()?
@@ -775,7 +765,7 @@ fn agent_named(conn: &Connection, name: &str) -> Result<AgentId> {
         })
 }
 
-fn agent_account(conn: &Connection, id: AgentId) -> Result<AgentAccount> {
+fn agent_account(conn: &Db, id: AgentId) -> Result<AgentAccount> {
     let (name, email, role, active, has_password): (String, Option<String>, String, bool, bool) =
         conn.prepare_cached(
             "SELECT name, email, role, active, password_hash IS NOT NULL FROM agents WHERE id = ?1",
@@ -788,15 +778,15 @@ fn agent_account(conn: &Connection, id: AgentId) -> Result<AgentAccount> {
     let role = Role::parse(&role).unwrap_or(Role::Agent);
     let helpdesks: Vec<(HelpdeskId, String)> = if role == Role::Admin {
         conn.prepare_cached("SELECT id, name FROM helpdesks ORDER BY name")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_>>()?
     } else {
         conn.prepare_cached(
             "SELECT h.id, h.name FROM helpdesks h JOIN agent_helpdesks ah ON ah.helpdesk_id = h.id
              WHERE ah.agent_id = ?1 ORDER BY h.name",
         )?
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?
+        .collect::<Result<_>>()?
     };
     Ok(AgentAccount {
         id,

@@ -1,8 +1,8 @@
 //! The `attachments` table: an entry's attachments as intake stores them (the bytes
 //! are files under the data folder, see `blobs`), and the one a download asks for.
 
+use crate::engine::{Db, OptionalExtension, params};
 use postdesk_core::id::{EntryId, HelpdeskId};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::desk::AttachmentFile;
 use crate::incoming::StoredAttachment;
@@ -10,11 +10,7 @@ use crate::sql::id_list;
 use crate::{Result, Store};
 
 /// The attachments of entry `entry_id`; a refused one is listed without its hash.
-pub(crate) fn insert(
-    conn: &Connection,
-    entry_id: EntryId,
-    attachments: &[StoredAttachment],
-) -> Result<()> {
+pub(crate) fn insert(conn: &Db, entry_id: EntryId, attachments: &[StoredAttachment]) -> Result<()> {
     let mut statement = conn.prepare_cached(
         "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
              content_id, inline, refused)
@@ -51,8 +47,7 @@ impl Store {
         );
         let sha256 = sha256.to_string();
         self.read(move |conn| {
-            Ok(conn
-                .prepare(&sql)?
+            conn.prepare(&sql)?
                 .query_row([sha256], |r| {
                     Ok(AttachmentFile {
                         safe_name: r.get(0)?,
@@ -60,7 +55,7 @@ impl Store {
                         size: r.get(2)?,
                     })
                 })
-                .optional()?)
+                .optional()
         })
         .await
     }

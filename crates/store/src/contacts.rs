@@ -9,8 +9,8 @@
 //!
 //! Intake finds senders by address and creates contacts and organizations here too.
 
+use crate::engine::{Db, OptionalExtension, params};
 use postdesk_core::id::{AgentId, ContactId, HelpdeskId, OrganizationId, TicketId};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::sql::{id_list, like_pattern};
@@ -157,7 +157,7 @@ impl Store {
             let ids: Vec<ContactId> = conn
                 .prepare(&sql)?
                 .query_map(params![pattern, limit.clamp(1, 1000)], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             ids.into_iter()
                 .map(|id| contact(conn, &scope, id))
                 .collect()
@@ -174,12 +174,12 @@ impl Store {
     /// The helpdesks where the contact requested tickets: who may change it depends on them.
     pub async fn contact_helpdesks(&self, id: ContactId) -> Result<Vec<HelpdeskId>> {
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .prepare_cached(
                     "SELECT DISTINCT helpdesk_id FROM tickets WHERE requester_id = ?1 ORDER BY helpdesk_id",
                 )?
                 .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -187,7 +187,7 @@ impl Store {
     /// The changes made to a contact, the newest first.
     pub async fn contact_events(&self, id: ContactId) -> Result<Vec<ContactEvent>> {
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .prepare_cached(
                     "SELECT e.field, e.old_value, e.new_value, a.name, e.created_at FROM contact_events e
                      LEFT JOIN agents a ON a.id = e.agent_id WHERE e.contact_id = ?1
@@ -202,7 +202,7 @@ impl Store {
                         created_at: r.get(4)?,
                     })
                 })?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -266,7 +266,7 @@ impl Store {
             let ids: Vec<ContactId> = conn
                 .prepare(&sql)?
                 .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             let contacts = ids
                 .into_iter()
                 .map(|c| contact(conn, &scope, c))
@@ -277,7 +277,7 @@ impl Store {
     }
 }
 
-fn contact(conn: &Connection, scope: &Scope, id: ContactId) -> Result<Contact> {
+fn contact(conn: &Db, scope: &Scope, id: ContactId) -> Result<Contact> {
     let sql = format!(
         "SELECT c.id, c.name, c.organization_id, o.name,
                 (SELECT COUNT(*) FROM tickets t WHERE t.requester_id = c.id AND {})
@@ -302,18 +302,17 @@ fn contact(conn: &Connection, scope: &Scope, id: ContactId) -> Result<Contact> {
         .ok_or_else(|| no_contact(id))
 }
 
-fn addresses_of(conn: &Connection, id: ContactId) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT address FROM contact_addresses WHERE contact_id = ?1 ORDER BY address",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+fn addresses_of(conn: &Db, id: ContactId) -> Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT address FROM contact_addresses WHERE contact_id = ?1 ORDER BY address",
+    )?
+    .query_map([id], |r| r.get(0))?
+    .collect::<Result<_>>()
 }
 
 /// Makes the change; the old and new value, or `None` when it changes nothing.
 fn change_contact(
-    conn: &Connection,
+    conn: &Db,
     id: ContactId,
     change: &ContactChange,
 ) -> Result<Option<(String, String)>> {
@@ -391,7 +390,7 @@ fn change_contact(
 }
 
 fn organizations_where(
-    conn: &Connection,
+    conn: &Db,
     scope: &Scope,
     id: Option<OrganizationId>,
 ) -> Result<Vec<Organization>> {
@@ -404,8 +403,7 @@ fn organizations_where(
         scope.ticket_condition(),
         scope.organization_condition()
     );
-    Ok(conn
-        .prepare(&sql)?
+    conn.prepare(&sql)?
         .query_map([id], |r| {
             Ok(Organization {
                 id: r.get(0)?,
@@ -414,54 +412,50 @@ fn organizations_where(
                 tickets: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 // What intake asks and writes, on the writer's connection.
 
 /// (contact id, organization id) of the contact with this (lower-case) address.
 pub(crate) fn by_address(
-    conn: &Connection,
+    conn: &Db,
     email: &str,
 ) -> Result<Option<(ContactId, Option<OrganizationId>)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT c.id, c.organization_id FROM contact_addresses a
+    conn.prepare_cached(
+        "SELECT c.id, c.organization_id FROM contact_addresses a
              JOIN contacts c ON c.id = a.contact_id WHERE a.address = ?1",
-        )?
-        .query_row([email], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+    )?
+    .query_row([email], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
 }
 
 /// The organization named `name`, if there is one.
-pub(crate) fn organization_named(conn: &Connection, name: &str) -> Result<Option<OrganizationId>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+pub(crate) fn organization_named(conn: &Db, name: &str) -> Result<Option<OrganizationId>> {
+    conn.prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
-        .optional()?)
+        .optional()
 }
 
 /// The organization of contact `id`.
-pub(crate) fn organization_of(conn: &Connection, id: ContactId) -> Result<Option<OrganizationId>> {
-    Ok(conn
-        .prepare_cached("SELECT organization_id FROM contacts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?)
+pub(crate) fn organization_of(conn: &Db, id: ContactId) -> Result<Option<OrganizationId>> {
+    conn.prepare_cached("SELECT organization_id FROM contacts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
 }
 
 /// The organization named `name`, created when missing.
-pub(crate) fn ensure_organization(conn: &Connection, name: &str) -> Result<OrganizationId> {
+pub(crate) fn ensure_organization(conn: &Db, name: &str) -> Result<OrganizationId> {
     conn.prepare_cached(
         "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
     )?
     .execute(params![name, now()])?;
-    Ok(conn
-        .prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))?)
+    conn.prepare_cached("SELECT id FROM organizations WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
 }
 
 /// A new contact with one address.
 pub(crate) fn create(
-    conn: &Connection,
+    conn: &Db,
     name: &str,
     email: &str,
     organization_id: Option<OrganizationId>,

@@ -17,11 +17,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sha2::{Digest, Sha384};
 
+use crate::engine::{Db, connect_sqlite as connect};
 use crate::{Result, Store, StoreError};
 
 /// One migration: its version, name and SQL.
@@ -73,15 +73,6 @@ pub(crate) fn sqlite_path(url: &str) -> Result<Option<PathBuf>> {
         });
     }
     Ok((path != ":memory:").then(|| PathBuf::from(path)))
-}
-
-/// Opens a connection to the file with what every connection of postdesk sets.
-pub(crate) fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
 }
 
 /// Creates the file when missing, switches it to write-ahead logging and brings its
@@ -171,16 +162,16 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result
 /// store's functions to add to the same commit, and cannot run SQL on it themselves.
 #[derive(Clone, Copy)]
 pub struct Tx<'c> {
-    conn: &'c Connection,
+    db: Db<'c>,
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        Self { conn }
+    pub(crate) fn new(db: Db<'c>) -> Self {
+        Self { db }
     }
 
-    pub(crate) fn conn(self) -> &'c Connection {
-        self.conn
+    pub(crate) fn conn(self) -> Db<'c> {
+        self.db
     }
 }
 
@@ -226,7 +217,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(Tx<'_>) -> Result<T, E> + Send + 'static,
     {
-        self.write(move |tx| work(Tx::new(tx))).await
+        self.write(move |tx| work(Tx::new(*tx))).await
     }
 
     /// Runs `work` on a read connection, on a thread where blocking is allowed. What
@@ -234,12 +225,12 @@ impl Store {
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db<'_>) -> Result<T> + Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = store.readers.take(&store.file)?;
-            let result = work(&conn);
+            let result = work(&Db::sqlite(&conn));
             store.readers.give_back(conn);
             result
         })

@@ -4,10 +4,10 @@
 //! Every query that lists or opens something takes the helpdesk ids the agent may see,
 //! so permissions are enforced in SQL and not left to each caller.
 
+use crate::engine::{Db, OptionalExtension, params, params_from_iter};
 use postdesk_core::id::{
     AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId,
 };
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::read::{SUMMARY_SELECT, TicketFilter, TicketSummary, summary};
 use crate::sql::{id_list, like_pattern};
@@ -196,8 +196,8 @@ impl Store {
         self.read(move |conn| {
             let visible = conn
                 .prepare_cached("SELECT id FROM helpdesks")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_>>()?;
             let limit = if filter.limit > 0 {
                 filter.limit
             } else {
@@ -352,10 +352,9 @@ impl Store {
             id_list(visible)
         );
         self.read(move |conn| {
-            Ok(conn
-                .prepare(&sql)?
+            conn.prepare(&sql)?
                 .query_map(params![contact, organization], summary)?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -367,10 +366,9 @@ impl Store {
             column.name()
         );
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+            conn.prepare_cached(&sql)?
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -378,10 +376,9 @@ impl Store {
     /// Active agents' names (for the assignee choice).
     pub async fn agent_names(&self) -> Result<Vec<String>> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT name FROM agents WHERE active ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?)
+            conn.prepare_cached("SELECT name FROM agents WHERE active ORDER BY name")?
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -419,7 +416,7 @@ impl Store {
 }
 
 /// One page of `query`, at most `max_per_page` tickets, with the total and counts per status.
-fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Result<TicketPage> {
+fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<TicketPage> {
     let tickets = ticket_page(conn, query, max_per_page)?;
     let c = ticket_conditions(query, true);
     let from = "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
@@ -437,7 +434,7 @@ fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Re
     let status_counts = conn
         .prepare(&counts_sql)?
         .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(TicketPage {
         tickets,
         total,
@@ -446,11 +443,7 @@ fn find_tickets(conn: &Connection, query: &TicketQuery, max_per_page: i64) -> Re
 }
 
 /// The tickets of one page of `query`, at most `max_per_page`.
-fn ticket_page(
-    conn: &Connection,
-    query: &TicketQuery,
-    max_per_page: i64,
-) -> Result<Vec<TicketSummary>> {
+fn ticket_page(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Vec<TicketSummary>> {
     let per_page = query.per_page.clamp(1, max_per_page);
     let page = query.page.max(1);
     let c = ticket_conditions(query, true);
@@ -465,10 +458,9 @@ fn ticket_page(
         c.clause(),
         (page - 1).saturating_mul(per_page)
     );
-    Ok(conn
-        .prepare(&sql)?
+    conn.prepare(&sql)?
         .query_map(params_from_iter(&c.binds), summary)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// Ticket columns whose values are offered as choices.

@@ -3,9 +3,9 @@
 //! fields, requester's addresses, rules, hand-overs) and the one way an agent's note is
 //! written. Customers never see events or notes. (Replies' entries are the outbox's.)
 
+use crate::engine::{Db, params};
 use postdesk_core::id::{AgentId, ContactId, EntryId, IntakeId, TicketId};
 use postdesk_mail::{Address, Classification};
-use rusqlite::{Connection, params};
 
 use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, attachments};
@@ -13,7 +13,7 @@ use crate::{RegisteredHelpdesk, Result, attachments};
 /// Records `text` as an internal event on `ticket_id`, by `agent_id` when an agent made
 /// the change (`None`: postdesk itself), inside the caller's transaction.
 pub(crate) fn insert_event(
-    conn: &Connection,
+    conn: &Db,
     ticket_id: TicketId,
     agent_id: Option<AgentId>,
     text: &str,
@@ -29,18 +29,18 @@ pub(crate) fn insert_event(
 
 /// An agent's internal note on `ticket_id`; returns its id.
 pub(crate) fn insert_note(
-    conn: &Connection,
+    conn: &Db,
     ticket_id: TicketId,
     agent_id: AgentId,
     text: &str,
     at: i64,
 ) -> Result<EntryId> {
-    Ok(conn
+    conn
         .prepare_cached(
             "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
              VALUES (?1, 'note', ?2, ?3, FALSE, ?4) RETURNING id",
         )?
-        .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))?)
+        .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))
 }
 
 fn join_addresses(list: &[Address]) -> String {
@@ -63,7 +63,7 @@ pub(crate) struct IncomingEntry<'a> {
 
 /// The mail's entry and its attachments.
 pub(crate) fn insert_incoming(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     entry: &IncomingEntry<'_>,

@@ -5,8 +5,8 @@
 use postdesk_core::id::{HelpdeskId, IntakeId, TicketId};
 use std::collections::{HashMap, HashSet};
 
+use crate::engine::{Db, params, params_from_iter};
 use postdesk_core::intake::{IntakeOutcome, LedgerFacts, PriorIntake, Taken};
-use rusqlite::{Connection, params, params_from_iter};
 
 use crate::incoming::IncomingMail;
 use crate::sql::placeholders;
@@ -23,7 +23,7 @@ pub(crate) struct LedgerIndex {
 }
 
 impl LedgerIndex {
-    pub(crate) fn read(conn: &Connection, mails: &[&IncomingMail]) -> Result<Self> {
+    pub(crate) fn read(conn: &Db, mails: &[&IncomingMail]) -> Result<Self> {
         let mut index = Self::default();
         if mails.is_empty() {
             return Ok(index);
@@ -119,7 +119,7 @@ pub(crate) struct LedgerRow<'a> {
 
 /// Writes the ledger row of `mail` (a new one, or `retry_of` updated), returning its id.
 pub(crate) fn write(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     row: &LedgerRow<'_>,
@@ -171,7 +171,7 @@ pub(crate) fn write(
 /// helpdesk: the intake row of the mail that became a ticket or follow-up (every
 /// incoming entry has one), the newest first.
 pub(crate) fn tickets_of_incoming(
-    conn: &Connection,
+    conn: &Db,
     message_ids: &[&str],
 ) -> Result<HashMap<(HelpdeskId, String), TicketId>> {
     // The outcome is checked here, not in SQL: with it in the condition SQLite

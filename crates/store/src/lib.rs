@@ -10,6 +10,7 @@ pub mod blobs;
 pub mod contacts;
 mod db;
 pub mod desk;
+mod engine;
 pub mod entries;
 mod incoming;
 pub mod ingest;
@@ -28,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use postdesk_core::settings::Helpdesk;
+
+use crate::engine::{Db, OptionalExtension, params};
 
 pub use db::Tx;
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
@@ -60,6 +63,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// A query that was to find one row found none (`.optional()` turns it into `None`).
+    #[error("the database has no row where one was expected")]
+    NoRow,
     /// A value a user gave that cannot be stored; the message says what is allowed.
     #[error("{0}")]
     Invalid(String),
@@ -163,20 +169,19 @@ impl Store {
 }
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub(crate) fn ensure_agent(conn: &rusqlite::Connection, name_or_email: &str) -> Result<AgentId> {
-    use rusqlite::OptionalExtension;
+pub(crate) fn ensure_agent(conn: &Db, name_or_email: &str) -> Result<AgentId> {
     let email = name_or_email
         .contains('@')
         .then(|| name_or_email.to_ascii_lowercase());
     if let Some(id) = conn
         .prepare_cached("SELECT id FROM agents WHERE name = ?1 OR email = ?2")?
-        .query_row(rusqlite::params![name_or_email, email], |r| r.get(0))
+        .query_row(params![name_or_email, email], |r| r.get(0))
         .optional()?
     {
         return Ok(id);
     }
     conn.prepare_cached("INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(rusqlite::params![name_or_email, email, now()])?;
+        .execute(params![name_or_email, email, now()])?;
     Ok(AgentId::new(conn.last_insert_rowid()))
 }
 

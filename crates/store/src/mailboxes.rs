@@ -1,6 +1,6 @@
 //! IMAP mailbox health and remembered UIDs.
 
-use rusqlite::{OptionalExtension, params};
+use crate::engine::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{Result, Store, now};
@@ -61,12 +61,12 @@ impl Store {
 
     pub async fn mailbox_statuses(&self) -> Result<Vec<MailboxStatus>> {
         self.read(|conn| {
-            Ok(conn
+            conn
                 .prepare_cached(
                     "SELECT helpdesk, mailbox, last_success_at, last_error, last_error_at, processed, failed
                      FROM mailbox_status ORDER BY helpdesk, mailbox",
                 )?
-                .query_map([], |r| {
+                .query_map((), |r| {
                     Ok(MailboxStatus {
                         helpdesk: r.get(0)?,
                         mailbox: r.get(1)?,
@@ -77,7 +77,7 @@ impl Store {
                         failed: r.get(6)?,
                     })
                 })?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -95,15 +95,14 @@ impl Store {
             folder.to_string(),
         ];
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT uid_validity, last_uid FROM mailbox_folders
+            conn.prepare_cached(
+                "SELECT uid_validity, last_uid FROM mailbox_folders
                      WHERE helpdesk = ?1 AND mailbox = ?2 AND folder = ?3",
-                )?
-                .query_row(key, |r| {
-                    Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u32))
-                })
-                .optional()?)
+            )?
+            .query_row(key, |r| {
+                Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u32))
+            })
+            .optional()
         })
         .await
     }
@@ -153,20 +152,19 @@ impl Store {
     ) -> Result<Option<StoredTokens>> {
         let key = [helpdesk.to_string(), mailbox.to_string()];
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT configured, refresh_token, access_token, expires_at FROM oauth_tokens
+            conn.prepare_cached(
+                "SELECT configured, refresh_token, access_token, expires_at FROM oauth_tokens
                      WHERE helpdesk = ?1 AND mailbox = ?2",
-                )?
-                .query_row(key, |r| {
-                    Ok(StoredTokens {
-                        configured: r.get(0)?,
-                        refresh_token: r.get(1)?,
-                        access_token: r.get(2)?,
-                        expires_at: r.get(3)?,
-                    })
+            )?
+            .query_row(key, |r| {
+                Ok(StoredTokens {
+                    configured: r.get(0)?,
+                    refresh_token: r.get(1)?,
+                    access_token: r.get(2)?,
+                    expires_at: r.get(3)?,
                 })
-                .optional()?)
+            })
+            .optional()
         })
         .await
     }

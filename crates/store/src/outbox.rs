@@ -4,11 +4,11 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
+use crate::engine::{OptionalExtension, Row, params};
 use postdesk_core::id::{
     AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OutboxId, TicketId, TicketNumber,
 };
 use postdesk_core::outgoing::{Event, OutboxStatus};
-use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, Tx, now};
 
@@ -70,14 +70,13 @@ pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<OutboxId> {
 /// Acknowledgements queued to `recipient` (any status) since `since`.
 pub fn acknowledgements_since(tx: Tx<'_>, recipient: &str, since: i64) -> Result<i64> {
     let conn = tx.conn();
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM outbox WHERE recipients = ?1 AND kind = 'acknowledgement'
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM outbox WHERE recipients = ?1 AND kind = 'acknowledgement'
              AND created_at >= ?2",
-        )?
-        .query_row(params![recipient.trim().to_ascii_lowercase(), since], |r| {
-            r.get(0)
-        })?)
+    )?
+    .query_row(params![recipient.trim().to_ascii_lowercase(), since], |r| {
+        r.get(0)
+    })
 }
 
 /// An outbox row as `postdesk outbox list|show` shows it.
@@ -103,7 +102,7 @@ const ROW_COLUMNS: &str = "o.id, h.name, t.number, o.kind, o.message_id, o.envel
     o.subject, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at
     FROM outbox o JOIN helpdesks h ON h.id = o.helpdesk_id LEFT JOIN tickets t ON t.id = o.ticket_id";
 
-fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn outbox_row(r: &Row<'_>) -> Result<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
         helpdesk: r.get(1)?,
@@ -223,7 +222,7 @@ pub fn reply_context(
     let addresses: Vec<String> = conn
         .prepare_cached("SELECT address FROM contact_addresses WHERE contact_id = ?1")?
         .query_map([requester_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     // The address the requester last wrote from, if it is one of theirs.
     let last_from: Option<String> = conn
         .prepare_cached(
@@ -240,7 +239,7 @@ pub fn reply_context(
             "SELECT address FROM ticket_participants WHERE ticket_id = ?1 ORDER BY address",
         )?
         .query_map([ticket_id], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
+        .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter(|p| Some(p) != requester_email.as_ref())
         .collect();
@@ -286,10 +285,10 @@ impl Store {
             let sql = format!(
                 "SELECT {ROW_COLUMNS} WHERE (?1 IS NULL OR o.status = ?1) ORDER BY o.id DESC LIMIT ?2"
             );
-            Ok(conn
+            conn
                 .prepare_cached(&sql)?
                 .query_map(params![status, limit], outbox_row)?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -381,7 +380,7 @@ impl Store {
                         attempts: r.get(7)?,
                     })
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             claimed.sort_by_key(|c| c.id);
             Ok(claimed)
         })
@@ -456,12 +455,11 @@ impl Store {
     /// Rows per status.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?)
+            conn.prepare_cached(
+                "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status",
+            )?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_>>()
         })
         .await
     }
@@ -469,5 +467,5 @@ impl Store {
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
 pub fn agent(tx: Tx<'_>, name_or_email: &str) -> Result<AgentId> {
-    crate::ensure_agent(tx.conn(), name_or_email)
+    crate::ensure_agent(&tx.conn(), name_or_email)
 }

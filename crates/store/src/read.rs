@@ -3,11 +3,11 @@
 //! The views serialize as the web UI's pages and API show them: a field left out there
 //! is `#[serde(skip)]`, with the reason beside it.
 
+use crate::engine::{Db, OptionalExtension, Row, params};
 use postdesk_core::MailSource;
 use postdesk_core::entry::EntryKind;
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, TicketId, TicketNumber};
 use postdesk_core::intake::IntakeOutcome;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError, blobs};
@@ -149,7 +149,7 @@ pub(crate) const SUMMARY_SELECT: &str =
      LEFT JOIN organizations o ON o.id = t.organization_id
      LEFT JOIN agents asg ON asg.id = t.assignee_id";
 
-pub(crate) fn summary(row: &Row<'_>) -> rusqlite::Result<TicketSummary> {
+pub(crate) fn summary(row: &Row<'_>) -> Result<TicketSummary> {
     Ok(TicketSummary {
         id: row.get(0)?,
         helpdesk: row.get(1)?,
@@ -178,7 +178,7 @@ impl Store {
                      WHERE t.number = ?1 AND (?2 IS NULL OR h.name = ?2) ORDER BY t.id",
                 )?
                 .query_map(params![number, helpdesk], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             match ids.as_slice() {
                 [id] => ticket_view(conn, *id),
                 [] => Err(StoreError::NotFound(format!(
@@ -209,10 +209,9 @@ impl Store {
                  ORDER BY i.id DESC LIMIT ?2"
             );
             let limit = if limit > 0 { limit } else { i64::MAX };
-            Ok(conn
-                .prepare_cached(&sql)?
+            conn.prepare_cached(&sql)?
                 .query_map(params![outcome, limit], intake_row)?
-                .collect::<rusqlite::Result<_>>()?)
+                .collect::<Result<_>>()
         })
         .await
     }
@@ -248,18 +247,17 @@ impl Store {
     /// Counts of ledger outcomes.
     pub async fn outcome_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT outcome, COUNT(*) FROM intake GROUP BY outcome ORDER BY outcome",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?)
+            conn.prepare_cached(
+                "SELECT outcome, COUNT(*) FROM intake GROUP BY outcome ORDER BY outcome",
+            )?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_>>()
         })
         .await
     }
 }
 
-fn ticket_view(conn: &Connection, id: TicketId) -> Result<TicketView> {
+fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
     let summary = conn
         .prepare_cached(&format!("{SUMMARY_SELECT} WHERE t.id = ?1"))?
         .query_row([id], summary)
@@ -268,7 +266,7 @@ fn ticket_view(conn: &Connection, id: TicketId) -> Result<TicketView> {
     let tags = conn
         .prepare_cached("SELECT tag FROM ticket_tags WHERE ticket_id = ?1 ORDER BY tag")?
         .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     let (mail_subject, requester_name, requester_id, details) = conn
         .prepare_cached(
             "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
@@ -321,7 +319,7 @@ fn ticket_view(conn: &Connection, id: TicketId) -> Result<TicketView> {
                 attachments: Vec::new(),
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     for entry in &mut entries {
         entry.attachments = attachments_of
             .query_map([entry.id], |a| {
@@ -334,7 +332,7 @@ fn ticket_view(conn: &Connection, id: TicketId) -> Result<TicketView> {
                     refused: a.get(5)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
     }
     Ok(TicketView {
         summary,
@@ -351,7 +349,7 @@ const INTAKE_SELECT: &str =
             i.outcome, i.classification, t.number, i.reason, i.received_at
      FROM intake i LEFT JOIN helpdesks h ON h.id = i.helpdesk_id LEFT JOIN tickets t ON t.id = i.ticket_id";
 
-fn intake_row(r: &Row<'_>) -> rusqlite::Result<IntakeRow> {
+fn intake_row(r: &Row<'_>) -> Result<IntakeRow> {
     Ok(IntakeRow {
         id: r.get(0)?,
         helpdesk: r.get(1)?,

@@ -1,8 +1,8 @@
 //! What the mail rules set on a ticket: fields, agents, tags, and a note saying so.
 
+use crate::engine::{Db, params};
 use postdesk_core::id::TicketId;
 use postdesk_core::rules::RuleDecision;
-use rusqlite::{Connection, params};
 
 use crate::entries::insert_event;
 use crate::incoming::IncomingMail;
@@ -11,7 +11,7 @@ use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
 /// records, as internal events, a hand-over from another helpdesk and what was set.
 pub(crate) fn apply_to_ticket(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     ticket_id: TicketId,
     mail: &IncomingMail,

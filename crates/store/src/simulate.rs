@@ -9,7 +9,9 @@ use postdesk_core::intake::{self, Action, Applied, Plan};
 use postdesk_core::rules::Ruled;
 use postdesk_core::settings::Helpdesk;
 use postdesk_core::thread::{Decision, ThreadFacts};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::engine::{Db, OptionalExtension};
 
 use crate::ingest::{IncomingMail, gather_facts};
 use crate::ledger::LedgerIndex;
@@ -54,7 +56,7 @@ impl Simulator {
         let Some(file) = crate::db::sqlite_path(url)?.filter(|file| file.exists()) else {
             return Ok(None);
         };
-        let conn = crate::db::connect(&file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = crate::engine::connect_sqlite(&file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(Some(Self { conn }))
     }
 
@@ -69,9 +71,8 @@ impl Simulator {
     /// The configured helpdesks as this database knows them, registering none: a
     /// helpdesk the database has not seen yet gets id 0, which owns no ticket.
     pub fn lookup_helpdesks(&self, helpdesks: &[Helpdesk]) -> Result<Vec<RegisteredHelpdesk>> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT id FROM helpdesks WHERE name = ?1")?;
+        let db = Db::sqlite(&self.conn);
+        let mut statement = db.prepare_cached("SELECT id FROM helpdesks WHERE name = ?1")?;
         helpdesks
             .iter()
             .map(|hd| {
@@ -94,7 +95,8 @@ impl Simulator {
     /// What importing `mail` would do, inside a read transaction that is rolled back.
     pub fn dry_run(&self, helpdesks: &[RegisteredHelpdesk], mail: &IncomingMail) -> Result<DryRun> {
         let hd = &helpdesks[mail.helpdesk];
-        let tx = self.conn.unchecked_transaction()?;
+        let transaction = self.conn.unchecked_transaction()?;
+        let tx = Db::sqlite(&transaction);
         let agents: HashSet<String> = crate::access::agent_emails(&tx)?;
         let ledger = LedgerIndex::read(&tx, &[mail])?.facts(hd.id, mail);
         let input = mail.decision_input(None);
@@ -150,7 +152,7 @@ impl Simulator {
             _ => None,
         };
         let next_number = tickets::next_number(&tx, hd)?;
-        tx.rollback()?;
+        transaction.rollback()?;
         Ok(DryRun {
             plan,
             facts,

@@ -2,9 +2,9 @@
 //! helpdesk and the title made from the subject, its participants (`ticket_participants`),
 //! and the mark of who changed it last.
 
+use crate::engine::{Db, params};
 use postdesk_core::id::{AgentId, ContactId, OrganizationId, TicketId, TicketNumber};
 use postdesk_mail::ParsedMail;
-use rusqlite::{Connection, params};
 
 use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, Tx, now};
@@ -20,30 +20,24 @@ macro_rules! next_number {
 }
 
 /// Marks the ticket changed by `agent_id` at `at`.
-pub(crate) fn touch(
-    conn: &Connection,
-    ticket_id: TicketId,
-    agent_id: AgentId,
-    at: i64,
-) -> Result<()> {
+pub(crate) fn touch(conn: &Db, ticket_id: TicketId, agent_id: AgentId, at: i64) -> Result<()> {
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![at, agent_id, ticket_id])?;
     Ok(())
 }
 
 /// The number the next new ticket of `hd` gets.
-pub(crate) fn next_number(conn: &Connection, hd: &RegisteredHelpdesk) -> Result<TicketNumber> {
-    Ok(conn
-        .prepare_cached(concat!("SELECT ", next_number!()))?
+pub(crate) fn next_number(conn: &Db, hd: &RegisteredHelpdesk) -> Result<TicketNumber> {
+    conn.prepare_cached(concat!("SELECT ", next_number!()))?
         .query_row(
             params![hd.id, hd.config.settings.first_ticket_number],
             |r| r.get(0),
-        )?)
+        )
 }
 
 /// The new ticket: its id and number.
 pub(crate) fn insert_ticket(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     requester_id: ContactId,
@@ -54,7 +48,7 @@ pub(crate) fn insert_ticket(
     let now = now();
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
-    Ok(conn
+    conn
         .prepare_cached(concat!(
             "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
                  channel, status, priority, ticket_type, environment, manager_id, assignee_id,
@@ -83,7 +77,7 @@ pub(crate) fn insert_ticket(
                 hd.default_agent_id,
             ],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+        )
 }
 
 /// Title from the subject: at most 200 characters, never empty.
@@ -108,7 +102,7 @@ pub(crate) fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> 
 }
 
 pub(crate) fn insert_participants(
-    conn: &Connection,
+    conn: &Db,
     ticket_id: TicketId,
     addresses: &[String],
 ) -> Result<()> {
@@ -137,7 +131,7 @@ pub struct TicketInfo {
 
 /// Ticket `ticket_id` as the notification templates see it.
 pub fn info(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketInfo> {
-    Ok(tx
+    tx
         .conn()
         .prepare_cached(
             "SELECT t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
@@ -156,5 +150,5 @@ pub fn info(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketInfo> {
                 manager: agent(r.get(5)?, r.get(6)?),
                 assignee: agent(r.get(7)?, r.get(8)?),
             })
-        })?)
+        })
 }

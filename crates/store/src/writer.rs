@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::hooks::Wal;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use crate::engine::Db;
 use crate::{Result, Store, StoreError};
 
 /// A connection of its own to the database file, for one thread at a time.
@@ -48,7 +49,7 @@ fn note_wal_pages(_: &Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
 
 impl Writer {
     fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = crate::db::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let conn = crate::engine::connect_sqlite(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0;",
         )?;
@@ -100,13 +101,13 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Db<'_>) -> Result<T, E> + Send + 'static,
     {
         let store = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut writer = store.writer()?;
             let tx = writer.transaction()?;
-            let value = work(&tx)?;
+            let value = work(&Db::sqlite(&tx))?;
             tx.commit().map_err(StoreError::from)?;
             Ok(value)
         })
@@ -122,7 +123,7 @@ impl Store {
     /// or blocking readers and the writer (SQLite's PASSIVE checkpoint); run it on
     /// the side while a [`Writer`] imports.
     pub async fn checkpoint(&self) -> Result<()> {
-        self.read(|conn| Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?))
+        self.read(|conn| conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(())))
             .await
     }
 }

@@ -5,9 +5,9 @@
 use postdesk_core::id::{ContactId, HelpdeskId, OrganizationId, TicketId, TicketNumber};
 use std::collections::{HashMap, HashSet};
 
+use crate::engine::{Db, OptionalExtension, params, params_from_iter};
 use postdesk_core::thread::{SenderFacts, ThreadFacts, TicketFacts};
 use postdesk_mail::{Address, Classification};
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::contacts;
 use crate::incoming::IncomingMail;
@@ -33,7 +33,7 @@ pub(crate) struct Known {
 
 impl Known {
     pub(crate) fn read(
-        conn: &Connection,
+        conn: &Db,
         helpdesks: &[RegisteredHelpdesk],
         mails: &[&IncomingMail],
     ) -> Result<Self> {
@@ -190,7 +190,7 @@ fn candidates(mail: &IncomingMail) -> Vec<&str> {
 
 /// What threading needs to know about `mail`, asked of the database.
 pub(crate) fn gather_facts(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     mail: &IncomingMail,
@@ -199,7 +199,7 @@ pub(crate) fn gather_facts(
 }
 
 pub(crate) fn gather(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     known: &mut Known,
@@ -238,7 +238,7 @@ pub(crate) fn gather(
 }
 
 fn ticket_by_number(
-    conn: &Connection,
+    conn: &Db,
     known: &mut Known,
     helpdesk_id: HelpdeskId,
     number: TicketNumber,
@@ -257,7 +257,7 @@ fn ticket_by_number(
 }
 
 fn ticket_by_message_id(
-    conn: &Connection,
+    conn: &Db,
     known: &Known,
     helpdesk_id: HelpdeskId,
     message_id: &str,
@@ -275,20 +275,15 @@ fn ticket_by_message_id(
         return Ok(by_incoming);
     }
     // Our own mails about a ticket (acknowledgements, notifications) thread answers too.
-    Ok(conn
-        .prepare_cached(
-            "SELECT ticket_id FROM outbox WHERE message_id = ?1 AND helpdesk_id = ?2
+    conn.prepare_cached(
+        "SELECT ticket_id FROM outbox WHERE message_id = ?1 AND helpdesk_id = ?2
              AND ticket_id IS NOT NULL",
-        )?
-        .query_row(params![message_id, helpdesk_id], |r| r.get(0))
-        .optional()?)
+    )?
+    .query_row(params![message_id, helpdesk_id], |r| r.get(0))
+    .optional()
 }
 
-fn ticket_facts(
-    conn: &Connection,
-    known: &mut Known,
-    ticket_id: TicketId,
-) -> Result<Option<TicketFacts>> {
+fn ticket_facts(conn: &Db, known: &mut Known, ticket_id: TicketId) -> Result<Option<TicketFacts>> {
     if let Some(t) = known.tickets.get(&ticket_id) {
         return Ok(Some(t.clone()));
     }
@@ -313,14 +308,14 @@ fn ticket_facts(
     facts.participants = conn
         .prepare_cached("SELECT address FROM ticket_participants WHERE ticket_id = ?1")?
         .query_map([ticket_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     known.tickets.insert(ticket_id, facts.clone());
     Ok(Some(facts))
 }
 
 /// (contact id, organization id) of the contact with this address, if any.
 pub(crate) fn contact_by_address(
-    conn: &Connection,
+    conn: &Db,
     known: &mut Known,
     email: &str,
 ) -> Result<Option<(ContactId, Option<OrganizationId>)>> {
@@ -333,7 +328,7 @@ pub(crate) fn contact_by_address(
 }
 
 fn sender_facts(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     agents: &HashSet<String>,
     known: &mut Known,

@@ -19,7 +19,9 @@ use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{Decision, SenderFacts, TicketFacts};
 use postdesk_mail::{Address, Classification};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::Transaction;
+
+use crate::engine::{Db, params};
 
 use crate::contacts;
 use crate::entries::insert_event;
@@ -55,9 +57,10 @@ impl Writer {
         mails: &[&IncomingMail],
     ) -> Result<Batch<'c>> {
         let tx = self.transaction()?;
-        let agents = crate::access::agent_emails(&tx)?;
-        let ledger = LedgerIndex::read(&tx, mails)?;
-        let known = Known::read(&tx, helpdesks, mails)?;
+        let db = Db::sqlite(&tx);
+        let agents = crate::access::agent_emails(&db)?;
+        let ledger = LedgerIndex::read(&db, mails)?;
+        let known = Known::read(&db, helpdesks, mails)?;
         Ok(Batch {
             tx,
             careful,
@@ -105,17 +108,17 @@ impl Batch<'_> {
         let input = mail.decision_input(retry_of);
         let agents = &self.agents;
         let known = &mut self.known;
-        let mut decide_and_execute = |conn: &Connection| {
+        let mut decide_and_execute = |conn: &Db| {
             let plan = intake::decide(&hd.config, input, &ledger, || {
                 gather(conn, hd, agents, known, mail)
             })?;
             execute(conn, hd, known, mail, plan)
         };
         if !self.careful {
-            return decide_and_execute(&self.tx);
+            return decide_and_execute(&Db::sqlite(&self.tx));
         }
         let savepoint = self.tx.savepoint()?;
-        match decide_and_execute(&savepoint) {
+        match decide_and_execute(&Db::sqlite(&savepoint)) {
             Ok(report) => {
                 savepoint.commit()?;
                 Ok(report)
@@ -126,19 +129,19 @@ impl Batch<'_> {
                 self.known = Known::default();
                 tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
                 let retry_of = intake::row_to_update(&input, &ledger);
-                record_failure(&self.tx, hd, mail, retry_of, &e.to_string())
+                record_failure(&Db::sqlite(&self.tx), hd, mail, retry_of, &e.to_string())
             }
         }
     }
 
     /// The transaction, for stages that add their own rows to the same commit (notify).
     pub fn connection(&self) -> crate::Tx<'_> {
-        crate::Tx::new(&self.tx)
+        crate::Tx::new(Db::sqlite(&self.tx))
     }
 }
 
 fn record_failure(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     mail: &IncomingMail,
     retry_of: Option<IntakeId>,
@@ -164,7 +167,7 @@ fn record_failure(
 /// Carries out the plan for one mail: its ledger row, and for a mail that threading
 /// and the rules let in, its contact, ticket or follow-up, entry and events.
 fn execute(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     known: &mut Known,
     mail: &IncomingMail,
@@ -425,7 +428,7 @@ enum Requester {
 }
 
 fn requester_for_new_ticket(
-    conn: &Connection,
+    conn: &Db,
     hd: &RegisteredHelpdesk,
     known: &mut Known,
     from: Option<&Address>,
@@ -473,11 +476,7 @@ fn requester_for_new_ticket(
 }
 
 /// The helpdesk's default contact, created on first use.
-fn default_contact(
-    conn: &Connection,
-    hd: &RegisteredHelpdesk,
-    known: &mut Known,
-) -> Result<ContactId> {
+fn default_contact(conn: &Db, hd: &RegisteredHelpdesk, known: &mut Known) -> Result<ContactId> {
     let email = hd.config.settings.default_contact.to_ascii_lowercase();
     match contact_by_address(conn, known, &email)? {
         Some((id, _)) => Ok(id),
