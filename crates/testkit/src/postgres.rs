@@ -463,13 +463,20 @@ fn server_command(program: &Path, run_as: Option<(u32, u32)>) -> Command {
 /// The folder with `initdb` and `postgres`: `$POSTDESK_PG_BIN`, else the newest
 /// `/usr/lib/postgresql/<version>/bin` (Debian's layout).
 fn find_bin_dir() -> Result<PathBuf> {
+    find_bin_dir_in(
+        std::env::var_os("POSTDESK_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+/// [`find_bin_dir`] with the override and Debian's root given.
+fn find_bin_dir_in(chosen: Option<PathBuf>, root: &Path) -> Result<PathBuf> {
     let complete = |dir: &Path| {
         ["initdb", "postgres", "psql"]
             .iter()
             .all(|p| dir.join(p).is_file())
     };
-    if let Some(dir) = std::env::var_os("POSTDESK_PG_BIN") {
-        let dir = PathBuf::from(dir);
+    if let Some(dir) = chosen {
         return if complete(&dir) {
             Ok(dir)
         } else {
@@ -479,7 +486,6 @@ fn find_bin_dir() -> Result<PathBuf> {
             )))
         };
     }
-    let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(root)
         .into_iter()
         .flatten()
@@ -598,5 +604,39 @@ mod tests {
     fn errors_print_their_message_for_expect() {
         let error = PostgresError::new("PostgreSQL is not installed");
         assert_eq!(format!("{error:?}"), "PostgreSQL is not installed");
+    }
+
+    fn fake_bin(root: &Path, version: &str, programs: &[&str]) -> PathBuf {
+        let bin = root.join(version).join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        for program in programs {
+            fs::write(bin.join(program), "").unwrap();
+        }
+        bin
+    }
+
+    #[test]
+    fn missing_binaries_are_an_error_that_says_what_to_install() {
+        let root = tempfile::tempdir().unwrap();
+        let error = find_bin_dir_in(None, &root.path().join("absent")).unwrap_err();
+        assert!(
+            error.to_string().contains("apt-get install postgresql"),
+            "{error}"
+        );
+        // A version folder without the server (only the client package) is no help.
+        fake_bin(root.path(), "15", &["psql"]);
+        assert!(find_bin_dir_in(None, root.path()).is_err());
+        let chosen = find_bin_dir_in(Some(root.path().join("15/bin")), root.path());
+        assert!(chosen.unwrap_err().to_string().contains("POSTDESK_PG_BIN="));
+    }
+
+    #[test]
+    fn the_newest_complete_version_is_taken() {
+        let root = tempfile::tempdir().unwrap();
+        let all = ["initdb", "postgres", "psql"];
+        fake_bin(root.path(), "9.6", &all);
+        let ten = fake_bin(root.path(), "10", &all);
+        fake_bin(root.path(), "16", &["psql"]);
+        assert_eq!(find_bin_dir_in(None, root.path()).unwrap(), ten);
     }
 }
