@@ -5,11 +5,14 @@
 //! it again when dropped. Linux only; needs Debian's `dovecot-imapd` (and `openssl` for
 //! TLS), which `.ci/run` installs. [`browser::Browser`] drives a headless Chromium over
 //! WebDriver for the web UI's end-to-end tests (Debian's `chromium` and
-//! `chromium-driver`).
+//! `chromium-driver`). [`postgres::PostgresServer`] starts a PostgreSQL cluster of its
+//! own on loopback (Debian's `postgresql`), shared by a test binary's tests, each with a
+//! fresh database.
 
 pub mod browser;
 pub mod dovecot;
 pub mod oauth;
+pub mod postgres;
 pub mod smtp;
 
 use std::collections::HashSet;
