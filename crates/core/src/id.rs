@@ -3,8 +3,8 @@
 //!
 //! Each is a plain `i64` inside (what both engines store), printed and parsed as that
 //! number, and serialized as it (the API's JSON and the web's paths are unchanged).
-//! With the `rusqlite` feature the store binds and reads them directly; the domain
-//! itself never looks inside.
+//! With the `rusqlite` and `postgres` features the store binds and reads them
+//! directly; the domain itself never looks inside.
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,6 +47,37 @@ macro_rules! row_id {
         impl rusqlite::ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
                 Ok(self.0.into())
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <i64 as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                i64::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <i64 as postgres_types::FromSql>::accepts(ty)
             }
         }
 

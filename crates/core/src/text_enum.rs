@@ -3,8 +3,8 @@
 //! serialization, so that the words are written once, beside the variants.
 //!
 //! Parsing happens where a value comes in (a database row, a command-line option);
-//! past that point the code matches on variants. With the `rusqlite` feature a value
-//! binds as its text and reads back from it, and a word the set does not know is an
+//! past that point the code matches on variants. With the `rusqlite` and `postgres`
+//! features a value binds as its text and reads back from it, and a word the set does not know is an
 //! error of that column rather than a silent default.
 
 /// `text_enum! { /// doc  pub enum Name { /// doc  Variant = "text", … } }`
@@ -85,6 +85,38 @@ macro_rules! text_enum {
                 let text = value.as_str()?;
                 text.parse()
                     .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        impl postgres_types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.as_str().to_sql(ty, out)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <&str as postgres_types::ToSql>::accepts(ty)
+            }
+
+            postgres_types::to_sql_checked!();
+        }
+
+        #[cfg(feature = "postgres")]
+        impl<'a> postgres_types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                let text = <&str as postgres_types::FromSql>::from_sql(ty, raw)?;
+                Ok(text.parse::<Self>()?)
+            }
+
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                <&str as postgres_types::FromSql>::accepts(ty)
             }
         }
     };

@@ -460,11 +460,11 @@ pub(crate) fn create(
     email: &str,
     organization_id: Option<OrganizationId>,
 ) -> Result<ContactId> {
-    conn.prepare_cached(
-        "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3)",
+    let inserted_id: i64 = conn.prepare_cached(
+        "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3) RETURNING id",
     )?
-    .execute(params![name, organization_id, now()])?;
-    let id = ContactId::new(conn.last_insert_rowid());
+    .query_row(params![name, organization_id, now()], |r| r.get(0))?;
+    let id = ContactId::new(inserted_id);
     conn.prepare_cached("INSERT INTO contact_addresses (address, contact_id) VALUES (?1, ?2)")?
         .execute(params![email, id])?;
     Ok(id)

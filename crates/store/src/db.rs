@@ -1,59 +1,78 @@
-//! The one way to the database: rusqlite connections to the database file, used on
-//! threads where blocking is allowed. Reads take a connection from a small pool
-//! ([`Store::read`]); writes run in one transaction on a writer ([`Store::write`],
-//! see `writer`). The table modules write their SQL against these and give the other
-//! crates typed functions, never a connection.
+//! The one way to the database, on either engine: where the connections are (a
+//! SQLite file with a small pool of readers, or a PostgreSQL server with a pool),
+//! how work runs on them (reads on a pooled connection, [`Store::read`]; writes in
+//! one transaction on a writer, [`Store::write`], see `writer`), and the migrations
+//! that bring a schema up to date. The table modules write their SQL against the
+//! `engine` handle and give the other crates typed functions, never a connection.
 //!
-//! Why rusqlite and not an async driver: intake's writer is synchronous by measure
-//! (through sqlx's worker thread each statement cost two thread hand-offs, more than
-//! SQLite's own work), and one driver for every query keeps one set of types, one
-//! error and one placeholder dialect. SQL is written with numbered placeholders
-//! (`?1`), which a PostgreSQL engine maps to `$1` one-for-one; that engine is to come
-//! under these same two entry points.
+//! Why synchronous drivers (rusqlite, and the sync `postgres` client): intake's writer
+//! is synchronous by measure (through an async driver's worker thread each statement
+//! cost two thread hand-offs, more than SQLite's own work), and both engines then share
+//! one shape of handle, one error and one placeholder dialect. The PostgreSQL driver
+//! was chosen by measurement (bench/pg-drivers/README.md).
 //!
-//! Migrations are SQL files embedded at build time and recorded in the table
-//! `_sqlx_migrations` (the name and layout of the runner used before, so existing
+//! Migrations are SQL files per engine (`migrations/sqlite`, `migrations/postgres`,
+//! compared by tests/schema_parity.rs), embedded at build time and recorded in the
+//! table `_sqlx_migrations` (the name and layout of the runner used before, so existing
 //! databases carry on). A database migrated by a newer postdesk is refused.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha384};
 
-use crate::engine::{Db, connect_sqlite as connect};
+use crate::engine::postgres::Pool;
+use crate::engine::{Db, Dialect, OptionalExtension, connect_sqlite as connect, params};
 use crate::{Result, Store, StoreError};
 
-/// One migration: its version, name and SQL.
+/// One migration: its name (the file's, which starts with its version) and SQL.
 pub(crate) struct Migration {
-    pub version: i64,
     pub description: &'static str,
     pub sql: &'static str,
 }
 
-/// `migration!(1, "0001_core")`: version 1, the file `migrations/sqlite/0001_core.sql`.
-macro_rules! migration {
-    ($version:literal, $file:literal) => {
-        Migration {
-            version: $version,
+/// `migrations!(["0001_core", …])`: each engine's migrations, numbered from 1, from
+/// the files `migrations/<engine>/0001_core.sql`…: one list, so the engines cannot
+/// differ in which migrations they have.
+macro_rules! migrations {
+    ($($file:literal),* $(,)?) => {
+        /// SQLite's migrations, in order.
+        pub(crate) const MIGRATIONS: &[Migration] = &migrations!(@list "sqlite" $($file)*);
+        /// PostgreSQL's, the same.
+        pub(crate) const POSTGRES_MIGRATIONS: &[Migration] = &migrations!(@list "postgres" $($file)*);
+    };
+    (@list $engine:literal $($file:literal)*) => {
+        [$(Migration {
             description: $file,
-            sql: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
-        }
+            sql: include_str!(concat!("../migrations/", $engine, "/", $file, ".sql")),
+        }),*]
     };
 }
 
-/// Every migration, in order. A new one is added here and as a file beside the others.
-pub(crate) const MIGRATIONS: &[Migration] = &[
-    migration!(1, "0001_core"),
-    migration!(2, "0002_rules"),
-    migration!(3, "0003_mailboxes"),
-    migration!(4, "0004_outbox"),
-    migration!(5, "0005_oauth"),
-    migration!(6, "0006_web"),
-    migration!(7, "0007_intake_mail_key"),
-    migration!(8, "0008_contact_events"),
-    migration!(9, "0009_sign_in_limits_and_tokens"),
+// A new migration is added here and as a file in both folders.
+migrations![
+    "0001_core",
+    "0002_rules",
+    "0003_mailboxes",
+    "0004_outbox",
+    "0005_oauth",
+    "0006_web",
+    "0007_intake_mail_key",
+    "0008_contact_events",
+    "0009_sign_in_limits_and_tokens",
 ];
+
+impl Migration {
+    /// The version is the file's leading number.
+    pub(crate) fn version(&self) -> i64 {
+        self.description
+            .split('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
 
 /// The database file a `sqlite://…` URL names; `None` for an in-memory database.
 pub(crate) fn sqlite_path(url: &str) -> Result<Option<PathBuf>> {
@@ -78,34 +97,52 @@ pub(crate) fn sqlite_path(url: &str) -> Result<Option<PathBuf>> {
 /// Creates the file when missing, switches it to write-ahead logging and brings its
 /// schema up to date.
 pub(crate) fn create_and_migrate(path: &Path) -> Result<()> {
-    let mut conn = connect(
+    let conn = connect(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
     )?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    migrate(&mut conn, MIGRATIONS)
+    migrate(&Db::sqlite(&conn), MIGRATIONS)
+}
+
+/// The ledger of applied migrations. Its checksum column is a BLOB on SQLite and a
+/// BYTEA on PostgreSQL; everything else is written alike.
+fn migrations_table(db: &Db) -> &'static str {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                success BOOLEAN NOT NULL,
+                checksum BLOB NOT NULL,
+                execution_time BIGINT NOT NULL
+            );"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),
+                success BOOLEAN NOT NULL,
+                checksum BYTEA NOT NULL,
+                execution_time BIGINT NOT NULL
+            );"
+        }
+    }
+}
+
+/// The newest migration applied to the database, if any.
+pub(crate) fn applied_version(db: &Db) -> Result<Option<i64>> {
+    db.execute_batch(migrations_table(db))?;
+    db.prepare_cached("SELECT MAX(version) FROM _sqlx_migrations")?
+        .query_row((), |r| r.get(0))
 }
 
 /// Applies the migrations the database does not have yet, each in its own transaction.
-pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-            version BIGINT PRIMARY KEY,
-            description TEXT NOT NULL,
-            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-            success BOOLEAN NOT NULL,
-            checksum BLOB NOT NULL,
-            execution_time BIGINT NOT NULL
-        );",
-    )?;
-    let newest_known = migrations.last().map_or(0, |m| m.version);
-    let newest_applied: Option<i64> = conn
-        .query_row("SELECT MAX(version) FROM _sqlx_migrations", [], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .flatten();
-    if let Some(applied) = newest_applied
+pub(crate) fn migrate(db: &Db, migrations: &[Migration]) -> Result<()> {
+    let newest_known = migrations.last().map_or(0, Migration::version);
+    if let Some(applied) = applied_version(db)?
         && applied > newest_known
     {
         return Err(StoreError::SchemaTooNew {
@@ -114,46 +151,52 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result
         });
     }
     for m in migrations {
+        let version = m.version();
         let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
-        let applied: Option<(bool, Vec<u8>)> = conn
-            .query_row(
-                "SELECT success, checksum FROM _sqlx_migrations WHERE version = ?1",
-                [m.version],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        let applied: Option<(bool, Vec<u8>)> = db
+            .prepare_cached("SELECT success, checksum FROM _sqlx_migrations WHERE version = ?1")?
+            .query_row([version], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         match applied {
             Some((true, stored)) if stored == checksum => continue,
             Some((true, _)) => {
                 return Err(StoreError::Migrate(format!(
-                    "migration {} ({}) was changed after it was applied to this database",
-                    m.version, m.description
+                    "migration {version} ({}) was changed after it was applied to this database",
+                    m.description
                 )));
             }
             Some((false, _)) => {
                 return Err(StoreError::Migrate(format!(
-                    "migration {} ({}) failed earlier and left the database half-migrated; restore a backup",
-                    m.version, m.description
+                    "migration {version} ({}) failed earlier and left the database half-migrated; restore a backup",
+                    m.description
                 )));
             }
             None => {}
         }
         let started = std::time::Instant::now();
-        let tx = conn.transaction()?;
-        tx.execute_batch(m.sql).map_err(|e| {
-            StoreError::Migrate(format!("migration {} ({}): {e}", m.version, m.description))
-        })?;
-        tx.execute(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-             VALUES (?1, ?2, TRUE, ?3, ?4)",
-            params![
-                m.version,
+        db.execute_batch("BEGIN")?;
+        let applied = db.execute_batch(m.sql).and_then(|()| {
+            db.prepare_cached(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (?1, ?2, TRUE, ?3, ?4)",
+            )?
+            .execute(params![
+                version,
                 m.description,
                 checksum,
                 started.elapsed().as_nanos() as i64
-            ],
-        )?;
-        tx.commit()?;
+            ])
+        });
+        match applied {
+            Ok(_) => db.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = db.execute_batch("ROLLBACK");
+                return Err(StoreError::Migrate(format!(
+                    "migration {version} ({}): {e}",
+                    m.description
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -208,6 +251,49 @@ impl Readers {
     }
 }
 
+/// Where the store's data is, and the connections kept to it.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Sqlite { file: PathBuf, readers: Readers },
+    Postgres { pool: Arc<Pool> },
+}
+
+/// Connections a PostgreSQL store keeps open at most: enough for the web's requests
+/// and intake at once on a small machine; more wait ([`Pool`]).
+const POSTGRES_CONNECTIONS: usize = 16;
+
+impl Backend {
+    /// Connects to the database `url` names (`sqlite://FILE` or `postgres://…`),
+    /// creating a SQLite file when missing, and brings its schema up to date.
+    pub(crate) fn open(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = Pool::new(url, POSTGRES_CONNECTIONS);
+            let conn = pool.take()?;
+            migrate(&Db::postgres(&conn), POSTGRES_MIGRATIONS)?;
+            pool.give_back(conn);
+            return Ok(Self::Postgres {
+                pool: Arc::new(pool),
+            });
+        }
+        let file = sqlite_path(url)?.ok_or_else(|| StoreError::Url {
+            url: url.to_string(),
+            reason: "an in-memory database would lose every ticket; name a file".into(),
+        })?;
+        create_and_migrate(&file)?;
+        Ok(Self::Sqlite {
+            file,
+            readers: Readers::default(),
+        })
+    }
+
+    pub(crate) fn close(&self) {
+        match self {
+            Self::Sqlite { readers, .. } => readers.close(),
+            Self::Postgres { pool } => pool.close(),
+        }
+    }
+}
+
 impl Store {
     /// Runs `work` in one write transaction, committed unless it fails: for the other
     /// crates, which add to it through the store's functions taking a [`Tx`].
@@ -228,11 +314,19 @@ impl Store {
         F: FnOnce(&Db<'_>) -> Result<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = store.readers.take(&store.file)?;
-            let result = work(&Db::sqlite(&conn));
-            store.readers.give_back(conn);
-            result
+        tokio::task::spawn_blocking(move || match store.backend() {
+            Backend::Sqlite { file, readers } => {
+                let conn = readers.take(file)?;
+                let result = work(&Db::sqlite(&conn));
+                readers.give_back(conn);
+                result
+            }
+            Backend::Postgres { pool } => {
+                let conn = pool.take()?;
+                let result = work(&Db::postgres(&conn));
+                pool.give_back(conn);
+                result
+            }
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("a database reader stopped: {e}")))?
@@ -245,20 +339,24 @@ mod tests {
 
     #[test]
     fn every_migration_file_is_listed_in_order() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        let listed: Vec<String> = MIGRATIONS
-            .iter()
-            .map(|m| format!("{}.sql", m.description))
-            .collect();
-        assert_eq!(files, listed);
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1);
-            assert!(m.description.starts_with(&format!("{:04}_", m.version)));
+        for (engine, migrations) in [("sqlite", MIGRATIONS), ("postgres", POSTGRES_MIGRATIONS)] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(engine);
+            let mut files: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let listed: Vec<String> = migrations
+                .iter()
+                .map(|m| format!("{}.sql", m.description))
+                .collect();
+            assert_eq!(files, listed, "{engine}");
+            for (i, m) in migrations.iter().enumerate() {
+                assert_eq!(m.version(), i as i64 + 1, "{engine}");
+            }
         }
     }
 
@@ -269,14 +367,16 @@ mod tests {
         create_and_migrate(&path).unwrap();
         // Opening again changes nothing.
         create_and_migrate(&path).unwrap();
-        let mut conn = Connection::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
         conn.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
              VALUES (999, 'from the future', TRUE, x'00', 0)",
             [],
         )
         .unwrap();
-        let error = migrate(&mut conn, MIGRATIONS).unwrap_err().to_string();
+        let error = migrate(&Db::sqlite(&conn), MIGRATIONS)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("newer postdesk (schema version 999; this one knows up to"),
             "{error}"
@@ -285,13 +385,14 @@ mod tests {
 
     #[test]
     fn a_migration_changed_after_it_was_applied_is_refused() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn, &MIGRATIONS[..1]).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let db = Db::sqlite(&conn);
+        migrate(&db, &MIGRATIONS[..1]).unwrap();
         let changed = [Migration {
             sql: "CREATE TABLE x (y INTEGER);",
             ..MIGRATIONS[0]
         }];
-        let error = migrate(&mut conn, &changed).unwrap_err().to_string();
+        let error = migrate(&db, &changed).unwrap_err().to_string();
         assert!(
             error.contains("was changed after it was applied"),
             "{error}"

@@ -80,13 +80,13 @@ pub(crate) fn insert_incoming(
         Classification::Normal | Classification::Bulk
     );
     let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
-    conn.prepare_cached(
+    let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
              subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
              warnings, visible_to_customer, intake_id, created_at)
-         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         ticket_id,
         hd.default_agent_id,
         author,
@@ -106,13 +106,9 @@ pub(crate) fn insert_incoming(
         visible,
         intake_id,
         m.date.unwrap_or(mail.received_at),
-    ])?;
+    ], |r| r.get(0))?;
     if mail.attachments.is_empty() {
         return Ok(());
     }
-    attachments::insert(
-        conn,
-        EntryId::new(conn.last_insert_rowid()),
-        &mail.attachments,
-    )
+    attachments::insert(conn, EntryId::new(inserted_id), &mail.attachments)
 }

@@ -142,12 +142,12 @@ pub(crate) fn write(
         ])?;
         return Ok(id);
     }
-    conn.prepare_cached(
+    let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,
              outcome, classification, ticket_id, reason, received_at, processed_at, raw_size, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         hd.id,
         mail.source,
         mail.location,
@@ -163,8 +163,8 @@ pub(crate) fn write(
         now(),
         mail.raw_size as i64,
         mail.raw_compressed,
-    ])?;
-    Ok(IntakeId::new(conn.last_insert_rowid()))
+    ], |r| r.get(0))?;
+    Ok(IntakeId::new(inserted_id))
 }
 
 /// The ticket that each of `message_ids` threads to through an incoming mail, by

@@ -56,6 +56,11 @@ pub enum StoreError {
     SchemaTooNew { database: i64, binary: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// Every database connection stayed in use: the request may be tried again.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -87,25 +92,20 @@ pub struct RegisteredHelpdesk {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// The database file.
-    file: PathBuf,
+    backend: Arc<db::Backend>,
     data_dir: PathBuf,
-    readers: Arc<db::Readers>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies migrations.
-    /// `data_dir` holds attachments.
+    /// Opens (creating if needed) the database at `url` (`sqlite://FILE` or
+    /// `postgres://USER@HOST/DATABASE`) and applies migrations. `data_dir` holds
+    /// attachments.
     pub async fn open(url: &str, data_dir: &Path) -> Result<Self> {
-        let file = db::sqlite_path(url)?.ok_or_else(|| StoreError::Url {
-            url: url.to_string(),
-            reason: "an in-memory database would lose every ticket; name a file".into(),
-        })?;
-        let migrate_file = file.clone();
-        let opened = tokio::task::spawn_blocking(move || db::create_and_migrate(&migrate_file))
+        let opening = url.to_string();
+        let opened = tokio::task::spawn_blocking(move || db::Backend::open(&opening))
             .await
             .map_err(|e| StoreError::Invalid(format!("opening the database stopped: {e}")))?;
-        opened.map_err(|e| match e {
+        let backend = opened.map_err(|e| match e {
             StoreError::Sqlite(source) => StoreError::Open {
                 url: url.to_string(),
                 source,
@@ -113,19 +113,22 @@ impl Store {
             other => other,
         })?;
         Ok(Self {
-            file,
+            backend: Arc::new(backend),
             data_dir: data_dir.to_path_buf(),
-            readers: Arc::default(),
         })
+    }
+
+    pub(crate) fn backend(&self) -> &db::Backend {
+        &self.backend
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
 
-    /// Lets the idle read connections go.
+    /// Lets the idle connections go.
     pub async fn close(&self) {
-        self.readers.close();
+        self.backend.close();
     }
 
     /// Makes sure each helpdesk, its default agent, manager and assignee exist.
@@ -180,9 +183,12 @@ pub(crate) fn ensure_agent(conn: &Db, name_or_email: &str) -> Result<AgentId> {
     {
         return Ok(id);
     }
-    conn.prepare_cached("INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![name_or_email, email, now()])?;
-    Ok(AgentId::new(conn.last_insert_rowid()))
+    let inserted_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+        )?
+        .query_row(params![name_or_email, email, now()], |r| r.get(0))?;
+    Ok(AgentId::new(inserted_id))
 }
 
 /// Seconds since the Unix epoch.

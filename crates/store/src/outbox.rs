@@ -41,12 +41,12 @@ pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<OutboxId> {
         .collect::<Vec<_>>()
         .join(", ");
     let now = now();
-    conn.prepare_cached(
+    let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO outbox (helpdesk_id, ticket_id, intake_id, entry_id, kind, message_id, envelope_from,
              recipients, subject, raw, status, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         mail.helpdesk_id,
         mail.ticket_id,
         mail.intake_id,
@@ -63,8 +63,8 @@ pub fn queue(tx: Tx<'_>, mail: &NewOutgoing<'_>) -> Result<OutboxId> {
             OutboxStatus::Queued
         },
         now,
-    ])?;
-    Ok(OutboxId::new(conn.last_insert_rowid()))
+    ], |r| r.get(0))?;
+    Ok(OutboxId::new(inserted_id))
 }
 
 /// Acknowledgements queued to `recipient` (any status) since `since`.
@@ -171,12 +171,12 @@ pub struct OutgoingEntry<'a> {
 pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<EntryId> {
     let conn = tx.conn();
     let now = now();
-    conn.prepare_cached(
+    let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
              body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
-         VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11)",
+         VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11) RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         entry.ticket_id,
         entry.agent_id,
         entry.from,
@@ -188,8 +188,8 @@ pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<Entry
         entry.in_reply_to,
         entry.references.join(" "),
         now,
-    ])?;
-    let id = EntryId::new(conn.last_insert_rowid());
+    ], |r| r.get(0))?;
+    let id = EntryId::new(inserted_id);
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![now, entry.agent_id, entry.ticket_id])?;
     Ok(id)

@@ -11,7 +11,9 @@ use postdesk_core::settings::Helpdesk;
 use postdesk_core::thread::{Decision, ThreadFacts};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::engine::{Db, OptionalExtension};
+use crate::engine::postgres::PgConn;
+
+use crate::engine::{Db, Dialect, OptionalExtension};
 
 use crate::ingest::{IncomingMail, gather_facts};
 use crate::ledger::LedgerIndex;
@@ -45,33 +47,61 @@ pub struct TicketBrief {
 
 /// A read-only connection to the database, or to an empty one in memory.
 pub struct Simulator {
-    conn: Connection,
+    conn: SimulatorConn,
+}
+
+enum SimulatorConn {
+    Sqlite(Connection),
+    /// Each dry run is a read-only transaction, rolled back.
+    Postgres(PgConn),
+}
+
+impl Simulator {
+    fn db(&self) -> Db<'_> {
+        match &self.conn {
+            SimulatorConn::Sqlite(conn) => Db::sqlite(conn),
+            SimulatorConn::Postgres(conn) => Db::postgres(conn),
+        }
+    }
 }
 
 impl Simulator {
     /// Opens an existing database read-only: no migration, no registration, nothing
-    /// written (SQLite refuses writes on the connection). `None` when there is no
-    /// database file yet.
+    /// written (SQLite refuses writes on the connection, PostgreSQL in a read-only
+    /// transaction). `None` when there is no database file yet.
     pub fn open(url: &str) -> Result<Option<Self>> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let conn = PgConn::connect(url)?;
+            if crate::db::applied_version(&Db::postgres(&conn))?.is_none() {
+                return Ok(None);
+            }
+            return Ok(Some(Self {
+                conn: SimulatorConn::Postgres(conn),
+            }));
+        }
         let Some(file) = crate::db::sqlite_path(url)?.filter(|file| file.exists()) else {
             return Ok(None);
         };
         let conn = crate::engine::connect_sqlite(&file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        Ok(Some(Self { conn }))
+        Ok(Some(Self {
+            conn: SimulatorConn::Sqlite(conn),
+        }))
     }
 
     /// An empty database in memory with the current schema: the simulator's store when
     /// there is no database yet (no tickets, no contacts).
     pub fn empty() -> Result<Self> {
-        let mut conn = Connection::open_in_memory()?;
-        crate::db::migrate(&mut conn, MIGRATIONS)?;
-        Ok(Self { conn })
+        let conn = Connection::open_in_memory()?;
+        crate::db::migrate(&Db::sqlite(&conn), MIGRATIONS)?;
+        Ok(Self {
+            conn: SimulatorConn::Sqlite(conn),
+        })
     }
 
     /// The configured helpdesks as this database knows them, registering none: a
     /// helpdesk the database has not seen yet gets id 0, which owns no ticket.
     pub fn lookup_helpdesks(&self, helpdesks: &[Helpdesk]) -> Result<Vec<RegisteredHelpdesk>> {
-        let db = Db::sqlite(&self.conn);
+        let db = self.db();
         let mut statement = db.prepare_cached("SELECT id FROM helpdesks WHERE name = ?1")?;
         helpdesks
             .iter()
@@ -94,13 +124,27 @@ impl Simulator {
 
     /// What importing `mail` would do, inside a read transaction that is rolled back.
     pub fn dry_run(&self, helpdesks: &[RegisteredHelpdesk], mail: &IncomingMail) -> Result<DryRun> {
+        let tx = self.db();
+        tx.execute_batch(match tx.dialect() {
+            Dialect::Sqlite => "BEGIN", // the connection itself is read-only
+            Dialect::Postgres => "BEGIN READ ONLY",
+        })?;
+        let result = self.dry_run_in(&tx, helpdesks, mail);
+        tx.execute_batch("ROLLBACK")?;
+        result
+    }
+
+    fn dry_run_in(
+        &self,
+        tx: &Db,
+        helpdesks: &[RegisteredHelpdesk],
+        mail: &IncomingMail,
+    ) -> Result<DryRun> {
         let hd = &helpdesks[mail.helpdesk];
-        let transaction = self.conn.unchecked_transaction()?;
-        let tx = Db::sqlite(&transaction);
-        let agents: HashSet<String> = crate::access::agent_emails(&tx)?;
-        let ledger = LedgerIndex::read(&tx, &[mail])?.facts(hd.id, mail);
+        let agents: HashSet<String> = crate::access::agent_emails(tx)?;
+        let ledger = LedgerIndex::read(tx, &[mail])?.facts(hd.id, mail);
         let input = mail.decision_input(None);
-        let thread_facts = || gather_facts(&tx, hd, &agents, mail);
+        let thread_facts = || gather_facts(tx, hd, &agents, mail);
         let plan = intake::decide(&hd.config, input, &ledger, thread_facts)?;
         let already = match plan.already_imported() {
             Some((outcome, ticket_id)) => {
@@ -151,8 +195,7 @@ impl Simulator {
                 .optional()?,
             _ => None,
         };
-        let next_number = tickets::next_number(&tx, hd)?;
-        transaction.rollback()?;
+        let next_number = tickets::next_number(tx, hd)?;
         Ok(DryRun {
             plan,
             facts,

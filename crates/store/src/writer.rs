@@ -1,15 +1,20 @@
-//! The connection that writes: rusqlite, synchronous, on the thread that owns it. The
-//! pipeline's batches (`ingest`) run on one for a whole import; every other change
-//! (agents' actions, the outbox, sessions…) runs in one transaction on one through
-//! [`Store::write`].
+//! The connection that writes, on the thread that owns it: a SQLite connection of its
+//! own, or a PostgreSQL connection from the pool. The pipeline's batches (`ingest`) run
+//! on one for a whole import; every other change (agents' actions, the outbox,
+//! sessions…) runs in one transaction on one through [`Store::write`].
+//!
+//! Transactions are begun, committed and rolled back with SQL on either engine
+//! ([`WriteTx`]), and a mail's savepoint likewise, so that intake's code is one.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Wal;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
+use crate::db::Backend;
 use crate::engine::Db;
+use crate::engine::postgres::{PgConn, Pool};
 use crate::{Result, Store, StoreError};
 
 /// A connection of its own to the database file, for one thread at a time.
@@ -30,8 +35,29 @@ use crate::{Result, Store, StoreError};
 /// for that checkpoint and copies the rest itself, and its next transaction starts
 /// the log again from the beginning, over pages the kernel already has.
 pub struct Writer {
-    conn: Connection,
+    conn: WriterConn,
 }
+
+enum WriterConn {
+    Sqlite(Connection),
+    /// Given back to its pool when the writer is dropped.
+    Postgres(Option<PgConn>, std::sync::Arc<Pool>),
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let WriterConn::Postgres(conn, pool) = &mut self.conn
+            && let Some(conn) = conn.take()
+        {
+            pool.give_back(conn);
+        }
+    }
+}
+
+/// Intake's batches on PostgreSQL take this transaction-scoped advisory lock first:
+/// one batch at a time across every instance, as SQLite's write lock gives, so what a
+/// batch reads (the next ticket number, the ledger) stays true until it commits.
+const INTAKE_LOCK: i64 = 0x7064_696e; // the letters p d i n
 
 /// 32 MiB of write-ahead log: several of the pipeline's batches.
 const WAL_PAGES_LIMIT: i32 = 8192;
@@ -48,27 +74,38 @@ fn note_wal_pages(_: &Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
 }
 
 impl Writer {
-    fn open(path: &std::path::Path) -> Result<Self> {
+    fn open_sqlite(path: &std::path::Path) -> Result<Self> {
         let conn = crate::engine::connect_sqlite(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0;",
         )?;
         conn.wal_hook(Some(note_wal_pages));
-        Ok(Self { conn })
+        Ok(Self {
+            conn: WriterConn::Sqlite(conn),
+        })
+    }
+
+    fn db(&self) -> Db<'_> {
+        match &self.conn {
+            WriterConn::Sqlite(conn) => Db::sqlite(conn),
+            WriterConn::Postgres(conn, _) => Db::postgres(
+                conn.as_ref()
+                    .expect("a writer keeps its connection until dropped"),
+            ),
+        }
     }
 
     /// Copies the write-ahead log into the database once it is past its limit (see
     /// [`Writer`]), waiting for a checkpoint running elsewhere to finish first.
     /// Readers are never waited for: what they still need stays in the log.
-    fn restart_long_wal(&self) -> Result<()> {
+    fn restart_long_wal(conn: &Connection) -> Result<()> {
         if WAL_PAGES.get() < WAL_PAGES_LIMIT {
             return Ok(());
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let busy: i64 = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(0))?;
+            let busy: i64 =
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(0))?;
             if busy == 0 || Instant::now() > deadline {
                 break;
             }
@@ -78,21 +115,91 @@ impl Writer {
         Ok(())
     }
 
-    /// A transaction that holds the write lock from its start (`BEGIN IMMEDIATE`), so
-    /// what it reads stays true until it commits; it waits its turn behind other
-    /// writers (busy timeout) instead of failing with "database is locked".
-    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
-        self.restart_long_wal()?;
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    /// A transaction. On SQLite it holds the write lock from its start (`BEGIN
+    /// IMMEDIATE`), so what it reads stays true until it commits; it waits its turn
+    /// behind other writers (busy timeout) instead of failing with "database is
+    /// locked". On PostgreSQL rows are locked as they are written.
+    pub(crate) fn transaction(&mut self) -> Result<WriteTx<'_>> {
+        let begin = match &self.conn {
+            WriterConn::Sqlite(conn) => {
+                Self::restart_long_wal(conn)?;
+                "BEGIN IMMEDIATE"
+            }
+            WriterConn::Postgres(..) => "BEGIN",
+        };
+        let db = self.db();
+        db.execute_batch(begin)?;
+        Ok(WriteTx { db, open: true })
+    }
+
+    /// A transaction for one of intake's batches: as [`Writer::transaction`], and on
+    /// PostgreSQL one batch at a time across instances ([`INTAKE_LOCK`]).
+    pub(crate) fn intake_transaction(&mut self) -> Result<WriteTx<'_>> {
+        let postgres = matches!(self.conn, WriterConn::Postgres(..));
+        let tx = self.transaction()?;
+        if postgres {
+            tx.db
+                .prepare_cached("SELECT pg_advisory_xact_lock(?1)")?
+                .query_row([INTAKE_LOCK], |_| Ok(()))?;
+        }
+        Ok(tx)
+    }
+}
+
+/// A transaction in progress on a writer: committed by [`WriteTx::commit`], rolled back
+/// when dropped without.
+pub(crate) struct WriteTx<'c> {
+    db: Db<'c>,
+    open: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    pub(crate) fn db(&self) -> Db<'c> {
+        self.db
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.db.execute_batch("COMMIT")
+    }
+
+    /// Runs `work` in a savepoint: what it did stays when it succeeds, and only that is
+    /// undone when it fails (the transaction goes on).
+    pub(crate) fn savepoint<T>(&self, work: impl FnOnce(&Db<'c>) -> Result<T>) -> Result<T> {
+        self.db.execute_batch("SAVEPOINT one_mail")?;
+        match work(&self.db) {
+            Ok(value) => {
+                self.db.execute_batch("RELEASE SAVEPOINT one_mail")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.db
+                    .execute_batch("ROLLBACK TO SAVEPOINT one_mail; RELEASE SAVEPOINT one_mail")?;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to do if it fails: the connection is then closed, and with it
+            // the transaction.
+            let _ = self.db.execute_batch("ROLLBACK");
+        }
     }
 }
 
 impl Store {
     /// A writer on the database file (see [`Writer`]).
     pub fn writer(&self) -> Result<Writer> {
-        Writer::open(&self.file)
+        match self.backend() {
+            Backend::Sqlite { file, .. } => Writer::open_sqlite(file),
+            Backend::Postgres { pool } => Ok(Writer {
+                conn: WriterConn::Postgres(Some(pool.take()?), pool.clone()),
+            }),
+        }
     }
 
     /// Runs `work` in one write transaction on a writer, on a thread where blocking
@@ -107,8 +214,8 @@ impl Store {
         let result = tokio::task::spawn_blocking(move || {
             let mut writer = store.writer()?;
             let tx = writer.transaction()?;
-            let value = work(&Db::sqlite(&tx))?;
-            tx.commit().map_err(StoreError::from)?;
+            let value = work(&tx.db())?;
+            tx.commit()?;
             Ok(value)
         })
         .await
@@ -123,7 +230,13 @@ impl Store {
     /// or blocking readers and the writer (SQLite's PASSIVE checkpoint); run it on
     /// the side while a [`Writer`] imports.
     pub async fn checkpoint(&self) -> Result<()> {
-        self.read(|conn| conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(())))
-            .await
+        if let Backend::Postgres { .. } = self.backend() {
+            return Ok(()); // the server checkpoints on its own
+        }
+        self.read(|conn| {
+            conn.prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")?
+                .query_row((), |_| Ok(()))
+        })
+        .await
     }
 }

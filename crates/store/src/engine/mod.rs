@@ -2,73 +2,109 @@
 //! (and cached) statements, parameters and rows. The table modules write their SQL
 //! once, against this, and never see a driver.
 //!
-//! The shape follows rusqlite's (statements, `query_row` with a closure over the row,
-//! [`OptionalExtension`]), since SQLite is the engine the SQL was first written for;
-//! the PostgreSQL engine implements the same handle. SQL is written with numbered
-//! placeholders (`?1`) or plain `?` for generated lists; each engine maps them to its
-//! own form once per statement text.
+//! Two engines sit under it: SQLite through rusqlite ([`sqlite`]) and PostgreSQL
+//! through the `postgres` crate ([`postgres`]), both synchronous and run on threads
+//! where blocking is allowed. The shape follows rusqlite's (statements, `query_row`
+//! with a closure over the row, [`OptionalExtension`]), since SQLite is the engine the
+//! SQL was first written for. SQL is written with numbered placeholders (`?1`) or
+//! plain `?` for generated lists; PostgreSQL's engine maps them to `$1`… once per
+//! statement text, when it prepares it.
 //!
 //! What differs between the dialects is kept out of the modules' SQL where a common
-//! form exists (`RETURNING id` instead of the last insert's rowid, `GREATEST`-free
-//! arithmetic, booleans as `TRUE`/`FALSE`); where none exists, the handle names the
-//! engine, and the two forms stand side by side where they are used.
+//! form exists (`RETURNING id` instead of the last insert's rowid, booleans as
+//! `TRUE`/`FALSE`); where none exists, [`Db::dialect`] names the engine and the two
+//! forms stand side by side where they are used.
 
+pub(crate) mod postgres;
 mod sqlite;
 
 use crate::{Result, StoreError};
 
 pub(crate) use sqlite::connect as connect_sqlite;
 
+/// Which SQL dialect a [`Db`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 /// A connection (or the transaction on it) to run SQL on. Borrowed: the store owns the
 /// connections and hands a `Db` to the work it runs.
 #[derive(Clone, Copy)]
 pub struct Db<'c> {
-    conn: &'c rusqlite::Connection,
+    conn: Conn<'c>,
+}
+
+#[derive(Clone, Copy)]
+enum Conn<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c postgres::PgConn),
 }
 
 impl<'c> Db<'c> {
     pub(crate) fn sqlite(conn: &'c rusqlite::Connection) -> Self {
-        Self { conn }
+        Self {
+            conn: Conn::Sqlite(conn),
+        }
+    }
+
+    pub(crate) fn postgres(conn: &'c postgres::PgConn) -> Self {
+        Self {
+            conn: Conn::Postgres(conn),
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// A statement kept prepared on this connection for the next use of the same text.
     pub(crate) fn prepare_cached(&self, sql: &str) -> Result<Stmt<'c>> {
         Ok(Stmt {
-            inner: self.conn.prepare_cached(sql)?,
+            inner: match self.conn {
+                Conn::Sqlite(conn) => StmtInner::Sqlite(conn.prepare_cached(sql)?),
+                Conn::Postgres(conn) => StmtInner::Postgres(conn, conn.prepare_cached(sql)?),
+            },
         })
     }
 
-    /// A statement for SQL that is built per call (lists of placeholders): not cached.
+    /// A statement for SQL that is built per call (lists of placeholders).
     pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'c>> {
-        // rusqlite's cache is bounded, so an unusual text only pushes out an old one;
-        // one statement type keeps the handle simple.
+        // Both caches are bounded, so an unusual text only pushes out an old one.
         self.prepare_cached(sql)
     }
 
-    /// Runs one statement and maps its first row; no row is [`StoreError::NoRow`].
-    pub(crate) fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>
-    where
-        P: Params,
-        F: FnOnce(&Row<'_>) -> Result<T>,
-    {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
-
-    /// The id the last INSERT on this connection gave its row.
-    pub(crate) fn last_insert_rowid(&self) -> i64 {
-        self.conn.last_insert_rowid()
+    /// Runs statements given as one text, without parameters (schema changes,
+    /// transaction control).
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        match self.conn {
+            Conn::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Conn::Postgres(conn) => conn.batch_execute(sql),
+        }
     }
 }
 
 /// A prepared statement.
 pub(crate) struct Stmt<'c> {
-    inner: rusqlite::CachedStatement<'c>,
+    inner: StmtInner<'c>,
+}
+
+enum StmtInner<'c> {
+    Sqlite(rusqlite::CachedStatement<'c>),
+    Postgres(&'c postgres::PgConn, ::postgres::Statement),
 }
 
 impl Stmt<'_> {
     pub(crate) fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
         let values = params.values();
-        Ok(self.inner.execute(sqlite::bind(&values))?)
+        match &mut self.inner {
+            StmtInner::Sqlite(stmt) => Ok(stmt.execute(sqlite::bind(&values))?),
+            StmtInner::Postgres(conn, stmt) => conn.execute(stmt, &values),
+        }
     }
 
     pub(crate) fn query_row<T, P, F>(&mut self, params: P, f: F) -> Result<T>
@@ -105,33 +141,57 @@ impl Stmt<'_> {
     pub(crate) fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
         let values = params.values();
         Ok(Rows {
-            inner: self.inner.query(sqlite::bind(&values))?,
+            inner: match &mut self.inner {
+                StmtInner::Sqlite(stmt) => RowsInner::Sqlite(stmt.query(sqlite::bind(&values))?),
+                StmtInner::Postgres(conn, stmt) => RowsInner::Postgres {
+                    rows: conn.query(stmt, &values)?.into_iter(),
+                    current: None,
+                },
+            },
         })
     }
 }
 
 /// The rows of a query, one at a time.
 pub(crate) struct Rows<'s> {
-    inner: rusqlite::Rows<'s>,
+    inner: RowsInner<'s>,
+}
+
+enum RowsInner<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Postgres {
+        rows: std::vec::IntoIter<::postgres::Row>,
+        current: Option<::postgres::Row>,
+    },
 }
 
 impl Rows<'_> {
     #[allow(clippy::should_implement_trait)] // a lending iterator: each row borrows the rows
     pub(crate) fn next(&mut self) -> Result<Option<Row<'_>>> {
-        Ok(self.inner.next()?.map(|row| Row { inner: row }))
+        Ok(match &mut self.inner {
+            RowsInner::Sqlite(rows) => rows.next()?.map(Row::Sqlite),
+            RowsInner::Postgres { rows, current } => {
+                *current = rows.next();
+                current.as_ref().map(Row::Postgres)
+            }
+        })
     }
 }
 
 /// One row of a result.
-pub(crate) struct Row<'r> {
-    inner: &'r rusqlite::Row<'r>,
+pub(crate) enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r ::postgres::Row),
 }
 
 impl Row<'_> {
     /// Column `index` (from 0) as a `T`. The `_` of `get::<_, T>` is the index's type,
     /// as with rusqlite.
     pub(crate) fn get<I: RowIndex, T: Column>(&self, index: I) -> Result<T> {
-        T::from_sqlite(self.inner, index.position())
+        match self {
+            Row::Sqlite(row) => T::from_sqlite(row, index.position()),
+            Row::Postgres(row) => T::from_postgres(row, index.position()),
+        }
     }
 }
 
@@ -146,21 +206,29 @@ impl RowIndex for usize {
     }
 }
 
-/// A value a column can be read as.
+/// A value a column can be read as, on either engine.
 pub(crate) trait Column: Sized {
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self>;
+    fn from_postgres(row: &::postgres::Row, index: usize) -> Result<Self>;
 }
 
-impl<T: rusqlite::types::FromSql> Column for T {
+impl<T> Column for T
+where
+    T: rusqlite::types::FromSql + for<'a> ::postgres::types::FromSql<'a>,
+{
     fn from_sqlite(row: &rusqlite::Row<'_>, index: usize) -> Result<Self> {
         Ok(row.get(index)?)
     }
+
+    fn from_postgres(row: &::postgres::Row, index: usize) -> Result<Self> {
+        Ok(row.try_get(index)?)
+    }
 }
 
-/// A value a statement can take as a parameter.
-pub(crate) trait Param: rusqlite::ToSql + Sync {}
+/// A value a statement can take as a parameter, on either engine.
+pub(crate) trait Param: rusqlite::ToSql + ::postgres::types::ToSql + Sync {}
 
-impl<T: rusqlite::ToSql + Sync + ?Sized> Param for T {}
+impl<T: rusqlite::ToSql + ::postgres::types::ToSql + Sync + ?Sized> Param for T {}
 
 /// The parameters of one execution: `params![a, b]`, an array `[a]` of one type,
 /// `()` for none, or [`params_from_iter`].

@@ -15,13 +15,11 @@ mod facts;
 use postdesk_core::id::{ContactId, IntakeId, OrganizationId, TicketId, TicketNumber};
 use std::collections::HashSet;
 
+use crate::engine::{Db, params};
 use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
 use postdesk_core::settings::UnknownSender;
 use postdesk_core::thread::{Decision, SenderFacts, TicketFacts};
 use postdesk_mail::{Address, Classification};
-use rusqlite::Transaction;
-
-use crate::engine::{Db, params};
 
 use crate::contacts;
 use crate::entries::insert_event;
@@ -29,14 +27,14 @@ use crate::entries::{IncomingEntry, insert_incoming};
 pub use crate::incoming::{IncomingMail, IngestReport, Outcome, StoredAttachment};
 use crate::ledger::{self, LedgerIndex, LedgerRow};
 use crate::tickets::{insert_participants, insert_ticket, participant_addresses};
-use crate::writer::Writer;
+use crate::writer::{WriteTx, Writer};
 use crate::{RegisteredHelpdesk, Result, now};
 pub(crate) use facts::gather_facts;
 use facts::{Known, contact_by_address, gather};
 
 /// Many mails, one commit.
 pub struct Batch<'c> {
-    tx: Transaction<'c>,
+    tx: WriteTx<'c>,
     /// Each mail in its own savepoint. Without, a database error while applying a
     /// mail fails the whole batch, which the caller then redoes carefully.
     careful: bool,
@@ -56,8 +54,8 @@ impl Writer {
         careful: bool,
         mails: &[&IncomingMail],
     ) -> Result<Batch<'c>> {
-        let tx = self.transaction()?;
-        let db = Db::sqlite(&tx);
+        let tx = self.intake_transaction()?;
+        let db = tx.db();
         let agents = crate::access::agent_emails(&db)?;
         let ledger = LedgerIndex::read(&db, mails)?;
         let known = Known::read(&db, helpdesks, mails)?;
@@ -73,7 +71,7 @@ impl Writer {
 
 impl Batch<'_> {
     pub fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        self.tx.commit()
     }
 
     /// Applies one mail of the batch. In a careful batch a database error inside
@@ -115,28 +113,23 @@ impl Batch<'_> {
             execute(conn, hd, known, mail, plan)
         };
         if !self.careful {
-            return decide_and_execute(&Db::sqlite(&self.tx));
+            return decide_and_execute(&self.tx.db());
         }
-        let savepoint = self.tx.savepoint()?;
-        match decide_and_execute(&Db::sqlite(&savepoint)) {
-            Ok(report) => {
-                savepoint.commit()?;
-                Ok(report)
-            }
+        match self.tx.savepoint(|db| decide_and_execute(db)) {
+            Ok(report) => Ok(report),
             Err(e) => {
-                savepoint.finish()?; // rolled back: a savepoint not committed is dropped
                 // It may have learnt rows that the rollback took back: ask the database again.
                 self.known = Known::default();
                 tracing::warn!(location = %mail.location, error = %e, "mail could not be applied");
                 let retry_of = intake::row_to_update(&input, &ledger);
-                record_failure(&Db::sqlite(&self.tx), hd, mail, retry_of, &e.to_string())
+                record_failure(&self.tx.db(), hd, mail, retry_of, &e.to_string())
             }
         }
     }
 
     /// The transaction, for stages that add their own rows to the same commit (notify).
     pub fn connection(&self) -> crate::Tx<'_> {
-        crate::Tx::new(Db::sqlite(&self.tx))
+        crate::Tx::new(self.tx.db())
     }
 }
 

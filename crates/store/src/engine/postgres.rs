@@ -1,0 +1,225 @@
+//! The PostgreSQL engine: connections of the `postgres` crate (the synchronous client
+//! of the tokio-postgres family, chosen by measurement: bench/pg-drivers), with the
+//! statement cache that crate leaves to its user, the placeholder mapping, and a small
+//! pool.
+//!
+//! A connection is used by one thread at a time, as SQLite's are; the handle borrows
+//! it immutably, so the client sits in a `RefCell`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement};
+
+use super::Param;
+use crate::{Result, StoreError};
+
+/// Statements kept prepared per connection; beyond, the cache starts again.
+const CACHED_STATEMENTS: usize = 256;
+
+/// One connection to the server.
+pub(crate) struct PgConn {
+    client: RefCell<Client>,
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+impl PgConn {
+    pub(crate) fn connect(url: &str) -> Result<Self> {
+        let client = Client::connect(url, NoTls)?;
+        Ok(Self {
+            client: RefCell::new(client),
+            statements: RefCell::default(),
+        })
+    }
+
+    pub(super) fn prepare_cached(&self, sql: &str) -> Result<Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.borrow_mut().prepare(&numbered(sql))?;
+        let mut statements = self.statements.borrow_mut();
+        if statements.len() >= CACHED_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(super) fn execute(&self, statement: &Statement, values: &[&dyn Param]) -> Result<usize> {
+        let params = bind(values);
+        Ok(self.client.borrow_mut().execute(statement, &params)? as usize)
+    }
+
+    pub(super) fn query(
+        &self,
+        statement: &Statement,
+        values: &[&dyn Param],
+    ) -> Result<Vec<postgres::Row>> {
+        let params = bind(values);
+        Ok(self.client.borrow_mut().query(statement, &params)?)
+    }
+
+    pub(super) fn batch_execute(&self, sql: &str) -> Result<()> {
+        Ok(self.client.borrow_mut().batch_execute(sql)?)
+    }
+
+    /// Whether the connection can still be used (a server restart closes it).
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.client.borrow().is_closed()
+    }
+}
+
+fn bind<'a>(values: &'a [&'a dyn Param]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| *v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+/// `sql` with SQLite's placeholders in PostgreSQL's form: `?3` → `$3`, and each plain
+/// `?` (generated lists) numbered in order. Text in single quotes is left alone.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut next = 0;
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                out.push('$');
+                if chars.peek().is_some_and(char::is_ascii_digit) {
+                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        out.push(d);
+                    }
+                } else {
+                    next += 1;
+                    out.push_str(&next.to_string());
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Connections to one database, kept for the next use. A caller waits at most
+/// [`Pool::WAIT`] for one when all `size` are in use, then gets an error saying so:
+/// a request answered late is better than a process that hangs.
+pub(crate) struct Pool {
+    url: String,
+    size: usize,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<PgConn>,
+    open: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("Pool").field("size", &self.size).finish()
+    }
+}
+
+impl Pool {
+    const WAIT: Duration = Duration::from_secs(10);
+
+    pub(crate) fn new(url: &str, size: usize) -> Self {
+        Self {
+            url: url.to_string(),
+            size,
+            state: Mutex::default(),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// A connection, opened when none is idle and fewer than `size` are open.
+    pub(crate) fn take(&self) -> Result<PgConn> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        loop {
+            while let Some(conn) = state.idle.pop() {
+                if conn.is_usable() {
+                    return Ok(conn);
+                }
+                state.open -= 1;
+            }
+            if state.open < self.size {
+                state.open += 1;
+                drop(state);
+                return PgConn::connect(&self.url).inspect_err(|_| {
+                    if let Ok(mut state) = self.state.lock() {
+                        state.open -= 1;
+                    }
+                });
+            }
+            let (next, timeout) = self
+                .returned
+                .wait_timeout(state, Self::WAIT)
+                .map_err(|_| poisoned())?;
+            state = next;
+            if timeout.timed_out() && state.idle.is_empty() && state.open >= self.size {
+                return Err(StoreError::Busy(format!(
+                    "all {} database connections stayed in use for {} s",
+                    self.size,
+                    Self::WAIT.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// Returns a connection for the next use (a broken one is closed instead).
+    pub(crate) fn give_back(&self, conn: PgConn) {
+        if let Ok(mut state) = self.state.lock() {
+            if conn.is_usable() {
+                state.idle.push(conn);
+            } else {
+                state.open -= 1;
+            }
+        }
+        self.returned.notify_one();
+    }
+
+    /// Lets the idle connections go.
+    pub(crate) fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            let idle = state.idle.len();
+            state.idle.clear();
+            state.open -= idle;
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Invalid("the database connection pool is unusable after a panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+
+    #[test]
+    fn placeholders_are_numbered_the_postgres_way() {
+        assert_eq!(
+            numbered("SELECT a FROM t WHERE b = ?1 AND c = ?12 OR d = ?1"),
+            "SELECT a FROM t WHERE b = $1 AND c = $12 OR d = $1"
+        );
+        assert_eq!(
+            numbered("SELECT 1 WHERE x IN (?, ?, ?)"),
+            "SELECT 1 WHERE x IN ($1, $2, $3)"
+        );
+        assert_eq!(
+            numbered("SELECT '?' , 'it''s ?' WHERE y = ?1"),
+            "SELECT '?' , 'it''s ?' WHERE y = $1"
+        );
+    }
+}
