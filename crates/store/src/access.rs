@@ -561,7 +561,7 @@ impl ApiTokenInfo {
 fn revoke_tokens(tx: &Db, agent_id: AgentId, id: Option<i64>) -> Result<usize> {
     tx.prepare_cached(
         "UPDATE api_tokens SET revoked_at = ?1
-             WHERE agent_id = ?2 AND (?3 IS NULL OR id = ?3) AND revoked_at IS NULL",
+             WHERE agent_id = ?2 AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) AND revoked_at IS NULL",
     )?
     .execute(params![now(), agent_id, id])
 }

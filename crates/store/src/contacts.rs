@@ -149,7 +149,7 @@ impl Store {
         self.read(move |conn| {
             let sql = format!(
                 "SELECT c.id FROM contacts c
-                 WHERE {} AND (?1 IS NULL OR lower(c.name) LIKE ?1 ESCAPE '\\'
+                 WHERE {} AND (CAST(?1 AS TEXT) IS NULL OR lower(c.name) LIKE ?1 ESCAPE '\\'
                     OR EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.address LIKE ?1 ESCAPE '\\'))
                  ORDER BY lower(c.name), c.id LIMIT ?2",
                 scope.contact_condition()
@@ -398,7 +398,7 @@ fn organizations_where(
         "SELECT o.id, o.name,
                 (SELECT COUNT(*) FROM contacts c WHERE c.organization_id = o.id AND {}),
                 (SELECT COUNT(*) FROM tickets t WHERE t.organization_id = o.id AND {})
-         FROM organizations o WHERE (?1 IS NULL OR o.id = ?1) AND {} ORDER BY lower(o.name)",
+         FROM organizations o WHERE (CAST(?1 AS BIGINT) IS NULL OR o.id = ?1) AND {} ORDER BY lower(o.name)",
         scope.contact_condition(),
         scope.ticket_condition(),
         scope.organization_condition()

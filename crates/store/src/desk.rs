@@ -347,7 +347,8 @@ impl Store {
     ) -> Result<Vec<TicketSummary>> {
         let sql = format!(
             "{SUMMARY_SELECT} WHERE t.helpdesk_id IN {}
-               AND (?1 IS NULL OR t.requester_id = ?1) AND (?2 IS NULL OR t.organization_id = ?2)
+               AND (CAST(?1 AS BIGINT) IS NULL OR t.requester_id = ?1)
+               AND (CAST(?2 AS BIGINT) IS NULL OR t.organization_id = ?2)
              ORDER BY t.modified_at DESC, t.id DESC LIMIT 500",
             id_list(visible)
         );

@@ -56,8 +56,14 @@ pub enum StoreError {
     SchemaTooNew { database: i64, binary: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres_message(.0))]
     Postgres(#[from] postgres::Error),
+    /// A statement the database refused to prepare: a defect of postdesk's SQL.
+    #[error("{source} in: {sql}")]
+    Statement {
+        sql: String,
+        source: Box<StoreError>,
+    },
     /// Every database connection stayed in use: the request may be tried again.
     #[error("the database is busy: {0}")]
     Busy(String),
@@ -77,6 +83,20 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What the server said, with its detail and hint: the driver's own text for a server
+/// error is only "db error".
+fn postgres_message(e: &postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
+    let mut message = format!("{} ({})", db.message(), db.code().code());
+    for extra in [db.detail(), db.hint()].into_iter().flatten() {
+        message.push_str("; ");
+        message.push_str(extra);
+    }
+    message
+}
 
 pub(crate) use db::MIGRATIONS;
 

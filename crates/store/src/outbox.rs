@@ -283,7 +283,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>> {
         self.read(move |conn| {
             let sql = format!(
-                "SELECT {ROW_COLUMNS} WHERE (?1 IS NULL OR o.status = ?1) ORDER BY o.id DESC LIMIT ?2"
+                "SELECT {ROW_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR o.status = ?1) ORDER BY o.id DESC LIMIT ?2"
             );
             conn
                 .prepare_cached(&sql)?
@@ -360,7 +360,7 @@ impl Store {
                 .prepare_cached(
                     "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (
                          SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2
-                         AND (?3 IS NULL OR id = ?3) ORDER BY id LIMIT ?4)
+                         AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) ORDER BY id LIMIT ?4)
                      RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
                 )?
                 .query_map(params![lease_end, due_by, only, limit], |r| {

@@ -175,7 +175,7 @@ impl Store {
             let ids: Vec<TicketId> = conn
                 .prepare_cached(
                     "SELECT t.id FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
-                     WHERE t.number = ?1 AND (?2 IS NULL OR h.name = ?2) ORDER BY t.id",
+                     WHERE t.number = ?1 AND (CAST(?2 AS TEXT) IS NULL OR h.name = ?2) ORDER BY t.id",
                 )?
                 .query_map(params![number, helpdesk], |r| r.get(0))?
                 .collect::<Result<_>>()?;
@@ -205,7 +205,7 @@ impl Store {
     ) -> Result<Vec<IntakeRow>> {
         self.read(move |conn| {
             let sql = format!(
-                "{INTAKE_SELECT} WHERE (?1 IS NULL OR i.outcome = ?1) AND i.dismissed_at IS NULL
+                "{INTAKE_SELECT} WHERE (CAST(?1 AS TEXT) IS NULL OR i.outcome = ?1) AND i.dismissed_at IS NULL
                  ORDER BY i.id DESC LIMIT ?2"
             );
             let limit = if limit > 0 { limit } else { i64::MAX };

@@ -2,7 +2,7 @@
 //! helpdesk and the title made from the subject, its participants (`ticket_participants`),
 //! and the mark of who changed it last.
 
-use crate::engine::{Db, params};
+use crate::engine::{Db, Dialect, params};
 use postdesk_core::id::{AgentId, ContactId, OrganizationId, TicketId, TicketNumber};
 use postdesk_mail::ParsedMail;
 
@@ -10,12 +10,31 @@ use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, Tx, now};
 
 /// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
-/// formula for numbering, used by the insert and by the simulator. SQLite's scalar
-/// two-argument MAX; PostgreSQL spells it GREATEST. A macro, so that the statements
-/// using it are literals (no text built per mail on intake's path).
+/// formula for numbering, used by the insert and by the simulator. The one place the
+/// dialects differ in it: SQLite's scalar two-argument MAX is PostgreSQL's GREATEST.
+/// A macro, so that the statements using it are literals (no text built per mail on
+/// intake's path).
 macro_rules! next_number {
-    () => {
+    (sqlite) => {
         "MAX(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))"
+    };
+    (postgres) => {
+        "GREATEST(?2, (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE helpdesk_id = ?1))"
+    };
+}
+
+/// The new ticket's INSERT with the number formula of one dialect.
+macro_rules! insert_ticket {
+    ($dialect:ident) => {
+        concat!(
+            "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
+                 channel, status, priority, ticket_type, environment, manager_id, assignee_id,
+                 reported_at, created_at, created_by, modified_at, modified_by)
+             VALUES (?1, ",
+            next_number!($dialect),
+            ", ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
+             RETURNING id, number"
+        )
     };
 }
 
@@ -28,11 +47,14 @@ pub(crate) fn touch(conn: &Db, ticket_id: TicketId, agent_id: AgentId, at: i64) 
 
 /// The number the next new ticket of `hd` gets.
 pub(crate) fn next_number(conn: &Db, hd: &RegisteredHelpdesk) -> Result<TicketNumber> {
-    conn.prepare_cached(concat!("SELECT ", next_number!()))?
-        .query_row(
-            params![hd.id, hd.config.settings.first_ticket_number],
-            |r| r.get(0),
-        )
+    conn.prepare_cached(match conn.dialect() {
+        Dialect::Sqlite => concat!("SELECT ", next_number!(sqlite)),
+        Dialect::Postgres => concat!("SELECT ", next_number!(postgres)),
+    })?
+    .query_row(
+        params![hd.id, hd.config.settings.first_ticket_number],
+        |r| r.get(0),
+    )
 }
 
 /// The new ticket: its id and number.
@@ -48,36 +70,30 @@ pub(crate) fn insert_ticket(
     let now = now();
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
-    conn
-        .prepare_cached(concat!(
-            "INSERT INTO tickets (helpdesk_id, number, title, mail_subject, requester_id, organization_id,
-                 channel, status, priority, ticket_type, environment, manager_id, assignee_id,
-                 reported_at, created_at, created_by, modified_at, modified_by)
-             VALUES (?1, ",
-            next_number!(),
-            ", ?3, ?4, ?5, ?6, 'email', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?14, ?15)
-             RETURNING id, number"
-        ))?
-        .query_row(
-            params![
-                hd.id,
-                s.first_ticket_number,
-                ticket_title(&m.subject),
-                m.subject,
-                requester_id,
-                organization_id,
-                s.new_ticket_status,
-                s.defaults.priority,
-                s.defaults.ticket_type,
-                s.defaults.environment,
-                hd.manager_id,
-                hd.assignee_id,
-                m.date.unwrap_or(mail.received_at),
-                now,
-                hd.default_agent_id,
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    conn.prepare_cached(match conn.dialect() {
+        Dialect::Sqlite => insert_ticket!(sqlite),
+        Dialect::Postgres => insert_ticket!(postgres),
+    })?
+    .query_row(
+        params![
+            hd.id,
+            s.first_ticket_number,
+            ticket_title(&m.subject),
+            m.subject,
+            requester_id,
+            organization_id,
+            s.new_ticket_status,
+            s.defaults.priority,
+            s.defaults.ticket_type,
+            s.defaults.environment,
+            hd.manager_id,
+            hd.assignee_id,
+            m.date.unwrap_or(mail.received_at),
+            now,
+            hd.default_agent_id,
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Title from the subject: at most 200 characters, never empty.

@@ -1,4 +1,8 @@
 //! A postdesk installation in a temporary folder, driven through its command line.
+//!
+//! Its database is a SQLite file in the folder, or, with `POSTDESK_TEST_DATABASE=postgres`
+//! in the environment, a fresh database on the test binary's own PostgreSQL server
+//! (testkit's): the same tests then run on the other engine.
 
 #![allow(dead_code)]
 
@@ -8,6 +12,26 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Desk {
     pub dir: tempfile::TempDir,
+    /// `database_url = …` for the config, when the tests run on PostgreSQL.
+    database: String,
+}
+
+/// The config line naming the database: none (the SQLite default in the data folder),
+/// or a fresh PostgreSQL database when `POSTDESK_TEST_DATABASE=postgres`.
+fn database_line() -> String {
+    match std::env::var("POSTDESK_TEST_DATABASE").as_deref() {
+        Ok("postgres") => {
+            let server = postdesk_testkit::postgres::PostgresServer::shared()
+                .expect("POSTDESK_TEST_DATABASE=postgres needs a PostgreSQL for the tests");
+            format!("database_url = \"{}\"\n", server.fresh_database())
+        }
+        _ => String::new(),
+    }
+}
+
+/// Whether the tests run on PostgreSQL (some look at the SQLite file itself).
+pub fn on_postgres() -> bool {
+    std::env::var("POSTDESK_TEST_DATABASE").as_deref() == Ok("postgres")
 }
 
 pub struct Run {
@@ -47,6 +71,7 @@ impl Desk {
     pub fn new(extra: &str) -> Self {
         let desk = Self {
             dir: tempfile::tempdir().unwrap(),
+            database: database_line(),
         };
         desk.write_config(extra);
         desk
@@ -55,7 +80,7 @@ impl Desk {
     pub fn write_config(&self, extra: &str) {
         std::fs::write(
             self.config(),
-            format!("data_dir = \"data\"\n{HELPDESK}{extra}\n"),
+            format!("data_dir = \"data\"\n{}{HELPDESK}{extra}\n", self.database),
         )
         .unwrap();
     }

@@ -12,7 +12,8 @@
 //!
 //! What differs between the dialects is kept out of the modules' SQL where a common
 //! form exists (`RETURNING id` instead of the last insert's rowid, booleans as
-//! `TRUE`/`FALSE`); where none exists, [`Db::dialect`] names the engine and the two
+//! `TRUE`/`FALSE`, `CAST(?1 AS TEXT) IS NULL` where PostgreSQL could not tell a
+//! parameter's type from `?1 IS NULL` alone); where none exists, [`Db::dialect`] names the engine and the two
 //! forms stand side by side where they are used.
 
 pub(crate) mod postgres;

@@ -21,16 +21,38 @@ const CACHED_STATEMENTS: usize = 256;
 
 /// One connection to the server.
 pub(crate) struct PgConn {
-    client: RefCell<Client>,
+    /// `None` only while it is dropped.
+    client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics on a thread of
+        // tokio's; there (the process ending, a simulator dropped in a command) it
+        // closes on a thread of its own.
+        if let Some(client) = self.client.get_mut().take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
 }
 
 impl PgConn {
     pub(crate) fn connect(url: &str) -> Result<Self> {
         let client = Client::connect(url, NoTls)?;
         Ok(Self {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             statements: RefCell::default(),
+        })
+    }
+
+    fn client(&self) -> std::cell::RefMut<'_, Client> {
+        std::cell::RefMut::map(self.client.borrow_mut(), |client| {
+            client
+                .as_mut()
+                .expect("a connection has its client until dropped")
         })
     }
 
@@ -38,7 +60,13 @@ impl PgConn {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.borrow_mut().prepare(&numbered(sql))?;
+        let statement =
+            self.client()
+                .prepare(&numbered(sql))
+                .map_err(|e| StoreError::Statement {
+                    sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
+                    source: Box::new(StoreError::Postgres(e)),
+                })?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= CACHED_STATEMENTS {
             statements.clear();
@@ -49,7 +77,7 @@ impl PgConn {
 
     pub(super) fn execute(&self, statement: &Statement, values: &[&dyn Param]) -> Result<usize> {
         let params = bind(values);
-        Ok(self.client.borrow_mut().execute(statement, &params)? as usize)
+        Ok(self.client().execute(statement, &params)? as usize)
     }
 
     pub(super) fn query(
@@ -58,16 +86,19 @@ impl PgConn {
         values: &[&dyn Param],
     ) -> Result<Vec<postgres::Row>> {
         let params = bind(values);
-        Ok(self.client.borrow_mut().query(statement, &params)?)
+        Ok(self.client().query(statement, &params)?)
     }
 
     pub(super) fn batch_execute(&self, sql: &str) -> Result<()> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        Ok(self.client().batch_execute(sql)?)
     }
 
     /// Whether the connection can still be used (a server restart closes it).
     pub(crate) fn is_usable(&self) -> bool {
-        !self.client.borrow().is_closed()
+        self.client
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| !c.is_closed())
     }
 }
 
