@@ -49,6 +49,33 @@ macro_rules! engine_tests {
     };
 }
 
+/// Instantiates tests of behaviour that looks wrong, ignored on every engine with the
+/// reason: `cargo test -p postdesk-store --test suite -- --ignored known_bugs` runs them.
+macro_rules! known_bugs {
+    ($($name:ident: $reason:literal),+ $(,)?) => {
+        mod known_bugs {
+            mod sqlite {
+                $(
+                    #[tokio::test]
+                    #[ignore = $reason]
+                    async fn $name() {
+                        super::super::$name(crate::Engine::sqlite()).await
+                    }
+                )+
+            }
+            mod postgres {
+                $(
+                    #[tokio::test]
+                    #[ignore = $reason]
+                    async fn $name() {
+                        super::super::$name(crate::Engine::postgres()).await
+                    }
+                )+
+            }
+        }
+    };
+}
+
 mod access;
 mod attachments;
 mod contacts;
