@@ -423,7 +423,7 @@ impl Store {
             )?
             .execute([&key, &address])?;
             tx.prepare_cached(
-                "UPDATE login_attempts SET attempts = MAX(attempts - 1, 0)
+                "UPDATE login_attempts SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
                  WHERE (scope = 'name' AND name_key = ?1) OR (scope = 'address' AND address = ?2)",
             )?
             .execute([&key, &address])?;
@@ -435,8 +435,10 @@ impl Store {
             tx.prepare_cached("DELETE FROM login_known WHERE last_at < ?1")?
                 .execute([now - KNOWN_ADDRESS_SECS])?;
             tx.prepare_cached(
-                "DELETE FROM login_known WHERE rowid IN (SELECT rowid FROM login_known
-                 ORDER BY last_at LIMIT MAX((SELECT COUNT(*) FROM login_known) - ?1, 0))",
+                "DELETE FROM login_known WHERE (name_key, address) IN (
+                     SELECT name_key, address FROM login_known ORDER BY last_at
+                     LIMIT CASE WHEN (SELECT COUNT(*) FROM login_known) > ?1
+                                THEN (SELECT COUNT(*) FROM login_known) - ?1 ELSE 0 END)",
             )?
             .execute([MAX_KNOWN_ADDRESSES])?;
             Ok(())
@@ -717,15 +719,19 @@ fn begin_login(
             "INSERT INTO login_attempts (scope, name_key, address, attempts, first_at, last_at)
              VALUES (?1, ?2, ?3, 1, ?4, ?4)
              ON CONFLICT (scope, name_key, address) DO UPDATE SET
-                 attempts = CASE WHEN first_at <= ?5 THEN 1 ELSE attempts + 1 END,
-                 first_at = CASE WHEN first_at <= ?5 THEN ?4 ELSE first_at END,
+                 attempts = CASE WHEN login_attempts.first_at <= ?5 THEN 1
+                                 ELSE login_attempts.attempts + 1 END,
+                 first_at = CASE WHEN login_attempts.first_at <= ?5 THEN ?4
+                                 ELSE login_attempts.first_at END,
                  last_at = ?4",
         )?
         .execute(params![scope, name_key, address, now, window_start])?;
     }
     tx.prepare_cached(
-        "DELETE FROM login_attempts WHERE rowid IN (SELECT rowid FROM login_attempts
-         ORDER BY last_at LIMIT MAX((SELECT COUNT(*) FROM login_attempts) - ?1, 0))",
+        "DELETE FROM login_attempts WHERE (scope, name_key, address) IN (
+             SELECT scope, name_key, address FROM login_attempts ORDER BY last_at
+             LIMIT CASE WHEN (SELECT COUNT(*) FROM login_attempts) > ?1
+                        THEN (SELECT COUNT(*) FROM login_attempts) - ?1 ELSE 0 END)",
     )?
     .execute([limits.max_rows])?;
     Ok(LoginGate::Allowed)

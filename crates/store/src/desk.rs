@@ -170,12 +170,13 @@ fn ticket_conditions(query: &TicketQuery, with_status: bool) -> Conditions {
     }
     if let Some(search) = &query.search {
         // Each word must occur somewhere; a bounded number of words keeps the query cheap.
+        // Both sides lower-cased: SQLite's LIKE ignores ASCII case, PostgreSQL's none.
         for word in search.split_whitespace().take(8) {
-            let p = c.bind(like_pattern(word));
+            let p = c.bind(like_pattern(&word.to_lowercase()));
             c.sql.push(format!(
-                "(t.title LIKE {p} ESCAPE '\\' OR t.mail_subject LIKE {p} ESCAPE '\\'
+                "(lower(t.title) LIKE {p} ESCAPE '\\' OR lower(t.mail_subject) LIKE {p} ESCAPE '\\'
                   OR EXISTS (SELECT 1 FROM entries se WHERE se.ticket_id = t.id
-                             AND se.body_text LIKE {p} ESCAPE '\\'))"
+                             AND lower(se.body_text) LIKE {p} ESCAPE '\\'))"
             ));
         }
     }

@@ -31,42 +31,40 @@ impl Drop for PgConn {
         // Closing a client blocks on its own runtime, which panics on a thread of
         // tokio's; there (the process ending, a simulator dropped in a command) it
         // closes on a thread of its own.
-        if let Some(client) = self.client.get_mut().take()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            let _ = std::thread::spawn(move || drop(client)).join();
+        if let Some(client) = self.client.get_mut().take() {
+            off_runtime(move || drop(client));
         }
     }
 }
 
 impl PgConn {
     pub(crate) fn connect(url: &str) -> Result<Self> {
-        let client = Client::connect(url, NoTls)?;
+        let client = off_runtime(|| Client::connect(url, NoTls))?;
         Ok(Self {
             client: RefCell::new(Some(client)),
             statements: RefCell::default(),
         })
     }
 
-    fn client(&self) -> std::cell::RefMut<'_, Client> {
-        std::cell::RefMut::map(self.client.borrow_mut(), |client| {
-            client
-                .as_mut()
-                .expect("a connection has its client until dropped")
-        })
+    /// Runs `work` on the client, off tokio's threads (see [`off_runtime`]).
+    fn with_client<T: Send>(&self, work: impl FnOnce(&mut Client) -> T + Send) -> T {
+        let mut client = self.client.borrow_mut();
+        let client = client
+            .as_mut()
+            .expect("a connection has its client until dropped");
+        off_runtime(|| work(client))
     }
 
     pub(super) fn prepare_cached(&self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement =
-            self.client()
-                .prepare(&numbered(sql))
-                .map_err(|e| StoreError::Statement {
-                    sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
-                    source: Box::new(StoreError::Postgres(e)),
-                })?;
+        let statement = self
+            .with_client(|c| c.prepare(&numbered(sql)))
+            .map_err(|e| StoreError::Statement {
+                sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
+                source: Box::new(StoreError::Postgres(e)),
+            })?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= CACHED_STATEMENTS {
             statements.clear();
@@ -77,7 +75,7 @@ impl PgConn {
 
     pub(super) fn execute(&self, statement: &Statement, values: &[&dyn Param]) -> Result<usize> {
         let params = bind(values);
-        Ok(self.client().execute(statement, &params)? as usize)
+        Ok(self.with_client(|c| c.execute(statement, &params))? as usize)
     }
 
     pub(super) fn query(
@@ -86,11 +84,11 @@ impl PgConn {
         values: &[&dyn Param],
     ) -> Result<Vec<postgres::Row>> {
         let params = bind(values);
-        Ok(self.client().query(statement, &params)?)
+        Ok(self.with_client(|c| c.query(statement, &params))?)
     }
 
     pub(super) fn batch_execute(&self, sql: &str) -> Result<()> {
-        Ok(self.client().batch_execute(sql)?)
+        Ok(self.with_client(|c| c.batch_execute(sql))?)
     }
 
     /// Whether the connection can still be used (a server restart closes it).
@@ -100,6 +98,22 @@ impl PgConn {
             .as_ref()
             .is_some_and(|c| !c.is_closed())
     }
+}
+
+/// Runs `work` here, or, on a thread of tokio's runtime, on a thread of its own: the
+/// client blocks on a runtime of its own, which may not start inside another. The store
+/// runs its work on blocking threads, where this costs nothing; only synchronous callers
+/// on async code (the simulator of a command, a connection dropped there) pay a thread.
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn bind<'a>(values: &'a [&'a dyn Param]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
