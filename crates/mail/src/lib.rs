@@ -160,6 +160,48 @@ pub struct Structure {
 }
 
 impl ParsedMail {
+    /// Removes U+0000 from every text of the mail. A NUL means nothing to a reader,
+    /// and PostgreSQL's text columns cannot hold one (SQLite's can), so the store
+    /// would otherwise refuse the mail on one engine and keep it on the other.
+    pub fn remove_nul_chars(&mut self) {
+        fn clean(text: &mut String) {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        }
+        fn clean_address(address: &mut Address) {
+            address.name.iter_mut().for_each(clean);
+            clean(&mut address.email);
+        }
+        let texts = [&mut self.subject, &mut self.text]
+            .into_iter()
+            .chain(self.message_id.iter_mut())
+            .chain(self.in_reply_to.iter_mut())
+            .chain(self.references.iter_mut())
+            .chain(self.return_path.iter_mut())
+            .chain(self.html.iter_mut())
+            .chain(self.detected_charset.iter_mut())
+            .chain(self.warnings.iter_mut());
+        texts.for_each(clean);
+        for (name, value) in &mut self.headers {
+            clean(name);
+            clean(value);
+        }
+        self.from.iter_mut().for_each(clean_address);
+        self.reply_to.iter_mut().for_each(clean_address);
+        self.to
+            .iter_mut()
+            .chain(&mut self.cc)
+            .chain(&mut self.bcc)
+            .for_each(clean_address);
+        for a in &mut self.attachments {
+            a.original_name.iter_mut().for_each(clean);
+            clean(&mut a.safe_name);
+            clean(&mut a.mime_type);
+            a.content_id.iter_mut().for_each(clean);
+        }
+    }
+
     /// First header value with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -97,6 +97,7 @@ pub fn analyse(
             ParsedMail::default()
         })
     };
+    mail.remove_nul_chars();
     let mut helpdesk = fixed_helpdesk.unwrap_or_else(|| choose_helpdesk(&mail, helpdesks));
     let mut classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
     // A mail that already failed goes to the failed queue of the helpdesk it came to.

@@ -24,7 +24,7 @@ fn init_writes_a_config_that_checks() {
 
 #[test]
 fn errors_name_file_line_and_key() {
-    let desk = Desk::new("unknown_sender = \"ignore\"\n");
+    let desk = Desk::on_sqlite("unknown_sender = \"ignore\"\n");
     let run = desk.run(&["check-config"]);
     assert_eq!(run.code, 1);
     let expected = format!("{}:6", desk.config().display());

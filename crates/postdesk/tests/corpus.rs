@@ -53,7 +53,10 @@ fn the_whole_corpus_imports_without_a_failure() {
     // A file that starts with a `From ` line is an mbox and may hold several mails.
     let total: usize = summary.split(' ').next().unwrap().parse().unwrap();
     assert!(total >= files.len(), "{} files: {out}", files.len());
-    assert!(summary.contains(" 0 failed"), "{out}");
+    if !summary.contains(" 0 failed") {
+        let failed = desk.run(&["failed", "list"]).stdout;
+        panic!("{out}\nfailed:\n{failed}");
+    }
     // Bounces did not become tickets.
     let list = desk.run(&["tickets", "list", "--limit", "0"]).ok();
     assert!(

@@ -19,7 +19,7 @@ fn smtp_plain(sink: &SmtpSink) -> String {
 fn desk(outgoing: &str, helpdesk_extra: &str) -> Desk {
     let desk = Desk::new(helpdesk_extra);
     let text = std::fs::read_to_string(desk.config()).unwrap();
-    let (first, rest) = text.split_once('\n').unwrap();
+    let (first, rest) = common::split_top(&text);
     std::fs::write(desk.config(), format!("{first}\n{outgoing}\n{rest}")).unwrap();
     desk
 }
@@ -350,7 +350,7 @@ fn starttls_login_check_and_agent_notification() {
     );
     desk.write_config(&smtp);
     let text = std::fs::read_to_string(desk.config()).unwrap();
-    let (first, rest) = text.split_once('\n').unwrap();
+    let (first, rest) = common::split_top(&text);
     std::fs::write(desk.config(), format!("{first}\n{FAST}\n{rest}")).unwrap();
 
     let check = desk.run(&["check"]).ok();

@@ -22,7 +22,7 @@ fn customer_mail_acknowledgement_and_answer_thread_into_one_ticket() {
         smtp.port()
     ));
     let config = std::fs::read_to_string(desk.config()).unwrap();
-    let (first, rest) = config.split_once('\n').unwrap();
+    let (first, rest) = common::split_top(&config);
     std::fs::write(
         desk.config(),
         format!("{first}\n[outgoing]\nretry_base_secs = 1\nlease_secs = 2\npoll_secs = 1\n{rest}"),

@@ -214,7 +214,7 @@ reference_format = "[BILL#{number}]"
 
 #[test]
 fn set_gives_every_field_on_new_tickets_and_follow_ups() {
-    let desk = Desk::new(
+    let desk = Desk::on_sqlite(
         r#"
 [[helpdesk.rule]]
 name = "classify outages"
@@ -269,7 +269,7 @@ actions = [{ action = "set", status = "triage", priority = "urgent", type = "inc
 
 #[test]
 fn ignore_keeps_the_mail_in_the_ledger_with_the_rule_reason() {
-    let desk = Desk::new(
+    let desk = Desk::on_sqlite(
         r#"
 [[helpdesk.rule]]
 name = "newsletters"
@@ -536,7 +536,7 @@ fn every_field_and_operator_match_any_all_and_stop() {
 
 #[test]
 fn config_errors_name_the_rule_and_the_line() {
-    let desk = Desk::new(
+    let desk = Desk::on_sqlite(
         r#"
 [[helpdesk.rule]]
 name = "fine"
@@ -598,7 +598,7 @@ actions = [{ action = "create-ticket" }]
 
 #[test]
 fn rules_test_shows_conditions_actions_and_the_ticket_without_writing() {
-    let desk = Desk::new(SCANNER);
+    let desk = Desk::on_sqlite(SCANNER);
     // No database yet: nothing is created, not even the data folder.
     let reply = mail(
         &[

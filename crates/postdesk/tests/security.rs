@@ -243,7 +243,7 @@ fn config_errors_never_show_a_secret() {
             ":10:",
         ),
     ] {
-        let desk = Desk::new(extra);
+        let desk = Desk::on_sqlite(extra);
         let run = desk.run(&["check-config"]);
         assert_eq!(run.code, 1, "{}", run.stdout);
         assert!(run.stderr.contains(key), "names the line: {}", run.stderr);
@@ -308,7 +308,7 @@ Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--b--\n";
 /// explicit `umask` is honoured; `check-config` warns about files others can read.
 #[test]
 fn data_files_are_private() {
-    let desk = Desk::new("");
+    let desk = Desk::on_sqlite("");
     std::fs::write(desk.path("in.eml"), WITH_ATTACHMENT.replace('\n', "\r\n")).unwrap();
     let run = run_with_umask_022(&desk, &["import", "in.eml"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

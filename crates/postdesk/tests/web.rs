@@ -146,7 +146,7 @@ async fn an_agent_answers_mail_in_the_browser_and_fixes_a_failed_mail() {
     ));
     // `[outgoing]` after the top-level keys (the first line), before `[[helpdesk]]`.
     let text = std::fs::read_to_string(desk.config()).unwrap();
-    let (first, rest) = text.split_once('\n').unwrap();
+    let (first, rest) = common::split_top(&text);
     std::fs::write(
         desk.config(),
         format!("{first}\n[outgoing]\nretry_base_secs = 1\npoll_secs = 1\n{rest}"),

@@ -4,7 +4,7 @@
 //! one; the only repeat (accepted, then a crash before it was recorded) carries the
 //! same bytes and Message-ID.
 
-use crate::engine::{OptionalExtension, Row, params};
+use crate::engine::{Dialect, OptionalExtension, Row, params};
 use postdesk_core::id::{
     AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OutboxId, TicketId, TicketNumber,
 };
@@ -274,6 +274,24 @@ pub fn reply_context(
     })
 }
 
+/// The claim of due mails for one sender. The dialects differ in one clause: on
+/// PostgreSQL, where senders of several instances claim at once, rows another sender is
+/// claiming are skipped (`FOR UPDATE SKIP LOCKED`) instead of claimed twice; SQLite's
+/// one writer at a time needs none. The outer condition is checked again on the row
+/// as it is when locked.
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (
+                 SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2
+                 AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) ORDER BY id LIMIT ?4",
+            $lock,
+            ") AND status = 'queued' AND next_attempt_at <= ?2
+             RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts"
+        )
+    };
+}
+
 impl Store {
     /// Outbox rows, newest first; `status` filters.
     pub async fn outbox_rows(
@@ -357,12 +375,10 @@ impl Store {
         self.write(move |tx| {
             let lease_end = now().saturating_add(lease_secs as i64);
             let mut claimed: Vec<Claimed> = tx
-                .prepare_cached(
-                    "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (
-                         SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2
-                         AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) ORDER BY id LIMIT ?4)
-                     RETURNING id, helpdesk_id, ticket_id, message_id, envelope_from, recipients, raw, attempts",
-                )?
+                .prepare_cached(match tx.dialect() {
+                    Dialect::Sqlite => claim!(""),
+                    Dialect::Postgres => claim!(" FOR UPDATE SKIP LOCKED"),
+                })?
                 .query_map(params![lease_end, due_by, only, limit], |r| {
                     let recipients: String = r.get(5)?;
                     Ok(Claimed {

@@ -29,6 +29,14 @@ fn database_line() -> String {
     }
 }
 
+/// A config's text split where its tables begin: the top-level keys (`data_dir`,
+/// `database_url`…), and the rest from the first `[table]` on. A test that adds a table
+/// of its own (`[outgoing]`, `[web]`) puts it between the two.
+pub fn split_top(config: &str) -> (&str, &str) {
+    let tables = config.find("\n[").map_or(config.len(), |i| i + 1);
+    (config[..tables].trim_end(), &config[tables..])
+}
+
 /// Whether the tests run on PostgreSQL (some look at the SQLite file itself).
 pub fn on_postgres() -> bool {
     std::env::var("POSTDESK_TEST_DATABASE").as_deref() == Ok("postgres")
@@ -69,9 +77,19 @@ addresses = ["support@example.com"]
 impl Desk {
     /// A desk whose `[[helpdesk]]` table gets `extra` appended (TOML keys).
     pub fn new(extra: &str) -> Self {
+        Self::with_database(extra, database_line())
+    }
+
+    /// A desk on SQLite whatever the engine of the run: for tests of the SQLite file
+    /// itself (its modes, its rows read directly) or of the config's exact lines.
+    pub fn on_sqlite(extra: &str) -> Self {
+        Self::with_database(extra, String::new())
+    }
+
+    fn with_database(extra: &str, database: String) -> Self {
         let desk = Self {
             dir: tempfile::tempdir().unwrap(),
-            database: database_line(),
+            database,
         };
         desk.write_config(extra);
         desk
