@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = postdesk_mail::parse::decode_header_value(data);
     let mut mail = Vec::with_capacity(data.len() * 3 + 200);
-    for name in [&b"Subject: "[..], b"From: ", b"Content-Disposition: attachment; filename*0*="] {
+    for name in [
+        &b"Subject: "[..],
+        b"From: ",
+        b"Content-Disposition: attachment; filename*0*=",
+    ] {
         mail.extend_from_slice(name);
         mail.extend_from_slice(data);
         mail.extend_from_slice(b"\r\n");
