@@ -13,7 +13,7 @@ pub mod sanitize;
 pub mod tnef;
 
 pub use classify::{Classification, Verdict, classify, classify_with_signal};
-pub use parse::parse;
+pub use parse::{ParseOptions, parse, parse_with};
 pub use quote::{StrippedReply, strip_reply};
 pub use sanitize::escape_html;
 

@@ -28,13 +28,23 @@ const MAX_WARNINGS: usize = 50;
 /// The body scan for an embedded Message-ID in bounces looks at this many bytes.
 const SCAN_LIMIT: usize = 1 << 20;
 
-/// URL under which an attachment is served; `cid:` images in HTML are pointed here.
-pub fn attachment_url(sha256: &str) -> String {
-    format!("/attachments/{sha256}")
+/// What the caller decides about parsing: the mail crate knows nothing of where its
+/// output is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// The URL under which the caller serves an attachment, given its hex SHA-256:
+    /// `cid:` images in the HTML are pointed there. `None` drops them, as a `cid:`
+    /// that names no part of the mail is.
+    pub attachment_url: Option<fn(&str) -> String>,
+}
+
+/// [`parse_with`] default options: `cid:` images are dropped (no attachment URL).
+pub fn parse(raw: &[u8]) -> ParsedMail {
+    parse_with(raw, &ParseOptions::default())
 }
 
 /// Never fails and never panics: what cannot be read becomes a warning.
-pub fn parse(raw: &[u8]) -> ParsedMail {
+pub fn parse_with(raw: &[u8], options: &ParseOptions) -> ParsedMail {
     let mut out = ParsedMail::default();
     let mut warnings = Vec::new();
     let raw = skip_leading_junk(raw, &mut warnings);
@@ -176,10 +186,11 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
             .map(|(k, v)| (k.to_lowercase(), v.clone()))
             .collect();
         let lookup = |cid: &str| {
+            let url = options.attachment_url?;
             let cid = normalize_cid(cid);
             cids.get(&cid)
                 .or_else(|| cids_lower.get(&cid.to_lowercase()))
-                .map(|sha| attachment_url(sha))
+                .map(|sha| url(sha))
         };
         out.html = Some(sanitize_html(&h, &lookup));
     }

@@ -53,6 +53,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_intake_mail_key"),
     migration!(8, "0008_contact_events"),
     migration!(9, "0009_sign_in_limits_and_tokens"),
+    migration!(10, "0010_entry_fidelity"),
 ];
 
 /// The database file a `sqlite://…` URL names; `None` for an in-memory database.
