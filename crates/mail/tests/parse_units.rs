@@ -645,3 +645,32 @@ fn nested_messages_are_always_eml_files() {
             .all(|a| a.mime_type == "message/rfc822")
     );
 }
+
+#[test]
+fn display_names_split_across_encoded_words_are_joined() {
+    // "Иван" split inside "а" (0xD0 | 0xB0); a group; a quoted name with a comma; a
+    // clean name mail-parser already decodes, which is left as it is.
+    let m = mail(
+        "From: =?utf-8?B?0JjQstA=?= =?utf-8?B?sNC9?= <ivan@example.ru>\n\
+         To: Team: \"Doe, =?utf-8?Q?J=C3?= =?utf-8?Q?=BCrgen?=\" <j@example.de>, plain@example.com;\n\
+         Cc: =?utf-8?Q?Ren=C3=A9?= <rene@example.fr>, =?utf-8?B?xQ==?=\n =?utf-8?B?gXVrYXN6?= <l@example.pl>\n\
+         Reply-To: =?utf-8?B?0JjQstA=?= =?utf-8?B?sNC9?= <ivan@example.ru>\n",
+        b"x",
+    );
+    let name = |a: Option<&postdesk_mail::Address>| a.and_then(|a| a.name.clone());
+    assert_eq!(name(m.from.as_ref()).as_deref(), Some("Иван"));
+    assert_eq!(name(m.reply_to.as_ref()).as_deref(), Some("Иван"));
+    let to: Vec<_> =
+        m.to.iter()
+            .map(|a| (a.email.as_str(), a.name.as_deref()))
+            .collect();
+    assert_eq!(
+        to,
+        [
+            ("j@example.de", Some("Doe, Jürgen")),
+            ("plain@example.com", None)
+        ]
+    );
+    let cc: Vec<_> = m.cc.iter().map(|a| a.name.as_deref()).collect();
+    assert_eq!(cc, [Some("René"), Some("Łukasz")]);
+}

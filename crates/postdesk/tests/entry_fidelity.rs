@@ -167,3 +167,39 @@ fn the_ticket_page_and_api_say_how_a_mail_was_read() {
     assert_eq!(entry["detected_charset"], Value::Null, "{entry}");
     assert_eq!(mail_facts(&page), None, "{page}");
 }
+
+/// The mail crate does not know the web's routes: the binary tells the pipeline where
+/// attachments are served, so an inline `cid:` image in an imported mail points at a
+/// URL that serves it.
+#[test]
+fn inline_images_point_at_the_served_attachment() {
+    let desk = Desk::new("");
+    let demo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/05-html-with-attachments.eml");
+    desk.run(&["import", demo.to_str().unwrap()]).ok();
+    desk.run_with_stdin(
+        &["agents", "add", "bob", "--helpdesk", "Support"],
+        Some(b"correct horse battery\n"),
+    )
+    .ok();
+    let token = desk.run(&["agents", "token", "bob"]).ok();
+    let token = token.trim();
+    let served = Served::start(&desk);
+    let list: Value = serde_json::from_str(&served.get("/api/tickets", token)).unwrap();
+    let id = &list["tickets"][0]["id"];
+    let ticket: Value =
+        serde_json::from_str(&served.get(&format!("/api/tickets/{id}"), token)).unwrap();
+    let entry = &ticket["thread"][0];
+    let html = entry["html"].as_str().expect("an HTML body");
+    let inline = entry["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["inline"] == true)
+        .unwrap_or_else(|| panic!("no inline attachment in {entry}"));
+    let url = inline["url"].as_str().unwrap();
+    assert!(url.starts_with("/attachments/"), "{inline}");
+    assert!(html.contains(&format!("src=\"{url}\"")), "{html}");
+    assert!(!html.contains("cid:"), "{html}");
+    assert!(!served.get(url, token).is_empty());
+}
