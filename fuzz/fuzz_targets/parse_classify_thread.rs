@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         by_message_id: ticket.filter(|_| !mail.in_reply_to.is_empty()),
         sender: SenderFacts {
             email: mail.from.as_ref().map(|a| a.email_key()),
+            forged: postdesk_mail::auth::forged_sender(&mail, "mx.example.com"),
             ..Default::default()
         },
     };

@@ -2,8 +2,9 @@
 //!
 //! `parse` turns raw RFC 5322 bytes into a [`ParsedMail`]; `classify` labels it
 //! (auto-reply, bounce, loop…); `quote` splits a reply from the quoted history;
-//! `sanitize` makes HTML safe to show.
+//! `sanitize` makes HTML safe to show; `auth` reads the receiving MTA's verdict on the sender.
 
+pub mod auth;
 pub mod charset;
 pub mod classify;
 pub mod header;
