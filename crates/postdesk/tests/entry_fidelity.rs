@@ -1,6 +1,7 @@
 //! What the parser knew about a mail is kept with its entry (issue 16): real mails
 //! imported by the binary show the charset postdesk chose, the header the sender came
-//! from and the signal that classified them, on the ticket page and in the API.
+//! from and the signal that classified them, on the ticket page, in the API and in
+//! `tickets show`.
 
 mod common;
 
@@ -161,6 +162,12 @@ fn the_ticket_page_and_api_say_how_a_mail_was_read() {
         !facts.contains("decoded as") && !facts.contains("sender from"),
         "{facts}"
     );
+
+    // The command line says the same.
+    let shown = desk.show(1);
+    assert!(shown.contains("(decoded as windows-1251)"), "{shown}");
+    let shown = desk.show(3);
+    assert!(shown.contains("(bulk: List-Id"), "{shown}");
 
     let (entry, page) = entry_and_page(&served, token, "plain printer");
     assert_eq!(entry["sender_source"], "From", "{entry}");

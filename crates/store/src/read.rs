@@ -81,6 +81,31 @@ pub struct EntryView {
     pub attachments: Vec<AttachmentView>,
 }
 
+impl EntryView {
+    /// How postdesk read an incoming mail, where that is worth saying: the charset it
+    /// chose, a sender not taken from From, the signal that made the mail automatic
+    /// (`decoded as windows-1251`, `sender from Reply-To`, `bulk: List-Id …`). The
+    /// ticket page's template says the same.
+    pub fn reading_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.kind != EntryKind::Incoming {
+            return notes;
+        }
+        if let Some(charset) = &self.detected_charset {
+            notes.push(format!("decoded as {charset}"));
+        }
+        if let Some(source) = self.sender_source.as_deref().filter(|s| *s != "From") {
+            notes.push(format!("sender from {source}"));
+        }
+        if let (Some(class), Some(signal)) = (&self.classification, &self.class_signal)
+            && class != "normal"
+        {
+            notes.push(format!("{class}: {signal}"));
+        }
+        notes
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentView {
     /// A safe file name (never a path).
