@@ -5,6 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use postdesk_core::id::{ContactId, TicketId};
 use postdesk_core::settings::HelpdeskSettings;
 use postdesk_core::thread::{self, SenderFacts, ThreadFacts, TicketFacts};
 use std::sync::OnceLock;
@@ -28,10 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let class = postdesk_mail::classify(&mail, &hd.own_addresses);
     let numbers = hd.reference.find_all(&mail.subject);
     let ticket = numbers.first().map(|&number| TicketFacts {
-        id: 1,
+        id: TicketId::new(1),
         number,
         status: "closed".into(),
-        requester_contact_id: Some(1),
+        requester_contact_id: Some(ContactId::new(1)),
         organization_id: None,
         participants: mail.cc.iter().map(|a| a.email_key()).collect(),
     });
@@ -39,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
         subject_number: numbers.first().copied(),
         by_subject: ticket.clone(),
         by_message_id: ticket.filter(|_| !mail.in_reply_to.is_empty()),
-        sender: SenderFacts { email: mail.from.as_ref().map(|a| a.email_key()), ..Default::default() },
+        sender: SenderFacts {
+            email: mail.from.as_ref().map(|a| a.email_key()),
+            forged: postdesk_mail::auth::forged_sender(&mail, "mx.example.com"),
+            ..Default::default()
+        },
     };
     let _ = thread::decide(&hd.threading, class, &facts);
     let _ = postdesk_mail::strip_reply(&mail.text, hd.settings.reply_marker.as_deref());

@@ -80,6 +80,11 @@ pub struct HelpdeskSettings {
     /// Who may add to a ticket by quoting its number in the subject.
     #[serde(default = "default_followup_senders")]
     pub followup_senders: Vec<FollowupSender>,
+    /// The authserv-id of the receiving MTA (`mx.example.com`) whose
+    /// `Authentication-Results` are trusted: a follow-up whose From it reports as
+    /// failing DMARC is not added to the ticket (a new ticket records why). Off by default.
+    #[serde(default)]
+    pub trust_authentication_results: Option<String>,
     /// Mail rules (`[[helpdesk.rule]]`), in the order they are looked at.
     #[serde(rename = "rule", default)]
     pub rules: Vec<RuleSettings>,

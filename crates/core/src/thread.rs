@@ -115,6 +115,9 @@ pub struct SenderFacts {
     pub contact_id: Option<ContactId>,
     pub organization_id: Option<OrganizationId>,
     pub is_agent: bool,
+    /// Why the sender is taken to be forged (the trusted MTA's DMARC verdict, see
+    /// `trust_authentication_results`); such a mail is never a follow-up.
+    pub forged: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,7 +183,19 @@ pub fn decide(threading: &ThreadSettings, class: Classification, facts: &ThreadF
         ));
     }
     // Message-IDs are not guessable, so a reply by In-Reply-To/References needs no sender check.
-    match permitted_subject_ticket.or(facts.by_message_id.as_ref()) {
+    let ticket = permitted_subject_ticket.or(facts.by_message_id.as_ref());
+    // A forged From must not write into someone else's ticket, however it found it.
+    if let (Some(t), Some(why)) = (ticket, &facts.sender.forged) {
+        return new_ticket(
+            threading,
+            facts,
+            Some(format!(
+                "This mail answers ticket #{} but was not added to it: {why}, so a new ticket was opened.",
+                t.number
+            )),
+        );
+    }
+    match ticket {
         Some(t) if threading.is_closed(&t.status) => match threading.reply_to_closed {
             ReplyToClosed::Reopen => Decision::FollowUp {
                 ticket_id: t.id,
@@ -250,6 +265,7 @@ pub fn ticket_for<'f>(
         Classification::Bounce | Classification::AutoReply => {
             facts.by_message_id.as_ref().or(facts.by_subject.as_ref())
         }
+        Classification::Normal | Classification::Bulk if facts.sender.forged.is_some() => None,
         Classification::Normal | Classification::Bulk => facts
             .by_subject
             .as_ref()
@@ -354,6 +370,7 @@ mod tests {
             contact_id: contact.map(ContactId::new),
             organization_id: org.map(OrganizationId::new),
             is_agent: false,
+            forged: None,
         }
     }
 
@@ -388,6 +405,43 @@ mod tests {
                 followup
             );
         }
+    }
+
+    #[test]
+    fn a_forged_requester_opens_a_new_ticket_by_subject_or_by_message_id() {
+        let threading = defaults();
+        let forged = SenderFacts {
+            forged: Some("mx.example.com reports dmarc=fail for the From domain".into()),
+            ..sender("req@example.org", Some(1), Some(5))
+        };
+        let by_message_id = ThreadFacts {
+            by_message_id: Some(ticket("open")),
+            sender: forged.clone(),
+            ..Default::default()
+        };
+        for facts in [by_subject("open", forged.clone()), by_message_id] {
+            let d = decide(&threading, Classification::Normal, &facts);
+            let Decision::NewTicket { note: Some(note) } = &d else {
+                panic!("{d:?}")
+            };
+            assert!(
+                note.contains("#1234") && note.contains("dmarc=fail"),
+                "{note}"
+            );
+            assert_eq!(ticket_for(&threading, Classification::Normal, &facts), None);
+        }
+        // The same requester, not forged, follows up.
+        let genuine = by_subject(
+            "open",
+            SenderFacts {
+                forged: None,
+                ..forged
+            },
+        );
+        assert!(matches!(
+            decide(&threading, Classification::Normal, &genuine),
+            Decision::FollowUp { .. }
+        ));
     }
 
     #[test]

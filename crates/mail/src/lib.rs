@@ -2,8 +2,9 @@
 //!
 //! `parse` turns raw RFC 5322 bytes into a [`ParsedMail`]; `classify` labels it
 //! (auto-reply, bounce, loop…); `quote` splits a reply from the quoted history;
-//! `sanitize` makes HTML safe to show.
+//! `sanitize` makes HTML safe to show; `auth` reads the receiving MTA's verdict on the sender.
 
+pub mod auth;
 pub mod charset;
 pub mod classify;
 pub mod header;
@@ -13,7 +14,7 @@ pub mod sanitize;
 pub mod tnef;
 
 pub use classify::{Classification, Verdict, classify, classify_with_signal};
-pub use parse::parse;
+pub use parse::{ParseOptions, parse, parse_with};
 pub use quote::{StrippedReply, strip_reply};
 pub use sanitize::escape_html;
 

@@ -28,13 +28,23 @@ const MAX_WARNINGS: usize = 50;
 /// The body scan for an embedded Message-ID in bounces looks at this many bytes.
 const SCAN_LIMIT: usize = 1 << 20;
 
-/// URL under which an attachment is served; `cid:` images in HTML are pointed here.
-pub fn attachment_url(sha256: &str) -> String {
-    format!("/attachments/{sha256}")
+/// What the caller decides about parsing: the mail crate knows nothing of where its
+/// output is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// The URL under which the caller serves an attachment, given its hex SHA-256:
+    /// `cid:` images in the HTML are pointed there. `None` drops them, as a `cid:`
+    /// that names no part of the mail is.
+    pub attachment_url: Option<fn(&str) -> String>,
+}
+
+/// [`parse_with`] default options: `cid:` images are dropped (no attachment URL).
+pub fn parse(raw: &[u8]) -> ParsedMail {
+    parse_with(raw, &ParseOptions::default())
 }
 
 /// Never fails and never panics: what cannot be read becomes a warning.
-pub fn parse(raw: &[u8]) -> ParsedMail {
+pub fn parse_with(raw: &[u8], options: &ParseOptions) -> ParsedMail {
     let mut out = ParsedMail::default();
     let mut warnings = Vec::new();
     let raw = skip_leading_junk(raw, &mut warnings);
@@ -58,6 +68,7 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
     let hints = mail_hints(&msg, raw);
     read_headers(&mut out, raw, root, &hints);
     read_envelope(&mut out, &msg, raw);
+    repair_display_names(&mut out, root, raw, &hints);
     read_structure(&mut out, root);
 
     check_parts(&msg, &mut warnings);
@@ -176,10 +187,11 @@ pub fn parse(raw: &[u8]) -> ParsedMail {
             .map(|(k, v)| (k.to_lowercase(), v.clone()))
             .collect();
         let lookup = |cid: &str| {
+            let url = options.attachment_url?;
             let cid = normalize_cid(cid);
             cids.get(&cid)
                 .or_else(|| cids_lower.get(&cid.to_lowercase()))
-                .map(|sha| attachment_url(sha))
+                .map(|sha| url(sha))
         };
         out.html = Some(sanitize_html(&h, &lookup));
     }
@@ -601,6 +613,123 @@ fn read_sender(out: &mut ParsedMail, msg: &Message<'_>, raw: &[u8]) {
             .into(),
         ),
     }
+}
+
+/// The headers whose display names [`repair_display_names`] reads again.
+const ADDRESS_HEADERS: [HeaderName<'static>; 6] = [
+    HeaderName::From,
+    HeaderName::Sender,
+    HeaderName::ReplyTo,
+    HeaderName::To,
+    HeaderName::Cc,
+    HeaderName::Bcc,
+];
+
+/// mail-parser decodes the encoded words of a display name one by one, so a character
+/// split between two words turns into U+FFFD (`Ив��н`). Such a name is read again
+/// from the raw header with [`header::decode_words`], which joins adjacent words in
+/// one charset before decoding them. Names that decoded cleanly are left as they are.
+fn repair_display_names(out: &mut ParsedMail, root: &MessagePart<'_>, raw: &[u8], hints: &Hints) {
+    fn broken(a: &Address) -> bool {
+        a.name.as_deref().is_some_and(|n| n.contains('\u{FFFD}'))
+    }
+    let addresses = || {
+        out.from
+            .iter()
+            .chain(&out.reply_to)
+            .chain(&out.to)
+            .chain(&out.cc)
+            .chain(&out.bcc)
+    };
+    if !addresses().any(broken) {
+        return;
+    }
+    // Address key → the name the joining decoder reads; the first header that names an address wins.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for h in root
+        .headers
+        .iter()
+        .filter(|h| ADDRESS_HEADERS.contains(&h.name))
+    {
+        let Some(value) = raw.get(h.offset_start as usize..h.offset_end as usize) else {
+            continue;
+        };
+        let list = header::unfold(&header::raw_to_text(value, hints));
+        for (written, email) in named_addresses(&list) {
+            let name = display_name(&header::decode_words(written, hints));
+            if !name.is_empty() && !name.contains('\u{FFFD}') {
+                let key = Address { name: None, email }.email_key();
+                names.entry(key).or_insert(name);
+            }
+        }
+    }
+    let repair = |a: &mut Address| {
+        if broken(a)
+            && let Some(name) = names.get(&a.email_key())
+        {
+            a.name = Some(name.clone());
+        }
+    };
+    out.from.iter_mut().for_each(repair);
+    out.reply_to.iter_mut().for_each(repair);
+    out.to.iter_mut().for_each(repair);
+    out.cc.iter_mut().for_each(repair);
+    out.bcc.iter_mut().for_each(repair);
+}
+
+/// `(display name as written, address)` for each `name <address>` of an address list
+/// (unfolded, encoded words not yet decoded). A group's name (`Team: jo <jo@x>;`) is
+/// not part of its members' names. An entry without angle brackets has no display
+/// name to read (`jo@x (Jo)` keeps its comment for mail-parser).
+fn named_addresses(list: &str) -> Vec<(&str, String)> {
+    let mut found = Vec::new();
+    let (mut quoted, mut escaped, mut comment) = (false, false, 0usize);
+    let mut start = 0;
+    let mut angle = None;
+    for (i, c) in list.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        let top = !quoted && comment == 0;
+        match c {
+            '\\' if quoted || comment > 0 => escaped = true,
+            '"' if comment == 0 => quoted = !quoted,
+            '(' if !quoted => comment += 1,
+            ')' if !quoted => comment = comment.saturating_sub(1),
+            '<' if top && angle.is_none() => angle = Some(i),
+            '>' if top => {
+                if let Some(at) = angle.take()
+                    && let Some(email) = clean_email(&list[at + 1..i])
+                {
+                    found.push((&list[start..at], email));
+                }
+                start = i + 1;
+            }
+            ',' | ';' | ':' if top && angle.is_none() => start = i + 1,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A decoded display name as people read it: outer quotes and quoting backslashes
+/// removed, whitespace normalised.
+fn display_name(decoded: &str) -> String {
+    let trimmed = decoded.trim();
+    let inner = trimmed
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(trimmed);
+    let mut name = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.extend(chars.next()),
+            c => name.push(c),
+        }
+    }
+    normalize_subject(&name)
 }
 
 /// The first `local@domain` word in a text (a display name that holds the address).

@@ -90,6 +90,15 @@ fn check(mail: &ParsedMail, expect: &Value) -> Vec<String> {
                 mail.from.as_ref().map(|a| a.email_unicode()).into(),
                 want,
             ),
+            "to_names" | "cc_names" => {
+                let list = if key == "to_names" {
+                    &mail.to
+                } else {
+                    &mail.cc
+                };
+                let names: Vec<Value> = list.iter().map(|a| a.name.clone().into()).collect();
+                eq(&mut errors, key, names.into(), want);
+            }
             "sender_source" => eq(
                 &mut errors,
                 key,
@@ -176,13 +185,21 @@ fn check(mail: &ParsedMail, expect: &Value) -> Vec<String> {
     let names = mail
         .attachments
         .iter()
-        .filter_map(|a| a.original_name.as_deref());
+        .filter_map(|a| a.original_name.as_deref())
+        .chain(
+            mail.from
+                .iter()
+                .chain(&mail.to)
+                .chain(&mail.cc)
+                .chain(&mail.reply_to)
+                .filter_map(|a| a.name.as_deref()),
+        );
     if std::iter::once(mail.subject.as_str())
         .chain(std::iter::once(mail.text.as_str()))
         .chain(names)
         .any(|s| s.contains('\u{FFFD}'))
     {
-        errors.push("U+FFFD in subject, text or a name".into());
+        errors.push("U+FFFD in subject, text, a display name or a file name".into());
     }
     errors
 }

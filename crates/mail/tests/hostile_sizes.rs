@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 
 use postdesk_mail::{parse, sanitize, strip_reply};
 
-/// Release builds do each case well under a second; debug test builds are ~10× slower.
+/// The limit is a second per mail in a release build. Measured with
+/// `cargo test --release -p postdesk-mail --test hostile_sizes -- --nocapture` on a
+/// loaded 2-core machine: 10 MB of unterminated `=?` 376 ms, 10 MB of encoded words
+/// 235 ms, a million tiny parts 261 ms, 10 MB Subject 159 ms, 20 000 nested multiparts
+/// 42 ms, the fuzz regressions 11 ms. Debug test builds are ~10× slower and share the
+/// machine, so the bound here only catches runaway (quadratic) work, not a slow second.
 const BOUND: Duration = Duration::from_secs(20);
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {

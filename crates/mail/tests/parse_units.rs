@@ -1,13 +1,22 @@
 //! `parse` on small hand-made mails: headers, charsets, names, bodies, attachments, warnings.
 
-use postdesk_mail::parse::{MAX_NAME_BYTES, attachment_url, safe_name};
-use postdesk_mail::{ParsedMail, parse};
+use postdesk_mail::parse::{MAX_NAME_BYTES, safe_name};
+use postdesk_mail::{ParseOptions, ParsedMail, parse, parse_with};
 
-fn mail(headers: &str, body: &[u8]) -> ParsedMail {
+fn raw_mail(headers: &str, body: &[u8]) -> Vec<u8> {
     let mut raw = headers.replace('\n', "\r\n").into_bytes();
     raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(body);
-    parse(&raw)
+    raw
+}
+
+fn mail(headers: &str, body: &[u8]) -> ParsedMail {
+    parse(&raw_mail(headers, body))
+}
+
+/// Where these tests pretend attachments are served: not the web's route, to show the caller decides.
+fn served_at(sha256: &str) -> String {
+    format!("/served/{sha256}")
 }
 
 fn plain(charset: &str, cte: &str, body: &[u8]) -> ParsedMail {
@@ -446,10 +455,14 @@ const RELATED: &[u8] = b"--outer\r\nContent-Type: multipart/alternative; boundar
 
 #[test]
 fn alternative_related_mixed() {
-    let m = mail(
+    let raw = raw_mail(
         "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nContent-Type: multipart/mixed; boundary=outer\n",
         RELATED,
     );
+    let options = ParseOptions {
+        attachment_url: Some(served_at),
+    };
+    let m = parse_with(&raw, &options);
     assert_eq!(m.text, "Hello plain");
     assert_eq!(m.attachments.len(), 2, "{:?}", m.attachments);
     let logo = &m.attachments[0];
@@ -476,8 +489,15 @@ fn alternative_related_mixed() {
 
     let html = m.html.expect("html");
     assert!(
-        html.contains(&format!("src=\"{}\"", attachment_url(&logo.sha256))),
+        html.contains(&format!("src=\"{}\"", served_at(&logo.sha256))),
         "{html}"
+    );
+    // Without an attachment URL the inline image has nowhere to point: it is dropped,
+    // never left as a `cid:` reference.
+    let unserved = parse(&raw).html.expect("html");
+    assert!(
+        !unserved.contains("cid:") && !unserved.contains(&logo.sha256),
+        "{unserved}"
     );
     assert!(
         !html.contains("onclick") && !html.contains("tracker"),
@@ -624,4 +644,33 @@ fn nested_messages_are_always_eml_files() {
             .iter()
             .all(|a| a.mime_type == "message/rfc822")
     );
+}
+
+#[test]
+fn display_names_split_across_encoded_words_are_joined() {
+    // "Иван" split inside "а" (0xD0 | 0xB0); a group; a quoted name with a comma; a
+    // clean name mail-parser already decodes, which is left as it is.
+    let m = mail(
+        "From: =?utf-8?B?0JjQstA=?= =?utf-8?B?sNC9?= <ivan@example.ru>\n\
+         To: Team: \"Doe, =?utf-8?Q?J=C3?= =?utf-8?Q?=BCrgen?=\" <j@example.de>, plain@example.com;\n\
+         Cc: =?utf-8?Q?Ren=C3=A9?= <rene@example.fr>, =?utf-8?B?xQ==?=\n =?utf-8?B?gXVrYXN6?= <l@example.pl>\n\
+         Reply-To: =?utf-8?B?0JjQstA=?= =?utf-8?B?sNC9?= <ivan@example.ru>\n",
+        b"x",
+    );
+    let name = |a: Option<&postdesk_mail::Address>| a.and_then(|a| a.name.clone());
+    assert_eq!(name(m.from.as_ref()).as_deref(), Some("Иван"));
+    assert_eq!(name(m.reply_to.as_ref()).as_deref(), Some("Иван"));
+    let to: Vec<_> =
+        m.to.iter()
+            .map(|a| (a.email.as_str(), a.name.as_deref()))
+            .collect();
+    assert_eq!(
+        to,
+        [
+            ("j@example.de", Some("Doe, Jürgen")),
+            ("plain@example.com", None)
+        ]
+    );
+    let cc: Vec<_> = m.cc.iter().map(|a| a.name.as_deref()).collect();
+    assert_eq!(cc, [Some("René"), Some("Łukasz")]);
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postdesk_core::{MailSource, RawMail};
+use postdesk_mail::ParseOptions;
 use postdesk_store::{
     IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError, Writer,
 };
@@ -37,6 +38,8 @@ pub struct Options {
     pub limits: Limits,
     /// Deliver every mail to this helpdesk instead of choosing by recipient.
     pub helpdesk: Option<usize>,
+    /// How mail is parsed: where `cid:` images point is the web's to say.
+    pub parse: ParseOptions,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             batch_size: 128,
             limits: Limits::default(),
             helpdesk: None,
+            parse: ParseOptions::default(),
         }
     }
 }
@@ -238,6 +242,7 @@ impl Pipeline {
                                     options.helpdesk,
                                     &data_dir,
                                     &options.limits,
+                                    &options.parse,
                                 )
                             })
                             .collect()
@@ -326,6 +331,7 @@ impl Pipeline {
                 helpdesk,
                 self.store.data_dir(),
                 &self.options.limits,
+                &self.options.parse,
             );
             jobs.push((mail, Some(id)));
         }

@@ -6,7 +6,10 @@ use std::sync::LazyLock;
 
 use postdesk_core::route::{self, Route};
 use postdesk_core::{RawMail, attachments};
-use postdesk_mail::{Classification, ParsedMail, StrippedReply, classify, parse, strip_reply};
+use postdesk_mail::{
+    Classification, ParseOptions, ParsedMail, StrippedReply, Verdict, classify_with_signal,
+    parse_with, strip_reply,
+};
 use postdesk_store::{IncomingMail, RegisteredHelpdesk, StoredAttachment, blobs, now};
 use sha2::{Digest, Sha256};
 
@@ -33,8 +36,9 @@ pub fn prepare(
     fixed_helpdesk: Option<usize>,
     data_dir: &Path,
     limits: &Limits,
+    parse_options: &ParseOptions,
 ) -> IncomingMail {
-    let (mut incoming, kept) = analyse(raw, helpdesks, fixed_helpdesk, limits);
+    let (mut incoming, kept) = analyse(raw, helpdesks, fixed_helpdesk, limits, parse_options);
     for a in kept {
         match blobs::stage_attachment(data_dir, &a.sha256, &a.data) {
             Ok(None) => {}
@@ -71,6 +75,7 @@ pub fn analyse(
     helpdesks: &[RegisteredHelpdesk],
     fixed_helpdesk: Option<usize>,
     limits: &Limits,
+    parse_options: &ParseOptions,
 ) -> (IncomingMail, Vec<Attachment>) {
     let sha256 = hex::encode(Sha256::digest(&raw.bytes));
     let mut failure = None;
@@ -89,7 +94,7 @@ pub fn analyse(
     } else {
         // Parsing is written never to panic; should a bug make it, this mail is kept
         // in the failed queue instead of taking its whole batch down.
-        std::panic::catch_unwind(|| parse(&raw.bytes)).unwrap_or_else(|_| {
+        std::panic::catch_unwind(|| parse_with(&raw.bytes, parse_options)).unwrap_or_else(|_| {
             failure = Some(
                 "the mail parser crashed on this mail; this is a postdesk bug, please report it"
                     .into(),
@@ -99,10 +104,10 @@ pub fn analyse(
     };
     mail.remove_nul_chars();
     let mut helpdesk = fixed_helpdesk.unwrap_or_else(|| choose_helpdesk(&mail, helpdesks));
-    let mut classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
+    let mut verdict = classify_with_signal(&mail, &helpdesks[helpdesk].config.own_addresses);
     // A mail that already failed goes to the failed queue of the helpdesk it came to.
     let mut route = if failure.is_none() {
-        route::route(&helpdesks[helpdesk].config, &mail, classification)
+        route::route(&helpdesks[helpdesk].config, &mail, verdict.class)
     } else {
         Route::default()
     };
@@ -113,8 +118,13 @@ pub fn analyse(
     {
         route.routed_from = Some(helpdesks[helpdesk].config.settings.name.clone());
         helpdesk = index;
-        classification = classify(&mail, &helpdesks[helpdesk].config.own_addresses);
+        // Our own addresses are the new helpdesk's: a loop is judged against them.
+        verdict = classify_with_signal(&mail, &helpdesks[helpdesk].config.own_addresses);
     }
+    let Verdict {
+        class: classification,
+        signal: class_signal,
+    } = verdict;
     let hd = &helpdesks[helpdesk].config;
     let subject_numbers = hd.reference.find_all(&mail.subject);
     let reply = if too_large {
@@ -157,6 +167,7 @@ pub fn analyse(
         mail,
         attachments: stored,
         classification,
+        class_signal,
         subject_numbers,
         reply,
         route,

@@ -138,6 +138,72 @@ fn sender_policy_keeps_strangers_out_of_tickets() {
     );
 }
 
+/// Issue 16 §8: with `trust_authentication_results`, a follow-up whose From the trusted
+/// MTA reports as failing DMARC does not write into the ticket, by subject or by
+/// In-Reply-To; one that passes does. Without the setting the header is not read.
+#[test]
+fn a_forged_sender_cannot_write_into_a_ticket() {
+    let results = |dmarc: &str, id: &str| {
+        format!("{id}; spf=fail smtp.mailfrom=acme.example; dmarc={dmarc} header.from=acme.example")
+    };
+    let forged = |name: &str, id: &str, subject: &str| {
+        mail(
+            &[
+                ("Authentication-Results", results("fail", id).as_str()),
+                ("From", "Jane Doe <jane@acme.example>"),
+                ("Subject", subject),
+                ("In-Reply-To", "<req-1@acme.example>"),
+                ("Message-ID", &format!("<{name}@evil.example>")),
+            ],
+            &format!("forged {name}\n"),
+        )
+    };
+
+    let desk = Desk::new("trust_authentication_results = \"mx.example.com\"");
+    new_request(&desk);
+    let out = desk.import_mail(
+        "2.eml",
+        &forged("by-subject", "mx.example.com", "Re: [HD#1] x"),
+    );
+    assert!(out.contains("created #2"), "{out}");
+    let out = desk.import_mail("3.eml", &forged("by-reference", "mx.example.com", "Re: x"));
+    assert!(out.contains("created #3"), "{out}");
+    assert!(!desk.show(1).contains("forged"), "{}", desk.show(1));
+    let held = desk.show(2);
+    assert!(
+        held.contains("answers ticket #1") && held.contains("dmarc=fail"),
+        "{held}"
+    );
+    // Another MTA's verdict is not trusted: it does not stop the follow-up.
+    let out = desk.import_mail(
+        "4.eml",
+        &forged("other-mta", "relay.example.net", "Re: [HD#1] x"),
+    );
+    assert!(out.contains("appended #1"), "{out}");
+    let genuine = mail(
+        &[
+            (
+                "Authentication-Results",
+                results("pass", "mx.example.com").as_str(),
+            ),
+            ("From", "Jane Doe <jane@acme.example>"),
+            ("Subject", "Re: [HD#1] x"),
+        ],
+        "genuine\n",
+    );
+    let out = desk.import_mail("5.eml", &genuine);
+    assert!(out.contains("appended #1"), "{out}");
+
+    // Off by default.
+    let desk = Desk::new("");
+    new_request(&desk);
+    let out = desk.import_mail(
+        "2.eml",
+        &forged("by-subject", "mx.example.com", "Re: [HD#1] x"),
+    );
+    assert!(out.contains("appended #1"), "{out}");
+}
+
 #[test]
 fn organization_colleagues_may_follow_up() {
     let desk = Desk::new("[helpdesk.organizations]\n\"acme.example\" = \"ACME\"\n");

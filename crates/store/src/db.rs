@@ -61,6 +61,7 @@ migrations![
     "0007_intake_mail_key",
     "0008_contact_events",
     "0009_sign_in_limits_and_tokens",
+    "0010_entry_fidelity",
 ];
 
 impl Migration {

@@ -5,7 +5,7 @@
 
 use crate::engine::{Db, params};
 use postdesk_core::id::{AgentId, ContactId, EntryId, IntakeId, TicketId};
-use postdesk_mail::{Address, Classification};
+use postdesk_mail::{Address, Classification, SenderSource};
 
 use crate::incoming::IncomingMail;
 use crate::{RegisteredHelpdesk, Result, attachments};
@@ -83,8 +83,10 @@ pub(crate) fn insert_incoming(
     let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
              subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,
-             warnings, visible_to_customer, intake_id, created_at)
-         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) RETURNING id",
+             warnings, visible_to_customer, intake_id, created_at, detected_charset, sender_source,
+             class_signal)
+         VALUES (?1, 'incoming', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21) RETURNING id",
     )?
     .query_row(params![
         ticket_id,
@@ -106,6 +108,9 @@ pub(crate) fn insert_incoming(
         visible,
         intake_id,
         m.date.unwrap_or(mail.received_at),
+        m.detected_charset,
+        m.sender_source.map(SenderSource::as_str),
+        mail.class_signal,
     ], |r| r.get(0))?;
     if mail.attachments.is_empty() {
         return Ok(());

@@ -40,6 +40,8 @@ pub struct IncomingMail {
     pub mail: ParsedMail,
     pub attachments: Vec<StoredAttachment>,
     pub classification: Classification,
+    /// What decided the classification, as people read it (`Auto-Submitted: auto-replied`…).
+    pub class_signal: String,
     /// Ticket numbers referenced in the subject, in order.
     pub subject_numbers: Vec<TicketNumber>,
     /// The body split at the reply marker or quote header; `None` when the mail

@@ -67,11 +67,43 @@ pub struct EntryView {
     /// The ledger row of an incoming mail: its raw bytes.
     pub intake_id: Option<IntakeId>,
     pub warnings: Option<String>,
+    /// Incoming mail: the encoding postdesk chose for 8-bit text that had no usable
+    /// label (`windows-1251`…); `None` when the mail's labels were used as written.
+    pub detected_charset: Option<String>,
+    /// Incoming mail: the header the sender was taken from (`From`, `Reply-To`…).
+    pub sender_source: Option<String>,
+    /// Incoming mail: what decided the classification (`Auto-Submitted: auto-replied`…).
+    pub class_signal: Option<String>,
     pub visible_to_customer: bool,
     pub created_at: i64,
     /// Shown with their download links.
     #[serde(skip)]
     pub attachments: Vec<AttachmentView>,
+}
+
+impl EntryView {
+    /// How postdesk read an incoming mail, where that is worth saying: the charset it
+    /// chose, a sender not taken from From, the signal that made the mail automatic
+    /// (`decoded as windows-1251`, `sender from Reply-To`, `bulk: List-Id …`). The
+    /// ticket page's template says the same.
+    pub fn reading_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.kind != EntryKind::Incoming {
+            return notes;
+        }
+        if let Some(charset) = &self.detected_charset {
+            notes.push(format!("decoded as {charset}"));
+        }
+        if let Some(source) = self.sender_source.as_deref().filter(|s| *s != "From") {
+            notes.push(format!("sender from {source}"));
+        }
+        if let (Some(class), Some(signal)) = (&self.classification, &self.class_signal)
+            && class != "normal"
+        {
+            notes.push(format!("{class}: {signal}"));
+        }
+        notes
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,7 +327,7 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
         .prepare_cached(
             "SELECT e.id, e.kind, e.from_addr, e.to_addrs, e.cc_addrs, e.subject, e.body_text, e.body_full,
                     e.classification, e.warnings, e.visible_to_customer, e.created_at, e.body_html,
-                    e.intake_id, a.name
+                    e.intake_id, a.name, e.detected_charset, e.sender_source, e.class_signal
              FROM entries e LEFT JOIN agents a ON a.id = e.author_agent_id
              WHERE e.ticket_id = ?1 ORDER BY e.id",
         )?
@@ -314,6 +346,9 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
                 classification: r.get(8)?,
                 intake_id: r.get(13)?,
                 warnings: r.get(9)?,
+                detected_charset: r.get(15)?,
+                sender_source: r.get(16)?,
+                class_signal: r.get(17)?,
                 visible_to_customer: r.get(10)?,
                 created_at: r.get(11)?,
                 attachments: Vec::new(),

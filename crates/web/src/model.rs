@@ -114,7 +114,7 @@ impl Attachment {
             .sha256
             .as_ref()
             .filter(|_| attachment.refused.is_none())
-            .map(|sha| format!("/attachments/{sha}"));
+            .map(|sha| crate::routes::attachment_url(sha));
         Self { attachment, url }
     }
 }

@@ -74,6 +74,12 @@ pub fn openapi() -> Value {
             "full_text": { "type": ["string", "null"], "description": "With quotes, when different" },
             "html": { "type": ["string", "null"], "description": "Sanitized HTML body" },
             "classification": nullable("string"), "warnings": nullable("string"),
+            "detected_charset": { "type": ["string", "null"],
+                "description": "Incoming mail: the encoding chosen for 8-bit text that had no usable label (e.g. windows-1251); null when the mail's labels were used" },
+            "sender_source": { "type": ["string", "null"],
+                "description": "Incoming mail: the header the sender was taken from (From, From (display name), Sender, Reply-To, Return-Path)" },
+            "class_signal": { "type": ["string", "null"],
+                "description": "Incoming mail: what decided the classification (e.g. Auto-Submitted: auto-replied)" },
             "visible_to_customer": { "type": "boolean" }, "created_at": { "type": "integer" },
             "intake_id": { "type": ["integer", "null"], "description": "Raw mail at /raw/{intake_id}" },
             "attachments": { "type": "array", "items": reference("Attachment") }

@@ -31,6 +31,15 @@ fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -
     }
 }
 
+/// The attachment route, with its parameter as a placeholder for [`attachment_url`].
+const ATTACHMENT_ROUTE: &str = "/attachments/{sha256}";
+
+/// Where an attachment is served, by its hex SHA-256: download links, and the
+/// `cid:` images of a mail's HTML (the pipeline is given this when it parses).
+pub fn attachment_url(sha256: &str) -> String {
+    ATTACHMENT_ROUTE.replace("{sha256}", sha256)
+}
+
 pub fn table() -> Vec<Route> {
     use Method as M;
     vec![
@@ -73,7 +82,7 @@ pub fn table() -> Vec<Route> {
         route(M::GET, "/failed", get(pages::failed)),
         route(M::POST, "/failed/{id}/retry", post(pages::retry_failed)),
         route(M::POST, "/failed/{id}/dismiss", post(pages::dismiss_failed)),
-        route(M::GET, "/attachments/{sha256}", get(files::attachment)),
+        route(M::GET, ATTACHMENT_ROUTE, get(files::attachment)),
         route(M::GET, "/raw/{intake_id}", get(files::raw_mail)),
         route(M::GET, "/api/openapi.json", get(openapi::document)),
         route(M::GET, "/api/me", get(api::me)),

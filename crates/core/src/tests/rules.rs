@@ -368,6 +368,7 @@ fn facts(known_sender: bool) -> ThreadFacts {
             contact_id: known_sender.then_some(ContactId::new(1)),
             organization_id: None,
             is_agent: false,
+            forged: None,
         },
     }
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use postdesk_app::intake::{IntakeOptions, Limits};
 use postdesk_app::{App, Settings};
+use postdesk_mail::ParseOptions;
 use postdesk_store::Store;
 
 use crate::config::{self, Config};
@@ -60,6 +61,13 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the binary parses mail: `cid:` images point at the web's attachment route.
+pub fn parse_options() -> ParseOptions {
+    ParseOptions {
+        attachment_url: Some(postdesk_web::routes::attachment_url),
+    }
+}
+
 /// Loads the config, opens the store, registers the helpdesks: the App every command,
 /// the IMAP mailboxes and the web UI share. With `helpdesk`, every mail taken in goes
 /// to that helpdesk.
@@ -77,6 +85,7 @@ pub async fn open(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
                 max_mail_bytes: config.max_mail_bytes,
             },
             helpdesk: None,
+            parse: parse_options(),
         },
         delivery: config.outgoing.clone(),
     };

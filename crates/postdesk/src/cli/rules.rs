@@ -98,7 +98,7 @@ pub async fn run(config_path: &Path, command: RulesCommand) -> anyhow::Result<()
             }
         };
         let location = raw.location.clone();
-        let (incoming, _) = analyse(raw, &helpdesks, fixed, &limits);
+        let (incoming, _) = analyse(raw, &helpdesks, fixed, &limits, &super::parse_options());
         let dry = if incoming.failure.is_none() {
             Some(simulator.dry_run(&helpdesks, &incoming)?)
         } else {

@@ -193,6 +193,10 @@ pub fn render_ticket(view: &TicketView, full: bool) -> String {
                 a.size
             ));
         }
+        let notes = e.reading_notes();
+        if !notes.is_empty() {
+            out.push_str(&format!("  ({})\n", terminal_safe(&notes.join(" · "))));
+        }
         if let Some(w) = &e.warnings {
             out.push_str(&format!("  ⚠ {}\n", terminal_safe(&w.replace('\n', "; "))));
         }

@@ -228,7 +228,10 @@ pub(crate) fn gather(
     {
         by_subject = ticket_by_number(conn, known, hd.id, *number)?;
     }
-    let sender = sender_facts(conn, hd, agents, known, m.from.as_ref())?;
+    let mut sender = sender_facts(conn, hd, agents, known, m.from.as_ref())?;
+    if let Some(authserv_id) = &hd.config.settings.trust_authentication_results {
+        sender.forged = postdesk_mail::auth::forged_sender(m, authserv_id);
+    }
     Ok(ThreadFacts {
         subject_number,
         by_subject,
@@ -352,5 +355,6 @@ fn sender_facts(
         contact_id,
         organization_id,
         is_agent,
+        forged: None,
     })
 }

@@ -3,6 +3,7 @@
 
 use postdesk_core::id::TicketNumber;
 use postdesk_core::thread::Decision;
+use postdesk_mail::ParseOptions;
 use postdesk_pipeline::{Limits, analyse};
 use postdesk_store::{DryRun, Outcome, Simulator};
 
@@ -19,7 +20,13 @@ fn dry_run(desk: &Desk, mail: &Mail) -> DryRun {
         .expect("the database exists");
     let configs: Vec<_> = desk.helpdesks.iter().map(|h| h.config.clone()).collect();
     let helpdesks = simulator.lookup_helpdesks(&configs).unwrap();
-    let (incoming, _kept) = analyse(mail.raw(), &helpdesks, None, &Limits::default());
+    let (incoming, _kept) = analyse(
+        mail.raw(),
+        &helpdesks,
+        None,
+        &Limits::default(),
+        &ParseOptions::default(),
+    );
     simulator.dry_run(&helpdesks, &incoming).unwrap()
 }
 

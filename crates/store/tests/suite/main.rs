@@ -21,6 +21,7 @@ use std::path::Path;
 
 use postdesk_core::id::{AgentId, HelpdeskId, IntakeId};
 use postdesk_core::{MailSource, RawMail};
+use postdesk_mail::ParseOptions;
 use postdesk_pipeline::{Limits, prepare};
 use postdesk_store::{IncomingMail, IngestReport, RegisteredHelpdesk, Store, Writer};
 use postdesk_testkit::postgres::PostgresServer;
@@ -212,7 +213,14 @@ impl Desk {
             let mut prepared: Vec<(IncomingMail, Option<IntakeId>)> = jobs
                 .into_iter()
                 .map(|(raw, retry_of)| {
-                    let mail = prepare(raw, &helpdesks, None, store.data_dir(), &limits);
+                    let mail = prepare(
+                        raw,
+                        &helpdesks,
+                        None,
+                        store.data_dir(),
+                        &limits,
+                        &ParseOptions::default(),
+                    );
                     (mail, retry_of)
                 })
                 .collect();
