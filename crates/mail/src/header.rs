@@ -107,8 +107,11 @@ pub fn decode_words(s: &str, hints: &Hints) -> String {
 /// A raw header value (as bytes in the mail): unfolded, raw 8-bit bytes decoded
 /// with the hints, encoded words decoded. Not whitespace-normalised.
 pub fn decode_raw_value(raw: &[u8], hints: &Hints) -> String {
-    let text = raw_to_text(raw, hints);
-    decode_words(&unfold(&text), hints)
+    match std::str::from_utf8(raw) {
+        // Most headers (Received, Date, Message-ID…) have nothing to decode.
+        Ok(text) if memchr::memmem::find(raw, b"=?").is_none() => unfold(text),
+        _ => decode_words(&unfold(&raw_to_text(raw, hints)), hints),
+    }
 }
 
 /// Raw header bytes as text: UTF-8 if valid, else decoded with the hints (declared charset, detection).
@@ -124,7 +127,7 @@ pub fn raw_to_text(raw: &[u8], hints: &Hints) -> String {
 
 /// Folding removed: CR and LF dropped (the whitespace that follows stays).
 pub fn unfold(s: &str) -> String {
-    s.chars().filter(|&c| c != '\r' && c != '\n').collect()
+    s.replace(['\r', '\n'], "")
 }
 
 /// Tolerant base64: whitespace and stray characters skipped, padding optional.

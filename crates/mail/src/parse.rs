@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::charset::{self, Decided, Hints};
 use crate::header;
-use crate::sanitize::{html_to_text, normalize_cid, sanitize_html};
+use crate::sanitize::{normalize_cid, sanitize_html, stub_alternative_text};
 use crate::{Address, Attachment, ParsedMail, SenderSource, Structure, tnef};
 
 /// Longest `safe_name`, in bytes.
@@ -49,9 +49,16 @@ pub fn parse_with(raw: &[u8], options: &ParseOptions) -> ParsedMail {
     let mut warnings = Vec::new();
     let raw = skip_leading_junk(raw, &mut warnings);
     let defused = defuse_deep_nesting(raw, &mut warnings);
-    let transcoded = transcode_8bit_headers(&defused, &mut out);
-    let raw: &[u8] = transcoded.as_deref().unwrap_or(&defused);
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let first = MessageParser::default().parse(&defused[..]);
+    let transcoded = first
+        .as_ref()
+        .and_then(|msg| transcode_8bit_headers(&defused, msg, &mut out));
+    // Parsed again only when a header block changed (rare: most 8-bit bytes are in bodies).
+    let (raw, msg): (&[u8], _) = match &transcoded {
+        Some(t) => (t, MessageParser::default().parse(&t[..])),
+        None => (&defused, first),
+    };
+    let Some(msg) = msg else {
         return headerless(raw);
     };
     // A first line that is neither a header nor an mbox "From " line: not a mail.
@@ -161,12 +168,11 @@ pub fn parse_with(raw: &[u8], options: &ParseOptions) -> ParsedMail {
     }
     if let Some(h) = &html_source {
         // The HTML's text replaces a text/plain alternative that is only a stub.
-        let html_text = normalize_newlines(&html_to_text(h));
-        if crate::sanitize::is_stub_alternative(&text, &html_text) {
-            text = html_text;
+        if let Some(html_text) = stub_alternative_text(&text, h) {
+            text = normalize_newlines(&html_text);
         }
     }
-    if text.contains('\u{FFFD}') {
+    if has_replacement_char(&text) {
         warnings.push("body text had invalid byte sequences (replaced)".into());
     }
     // Leading blank lines and trailing whitespace carry nothing.
@@ -301,11 +307,10 @@ fn is_header_line(line: &[u8]) -> bool {
 /// first charset the mail declares that decodes them cleanly, else the detector's
 /// guess over all such bytes (see `charset`). Only header blocks change; the bodies
 /// keep their bytes. `None` when nothing needed transcoding.
-fn transcode_8bit_headers(raw: &[u8], out: &mut ParsedMail) -> Option<Vec<u8>> {
+fn transcode_8bit_headers(raw: &[u8], msg: &Message<'_>, out: &mut ParsedMail) -> Option<Vec<u8>> {
     if std::str::from_utf8(raw).is_ok() {
         return None;
     }
-    let msg = MessageParser::default().parse(raw)?;
     // Header blocks of the parts, in order, that are not valid UTF-8.
     let mut ranges: Vec<(usize, usize)> = msg
         .parts
@@ -318,7 +323,7 @@ fn transcode_8bit_headers(raw: &[u8], out: &mut ParsedMail) -> Option<Vec<u8>> {
     }
     ranges.sort_unstable();
     ranges.dedup();
-    let hints = mail_hints(&msg, raw);
+    let hints = mail_hints(msg, raw);
     let mut sample = Vec::new();
     for &(a, b) in &ranges {
         for line in raw[a..b].split(|&c| c == b'\n') {
@@ -402,7 +407,7 @@ fn part_text<'a>(
         return Cow::Borrowed("");
     };
     let label = part.content_type().and_then(|c| c.attribute("charset"));
-    let suspect = parsed.contains('\u{FFFD}') || label.is_none_or(|l| !known_charset(l));
+    let suspect = has_replacement_char(parsed) || label.is_none_or(|l| !known_charset(l));
     if !suspect || parsed.is_ascii() && label.is_none() {
         return Cow::Borrowed(parsed.as_ref());
     }
@@ -423,6 +428,12 @@ fn part_text<'a>(
             Cow::Owned(text)
         }
     }
+}
+
+/// Whether `text` has U+FFFD, the mark of bytes a decoder could not read (searched
+/// as bytes: `str::contains` with a non-ASCII char is several times slower on bodies).
+fn has_replacement_char(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), "\u{FFFD}".as_bytes()).is_some()
 }
 
 /// A part's body bytes with the transfer encoding undone.
@@ -446,7 +457,7 @@ fn headerless(raw: &[u8]) -> ParsedMail {
         out.detected_charset = Some(name.to_string());
     }
     out.text = normalize_newlines(&text).trim().to_string();
-    if out.text.contains('\u{FFFD}') {
+    if has_replacement_char(&out.text) {
         out.warnings
             .push("body text had invalid byte sequences (replaced)".into());
     }

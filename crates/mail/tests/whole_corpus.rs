@@ -102,3 +102,43 @@ fn whole_corpus_no_panic_no_replacement_character_every_sender_or_reason() {
     );
     assert!(fffd.is_empty(), "U+FFFD where decodable: {fffd:#?}");
 }
+
+/// The shortcut that skips rendering a mail's HTML when its plain alternative is full
+/// decides as the full rule does, on every corpus mail with both alternatives.
+#[test]
+fn stub_shortcut_agrees_with_the_full_rule_on_the_corpus() {
+    use postdesk_mail::sanitize::{html_to_text, is_stub_alternative, stub_alternative_text};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut files = Vec::new();
+    for dir in ["corpus", "fidelity"] {
+        files_under(&root.join(dir), &mut files);
+    }
+    let (mut compared, mut stubs, mut disagree) = (0, 0, Vec::new());
+    for f in &files {
+        let raw = std::fs::read(f).expect("readable");
+        let Some(message) = mail_parser::MessageParser::default().parse(&raw) else {
+            continue;
+        };
+        let (Some(plain), Some(html)) = (message.body_text(0), message.body_html(0)) else {
+            continue;
+        };
+        if message.text_body.first() == message.html_body.first() {
+            continue; // one part shown both ways: no alternative
+        }
+        compared += 1;
+        let full = is_stub_alternative(&plain, &html_to_text(&html));
+        stubs += usize::from(full);
+        if stub_alternative_text(&plain, &html).is_some() != full {
+            disagree.push(f.display().to_string());
+        }
+    }
+    println!("{compared} mails with both alternatives, {stubs} stubs");
+    assert!(
+        compared >= 40,
+        "the corpus has mails with both alternatives: {compared}"
+    );
+    assert!(
+        disagree.is_empty(),
+        "the shortcut decides otherwise on {disagree:?}"
+    );
+}
