@@ -10,10 +10,11 @@
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId};
 use postdesk_core::intake::IntakeOutcome;
 use postdesk_core::settings::Helpdesk;
+use postdesk_core::ticket::FieldChanges;
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;
 use postdesk_store::contacts::{Contact, ContactChange, ContactEdit, ContactEvent, Organization};
-use postdesk_store::desk::{TicketPage, TicketQuery, TicketUpdate};
+use postdesk_store::desk::{TicketPage, TicketQuery};
 use postdesk_store::read::{IntakeRow, TicketSummary, TicketView};
 
 use crate::App;
@@ -213,13 +214,13 @@ impl Desk<'_> {
     pub async fn update(
         &self,
         id: TicketId,
-        update: &TicketUpdate,
+        update: &FieldChanges,
     ) -> Result<Vec<String>, DeskError> {
         let view = self.ticket(id).await?;
         if update
             .status
-            .as_deref()
-            .is_some_and(|s| s.trim().is_empty())
+            .as_ref()
+            .is_some_and(|s| s.as_deref().is_none_or(|s| s.trim().is_empty()))
         {
             return Err(DeskError::Invalid("a ticket always has a status".into()));
         }
@@ -230,18 +231,20 @@ impl Desk<'_> {
         let choices = FieldChoices::of(&helpdesk.config);
         let name = &ticket.helpdesk;
         let changed = |new: &str, old: Option<&str>| old != Some(new.trim());
-        let mut checked = update.clone();
-        if let Some(status) = &update.status
-            && changed(status, Some(&ticket.status))
-        {
-            checked.status = Some(FieldChoices::pick(
-                "status",
-                status,
-                &choices.statuses,
-                name,
-            )?);
+        fn given(new: &Option<Option<String>>) -> Option<&str> {
+            new.as_ref()
+                .and_then(|v| v.as_deref())
+                .filter(|v| !v.trim().is_empty())
         }
+        let mut checked = update.clone();
         for (field, new, old, list, out) in [
+            (
+                "status",
+                &update.status,
+                Some(ticket.status.as_str()),
+                &choices.statuses,
+                &mut checked.status,
+            ),
             (
                 "priority",
                 &update.priority,
@@ -257,26 +260,50 @@ impl Desk<'_> {
                 &mut checked.ticket_type,
             ),
         ] {
-            if let Some(Some(value)) = new
-                && !value.trim().is_empty()
+            if let Some(value) = given(new)
                 && changed(value, old)
             {
                 *out = Some(Some(FieldChoices::pick(field, value, list, name)?));
             }
         }
-        if let Some(Some(assignee)) = &update.assignee
-            && !assignee.trim().is_empty()
-            && changed(assignee, ticket.assignee.as_deref())
-        {
-            let assignee = check_free_value("assignee", assignee)?;
+        for (field, new) in [
+            ("category", &update.category),
+            ("subcategory", &update.subcategory),
+            ("environment", &update.environment),
+        ] {
+            if let Some(value) = given(new) {
+                check_free_value(field, value)?;
+            }
+        }
+        for tag in update.tags.iter().flatten() {
+            check_free_value("tag", tag)?;
+        }
+        for (field, new, old, out) in [
+            (
+                "assignee",
+                &update.assignee,
+                ticket.assignee.as_deref(),
+                &mut checked.assignee,
+            ),
+            (
+                "manager",
+                &update.manager,
+                view.details.manager.as_deref(),
+                &mut checked.manager,
+            ),
+        ] {
+            let Some(agent) = given(new).filter(|v| changed(v, old)) else {
+                continue;
+            };
+            let agent = check_free_value(field, agent)?;
             let agents = self.helpdesk_agents(ticket.helpdesk_id).await?;
-            if !agents.iter().any(|a| a == assignee) {
+            if !agents.iter().any(|a| a == agent) {
                 return Err(DeskError::Invalid(format!(
-                    "`{assignee}` is not an agent of {name}; choose one of: {}",
+                    "`{agent}` is not an agent of {name}; choose one of: {}",
                     agents.join(", ")
                 )));
             }
-            checked.assignee = Some(Some(assignee.to_string()));
+            *out = Some(Some(agent.to_string()));
         }
         Ok(self
             .app

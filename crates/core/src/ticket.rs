@@ -1,6 +1,7 @@
-//! The ticket field set: the fields of a ticket that mail rules set, with the helpdesk
-//! a mail is handed to. One shape for every place that carries these fields (a rule's
-//! `set` action as written, what a rule sets, what the rules decided for a mail).
+//! The ticket field set: the fields of a ticket that mail rules and agents set, with
+//! the helpdesk a mail is handed to. One shape for every place that carries these
+//! fields: a rule's `set` action as written, what a rule sets, what the rules decided
+//! for a mail, a ticket's fields as shown, and an agent's change ([`FieldChanges`]).
 
 /// The keys the fields are written with (in the config file, in messages), in the
 /// order they are listed: the helpdesk first, tags last.
@@ -21,23 +22,29 @@ pub const KEYS: [&str; 10] = [
 ///
 /// `Tags` is how the tags are held: a list (the default), or, for fields as a config
 /// file writes them, `Option<Vec<String>>`, so that `tags = []` can be told from no
-/// `tags` at all and reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TicketFields<Tags = Vec<String>> {
+/// `tags` at all and reported. `Value` is how each other field is held: a text or none
+/// (the default), or, for a change, whether and to what it changes ([`FieldChanges`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TicketFields<Tags = Vec<String>, Value = Option<String>> {
     /// Helpdesk the mail is handed to; not a field of the ticket itself.
     pub helpdesk: Option<String>,
-    pub status: Option<String>,
-    pub priority: Option<String>,
-    pub ticket_type: Option<String>,
-    pub category: Option<String>,
-    pub subcategory: Option<String>,
-    pub environment: Option<String>,
+    pub status: Value,
+    pub priority: Value,
+    pub ticket_type: Value,
+    pub category: Value,
+    pub subcategory: Value,
+    pub environment: Value,
     /// Agent name or email.
-    pub assignee: Option<String>,
+    pub assignee: Value,
     /// Agent name or email.
-    pub manager: Option<String>,
+    pub manager: Value,
     pub tags: Tags,
 }
+
+/// An agent's change to a ticket's fields: `None` leaves a field as it is, `Some(None)`
+/// clears it (a status cannot be cleared), `Some(Some(v))` sets it; `tags: Some(list)`
+/// replaces the tags. The helpdesk is not changed this way.
+pub type FieldChanges = TicketFields<Option<Vec<String>>, Option<Option<String>>>;
 
 impl<Tags> TicketFields<Tags> {
     /// Every field but the tags, with its key (see [`KEYS`]), in the order of [`KEYS`].

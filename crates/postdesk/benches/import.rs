@@ -64,11 +64,11 @@ fn bench(n: usize, generator: &Path) -> tempfile::TempDir {
         .arg(&maildir)
         .spawn()
         .unwrap();
-    let (code, peak_rss_kb) = wait_with_peak_rss(child.id() as libc::pid_t);
+    let (code, peak_rss_kb, cpu_secs) = wait_with_peak_rss(child.id() as libc::pid_t);
     let elapsed = started.elapsed();
     assert_eq!(code, 0, "postdesk import failed");
     println!(
-        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB",
+        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         peak_rss_kb as f64 / 1024.0
@@ -84,15 +84,18 @@ fn bench(n: usize, generator: &Path) -> tempfile::TempDir {
     dir
 }
 
-/// Exit code and peak resident set size (KiB) of the child process.
-fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64) {
+/// Exit code, peak resident set size (KiB) and CPU seconds (user and system) of the
+/// child process. CPU seconds compare runs on a busy machine, where wall time does not.
+fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64, f64) {
     let mut status = 0;
     // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: pid is our own child, status and usage are valid pointers.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4 failed");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss, cpu)
 }
 
 /// Mails that did not become what the manifest expects.

@@ -12,6 +12,7 @@ use postdesk_core::id::{
 use crate::read::{SUMMARY_SELECT, TicketFilter, TicketSummary, summary};
 use crate::sql::{id_list, like_pattern};
 use crate::{Result, Store, StoreError, entries, now, tickets};
+use postdesk_core::ticket::{FieldChanges, TicketFields};
 
 /// How the ticket list is sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,17 +94,6 @@ pub struct TicketPage {
     pub total: i64,
     /// Per status, for the filters other than the status.
     pub status_counts: Vec<(String, i64)>,
-}
-
-/// A change an agent makes to a ticket's fields. `None` leaves a field as it is;
-/// `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct TicketUpdate {
-    pub status: Option<String>,
-    pub priority: Option<Option<String>>,
-    pub ticket_type: Option<Option<String>>,
-    /// Agent name.
-    pub assignee: Option<Option<String>>,
 }
 
 /// An attachment as the download route needs it.
@@ -233,88 +223,111 @@ impl Store {
     }
 
     /// Applies an agent's changes and records each as a system event, in one transaction.
-    /// Returns the events written (empty when nothing changed).
+    /// Returns the events written (empty when nothing changed). An unknown agent, or a
+    /// status cleared, changes nothing and is refused.
     pub async fn update_ticket(
         &self,
         ticket_id: TicketId,
         agent_id: AgentId,
-        update: &TicketUpdate,
+        update: &FieldChanges,
     ) -> Result<Vec<String>> {
         let update = update.clone();
         self.write(move |tx| {
-            type Current = (String, Option<String>, Option<String>, Option<String>);
-            let (old_status, old_priority, old_type, old_assignee): Current = tx
-                .prepare_cached(
-                    "SELECT t.status, t.priority, t.ticket_type, a.name FROM tickets t
-                     LEFT JOIN agents a ON a.id = t.assignee_id WHERE t.id = ?1",
-                )?
-                .query_row([ticket_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("there is no ticket with id {ticket_id}"))
-                })?;
+            let old = current_fields(tx, ticket_id)?;
             let agent: String = tx
                 .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
                 .query_row([agent_id], |r| r.get(0))?;
             let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+            let cleaned = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
             let mut events = Vec::new();
-            let now = now();
-            if let Some(status) = &update.status
-                && &old_status != status
-            {
-                tx.prepare_cached("UPDATE tickets SET status = ?1 WHERE id = ?2")?
-                    .execute(params![status, ticket_id])?;
-                events.push(format!(
-                    "Status changed from {old_status} to {status} by {agent}."
-                ));
+            match &update.status {
+                Some(None) => return Err(StoreError::Invalid("a status cannot be cleared".into())),
+                Some(Some(status)) if old.status.as_ref() != Some(status) => {
+                    tx.prepare_cached("UPDATE tickets SET status = ?1 WHERE id = ?2")?
+                        .execute(params![status, ticket_id])?;
+                    events.push(format!(
+                        "Status changed from {} to {status} by {agent}.",
+                        shown(&old.status)
+                    ));
+                }
+                _ => {}
             }
-            for (value, old, column, label) in [
-                (&update.priority, old_priority, "priority", "Priority"),
-                (&update.ticket_type, old_type, "ticket_type", "Type"),
+            for (change, old, column, label) in [
+                (&update.priority, &old.priority, "priority", "Priority"),
+                (&update.ticket_type, &old.ticket_type, "ticket_type", "Type"),
+                (&update.category, &old.category, "category", "Category"),
+                (
+                    &update.subcategory,
+                    &old.subcategory,
+                    "subcategory",
+                    "Subcategory",
+                ),
+                (
+                    &update.environment,
+                    &old.environment,
+                    "environment",
+                    "Environment",
+                ),
             ] {
-                let Some(new) = value else { continue };
-                let new = new.clone().filter(|v| !v.trim().is_empty());
-                if old != new {
+                let Some(new) = change.as_ref().map(cleaned) else {
+                    continue;
+                };
+                if *old != new {
                     tx.prepare_cached(&format!("UPDATE tickets SET {column} = ?1 WHERE id = ?2"))?
                         .execute(params![new, ticket_id])?;
                     events.push(format!(
                         "{label} changed from {} to {} by {agent}.",
-                        shown(&old),
+                        shown(old),
                         shown(&new)
                     ));
                 }
             }
-            if let Some(new) = &update.assignee {
-                let new = new.clone().filter(|v| !v.trim().is_empty());
-                if old_assignee != new {
-                    let id: Option<i64> = match &new {
-                        Some(name) => Some(
-                            tx.prepare_cached("SELECT id FROM agents WHERE name = ?1 AND active")?
-                                .query_row([name], |r| r.get(0))
-                                .optional()?
-                                .ok_or_else(|| {
-                                    StoreError::NotFound(format!(
-                                        "there is no agent named `{name}`"
-                                    ))
-                                })?,
-                        ),
-                        None => None,
-                    };
-                    tx.prepare_cached("UPDATE tickets SET assignee_id = ?1 WHERE id = ?2")?
+            for (change, old, column, label) in [
+                (&update.assignee, &old.assignee, "assignee_id", "Assignee"),
+                (&update.manager, &old.manager, "manager_id", "Manager"),
+            ] {
+                let Some(new) = change.as_ref().map(cleaned) else {
+                    continue;
+                };
+                if *old != new {
+                    let id = new
+                        .as_deref()
+                        .map(|name| active_agent(tx, name))
+                        .transpose()?;
+                    tx.prepare_cached(&format!("UPDATE tickets SET {column} = ?1 WHERE id = ?2"))?
                         .execute(params![id, ticket_id])?;
                     events.push(format!(
-                        "Assignee changed from {} to {} by {agent}.",
-                        shown(&old_assignee),
+                        "{label} changed from {} to {} by {agent}.",
+                        shown(old),
                         shown(&new)
+                    ));
+                }
+            }
+            if let Some(tags) = &update.tags {
+                let mut new: Vec<String> = Vec::new();
+                for tag in tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                    if !new.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+                        new.push(tag.to_string());
+                    }
+                }
+                new.sort();
+                if new != old.tags {
+                    tickets::replace_tags(tx, ticket_id, &new)?;
+                    let listed = |tags: &[String]| match tags {
+                        [] => "none".to_string(),
+                        tags => tags.join(", "),
+                    };
+                    events.push(format!(
+                        "Tags changed from {} to {} by {agent}.",
+                        listed(&old.tags),
+                        listed(&new)
                     ));
                 }
             }
             if !events.is_empty() {
-                tickets::touch(tx, ticket_id, agent_id, now)?;
+                tickets::touch(tx, ticket_id, agent_id, now())?;
                 for text in &events {
-                    entries::insert_event(tx, ticket_id, Some(agent_id), text, now)?;
+                    entries::insert_event(tx, ticket_id, Some(agent_id), text, now())?;
                 }
             }
             Ok(events)
@@ -481,4 +494,40 @@ impl TicketColumn {
             Self::Type => "ticket_type",
         }
     }
+}
+
+/// A ticket's fields as they are now (the tags sorted), for a change to compare with.
+fn current_fields(tx: &Db, ticket_id: TicketId) -> Result<TicketFields> {
+    let mut fields = tx
+        .prepare_cached(
+            "SELECT t.status, t.priority, t.ticket_type, t.category, t.subcategory,
+                    t.environment, a.name, m.name
+             FROM tickets t LEFT JOIN agents a ON a.id = t.assignee_id
+             LEFT JOIN agents m ON m.id = t.manager_id WHERE t.id = ?1",
+        )?
+        .query_row([ticket_id], |r| {
+            Ok(TicketFields {
+                status: r.get(0)?,
+                priority: r.get(1)?,
+                ticket_type: r.get(2)?,
+                category: r.get(3)?,
+                subcategory: r.get(4)?,
+                environment: r.get(5)?,
+                assignee: r.get(6)?,
+                manager: r.get(7)?,
+                ..TicketFields::default()
+            })
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {ticket_id}")))?;
+    fields.tags = tickets::tags(tx, ticket_id)?;
+    Ok(fields)
+}
+
+/// The id of the active agent named `name`.
+fn active_agent(tx: &Db, name: &str) -> Result<AgentId> {
+    tx.prepare_cached("SELECT id FROM agents WHERE name = ?1 AND active")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("there is no agent named `{name}`")))
 }

@@ -8,6 +8,7 @@ use postdesk_core::MailSource;
 use postdesk_core::entry::EntryKind;
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, TicketId, TicketNumber};
 use postdesk_core::intake::IntakeOutcome;
+use postdesk_core::ticket::TicketFields;
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError, blobs};
@@ -127,23 +128,10 @@ pub struct TicketView {
     pub mail_subject: String,
     pub requester_name: Option<String>,
     pub requester_id: Option<ContactId>,
-    pub details: TicketDetails,
+    /// The ticket's fields beyond status and priority (which the summary has; the
+    /// assignee is in both, shown once, with the summary).
+    pub details: TicketFields,
     pub entries: Vec<EntryView>,
-}
-
-/// Fields agents (and mail rules) set on a ticket, beyond status and priority.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TicketDetails {
-    pub ticket_type: Option<String>,
-    pub category: Option<String>,
-    pub subcategory: Option<String>,
-    pub environment: Option<String>,
-    /// Agent name. Shown once, with the ticket's summary (`TicketSummary::assignee`).
-    #[serde(skip)]
-    pub assignee: Option<String>,
-    /// Agent name.
-    pub manager: Option<String>,
-    pub tags: Vec<String>,
 }
 
 /// A row of the intake ledger. Agents see it in the failed queue, as what identifies
@@ -295,10 +283,7 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
         .query_row([id], summary)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("there is no ticket with id {id}")))?;
-    let tags = conn
-        .prepare_cached("SELECT tag FROM ticket_tags WHERE ticket_id = ?1 ORDER BY tag")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_>>()?;
+    let tags = crate::tickets::tags(conn, id)?;
     let (mail_subject, requester_name, requester_id, details) = conn
         .prepare_cached(
             "SELECT t.mail_subject, c.name, t.ticket_type, t.category, t.subcategory, t.environment,
@@ -308,7 +293,7 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
              WHERE t.id = ?1",
         )?
         .query_row([id], |head| {
-            let details = TicketDetails {
+            let details = TicketFields {
                 ticket_type: head.get(2)?,
                 category: head.get(3)?,
                 subcategory: head.get(4)?,
@@ -316,6 +301,7 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
                 assignee: head.get(6)?,
                 manager: head.get(7)?,
                 tags,
+                ..TicketFields::default()
             };
             Ok((head.get(0)?, head.get(1)?, head.get(8)?, details))
         })?;

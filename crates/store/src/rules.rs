@@ -6,7 +6,7 @@ use postdesk_core::rules::RuleDecision;
 
 use crate::entries::insert_event;
 use crate::incoming::IncomingMail;
-use crate::{RegisteredHelpdesk, Result, ensure_agent, now};
+use crate::{RegisteredHelpdesk, Result, ensure_agent, now, tickets};
 
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
 /// records, as internal events, a hand-over from another helpdesk and what was set.
@@ -57,12 +57,7 @@ pub(crate) fn apply_to_ticket(
         manager_id,
         ticket_id,
     ])?;
-    let mut insert_tag = conn.prepare_cached(
-        "INSERT INTO ticket_tags (ticket_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?;
-    for tag in &fields.tags {
-        insert_tag.execute(params![ticket_id, tag])?;
-    }
+    tickets::add_tags(conn, ticket_id, &fields.tags)?;
     if let Some(note) = decision.note() {
         insert_event(conn, ticket_id, Some(hd.default_agent_id), &note, now())?;
     }

@@ -1,6 +1,6 @@
 //! The `tickets` table's writes: a new ticket from a mail, with the next number of its
 //! helpdesk and the title made from the subject, its participants (`ticket_participants`),
-//! and the mark of who changed it last.
+//! its tags (`ticket_tags`), and the mark of who changed it last.
 
 use crate::engine::{Db, Dialect, params};
 use postdesk_core::id::{AgentId, ContactId, OrganizationId, TicketId, TicketNumber};
@@ -43,6 +43,31 @@ pub(crate) fn touch(conn: &Db, ticket_id: TicketId, agent_id: AgentId, at: i64) 
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![at, agent_id, ticket_id])?;
     Ok(())
+}
+
+/// A ticket's tags, sorted.
+pub(crate) fn tags(conn: &Db, ticket_id: TicketId) -> Result<Vec<String>> {
+    conn.prepare_cached("SELECT tag FROM ticket_tags WHERE ticket_id = ?1 ORDER BY tag")?
+        .query_map([ticket_id], |r| r.get(0))?
+        .collect()
+}
+
+/// Adds tags a ticket does not have yet.
+pub(crate) fn add_tags(conn: &Db, ticket_id: TicketId, tags: &[String]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO ticket_tags (ticket_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for tag in tags {
+        insert.execute(params![ticket_id, tag])?;
+    }
+    Ok(())
+}
+
+/// Makes `tags` the ticket's tags.
+pub(crate) fn replace_tags(conn: &Db, ticket_id: TicketId, tags: &[String]) -> Result<()> {
+    conn.prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1")?
+        .execute([ticket_id])?;
+    add_tags(conn, ticket_id, tags)
 }
 
 /// The number the next new ticket of `hd` gets.

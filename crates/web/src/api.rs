@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use postdesk_core::id::{ContactId, IntakeId, TicketId};
-use postdesk_store::desk::TicketUpdate;
+use postdesk_core::ticket::FieldChanges;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -157,11 +157,12 @@ pub async fn update_ticket(
     Path(id): Path<TicketId>,
     Body(body): Body<UpdateBody>,
 ) -> ApiResult {
-    let update = TicketUpdate {
-        status: body.status,
+    let update = FieldChanges {
+        status: body.status.map(Some),
         priority: body.priority,
         ticket_type: body.ticket_type,
         assignee: body.assignee,
+        ..FieldChanges::default()
     };
     let events = state.desk(&agent).update(id, &update).await?;
     let view = state.desk(&agent).ticket(id).await?;

@@ -5,10 +5,11 @@
 
 use postdesk_app::mailboxes::MailboxHealth;
 use postdesk_core::id::ContactId;
+use postdesk_core::ticket::TicketFields;
 pub use postdesk_store::contacts::{Contact, ContactEvent, Organization};
 use postdesk_store::mailboxes::MailboxStatus;
 pub use postdesk_store::read::IntakeRow;
-use postdesk_store::read::{AttachmentView, EntryView, TicketDetails, TicketSummary, TicketView};
+use postdesk_store::read::{AttachmentView, EntryView, TicketSummary, TicketView};
 use serde::Serialize;
 
 use crate::AppState;
@@ -49,9 +50,23 @@ pub struct TicketDetail {
     pub mail_subject: String,
     pub requester_name: Option<String>,
     pub requester_id: Option<ContactId>,
-    #[serde(flatten)]
-    pub details: TicketDetails,
+    #[serde(flatten, serialize_with = "detail_fields")]
+    pub details: TicketFields,
     pub thread: Vec<Entry>,
+}
+
+/// The ticket's fields that its summary does not already have (status, priority and
+/// assignee are there; the helpdesk is the summary's), so that each key is written once.
+fn detail_fields<S: serde::Serializer>(fields: &TicketFields, out: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = out.serialize_map(Some(6))?;
+    map.serialize_entry("ticket_type", &fields.ticket_type)?;
+    map.serialize_entry("category", &fields.category)?;
+    map.serialize_entry("subcategory", &fields.subcategory)?;
+    map.serialize_entry("environment", &fields.environment)?;
+    map.serialize_entry("manager", &fields.manager)?;
+    map.serialize_entry("tags", &fields.tags)?;
+    map.end()
 }
 
 impl TicketDetail {

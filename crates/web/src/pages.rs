@@ -13,9 +13,9 @@ use minijinja::context;
 use minijinja::value::Serde;
 use postdesk_app::desk::{DeskError, FieldChoices};
 use postdesk_app::intake::Processed;
+use postdesk_core::ticket::FieldChanges;
 use postdesk_store::access::LoginGate;
 use postdesk_store::contacts::ContactChange;
-use postdesk_store::desk::TicketUpdate;
 use postdesk_store::ingest::Outcome;
 use serde::{Deserialize, Serialize};
 
@@ -330,11 +330,12 @@ pub async fn update_ticket(
     Path(id): Path<TicketId>,
     CsrfForm(form): CsrfForm<UpdateForm>,
 ) -> Result<Redirect, WebError> {
-    let update = TicketUpdate {
-        status: form.status,
+    let update = FieldChanges {
+        status: form.status.map(Some),
         priority: form.priority.map(Some),
         ticket_type: form.ticket_type.map(Some),
         assignee: form.assignee.map(Some),
+        ..FieldChanges::default()
     };
     let events = state.desk(&agent).update(id, &update).await?;
     let done = if events.is_empty() {

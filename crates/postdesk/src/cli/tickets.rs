@@ -4,8 +4,8 @@ use postdesk_core::id::TicketNumber;
 use std::path::Path;
 
 use clap::Subcommand;
+use postdesk_core::ticket::FieldChanges;
 use postdesk_core::time::format_time;
-use postdesk_store::desk::TicketUpdate;
 use postdesk_store::read::{TicketFilter, TicketView};
 
 #[derive(Subcommand)]
@@ -90,9 +90,9 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
                         )
                     })?,
             };
-            let update = TicketUpdate {
-                status: Some(status.clone()),
-                ..TicketUpdate::default()
+            let update = FieldChanges {
+                status: Some(Some(status.clone())),
+                ..FieldChanges::default()
             };
             store
                 .update_ticket(view.summary.id, author, &update)

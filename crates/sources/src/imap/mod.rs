@@ -270,14 +270,22 @@ impl Mailbox {
                 }
             }
             while let Ok(batch) = committed_rx.try_recv() {
-                self.settle(session, app, folders, folder, validity, &uid_of, &batch)
-                    .await?;
+                let scanned = ScannedFolder {
+                    name: folder,
+                    validity,
+                    uid_of: &uid_of,
+                };
+                self.settle(session, app, folders, &scanned, &batch).await?;
             }
         }
         drop(raw_tx);
         while let Some(batch) = committed_rx.recv().await {
-            self.settle(session, app, folders, folder, validity, &uid_of, &batch)
-                .await?;
+            let scanned = ScannedFolder {
+                name: folder,
+                validity,
+                uid_of: &uid_of,
+            };
+            self.settle(session, app, folders, &scanned, &batch).await?;
         }
         let total = run.await.map_err(join_error)??;
         Ok((total, uid_next))
@@ -286,17 +294,19 @@ impl Mailbox {
     /// With its batch committed, each mail leaves its folder: failures to the
     /// unprocessed folder, successes per `after_success`. A UID with no outcome
     /// (vanished before the fetch) stays where it is.
-    #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         session: &mut Session,
         app: &App,
         folders: &mut Folders,
-        folder: &str,
-        validity: u32,
-        uid_of: &HashMap<String, u32>,
+        scanned: &ScannedFolder<'_>,
         batch: &[Processed],
     ) -> Result<(), ImapError> {
+        let ScannedFolder {
+            name: folder,
+            validity,
+            uid_of,
+        } = *scanned;
         let (mut failed, mut done) = (Vec::new(), Vec::new());
         // Mails an `ignore` rule sends to a folder of its own.
         let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
@@ -517,6 +527,15 @@ impl Folders {
         self.existing.push(name.to_string());
         Ok(())
     }
+}
+
+/// The folder a scan reads: its name, its UIDVALIDITY, and the UID of each mail
+/// fetched from it, by the location the pipeline reports it under.
+#[derive(Clone, Copy)]
+struct ScannedFolder<'a> {
+    name: &'a str,
+    validity: u32,
+    uid_of: &'a HashMap<String, u32>,
 }
 
 #[cfg(test)]

@@ -73,10 +73,15 @@ impl<'c> Db<'c> {
         })
     }
 
-    /// A statement for SQL that is built per call (lists of placeholders).
+    /// A statement for SQL that is built per call (lists of placeholders): prepared for
+    /// this use only, so that such texts never push the hot statements out of the cache.
     pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'c>> {
-        // Both caches are bounded, so an unusual text only pushes out an old one.
-        self.prepare_cached(sql)
+        Ok(Stmt {
+            inner: match self.conn {
+                Conn::Sqlite(conn) => StmtInner::SqliteOnce(conn.prepare(sql)?),
+                Conn::Postgres(conn) => StmtInner::Postgres(conn, conn.prepare(sql)?),
+            },
+        })
     }
 
     /// Runs statements given as one text, without parameters (schema changes,
@@ -96,6 +101,7 @@ pub(crate) struct Stmt<'c> {
 
 enum StmtInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
+    SqliteOnce(rusqlite::Statement<'c>),
     Postgres(&'c postgres::PgConn, ::postgres::Statement),
 }
 
@@ -104,6 +110,7 @@ impl Stmt<'_> {
         let values = params.values();
         match &mut self.inner {
             StmtInner::Sqlite(stmt) => Ok(stmt.execute(sqlite::bind(&values))?),
+            StmtInner::SqliteOnce(stmt) => Ok(stmt.execute(sqlite::bind(&values))?),
             StmtInner::Postgres(conn, stmt) => conn.execute(stmt, &values),
         }
     }
@@ -144,6 +151,9 @@ impl Stmt<'_> {
         Ok(Rows {
             inner: match &mut self.inner {
                 StmtInner::Sqlite(stmt) => RowsInner::Sqlite(stmt.query(sqlite::bind(&values))?),
+                StmtInner::SqliteOnce(stmt) => {
+                    RowsInner::Sqlite(stmt.query(sqlite::bind(&values))?)
+                }
                 StmtInner::Postgres(conn, stmt) => RowsInner::Postgres {
                     rows: conn.query(stmt, &values)?.into_iter(),
                     current: None,

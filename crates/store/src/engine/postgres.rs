@@ -59,18 +59,22 @@ impl PgConn {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self
-            .with_client(|c| c.prepare(&numbered(sql)))
-            .map_err(|e| StoreError::Statement {
-                sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
-                source: Box::new(StoreError::Postgres(e)),
-            })?;
+        let statement = self.prepare(sql)?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= CACHED_STATEMENTS {
             statements.clear();
         }
         statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
+    }
+
+    /// A statement prepared for one use, not kept.
+    pub(super) fn prepare(&self, sql: &str) -> Result<Statement> {
+        self.with_client(|c| c.prepare(&numbered(sql)))
+            .map_err(|e| StoreError::Statement {
+                sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
+                source: Box::new(StoreError::Postgres(e)),
+            })
     }
 
     pub(super) fn execute(&self, statement: &Statement, values: &[&dyn Param]) -> Result<usize> {

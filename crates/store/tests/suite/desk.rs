@@ -3,9 +3,10 @@
 
 use postdesk_core::entry::EntryKind;
 use postdesk_core::id::{TicketId, TicketNumber};
+use postdesk_core::ticket::FieldChanges;
 use postdesk_store::StoreError;
 use postdesk_store::access::Role;
-use postdesk_store::desk::{TicketQuery, TicketSort, TicketUpdate};
+use postdesk_store::desk::{TicketQuery, TicketSort};
 
 use crate::{Desk, Engine, counts, mail};
 
@@ -16,7 +17,73 @@ engine_tests! {
     the_ticket_list_shows_only_the_helpdesks_an_agent_may_see,
     an_update_records_each_change_as_an_event_by_its_author,
     an_update_to_an_unknown_assignee_changes_nothing,
+    an_update_sets_every_field_of_the_one_field_set,
     a_note_is_internal_and_by_its_agent,
+}
+
+/// Category, subcategory, environment, manager and tags change through the same
+/// update as status and priority, each recorded; a cleared status is refused.
+async fn an_update_sets_every_field_of_the_one_field_set(engine: Engine) {
+    let (desk, ids) = five_tickets(engine).await;
+    let sam = desk.store.agent_id("sam").await.unwrap();
+    let update = FieldChanges {
+        category: Some(Some("hardware".into())),
+        subcategory: Some(Some("printer".into())),
+        environment: Some(Some("office 3".into())),
+        manager: Some(Some("sam".into())),
+        tags: Some(vec![
+            "vip".into(),
+            " floor-3 ".into(),
+            "VIP".into(),
+            "".into(),
+        ]),
+        ..FieldChanges::default()
+    };
+    let events = desk
+        .store
+        .update_ticket(ids[0], sam, &update)
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            "Category changed from none to hardware by sam.",
+            "Subcategory changed from none to printer by sam.",
+            "Environment changed from none to office 3 by sam.",
+            "Manager changed from none to sam by sam.",
+            "Tags changed from none to floor-3, vip by sam.",
+        ]
+    );
+    let ticket = desk.store.ticket_by_id(ids[0]).await.unwrap();
+    assert_eq!(ticket.details.category.as_deref(), Some("hardware"));
+    assert_eq!(ticket.details.subcategory.as_deref(), Some("printer"));
+    assert_eq!(ticket.details.environment.as_deref(), Some("office 3"));
+    assert_eq!(ticket.details.manager.as_deref(), Some("sam"));
+    assert_eq!(ticket.details.tags, ["floor-3", "vip"]);
+    // The same again changes nothing and records nothing.
+    let again = desk
+        .store
+        .update_ticket(ids[0], sam, &update)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let untag = FieldChanges {
+        tags: Some(Vec::new()),
+        ..FieldChanges::default()
+    };
+    let events = desk.store.update_ticket(ids[0], sam, &untag).await.unwrap();
+    assert_eq!(events, ["Tags changed from floor-3, vip to none by sam."]);
+    let clear_status = FieldChanges {
+        status: Some(None),
+        ..FieldChanges::default()
+    };
+    let refused = desk.store.update_ticket(ids[0], sam, &clear_status).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let ticket = desk.store.ticket_by_id(ids[0]).await.unwrap();
+    assert_eq!(ticket.summary.status, "email-imported");
 }
 
 /// Five Support tickets (#100–#104, requesters alternating Alice and Bob) and one of
@@ -62,9 +129,9 @@ fn numbers(page: &postdesk_store::desk::TicketPage) -> Vec<i64> {
 }
 
 async fn close(desk: &Desk, id: TicketId) {
-    let update = TicketUpdate {
-        status: Some("closed".into()),
-        ..TicketUpdate::default()
+    let update = FieldChanges {
+        status: Some(Some("closed".into())),
+        ..FieldChanges::default()
     };
     desk.store
         .update_ticket(id, desk.default_agent(), &update)
@@ -227,11 +294,12 @@ async fn the_ticket_list_shows_only_the_helpdesks_an_agent_may_see(engine: Engin
 async fn an_update_records_each_change_as_an_event_by_its_author(engine: Engine) {
     let (desk, ids) = five_tickets(engine).await;
     let sam = desk.store.agent_id("sam").await.unwrap();
-    let update = TicketUpdate {
-        status: Some("pending".into()),
+    let update = FieldChanges {
+        status: Some(Some("pending".into())),
         priority: Some(Some("high".into())),
         ticket_type: Some(Some("incident".into())),
         assignee: Some(Some("sam".into())),
+        ..FieldChanges::default()
     };
     let events = desk
         .store
@@ -280,9 +348,9 @@ async fn an_update_records_each_change_as_an_event_by_its_author(engine: Engine)
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
     // Clearing a field records it too.
-    let clear = TicketUpdate {
+    let clear = FieldChanges {
         assignee: Some(None),
-        ..TicketUpdate::default()
+        ..FieldChanges::default()
     };
     let events = desk.store.update_ticket(ids[0], sam, &clear).await.unwrap();
     assert_eq!(events, ["Assignee changed from sam to none by sam."]);
@@ -299,10 +367,10 @@ async fn an_update_records_each_change_as_an_event_by_its_author(engine: Engine)
 
 async fn an_update_to_an_unknown_assignee_changes_nothing(engine: Engine) {
     let (desk, ids) = five_tickets(engine).await;
-    let update = TicketUpdate {
-        status: Some("pending".into()),
+    let update = FieldChanges {
+        status: Some(Some("pending".into())),
         assignee: Some(Some("nobody".into())),
-        ..TicketUpdate::default()
+        ..FieldChanges::default()
     };
     let refused = desk
         .store
