@@ -18,6 +18,10 @@ struct ConfigFile {
     data_dir: PathBuf,
     /// Default `sqlite://<data_dir>/postdesk.db`.
     database_url: Option<String>,
+    /// Whether commands bring the schema up to date themselves. Default: yes on SQLite
+    /// (one process owns the file), no on PostgreSQL (run `postdesk db migrate` once,
+    /// before the new version's instances start).
+    auto_migrate: Option<bool>,
     /// Larger mails are kept raw and put in the failed queue.
     #[serde(default = "default_max_mail_mb")]
     max_mail_mb: u64,
@@ -102,6 +106,8 @@ fn default_batch_size() -> usize {
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// See `auto_migrate` in the config file.
+    pub auto_migrate: bool,
     pub max_mail_bytes: usize,
     pub batch_size: usize,
     pub helpdesks: Vec<Helpdesk>,
@@ -280,9 +286,13 @@ impl Config {
         let database_url = file
             .database_url
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("postdesk.db").display()));
+        let auto_migrate = file
+            .auto_migrate
+            .unwrap_or_else(|| database_url.starts_with("sqlite:"));
         Ok(Self {
             data_dir,
             database_url,
+            auto_migrate,
             max_mail_bytes: (file.max_mail_mb as usize).saturating_mul(1024 * 1024),
             batch_size: file.batch_size,
             helpdesks,

@@ -80,6 +80,9 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// The database: `db migrate` brings its schema up to date.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Agents: who may sign in to the web UI and use the API.
     #[command(subcommand)]
     Agents(cli::agents::AgentsCommand),
@@ -101,6 +104,13 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply the migrations the database lacks (with `auto_migrate = false`, as is the
+    /// default on PostgreSQL, nothing else does), then report the schema version.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -150,6 +160,7 @@ fn main() -> ExitCode {
             }
             Command::Status => cli::mailboxes::status(&config_path).await,
             Command::Serve { listen } => cli::serve::serve(&config_path, listen.as_deref()).await,
+            Command::Db(DbCommand::Migrate) => cli::migrate(&config_path).await,
             Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
             Command::Outbox(command) => cli::outbox::run(&config_path, command).await,

@@ -95,15 +95,53 @@ pub(crate) fn sqlite_path(url: &str) -> Result<Option<PathBuf>> {
     Ok((path != ":memory:").then(|| PathBuf::from(path)))
 }
 
+/// What opening a store does with a schema older than the binary's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Applies the missing migrations (`auto_migrate = true`, and `postdesk db migrate`).
+    Migrate,
+    /// Refuses the database until `postdesk db migrate` has run.
+    MustBeCurrent,
+}
+
+/// The schema versions before and after opening a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersions {
+    /// None for a database postdesk has never migrated.
+    pub before: Option<i64>,
+    pub after: i64,
+}
+
 /// Creates the file when missing, switches it to write-ahead logging and brings its
-/// schema up to date.
-pub(crate) fn create_and_migrate(path: &Path) -> Result<()> {
+/// schema up to date (or checks that it is, see [`Schema`]).
+pub(crate) fn create_and_migrate(path: &Path, schema: Schema) -> Result<SchemaVersions> {
     let conn = connect(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
     )?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    migrate(&Db::sqlite(&conn), MIGRATIONS)
+    bring_up_to_date(&Db::sqlite(&conn), MIGRATIONS, schema)
+}
+
+/// [`migrate`], or with [`Schema::MustBeCurrent`] only the check that nothing is missing.
+pub(crate) fn bring_up_to_date(
+    db: &Db,
+    migrations: &[Migration],
+    schema: Schema,
+) -> Result<SchemaVersions> {
+    let before = applied_version(db)?;
+    let binary = migrations.last().map_or(0, Migration::version);
+    if schema == Schema::MustBeCurrent && before.unwrap_or(0) < binary {
+        return Err(StoreError::SchemaBehind {
+            database: before.unwrap_or(0),
+            binary,
+        });
+    }
+    migrate(db, migrations)?;
+    Ok(SchemaVersions {
+        before,
+        after: applied_version(db)?.unwrap_or(0),
+    })
 }
 
 /// The ledger of applied migrations. Its checksum column is a BLOB on SQLite and a
@@ -265,26 +303,24 @@ const POSTGRES_CONNECTIONS: usize = 16;
 
 impl Backend {
     /// Connects to the database `url` names (`sqlite://FILE` or `postgres://…`),
-    /// creating a SQLite file when missing, and brings its schema up to date.
-    pub(crate) fn open(url: &str) -> Result<Self> {
+    /// creating a SQLite file when missing, and brings its schema up to date (or
+    /// checks that it is, see [`Schema`]).
+    pub(crate) fn open(url: &str, schema: Schema) -> Result<(Self, SchemaVersions)> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Pool::new(url, POSTGRES_CONNECTIONS);
             let conn = pool.take()?;
-            migrate(&Db::postgres(&conn), POSTGRES_MIGRATIONS)?;
+            let versions = bring_up_to_date(&Db::postgres(&conn), POSTGRES_MIGRATIONS, schema)?;
             pool.give_back(conn);
-            return Ok(Self::Postgres {
-                pool: Arc::new(pool),
-            });
+            let pool = Arc::new(pool);
+            return Ok((Self::Postgres { pool }, versions));
         }
         let file = sqlite_path(url)?.ok_or_else(|| StoreError::Url {
             url: url.to_string(),
             reason: "an in-memory database would lose every ticket; name a file".into(),
         })?;
-        create_and_migrate(&file)?;
-        Ok(Self::Sqlite {
-            file,
-            readers: Readers::default(),
-        })
+        let versions = create_and_migrate(&file, schema)?;
+        let readers = Readers::default();
+        Ok((Self::Sqlite { file, readers }, versions))
     }
 
     pub(crate) fn close(&self) {
@@ -365,9 +401,9 @@ mod tests {
     fn a_database_migrated_by_a_newer_postdesk_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
-        create_and_migrate(&path).unwrap();
+        create_and_migrate(&path, Schema::Migrate).unwrap();
         // Opening again changes nothing.
-        create_and_migrate(&path).unwrap();
+        create_and_migrate(&path, Schema::Migrate).unwrap();
         let conn = Connection::open(&path).unwrap();
         conn.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)

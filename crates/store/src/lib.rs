@@ -32,7 +32,7 @@ use postdesk_core::settings::Helpdesk;
 
 use crate::engine::{Db, OptionalExtension, params};
 
-pub use db::Tx;
+pub use db::{Schema, SchemaVersions, Tx};
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, Simulator, TicketBrief};
 pub use writer::Writer;
@@ -54,6 +54,10 @@ pub enum StoreError {
         "the database was migrated by a newer postdesk (schema version {database}; this one knows up to {binary}): run that version, or restore a backup taken before the upgrade"
     )]
     SchemaTooNew { database: i64, binary: i64 },
+    #[error(
+        "the database schema is at version {database} and this postdesk needs {binary}: run `postdesk db migrate` (or set `auto_migrate = true`)"
+    )]
+    SchemaBehind { database: i64, binary: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {}", postgres_message(.0))]
@@ -121,21 +125,32 @@ impl Store {
     /// `postgres://USER@HOST/DATABASE`) and applies migrations. `data_dir` holds
     /// attachments.
     pub async fn open(url: &str, data_dir: &Path) -> Result<Self> {
+        Ok(Self::open_with(url, data_dir, Schema::Migrate).await?.0)
+    }
+
+    /// [`Self::open`], with what to do about a schema older than the binary's; also
+    /// says which schema versions the database had before and has now.
+    pub async fn open_with(
+        url: &str,
+        data_dir: &Path,
+        schema: Schema,
+    ) -> Result<(Self, SchemaVersions)> {
         let opening = url.to_string();
-        let opened = tokio::task::spawn_blocking(move || db::Backend::open(&opening))
+        let opened = tokio::task::spawn_blocking(move || db::Backend::open(&opening, schema))
             .await
             .map_err(|e| StoreError::Invalid(format!("opening the database stopped: {e}")))?;
-        let backend = opened.map_err(|e| match e {
+        let (backend, versions) = opened.map_err(|e| match e {
             StoreError::Sqlite(source) => StoreError::Open {
                 url: url.to_string(),
                 source,
             },
             other => other,
         })?;
-        Ok(Self {
+        let store = Self {
             backend: Arc::new(backend),
             data_dir: data_dir.to_path_buf(),
-        })
+        };
+        Ok((store, versions))
     }
 
     pub(crate) fn backend(&self) -> &db::Backend {

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use postdesk_app::intake::{IntakeOptions, Limits};
 use postdesk_app::{App, Settings};
 use postdesk_mail::ParseOptions;
-use postdesk_store::Store;
+use postdesk_store::{Schema, Store};
 
 use crate::config::{self, Config};
 
@@ -71,12 +71,40 @@ pub fn parse_options() -> ParseOptions {
 /// Loads the config, opens the store, registers the helpdesks: the App every command,
 /// the IMAP mailboxes and the web UI share. With `helpdesk`, every mail taken in goes
 /// to that helpdesk.
+/// `postdesk db migrate`: applies the migrations the database lacks, whatever
+/// `auto_migrate` says, and reports the versions.
+pub async fn migrate(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    config.apply_umask();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let (store, versions) =
+        Store::open_with(&config.database_url, &config.data_dir, Schema::Migrate).await?;
+    store.close().await;
+    match versions.before {
+        Some(before) if before == versions.after => {
+            println!("The schema is up to date (version {}).", versions.after)
+        }
+        before => println!(
+            "Migrated the schema from version {} to {}.",
+            before.unwrap_or(0),
+            versions.after
+        ),
+    }
+    Ok(())
+}
+
 pub async fn open(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<(Config, App)> {
     let config = Config::load(config_path)?;
     config.apply_umask();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
-    let store = Store::open(&config.database_url, &config.data_dir).await?;
+    let schema = if config.auto_migrate {
+        Schema::Migrate
+    } else {
+        Schema::MustBeCurrent
+    };
+    let (store, _) = Store::open_with(&config.database_url, &config.data_dir, schema).await?;
     let registered = store.register_helpdesks(&config.helpdesks).await?;
     let settings = Settings {
         intake: IntakeOptions {

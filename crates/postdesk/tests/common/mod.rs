@@ -92,6 +92,11 @@ impl Desk {
             database,
         };
         desk.write_config(extra);
+        if !desk.database.is_empty() {
+            // PostgreSQL does not migrate on its own (`auto_migrate` is off there): the
+            // operator runs this once, as the README says.
+            desk.run(&["db", "migrate"]).ok();
+        }
         desk
     }
 
