@@ -185,7 +185,9 @@ async fn refresh(
     serde_json::from_slice(&body).map_err(|e| failed(format!("unreadable answer: {e}")))
 }
 
-fn http_client() -> Result<reqwest::Client, CredentialError> {
+/// The HTTPS client (rustls on ring, the web's roots, 30 s per request) every OAuth2
+/// and API call uses.
+pub fn http_client() -> Result<reqwest::Client, CredentialError> {
     use tokio_rustls::rustls;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();

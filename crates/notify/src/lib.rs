@@ -455,3 +455,77 @@ fn failed(
     queue(tx, hd, alert)?;
     Ok(())
 }
+
+// ---- Mailbox alerts (issue 20) ----
+
+/// Tells the alert contacts of `hd` that mailbox `mailbox` stopped working for a reason
+/// someone has to act on (a revoked sign-in). An outbox row of kind `alert`; its text
+/// is fixed (the `alert` template speaks of one failed mail). `None` when the helpdesk
+/// has no alert contacts or sends no mail.
+pub async fn mailbox_alert(
+    store: &postdesk_store::Store,
+    hd: &RegisteredHelpdesk,
+    mailbox: &str,
+    problem: &str,
+) -> Result<Option<OutboxId>, NotifyError> {
+    let contacts = hd.config.outgoing.notifications.alert_contacts.clone();
+    if contacts.is_empty() || hd.config.outgoing.smtp.is_none() {
+        return Ok(None);
+    }
+    let Some((from, from_name)) = sender(hd) else {
+        return Ok(None);
+    };
+    let name = &hd.config.settings.name;
+    let (subject, body) = match hd.config.outgoing.notifications.language.as_str() {
+        "de" => (
+            format!("[postdesk] {name}: Postfach {mailbox} liest keine Mail mehr"),
+            format!(
+                "Das Postfach {mailbox} von {name} kann nicht mehr gelesen werden.\n\nGrund: {problem}\n\n`postdesk check` zeigt Schritt für Schritt, was fehlt; ein Postfach mit delegierter Anmeldung wird mit `postdesk mailboxes authorize {mailbox}` neu angemeldet.\n"
+            ),
+        ),
+        _ => (
+            format!("[postdesk] {name}: mailbox {mailbox} stopped reading mail"),
+            format!(
+                "The mailbox {mailbox} of {name} cannot be read any more.\n\nReason: {problem}\n\n`postdesk check` shows step by step what is missing; a mailbox with delegated sign-in signs in again with `postdesk mailboxes authorize {mailbox}`.\n"
+            ),
+        ),
+    };
+    let message_id = compose::new_message_id(&from);
+    let draft = Draft {
+        from_name: Some(from_name),
+        from,
+        to: contacts.into_iter().map(|a| (None, a)).collect(),
+        cc: Vec::new(),
+        subject: postdesk_core::outgoing::one_line(&subject),
+        body,
+        message_id: message_id.clone(),
+        in_reply_to: None,
+        references: Vec::new(),
+        automatic: Automatic::Generated,
+        attach_mail: None,
+    };
+    let composed = compose::compose(&draft)?;
+    let hd = hd.clone();
+    let id = store
+        .transaction(move |tx| {
+            outbox::queue(
+                tx,
+                &NewOutgoing {
+                    helpdesk_id: hd.id,
+                    ticket_id: None,
+                    intake_id: None,
+                    entry_id: None,
+                    kind: Event::Alert,
+                    message_id: &message_id,
+                    envelope_from: &composed.envelope_from,
+                    recipients: &composed.recipients,
+                    subject: &composed.subject,
+                    raw: &composed.raw,
+                    suppressed: !hd.config.outgoing.delivery.enabled,
+                },
+            )
+            .map_err(NotifyError::from)
+        })
+        .await?;
+    Ok(Some(id))
+}
