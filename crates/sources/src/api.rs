@@ -251,6 +251,20 @@ fn without_url(e: &reqwest::Error) -> String {
     out
 }
 
+/// A URL path segment: ids and addresses are URL-safe but for a few characters.
+pub fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' | b'=' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Runs `mails` through the intake of `helpdesk_index`: the summary and each mail's
 /// result, all committed when this returns (the caller moves them only then).
 pub async fn intake(

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::api::{self, ApiError, Http, Reply};
+use crate::api::{self, ApiError, Http, Reply, encode};
 
 pub const DEFAULT_API: &str = "https://graph.microsoft.com/v1.0";
 pub const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
@@ -890,20 +890,6 @@ fn failure(what: &str, reply: &Reply) -> ApiError {
             message: reply.message(),
         },
     }
-}
-
-/// A path segment: ids and addresses are URL-safe but for a few characters.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' | b'=' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
