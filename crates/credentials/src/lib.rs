@@ -10,6 +10,9 @@ use postdesk_store::Store;
 use postdesk_store::mailboxes::StoredTokens;
 use sha2::{Digest, Sha256};
 
+// Issue 20: Microsoft Entra tokens for Graph mailboxes.
+pub mod graph;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error("{0}")]
@@ -132,6 +135,22 @@ pub async fn access_token(
     };
     store.save_oauth_tokens(helpdesk, key, &tokens).await?;
     Ok(Secret::new(response.access_token))
+}
+
+/// A kept access token was refused before its time (revoked early, or the provider
+/// restarted its keys): it is dropped, so the next [`access_token`] (or
+/// [`graph::delegated`]) refreshes. The refresh token stays.
+pub async fn forget_access_token(
+    store: &Store,
+    helpdesk: &str,
+    key: &str,
+) -> Result<(), CredentialError> {
+    if let Some(mut t) = store.oauth_tokens(helpdesk, key).await? {
+        t.access_token = None;
+        t.expires_at = None;
+        store.save_oauth_tokens(helpdesk, key, &t).await?;
+    }
+    Ok(())
 }
 
 async fn refresh(

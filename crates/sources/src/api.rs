@@ -64,6 +64,20 @@ impl From<postdesk_credentials::CredentialError> for ApiError {
     }
 }
 
+impl From<postdesk_credentials::graph::GraphTokenError> for ApiError {
+    fn from(e: postdesk_credentials::graph::GraphTokenError) -> Self {
+        use postdesk_credentials::graph::GraphTokenError as E;
+        match e {
+            E::Refused(m) => Self::SignIn(m),
+            E::Unavailable(m) => Self::Connect {
+                url: "the sign-in endpoint".into(),
+                reason: m,
+            },
+            E::Credential(c) => c.into(),
+        }
+    }
+}
+
 impl From<postdesk_store::StoreError> for ApiError {
     fn from(e: postdesk_store::StoreError) -> Self {
         Self::Pipeline(e.into())

@@ -461,13 +461,12 @@ impl<'a> Session<'a> {
                 )));
             }
             tracing::info!(what, "access token refused, refreshing");
-            let store = self.app.store();
-            let (helpdesk, name) = (&self.mailbox.helpdesk, self.mailbox.name());
-            if let Some(mut t) = store.oauth_tokens(helpdesk, &name).await? {
-                t.access_token = None;
-                t.expires_at = None;
-                store.save_oauth_tokens(helpdesk, &name, &t).await?;
-            }
+            postdesk_credentials::forget_access_token(
+                self.app.store(),
+                &self.mailbox.helpdesk,
+                &self.mailbox.name(),
+            )
+            .await?;
         }
         unreachable!("the loop returns")
     }

@@ -18,23 +18,18 @@ use postdesk_app::intake::{Processed, Summary};
 use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
 use postdesk_core::mailbox::{AfterSuccess, GraphFlow, MailboxSettings, Secret};
 use postdesk_core::{MailSource, RawMail};
+use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
 use postdesk_store::Outcome;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::api::{self, ApiError, Http, Reply, encode};
 
 pub const DEFAULT_API: &str = "https://graph.microsoft.com/v1.0";
-pub const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
-/// The app's own permissions (client credentials): what the registration was granted.
-const APP_SCOPE: &str = "https://graph.microsoft.com/.default";
-/// A signed-in user's (device code): read and move mail, and a refresh token.
-const DELEGATED_SCOPE: &str = "offline_access https://graph.microsoft.com/Mail.ReadWrite";
 /// Messages per delta page asked for (`Prefer: odata.maxpagesize`).
 const PAGE_SIZE: usize = 50;
-/// An access token is renewed when it has less than this left.
+/// An access token in hand is renewed when it has less than this left.
 const MARGIN: i64 = 120;
 /// Graph's well-known folder names, usable wherever a folder id is.
 const WELL_KNOWN: &[&str] = &[
@@ -63,13 +58,6 @@ impl From<&ConfiguredMailbox> for GraphMailbox {
             settings: c.settings.clone(),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    expires_in: Option<i64>,
-    refresh_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,40 +110,11 @@ impl GraphMailbox {
     }
 
     fn authority(&self) -> String {
-        format!(
-            "{}/{}/oauth2/v2.0",
-            self.settings
-                .login_url
-                .as_deref()
-                .unwrap_or(DEFAULT_LOGIN)
-                .trim_end_matches('/'),
-            self.settings.tenant.as_deref().unwrap_or_default()
-        )
+        graph_token::authority(&self.settings)
     }
 
     fn client_id(&self) -> String {
         self.settings.client_id.clone().unwrap_or_default()
-    }
-
-    fn client_secret(&self) -> Result<Option<Secret>, ApiError> {
-        let s = &self.settings;
-        Ok(postdesk_credentials::optional_secret(
-            &s.client_secret,
-            &s.client_secret_env,
-            &s.client_secret_file,
-            "client_secret",
-        )?)
-    }
-
-    /// What the stored tokens of a device-code sign-in belong to: another tenant or
-    /// app in the config means signing in again.
-    fn fingerprint(&self) -> String {
-        let text = format!(
-            "graph-device-code:{}:{}",
-            self.authority(),
-            self.client_id()
-        );
-        hex::encode(Sha256::digest(text.as_bytes()))
     }
 
     /// Scans every folder once; the result is recorded as the mailbox's health.
@@ -495,7 +454,7 @@ impl GraphMailbox {
             tokio::time::Instant::now() + Duration::from_secs(code.expires_in.unwrap_or(900));
         let mut interval = Duration::from_secs(code.interval.unwrap_or(5).max(1));
         let token_url = format!("{}/token", self.authority());
-        let secret = self.client_secret()?;
+        let secret = graph_token::client_secret(&self.settings)?;
         loop {
             tokio::time::sleep(interval).await;
             let mut form = vec![
@@ -525,7 +484,7 @@ impl GraphMailbox {
                         &self.helpdesk,
                         &self.name(),
                         &StoredTokens {
-                            configured: self.fingerprint(),
+                            configured: graph_token::fingerprint(&self.settings),
                             refresh_token: refresh,
                             access_token: Some(answer.access_token),
                             expires_at: answer.expires_in.map(|s| now + s),
@@ -604,86 +563,12 @@ impl<'a> Session<'a> {
     }
 
     async fn client_credentials(&self) -> Result<(Secret, i64), ApiError> {
-        let m = self.mailbox;
-        let secret = m
-            .client_secret()?
-            .ok_or_else(|| ApiError::Credential("no client_secret is configured".into()))?;
-        let form = [
-            ("grant_type", "client_credentials".to_string()),
-            ("client_id", m.client_id()),
-            ("client_secret", secret.expose().to_string()),
-            ("scope", APP_SCOPE.to_string()),
-        ];
-        let url = format!("{}/token", m.authority());
-        let reply = self
-            .http
-            .send("token", |c| c.post(&url).form(&form))
-            .await?;
-        if !reply.ok() {
-            return Err(sign_in_refused(
-                &reply,
-                "check tenant, client_id and client_secret (a client secret expires: make a new one under Certificates & secrets in Entra)",
-            ));
-        }
-        let answer: TokenAnswer = reply.json("token")?;
-        Ok((
-            Secret::new(answer.access_token),
-            postdesk_store::now() + answer.expires_in.unwrap_or(3600),
-        ))
+        Ok(graph_token::client_credentials(&self.mailbox.settings).await?)
     }
 
-    /// The device-code sign-in's tokens from the store, refreshed (and a rotated
-    /// refresh token kept) when the access token is about to expire.
     async fn delegated(&self) -> Result<(Secret, i64), ApiError> {
         let m = self.mailbox;
-        let store = self.app.store();
-        let authorize = format!("run `postdesk mailboxes authorize {}` to sign in", m.name());
-        let stored = store
-            .oauth_tokens(&m.helpdesk, &m.name())
-            .await?
-            .filter(|t| t.configured == m.fingerprint())
-            .ok_or_else(|| ApiError::SignIn(format!("nobody has signed in yet; {authorize}")))?;
-        let now = postdesk_store::now();
-        if let (Some(token), Some(expires)) = (&stored.access_token, stored.expires_at)
-            && expires - now > MARGIN
-        {
-            return Ok((Secret::new(token.clone()), expires));
-        }
-        let mut form = vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("client_id", m.client_id()),
-            ("refresh_token", stored.refresh_token.clone()),
-            ("scope", DELEGATED_SCOPE.to_string()),
-        ];
-        if let Some(s) = m.client_secret()? {
-            form.push(("client_secret", s.expose().to_string()));
-        }
-        let url = format!("{}/token", m.authority());
-        let reply = self
-            .http
-            .send("token refresh", |c| c.post(&url).form(&form))
-            .await?;
-        if !reply.ok() {
-            return Err(sign_in_refused(
-                &reply,
-                &format!("the sign-in was revoked or expired; {authorize}"),
-            ));
-        }
-        let answer: TokenAnswer = reply.json("token")?;
-        let expires = now + answer.expires_in.unwrap_or(3600);
-        store
-            .save_oauth_tokens(
-                &m.helpdesk,
-                &m.name(),
-                &StoredTokens {
-                    configured: stored.configured,
-                    refresh_token: answer.refresh_token.unwrap_or(stored.refresh_token),
-                    access_token: Some(answer.access_token.clone()),
-                    expires_at: Some(expires),
-                },
-            )
-            .await?;
-        Ok((Secret::new(answer.access_token), expires))
+        Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
     }
 
     /// A Graph call with the access token; a 401 (the token expired or was revoked
@@ -711,22 +596,12 @@ impl<'a> Session<'a> {
             tracing::info!(what, "access token refused, signing in again");
             self.token = None;
             if self.mailbox.settings.flow == GraphFlow::DeviceCode {
-                self.forget_access_token().await?;
+                let m = self.mailbox;
+                postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
+                    .await?;
             }
         }
         unreachable!("the loop returns")
-    }
-
-    /// The stored access token was refused: the next `token()` refreshes.
-    async fn forget_access_token(&self) -> Result<(), ApiError> {
-        let m = self.mailbox;
-        let store = self.app.store();
-        if let Some(mut t) = store.oauth_tokens(&m.helpdesk, &m.name()).await? {
-            t.access_token = None;
-            t.expires_at = None;
-            store.save_oauth_tokens(&m.helpdesk, &m.name(), &t).await?;
-        }
-        Ok(())
     }
 }
 
@@ -866,13 +741,6 @@ fn is_sync_reset(reply: &Reply) -> bool {
     reply.status >= 400
         && ["syncstatenotfound", "syncstateinvalid", "resyncrequired"]
             .contains(&code.to_ascii_lowercase().as_str())
-}
-
-fn sign_in_refused(reply: &Reply, hint: &str) -> ApiError {
-    if reply.status >= 500 {
-        return failure("token", reply);
-    }
-    ApiError::SignIn(format!("{}; {hint}", reply.message()))
 }
 
 /// A non-success answer, as the error it is.
