@@ -3,6 +3,8 @@
 //! that causes them (`on_ingested`); agents' replies (`reply`); and the sender
 //! that delivers the outbox over SMTP (`send`).
 
+// Sending through Graph or Gmail (issue 20).
+pub mod api_send;
 pub mod compose;
 pub mod reply;
 pub mod send;
@@ -25,14 +27,14 @@ pub use reply::{ReplyError, ReplyQueued, reply};
 const DESCRIPTION_CHARS: usize = 8000;
 
 /// Called by the pipeline for every applied mail, inside the mail's group transaction.
-/// Queues nothing for a helpdesk without `[helpdesk.smtp]`.
+/// Queues nothing for a helpdesk without `[helpdesk.smtp]` (or `[helpdesk.send]`).
 pub fn on_ingested(
     tx: Tx<'_>,
     helpdesk: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
 ) -> Result<(), postdesk_store::StoreError> {
-    if helpdesk.config.outgoing.smtp.is_none() {
+    if !helpdesk.config.outgoing.sends_mail() {
         return Ok(());
     }
     let result = match report.outcome {
@@ -124,14 +126,16 @@ fn cut(text: &str) -> String {
 
 /// Sender address and name of a helpdesk's mail.
 pub(crate) fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
-    let smtp = hd.config.outgoing.smtp.as_ref()?;
-    let from = smtp
-        .from
-        .clone()
+    let outgoing = &hd.config.outgoing;
+    if !outgoing.sends_mail() {
+        return None;
+    }
+    let (from, name) = outgoing.configured_from();
+    let from = from
+        .map(str::to_string)
         .or_else(|| hd.config.settings.addresses.first().cloned())?;
-    let name = smtp
-        .from_name
-        .clone()
+    let name = name
+        .map(str::to_string)
         .unwrap_or_else(|| hd.config.settings.name.clone());
     Some((from, name))
 }
@@ -469,7 +473,7 @@ pub async fn mailbox_alert(
     problem: &str,
 ) -> Result<Option<OutboxId>, NotifyError> {
     let contacts = hd.config.outgoing.notifications.alert_contacts.clone();
-    if contacts.is_empty() || hd.config.outgoing.smtp.is_none() {
+    if contacts.is_empty() || !hd.config.outgoing.sends_mail() {
         return Ok(None);
     }
     let Some((from, from_name)) = sender(hd) else {

@@ -219,3 +219,25 @@ fn a_revoked_refresh_token_is_a_mailbox_error_and_check_says_so() {
     let out = desk.run(&["check"]).stdout;
     assert!(out.contains("FAIL  OAuth2 token"), "{out}");
 }
+
+#[test]
+fn replies_go_out_through_gmail_with_our_threading_headers() {
+    let s = setup();
+    let desk = Desk::new(&format!(
+        "[helpdesk.send]\nkind = \"gmail\"\nfrom = \"{ADDRESS}\"\n\n[helpdesk.notifications]\nacknowledge = false\n\n{}",
+        mailbox_toml(&s, "")
+    ));
+    s.gmail.deliver(&request(1), &["INBOX"]);
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    let out = desk.run(&["reply", "1", "--message", "We are on it."]).ok();
+    assert!(out.contains("Sent (outbox 1)"), "{out}");
+    let sent = s.gmail.sent();
+    assert_eq!(sent.len(), 1);
+    let parsed = postdesk_mail::parse(&sent[0]);
+    assert!(parsed.subject.contains("[HD#1]"), "{}", parsed.subject);
+    let raw = String::from_utf8_lossy(&sent[0]);
+    assert!(raw.contains("In-Reply-To: <request1@example.org>"), "{raw}");
+    assert!(raw.contains("References: <request1@example.org>"), "{raw}");
+    assert!(raw.contains(&format!("From: Support <{ADDRESS}>")), "{raw}");
+    assert!(parsed.text.contains("We are on it."));
+}

@@ -436,3 +436,157 @@ fn serve_polls_the_delta_and_takes_new_mail() {
     assert!(status.success(), "serve stops cleanly on SIGTERM");
     assert_eq!(titles(&desk), expected(2));
 }
+
+// ---- Sending through Graph ([helpdesk.send] kind = "graph") ----
+
+fn header(mime: &str, name: &str) -> Option<String> {
+    let head = mime.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
+        .map(|l| l[name.len() + 1..].trim().to_string())
+}
+
+#[test]
+fn replies_go_out_through_graph_with_our_threading_headers_and_answers_thread_back() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let desk = Desk::new(&format!(
+        "[helpdesk.send]\nkind = \"graph\"\nfrom = \"{SUPPORT}\"\n\n[helpdesk.notifications]\nacknowledge = false\n\n{}",
+        mailbox_toml(&graph, SUPPORT, "")
+    ));
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    let out = desk.run(&["reply", "1", "--message", "We are on it."]).ok();
+    assert!(out.contains("Sent (outbox 1)"), "{out}");
+    let sent = graph.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].user, SUPPORT);
+    let mime = String::from_utf8(sent[0].mime.clone().expect("sent as MIME")).unwrap();
+    let message_id = header(&mime, "Message-ID").expect("our Message-ID");
+    assert_eq!(
+        header(&mime, "In-Reply-To").as_deref(),
+        Some("<request1@example.org>"),
+        "{mime}"
+    );
+    assert!(
+        header(&mime, "References").is_some_and(|r| r.contains("<request1@example.org>")),
+        "{mime}"
+    );
+    assert!(header(&mime, "Subject").is_some_and(|s| s.contains("[HD#1]")));
+    assert!(mime.contains("We are on it."));
+
+    // The customer answers that mail, quoting its Message-ID only (no number in the
+    // subject): it threads back to ticket 1 through the mailbox.
+    let answer = mail(
+        &[
+            ("From", "customer1@example.org"),
+            ("Subject", "Re: your answer"),
+            ("In-Reply-To", &message_id),
+            ("References", &message_id),
+        ],
+        "That fixed it.\n",
+    );
+    graph.deliver(SUPPORT, "Inbox", answer.as_bytes());
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("1 appended"), "{out}");
+    assert!(desk.show(1).contains("That fixed it."));
+}
+
+#[test]
+fn a_revoked_graph_sender_keeps_the_mail_queued_and_suppressed_mode_sends_nothing() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let desk = Desk::new(&format!(
+        "[helpdesk.send]\nkind = \"graph\"\n\n[helpdesk.notifications]\nacknowledge = false\n\n{}",
+        mailbox_toml(&graph, SUPPORT, "")
+    ));
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    desk.run(&["scan"]).ok();
+    graph.revoke();
+    let out = desk.run(&["reply", "1", "--message", "Hello."]).ok();
+    assert!(
+        out.contains("not sent yet") && out.contains("sign-in refused"),
+        "{out}"
+    );
+    let list = desk.run(&["outbox", "list"]).ok();
+    assert!(list.contains("queued"), "{list}");
+    assert!(graph.sent().is_empty());
+
+    // Suppressed mode: kept, never sent, whatever the transport.
+    let text = std::fs::read_to_string(desk.config()).unwrap();
+    let (first, rest) = common::split_top(&text);
+    std::fs::write(
+        desk.config(),
+        format!(
+            "{first}
+[outgoing]
+enabled = false
+{rest}"
+        ),
+    )
+    .unwrap();
+    let out = desk.run(&["reply", "1", "--message", "Again."]).ok();
+    assert!(out.contains("suppressed"), "{out}");
+    assert!(graph.sent().is_empty());
+}
+
+#[test]
+fn send_needs_a_mailbox_of_its_kind_and_not_smtp_too() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let desk = Desk::new("[helpdesk.send]\nkind = \"graph\"\n");
+    let run = desk.run(&["check-config"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("send.mailbox") && run.stderr.contains("add one"),
+        "{}",
+        run.stderr
+    );
+    desk.write_config(&format!(
+        "[helpdesk.send]\nkind = \"graph\"\nmailbox = \"other\"\n\n{}",
+        mailbox_toml(&graph, SUPPORT, "")
+    ));
+    let run = desk.run(&["check-config"]);
+    assert!(run.stderr.contains("is named `other`"), "{}", run.stderr);
+    desk.write_config(&format!(
+        "[helpdesk.smtp]\nhost = \"127.0.0.1\"\n\n[helpdesk.send]\nkind = \"graph\"\n\n{}",
+        mailbox_toml(&graph, SUPPORT, "")
+    ));
+    let run = desk.run(&["check-config"]);
+    assert!(run.stderr.contains("not both"), "{}", run.stderr);
+    desk.write_config(&format!(
+        "[helpdesk.send]\nkind = \"graph\"\nmailbox = \"graph:{SUPPORT}\"\n\n{}",
+        mailbox_toml(&graph, SUPPORT, "")
+    ));
+    desk.run(&["check-config"]).ok();
+}
+
+#[test]
+fn a_mail_over_the_size_limit_is_listed_as_failed_with_the_reason_and_moved_aside() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let desk = Desk::new(&mailbox_toml(&graph, SUPPORT, ""));
+    let text = std::fs::read_to_string(desk.config()).unwrap();
+    let (first, rest) = common::split_top(&text);
+    std::fs::write(desk.config(), format!("{first}\nmax_mail_mb = 1\n{rest}")).unwrap();
+    let big = mail(
+        &[
+            ("From", "customer9@example.org"),
+            ("Subject", "Request 9"),
+            ("Message-ID", "<big@example.org>"),
+        ],
+        // 1.1 MB of 76-character lines.
+        &vec!["x".repeat(76); 15_000].join("\n"),
+    );
+    graph.deliver(SUPPORT, "Inbox", big.as_bytes());
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    let out = desk.run(&["scan"]).ok();
+    assert!(
+        out.contains("1 created") && out.contains("1 failed"),
+        "{out}"
+    );
+    assert_eq!(graph.count(SUPPORT, "Unprocessed"), 1);
+    assert_eq!(graph.count(SUPPORT, "Processed"), 1);
+    let failed = desk.run(&["failed", "list"]).ok();
+    assert!(failed.contains("more than the limit"), "{failed}");
+}
