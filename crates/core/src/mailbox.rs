@@ -502,4 +502,52 @@ mod tests {
         let two = settings(r#"{"host": "h", "user": "u", "password": "x", "password_env": "X"}"#);
         assert_eq!(two.check().unwrap_err().key.as_deref(), Some("password"));
     }
+
+    #[test]
+    fn graph_and_gmail_mailboxes_need_their_own_keys() {
+        let key = |json: &str| settings(json).check().err().and_then(|i| i.key);
+        let graph = r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "support@contoso.com"}"#;
+        let m = settings(graph);
+        assert!(m.check().is_ok());
+        assert_eq!(m.display_name(), "graph:support@contoso.com");
+        assert!(!format!("{m:?}").contains("\"s\""));
+        assert_eq!(
+            key(r#"{"kind": "graph", "client_id": "c", "client_secret": "s", "user": "u"}"#)
+                .as_deref(),
+            Some("tenant")
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "user": "u"}"#).as_deref(),
+            Some("client_secret")
+        );
+        // A device-code sign-in needs no secret.
+        assert_eq!(
+            key(
+                r#"{"kind": "graph", "tenant": "t", "client_id": "c", "user": "u", "flow": "device-code"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u", "host": "imap.x"}"#).as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u", "api_url": "ftp://x"}"#).as_deref(),
+            Some("api_url")
+        );
+        assert_eq!(
+            key(r#"{"kind": "gmail", "user": "me"}"#).as_deref(),
+            Some("oauth2")
+        );
+        let gmail = settings(
+            r#"{"kind": "gmail", "user": "me", "oauth2": {"token_url": "https://oauth2.googleapis.com/token", "client_id": "c", "refresh_token": "r"}}"#,
+        );
+        assert!(gmail.check().is_ok());
+        assert_eq!(gmail.display_name(), "gmail:me");
+        // IMAP still needs its host.
+        assert_eq!(
+            key(r#"{"user": "u", "password": "p"}"#).as_deref(),
+            Some("host")
+        );
+    }
 }
