@@ -241,3 +241,42 @@ fn replies_go_out_through_gmail_with_our_threading_headers() {
     assert!(raw.contains(&format!("From: Support <{ADDRESS}>")), "{raw}");
     assert!(parsed.text.contains("We are on it."));
 }
+
+#[test]
+fn killed_between_the_commit_and_the_label_change_then_run_again_each_mail_once() {
+    let s = setup();
+    let desk = Desk::new(&mailbox_toml(&s, ""));
+    for n in 1..=4 {
+        s.gmail.deliver(&request(n), &["INBOX"]);
+    }
+    s.gmail.hold_modifies(true);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("scan")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.gmail.modifies_waiting() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no label change was asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        titles(&desk),
+        expected(4),
+        "all committed before any label change"
+    );
+    assert_eq!(s.gmail.count("INBOX"), 4);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    s.gmail.hold_modifies(false);
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("4 already processed"), "{out}");
+    assert_eq!(titles(&desk), expected(4), "none twice");
+    assert_eq!(s.gmail.labels_of_all(), vec![vec!["Processed"]; 4]);
+}

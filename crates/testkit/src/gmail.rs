@@ -18,7 +18,8 @@
 //! - `POST messages/send {raw}` → `{id, threadId, labelIds: ["SENT"]}`.
 //!
 //! Errors have Google's shape: `{"error": {"code", "message", "status"}}`.
-//! [`FakeGmail::throttle`] answers the next calls 429 `RESOURCE_EXHAUSTED` with `Retry-After`.
+//! [`FakeGmail::throttle`] answers the next calls 429 `RESOURCE_EXHAUSTED` with `Retry-After`;
+//! [`FakeGmail::hold_modifies`] keeps label changes waiting (for a kill before them).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, TcpListener};
@@ -78,6 +79,8 @@ struct State {
     throttled: usize,
     sent: Vec<Vec<u8>>,
     requests: Vec<String>,
+    hold_modifies: bool,
+    modifies_waiting: usize,
 }
 
 impl State {
@@ -165,6 +168,8 @@ impl FakeGmail {
             throttled: 0,
             sent: Vec::new(),
             requests: Vec::new(),
+            hold_modifies: false,
+            modifies_waiting: 0,
         };
         let state = Arc::new(Mutex::new(state));
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the fake Gmail");
@@ -183,7 +188,12 @@ impl FakeGmail {
                     move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                         let state = Arc::clone(&shared);
                         let tokens = Arc::clone(&tokens);
-                        async move { handle(&state, &tokens, method, uri, headers, body) }
+                        async move {
+                            if uri.path().ends_with("/modify") {
+                                hold(&state).await;
+                            }
+                            handle(&state, &tokens, method, uri, headers, body)
+                        }
                     },
                 );
                 axum::serve(listener, app)
@@ -316,11 +326,45 @@ impl FakeGmail {
     }
 }
 
+impl FakeGmail {
+    /// Label changes wait (unanswered) until `hold_modifies(false)`; the test kills postdesk then.
+    pub fn hold_modifies(&self, hold: bool) {
+        self.lock().hold_modifies = hold;
+    }
+
+    /// Label changes waiting now.
+    pub fn modifies_waiting(&self) -> usize {
+        self.lock().modifies_waiting
+    }
+}
+
+/// Waits while label changes are held.
+async fn hold(shared: &Arc<Mutex<State>>) {
+    let mut waiting = false;
+    loop {
+        {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if !state.hold_modifies {
+                if waiting {
+                    state.modifies_waiting -= 1;
+                }
+                return;
+            }
+            if !waiting {
+                waiting = true;
+                state.modifies_waiting += 1;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 impl Drop for FakeGmail {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.lock().hold_modifies = false;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
