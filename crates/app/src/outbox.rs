@@ -69,4 +69,15 @@ impl Outbox<'_> {
             postdesk_notify::send::smtp_password(self.app.store(), &helpdesk.config).await;
         postdesk_notify::send::check(smtp, from, password).await
     }
+
+    /// Tells the helpdesk's alert contacts that a mailbox stopped reading mail and why
+    /// (issue 20: a revoked sign-in of a Graph or Gmail mailbox).
+    pub async fn mailbox_alert(
+        &self,
+        helpdesk: &RegisteredHelpdesk,
+        mailbox: &str,
+        problem: &str,
+    ) -> Result<Option<OutboxId>, postdesk_notify::NotifyError> {
+        postdesk_notify::mailbox_alert(self.app.store(), helpdesk, mailbox, problem).await
+    }
 }

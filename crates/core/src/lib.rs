@@ -61,6 +61,10 @@ text_enum::text_enum! {
         Imap = "imap",
         /// The failed queue, processed again (`postdesk failed retry`).
         Retry = "retry",
+        /// A Microsoft 365 mailbox read through Microsoft Graph (issue 20).
+        Graph = "graph",
+        /// A Gmail mailbox read through the Gmail API (issue 20).
+        Gmail = "gmail",
     }
 }
 

@@ -12,6 +12,8 @@ use crate::config_issue::ConfigIssue;
 pub struct MailboxSettings {
     /// Shown in logs and `postdesk status`; default `user@host`.
     pub name: Option<String>,
+    /// Required for IMAP; Graph and Gmail mailboxes have none.
+    #[serde(default)]
     pub host: String,
     /// Default 993 for `tls`, 143 otherwise.
     pub port: Option<u16>,
@@ -52,6 +54,52 @@ pub struct MailboxSettings {
     pub idle: bool,
     #[serde(default = "yes")]
     pub active: bool,
+
+    // ---- Microsoft Graph and Gmail API mailboxes (issue 20) ----
+    /// `imap` (default), `graph` (Microsoft 365 via Microsoft Graph) or `gmail` (Gmail API).
+    #[serde(default)]
+    pub kind: MailboxKind,
+    /// Graph: the Entra tenant (its id or a domain such as `contoso.onmicrosoft.com`).
+    pub tenant: Option<String>,
+    /// Graph: the app registration's application (client) id.
+    pub client_id: Option<String>,
+    /// Graph: the client secret, inline, from an environment variable or a file — one
+    /// of them for `flow = "client-credentials"`, none needed for `device-code`.
+    pub client_secret: Option<Secret>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Graph: how postdesk signs in.
+    #[serde(default)]
+    pub flow: GraphFlow,
+    /// The API's base URL: default `https://graph.microsoft.com/v1.0` for Graph and
+    /// `https://gmail.googleapis.com/gmail/v1` for Gmail (national clouds, tests).
+    pub api_url: Option<String>,
+    /// Graph: the sign-in authority, default `https://login.microsoftonline.com`.
+    pub login_url: Option<String>,
+}
+
+/// What a `[[helpdesk.mailbox]]` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxKind {
+    #[default]
+    Imap,
+    /// Microsoft 365 / Exchange Online through Microsoft Graph.
+    Graph,
+    /// Gmail / Google Workspace through the Gmail API.
+    Gmail,
+}
+
+/// How a Graph mailbox signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GraphFlow {
+    /// The app's own identity (application permission `Mail.ReadWrite`).
+    #[default]
+    ClientCredentials,
+    /// A user signs in once with `postdesk mailboxes authorize NAME` (delegated
+    /// `Mail.ReadWrite` and `offline_access`); the refresh token is kept in the store.
+    DeviceCode,
 }
 
 impl std::fmt::Debug for MailboxSettings {
@@ -67,9 +115,11 @@ impl std::fmt::Debug for MailboxSettings {
 
 impl MailboxSettings {
     pub fn display_name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{}@{}", self.user, self.host))
+        self.name.clone().unwrap_or_else(|| match self.kind {
+            MailboxKind::Imap => format!("{}@{}", self.user, self.host),
+            MailboxKind::Graph => format!("graph:{}", self.user),
+            MailboxKind::Gmail => format!("gmail:{}", self.user),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -81,6 +131,23 @@ impl MailboxSettings {
 
     /// Checks what serde cannot; the issue's key is inside `[[helpdesk.mailbox]]`.
     pub fn check(&self) -> Result<(), ConfigIssue> {
+        match self.kind {
+            MailboxKind::Imap => self.check_imap()?,
+            MailboxKind::Graph | MailboxKind::Gmail => self.check_api()?,
+        }
+        if self.folders.is_empty() {
+            return Err(ConfigIssue::new(
+                "folders",
+                "name at least one folder, e.g. [\"INBOX\"]",
+            ));
+        }
+        if self.interval_secs == 0 {
+            return Err(ConfigIssue::new("interval_secs", "must be 1 or more"));
+        }
+        Ok(())
+    }
+
+    fn check_imap(&self) -> Result<(), ConfigIssue> {
         match (self.auth, &self.oauth2) {
             (Auth::Password, _) => one_source(
                 "password",
@@ -101,14 +168,75 @@ impl MailboxSettings {
         if self.host.trim().is_empty() {
             return Err(ConfigIssue::new("host", "must not be empty"));
         }
-        if self.folders.is_empty() {
+        Ok(())
+    }
+
+    /// Graph and Gmail: what each needs, and no IMAP key that would be ignored.
+    fn check_api(&self) -> Result<(), ConfigIssue> {
+        let kind = match self.kind {
+            MailboxKind::Graph => "graph",
+            _ => "gmail",
+        };
+        if !self.host.is_empty() || self.password.is_some() || self.password_env.is_some() {
             return Err(ConfigIssue::new(
-                "folders",
-                "name at least one folder, e.g. [\"INBOX\"]",
+                "host",
+                format!("a kind = \"{kind}\" mailbox has no host or password; remove them"),
             ));
         }
-        if self.interval_secs == 0 {
-            return Err(ConfigIssue::new("interval_secs", "must be 1 or more"));
+        if let Some(url) = self
+            .api_url
+            .iter()
+            .chain(&self.login_url)
+            .find(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            return Err(ConfigIssue::new(
+                "api_url",
+                format!("`{url}` is not an http(s) URL"),
+            ));
+        }
+        if self.user.trim().is_empty() {
+            return Err(ConfigIssue::new(
+                "user",
+                "name the mailbox (its address, or `me` for Gmail)",
+            ));
+        }
+        let secrets = [
+            self.client_secret.is_some(),
+            self.client_secret_env.is_some(),
+            self.client_secret_file.is_some(),
+        ];
+        match self.kind {
+            MailboxKind::Graph => {
+                for (key, value) in [("tenant", &self.tenant), ("client_id", &self.client_id)] {
+                    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                        return Err(ConfigIssue::new(
+                            key,
+                            format!(
+                                "kind = \"graph\" needs {key} (from the app registration in Microsoft Entra)"
+                            ),
+                        ));
+                    }
+                }
+                match self.flow {
+                    GraphFlow::ClientCredentials => one_source("client_secret", secrets)?,
+                    GraphFlow::DeviceCode if secrets.iter().filter(|s| **s).count() > 1 => {
+                        return Err(ConfigIssue::new(
+                            "client_secret",
+                            "give only one of client_secret, client_secret_env or client_secret_file",
+                        ));
+                    }
+                    GraphFlow::DeviceCode => {}
+                }
+            }
+            _ => match &self.oauth2 {
+                None => {
+                    return Err(ConfigIssue::new(
+                        "oauth2",
+                        "kind = \"gmail\" needs a [helpdesk.mailbox.oauth2] table (token_url, client_id, client_secret, refresh_token)",
+                    ));
+                }
+                Some(oauth) => oauth.check()?,
+            },
         }
         Ok(())
     }
@@ -373,5 +501,53 @@ mod tests {
         assert_eq!(none.check().unwrap_err().key.as_deref(), Some("password"));
         let two = settings(r#"{"host": "h", "user": "u", "password": "x", "password_env": "X"}"#);
         assert_eq!(two.check().unwrap_err().key.as_deref(), Some("password"));
+    }
+
+    #[test]
+    fn graph_and_gmail_mailboxes_need_their_own_keys() {
+        let key = |json: &str| settings(json).check().err().and_then(|i| i.key);
+        let graph = r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "support@contoso.com"}"#;
+        let m = settings(graph);
+        assert!(m.check().is_ok());
+        assert_eq!(m.display_name(), "graph:support@contoso.com");
+        assert!(!format!("{m:?}").contains("\"s\""));
+        assert_eq!(
+            key(r#"{"kind": "graph", "client_id": "c", "client_secret": "s", "user": "u"}"#)
+                .as_deref(),
+            Some("tenant")
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "user": "u"}"#).as_deref(),
+            Some("client_secret")
+        );
+        // A device-code sign-in needs no secret.
+        assert_eq!(
+            key(
+                r#"{"kind": "graph", "tenant": "t", "client_id": "c", "user": "u", "flow": "device-code"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u", "host": "imap.x"}"#).as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            key(r#"{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u", "api_url": "ftp://x"}"#).as_deref(),
+            Some("api_url")
+        );
+        assert_eq!(
+            key(r#"{"kind": "gmail", "user": "me"}"#).as_deref(),
+            Some("oauth2")
+        );
+        let gmail = settings(
+            r#"{"kind": "gmail", "user": "me", "oauth2": {"token_url": "https://oauth2.googleapis.com/token", "client_id": "c", "refresh_token": "r"}}"#,
+        );
+        assert!(gmail.check().is_ok());
+        assert_eq!(gmail.display_name(), "gmail:me");
+        // IMAP still needs its host.
+        assert_eq!(
+            key(r#"{"user": "u", "password": "p"}"#).as_deref(),
+            Some("host")
+        );
     }
 }

@@ -528,10 +528,57 @@ fn sample() -> minijinja::Value {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub smtp: Option<SmtpSettings>,
+    /// `[helpdesk.send]`: sending through Graph or Gmail instead (issue 20), its
+    /// `mailbox` resolved to the configured mailbox's name. Set by the helpdesk's
+    /// compile, which knows the mailboxes.
+    pub send: Option<SendSettings>,
     pub notifications: NotificationSettings,
     pub templates: Templates,
     /// Set from the global `[outgoing]` table by whoever loads the configuration.
     pub delivery: DeliverySettings,
+}
+
+// ---- Sending through Graph or Gmail (issue 20) ----
+
+/// `[helpdesk.send]`: the sibling of `[helpdesk.smtp]` for tenants without SMTP AUTH:
+/// mail goes out through the API of one of the helpdesk's Graph or Gmail mailboxes,
+/// as the MIME postdesk composed (so its Message-ID, In-Reply-To and References stay).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendSettings {
+    pub kind: SendKind,
+    /// The `[[helpdesk.mailbox]]` (its `name`, or `graph:USER` / `gmail:USER`) whose
+    /// sign-in and account send; default the helpdesk's only mailbox of that kind.
+    pub mailbox: Option<String>,
+    /// Sender address; default the helpdesk's first address.
+    pub from: Option<String>,
+    /// Sender display name; default the helpdesk's name.
+    pub from_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendKind {
+    /// Microsoft Graph `sendMail` with the MIME content.
+    Graph,
+    /// Gmail `users.messages.send` with the raw message.
+    Gmail,
+}
+
+impl Outgoing {
+    /// Whether this helpdesk sends mail at all (over SMTP or an API).
+    pub fn sends_mail(&self) -> bool {
+        self.smtp.is_some() || self.send.is_some()
+    }
+
+    /// The configured sender address and name, if any (else the helpdesk's own).
+    pub fn configured_from(&self) -> (Option<&str>, Option<&str>) {
+        match (&self.smtp, &self.send) {
+            (Some(s), _) => (s.from.as_deref(), s.from_name.as_deref()),
+            (None, Some(s)) => (s.from.as_deref(), s.from_name.as_deref()),
+            (None, None) => (None, None),
+        }
+    }
 }
 
 impl Outgoing {
@@ -585,6 +632,7 @@ impl Outgoing {
             .map_err(|issue| issue.within("notifications"))?;
         Ok(Self {
             smtp,
+            send: None,
             notifications,
             templates,
             delivery: DeliverySettings::default(),

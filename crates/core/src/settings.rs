@@ -93,6 +93,8 @@ pub struct HelpdeskSettings {
     pub mailboxes: Vec<MailboxSettings>,
     /// The SMTP server this helpdesk sends through (`[helpdesk.smtp]`); none: it sends nothing.
     pub smtp: Option<SmtpSettings>,
+    /// Or the API of a Graph or Gmail mailbox (`[helpdesk.send]`, issue 20).
+    pub send: Option<crate::outgoing::SendSettings>,
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
@@ -237,7 +239,8 @@ impl HelpdeskSettings {
                 ConfigIssue::new(key, e.to_string())
             })?;
         let rules = RuleSet::compile(&self.rules, &reference)?;
-        let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
+        let mut outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
+        outgoing.send = self.resolve_send()?;
         let own_addresses = self
             .addresses
             .iter()
@@ -258,6 +261,65 @@ impl HelpdeskSettings {
             rules,
             outgoing,
         })
+    }
+}
+
+impl HelpdeskSettings {
+    /// `[helpdesk.send]` with its mailbox found: one of this helpdesk's mailboxes of
+    /// the same kind (the only one when none is named). Not with `[helpdesk.smtp]`.
+    fn resolve_send(&self) -> Result<Option<crate::outgoing::SendSettings>, ConfigIssue> {
+        use crate::mailbox::MailboxKind;
+        use crate::outgoing::SendKind;
+        let Some(send) = &self.send else {
+            return Ok(None);
+        };
+        if self.smtp.is_some() {
+            return Err(ConfigIssue::new(
+                "send",
+                "give [helpdesk.smtp] or [helpdesk.send], not both",
+            ));
+        }
+        if let Some(from) = &send.from
+            && crate::address::normalize(from).is_none()
+        {
+            return Err(ConfigIssue::new(
+                "send.from",
+                format!("`{from}` is not an email address"),
+            ));
+        }
+        let (kind, word) = match send.kind {
+            SendKind::Graph => (MailboxKind::Graph, "graph"),
+            SendKind::Gmail => (MailboxKind::Gmail, "gmail"),
+        };
+        let candidates: Vec<&MailboxSettings> =
+            self.mailboxes.iter().filter(|m| m.kind == kind).collect();
+        let found = match &send.mailbox {
+            Some(name) => candidates
+                .iter()
+                .find(|m| m.display_name().eq_ignore_ascii_case(name))
+                .copied(),
+            None if candidates.len() == 1 => Some(candidates[0]),
+            None => None,
+        };
+        let Some(mailbox) = found else {
+            return Err(ConfigIssue::new(
+                "send.mailbox",
+                match (&send.mailbox, candidates.len()) {
+                    (Some(name), _) => {
+                        format!("no [[helpdesk.mailbox]] with kind = \"{word}\" is named `{name}`")
+                    }
+                    (None, 0) => format!(
+                        "kind = \"{word}\" sends through a [[helpdesk.mailbox]] with kind = \"{word}\"; add one"
+                    ),
+                    (None, _) => format!(
+                        "several kind = \"{word}\" mailboxes: name the one that sends (mailbox = \"…\")"
+                    ),
+                },
+            ));
+        };
+        let mut resolved = send.clone();
+        resolved.mailbox = Some(mailbox.display_name());
+        Ok(Some(resolved))
     }
 }
 

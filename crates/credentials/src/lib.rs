@@ -10,6 +10,9 @@ use postdesk_store::Store;
 use postdesk_store::mailboxes::StoredTokens;
 use sha2::{Digest, Sha256};
 
+// Issue 20: Microsoft Entra tokens for Graph mailboxes.
+pub mod graph;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error("{0}")]
@@ -134,6 +137,22 @@ pub async fn access_token(
     Ok(Secret::new(response.access_token))
 }
 
+/// A kept access token was refused before its time (revoked early, or the provider
+/// restarted its keys): it is dropped, so the next [`access_token`] (or
+/// [`graph::delegated`]) refreshes. The refresh token stays.
+pub async fn forget_access_token(
+    store: &Store,
+    helpdesk: &str,
+    key: &str,
+) -> Result<(), CredentialError> {
+    if let Some(mut t) = store.oauth_tokens(helpdesk, key).await? {
+        t.access_token = None;
+        t.expires_at = None;
+        store.save_oauth_tokens(helpdesk, key, &t).await?;
+    }
+    Ok(())
+}
+
 async fn refresh(
     settings: &OAuth2Settings,
     refresh_token: &str,
@@ -185,7 +204,9 @@ async fn refresh(
     serde_json::from_slice(&body).map_err(|e| failed(format!("unreadable answer: {e}")))
 }
 
-fn http_client() -> Result<reqwest::Client, CredentialError> {
+/// The HTTPS client (rustls on ring, the web's roots, 30 s per request) every OAuth2
+/// and API call uses.
+pub fn http_client() -> Result<reqwest::Client, CredentialError> {
     use tokio_rustls::rustls;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();

@@ -3,6 +3,8 @@
 //! that causes them (`on_ingested`); agents' replies (`reply`); and the sender
 //! that delivers the outbox over SMTP (`send`).
 
+// Sending through Graph or Gmail (issue 20).
+pub mod api_send;
 pub mod compose;
 pub mod reply;
 pub mod send;
@@ -25,14 +27,14 @@ pub use reply::{ReplyError, ReplyQueued, reply};
 const DESCRIPTION_CHARS: usize = 8000;
 
 /// Called by the pipeline for every applied mail, inside the mail's group transaction.
-/// Queues nothing for a helpdesk without `[helpdesk.smtp]`.
+/// Queues nothing for a helpdesk without `[helpdesk.smtp]` (or `[helpdesk.send]`).
 pub fn on_ingested(
     tx: Tx<'_>,
     helpdesk: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
 ) -> Result<(), postdesk_store::StoreError> {
-    if helpdesk.config.outgoing.smtp.is_none() {
+    if !helpdesk.config.outgoing.sends_mail() {
         return Ok(());
     }
     let result = match report.outcome {
@@ -124,14 +126,16 @@ fn cut(text: &str) -> String {
 
 /// Sender address and name of a helpdesk's mail.
 pub(crate) fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
-    let smtp = hd.config.outgoing.smtp.as_ref()?;
-    let from = smtp
-        .from
-        .clone()
+    let outgoing = &hd.config.outgoing;
+    if !outgoing.sends_mail() {
+        return None;
+    }
+    let (from, name) = outgoing.configured_from();
+    let from = from
+        .map(str::to_string)
         .or_else(|| hd.config.settings.addresses.first().cloned())?;
-    let name = smtp
-        .from_name
-        .clone()
+    let name = name
+        .map(str::to_string)
         .unwrap_or_else(|| hd.config.settings.name.clone());
     Some((from, name))
 }
@@ -454,4 +458,78 @@ fn failed(
     alert.attach_mail = Some((format!("failed-{}.eml", report.intake_id), original));
     queue(tx, hd, alert)?;
     Ok(())
+}
+
+// ---- Mailbox alerts (issue 20) ----
+
+/// Tells the alert contacts of `hd` that mailbox `mailbox` stopped working for a reason
+/// someone has to act on (a revoked sign-in). An outbox row of kind `alert`; its text
+/// is fixed (the `alert` template speaks of one failed mail). `None` when the helpdesk
+/// has no alert contacts or sends no mail.
+pub async fn mailbox_alert(
+    store: &postdesk_store::Store,
+    hd: &RegisteredHelpdesk,
+    mailbox: &str,
+    problem: &str,
+) -> Result<Option<OutboxId>, NotifyError> {
+    let contacts = hd.config.outgoing.notifications.alert_contacts.clone();
+    if contacts.is_empty() || !hd.config.outgoing.sends_mail() {
+        return Ok(None);
+    }
+    let Some((from, from_name)) = sender(hd) else {
+        return Ok(None);
+    };
+    let name = &hd.config.settings.name;
+    let (subject, body) = match hd.config.outgoing.notifications.language.as_str() {
+        "de" => (
+            format!("[postdesk] {name}: Postfach {mailbox} liest keine Mail mehr"),
+            format!(
+                "Das Postfach {mailbox} von {name} kann nicht mehr gelesen werden.\n\nGrund: {problem}\n\n`postdesk check` zeigt Schritt für Schritt, was fehlt; ein Postfach mit delegierter Anmeldung wird mit `postdesk mailboxes authorize {mailbox}` neu angemeldet.\n"
+            ),
+        ),
+        _ => (
+            format!("[postdesk] {name}: mailbox {mailbox} stopped reading mail"),
+            format!(
+                "The mailbox {mailbox} of {name} cannot be read any more.\n\nReason: {problem}\n\n`postdesk check` shows step by step what is missing; a mailbox with delegated sign-in signs in again with `postdesk mailboxes authorize {mailbox}`.\n"
+            ),
+        ),
+    };
+    let message_id = compose::new_message_id(&from);
+    let draft = Draft {
+        from_name: Some(from_name),
+        from,
+        to: contacts.into_iter().map(|a| (None, a)).collect(),
+        cc: Vec::new(),
+        subject: postdesk_core::outgoing::one_line(&subject),
+        body,
+        message_id: message_id.clone(),
+        in_reply_to: None,
+        references: Vec::new(),
+        automatic: Automatic::Generated,
+        attach_mail: None,
+    };
+    let composed = compose::compose(&draft)?;
+    let hd = hd.clone();
+    let id = store
+        .transaction(move |tx| {
+            outbox::queue(
+                tx,
+                &NewOutgoing {
+                    helpdesk_id: hd.id,
+                    ticket_id: None,
+                    intake_id: None,
+                    entry_id: None,
+                    kind: Event::Alert,
+                    message_id: &message_id,
+                    envelope_from: &composed.envelope_from,
+                    recipients: &composed.recipients,
+                    subject: &composed.subject,
+                    raw: &composed.raw,
+                    suppressed: !hd.config.outgoing.delivery.enabled,
+                },
+            )
+            .map_err(NotifyError::from)
+        })
+        .await?;
+    Ok(Some(id))
 }

@@ -241,6 +241,8 @@ pub async fn deliver_due_with<C: Connector>(
 ) -> Result<Delivered, StoreError> {
     let mut done = Delivered::default();
     let mut transports: HashMap<HelpdeskId, Result<C::Transport, String>> = HashMap::new();
+    let mut api_transports: HashMap<HelpdeskId, Result<crate::api_send::ApiTransport, String>> =
+        HashMap::new();
     // Only what was due when this run started: a mail deferred during the run is
     // not tried again by it (its retry may come due while a slow server is tried).
     let started = postdesk_store::now();
@@ -255,6 +257,18 @@ pub async fn deliver_due_with<C: Connector>(
             let hd = helpdesks.iter().find(|h| h.id == mail.helpdesk_id);
             let attempt = if !delivery.enabled {
                 Attempt::Suppressed
+            } else if let Some(h) = hd.filter(|h| h.config.outgoing.send.is_some()) {
+                // `[helpdesk.send]`: the Graph or Gmail API (issue 20).
+                let transport = match api_transports.entry(h.id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(crate::api_send::connect(store, h).await)
+                    }
+                };
+                match transport {
+                    Err(e) => Attempt::Deferred(e.clone()),
+                    Ok(t) => t.send(&mail).await,
+                }
             } else {
                 match hd.and_then(|h| h.config.outgoing.smtp.as_ref().map(|s| (h, s))) {
                     None => Attempt::Deferred(

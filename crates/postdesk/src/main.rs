@@ -61,7 +61,7 @@ enum Command {
     /// Mail rules: see what they would do with mails (`rules test`), writing nothing.
     #[command(subcommand)]
     Rules(cli::rules::RulesCommand),
-    /// Scan every active IMAP mailbox once and exit (for cron and scripts).
+    /// Scan every active mailbox (IMAP, Graph, Gmail) once and exit (for cron and scripts).
     Scan {
         #[arg(long)]
         helpdesk: Option<String>,
@@ -73,6 +73,9 @@ enum Command {
     },
     /// Each mailbox's last successful check, last error and counts.
     Status,
+    /// Mailbox sign-ins: `mailboxes authorize NAME` signs a Graph mailbox in (device code).
+    #[command(subcommand)]
+    Mailboxes(MailboxesCommand),
     /// Run every active mailbox continuously (IDLE or polling), the outbox and the web UI,
     /// until SIGTERM/SIGINT.
     Serve {
@@ -111,6 +114,16 @@ enum DbCommand {
     /// Apply the migrations the database lacks (with `auto_migrate = false`, as is the
     /// default on PostgreSQL, nothing else does), then report the schema version.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum MailboxesCommand {
+    /// Sign a `kind = "graph"`, `flow = "device-code"` mailbox in: prints a code to enter
+    /// at Microsoft's sign-in page, waits, and keeps the tokens in the database.
+    Authorize {
+        /// The mailbox's name (`name`, or `graph:USER`), as `postdesk status` shows it.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -159,6 +172,9 @@ fn main() -> ExitCode {
                 cli::mailboxes::check(&config_path, helpdesk.as_deref()).await
             }
             Command::Status => cli::mailboxes::status(&config_path).await,
+            Command::Mailboxes(MailboxesCommand::Authorize { name }) => {
+                cli::mailboxes::authorize(&config_path, &name).await
+            }
             Command::Serve { listen } => cli::serve::serve(&config_path, listen.as_deref()).await,
             Command::Db(DbCommand::Migrate) => cli::migrate(&config_path).await,
             Command::Agents(command) => cli::agents::run(&config_path, command).await,

@@ -6,6 +6,12 @@ pub mod imap;
 pub mod mbox;
 pub mod stdin;
 
+// Microsoft Graph and Gmail API mailboxes (issue 20), and one face for every kind.
+pub mod any;
+pub mod api;
+pub mod gmail;
+pub mod graph;
+
 use std::path::PathBuf;
 
 pub use postdesk_core::{MailSource, RawMail};

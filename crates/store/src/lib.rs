@@ -16,6 +16,8 @@ mod incoming;
 pub mod ingest;
 mod ledger;
 pub mod mailboxes;
+// Issue 20: the change feeds of Graph and Gmail mailboxes.
+pub mod mailbox_sync;
 pub mod outbox;
 pub mod read;
 mod rules;

@@ -11,6 +11,9 @@
 
 pub mod browser;
 pub mod dovecot;
+// Fake Microsoft Graph and Gmail API servers (issue 20).
+pub mod gmail;
+pub mod graph;
 pub mod oauth;
 pub mod postgres;
 pub mod smtp;

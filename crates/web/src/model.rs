@@ -162,7 +162,14 @@ impl Mailbox {
         Self {
             index: mailbox.index,
             name: mailbox.name(),
-            host: format!("{}:{}", mailbox.settings.host, mailbox.settings.port()),
+            // Graph and Gmail mailboxes (issue 20) have no host: their API is named.
+            host: match mailbox.settings.kind {
+                postdesk_core::mailbox::MailboxKind::Imap => {
+                    format!("{}:{}", mailbox.settings.host, mailbox.settings.port())
+                }
+                postdesk_core::mailbox::MailboxKind::Graph => "Microsoft Graph".into(),
+                postdesk_core::mailbox::MailboxKind::Gmail => "Gmail API".into(),
+            },
             active: mailbox.settings.active,
             helpdesk: mailbox.helpdesk,
             status,

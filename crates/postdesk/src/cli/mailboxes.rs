@@ -8,7 +8,8 @@ use postdesk_app::App;
 use postdesk_app::intake::Summary;
 use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox, MailboxControl, Pending};
 use postdesk_core::time::format_time;
-use postdesk_sources::imap::{self, Mailbox};
+// Every kind of mailbox (IMAP, Graph, Gmail) behind one face (issue 20).
+use postdesk_sources::any::AnyMailbox as Mailbox;
 
 /// The configured mailboxes of all helpdesks, or of the one named; with `active_only`,
 /// the active ones.
@@ -42,19 +43,7 @@ impl ImapControl {
 
 impl MailboxControl for ImapControl {
     fn check<'a>(&'a self, mailbox: &'a ConfiguredMailbox) -> Pending<'a, Vec<CheckStep>> {
-        Box::pin(async move {
-            // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
-            let credential =
-                imap::credential(self.app.store(), &mailbox.helpdesk, &mailbox.settings).await;
-            imap::check::check(&mailbox.settings, credential)
-                .await
-                .into_iter()
-                .map(|step| CheckStep {
-                    name: step.name,
-                    result: step.result,
-                })
-                .collect()
-        })
+        Box::pin(async move { Mailbox::from(mailbox).check(&self.app).await })
     }
 
     fn scan<'a>(&'a self, mailbox: &'a ConfiguredMailbox) -> Pending<'a, Result<Summary, String>> {
@@ -91,11 +80,11 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
         let (mailbox, result) = task.await?;
         match result {
             Ok(summary) => {
-                println!("{} ({}): {summary}", mailbox.name(), mailbox.helpdesk);
+                println!("{} ({}): {summary}", mailbox.name(), mailbox.helpdesk());
             }
             Err(e) => {
                 errors += 1;
-                eprintln!("{} ({}): error: {e}", mailbox.name(), mailbox.helpdesk);
+                eprintln!("{} ({}): error: {e}", mailbox.name(), mailbox.helpdesk());
             }
         }
     }
@@ -143,6 +132,28 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
     if failures > 0 {
         bail!("{failures} check(s) failed");
     }
+    Ok(())
+}
+
+/// `postdesk mailboxes authorize NAME`: a Graph mailbox's device-code sign-in.
+pub async fn authorize(config_path: &Path, name: &str) -> anyhow::Result<()> {
+    let (_, app) = super::open(config_path, None).await?;
+    let all = mailboxes(&app, None, false)?;
+    let Some(mailbox) = all.iter().find(|m| m.name().eq_ignore_ascii_case(name)) else {
+        let names: Vec<String> = all.iter().map(|m| m.name()).collect();
+        bail!(
+            "no mailbox is named `{name}`; the configured ones are: {}",
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let result = Mailbox::from(mailbox).authorize(&app).await;
+    app.store().close().await;
+    result?;
+    println!("{}: signed in; `postdesk check` tests it.", mailbox.name());
     Ok(())
 }
 

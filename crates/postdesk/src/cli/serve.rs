@@ -23,7 +23,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     };
     let mut tasks = Vec::new();
     for mailbox in &boxes {
-        let mailbox = postdesk_sources::imap::Mailbox::from(mailbox);
+        let mailbox = postdesk_sources::any::AnyMailbox::from(mailbox);
         let app = app.clone();
         let stopped = stopped.clone();
         tasks.push(tokio::spawn(

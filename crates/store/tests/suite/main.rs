@@ -82,6 +82,7 @@ mod contacts;
 mod desk;
 mod ingest;
 mod ledger;
+mod mailbox_sync;
 mod mailboxes;
 mod outbox;
 

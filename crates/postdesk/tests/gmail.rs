@@ -1,0 +1,282 @@
+//! Gmail mailboxes through the Gmail API, against testkit's fake Gmail and its OAuth2
+//! token server on loopback, through the real `postdesk` binary: labels as folders,
+//! changed only after the commit; the history id followed; the provider's faults.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Desk, mail};
+use postdesk_testkit::gmail::FakeGmail;
+use postdesk_testkit::oauth::TokenServer;
+
+const ADDRESS: &str = "support@gmail.example";
+
+struct Setup {
+    tokens: Arc<TokenServer>,
+    gmail: FakeGmail,
+    refresh: String,
+}
+
+fn setup() -> Setup {
+    let tokens = Arc::new(TokenServer::start());
+    tokens.client("postdesk", "client-secret");
+    tokens.set_rotation(true);
+    let refresh = tokens.issue_refresh_token(ADDRESS);
+    let gmail = FakeGmail::start(ADDRESS, Arc::clone(&tokens));
+    Setup {
+        tokens,
+        gmail,
+        refresh,
+    }
+}
+
+fn mailbox_toml(s: &Setup, extra: &str) -> String {
+    format!(
+        "[[helpdesk.mailbox]]\nkind = \"gmail\"\nuser = \"{ADDRESS}\"\napi_url = \"{}\"\ncreate_folders = true\n{extra}\n[helpdesk.mailbox.oauth2]\ntoken_url = \"{}\"\nclient_id = \"postdesk\"\nclient_secret = \"client-secret\"\nscopes = [\"https://www.googleapis.com/auth/gmail.modify\"]\nrefresh_token = \"{}\"\n",
+        s.gmail.api_url(),
+        s.tokens.token_url(),
+        s.refresh
+    )
+}
+
+fn request(n: usize) -> Vec<u8> {
+    mail(
+        &[
+            ("From", &format!("customer{n}@example.org")),
+            ("To", "support@example.com"),
+            ("Subject", &format!("Request {n}")),
+            ("Message-ID", &format!("<request{n}@example.org>")),
+        ],
+        &format!("Please help with {n}.\n"),
+    )
+    .into_bytes()
+}
+
+fn titles(desk: &Desk) -> Vec<String> {
+    let list = desk.run(&["tickets", "list", "--limit", "0"]).ok();
+    let mut titles: Vec<String> = list
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split("Request ").nth(1))
+        .map(|t| t.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    titles.sort();
+    titles
+}
+
+fn expected(n: usize) -> Vec<String> {
+    let mut all: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    all.sort();
+    all
+}
+
+fn raw_fetches(gmail: &FakeGmail, since: usize) -> usize {
+    gmail.requests()[since..]
+        .iter()
+        .filter(|r| r.starts_with("GET /gmail/v1/users/") && r.contains("/messages/"))
+        .count()
+}
+
+#[test]
+fn new_mail_becomes_a_ticket_and_is_relabelled_after_the_commit() {
+    let s = setup();
+    let desk = Desk::new(&mailbox_toml(&s, ""));
+    s.gmail.deliver(&request(1), &["INBOX", "UNREAD"]);
+    s.gmail.deliver(&request(2), &["INBOX", "UNREAD"]);
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("2 created"), "{out}");
+    assert_eq!(s.gmail.count("INBOX"), 0);
+    assert_eq!(s.gmail.count("Processed"), 2, "the label was created");
+    assert_eq!(
+        s.gmail.labels_of_all(),
+        vec![vec!["Processed", "UNREAD"]; 2],
+        "exactly one of our labels each"
+    );
+
+    // The answer threads back; the history id is followed, nothing else is read.
+    let reply = mail(
+        &[
+            ("From", "customer1@example.org"),
+            ("Subject", "Re: [HD#1] Request 1"),
+            ("In-Reply-To", "<request1@example.org>"),
+        ],
+        "Thanks!\n",
+    );
+    let before = s.gmail.requests().len();
+    s.gmail.deliver(reply.as_bytes(), &["INBOX"]);
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("1 appended"), "{out}");
+    assert!(desk.show(1).contains("Thanks!"));
+    assert_eq!(
+        raw_fetches(&s.gmail, before),
+        1,
+        "{:?}",
+        &s.gmail.requests()[before..]
+    );
+    assert!(
+        s.gmail.requests()[before..]
+            .iter()
+            .any(|r| r.ends_with("/history")),
+        "the history was followed"
+    );
+    // The refresh token rotated with each refresh; the kept one still works.
+    assert!(s.tokens.refresh_count() >= 1);
+    let status = desk.run(&["status"]).ok();
+    assert!(status.contains("mails processed: 3, failed: 0"), "{status}");
+}
+
+#[test]
+fn refused_mail_gets_the_unprocessed_label() {
+    let s = setup();
+    let desk = Desk::new(&format!(
+        "unknown_sender = \"reject\"\n{}",
+        mailbox_toml(&s, "")
+    ));
+    s.gmail.deliver(&request(1), &["INBOX"]);
+    assert!(desk.run(&["scan"]).ok().contains("1 failed"));
+    assert_eq!(s.gmail.labels_of_all(), vec![vec!["Unprocessed"]]);
+}
+
+#[test]
+fn paging_throttling_an_expired_token_and_lost_history_double_nothing() {
+    let s = setup();
+    s.gmail.set_page_size(2);
+    let desk = Desk::new(&mailbox_toml(&s, "after_success = \"keep\""));
+    for n in 1..=5 {
+        s.gmail.deliver(&request(n), &["INBOX"]);
+    }
+    s.gmail.throttle(2, 1);
+    let started = std::time::Instant::now();
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("5 created"), "{out}");
+    assert_eq!(s.gmail.throttled(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After obeyed"
+    );
+
+    // An access token refused early is refreshed.
+    s.gmail.expire_tokens();
+    s.gmail.deliver(&request(6), &["INBOX"]);
+    let out = desk.run(&["scan"]).ok();
+    assert!(
+        out.contains("1 created, 0 appended, 0 ignored, 0 failed, 0 already"),
+        "{out}"
+    );
+
+    // History too old: the label is read in full again, the ledger knows every mail.
+    s.gmail.expire_history();
+    s.gmail.deliver(&request(7), &["INBOX"]);
+    let before = s.gmail.requests().len();
+    let out = desk.run(&["scan"]).ok();
+    assert!(
+        out.contains("1 created") && out.contains("6 already processed"),
+        "{out} {:?}",
+        &s.gmail.requests()[before..]
+    );
+    assert_eq!(titles(&desk), expected(7));
+    assert_eq!(s.gmail.count("INBOX"), 7, "keep leaves the labels alone");
+}
+
+#[test]
+fn a_revoked_refresh_token_is_a_mailbox_error_and_check_says_so() {
+    let s = setup();
+    let desk = Desk::new(&mailbox_toml(&s, ""));
+    s.gmail.deliver(&request(1), &["INBOX"]);
+    let out = desk.run(&["check"]).ok();
+    assert!(out.contains("ok    OAuth2 token"), "{out}");
+    assert!(
+        out.contains(&format!("ok    mailbox access: {ADDRESS}, 1 mails")),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    folder INBOX: label INBOX (1 mails)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    folder Processed: Processed is missing; it will be created"),
+        "{out}"
+    );
+
+    s.tokens.revoke_all();
+    let run = desk.run(&["scan"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("sign-in refused") && run.stderr.contains("invalid_grant"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        s.gmail.count("INBOX"),
+        1,
+        "nothing taken, nothing relabelled"
+    );
+    let status = desk.run(&["status"]).ok();
+    assert!(status.contains("last error: sign-in refused"), "{status}");
+    assert!(!status.contains(&s.refresh));
+    let out = desk.run(&["check"]).stdout;
+    assert!(out.contains("FAIL  OAuth2 token"), "{out}");
+}
+
+#[test]
+fn replies_go_out_through_gmail_with_our_threading_headers() {
+    let s = setup();
+    let desk = Desk::new(&format!(
+        "[helpdesk.send]\nkind = \"gmail\"\nfrom = \"{ADDRESS}\"\n\n[helpdesk.notifications]\nacknowledge = false\n\n{}",
+        mailbox_toml(&s, "")
+    ));
+    s.gmail.deliver(&request(1), &["INBOX"]);
+    assert!(desk.run(&["scan"]).ok().contains("1 created"));
+    let out = desk.run(&["reply", "1", "--message", "We are on it."]).ok();
+    assert!(out.contains("Sent (outbox 1)"), "{out}");
+    let sent = s.gmail.sent();
+    assert_eq!(sent.len(), 1);
+    let parsed = postdesk_mail::parse(&sent[0]);
+    assert!(parsed.subject.contains("[HD#1]"), "{}", parsed.subject);
+    let raw = String::from_utf8_lossy(&sent[0]);
+    assert!(raw.contains("In-Reply-To: <request1@example.org>"), "{raw}");
+    assert!(raw.contains("References: <request1@example.org>"), "{raw}");
+    assert!(raw.contains(&format!("From: Support <{ADDRESS}>")), "{raw}");
+    assert!(parsed.text.contains("We are on it."));
+}
+
+#[test]
+fn killed_between_the_commit_and_the_label_change_then_run_again_each_mail_once() {
+    let s = setup();
+    let desk = Desk::new(&mailbox_toml(&s, ""));
+    for n in 1..=4 {
+        s.gmail.deliver(&request(n), &["INBOX"]);
+    }
+    s.gmail.hold_modifies(true);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("scan")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.gmail.modifies_waiting() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no label change was asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        titles(&desk),
+        expected(4),
+        "all committed before any label change"
+    );
+    assert_eq!(s.gmail.count("INBOX"), 4);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    s.gmail.hold_modifies(false);
+    let out = desk.run(&["scan"]).ok();
+    assert!(out.contains("4 already processed"), "{out}");
+    assert_eq!(titles(&desk), expected(4), "none twice");
+    assert_eq!(s.gmail.labels_of_all(), vec![vec!["Processed"]; 4]);
+}

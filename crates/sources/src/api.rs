@@ -1,0 +1,430 @@
+//! What Graph and Gmail mailboxes share: HTTP calls that obey the provider's
+//! throttling (429/503 with `Retry-After`) and survive a cut connection, their errors
+//! sorted into transient and permanent ones, the intake of a chunk of mails (committed
+//! before anything is moved), the health record and the polling loop of `serve`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postdesk_app::App;
+use postdesk_app::intake::{PipelineError, Processed, Summary};
+use postdesk_core::RawMail;
+use tokio::sync::watch;
+
+/// Attempts per request when the provider throttles or the connection breaks.
+const ATTEMPTS: u32 = 6;
+/// The longest `Retry-After` obeyed in one wait; longer ones are waited in the next scan.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Mails fetched, then committed together, before they are moved.
+pub const CHUNK: usize = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot reach {url}: {reason}. Check api_url / login_url and the network")]
+    Connect { url: String, reason: String },
+    #[error(
+        "{what}: the provider still throttles after {ATTEMPTS} attempts (HTTP {status}); postdesk tries again later"
+    )]
+    Throttled { what: String, status: u16 },
+    #[error("{what}: the provider answered HTTP {status}: {message}")]
+    Server {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// The sign-in itself was refused: a wrong or revoked secret, a revoked refresh token.
+    #[error("sign-in refused: {0}")]
+    SignIn(String),
+    #[error("{what}: access denied (HTTP {status}): {message}. {hint}")]
+    Denied {
+        what: String,
+        status: u16,
+        message: String,
+        hint: &'static str,
+    },
+    #[error("folder `{0}` does not exist in the mailbox; create it or set create_folders = true")]
+    MissingFolder(String),
+    #[error("{what}: unreadable answer: {reason}")]
+    Protocol { what: String, reason: String },
+    #[error("{0}")]
+    Credential(String),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl From<postdesk_credentials::CredentialError> for ApiError {
+    fn from(e: postdesk_credentials::CredentialError) -> Self {
+        use postdesk_credentials::CredentialError as E;
+        match e {
+            E::Missing(m) => Self::Credential(m),
+            E::OAuth(m) => Self::SignIn(m),
+            E::Store(s) => Self::Pipeline(s.into()),
+        }
+    }
+}
+
+impl From<postdesk_credentials::graph::GraphTokenError> for ApiError {
+    fn from(e: postdesk_credentials::graph::GraphTokenError) -> Self {
+        use postdesk_credentials::graph::GraphTokenError as E;
+        match e {
+            E::Refused(m) => Self::SignIn(m),
+            E::Unavailable(m) => Self::Connect {
+                url: "the sign-in endpoint".into(),
+                reason: m,
+            },
+            E::Credential(c) => c.into(),
+        }
+    }
+}
+
+impl From<postdesk_store::StoreError> for ApiError {
+    fn from(e: postdesk_store::StoreError) -> Self {
+        Self::Pipeline(e.into())
+    }
+}
+
+impl ApiError {
+    /// Worth retrying soon: the network, the provider's load, the store.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Throttled { .. } | Self::Pipeline(_) => true,
+            Self::Server { status, .. } => *status >= 500,
+            Self::Protocol { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Needs someone to act (a secret, a permission, a folder): retrying changes nothing.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
+    }
+
+    /// The sign-in was refused: the alert contacts are told.
+    pub fn is_sign_in(&self) -> bool {
+        matches!(self, Self::SignIn(_))
+    }
+}
+
+/// An answer read to its end.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::Protocol {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The provider's own words: `error.message` (Graph, Gmail) or `error_description`
+    /// (OAuth2), with the error code, else the start of the body.
+    pub fn message(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Wrapped {
+            error: serde_json::Value,
+            error_description: Option<String>,
+        }
+        if let Ok(w) = serde_json::from_slice::<Wrapped>(&self.body) {
+            return match w.error {
+                serde_json::Value::String(code) => match w.error_description {
+                    Some(d) => format!("{code} ({d})"),
+                    None => code,
+                },
+                serde_json::Value::Object(o) => {
+                    let text = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                    format!(
+                        "{} ({})",
+                        text("message"),
+                        text("code").to_owned() + text("status")
+                    )
+                }
+                other => other.to_string(),
+            };
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        text.chars().take(200).collect()
+    }
+
+    /// Graph's `error.code` or Gmail's `error.status`/OAuth2's `error`, for decisions.
+    pub fn code(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        match &v["error"] {
+            serde_json::Value::String(s) => s.clone(),
+            e => e["code"]
+                .as_str()
+                .or(e["status"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
+/// The HTTP client of a mailbox.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Result<Self, ApiError> {
+        Ok(Self {
+            client: postdesk_credentials::http_client()?,
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request `build` makes (again for each attempt) and reads the answer.
+    /// 429 and 503 are waited out as `Retry-After` says (a backoff without it); a
+    /// connection that fails or breaks mid-answer is tried again; other answers are
+    /// the caller's.
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, ApiError> {
+        let mut backoff = Duration::from_millis(500);
+        let mut last = None;
+        for attempt in 1..=ATTEMPTS {
+            let request = build(&self.client);
+            let outcome = async {
+                let response = request.send().await?;
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(retry_after);
+                let body = response.bytes().await?.to_vec();
+                Ok::<_, reqwest::Error>((Reply { status, body }, retry_after))
+            }
+            .await;
+            let wait = match outcome {
+                Ok((reply, retry_after)) if matches!(reply.status, 429 | 503) => {
+                    tracing::info!(what, status = reply.status, ?retry_after, "throttled");
+                    last = Some(ApiError::Throttled {
+                        what: what.to_string(),
+                        status: reply.status,
+                    });
+                    retry_after.unwrap_or(backoff).min(MAX_RETRY_AFTER)
+                }
+                Ok((reply, _)) => return Ok(reply),
+                Err(e) => {
+                    let url = e.url().map(|u| redacted(u.as_str())).unwrap_or_default();
+                    tracing::info!(what, error = %e, attempt, "request failed");
+                    last = Some(ApiError::Connect {
+                        url,
+                        reason: without_url(&e),
+                    });
+                    backoff
+                }
+            };
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(Duration::from_secs(8));
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+}
+
+/// `Retry-After` in seconds (what Graph and Google send); an HTTP date is not used by
+/// either and is taken as "no hint".
+fn retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A URL without its query: delta links and page tokens are bearer-like state.
+fn redacted(url: &str) -> String {
+    url.split('?').next().unwrap_or_default().to_string()
+}
+
+/// reqwest's message, without the URL it appends (it may carry a delta token).
+fn without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    let text = match e.url() {
+        Some(u) => text.replace(&format!(" ({u})"), "").replace(u.as_str(), ""),
+        None => text,
+    };
+    let mut source = std::error::Error::source(e);
+    let mut out = text;
+    while let Some(s) = source {
+        out.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    out
+}
+
+/// A URL path segment: ids and addresses are URL-safe but for a few characters.
+pub fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' | b'=' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Runs `mails` through the intake of `helpdesk_index`: the summary and each mail's
+/// result, all committed when this returns (the caller moves them only then).
+pub async fn intake(
+    app: &App,
+    helpdesk_index: usize,
+    mails: Vec<RawMail>,
+) -> Result<(Summary, Vec<Processed>), ApiError> {
+    let processed = Arc::new(Mutex::new(Vec::with_capacity(mails.len())));
+    let sink = Arc::clone(&processed);
+    let summary = app
+        .intake()
+        .with_helpdesk(helpdesk_index)
+        .with_batch_size(CHUNK)
+        .run(mails.into_iter(), move |batch| {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(batch);
+        })
+        .await?;
+    let processed = std::mem::take(&mut *processed.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((summary, processed))
+}
+
+/// Records a scan's result as the mailbox's health; a refused sign-in that is new
+/// (not the error already on record) alerts the helpdesk's alert contacts.
+pub async fn record(app: &App, helpdesk: &str, name: &str, result: &Result<Summary, ApiError>) {
+    let store = app.store();
+    let outcome = match result {
+        Ok(s) => {
+            store
+                .mailbox_scanned(helpdesk, name, s.total() - s.failed, s.failed)
+                .await
+        }
+        Err(e) => {
+            let message = e.to_string();
+            if e.is_sign_in() {
+                let known = store.mailbox_statuses().await.ok().and_then(|all| {
+                    all.into_iter()
+                        .find(|s| s.helpdesk == helpdesk && s.mailbox == name)
+                        .and_then(|s| s.last_error)
+                });
+                if known.as_deref() != Some(message.as_str()) {
+                    alert(app, helpdesk, name, &message).await;
+                }
+            }
+            store.mailbox_failed(helpdesk, name, &message).await
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(mailbox = %name, error = %e, "cannot record the mailbox status");
+    }
+}
+
+async fn alert(app: &App, helpdesk: &str, name: &str, problem: &str) {
+    let Some(hd) = app
+        .helpdesks()
+        .iter()
+        .find(|h| h.config.settings.name == helpdesk)
+    else {
+        return;
+    };
+    if let Err(e) = app.outbox().mailbox_alert(hd, name, problem).await {
+        tracing::warn!(mailbox = %name, error = %e, "cannot queue the mailbox alert");
+    }
+}
+
+/// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, at once again when
+/// a scan found mail; after an error, with backoff (long for a permanent one), until
+/// `shutdown` turns true. The scan in hand is finished first.
+pub async fn poll<F, Fut>(
+    name: &str,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut scan: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Summary, ApiError>>,
+{
+    let mut backoff = Duration::from_secs(1);
+    while !*shutdown.borrow() {
+        let wait = match scan().await {
+            Ok(summary) => {
+                backoff = Duration::from_secs(1);
+                if summary.total() > 0 {
+                    tracing::info!(mailbox = %name, %summary, "scanned");
+                }
+                interval
+            }
+            Err(e) => {
+                let wait = if e.is_transient() {
+                    backoff
+                } else {
+                    MAX_BACKOFF
+                };
+                tracing::warn!(mailbox = %name, error = %e, retry_in = ?wait, "mailbox error");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait.min(interval.max(backoff))
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn provider_messages_are_read() {
+        let graph = Reply {
+            status: 410,
+            body: br#"{"error":{"code":"SyncStateNotFound","message":"The sync state is gone."}}"#
+                .to_vec(),
+        };
+        assert_eq!(graph.code(), "SyncStateNotFound");
+        assert_eq!(
+            graph.message(),
+            "The sync state is gone. (SyncStateNotFound)"
+        );
+        let oauth = Reply {
+            status: 400,
+            body: br#"{"error":"invalid_grant","error_description":"revoked"}"#.to_vec(),
+        };
+        assert_eq!(oauth.code(), "invalid_grant");
+        assert_eq!(oauth.message(), "invalid_grant (revoked)");
+        let gmail = Reply {
+            status: 404,
+            body: br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#.to_vec(),
+        };
+        assert_eq!(gmail.code(), "NOT_FOUND");
+    }
+
+    #[test]
+    fn urls_lose_their_query() {
+        assert_eq!(
+            redacted("https://graph/v1.0/me/delta?$deltatoken=secret"),
+            "https://graph/v1.0/me/delta"
+        );
+    }
+}

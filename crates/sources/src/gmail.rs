@@ -1,0 +1,643 @@
+//! Gmail mailboxes through the Gmail API (`kind = "gmail"`): OAuth2 with the refresh
+//! token of `[helpdesk.mailbox.oauth2]` (a rotated one kept in the store, as for IMAP),
+//! labels as folders, each mail's raw RFC 822 form through the same intake as IMAP
+//! mail, and only after the commit the label change (the scanned label removed, the
+//! processed or unprocessed one added).
+//!
+//! The first read of a label lists its messages; the mailbox's history id, taken
+//! before that listing, is kept and later reads follow the history from there. It is
+//! saved only once every mail before it is committed and relabelled; a history id
+//! Gmail no longer knows (404) starts the label over, and the ledger recognises what
+//! was already taken.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use postdesk_app::App;
+use postdesk_app::intake::{Processed, Summary};
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
+use postdesk_core::mailbox::{AfterSuccess, MailboxSettings, Secret};
+use postdesk_core::{MailSource, RawMail};
+use postdesk_store::Outcome;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::api::{self, ApiError, Http, Reply, encode};
+
+pub const DEFAULT_API: &str = "https://gmail.googleapis.com/gmail/v1";
+const PAGE_SIZE: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct GmailMailbox {
+    pub helpdesk: String,
+    pub helpdesk_index: usize,
+    pub settings: MailboxSettings,
+}
+
+impl From<&ConfiguredMailbox> for GmailMailbox {
+    fn from(c: &ConfiguredMailbox) -> Self {
+        Self {
+            helpdesk: c.helpdesk.clone(),
+            helpdesk_index: c.helpdesk_index,
+            settings: c.settings.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    #[serde(rename = "emailAddress", default)]
+    email_address: String,
+    #[serde(rename = "messagesTotal")]
+    messages_total: Option<i64>,
+    #[serde(rename = "historyId")]
+    history_id: String,
+}
+
+#[derive(Deserialize, Clone)]
+struct Label {
+    id: String,
+    name: String,
+    #[serde(rename = "messagesTotal")]
+    messages_total: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Labels {
+    #[serde(default)]
+    labels: Vec<Label>,
+}
+
+#[derive(Deserialize)]
+struct MessageRef {
+    id: String,
+    #[serde(rename = "labelIds", default)]
+    label_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageList {
+    #[serde(default)]
+    messages: Vec<MessageRef>,
+    #[serde(rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Added {
+    message: MessageRef,
+}
+
+#[derive(Deserialize)]
+struct LabelChange {
+    message: MessageRef,
+    #[serde(rename = "labelIds", default)]
+    label_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct HistoryRecord {
+    #[serde(rename = "messagesAdded", default)]
+    messages_added: Vec<Added>,
+    #[serde(rename = "labelsAdded", default)]
+    labels_added: Vec<LabelChange>,
+}
+
+#[derive(Deserialize)]
+struct History {
+    #[serde(default)]
+    history: Vec<HistoryRecord>,
+    #[serde(rename = "nextPageToken")]
+    next_page_token: Option<String>,
+    #[serde(rename = "historyId")]
+    history_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    #[serde(rename = "labelIds", default)]
+    label_ids: Vec<String>,
+    raw: String,
+}
+
+impl GmailMailbox {
+    pub fn name(&self) -> String {
+        self.settings.display_name()
+    }
+
+    /// Scans every label once; the result is recorded as the mailbox's health.
+    pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
+        let result = async {
+            let mut session = Session::new(self, app)?;
+            self.scan(&mut session).await
+        }
+        .await;
+        api::record(app, &self.helpdesk, &self.name(), &result).await;
+        result
+    }
+
+    /// Polls every `interval_secs` until `shutdown`.
+    pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
+        let mut session = match Session::new(self, app) {
+            Ok(s) => s,
+            Err(e) => {
+                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
+                return;
+            }
+        };
+        let session = tokio::sync::Mutex::new(&mut session);
+        let name = self.name();
+        api::poll(
+            &name,
+            Duration::from_secs(self.settings.interval_secs),
+            shutdown,
+            || async {
+                let mut session = session.lock().await;
+                let result = self.scan(&mut session).await;
+                api::record(app, &self.helpdesk, &name, &result).await;
+                result
+            },
+        )
+        .await;
+    }
+
+    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+        let mut labels = session.labels().await?;
+        let create = self.settings.create_folders;
+        let processed = labels
+            .resolve(session, &self.settings.processed_folder, create)
+            .await?;
+        let unprocessed = labels
+            .resolve(session, &self.settings.unprocessed_folder, create)
+            .await?;
+        let mut total = Summary::default();
+        for folder in &self.settings.folders {
+            let label = labels.resolve(session, folder, false).await?;
+            let targets = Targets {
+                label: &label,
+                processed: &processed,
+                unprocessed: &unprocessed,
+            };
+            let summary = self
+                .scan_label(session, &mut labels, folder, &targets)
+                .await?;
+            total.absorb(&summary);
+        }
+        Ok(total)
+    }
+
+    async fn scan_label(
+        &self,
+        session: &mut Session<'_>,
+        labels: &mut LabelMap,
+        folder: &str,
+        targets: &Targets<'_>,
+    ) -> Result<Summary, ApiError> {
+        let store = session.app.store().clone();
+        let known = store
+            .sync_token(&self.helpdesk, &self.name(), folder)
+            .await?;
+        let (ids, history_id) = match known {
+            Some(start) => match session.history(targets.label, &start).await? {
+                Some(found) => found,
+                None => {
+                    tracing::warn!(mailbox = %self.name(), folder, "history id too old, full resync");
+                    store
+                        .clear_sync_token(&self.helpdesk, &self.name(), folder)
+                        .await?;
+                    session.list(targets.label).await?
+                }
+            },
+            None => session.list(targets.label).await?,
+        };
+        let mut total = Summary::default();
+        for chunk in ids.chunks(api::CHUNK) {
+            let summary = self.take(session, labels, folder, chunk, targets).await?;
+            total.absorb(&summary);
+        }
+        store
+            .set_sync_token(&self.helpdesk, &self.name(), folder, &history_id)
+            .await?;
+        Ok(total)
+    }
+
+    async fn take(
+        &self,
+        session: &mut Session<'_>,
+        labels: &mut LabelMap,
+        folder: &str,
+        ids: &[String],
+        targets: &Targets<'_>,
+    ) -> Result<Summary, ApiError> {
+        let mut mails = Vec::with_capacity(ids.len());
+        let mut id_of = HashMap::new();
+        for id in ids {
+            let url = format!("{}/messages/{}", session.user_url(), encode(id));
+            let reply = session
+                .call("raw message", |c| c.get(&url).query(&[("format", "raw")]))
+                .await?;
+            if reply.status == 404 {
+                continue; // deleted since it was listed
+            }
+            if !reply.ok() {
+                return Err(failure("raw message", &reply));
+            }
+            let message: RawMessage = reply.json("raw message")?;
+            // Relabelled since the history named it (by us, before a crash, or by someone).
+            if !message.label_ids.iter().any(|l| l == targets.label) {
+                continue;
+            }
+            // Gmail pads its base64url; decoding without the padding takes either form.
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(message.raw.trim_end_matches('='))
+                .map_err(|e| ApiError::Protocol {
+                    what: "raw message".into(),
+                    reason: format!("not base64url: {e}"),
+                })?;
+            let location = format!("gmail://{}/{folder}/{id}", self.name());
+            id_of.insert(location.clone(), id.clone());
+            mails.push(RawMail {
+                source: MailSource::Gmail,
+                location,
+                bytes,
+            });
+        }
+        if mails.is_empty() {
+            return Ok(Summary::default());
+        }
+        let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        self.settle(session, labels, &id_of, &processed, targets)
+            .await?;
+        Ok(summary)
+    }
+
+    /// With the chunk committed, the labels change: the scanned label goes, the
+    /// unprocessed (failures), the rule's or the processed one comes.
+    async fn settle(
+        &self,
+        session: &mut Session<'_>,
+        labels: &mut LabelMap,
+        id_of: &HashMap<String, String>,
+        processed: &[Processed],
+        targets: &Targets<'_>,
+    ) -> Result<(), ApiError> {
+        for p in processed {
+            let Some(id) = id_of.get(&p.location) else {
+                continue;
+            };
+            let (add, remove): (Vec<String>, Vec<String>) = if p.report.outcome == Outcome::Failed {
+                (
+                    vec![targets.unprocessed.to_string()],
+                    vec![targets.label.to_string()],
+                )
+            } else if let Some(folder) = &p.report.move_to_folder {
+                let label = labels.resolve(session, folder, true).await?;
+                (vec![label], vec![targets.label.to_string()])
+            } else {
+                match self.settings.after_success {
+                    AfterSuccess::Move => (
+                        vec![targets.processed.to_string()],
+                        vec![targets.label.to_string()],
+                    ),
+                    AfterSuccess::MarkRead => (Vec::new(), vec!["UNREAD".to_string()]),
+                    AfterSuccess::Keep => continue,
+                }
+            };
+            let url = format!("{}/messages/{}/modify", session.user_url(), encode(id));
+            let body = serde_json::json!({"addLabelIds": add, "removeLabelIds": remove});
+            let reply = session
+                .call("label change", |c| c.post(&url).json(&body))
+                .await?;
+            if !reply.ok() && reply.status != 404 {
+                return Err(failure("label change", &reply));
+            }
+        }
+        Ok(())
+    }
+
+    /// `postdesk check`: token, mailbox access, each label.
+    pub async fn check(&self, app: &App) -> Vec<CheckStep> {
+        let mut steps = Vec::new();
+        let mut push = |name: &str, result: Result<String, String>| {
+            let ok = result.is_ok();
+            steps.push(CheckStep {
+                name: name.to_string(),
+                result,
+            });
+            ok
+        };
+        let mut session = match Session::new(self, app) {
+            Ok(s) => s,
+            Err(e) => {
+                push("credentials", Err(e.to_string()));
+                return steps;
+            }
+        };
+        let token = match session.token().await {
+            Ok(_) => Ok("refreshed".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if !push("OAuth2 token", token) {
+            return steps;
+        }
+        let url = format!("{}/profile", session.user_url());
+        let profile = match session.call("mailbox access", |c| c.get(&url)).await {
+            Ok(r) if r.ok() => r.json::<Profile>("profile"),
+            Ok(r) => Err(failure("mailbox access", &r)),
+            Err(e) => Err(e),
+        };
+        match profile {
+            Ok(p) => push(
+                "mailbox access",
+                Ok(format!(
+                    "{}, {} mails",
+                    p.email_address,
+                    p.messages_total.unwrap_or(0)
+                )),
+            ),
+            Err(e) => {
+                push("mailbox access", Err(e.to_string()));
+                return steps;
+            }
+        };
+        let labels = match session.labels().await {
+            Ok(l) => l,
+            Err(e) => {
+                push("labels", Err(e.to_string()));
+                return steps;
+            }
+        };
+        let wanted = self.settings.folders.iter().chain([
+            &self.settings.processed_folder,
+            &self.settings.unprocessed_folder,
+        ]);
+        for folder in wanted {
+            let result = match labels.find(folder) {
+                Some(l) => Ok(match l.messages_total {
+                    Some(n) if self.settings.folders.contains(folder) => {
+                        format!("label {} ({n} mails)", l.name)
+                    }
+                    _ => format!("label {}", l.name),
+                }),
+                None if self.settings.create_folders => Ok(format!(
+                    "{folder} is missing; it will be created (create_folders = true)"
+                )),
+                None => Err(format!(
+                    "there is no label {folder}; create it in Gmail or set create_folders = true"
+                )),
+            };
+            push(&format!("folder {folder}"), result);
+        }
+        steps
+    }
+}
+
+struct Targets<'a> {
+    label: &'a str,
+    processed: &'a str,
+    unprocessed: &'a str,
+}
+
+struct Session<'a> {
+    mailbox: &'a GmailMailbox,
+    app: &'a App,
+    http: Http,
+}
+
+impl<'a> Session<'a> {
+    fn new(mailbox: &'a GmailMailbox, app: &'a App) -> Result<Self, ApiError> {
+        Ok(Self {
+            mailbox,
+            app,
+            http: Http::new()?,
+        })
+    }
+
+    fn user_url(&self) -> String {
+        format!(
+            "{}/users/{}",
+            self.mailbox
+                .settings
+                .api_url
+                .as_deref()
+                .unwrap_or(DEFAULT_API)
+                .trim_end_matches('/'),
+            encode(&self.mailbox.settings.user)
+        )
+    }
+
+    /// A valid access token (refreshed, a rotated refresh token kept, by the credentials crate).
+    async fn token(&self) -> Result<Secret, ApiError> {
+        let m = self.mailbox;
+        let oauth2 = m.settings.oauth2.as_ref().ok_or_else(|| {
+            ApiError::Credential("kind = \"gmail\" needs [helpdesk.mailbox.oauth2]".into())
+        })?;
+        Ok(
+            postdesk_credentials::access_token(self.app.store(), &m.helpdesk, &m.name(), oauth2)
+                .await?,
+        )
+    }
+
+    /// A Gmail call; a 401 drops the kept access token and tries once more.
+    async fn call(
+        &mut self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, ApiError> {
+        for fresh in [false, true] {
+            let token = self.token().await?;
+            let reply = self
+                .http
+                .send(what, |c| build(c).bearer_auth(token.expose()))
+                .await?;
+            if reply.status != 401 {
+                return Ok(reply);
+            }
+            if fresh {
+                return Err(ApiError::SignIn(format!(
+                    "{what}: a new access token was refused too: {}",
+                    reply.message()
+                )));
+            }
+            tracing::info!(what, "access token refused, refreshing");
+            postdesk_credentials::forget_access_token(
+                self.app.store(),
+                &self.mailbox.helpdesk,
+                &self.mailbox.name(),
+            )
+            .await?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn labels(&mut self) -> Result<LabelMap, ApiError> {
+        let url = format!("{}/labels", self.user_url());
+        let reply = self.call("labels", |c| c.get(&url)).await?;
+        if !reply.ok() {
+            return Err(failure("labels", &reply));
+        }
+        Ok(LabelMap {
+            labels: reply.json::<Labels>("labels")?.labels,
+        })
+    }
+
+    /// Every message with `label`, oldest first, and the history id to follow from.
+    async fn list(&mut self, label: &str) -> Result<(Vec<String>, String), ApiError> {
+        let url = format!("{}/profile", self.user_url());
+        let reply = self.call("profile", |c| c.get(&url)).await?;
+        if !reply.ok() {
+            return Err(failure("profile", &reply));
+        }
+        // Taken before the listing: what arrives meanwhile is in the history after it.
+        let history_id = reply.json::<Profile>("profile")?.history_id;
+        let url = format!("{}/messages", self.user_url());
+        let mut ids = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("labelIds", label.to_string()),
+                ("maxResults", PAGE_SIZE.to_string()),
+            ];
+            if let Some(p) = &page {
+                query.push(("pageToken", p.clone()));
+            }
+            let reply = self
+                .call("message list", |c| c.get(&url).query(&query))
+                .await?;
+            if !reply.ok() {
+                return Err(failure("message list", &reply));
+            }
+            let list: MessageList = reply.json("message list")?;
+            ids.extend(list.messages.into_iter().map(|m| m.id));
+            match list.next_page_token {
+                Some(p) => page = Some(p),
+                None => break,
+            }
+        }
+        // Gmail lists newest first; a reply should follow what it answers.
+        ids.reverse();
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        Ok((ids, history_id))
+    }
+
+    /// Messages that got `label` since `start`, in order, and the new history id;
+    /// `None` when Gmail no longer has history that old (a full read follows).
+    async fn history(
+        &mut self,
+        label: &str,
+        start: &str,
+    ) -> Result<Option<(Vec<String>, String)>, ApiError> {
+        let url = format!("{}/history", self.user_url());
+        let mut ids = Vec::new();
+        let mut seen = HashSet::new();
+        let mut page: Option<String> = None;
+        let mut newest = start.to_string();
+        loop {
+            let mut query = vec![
+                ("startHistoryId", start.to_string()),
+                ("labelId", label.to_string()),
+                ("historyTypes", "messageAdded".to_string()),
+                ("historyTypes", "labelAdded".to_string()),
+                ("maxResults", PAGE_SIZE.to_string()),
+            ];
+            if let Some(p) = &page {
+                query.push(("pageToken", p.clone()));
+            }
+            let reply = self.call("history", |c| c.get(&url).query(&query)).await?;
+            if reply.status == 404 {
+                return Ok(None);
+            }
+            if !reply.ok() {
+                return Err(failure("history", &reply));
+            }
+            let history: History = reply.json("history")?;
+            for record in history.history {
+                let added = record
+                    .messages_added
+                    .into_iter()
+                    .map(|a| a.message)
+                    .filter(|m| m.label_ids.iter().any(|l| l == label));
+                let labelled = record
+                    .labels_added
+                    .into_iter()
+                    .filter(|c| c.label_ids.iter().any(|l| l == label))
+                    .map(|c| c.message);
+                for m in added.chain(labelled) {
+                    if seen.insert(m.id.clone()) {
+                        ids.push(m.id);
+                    }
+                }
+            }
+            if let Some(h) = history.history_id {
+                newest = h;
+            }
+            match history.next_page_token {
+                Some(p) => page = Some(p),
+                None => break,
+            }
+        }
+        Ok(Some((ids, newest)))
+    }
+}
+
+/// Label names to ids (`INBOX`, `UNREAD`… are their own ids).
+struct LabelMap {
+    labels: Vec<Label>,
+}
+
+impl LabelMap {
+    fn find(&self, name: &str) -> Option<&Label> {
+        self.labels.iter().find(|l| l.id == name).or_else(|| {
+            self.labels
+                .iter()
+                .find(|l| l.name.eq_ignore_ascii_case(name))
+        })
+    }
+
+    async fn resolve(
+        &mut self,
+        session: &mut Session<'_>,
+        name: &str,
+        create: bool,
+    ) -> Result<String, ApiError> {
+        if let Some(l) = self.find(name) {
+            return Ok(l.id.clone());
+        }
+        if !create {
+            return Err(ApiError::MissingFolder(name.to_string()));
+        }
+        let url = format!("{}/labels", session.user_url());
+        let body = serde_json::json!({
+            "name": name,
+            "labelListVisibility": "labelShow",
+            "messageListVisibility": "show",
+        });
+        let reply = session
+            .call("create label", |c| c.post(&url).json(&body))
+            .await?;
+        if !reply.ok() {
+            return Err(failure("create label", &reply));
+        }
+        let label: Label = reply.json("create label")?;
+        self.labels.push(label.clone());
+        Ok(label.id)
+    }
+}
+
+fn failure(what: &str, reply: &Reply) -> ApiError {
+    match reply.status {
+        403 => ApiError::Denied {
+            what: what.to_string(),
+            status: 403,
+            message: reply.message(),
+            hint: "Enable the Gmail API in the Google Cloud project and grant the scope https://www.googleapis.com/auth/gmail.modify",
+        },
+        status => ApiError::Server {
+            what: what.to_string(),
+            status,
+            message: reply.message(),
+        },
+    }
+}

@@ -1,0 +1,786 @@
+//! Microsoft 365 mailboxes through Microsoft Graph (`kind = "graph"`): sign-in with
+//! the client-credentials flow or a delegated device-code sign-in, each folder read with
+//! the delta query (its delta link kept in the store), each mail's MIME content
+//! (`/$value`) through the same intake as IMAP mail, and only then the move to the
+//! processed (or unprocessed) folder.
+//!
+//! The order is what makes a crash harmless: the delta link is saved only once every
+//! mail it covers is committed and moved, so mail read again after a crash is found
+//! in the ledger (its Message-ID, or the SHA-256 of its MIME content) and only moved.
+//! An expired delta token (410, `SyncStateNotFound`) starts the folder over, which for
+//! the same reason doubles nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use postdesk_app::App;
+use postdesk_app::intake::{Processed, Summary};
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
+use postdesk_core::mailbox::{AfterSuccess, GraphFlow, MailboxSettings, Secret};
+use postdesk_core::{MailSource, RawMail};
+use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
+use postdesk_store::Outcome;
+use postdesk_store::mailboxes::StoredTokens;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::api::{self, ApiError, Http, Reply, encode};
+
+pub const DEFAULT_API: &str = "https://graph.microsoft.com/v1.0";
+/// Messages per delta page asked for (`Prefer: odata.maxpagesize`).
+const PAGE_SIZE: usize = 50;
+/// An access token in hand is renewed when it has less than this left.
+const MARGIN: i64 = 120;
+/// Graph's well-known folder names, usable wherever a folder id is.
+const WELL_KNOWN: &[&str] = &[
+    "inbox",
+    "archive",
+    "deleteditems",
+    "drafts",
+    "junkemail",
+    "sentitems",
+    "outbox",
+];
+
+/// A Graph mailbox and the helpdesk it feeds.
+#[derive(Debug, Clone)]
+pub struct GraphMailbox {
+    pub helpdesk: String,
+    pub helpdesk_index: usize,
+    pub settings: MailboxSettings,
+}
+
+impl From<&ConfiguredMailbox> for GraphMailbox {
+    fn from(c: &ConfiguredMailbox) -> Self {
+        Self {
+            helpdesk: c.helpdesk.clone(),
+            helpdesk_index: c.helpdesk_index,
+            settings: c.settings.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DeviceCode {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    expires_in: Option<u64>,
+    interval: Option<u64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    value: Vec<serde_json::Value>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FolderList {
+    #[serde(default)]
+    value: Vec<Folder>,
+}
+
+#[derive(Deserialize)]
+struct Folder {
+    id: String,
+    #[serde(rename = "displayName", default)]
+    display_name: String,
+    #[serde(rename = "totalItemCount")]
+    total_item_count: Option<i64>,
+}
+
+impl GraphMailbox {
+    pub fn name(&self) -> String {
+        self.settings.display_name()
+    }
+
+    fn api(&self) -> String {
+        self.settings
+            .api_url
+            .as_deref()
+            .unwrap_or(DEFAULT_API)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn authority(&self) -> String {
+        graph_token::authority(&self.settings)
+    }
+
+    fn client_id(&self) -> String {
+        self.settings.client_id.clone().unwrap_or_default()
+    }
+
+    /// Scans every folder once; the result is recorded as the mailbox's health.
+    pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
+        let result = async {
+            let mut session = Session::new(self, app)?;
+            self.scan(&mut session).await
+        }
+        .await;
+        api::record(app, &self.helpdesk, &self.name(), &result).await;
+        result
+    }
+
+    /// Polls every `interval_secs` until `shutdown`; one session (and token) throughout.
+    pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
+        let mut session = match Session::new(self, app) {
+            Ok(s) => s,
+            Err(e) => {
+                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
+                return;
+            }
+        };
+        let session = tokio::sync::Mutex::new(&mut session);
+        let name = self.name();
+        api::poll(
+            &name,
+            Duration::from_secs(self.settings.interval_secs),
+            shutdown,
+            || async {
+                let mut session = session.lock().await;
+                let result = self.scan(&mut session).await;
+                api::record(app, &self.helpdesk, &name, &result).await;
+                result
+            },
+        )
+        .await;
+    }
+
+    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+        let mut folders = Folders::default();
+        let processed = folders
+            .resolve(
+                session,
+                &self.settings.processed_folder,
+                self.settings.create_folders,
+            )
+            .await?;
+        let unprocessed = folders
+            .resolve(
+                session,
+                &self.settings.unprocessed_folder,
+                self.settings.create_folders,
+            )
+            .await?;
+        let mut total = Summary::default();
+        for folder in &self.settings.folders {
+            let id = folders.resolve(session, folder, false).await?;
+            let targets = Targets {
+                processed: &processed,
+                unprocessed: &unprocessed,
+            };
+            let summary = self
+                .scan_folder(session, &mut folders, folder, &id, &targets)
+                .await?;
+            total.absorb(&summary);
+        }
+        Ok(total)
+    }
+
+    async fn scan_folder(
+        &self,
+        session: &mut Session<'_>,
+        folders: &mut Folders,
+        folder: &str,
+        folder_id: &str,
+        targets: &Targets<'_>,
+    ) -> Result<Summary, ApiError> {
+        let store = session.app.store().clone();
+        let start = format!(
+            "{}/mailFolders/{}/messages/delta?$select=id",
+            session.user_url(),
+            encode(folder_id)
+        );
+        let mut url = store
+            .sync_token(&self.helpdesk, &self.name(), folder)
+            .await?
+            .unwrap_or_else(|| start.clone());
+        let mut total = Summary::default();
+        let mut reset = false;
+        // A mail that shows up twice in one round (changed while we read) is read once.
+        let mut seen = HashSet::new();
+        loop {
+            let reply = session
+                .call("delta query", |c| {
+                    c.get(&url)
+                        .header("Prefer", format!("odata.maxpagesize={PAGE_SIZE}"))
+                })
+                .await?;
+            if reply.status == 410 || is_sync_reset(&reply) {
+                if reset {
+                    return Err(failure("delta query", &reply));
+                }
+                // The token expired or the folder's sync state is gone: read it all
+                // again; the ledger recognises what was already taken.
+                tracing::warn!(mailbox = %self.name(), folder, code = %reply.code(), "delta token refused, full resync");
+                store
+                    .clear_sync_token(&self.helpdesk, &self.name(), folder)
+                    .await?;
+                url = start.clone();
+                reset = true;
+                continue;
+            }
+            if !reply.ok() {
+                return Err(failure("delta query", &reply));
+            }
+            let page: Page = reply.json("delta query")?;
+            let ids: Vec<String> = page
+                .value
+                .iter()
+                .filter(|m| m.get("@removed").is_none())
+                .filter_map(|m| m["id"].as_str().map(str::to_string))
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            for chunk in ids.chunks(api::CHUNK) {
+                let summary = self.take(session, folders, folder, chunk, targets).await?;
+                total.absorb(&summary);
+            }
+            match (page.next_link, page.delta_link) {
+                (Some(next), _) => url = next,
+                (None, Some(delta)) => {
+                    store
+                        .set_sync_token(&self.helpdesk, &self.name(), folder, &delta)
+                        .await?;
+                    return Ok(total);
+                }
+                (None, None) => {
+                    return Err(ApiError::Protocol {
+                        what: "delta query".into(),
+                        reason: "a page with neither @odata.nextLink nor @odata.deltaLink".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Fetches, commits, then moves one chunk of messages.
+    async fn take(
+        &self,
+        session: &mut Session<'_>,
+        folders: &mut Folders,
+        folder: &str,
+        ids: &[String],
+        targets: &Targets<'_>,
+    ) -> Result<Summary, ApiError> {
+        let mut mails = Vec::with_capacity(ids.len());
+        let mut id_of = HashMap::new();
+        for id in ids {
+            let url = format!("{}/messages/{}/$value", session.user_url(), encode(id));
+            let reply = session.call("message content", |c| c.get(&url)).await?;
+            if reply.status == 404 {
+                continue; // moved or deleted by someone since the delta listed it
+            }
+            if !reply.ok() {
+                return Err(failure("message content ($value)", &reply));
+            }
+            let location = format!("graph://{}/{folder}/{id}", self.name());
+            id_of.insert(location.clone(), id.clone());
+            mails.push(RawMail {
+                source: MailSource::Graph,
+                location,
+                bytes: reply.body,
+            });
+        }
+        if mails.is_empty() {
+            return Ok(Summary::default());
+        }
+        let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        self.settle(session, folders, &id_of, &processed, targets)
+            .await?;
+        Ok(summary)
+    }
+
+    /// With the chunk committed, each mail leaves its folder: failures to the
+    /// unprocessed folder, mails an `ignore` rule files to theirs, the rest per
+    /// `after_success`.
+    async fn settle(
+        &self,
+        session: &mut Session<'_>,
+        folders: &mut Folders,
+        id_of: &HashMap<String, String>,
+        processed: &[Processed],
+        targets: &Targets<'_>,
+    ) -> Result<(), ApiError> {
+        for p in processed {
+            let Some(id) = id_of.get(&p.location) else {
+                continue;
+            };
+            let target = if p.report.outcome == Outcome::Failed {
+                Some(targets.unprocessed.to_string())
+            } else if let Some(folder) = &p.report.move_to_folder {
+                Some(folders.resolve(session, folder, true).await?)
+            } else {
+                match self.settings.after_success {
+                    AfterSuccess::Move => Some(targets.processed.to_string()),
+                    AfterSuccess::MarkRead => {
+                        let url = format!("{}/messages/{}", session.user_url(), encode(id));
+                        let reply = session
+                            .call("mark as read", |c| {
+                                c.patch(&url).json(&serde_json::json!({"isRead": true}))
+                            })
+                            .await?;
+                        if !reply.ok() && reply.status != 404 {
+                            return Err(failure("mark as read", &reply));
+                        }
+                        None
+                    }
+                    // The delta link remembers where reading stopped.
+                    AfterSuccess::Keep => None,
+                }
+            };
+            if let Some(target) = target {
+                let url = format!("{}/messages/{}/move", session.user_url(), encode(id));
+                let reply = session
+                    .call("move", |c| {
+                        c.post(&url)
+                            .json(&serde_json::json!({"destinationId": target}))
+                    })
+                    .await?;
+                // 404: gone already (moved by an earlier run that died before its delta link).
+                if !reply.ok() && reply.status != 404 {
+                    return Err(failure("move", &reply));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `postdesk check`: token, mailbox access, each folder, mails waiting.
+    pub async fn check(&self, app: &App) -> Vec<CheckStep> {
+        let mut steps = Vec::new();
+        let mut step = |name: &str, result: Result<String, String>| {
+            let ok = result.is_ok();
+            steps.push(CheckStep {
+                name: name.to_string(),
+                result,
+            });
+            ok
+        };
+        let mut session = match Session::new(self, app) {
+            Ok(s) => s,
+            Err(e) => {
+                step("credentials", Err(e.to_string()));
+                return steps;
+            }
+        };
+        let flow = match self.settings.flow {
+            GraphFlow::ClientCredentials => "client credentials",
+            GraphFlow::DeviceCode => "device-code sign-in",
+        };
+        match session.token().await {
+            Ok(_) => step("token", Ok(format!("{flow} at {}", self.authority()))),
+            Err(e) => return fail(steps, "token", e),
+        };
+        let url = format!("{}/mailFolders/inbox", session.user_url());
+        match session.call("mailbox access", |c| c.get(&url)).await {
+            Ok(r) if r.ok() => step("mailbox access", Ok(self.settings.user.clone())),
+            Ok(r) => {
+                let e = failure("mailbox access", &r);
+                let hint = match r.status {
+                    404 => format!("{e}. Check `user`: it must be the mailbox's address or id"),
+                    _ => e.to_string(),
+                };
+                step("mailbox access", Err(hint));
+                return steps;
+            }
+            Err(e) => return fail(steps, "mailbox access", e),
+        };
+        let mut folders = Folders::default();
+        let wanted = self.settings.folders.iter().chain([
+            &self.settings.processed_folder,
+            &self.settings.unprocessed_folder,
+        ]);
+        for folder in wanted {
+            let result = match folders.find(&mut session, folder).await {
+                Ok(Some(found)) => Ok(match found.total_item_count {
+                    Some(n) if self.settings.folders.contains(folder) => {
+                        format!("{} ({n} mails waiting)", found.display_name)
+                    }
+                    _ => found.display_name,
+                }),
+                Ok(None) if self.settings.create_folders => Ok(format!(
+                    "{folder} is missing; it will be created (create_folders = true)"
+                )),
+                Ok(None) => Err(format!(
+                    "{folder} is missing; create it in the mailbox or set create_folders = true"
+                )),
+                Err(e) => Err(e.to_string()),
+            };
+            step(&format!("folder {folder}"), result);
+        }
+        steps
+    }
+
+    /// `postdesk mailboxes authorize NAME`: the device-code sign-in. Prints what the
+    /// user does, waits for it, and keeps the tokens in the store.
+    pub async fn authorize(&self, app: &App) -> Result<(), ApiError> {
+        if self.settings.flow != GraphFlow::DeviceCode {
+            return Err(ApiError::Credential(format!(
+                "{} signs in with client credentials; set flow = \"device-code\" to sign in as a user",
+                self.name()
+            )));
+        }
+        let http = Http::new()?;
+        let url = format!("{}/devicecode", self.authority());
+        let form = [
+            ("client_id", self.client_id()),
+            ("scope", DELEGATED_SCOPE.to_string()),
+        ];
+        let reply = http
+            .send("device code", |c| c.post(&url).form(&form))
+            .await?;
+        if !reply.ok() {
+            return Err(ApiError::SignIn(format!(
+                "{}. Allow public client flows for the app registration in Entra (Authentication)",
+                reply.message()
+            )));
+        }
+        let code: DeviceCode = reply.json("device code")?;
+        println!(
+            "{}",
+            code.message.clone().unwrap_or_else(|| format!(
+                "To sign in, open {} and enter the code {}.",
+                code.verification_uri, code.user_code
+            ))
+        );
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(code.expires_in.unwrap_or(900));
+        let mut interval = Duration::from_secs(code.interval.unwrap_or(5).max(1));
+        let token_url = format!("{}/token", self.authority());
+        let secret = graph_token::client_secret(&self.settings)?;
+        loop {
+            tokio::time::sleep(interval).await;
+            let mut form = vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:device_code".to_string(),
+                ),
+                ("client_id", self.client_id()),
+                ("device_code", code.device_code.clone()),
+            ];
+            if let Some(s) = &secret {
+                form.push(("client_secret", s.expose().to_string()));
+            }
+            let reply = http
+                .send("device code sign-in", |c| c.post(&token_url).form(&form))
+                .await?;
+            if reply.ok() {
+                let answer: TokenAnswer = reply.json("token")?;
+                let Some(refresh) = answer.refresh_token.clone() else {
+                    return Err(ApiError::SignIn(
+                        "no refresh token came back; the scope must include offline_access".into(),
+                    ));
+                };
+                let now = postdesk_store::now();
+                app.store()
+                    .save_oauth_tokens(
+                        &self.helpdesk,
+                        &self.name(),
+                        &StoredTokens {
+                            configured: graph_token::fingerprint(&self.settings),
+                            refresh_token: refresh,
+                            access_token: Some(answer.access_token),
+                            expires_at: answer.expires_in.map(|s| now + s),
+                        },
+                    )
+                    .await?;
+                return Ok(());
+            }
+            match reply.code().as_str() {
+                "authorization_pending" => {}
+                "slow_down" => interval += Duration::from_secs(5),
+                _ => return Err(ApiError::SignIn(reply.message())),
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ApiError::SignIn(
+                    "the code expired before anyone signed in; run authorize again".into(),
+                ));
+            }
+        }
+    }
+}
+
+fn fail(mut steps: Vec<CheckStep>, name: &str, e: ApiError) -> Vec<CheckStep> {
+    steps.push(CheckStep {
+        name: name.to_string(),
+        result: Err(e.to_string()),
+    });
+    steps
+}
+
+struct Targets<'a> {
+    processed: &'a str,
+    unprocessed: &'a str,
+}
+
+/// A signed-in connection to one mailbox: the HTTP client and the access token.
+struct Session<'a> {
+    mailbox: &'a GraphMailbox,
+    app: &'a App,
+    http: Http,
+    token: Option<(Secret, i64)>,
+}
+
+impl<'a> Session<'a> {
+    fn new(mailbox: &'a GraphMailbox, app: &'a App) -> Result<Self, ApiError> {
+        Ok(Self {
+            mailbox,
+            app,
+            http: Http::new()?,
+            token: None,
+        })
+    }
+
+    fn user_url(&self) -> String {
+        format!(
+            "{}/users/{}",
+            self.mailbox.api(),
+            encode(&self.mailbox.settings.user)
+        )
+    }
+
+    /// A valid access token: the one in hand, else a new one.
+    async fn token(&mut self) -> Result<Secret, ApiError> {
+        let now = postdesk_store::now();
+        if let Some((token, expires)) = &self.token
+            && expires - now > MARGIN
+        {
+            return Ok(token.clone());
+        }
+        let (token, expires) = match self.mailbox.settings.flow {
+            GraphFlow::ClientCredentials => self.client_credentials().await?,
+            GraphFlow::DeviceCode => self.delegated().await?,
+        };
+        self.token = Some((token.clone(), expires));
+        Ok(token)
+    }
+
+    async fn client_credentials(&self) -> Result<(Secret, i64), ApiError> {
+        Ok(graph_token::client_credentials(&self.mailbox.settings).await?)
+    }
+
+    async fn delegated(&self) -> Result<(Secret, i64), ApiError> {
+        let m = self.mailbox;
+        Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
+    }
+
+    /// A Graph call with the access token; a 401 (the token expired or was revoked
+    /// early) gets a new token and one more try.
+    async fn call(
+        &mut self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, ApiError> {
+        for fresh in [false, true] {
+            let token = self.token().await?;
+            let reply = self
+                .http
+                .send(what, |c| build(c).bearer_auth(token.expose()))
+                .await?;
+            if reply.status != 401 {
+                return Ok(reply);
+            }
+            if fresh {
+                return Err(ApiError::SignIn(format!(
+                    "{what}: a new access token was refused too: {}",
+                    reply.message()
+                )));
+            }
+            tracing::info!(what, "access token refused, signing in again");
+            self.token = None;
+            if self.mailbox.settings.flow == GraphFlow::DeviceCode {
+                let m = self.mailbox;
+                postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
+                    .await?;
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+/// Folder names to ids, found once per scan.
+#[derive(Default)]
+struct Folders {
+    ids: HashMap<String, String>,
+}
+
+impl Folders {
+    /// The id of `name` (`Parent/Child` for a subfolder; Graph's well-known names such
+    /// as `inbox` at the top), created when missing and `create` allows.
+    async fn resolve(
+        &mut self,
+        session: &mut Session<'_>,
+        name: &str,
+        create: bool,
+    ) -> Result<String, ApiError> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(id.clone());
+        }
+        let mut parent: Option<String> = None;
+        for part in name.split('/').filter(|p| !p.is_empty()) {
+            let found = match &parent {
+                None if WELL_KNOWN.contains(&part.to_ascii_lowercase().as_str()) => {
+                    Some(part.to_ascii_lowercase())
+                }
+                _ => lookup(session, parent.as_deref(), part)
+                    .await?
+                    .map(|f| f.id),
+            };
+            let id = match found {
+                Some(id) => id,
+                None if create => create_folder(session, parent.as_deref(), part).await?,
+                None => return Err(ApiError::MissingFolder(name.to_string())),
+            };
+            parent = Some(id);
+        }
+        let id = parent.ok_or_else(|| ApiError::MissingFolder(name.to_string()))?;
+        self.ids.insert(name.to_string(), id.clone());
+        Ok(id)
+    }
+
+    /// The folder `name` if it exists, with its mail count.
+    async fn find(
+        &mut self,
+        session: &mut Session<'_>,
+        name: &str,
+    ) -> Result<Option<Folder>, ApiError> {
+        let mut found = None;
+        for part in name.split('/').filter(|p| !p.is_empty()) {
+            let parent = found.as_ref().map(|f: &Folder| f.id.clone());
+            let next =
+                if parent.is_none() && WELL_KNOWN.contains(&part.to_ascii_lowercase().as_str()) {
+                    let url = format!(
+                        "{}/mailFolders/{}",
+                        session.user_url(),
+                        part.to_ascii_lowercase()
+                    );
+                    let reply = session.call("folder", |c| c.get(&url)).await?;
+                    if !reply.ok() {
+                        return Err(failure("folder", &reply));
+                    }
+                    Some(reply.json::<Folder>("folder")?)
+                } else {
+                    lookup(session, parent.as_deref(), part).await?
+                };
+            match next {
+                Some(f) => found = Some(f),
+                None => return Ok(None),
+            }
+        }
+        Ok(found)
+    }
+}
+
+async fn lookup(
+    session: &mut Session<'_>,
+    parent: Option<&str>,
+    name: &str,
+) -> Result<Option<Folder>, ApiError> {
+    let url = match parent {
+        None => format!("{}/mailFolders", session.user_url()),
+        Some(p) => format!(
+            "{}/mailFolders/{}/childFolders",
+            session.user_url(),
+            encode(p)
+        ),
+    };
+    // OData string literals double their single quotes.
+    let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+    let reply = session
+        .call("folder list", |c| {
+            c.get(&url).query(&[
+                ("$filter", filter.as_str()),
+                ("$select", "id,displayName,totalItemCount"),
+            ])
+        })
+        .await?;
+    if !reply.ok() {
+        return Err(failure("folder list", &reply));
+    }
+    let list: FolderList = reply.json("folder list")?;
+    Ok(list
+        .value
+        .into_iter()
+        .find(|f| f.display_name.eq_ignore_ascii_case(name)))
+}
+
+async fn create_folder(
+    session: &mut Session<'_>,
+    parent: Option<&str>,
+    name: &str,
+) -> Result<String, ApiError> {
+    let url = match parent {
+        None => format!("{}/mailFolders", session.user_url()),
+        Some(p) => format!(
+            "{}/mailFolders/{}/childFolders",
+            session.user_url(),
+            encode(p)
+        ),
+    };
+    let reply = session
+        .call("create folder", |c| {
+            c.post(&url).json(&serde_json::json!({"displayName": name}))
+        })
+        .await?;
+    if !reply.ok() {
+        return Err(failure("create folder", &reply));
+    }
+    Ok(reply.json::<Folder>("create folder")?.id)
+}
+
+/// Graph's `410 Gone`, or its error codes for a delta token it no longer knows.
+fn is_sync_reset(reply: &Reply) -> bool {
+    let code = reply.code();
+    reply.status >= 400
+        && ["syncstatenotfound", "syncstateinvalid", "resyncrequired"]
+            .contains(&code.to_ascii_lowercase().as_str())
+}
+
+/// A non-success answer, as the error it is.
+fn failure(what: &str, reply: &Reply) -> ApiError {
+    match reply.status {
+        403 => ApiError::Denied {
+            what: what.to_string(),
+            status: 403,
+            message: reply.message(),
+            hint: "Grant the app registration Mail.ReadWrite (admin consent); if an application access policy limits it, include this mailbox",
+        },
+        status => ApiError::Server {
+            what: what.to_string(),
+            status,
+            message: reply.message(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode("support@example.com"), "support@example.com");
+        assert_eq!(encode("AAMk/AD+x="), "AAMk%2FAD%2Bx=");
+    }
+
+    #[test]
+    fn sync_resets_are_recognised_by_code() {
+        let reply = Reply {
+            status: 400,
+            body: br#"{"error":{"code":"syncStateNotFound","message":"gone"}}"#.to_vec(),
+        };
+        assert!(is_sync_reset(&reply));
+        let other = Reply {
+            status: 400,
+            body: br#"{"error":{"code":"ErrorInvalidRequest","message":"no"}}"#.to_vec(),
+        };
+        assert!(!is_sync_reset(&other));
+    }
+}

@@ -1,0 +1,1072 @@
+//! A fake Microsoft Graph with its Entra sign-in, on 127.0.0.1, for the Graph
+//! mailbox tests: the endpoints postdesk uses, with the shapes of the public API
+//! reference, and the faults the real service shows, switched on by the test.
+//!
+//! Sign-in (`{login}/{tenant}/oauth2/v2.0/…`, form-encoded):
+//! - `POST token`, `grant_type=client_credentials` (client id and secret as form
+//!   fields, `scope=https://graph.microsoft.com/.default`): an app token for every
+//!   mailbox, or only those of [`FakeGraph::limit_app_to`]. A wrong secret, or any after
+//!   [`FakeGraph::revoke`], is `401 invalid_client` (AADSTS7000215).
+//! - `POST devicecode` → `{device_code, user_code, verification_uri, expires_in,
+//!   interval: 1, message}`; `POST token` with `grant_type=urn:ietf:params:oauth:
+//!   grant-type:device_code` is `400 authorization_pending` until
+//!   [`FakeGraph::approve_device_code`], then a user token with a refresh token.
+//! - `POST token`, `grant_type=refresh_token`: a new access token and a rotated refresh
+//!   token (the old one stops working, as Entra's do for public clients); unknown or
+//!   revoked: `400 invalid_grant` (AADSTS70008).
+//!
+//! Graph (`/v1.0/users/{user}/…`, `Authorization: Bearer`): an unknown or expired token
+//! is `401 InvalidAuthenticationToken`, a mailbox the token may not open `403
+//! ErrorAccessDenied`, an unknown user `404 ErrorInvalidUser`.
+//! - `GET mailFolders[?$filter=displayName eq '…']`, `POST mailFolders`,
+//!   `GET mailFolders/{id}`, `GET|POST mailFolders/{id}/childFolders` — ids or the
+//!   well-known names (`inbox`, `archive`, `deleteditems`, `sentitems`, `drafts`, `junkemail`).
+//! - `GET mailFolders/{id}/messages/delta` → pages of `{value, @odata.nextLink}` ending
+//!   with `@odata.deltaLink`; page size from `Prefer: odata.maxpagesize` (at most
+//!   [`FakeGraph::set_page_size`], default 3, so small tests page too). A delta link
+//!   returns what changed since: messages added, and `{"id", "@removed":
+//!   {"reason": "deleted"}}` for those that left the folder. A token from before
+//!   [`FakeGraph::reset_delta_tokens`] is `410 Gone`, code `SyncStateNotFound`.
+//! - `GET messages/{id}/$value` → the MIME content (`text/plain`).
+//! - `PATCH messages/{id}` (`isRead`), `POST messages/{id}/move {"destinationId"}` → 201
+//!   with the moved message, which has a new id (as Exchange gives it).
+//! - `POST sendMail` (`{"message": {...}, "saveToSentItems"}`, JSON) and
+//!   `POST sendMail` with a base64 MIME body (`Content-Type: text/plain`) → 202; kept
+//!   for [`FakeGraph::sent`].
+//!
+//! Faults: [`FakeGraph::throttle`] (429 or 503 with `Retry-After`),
+//! [`FakeGraph::expire_tokens`], [`FakeGraph::revoke`], [`FakeGraph::reset_delta_tokens`],
+//! [`FakeGraph::cut_next_delta_page`] (the connection drops halfway through a page),
+//! [`FakeGraph::hold_moves`] (moves wait until released; the test kills postdesk then).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::oauth::{form_decode, parse_form};
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const CLIENT_SECRET: &str = "fake-graph-secret";
+
+const WELL_KNOWN: &[(&str, &str)] = &[
+    ("inbox", "Inbox"),
+    ("archive", "Archive"),
+    ("deleteditems", "Deleted Items"),
+    ("sentitems", "Sent Items"),
+    ("drafts", "Drafts"),
+    ("junkemail", "Junk Email"),
+];
+
+/// A running fake; see the [module documentation](self). Stops when dropped.
+pub struct FakeGraph {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A mail sent through `sendMail`.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub user: String,
+    /// The JSON message, for the JSON form.
+    pub json: Option<Value>,
+    /// The MIME content, for the MIME form.
+    pub mime: Option<Vec<u8>>,
+}
+
+struct Folder {
+    id: String,
+    user: String,
+    name: String,
+    parent: Option<String>,
+    well_known: Option<&'static str>,
+}
+
+struct Message {
+    user: String,
+    folder: String,
+    mime: Vec<u8>,
+    is_read: bool,
+    added: u64,
+    removed: Option<u64>,
+}
+
+struct Token {
+    /// `None`: an app token (client credentials).
+    user: Option<String>,
+    expires: Instant,
+}
+
+struct State {
+    users: Vec<String>,
+    app_limited_to: Option<Vec<String>>,
+    folders: Vec<Folder>,
+    messages: HashMap<String, Message>,
+    order: Vec<String>,
+    seq: u64,
+    counter: u64,
+    tokens: HashMap<String, Token>,
+    refresh_tokens: HashMap<String, String>,
+    /// device code → the user who approved it.
+    device_codes: HashMap<String, Option<String>>,
+    lifetime: Duration,
+    revoked: bool,
+    epoch: u64,
+    page_size: usize,
+    throttle: Vec<(u16, u64)>,
+    throttled_at: Vec<Instant>,
+    answered_after_throttle: Vec<Instant>,
+    cut_next_delta: bool,
+    cuts: usize,
+    hold_moves: bool,
+    moves_waiting: usize,
+    moves: usize,
+    requests: Vec<String>,
+    sent: Vec<SentMail>,
+    token_requests: usize,
+}
+
+impl State {
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        // Ids of the real service are long base64 with `-`, `_` and `=`.
+        format!("{prefix}-{:06}_Zk=", self.counter)
+    }
+
+    fn folder_id(&self, user: &str, key: &str) -> Option<String> {
+        self.folders
+            .iter()
+            .find(|f| {
+                f.user == user
+                    && (f.id == key || f.well_known.is_some_and(|w| w.eq_ignore_ascii_case(key)))
+            })
+            .map(|f| f.id.clone())
+    }
+
+    fn folder_by_path(&self, user: &str, path: &str) -> Option<String> {
+        let mut parent: Option<String> = None;
+        for part in path.split('/') {
+            let found = self.folders.iter().find(|f| {
+                f.user == user
+                    && f.parent == parent
+                    && (f.name.eq_ignore_ascii_case(part)
+                        || (parent.is_none()
+                            && f.well_known.is_some_and(|w| w.eq_ignore_ascii_case(part))))
+            })?;
+            parent = Some(found.id.clone());
+        }
+        parent
+    }
+
+    fn add_folder(&mut self, user: &str, name: &str, parent: Option<String>) -> String {
+        let id = self.next_id("AAMkFolder");
+        self.folders.push(Folder {
+            id: id.clone(),
+            user: user.to_string(),
+            name: name.to_string(),
+            parent,
+            well_known: None,
+        });
+        id
+    }
+
+    fn folder_json(&self, id: &str) -> Value {
+        let f = self.folders.iter().find(|f| f.id == id).expect("folder");
+        let count = self
+            .messages
+            .values()
+            .filter(|m| m.folder == id && m.removed.is_none())
+            .count();
+        json!({
+            "id": f.id,
+            "displayName": f.name,
+            "parentFolderId": f.parent,
+            "childFolderCount": self.folders.iter().filter(|c| c.parent.as_deref() == Some(id)).count(),
+            "totalItemCount": count,
+            "unreadItemCount": self.messages.values().filter(|m| m.folder == id && m.removed.is_none() && !m.is_read).count(),
+        })
+    }
+
+    fn add_message(&mut self, user: &str, folder: &str, mime: Vec<u8>) -> String {
+        self.seq += 1;
+        let id = self.next_id("AAMkMessage");
+        self.messages.insert(
+            id.clone(),
+            Message {
+                user: user.to_string(),
+                folder: folder.to_string(),
+                mime,
+                is_read: false,
+                added: self.seq,
+                removed: None,
+            },
+        );
+        self.order.push(id.clone());
+        id
+    }
+}
+
+impl FakeGraph {
+    /// A fake with the mailboxes `users`, each with the well-known folders.
+    pub fn start(users: &[&str]) -> Self {
+        let mut state = State {
+            users: users.iter().map(|u| u.to_string()).collect(),
+            app_limited_to: None,
+            folders: Vec::new(),
+            messages: HashMap::new(),
+            order: Vec::new(),
+            seq: 0,
+            counter: 0,
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            device_codes: HashMap::new(),
+            lifetime: Duration::from_secs(3600),
+            revoked: false,
+            epoch: 1,
+            page_size: 3,
+            throttle: Vec::new(),
+            throttled_at: Vec::new(),
+            answered_after_throttle: Vec::new(),
+            cut_next_delta: false,
+            cuts: 0,
+            hold_moves: false,
+            moves_waiting: 0,
+            moves: 0,
+            requests: Vec::new(),
+            sent: Vec::new(),
+            token_requests: 0,
+        };
+        for user in users {
+            for (well_known, name) in WELL_KNOWN {
+                let id = state.next_id("AAMkFolder");
+                state.folders.push(Folder {
+                    id,
+                    user: user.to_string(),
+                    name: name.to_string(),
+                    parent: None,
+                    well_known: Some(well_known),
+                });
+            }
+        }
+        let state = Arc::new(Mutex::new(state));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the fake Graph");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for the fake Graph");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = axum::Router::new().fallback(
+                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                        let state = Arc::clone(&shared);
+                        async move { handle(&state, port, method, uri, headers, body).await }
+                    },
+                );
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("the fake Graph serves");
+            });
+        });
+        Self {
+            port,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `api_url` for the config.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1.0", self.port)
+    }
+
+    /// `login_url` for the config.
+    pub fn login_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Puts a mail into `folder` (a path such as `Inbox` or `Inbox/Sub`); its id.
+    pub fn deliver(&self, user: &str, folder: &str, mime: &[u8]) -> String {
+        let mut state = self.lock();
+        let id = state
+            .folder_by_path(user, folder)
+            .unwrap_or_else(|| panic!("no folder {folder} for {user}"));
+        state.add_message(user, &id, mime.to_vec())
+    }
+
+    /// Creates a folder (a path; its parents must exist).
+    pub fn create_folder(&self, user: &str, path: &str) {
+        let mut state = self.lock();
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (state.folder_by_path(user, p), n),
+            None => (None, path),
+        };
+        state.add_folder(user, name, parent);
+    }
+
+    /// The MIME content of each mail in `folder`, in arrival order; empty for a folder
+    /// that does not exist.
+    pub fn messages(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
+        let state = self.lock();
+        let Some(id) = state.folder_by_path(user, folder) else {
+            return Vec::new();
+        };
+        state
+            .order
+            .iter()
+            .filter_map(|m| state.messages.get(m))
+            .filter(|m| m.user == user && m.folder == id && m.removed.is_none())
+            .map(|m| m.mime.clone())
+            .collect()
+    }
+
+    pub fn count(&self, user: &str, folder: &str) -> usize {
+        self.messages(user, folder).len()
+    }
+
+    /// Only these mailboxes open with an app token (an application access policy).
+    pub fn limit_app_to(&self, users: &[&str]) {
+        self.lock().app_limited_to = Some(users.iter().map(|u| u.to_string()).collect());
+    }
+
+    /// `expires_in` of new access tokens.
+    pub fn set_token_lifetime(&self, secs: u64) {
+        self.lock().lifetime = Duration::from_secs(secs);
+    }
+
+    /// Every access token issued so far stops working (401) before its time.
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for t in self.lock().tokens.values_mut() {
+            t.expires = now;
+        }
+    }
+
+    /// The client secret and every refresh and access token are revoked.
+    pub fn revoke(&self) {
+        let mut state = self.lock();
+        state.revoked = true;
+        state.refresh_tokens.clear();
+        state.tokens.clear();
+    }
+
+    /// Every delta and skip token issued so far is refused with 410 SyncStateNotFound.
+    pub fn reset_delta_tokens(&self) {
+        self.lock().epoch += 1;
+    }
+
+    pub fn set_page_size(&self, n: usize) {
+        self.lock().page_size = n.max(1);
+    }
+
+    /// The next `count` Graph requests are answered `status` (429 or 503) with `Retry-After: secs`.
+    pub fn throttle(&self, count: usize, status: u16, secs: u64) {
+        let mut state = self.lock();
+        for _ in 0..count {
+            state.throttle.push((status, secs));
+        }
+    }
+
+    /// When each throttled answer was given, and when the next answers were.
+    pub fn throttle_log(&self) -> (Vec<Instant>, Vec<Instant>) {
+        let state = self.lock();
+        (
+            state.throttled_at.clone(),
+            state.answered_after_throttle.clone(),
+        )
+    }
+
+    /// The next delta page is cut off halfway: the connection drops mid-answer.
+    pub fn cut_next_delta_page(&self) {
+        self.lock().cut_next_delta = true;
+    }
+
+    /// How many pages were cut.
+    pub fn cuts(&self) -> usize {
+        self.lock().cuts
+    }
+
+    /// Moves wait (the request open, unanswered) until `hold_moves(false)`.
+    pub fn hold_moves(&self, hold: bool) {
+        self.lock().hold_moves = hold;
+    }
+
+    /// Moves waiting now because of [`Self::hold_moves`].
+    pub fn moves_waiting(&self) -> usize {
+        self.lock().moves_waiting
+    }
+
+    /// Moves done.
+    pub fn moves(&self) -> usize {
+        self.lock().moves
+    }
+
+    /// Signs the pending device code in as `user`.
+    pub fn approve_device_code(&self, user: &str) {
+        for v in self.lock().device_codes.values_mut() {
+            if v.is_none() {
+                *v = Some(user.to_string());
+            }
+        }
+    }
+
+    /// Device codes asked for.
+    pub fn device_codes(&self) -> usize {
+        self.lock().device_codes.len()
+    }
+
+    /// Requests to the token endpoint.
+    pub fn token_requests(&self) -> usize {
+        self.lock().token_requests
+    }
+
+    /// `METHOD /path` of every Graph request, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().requests.clone()
+    }
+
+    pub fn sent(&self) -> Vec<SentMail> {
+        self.lock().sent.clone()
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Held moves would keep a connection open and the graceful shutdown waiting.
+        self.lock().hold_moves = false;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn graph_error(status: u16, code: &str, message: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": {"code": code, "message": message, "innerError": {"request-id": "fake"}}})
+            .to_string(),
+    )
+        .into_response()
+}
+
+fn oauth_error(status: u16, code: &str, description: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": code, "error_description": description, "error_codes": [0]}).to_string(),
+    )
+        .into_response()
+}
+
+fn json_response(status: u16, value: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn decode_segment(s: &str) -> String {
+    form_decode(&s.replace('+', "%2B"))
+}
+
+async fn handle(
+    shared: &Arc<Mutex<State>>,
+    port: u16,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query = parse_form(uri.query().unwrap_or_default().as_bytes());
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode_segment)
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" {
+        let form = parse_form(&body);
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        state.token_requests += 1;
+        if segs[0] != TENANT {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "AADSTS90002: Tenant not found. Check the tenant id.",
+            );
+        }
+        return match segs[3] {
+            "token" => token(&mut state, &form),
+            "devicecode" => {
+                let code = state.next_id("device");
+                state.device_codes.insert(code.clone(), None);
+                json_response(
+                    200,
+                    json!({
+                        "device_code": code,
+                        "user_code": "FAKE-CODE",
+                        "verification_uri": "https://microsoft.com/devicelogin",
+                        "expires_in": 900,
+                        "interval": 1,
+                        "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FAKE-CODE to authenticate."
+                    }),
+                )
+            }
+            _ => oauth_error(404, "invalid_request", "no such endpoint"),
+        };
+    }
+    if segs.len() < 3 || segs[0] != "v1.0" || segs[1] != "users" {
+        return graph_error(400, "BadRequest", "Invalid version or resource.");
+    }
+    let user = segs[2].to_string();
+    let rest: Vec<&str> = segs[3..].to_vec();
+    // Faults and authentication, as the service checks them: throttling first.
+    {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        state.requests.push(format!("{method} {path}"));
+        if !state.throttle.is_empty() {
+            let (status, secs) = state.throttle.remove(0);
+            state.throttled_at.push(Instant::now());
+            let mut response = graph_error(
+                status,
+                if status == 429 {
+                    "TooManyRequests"
+                } else {
+                    "ServiceUnavailable"
+                },
+                "Application is over its MailboxConcurrency limit.",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                secs.to_string().parse().expect("header value"),
+            );
+            return response;
+        }
+        if !state.throttled_at.is_empty() {
+            state.answered_after_throttle.push(Instant::now());
+        }
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let Some(token) = state.tokens.get(bearer) else {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "IDX14100: JWT is not well formed.",
+            );
+        };
+        if token.expires <= Instant::now() {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+            );
+        }
+        let allowed = match &token.user {
+            Some(u) => u.eq_ignore_ascii_case(&user),
+            None => state
+                .app_limited_to
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|u| u.eq_ignore_ascii_case(&user))),
+        };
+        if !state.users.iter().any(|u| u.eq_ignore_ascii_case(&user)) {
+            return graph_error(
+                404,
+                "ErrorInvalidUser",
+                &format!("The requested user '{user}' is invalid."),
+            );
+        }
+        if !allowed {
+            return graph_error(
+                403,
+                "ErrorAccessDenied",
+                "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+            );
+        }
+    }
+    let user = {
+        let state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .users
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(&user))
+            .cloned()
+            .unwrap_or(user)
+    };
+    let base = format!("http://127.0.0.1:{port}/v1.0/users/{user}");
+    match (method.as_str(), rest.as_slice()) {
+        ("GET", ["mailFolders"]) | ("POST", ["mailFolders"]) => {
+            folders(shared, &user, None, &method, &query, &body)
+        }
+        ("GET", ["mailFolders", id]) => {
+            let state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            match state.folder_id(&user, id) {
+                Some(id) => json_response(200, state.folder_json(&id)),
+                None => graph_error(
+                    404,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                ),
+            }
+        }
+        ("GET", ["mailFolders", id, "childFolders"])
+        | ("POST", ["mailFolders", id, "childFolders"]) => {
+            let parent = shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .folder_id(&user, id);
+            match parent {
+                Some(p) => folders(shared, &user, Some(p), &method, &query, &body),
+                None => graph_error(
+                    404,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                ),
+            }
+        }
+        ("GET", ["mailFolders", id, "messages", "delta"]) => {
+            delta(shared, &base, &user, id, &query, &headers)
+        }
+        ("GET", ["messages", id, "$value"]) => {
+            let state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            match state
+                .messages
+                .get(*id)
+                .filter(|m| m.removed.is_none() && m.user == user)
+            {
+                Some(m) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    m.mime.clone(),
+                )
+                    .into_response(),
+                None => graph_error(
+                    404,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                ),
+            }
+        }
+        ("PATCH", ["messages", id]) => {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let patch: Value = serde_json::from_slice(&body).unwrap_or_default();
+            match state.messages.get_mut(*id).filter(|m| m.removed.is_none()) {
+                Some(m) => {
+                    if let Some(read) = patch["isRead"].as_bool() {
+                        m.is_read = read;
+                    }
+                    json_response(200, json!({"id": id, "isRead": m.is_read}))
+                }
+                None => graph_error(
+                    404,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                ),
+            }
+        }
+        ("POST", ["messages", id, "move"]) => r#move(shared, &user, id, &body).await,
+        ("POST", ["sendMail"]) => {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let is_mime = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/plain"));
+            let sent = if is_mime {
+                use base64::Engine as _;
+                match base64::engine::general_purpose::STANDARD.decode(body.trim_ascii()) {
+                    Ok(mime) => SentMail {
+                        user: user.clone(),
+                        json: None,
+                        mime: Some(mime),
+                    },
+                    Err(_) => {
+                        return graph_error(
+                            400,
+                            "ErrorMimeContentInvalidBase64String",
+                            "Invalid base64 string for MIME content.",
+                        );
+                    }
+                }
+            } else {
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) if v["message"].is_object() => SentMail {
+                        user: user.clone(),
+                        json: Some(v["message"].clone()),
+                        mime: None,
+                    },
+                    _ => {
+                        return graph_error(
+                            400,
+                            "ErrorInvalidRequest",
+                            "Empty Payload. JSON content expected.",
+                        );
+                    }
+                }
+            };
+            state.sent.push(sent);
+            StatusCode::ACCEPTED.into_response()
+        }
+        _ => graph_error(
+            400,
+            "BadRequest",
+            &format!("Resource not found for the segment '{}'.", rest.join("/")),
+        ),
+    }
+}
+
+fn token(state: &mut State, form: &[(String, String)]) -> Response {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if field("client_id") != Some(CLIENT_ID) {
+        return oauth_error(
+            400,
+            "unauthorized_client",
+            "AADSTS700016: Application with identifier was not found in the directory.",
+        );
+    }
+    let lifetime = state.lifetime;
+    let issue = |state: &mut State, user: Option<String>, refresh: bool| {
+        let access = state.next_id("eyJ0eXAiOiJKV1Q");
+        state.tokens.insert(
+            access.clone(),
+            Token {
+                user: user.clone(),
+                expires: Instant::now() + lifetime,
+            },
+        );
+        let mut answer = json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs(),
+            "ext_expires_in": lifetime.as_secs(),
+            "access_token": access,
+        });
+        if refresh && let Some(user) = user {
+            let refresh = state.next_id("M.R3_BAY");
+            state.refresh_tokens.insert(refresh.clone(), user);
+            answer["refresh_token"] = json!(refresh);
+            answer["scope"] = json!("https://graph.microsoft.com/Mail.ReadWrite");
+        }
+        json_response(200, answer)
+    };
+    match field("grant_type") {
+        Some("client_credentials") => {
+            if state.revoked || field("client_secret") != Some(CLIENT_SECRET) {
+                return oauth_error(
+                    401,
+                    "invalid_client",
+                    "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+                );
+            }
+            if field("scope") != Some("https://graph.microsoft.com/.default") {
+                return oauth_error(
+                    400,
+                    "invalid_scope",
+                    "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+                );
+            }
+            issue(state, None, false)
+        }
+        Some("urn:ietf:params:oauth:grant-type:device_code") => {
+            let code = field("device_code").unwrap_or_default().to_string();
+            match state.device_codes.get(&code).cloned() {
+                None => oauth_error(
+                    400,
+                    "invalid_grant",
+                    "AADSTS70000: The provided device code is invalid.",
+                ),
+                Some(None) => oauth_error(
+                    400,
+                    "authorization_pending",
+                    "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                ),
+                Some(Some(user)) => {
+                    state.device_codes.remove(&code);
+                    issue(state, Some(user), true)
+                }
+            }
+        }
+        Some("refresh_token") => {
+            let refresh = field("refresh_token").unwrap_or_default().to_string();
+            match state.refresh_tokens.remove(&refresh) {
+                Some(user) => issue(state, Some(user), true),
+                None => oauth_error(
+                    400,
+                    "invalid_grant",
+                    "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity or was revoked.",
+                ),
+            }
+        }
+        _ => oauth_error(
+            400,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        ),
+    }
+}
+
+fn folders(
+    shared: &Arc<Mutex<State>>,
+    user: &str,
+    parent: Option<String>,
+    method: &Method,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Response {
+    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    if method == Method::POST {
+        let request: Value = serde_json::from_slice(body).unwrap_or_default();
+        let Some(name) = request["displayName"].as_str() else {
+            return graph_error(400, "ErrorInvalidRequest", "displayName is required.");
+        };
+        let exists = state
+            .folders
+            .iter()
+            .any(|f| f.user == user && f.parent == parent && f.name.eq_ignore_ascii_case(name));
+        if exists {
+            return graph_error(
+                409,
+                "ErrorFolderExists",
+                "A folder with the specified name already exists.",
+            );
+        }
+        let id = state.add_folder(user, name, parent);
+        return json_response(201, state.folder_json(&id));
+    }
+    let wanted = query
+        .iter()
+        .find(|(k, _)| k == "$filter")
+        .map(|(_, v)| v.clone());
+    let name_filter = match wanted {
+        None => None,
+        Some(filter) => match filter
+            .strip_prefix("displayName eq '")
+            .and_then(|r| r.strip_suffix('\''))
+        {
+            Some(name) => Some(name.replace("''", "'")),
+            None => {
+                return graph_error(
+                    400,
+                    "ErrorInvalidUrlQueryFilter",
+                    "The query filter contains one or more invalid nodes.",
+                );
+            }
+        },
+    };
+    let ids: Vec<String> = state
+        .folders
+        .iter()
+        .filter(|f| f.user == user && f.parent == parent)
+        // OData's `eq` on strings ignores case in Exchange.
+        .filter(|f| {
+            name_filter
+                .as_deref()
+                .is_none_or(|n| f.name.eq_ignore_ascii_case(n))
+        })
+        .map(|f| f.id.clone())
+        .collect();
+    let value: Vec<Value> = ids.iter().map(|id| state.folder_json(id)).collect();
+    json_response(200, json!({ "value": value }))
+}
+
+fn delta(
+    shared: &Arc<Mutex<State>>,
+    base: &str,
+    user: &str,
+    folder: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Response {
+    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(folder_id) = state.folder_id(user, folder) else {
+        return graph_error(
+            404,
+            "ErrorItemNotFound",
+            "The specified folder was not found in the store.",
+        );
+    };
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    // Tokens: `e{epoch}.{since}.{upto}.{offset}` (skip) and `e{epoch}.{upto}` (delta).
+    let token = get("$skiptoken").or_else(|| get("$deltatoken"));
+    let (since, upto, offset) = match &token {
+        None => (0, state.seq, 0),
+        Some(t) => {
+            let parts: Vec<&str> = t.split('.').collect();
+            let epoch = parts
+                .first()
+                .and_then(|e| e.strip_prefix('e'))
+                .and_then(|e| e.parse::<u64>().ok());
+            let numbers: Option<Vec<u64>> = parts[1..].iter().map(|p| p.parse().ok()).collect();
+            match (epoch, numbers.as_deref()) {
+                (Some(e), _) if e != state.epoch => {
+                    return graph_error(
+                        410,
+                        "SyncStateNotFound",
+                        "The sync state generation is not found. Please perform a full resync.",
+                    );
+                }
+                (Some(_), Some([since, upto, offset])) => (*since, *upto, *offset as usize),
+                (Some(_), Some([upto])) => (*upto, state.seq, 0),
+                _ => {
+                    return graph_error(
+                        400,
+                        "ErrorInvalidSyncStateData",
+                        "The sync state data is corrupt or otherwise invalid.",
+                    );
+                }
+            }
+        }
+    };
+    let max = headers
+        .get("Prefer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("odata.maxpagesize="))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(10)
+        .min(state.page_size);
+    let changes: Vec<Value> = state
+        .order
+        .iter()
+        .filter_map(|id| state.messages.get(id).map(|m| (id, m)))
+        .filter(|(_, m)| m.folder == folder_id && m.user == user)
+        .filter_map(|(id, m)| {
+            let present = m.added <= upto && m.removed.is_none_or(|r| r > upto);
+            let changed = (m.added > since && m.added <= upto)
+                || m.removed.is_some_and(|r| r > since && r <= upto);
+            match (changed, present) {
+                (true, true) => Some(json!({"@odata.type": "#microsoft.graph.message", "id": id})),
+                (true, false) if since > 0 && m.added <= since => {
+                    Some(json!({"id": id, "@removed": {"reason": "deleted"}}))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let page: Vec<Value> = changes.iter().skip(offset).take(max).cloned().collect();
+    let link = format!("{base}/mailFolders/{folder}/messages/delta");
+    let mut answer = json!({
+        "@odata.context": format!("{base}/$metadata#Collection(message)"),
+        "value": page,
+    });
+    if offset + max < changes.len() {
+        answer["@odata.nextLink"] = json!(format!(
+            "{link}?$skiptoken=e{}.{since}.{upto}.{}",
+            state.epoch,
+            offset + max
+        ));
+    } else {
+        answer["@odata.deltaLink"] = json!(format!("{link}?$deltatoken=e{}.{upto}", state.epoch));
+    }
+    let text = answer.to_string();
+    if state.cut_next_delta {
+        state.cut_next_delta = false;
+        state.cuts += 1;
+        let half = Bytes::from(text.as_bytes()[..text.len() / 2].to_vec());
+        let stream = futures::stream::iter(vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "cut",
+            )),
+        ]);
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(stream),
+        )
+            .into_response();
+    }
+    json_response(200, answer)
+}
+
+async fn r#move(shared: &Arc<Mutex<State>>, user: &str, id: &str, body: &[u8]) -> Response {
+    let mut waiting = false;
+    loop {
+        {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if !state.hold_moves {
+                if waiting {
+                    state.moves_waiting -= 1;
+                }
+                break;
+            }
+            if !waiting {
+                waiting = true;
+                state.moves_waiting += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(target) = request["destinationId"]
+        .as_str()
+        .and_then(|d| state.folder_id(user, d))
+    else {
+        return graph_error(400, "ErrorInvalidIdMalformed", "Id is malformed.");
+    };
+    let Some(message) = state
+        .messages
+        .get(id)
+        .filter(|m| m.removed.is_none() && m.user == user)
+    else {
+        return graph_error(
+            404,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        );
+    };
+    let mime = message.mime.clone();
+    let is_read = message.is_read;
+    state.seq += 1;
+    let seq = state.seq;
+    if let Some(m) = state.messages.get_mut(id) {
+        m.removed = Some(seq);
+    }
+    let new_id = state.add_message(user, &target, mime);
+    if let Some(m) = state.messages.get_mut(&new_id) {
+        m.is_read = is_read;
+    }
+    state.moves += 1;
+    json_response(
+        201,
+        json!({"id": new_id, "parentFolderId": target, "isRead": is_read}),
+    )
+}
