@@ -38,6 +38,8 @@ pub mod reference;
 pub mod route;
 pub mod rules;
 pub mod settings;
+// Deadlines in business time (issue 18).
+pub mod sla;
 mod text_enum;
 pub mod thread;
 pub mod ticket;

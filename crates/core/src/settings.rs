@@ -96,6 +96,10 @@ pub struct HelpdeskSettings {
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
+    // --- Deadlines (issue 18) ---
+    /// Deadlines in business time and their escalation (`[helpdesk.sla]`); none: no deadlines.
+    pub sla: Option<crate::sla::SlaSettings>,
+    // --- end of deadlines ---
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +160,8 @@ pub struct Helpdesk {
     pub rules: RuleSet,
     /// SMTP, notifications and templates, checked.
     pub outgoing: Outgoing,
+    /// Deadlines: calendar and policies, checked (issue 18).
+    pub sla: Option<crate::sla::Sla>,
 }
 
 impl HelpdeskSettings {
@@ -238,6 +244,10 @@ impl HelpdeskSettings {
             })?;
         let rules = RuleSet::compile(&self.rules, &reference)?;
         let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
+        let sla = match &self.sla {
+            Some(sla) => Some(sla.compile().map_err(|issue| issue.within("sla"))?),
+            None => None,
+        };
         let own_addresses = self
             .addresses
             .iter()
@@ -257,6 +267,7 @@ impl HelpdeskSettings {
             threading,
             rules,
             outgoing,
+            sla,
         })
     }
 }
