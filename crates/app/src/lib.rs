@@ -34,7 +34,11 @@
 //! - [`mailboxes`]: the configured mailboxes, and [`mailboxes::MailboxControl`], the
 //!   seam through which the binary lends the desk its IMAP code.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
+//! - [`deadlines`]: the clock moved by agents' changes, deadlines set by hand, and the
+//!   escalation runner of `serve`.
 
+// Deadlines: the clock moved by agents, set by hand, escalations (issue 18).
+pub mod deadlines;
 pub mod desk;
 pub mod intake;
 pub mod mailboxes;

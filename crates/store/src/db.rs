@@ -62,6 +62,7 @@ migrations![
     "0008_contact_events",
     "0009_sign_in_limits_and_tokens",
     "0010_entry_fidelity",
+    "0012_deadlines",
 ];
 
 impl Migration {

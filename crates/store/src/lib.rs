@@ -9,6 +9,8 @@ mod attachments;
 pub mod blobs;
 pub mod contacts;
 mod db;
+// Deadlines and their escalation timers (issue 18).
+pub mod deadlines;
 pub mod desk;
 mod engine;
 pub mod entries;

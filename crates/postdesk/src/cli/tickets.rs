@@ -97,6 +97,8 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
             store
                 .update_ticket(view.summary.id, author, &update)
                 .await?;
+            // Deadlines (issue 18): the new status may pause, resume or stop the clock.
+            pipeline.deadlines().status_changed(view.summary.id).await?;
             println!("#{number}: {} → {status}", view.summary.status);
         }
     }
