@@ -16,6 +16,8 @@
 
 pub mod api;
 pub mod auth;
+// Deadlines on the pages and in the API (issue 18).
+mod deadlines;
 mod files;
 pub mod model;
 mod openapi;

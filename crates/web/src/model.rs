@@ -21,6 +21,8 @@ pub struct Ticket {
     pub reference: String,
     /// The status is one its helpdesk counts as closed.
     pub closed: bool,
+    /// The earliest running deadline (issue 18), filled by `deadlines::fill_due`.
+    pub due: Option<crate::deadlines::DueCell>,
 }
 
 impl Ticket {
@@ -30,6 +32,7 @@ impl Ticket {
             closed: state
                 .helpdesk(summary.helpdesk_id)
                 .is_some_and(|hd| hd.config.is_closed(&summary.status)),
+            due: None,
             summary,
         }
     }
@@ -52,6 +55,8 @@ pub struct TicketDetail {
     #[serde(flatten)]
     pub details: TicketDetails,
     pub thread: Vec<Entry>,
+    /// Each target and whether it was met (issue 18), filled by `deadlines::fill_deadlines`.
+    pub deadlines: Vec<crate::deadlines::DeadlineView>,
 }
 
 impl TicketDetail {
@@ -63,6 +68,7 @@ impl TicketDetail {
             requester_id: view.requester_id,
             details: view.details,
             thread: view.entries.into_iter().map(Entry::new).collect(),
+            deadlines: Vec::new(),
         }
     }
 }

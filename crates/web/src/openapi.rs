@@ -127,6 +127,18 @@ pub fn openapi() -> Value {
         }
     });
     let ticket_id = id_param("id", "The ticket's id (not its number)");
+    // Deadlines (issue 18).
+    let deadline = json!({
+        "type": "object",
+        "properties": {
+            "target": { "type": "string", "enum": ["first_response", "next_response", "resolution"] },
+            "name": { "type": "string" }, "policy": { "type": "string" },
+            "started_at": { "type": "integer" }, "due_at": { "type": "integer", "description": "Unix seconds" },
+            "standing": { "type": "string", "enum": ["met", "missed", "running", "overdue", "paused", "stopped"] },
+            "met_at": nullable("integer"), "by_hand": { "type": "boolean" },
+            "label": { "type": ["string", "null"], "description": "in 2 h, overdue 3 h; while it runs" }
+        }
+    });
     let failed_id = id_param("id", "The failed mail's id in the intake ledger");
     json!({
         "openapi": "3.1.0",
@@ -149,7 +161,8 @@ pub fn openapi() -> Value {
                     query_param("helpdesk", "Helpdesk name"), query_param("status", "Status"),
                     query_param("assignee", "Agent name, or - for unassigned"), query_param("priority", "Priority"),
                     query_param("requester", "Part of the requester's address or name"),
-                    query_param("sort", "updated (default), created, number, priority or status"),
+                    query_param("due", "overdue, or today: a running deadline due before the end of the day (UTC)"),
+                    query_param("sort", "updated (default), created, number, priority, status or due (earliest deadline; with order=asc soonest first)"),
                     query_param("order", "desc (default) or asc"),
                     query_param("page", "Page, from 1"), query_param("per_page", "Tickets per page, 1–500 (default 50)")
                 ],
@@ -185,6 +198,23 @@ pub fn openapi() -> Value {
                 "parameters": [ticket_id], "requestBody": text_body("The note"),
                 "responses": ok("The note's entry", json!({ "type": "object", "properties": { "entry_id": { "type": "integer" } } }))
             } },
+            "/api/tickets/{id}/deadlines": { "get": {
+                "summary": "The ticket's deadlines: each target, when it is due and whether it was met",
+                "parameters": [ticket_id],
+                "responses": ok("Deadlines", json!({ "type": "object", "properties": {
+                    "deadlines": { "type": "array", "items": reference("Deadline") } } }))
+            } },
+            "/api/tickets/{id}/deadlines/{target}": { "put": {
+                "summary": "Set a deadline by hand (recorded as an event)",
+                "parameters": [ticket_id, { "name": "target", "in": "path", "required": true,
+                    "schema": { "type": "string", "enum": ["first_response", "next_response", "resolution"] } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["due"], "additionalProperties": false,
+                    "properties": { "due": { "type": ["integer", "string"],
+                        "description": "Unix seconds, or YYYY-MM-DD HH:MM (UTC)" } } } } } },
+                "responses": ok("The event recorded", json!({ "type": "object", "properties": {
+                    "event": { "type": "string" }, "due_at": { "type": "integer" }, "due": { "type": "string" } } }))
+            } },
             "/api/contacts": { "get": { "summary": "Find contacts", "parameters": [query_param("q", "Part of a name or address")],
                 "responses": ok("Contacts", json!({ "type": "array", "items": reference("Contact") })) } },
             "/api/contacts/{id}": { "get": { "summary": "A contact and their tickets", "parameters": [id_param("id", "The contact's id")],
@@ -213,7 +243,8 @@ pub fn openapi() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
-                "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail
+                "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
+                "Deadline": deadline
             }
         }
     })
