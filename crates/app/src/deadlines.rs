@@ -15,7 +15,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use postdesk_core::id::{OutboxId, TicketId};
+use postdesk_core::id::{AgentId, OutboxId, TicketId};
 use postdesk_core::outgoing::Event;
 use postdesk_core::sla::{Deadline, Escalation, Happened, Target, TimerKind, due_label};
 use postdesk_core::time::format_time;
@@ -78,6 +78,25 @@ impl Deadlines<'_> {
     /// An agent replied to the customer: the response targets running are met.
     pub async fn agent_replied(&self, ticket_id: TicketId) -> Result<(), StoreError> {
         self.apply(ticket_id, Happened::AgentReply).await
+    }
+
+    /// Sets a target's deadline by hand as `agent_id` (who may is the caller's to
+    /// decide: agents go through [`Desk::set_deadline`]); recorded as an event. Returns
+    /// the event's text.
+    pub async fn set_by_hand(
+        &self,
+        ticket_id: TicketId,
+        agent_id: AgentId,
+        target: Target,
+        due_at: i64,
+    ) -> Result<String, StoreError> {
+        let helpdesks = self.app.helpdesks().to_vec();
+        self.app
+            .store()
+            .transaction(move |tx| {
+                deadlines::set_by_hand(tx, &helpdesks, ticket_id, agent_id, target, due_at)
+            })
+            .await
     }
 
     async fn apply(&self, ticket_id: TicketId, happened: Happened) -> Result<(), StoreError> {
@@ -357,14 +376,10 @@ impl Desk<'_> {
                 view.summary.helpdesk
             )));
         }
-        let helpdesks = self.app.helpdesks().to_vec();
-        let agent_id = self.agent().id;
         Ok(self
             .app
-            .store()
-            .transaction(move |tx| {
-                deadlines::set_by_hand(tx, &helpdesks, id, agent_id, target, due_at)
-            })
+            .deadlines()
+            .set_by_hand(id, self.agent().id, target, due_at)
             .await?)
     }
 }

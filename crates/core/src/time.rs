@@ -12,8 +12,12 @@ pub fn format_time(unix: i64) -> String {
 }
 
 /// The moment `format_time` writes, read back: `2026-11-22 14:05` (UTC; a trailing
-/// ` UTC` and a `T` between date and time, as browsers send it, are taken too).
+/// ` UTC` and a `T` between date and time, as browsers send it, are taken too), or
+/// Unix seconds.
 pub fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(unix) = text.trim().parse::<i64>() {
+        return Some(unix);
+    }
     let format = ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     let written = text.trim().trim_end_matches(" UTC").replacen('T', " ", 1);
     ::time::PrimitiveDateTime::parse(&written, &format)
@@ -30,6 +34,7 @@ mod tests {
         assert_eq!(parse_time("2026-11-22 14:05"), Some(1_795_356_300));
         assert_eq!(parse_time("2026-11-22T14:05"), Some(1_795_356_300));
         assert_eq!(parse_time(&format_time(1_795_356_300)), Some(1_795_356_300));
+        assert_eq!(parse_time(" 1795356300 "), Some(1_795_356_300));
         assert_eq!(parse_time("tomorrow"), None);
     }
 

@@ -105,9 +105,6 @@ pub async fn fill_deadlines(
 /// `datetime-local` input sends it, or Unix seconds.
 fn parse_due(text: &str) -> Result<i64, WebError> {
     let text = text.trim();
-    if let Ok(unix) = text.parse::<i64>() {
-        return Ok(unix);
-    }
     let bad = || {
         WebError::BadRequest(format!(
             "`{}` is not a time; write YYYY-MM-DD HH:MM (UTC)",

@@ -2,6 +2,8 @@
 //! configuration (the application layer, `postdesk-app`).
 
 pub mod agents;
+// Deadlines: `tickets show` lines and `tickets set-deadline` (issue 18).
+pub mod deadlines;
 pub mod deliver;
 pub mod failed;
 pub mod import;

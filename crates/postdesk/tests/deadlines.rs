@@ -1,0 +1,270 @@
+//! Deadlines end to end through the command line (issue 18): set on a new ticket and
+//! shown by `tickets show`, met by an agent's reply, set by hand as an event, and
+//! escalated by `serve` through the outbox to a real SMTP server on loopback: a warning
+//! and a breach, each exactly once, across a restart of `serve` and with two instances
+//! running at once (on PostgreSQL with `POSTDESK_TEST_DATABASE=postgres`).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Desk, mail};
+use postdesk_testkit::smtp::{Received, SinkOptions, SmtpSink};
+
+/// Support with a round-the-clock calendar, escalating to a team.
+fn helpdesk(sink: &SmtpSink) -> String {
+    format!(
+        r#"closed_statuses = ["closed"]
+[helpdesk.smtp]
+host = "127.0.0.1"
+port = {}
+security = "none"
+[helpdesk.notifications]
+acknowledge = false
+new_ticket = "none"
+follow_up = "none"
+teams = {{ leads = ["lead@example.com"] }}
+[helpdesk.sla]
+time_zone = "Europe/Amsterdam"
+pause_statuses = ["waiting-for-customer"]
+[helpdesk.sla.hours]
+mon = "00:00-24:00"
+tue = "00:00-24:00"
+wed = "00:00-24:00"
+thu = "00:00-24:00"
+fri = "00:00-24:00"
+sat = "00:00-24:00"
+sun = "00:00-24:00"
+[[helpdesk.sla.policy]]
+name = "standard"
+first_response = "4h"
+resolution = "40h"
+warn_before = "30m"
+escalate_to = ["team:leads", "assignee"]
+"#,
+        sink.port()
+    )
+}
+
+/// A desk whose `serve` polls every second and serves no web UI.
+fn desk(sink: &SmtpSink) -> Desk {
+    let desk = Desk::new(&helpdesk(sink));
+    let text = std::fs::read_to_string(desk.config()).unwrap();
+    let (first, rest) = common::split_top(&text);
+    std::fs::write(
+        desk.config(),
+        format!("{first}\n[outgoing]\npoll_secs = 1\n[web]\nenabled = false\n{rest}"),
+    )
+    .unwrap();
+    desk
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn serve(desk: &Desk) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config().to_str().unwrap(), "serve"])
+        .current_dir(desk.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The escalation mails the sink has, as their subjects.
+fn escalations(received: &[Received]) -> Vec<String> {
+    let mut subjects: Vec<String> = received
+        .iter()
+        .map(|r| postdesk_mail::parse(&r.raw).subject)
+        .filter(|s| s.contains("Warning:") || s.contains("Breached:"))
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+/// Waits until the sink holds `n` escalations (or the time is up); returns them.
+fn wait_for_escalations(sink: &SmtpSink, n: usize, timeout: Duration) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let got = escalations(&sink.received());
+        if got.len() >= n || started.elapsed() > timeout {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn new_ticket(desk: &Desk, n: usize) {
+    desk.import_mail(
+        &format!("m{n}.eml"),
+        &mail(
+            &[
+                ("From", "Alice <alice@customer.example>"),
+                ("Subject", &format!("Printer {n} on fire")),
+                ("Message-ID", &format!("<m{n}@customer.example>")),
+            ],
+            "Help.",
+        ),
+    );
+}
+
+#[test]
+fn a_new_ticket_has_deadlines_a_reply_meets_the_first_response_and_a_hand_set_one_is_an_event() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let desk = desk(&sink);
+    new_ticket(&desk, 1);
+    let shown = desk.show(1);
+    assert!(shown.contains("Deadlines:"), "{shown}");
+    assert!(
+        shown.contains("First response  due ")
+            && (shown.contains("in 4 h") || shown.contains("in 3 h")),
+        "4 h of round-the-clock time: {shown}"
+    );
+    assert!(shown.contains("Resolution      due "), "{shown}");
+    desk.run(&["reply", "1", "--message", "We are on it."]).ok();
+    let shown = desk.show(1);
+    let first = shown
+        .lines()
+        .find(|l| l.contains("First response"))
+        .unwrap();
+    assert!(first.contains("  met "), "{shown}");
+    // By hand: recorded as an event, shown as set by hand.
+    let out = desk
+        .run(&[
+            "tickets",
+            "set-deadline",
+            "1",
+            "resolution",
+            "2030-01-02 12:00",
+        ])
+        .ok();
+    assert!(
+        out.contains("Resolution deadline set from ")
+            && out.contains(" to 2030-01-02 12:00 UTC by postdesk."),
+        "{out}"
+    );
+    let shown = desk.show(1);
+    assert!(shown.contains("Resolution deadline set from "), "{shown}");
+    assert!(
+        shown.contains("due 2030-01-02 12:00 UTC") && shown.contains("(set by hand)"),
+        "{shown}"
+    );
+    let bad = desk.run(&["tickets", "set-deadline", "1", "resolution", "soon"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("is not a time"), "{}", bad.stderr);
+    // Closing meets the resolution.
+    desk.run(&["tickets", "set-status", "1", "closed"]).ok();
+    let shown = desk.show(1);
+    let resolution = shown.lines().find(|l| l.contains("Resolution  ")).unwrap();
+    assert!(resolution.contains("  met "), "{shown}");
+}
+
+#[test]
+fn warnings_and_breaches_are_sent_once_across_a_restart_and_two_instances() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let desk = desk(&sink);
+    new_ticket(&desk, 1);
+    // Due in three seconds: the warning (30 min before) is due at once, the breach soon.
+    let due = (now() + 3).to_string();
+    desk.run(&["tickets", "set-deadline", "1", "first_response", &due])
+        .ok();
+    let first = serve(&desk);
+    let got = wait_for_escalations(&sink, 2, Duration::from_secs(30));
+    stop(first);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("[HD#1] Breached: first response was due "),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("[HD#1] Warning: first response due "),
+        "{got:?}"
+    );
+    let to: Vec<String> = sink
+        .received()
+        .iter()
+        .flat_map(|r| r.envelope_to.clone())
+        .collect();
+    assert!(to.iter().all(|a| a == "lead@example.com"), "{to:?}");
+    // Restarted: nothing again.
+    let again = serve(&desk);
+    std::thread::sleep(Duration::from_secs(4));
+    stop(again);
+    assert_eq!(escalations(&sink.received()).len(), 2);
+    let shown = desk.show(1);
+    assert_eq!(
+        shown.matches("Warning: first response due").count(),
+        1,
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches("Breached: first response was due").count(),
+        1,
+        "{shown}"
+    );
+    assert!(shown.contains("Mailed to lead@example.com"), "{shown}");
+
+    // Two instances at once, on two more tickets' deadlines.
+    new_ticket(&desk, 2);
+    new_ticket(&desk, 3);
+    let due = (now() + 3).to_string();
+    for n in ["2", "3"] {
+        desk.run(&["tickets", "set-deadline", n, "first_response", &due])
+            .ok();
+    }
+    let (a, b) = (serve(&desk), serve(&desk));
+    let got = wait_for_escalations(&sink, 6, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    stop(a);
+    stop(b);
+    let got_now = escalations(&sink.received());
+    assert_eq!(got_now.len(), 6, "{got_now:?} (first seen: {got:?})");
+    for n in [2, 3] {
+        for kind in ["Warning", "Breached"] {
+            let prefix = format!("[HD#{n}] {kind}:");
+            assert_eq!(
+                got_now.iter().filter(|s| s.starts_with(&prefix)).count(),
+                1,
+                "{got_now:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_calendar_without_hours_is_a_config_error_naming_file_line_and_key() {
+    let desk = Desk::new(
+        "[helpdesk.sla]\ntime_zone = \"UTC\"\n[helpdesk.sla.hours]\nmon = \"\"\n[[helpdesk.sla.policy]]\nname = \"x\"\nresolution = \"1h\"\n",
+    );
+    let run = desk.run(&["check-config"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("helpdesk.sla.hours") && run.stderr.contains("no working hours"),
+        "{}",
+        run.stderr
+    );
+    // The line of the hours table in the file as written.
+    let text = std::fs::read_to_string(desk.config()).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("[helpdesk.sla.hours]"))
+        .unwrap()
+        + 1;
+    assert!(
+        run.stderr
+            .contains(&format!("postdesk.toml:{line}: helpdesk.sla.hours:")),
+        "{}",
+        run.stderr
+    );
+}
