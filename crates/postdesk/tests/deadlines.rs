@@ -268,3 +268,163 @@ fn a_calendar_without_hours_is_a_config_error_naming_file_line_and_key() {
         run.stderr
     );
 }
+
+/// One HTTP request with an API token; the status line and the body.
+fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_target() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let desk = Desk::new(&helpdesk(&sink));
+    desk.run_with_stdin(
+        &[
+            "agents",
+            "add",
+            "root",
+            "--helpdesk",
+            "Support",
+            "--role",
+            "admin",
+        ],
+        Some(b"a long password\n"),
+    )
+    .ok();
+    let token = desk
+        .run(&["agents", "token", "root"])
+        .ok()
+        .trim()
+        .to_string();
+    new_ticket(&desk, 1);
+    new_ticket(&desk, 2);
+    new_ticket(&desk, 3);
+    // #2 overdue by three hours; #3 answered (its first response met); #1 as set.
+    let late = (now() - 3 * 3600 - 60).to_string();
+    desk.run(&["tickets", "set-deadline", "2", "first_response", &late])
+        .ok();
+    desk.run(&["reply", "3", "--message", "Done."]).ok();
+    let port = postdesk_testkit::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config().to_str().unwrap()])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, page) = http(port, "GET", "/tickets?sort=due&order=asc", &token, None);
+    assert!(status.contains("200"), "{status}");
+    assert!(page.contains("<th>Due</th>"), "{page}");
+    assert!(page.contains(">overdue 3 h<"), "{page}");
+    let order: Vec<usize> = [
+        "Printer 2 on fire",
+        "Printer 1 on fire",
+        "Printer 3 on fire",
+    ]
+    .iter()
+    .map(|t| {
+        page.find(t)
+            .unwrap_or_else(|| panic!("{t} not listed: {page}"))
+    })
+    .collect();
+    assert!(
+        order[0] < order[1] && order[1] < order[2],
+        "soonest first: {order:?}"
+    );
+    let (_, overdue) = http(port, "GET", "/tickets?due=overdue", &token, None);
+    assert!(overdue.contains("Printer 2 on fire"), "{overdue}");
+    assert!(!overdue.contains("Printer 1 on fire"), "{overdue}");
+    let (_, today) = http(port, "GET", "/tickets?due=today", &token, None);
+    assert!(
+        !today.contains("Printer 2 on fire"),
+        "overdue is not due today: {today}"
+    );
+    let (status, _) = http(port, "GET", "/tickets?due=soon", &token, None);
+    assert!(status.contains("400"), "{status}");
+    // The API: the list's due, a ticket's deadlines, one set by hand.
+    let (_, list) = http(port, "GET", "/api/tickets?sort=due&order=asc", &token, None);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let first = &list["tickets"][0];
+    assert_eq!(first["number"], 2);
+    assert_eq!(first["due"]["overdue"], true);
+    assert_eq!(first["due"]["target"], "first_response");
+    let id_of = |n: i64| {
+        list["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["number"] == n)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let answered = id_of(3);
+    let (_, page) = http(port, "GET", &format!("/tickets/{answered}"), &token, None);
+    assert!(page.contains("<h2>Deadlines</h2>"), "{page}");
+    assert!(
+        page.contains(r#"<tr class="deadline met"><th>First response</th>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<tr class="deadline running"><th>Resolution</th>"#),
+        "{page}"
+    );
+    let (_, json) = http(
+        port,
+        "GET",
+        &format!("/api/tickets/{answered}/deadlines"),
+        &token,
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["deadlines"][0]["standing"], "met");
+    assert_eq!(json["deadlines"][1]["target"], "resolution");
+    let (status, set) = http(
+        port,
+        "PUT",
+        &format!("/api/tickets/{}/deadlines/resolution", id_of(1)),
+        &token,
+        Some(r#"{"due": "2030-01-02 12:00"}"#),
+    );
+    assert!(status.contains("200"), "{status} {set}");
+    assert!(set.contains("by root."), "{set}");
+    let (status, bad) = http(
+        port,
+        "PUT",
+        &format!("/api/tickets/{}/deadlines/someday", id_of(1)),
+        &token,
+        Some(r#"{"due": 1}"#),
+    );
+    assert!(
+        status.contains("400") && bad.contains("is not one of"),
+        "{status} {bad}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(desk.show(1).contains("Resolution deadline set from "));
+}

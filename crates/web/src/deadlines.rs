@@ -118,9 +118,13 @@ fn parse_target(text: &str) -> Result<Target, WebError> {
     text.trim().parse().map_err(WebError::BadRequest)
 }
 
+/// Missing fields read as empty, so that the CSRF check comes first and a missing
+/// field then gets its own message.
 #[derive(Deserialize)]
 pub struct DeadlineForm {
+    #[serde(default)]
     target: String,
+    #[serde(default)]
     due: String,
 }
 

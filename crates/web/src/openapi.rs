@@ -51,7 +51,10 @@ pub fn openapi() -> Value {
             "organization": nullable("string"), "assignee": nullable("string"),
             "entries": { "type": "integer" },
             "reported_at": { "type": "integer", "description": "Unix seconds" },
-            "modified_at": { "type": "integer", "description": "Unix seconds" }
+            "modified_at": { "type": "integer", "description": "Unix seconds" },
+            "due": { "type": ["object", "null"], "description": "The earliest running deadline",
+                "properties": { "target": { "type": "string" }, "due_at": { "type": "integer" },
+                    "label": { "type": "string", "example": "in 2 h" }, "overdue": { "type": "boolean" } } }
         }
     });
     let attachment = json!({
@@ -92,7 +95,8 @@ pub fn openapi() -> Value {
             "category": nullable("string"), "subcategory": nullable("string"),
             "environment": nullable("string"), "manager": nullable("string"),
             "tags": { "type": "array", "items": { "type": "string" } },
-            "thread": { "type": "array", "items": reference("Entry") }
+            "thread": { "type": "array", "items": reference("Entry") },
+            "deadlines": { "type": "array", "items": reference("Deadline") }
         } }]
     });
     let contact = json!({
