@@ -32,6 +32,8 @@ pub mod config_issue;
 pub mod entry;
 pub mod id;
 pub mod intake;
+// Interventions linked to tickets (issue 18).
+pub mod intervention;
 pub mod mailbox;
 pub mod outgoing;
 pub mod reference;

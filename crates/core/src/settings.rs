@@ -99,6 +99,8 @@ pub struct HelpdeskSettings {
     // --- Deadlines (issue 18) ---
     /// Deadlines in business time and their escalation (`[helpdesk.sla]`); none: no deadlines.
     pub sla: Option<crate::sla::SlaSettings>,
+    /// Interventions linked to tickets (`[helpdesk.interventions]`).
+    pub interventions: Option<crate::intervention::InterventionSettings>,
     // --- end of deadlines ---
 }
 
@@ -162,6 +164,8 @@ pub struct Helpdesk {
     pub outgoing: Outgoing,
     /// Deadlines: calendar and policies, checked (issue 18).
     pub sla: Option<crate::sla::Sla>,
+    /// Interventions' template and ticket closing, checked (issue 18).
+    pub interventions: crate::intervention::Interventions,
 }
 
 impl HelpdeskSettings {
@@ -248,6 +252,12 @@ impl HelpdeskSettings {
             Some(sla) => Some(sla.compile().map_err(|issue| issue.within("sla"))?),
             None => None,
         };
+        let interventions = self
+            .interventions
+            .clone()
+            .unwrap_or_default()
+            .compile()
+            .map_err(|issue| issue.within("interventions"))?;
         let own_addresses = self
             .addresses
             .iter()
@@ -268,6 +278,7 @@ impl HelpdeskSettings {
             rules,
             outgoing,
             sla,
+            interventions,
         })
     }
 }

@@ -428,3 +428,150 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
     let _ = child.wait();
     assert!(desk.show(1).contains("Resolution deadline set from "));
 }
+
+/// Support with interventions: closing and reopening as given.
+fn intervention_desk(close: bool, reopen: bool) -> Desk {
+    Desk::new(&format!(
+        r#"closed_statuses = ["closed"]
+reply_status = "open"
+[helpdesk.interventions]
+intervention_text = "Job {{{{{{0}}}}}} of {{1}}: {{3}}\n{{2}}"
+close_when_interventions_done = {close}
+reopen_with_intervention = {reopen}
+"#
+    ))
+}
+
+fn status_of(desk: &Desk, number: i64) -> String {
+    let shown = desk.show(number);
+    shown
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(" · status ").nth(1))
+        .and_then(|l| l.split(" · ").next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn an_intervention_is_prefilled_from_the_template_with_all_four_placeholders() {
+    let desk = intervention_desk(false, false);
+    new_ticket(&desk, 1);
+    let out = desk
+        .run(&["interventions", "add", "1", "--start", "2026-12-07 08:00"])
+        .ok();
+    let shown = desk.show(1);
+    let reported = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("reported "))
+        .unwrap()
+        .to_string();
+    assert!(
+        out.contains(&format!(
+            "Job {{[HD#1]}} of {reported}: Printer 1 on fire\nHelp."
+        )),
+        "{out}\n{shown}"
+    );
+    let list = desk.run(&["interventions", "list"]).ok();
+    assert!(
+        list.contains("planned") && list.contains("#1") && list.contains("2026-12-07 08:00 UTC"),
+        "{list}"
+    );
+    assert!(
+        shown.contains("Intervention 1 planned by postdesk."),
+        "{shown}"
+    );
+    // An unknown placeholder is a config error with file, line and key.
+    let bad = Desk::new("[helpdesk.interventions]\nintervention_text = \"see {4}\"\n");
+    let run = bad.run(&["check-config"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("helpdesk.interventions.intervention_text: `{4}` is not a placeholder"),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(bad.config()).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("intervention_text"))
+        .unwrap()
+        + 1;
+    assert!(
+        run.stderr.contains(&format!("postdesk.toml:{line}:")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_last_done_intervention_closes_the_ticket_only_when_set() {
+    for close in [true, false] {
+        let desk = intervention_desk(close, true);
+        new_ticket(&desk, 1);
+        desk.run(&["interventions", "add", "1", "--text", "Replace the fuser"])
+            .ok();
+        desk.run(&["interventions", "add", "1", "--text", "Check the toner"])
+            .ok();
+        desk.run(&[
+            "interventions",
+            "set",
+            "1",
+            "--status",
+            "done",
+            "--minutes",
+            "45",
+        ])
+        .ok();
+        assert_eq!(status_of(&desk, 1), "email-imported", "one is still open");
+        let out = desk
+            .run(&[
+                "interventions",
+                "set",
+                "2",
+                "--status",
+                "done",
+                "--report",
+                "All fine.",
+            ])
+            .ok();
+        let shown = desk.show(1);
+        if close {
+            assert_eq!(status_of(&desk, 1), "closed", "{shown}");
+            assert!(
+                out.contains(
+                    "#1: Status changed from email-imported to closed: intervention 2 is done."
+                ),
+                "{out}"
+            );
+            assert!(
+                shown.contains("intervention 2 is done"),
+                "the event names it: {shown}"
+            );
+            // Reopened with its intervention (reopen_with_intervention = true).
+            desk.run(&["interventions", "set", "2", "--status", "in-progress"])
+                .ok();
+            assert_eq!(status_of(&desk, 1), "open");
+        } else {
+            assert_eq!(status_of(&desk, 1), "email-imported", "{shown}");
+            assert!(!out.contains("Status changed"), "{out}");
+        }
+        let list = desk
+            .run(&["interventions", "list", "--status", "done"])
+            .ok();
+        assert!(list.contains("Replace the fuser"), "{list}");
+    }
+    // Reopening off: the ticket stays closed.
+    let desk = intervention_desk(true, false);
+    new_ticket(&desk, 1);
+    desk.run(&["interventions", "add", "1", "--text", "Fix"])
+        .ok();
+    desk.run(&["interventions", "set", "1", "--status", "done"])
+        .ok();
+    assert_eq!(status_of(&desk, 1), "closed");
+    desk.run(&["interventions", "set", "1", "--status", "planned"])
+        .ok();
+    assert_eq!(status_of(&desk, 1), "closed");
+    let bad = desk.run(&["interventions", "set", "1", "--status", "finished"]);
+    assert_ne!(bad.code, 0);
+}

@@ -16,6 +16,8 @@ mod engine;
 pub mod entries;
 mod incoming;
 pub mod ingest;
+// Interventions linked to tickets (issue 18).
+pub mod interventions;
 mod ledger;
 pub mod mailboxes;
 pub mod outbox;

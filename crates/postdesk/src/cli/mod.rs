@@ -7,6 +7,8 @@ pub mod deadlines;
 pub mod deliver;
 pub mod failed;
 pub mod import;
+// Interventions linked to tickets (issue 18).
+pub mod interventions;
 pub mod mailboxes;
 pub mod outbox;
 pub mod queue;
