@@ -269,6 +269,45 @@ fn a_calendar_without_hours_is_a_config_error_naming_file_line_and_key() {
     );
 }
 
+/// `serve` with its web UI on a free port, once it listens.
+fn serve_web(desk: &Desk) -> (Child, u16) {
+    let port = postdesk_testkit::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .args(["--config", desk.config().to_str().unwrap()])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+/// An agent with an API token; returns the token.
+fn agent_token(desk: &Desk, name: &str, helpdesk: &str, role: &str) -> String {
+    desk.run_with_stdin(
+        &[
+            "agents",
+            "add",
+            name,
+            "--helpdesk",
+            helpdesk,
+            "--role",
+            role,
+        ],
+        Some(b"a long password\n"),
+    )
+    .ok();
+    desk.run(&["agents", "token", name]).ok().trim().to_string()
+}
+
 /// One HTTP request with an API token; the status line and the body.
 fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (String, String) {
     use std::io::{Read, Write};
@@ -295,24 +334,7 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) ->
 fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_target() {
     let sink = SmtpSink::start(SinkOptions::default());
     let desk = Desk::new(&helpdesk(&sink));
-    desk.run_with_stdin(
-        &[
-            "agents",
-            "add",
-            "root",
-            "--helpdesk",
-            "Support",
-            "--role",
-            "admin",
-        ],
-        Some(b"a long password\n"),
-    )
-    .ok();
-    let token = desk
-        .run(&["agents", "token", "root"])
-        .ok()
-        .trim()
-        .to_string();
+    let token = agent_token(&desk, "root", "Support", "admin");
     new_ticket(&desk, 1);
     new_ticket(&desk, 2);
     new_ticket(&desk, 3);
@@ -321,22 +343,7 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
     desk.run(&["tickets", "set-deadline", "2", "first_response", &late])
         .ok();
     desk.run(&["reply", "3", "--message", "Done."]).ok();
-    let port = postdesk_testkit::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .args(["--config", desk.config().to_str().unwrap()])
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, port) = serve_web(&desk);
     let (status, page) = http(port, "GET", "/tickets?sort=due&order=asc", &token, None);
     assert!(status.contains("200"), "{status}");
     assert!(page.contains("<th>Due</th>"), "{page}");
@@ -574,4 +581,105 @@ fn the_last_done_intervention_closes_the_ticket_only_when_set() {
     assert_eq!(status_of(&desk, 1), "closed");
     let bad = desk.run(&["interventions", "set", "1", "--status", "finished"]);
     assert_ne!(bad.code, 0);
+}
+
+#[test]
+fn interventions_on_the_ticket_page_the_api_and_my_week() {
+    let desk = intervention_desk(true, false);
+    // A second helpdesk, whose agent must not reach Support's interventions.
+    let text = std::fs::read_to_string(desk.config()).unwrap();
+    std::fs::write(
+        desk.config(),
+        format!("{text}\n[[helpdesk]]\nname = \"Sales\"\naddresses = [\"sales@example.com\"]\n"),
+    )
+    .unwrap();
+    let token = agent_token(&desk, "ann", "Support", "agent");
+    let stranger = agent_token(&desk, "sid", "Sales", "agent");
+    new_ticket(&desk, 1);
+    let (mut child, port) = serve_web(&desk);
+    let (_, list) = http(port, "GET", "/api/tickets", &token, None);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = list["tickets"][0]["id"].as_i64().unwrap();
+    // The page offers the template's text.
+    let (_, page) = http(port, "GET", &format!("/tickets/{id}"), &token, None);
+    assert!(page.contains("<h2>Interventions</h2>"), "{page}");
+    assert!(page.contains("Job {[HD#1]} of "), "prefilled: {page}");
+    // Planned through the API, for this week, to ann.
+    let start = form_time(now());
+    let (status, added) = http(
+        port,
+        "POST",
+        &format!("/api/tickets/{id}/interventions"),
+        &token,
+        Some(&format!(
+            r#"{{"assignee": "ann", "planned_start": "{start}"}}"#
+        )),
+    );
+    assert!(status.contains("200"), "{status} {added}");
+    let added: serde_json::Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(added["status"], "planned");
+    assert!(
+        added["text"]
+            .as_str()
+            .unwrap()
+            .contains("Printer 1 on fire"),
+        "{added}"
+    );
+    let intervention = added["id"].as_i64().unwrap();
+    let (_, mine) = http(port, "GET", "/interventions", &token, None);
+    assert!(mine.contains("My interventions this week"), "{mine}");
+    assert!(mine.contains("Printer 1 on fire"), "{mine}");
+    let (_, theirs) = http(port, "GET", "/interventions", &stranger, None);
+    assert!(!theirs.contains("Printer 1 on fire"), "{theirs}");
+    let (status, _) = http(
+        port,
+        "PATCH",
+        &format!("/api/interventions/{intervention}"),
+        &stranger,
+        Some(r#"{"status": "done"}"#),
+    );
+    assert!(status.contains("404"), "another helpdesk's agent: {status}");
+    let (status, done) = http(
+        port,
+        "PATCH",
+        &format!("/api/interventions/{intervention}"),
+        &token,
+        Some(r#"{"status": "done", "minutes_spent": 90, "report": "Fuser replaced."}"#),
+    );
+    assert!(status.contains("200"), "{status} {done}");
+    let done: serde_json::Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(done["intervention"]["minutes_spent"], 90);
+    assert!(
+        done["ticket_event"]
+            .as_str()
+            .unwrap()
+            .contains("intervention 1 is done"),
+        "{done}"
+    );
+    let (_, page) = http(port, "GET", &format!("/tickets/{id}"), &token, None);
+    assert!(page.contains("Fuser replaced."), "{page}");
+    assert!(
+        page.contains(r#"<span class="status">closed</span>"#),
+        "{page}"
+    );
+    let (status, bad) = http(
+        port,
+        "PATCH",
+        &format!("/api/interventions/{intervention}"),
+        &token,
+        Some(r#"{"status": "finished"}"#),
+    );
+    assert!(
+        status.contains("400") && bad.contains("is not one of"),
+        "{status} {bad}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `YYYY-MM-DD HH:MM` of `unix`, in UTC, as the forms take it.
+fn form_time(unix: i64) -> String {
+    postdesk_core::time::format_time(unix)
+        .trim_end_matches(" UTC")
+        .to_string()
 }

@@ -150,7 +150,9 @@ pub struct UpdateBody {
 }
 
 /// Tells a field given as `null` (clear it) from a field left out (keep it).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 

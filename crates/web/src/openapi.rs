@@ -131,6 +131,19 @@ pub fn openapi() -> Value {
         }
     });
     let ticket_id = id_param("id", "The ticket's id (not its number)");
+    // Interventions (issue 18).
+    let intervention = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "ticket_id": { "type": "integer" },
+            "helpdesk": { "type": "string" }, "ticket_number": { "type": "integer" },
+            "ticket_title": { "type": "string" }, "assignee": nullable("string"),
+            "planned_start": nullable("integer"), "planned_end": nullable("integer"),
+            "status": { "type": "string", "enum": ["planned", "in-progress", "done", "cancelled"] },
+            "minutes_spent": { "type": "integer" }, "text": { "type": "string" }, "report": { "type": "string" },
+            "created_at": { "type": "integer" }, "modified_at": { "type": "integer" }
+        }
+    });
     // Deadlines (issue 18).
     let deadline = json!({
         "type": "object",
@@ -219,6 +232,33 @@ pub fn openapi() -> Value {
                 "responses": ok("The event recorded", json!({ "type": "object", "properties": {
                     "event": { "type": "string" }, "due_at": { "type": "integer" }, "due": { "type": "string" } } }))
             } },
+            "/api/tickets/{id}/interventions": {
+                "get": { "summary": "The ticket's interventions, and the text a new one starts from (the helpdesk's template)",
+                    "parameters": [ticket_id],
+                    "responses": ok("Interventions", json!({ "type": "object", "properties": {
+                        "interventions": { "type": "array", "items": reference("Intervention") },
+                        "template_text": { "type": "string" } } })) },
+                "post": { "summary": "Plan an intervention (its text from the template unless given)",
+                    "parameters": [ticket_id],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "additionalProperties": false, "properties": {
+                            "assignee": nullable("string"), "text": nullable("string"),
+                            "planned_start": { "type": ["string", "null"], "description": "YYYY-MM-DD HH:MM (UTC) or Unix seconds" },
+                            "planned_end": { "type": ["string", "null"], "description": "YYYY-MM-DD HH:MM (UTC) or Unix seconds" } } } } } },
+                    "responses": ok("The intervention", reference("Intervention")) }
+            },
+            "/api/interventions/{id}": { "patch": {
+                "summary": "Change an intervention; the last open one done closes its ticket when the helpdesk says so",
+                "parameters": [id_param("id", "The intervention's id")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "status": { "type": "string", "enum": ["planned", "in-progress", "done", "cancelled"] },
+                        "minutes_spent": { "type": "integer" }, "report": { "type": "string" },
+                        "assignee": { "type": ["string", "null"], "description": "null clears it" } } } } } },
+                "responses": ok("The intervention, and the ticket's event when it was closed or reopened", json!({
+                    "type": "object", "properties": { "intervention": reference("Intervention"),
+                        "ticket_event": nullable("string") } }))
+            } },
             "/api/contacts": { "get": { "summary": "Find contacts", "parameters": [query_param("q", "Part of a name or address")],
                 "responses": ok("Contacts", json!({ "type": "array", "items": reference("Contact") })) } },
             "/api/contacts/{id}": { "get": { "summary": "A contact and their tickets", "parameters": [id_param("id", "The contact's id")],
@@ -248,7 +288,7 @@ pub fn openapi() -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
                 "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
-                "Deadline": deadline
+                "Deadline": deadline, "Intervention": intervention
             }
         }
     })

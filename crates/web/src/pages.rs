@@ -271,12 +271,15 @@ pub async fn ticket(
     }
     let mut t = TicketDetail::new(&state, view);
     crate::deadlines::fill_deadlines(&state, &agent, &mut t).await?;
+    let (interventions, intervention_text) =
+        crate::interventions::for_ticket_page(&state, &agent, id).await?;
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
         Some("note") => Some("Note added."),
         Some("update") => Some("Ticket updated."),
         Some("unchanged") => Some("Nothing was changed."),
         Some("deadline") => Some("Deadline set."),
+        Some("intervention") => Some("Intervention saved."),
         _ => None,
     };
     render(
@@ -291,6 +294,8 @@ pub async fn ticket(
             priorities => choices.priorities,
             types => choices.types,
             agents,
+            interventions => Serde(interventions),
+            intervention_text,
         },
     )
 }
