@@ -390,6 +390,25 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
             .as_i64()
             .unwrap()
     };
+    // An internal note is no reply: ticket 1's first response still runs.
+    let (status, _) = http(
+        port,
+        "POST",
+        &format!("/api/tickets/{}/notes", id_of(1)),
+        &token,
+        Some(r#"{"text": "Looking into it."}"#),
+    );
+    assert!(status.contains("200"), "{status}");
+    let (_, noted) = http(
+        port,
+        "GET",
+        &format!("/api/tickets/{}/deadlines", id_of(1)),
+        &token,
+        None,
+    );
+    let noted: serde_json::Value = serde_json::from_str(&noted).unwrap();
+    assert_eq!(noted["deadlines"][0]["target"], "first_response");
+    assert_eq!(noted["deadlines"][0]["standing"], "running", "{noted}");
     let answered = id_of(3);
     let (_, page) = http(port, "GET", &format!("/tickets/{answered}"), &token, None);
     assert!(page.contains("<h2>Deadlines</h2>"), "{page}");
@@ -682,4 +701,71 @@ fn form_time(unix: i64) -> String {
     postdesk_core::time::format_time(unix)
         .trim_end_matches(" UTC")
         .to_string()
+}
+
+/// A customer's follow-up to ticket 1 (threaded by In-Reply-To).
+fn follow_up(desk: &Desk, n: usize) {
+    desk.import_mail(
+        &format!("f{n}.eml"),
+        &mail(
+            &[
+                ("From", "Alice <alice@customer.example>"),
+                ("Subject", "Re: Printer 1 on fire"),
+                ("Message-ID", &format!("<f{n}@customer.example>")),
+                ("In-Reply-To", "<m1@customer.example>"),
+            ],
+            "Still burning.",
+        ),
+    );
+}
+
+#[test]
+fn a_follow_up_moves_a_running_deadline_only_with_recalculate_deadline() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    for recalculate in [true, false] {
+        let desk = Desk::new(&format!(
+            "[helpdesk.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             [helpdesk.sla]\ntime_zone = \"UTC\"\nrecalculate_deadline = {recalculate}\n\
+             [helpdesk.sla.hours]\nmon = \"00:00-24:00\"\ntue = \"00:00-24:00\"\n\
+             wed = \"00:00-24:00\"\nthu = \"00:00-24:00\"\nfri = \"00:00-24:00\"\n\
+             sat = \"00:00-24:00\"\nsun = \"00:00-24:00\"\n\
+             [[helpdesk.sla.policy]]\nname = \"p\"\nfirst_response = \"1h\"\n\
+             next_response = \"2h\"\nresolution = \"8h\"\n",
+            sink.port()
+        ));
+        new_ticket(&desk, 1);
+        desk.run(&["reply", "1", "--message", "On it."]).ok();
+        follow_up(&desk, 1);
+        let shown = desk.show(1);
+        assert!(
+            shown.contains("Next response   due "),
+            "the follow-up starts it: {shown}"
+        );
+        // Both moved far by hand; the next follow-up counts them anew only when set.
+        for target in ["next_response", "resolution"] {
+            desk.run(&["tickets", "set-deadline", "1", target, "2030-01-02 12:00"])
+                .ok();
+        }
+        follow_up(&desk, 2);
+        let shown = desk.show(1);
+        let line = |name: &str| {
+            shown
+                .lines()
+                .find(|l| l.starts_with(&format!("  {name:<15} due ")))
+                .unwrap_or_else(|| panic!("{name}: {shown}"))
+                .to_string()
+        };
+        for name in ["Next response", "Resolution"] {
+            let l = line(name);
+            if recalculate {
+                assert!(
+                    !l.contains("2030-01-02"),
+                    "recounted from the follow-up: {l}"
+                );
+                assert!(!l.contains("set by hand"), "{l}");
+            } else {
+                assert!(l.contains("due 2030-01-02 12:00 UTC"), "it stands: {l}");
+            }
+        }
+    }
 }
