@@ -179,7 +179,7 @@ pub fn openapi() -> Value {
                     query_param("assignee", "Agent name, or - for unassigned"), query_param("priority", "Priority"),
                     query_param("requester", "Part of the requester's address or name"),
                     query_param("due", "overdue, or today: a running deadline due before the end of the day (UTC)"),
-                    query_param("sort", "updated (default), created, number, priority, status or due (earliest deadline; with order=asc soonest first)"),
+                    query_param("sort", "updated (default), created, number, priority, status or due (the earliest running deadline; soonest first unless order=desc)"),
                     query_param("order", "desc (default) or asc"),
                     query_param("page", "Page, from 1"), query_param("per_page", "Tickets per page, 1–500 (default 50)")
                 ],

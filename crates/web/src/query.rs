@@ -113,7 +113,9 @@ impl TicketListParams {
             })?,
         };
         let ascending = match Self::field(&self.order).as_deref() {
-            None | Some("desc") => false,
+            // Deadlines read soonest first unless asked otherwise (issue 18).
+            None => sort == postdesk_store::desk::TicketSort::Due,
+            Some("desc") => false,
             Some("asc") => true,
             Some(o) => {
                 return Err(WebError::BadRequest(format!(
