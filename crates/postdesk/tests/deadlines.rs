@@ -507,6 +507,11 @@ fn an_intervention_is_prefilled_from_the_template_with_all_four_placeholders() {
         shown.contains("Intervention 1 planned by postdesk."),
         "{shown}"
     );
+    let listed = desk.show(1);
+    assert!(
+        listed.contains("Interventions:\n") && listed.contains("Job {[HD#1]}"),
+        "tickets show lists them: {listed}"
+    );
     // An unknown placeholder is a config error with file, line and key.
     let bad = Desk::new("[helpdesk.interventions]\nintervention_text = \"see {4}\"\n");
     let run = bad.run(&["check-config"]);

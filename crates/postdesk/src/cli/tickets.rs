@@ -85,6 +85,18 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
                 "{}",
                 super::deadlines::render(&deadlines, postdesk_store::now())
             );
+            let interventions = store
+                .interventions(&postdesk_store::interventions::InterventionFilter {
+                    ticket_id: Some(view.summary.id),
+                    ..Default::default()
+                })
+                .await?;
+            if !interventions.is_empty() {
+                print!(
+                    "Interventions:\n{}",
+                    super::interventions::render(&interventions)
+                );
+            }
         }
         TicketsCommand::SetDeadline {
             number,
