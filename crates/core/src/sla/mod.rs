@@ -418,6 +418,21 @@ impl Standing {
 }
 
 impl Deadline {
+    /// A deadline started at `at`, running.
+    fn running(target: Target, policy: &str, at: i64, due_at: i64, by_hand: bool) -> Self {
+        Self {
+            target,
+            policy: policy.to_string(),
+            started_at: at,
+            due_at,
+            paused_since: None,
+            paused_left: None,
+            met_at: None,
+            stopped_at: None,
+            by_hand,
+        }
+    }
+
     /// Not met and not stopped.
     pub fn is_open(&self) -> bool {
         self.met_at.is_none() && self.stopped_at.is_none()
@@ -473,17 +488,7 @@ impl Sla {
             let Some(due_at) = self.calendar.add(at, seconds) else {
                 return;
             };
-            let deadline = Deadline {
-                target,
-                policy: policy.name.clone(),
-                started_at: at,
-                due_at,
-                paused_since: None,
-                paused_left: None,
-                met_at: None,
-                stopped_at: None,
-                by_hand: false,
-            };
+            let deadline = Deadline::running(target, &policy.name, at, due_at, false);
             match find(list, target) {
                 Some(i) => list[i] = deadline,
                 None => list.push(deadline),
@@ -535,17 +540,13 @@ impl Sla {
                     d.paused_since = None;
                     d.paused_left = None;
                 }
-                None => next.push(Deadline {
+                None => next.push(Deadline::running(
                     target,
-                    policy: policy.map(|p| p.name.clone()).unwrap_or_default(),
-                    started_at: at,
+                    policy.map_or("", |p| p.name.as_str()),
+                    at,
                     due_at,
-                    paused_since: None,
-                    paused_left: None,
-                    met_at: None,
-                    stopped_at: None,
-                    by_hand: true,
-                }),
+                    true,
+                )),
             },
         }
         // The clock follows the status it has now.

@@ -69,6 +69,23 @@ fn time_arg(name: &str, value: Option<String>) -> anyhow::Result<Option<i64>> {
         .transpose()
 }
 
+/// The agent named with `--as`, or the helpdesk's default agent.
+async fn author(
+    app: &postdesk_app::App,
+    agent: Option<String>,
+    helpdesk: postdesk_core::id::HelpdeskId,
+) -> anyhow::Result<postdesk_core::id::AgentId> {
+    Ok(match agent {
+        Some(name) => app.store().agent_id(&name).await?,
+        None => app
+            .helpdesk(helpdesk)
+            .map(|hd| hd.default_agent_id)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the ticket's helpdesk is not configured; name the agent with --as")
+            })?,
+    })
+}
+
 pub async fn run(config_path: &Path, command: InterventionsCommand) -> anyhow::Result<()> {
     let (_, app) = super::open(config_path, None).await?;
     let store = app.store();
@@ -83,17 +100,7 @@ pub async fn run(config_path: &Path, command: InterventionsCommand) -> anyhow::R
             agent,
         } => {
             let view = store.ticket(helpdesk.as_deref(), number).await?;
-            let author = match agent {
-                Some(name) => store.agent_id(&name).await?,
-                None => app
-                    .helpdesk(view.summary.helpdesk_id)
-                    .map(|hd| hd.default_agent_id)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "the ticket's helpdesk is not configured; name the agent with --as"
-                        )
-                    })?,
-            };
+            let author = author(&app, agent, view.summary.helpdesk_id).await?;
             let planned = Planned {
                 assignee,
                 planned_start: time_arg("start", start)?,
@@ -127,17 +134,7 @@ pub async fn run(config_path: &Path, command: InterventionsCommand) -> anyhow::R
             agent,
         } => {
             let row = store.intervention(id).await?;
-            let author = match agent {
-                Some(name) => store.agent_id(&name).await?,
-                None => app
-                    .helpdesk(row.helpdesk_id)
-                    .map(|hd| hd.default_agent_id)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "the ticket's helpdesk is not configured; name the agent with --as"
-                        )
-                    })?,
-            };
+            let author = author(&app, agent, row.helpdesk_id).await?;
             let change = InterventionChange {
                 status,
                 minutes_spent: minutes,
