@@ -156,6 +156,11 @@ fn no_ticket(id: TicketId) -> DeskError {
 }
 
 impl Desk<'_> {
+    /// The agent this desk is for.
+    pub(crate) fn agent(&self) -> &AgentAccount {
+        self.agent
+    }
+
     pub async fn ticket(&self, id: TicketId) -> Result<TicketView, DeskError> {
         let store = self.app.store();
         let helpdesk = store.ticket_helpdesk(id).await.map_err(|_| no_ticket(id))?;
@@ -180,7 +185,8 @@ impl Desk<'_> {
                 view.summary.helpdesk
             ))
         })?;
-        self.app
+        let queued = self
+            .app
             .outbox()
             .reply(helpdesk, view.summary.number, Some(&self.agent.name), text)
             .await
@@ -193,7 +199,10 @@ impl Desk<'_> {
                     DeskError::Invalid(other.to_string())
                 }
                 other => DeskError::Reply(other),
-            })
+            })?;
+        // Deadlines (issue 18): the reply meets the response targets running.
+        self.app.deadlines().agent_replied(id).await?;
+        Ok(queued)
     }
 
     /// An internal note on the ticket; returns its entry id.
@@ -305,11 +314,16 @@ impl Desk<'_> {
             }
             *out = Some(Some(agent.to_string()));
         }
-        Ok(self
+        let events = self
             .app
             .store()
             .update_ticket(id, self.agent.id, &checked)
-            .await?)
+            .await?;
+        // Deadlines (issue 18): a new status may pause, resume or stop the clock.
+        if checked.status.is_some() && !events.is_empty() {
+            self.app.deadlines().status_changed(id).await?;
+        }
+        Ok(events)
     }
 
     /// The active agents of a helpdesk the agent sees (its members and the admins):

@@ -34,9 +34,17 @@
 //! - [`mailboxes`]: the configured mailboxes, and [`mailboxes::MailboxControl`], the
 //!   seam through which the binary lends the desk its IMAP code.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
+//! - [`deadlines`]: the clock moved by agents' changes, deadlines set by hand, and the
+//!   escalation runner of `serve`.
+//! - [`interventions`]: work linked to a ticket, prefilled from a template, closing its
+//!   ticket when the settings say so.
 
+// Deadlines: the clock moved by agents, set by hand, escalations (issue 18).
+pub mod deadlines;
 pub mod desk;
 pub mod intake;
+// Interventions linked to tickets (issue 18).
+pub mod interventions;
 pub mod mailboxes;
 pub mod outbox;
 

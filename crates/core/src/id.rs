@@ -113,6 +113,8 @@ row_id! {
     AgentId;
     /// A mail of the outbox.
     OutboxId;
+    /// An intervention linked to a ticket (issue 18).
+    InterventionId;
 }
 
 #[cfg(test)]

@@ -32,12 +32,16 @@ pub mod config_issue;
 pub mod entry;
 pub mod id;
 pub mod intake;
+// Interventions linked to tickets (issue 18).
+pub mod intervention;
 pub mod mailbox;
 pub mod outgoing;
 pub mod reference;
 pub mod route;
 pub mod rules;
 pub mod settings;
+// Deadlines in business time (issue 18).
+pub mod sla;
 mod text_enum;
 pub mod thread;
 pub mod ticket;

@@ -98,6 +98,12 @@ pub struct HelpdeskSettings {
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
+    // --- Deadlines (issue 18) ---
+    /// Deadlines in business time and their escalation (`[helpdesk.sla]`); none: no deadlines.
+    pub sla: Option<crate::sla::SlaSettings>,
+    /// Interventions linked to tickets (`[helpdesk.interventions]`).
+    pub interventions: Option<crate::intervention::InterventionSettings>,
+    // --- end of deadlines ---
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +164,10 @@ pub struct Helpdesk {
     pub rules: RuleSet,
     /// SMTP, notifications and templates, checked.
     pub outgoing: Outgoing,
+    /// Deadlines: calendar and policies, checked (issue 18).
+    pub sla: Option<crate::sla::Sla>,
+    /// Interventions' template and ticket closing, checked (issue 18).
+    pub interventions: crate::intervention::Interventions,
 }
 
 impl HelpdeskSettings {
@@ -241,6 +251,16 @@ impl HelpdeskSettings {
         let rules = RuleSet::compile(&self.rules, &reference)?;
         let mut outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         outgoing.send = self.resolve_send()?;
+        let sla = match &self.sla {
+            Some(sla) => Some(sla.compile().map_err(|issue| issue.within("sla"))?),
+            None => None,
+        };
+        let interventions = self
+            .interventions
+            .clone()
+            .unwrap_or_default()
+            .compile()
+            .map_err(|issue| issue.within("interventions"))?;
         let own_addresses = self
             .addresses
             .iter()
@@ -260,6 +280,8 @@ impl HelpdeskSettings {
             threading,
             rules,
             outgoing,
+            sla,
+            interventions,
         })
     }
 }

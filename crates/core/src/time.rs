@@ -11,9 +11,32 @@ pub fn format_time(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// The moment `format_time` writes, read back: `2026-11-22 14:05` (UTC; a trailing
+/// ` UTC` and a `T` between date and time, as browsers send it, are taken too), or
+/// Unix seconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(unix) = text.trim().parse::<i64>() {
+        return Some(unix);
+    }
+    let format = ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let written = text.trim().trim_end_matches(" UTC").replacen('T', " ", 1);
+    ::time::PrimitiveDateTime::parse(&written, &format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::{format_time, parse_time};
+
+    #[test]
+    fn what_is_written_reads_back() {
+        assert_eq!(parse_time("2026-11-22 14:05"), Some(1_795_356_300));
+        assert_eq!(parse_time("2026-11-22T14:05"), Some(1_795_356_300));
+        assert_eq!(parse_time(&format_time(1_795_356_300)), Some(1_795_356_300));
+        assert_eq!(parse_time(" 1795356300 "), Some(1_795_356_300));
+        assert_eq!(parse_time("tomorrow"), None);
+    }
 
     #[test]
     fn minutes_in_utc() {

@@ -124,8 +124,8 @@ fn cut(text: &str) -> String {
     s
 }
 
-/// Sender address and name of a helpdesk's mail.
-pub(crate) fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
+/// Sender address and name of a helpdesk's mail (also the deadlines' escalations').
+pub fn sender(hd: &RegisteredHelpdesk) -> Option<(String, String)> {
     let outgoing = &hd.config.outgoing;
     if !outgoing.sends_mail() {
         return None;

@@ -378,6 +378,13 @@ impl Pipeline {
             if report.outcome != Outcome::Duplicate {
                 let helpdesk = &self.helpdesks[mail.helpdesk];
                 postdesk_notify::on_ingested(batch.connection(), helpdesk, mail, &report)?;
+                // Deadlines (issue 18): set or moved in the mail's own transaction.
+                postdesk_store::deadlines::on_ingested(
+                    batch.connection(),
+                    &self.helpdesks,
+                    mail,
+                    &report,
+                )?;
             }
             processed.push(Processed {
                 source: mail.source,

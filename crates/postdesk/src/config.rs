@@ -244,6 +244,7 @@ impl Config {
         let mut helpdesks = Vec::new();
         for (index, mut settings) in file.helpdesks.into_iter().enumerate() {
             read_templates(&mut settings, base).map_err(|issue| issue.in_helpdesk(text, index))?;
+            read_holidays(&mut settings, base).map_err(|issue| issue.in_helpdesk(text, index))?;
             let mut hd = settings
                 .compile()
                 .map_err(|issue| issue.in_helpdesk(text, index))?;
@@ -428,6 +429,28 @@ fn read_templates(settings: &mut HelpdeskSettings, base: &Path) -> Result<(), Co
     }
     Ok(())
 }
+
+// --- Deadlines (issue 18) ---
+/// Reads `[helpdesk.sla] holidays_file` (relative to the config file). The issue's key
+/// is dotted from the `[[helpdesk]]` table.
+fn read_holidays(settings: &mut HelpdeskSettings, base: &Path) -> Result<(), ConfigIssue> {
+    let Some(sla) = &mut settings.sla else {
+        return Ok(());
+    };
+    if let Some(file) = &sla.holidays_file {
+        let path = base.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigIssue::new(
+                "sla.holidays_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        sla.holidays_file = Some(path);
+        sla.holidays_text = Some(text);
+    }
+    Ok(())
+}
+// --- end of deadlines ---
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]

@@ -55,6 +55,9 @@ enum Command {
     /// List and show tickets.
     #[command(subcommand)]
     Tickets(cli::tickets::TicketsCommand),
+    /// Interventions linked to tickets: add, list, set (issue 18).
+    #[command(subcommand)]
+    Interventions(cli::interventions::InterventionsCommand),
     /// The failed queue: mails that could not be processed, kept with their reason.
     #[command(subcommand)]
     Failed(cli::failed::FailedCommand),
@@ -158,6 +161,7 @@ fn main() -> ExitCode {
                 return cli::deliver::run(&config_path, helpdesk.as_deref()).await;
             }
             Command::Tickets(command) => cli::tickets::run(&config_path, command).await,
+            Command::Interventions(command) => cli::interventions::run(&config_path, command).await,
             Command::Failed(command) => cli::failed::run(&config_path, command).await,
             Command::Rules(command) => cli::rules::run(&config_path, command).await,
             Command::Demo {

@@ -62,9 +62,8 @@ migrations![
     "0008_contact_events",
     "0009_sign_in_limits_and_tokens",
     "0010_entry_fidelity",
-    // Issue 20 (Graph and Gmail): 0013 in the plan, numbered 0011 on its branch
-    // because the migration list must be contiguous (see the test below).
     "0011_api_mailboxes",
+    "0012_deadlines",
 ];
 
 impl Migration {

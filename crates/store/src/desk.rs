@@ -25,6 +25,8 @@ pub enum TicketSort {
     Number,
     Priority,
     Status,
+    /// The earliest running deadline first (issue 18); tickets without one last.
+    Due,
 }
 
 impl TicketSort {
@@ -36,6 +38,7 @@ impl TicketSort {
             "number" => Self::Number,
             "priority" => Self::Priority,
             "status" => Self::Status,
+            "due" => Self::Due,
             _ => return None,
         })
     }
@@ -48,11 +51,12 @@ impl TicketSort {
             Self::Number => "number",
             Self::Priority => "priority",
             Self::Status => "status",
+            Self::Due => "due",
         }
     }
 
-    fn column(self) -> &'static str {
-        match self {
+    fn column(self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match self {
             Self::Updated => "t.modified_at",
             Self::Newest => "t.id",
             Self::Created => "t.reported_at",
@@ -62,7 +66,8 @@ impl TicketSort {
                 "CASE lower(t.priority) WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'normal' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
             }
             Self::Status => "t.status",
-        }
+            Self::Due => return crate::deadlines::due_sort_column().into(),
+        })
     }
 }
 
@@ -80,6 +85,8 @@ pub struct TicketQuery {
     pub requester: Option<String>,
     /// Words that must all occur in the title, the subject or an entry's text.
     pub search: Option<String>,
+    /// Deadline filters (issue 18): with the time they are judged at.
+    pub due: Option<(crate::deadlines::DueFilter, i64)>,
     pub sort: TicketSort,
     pub ascending: bool,
     /// 1-based.
@@ -157,6 +164,9 @@ fn ticket_conditions(query: &TicketQuery, with_status: bool) -> Conditions {
                      WHERE rc.id = t.requester_id
                        AND (ra.address LIKE {p} ESCAPE '\\' OR lower(rc.name) LIKE {p} ESCAPE '\\'))"
         ));
+    }
+    if let Some((due, now)) = query.due {
+        c.sql.push(due.condition(now));
     }
     if let Some(search) = &query.search {
         // Each word must occur somewhere; a bounded number of words keeps the query cheap.

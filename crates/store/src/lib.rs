@@ -9,11 +9,15 @@ mod attachments;
 pub mod blobs;
 pub mod contacts;
 mod db;
+// Deadlines and their escalation timers (issue 18).
+pub mod deadlines;
 pub mod desk;
 mod engine;
 pub mod entries;
 mod incoming;
 pub mod ingest;
+// Interventions linked to tickets (issue 18).
+pub mod interventions;
 mod ledger;
 pub mod mailboxes;
 // Issue 20: the change feeds of Graph and Gmail mailboxes.

@@ -20,7 +20,7 @@ use crate::query::{ContactSearch, TicketListParams};
 use crate::{AppState, WebError};
 
 /// API errors are JSON: `{"error": "…"}` with the matching status.
-pub struct ApiError(WebError);
+pub struct ApiError(pub(crate) WebError);
 
 impl From<WebError> for ApiError {
     fn from(e: WebError) -> Self {
@@ -49,7 +49,7 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Json<Value>, ApiError>;
 
 /// A JSON body whose errors say what was wrong, as JSON.
-pub struct Body<T>(T);
+pub struct Body<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -65,7 +65,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 /// The signed-in agent of a call that changes something. Through a browser session the
 /// call must carry the session's CSRF token in `X-CSRF-Token` (403 otherwise); a call
 /// with an API token needs none. It is checked before the path and the body are read.
-pub struct Changing(Agent);
+pub struct Changing(pub(crate) Agent);
 
 impl FromRequestParts<AppState> for Changing {
     type Rejection = Response;
@@ -109,7 +109,8 @@ pub async fn tickets(
 ) -> ApiResult {
     let query = params.query(50)?;
     let page = state.desk(&agent).tickets(query.clone()).await?;
-    let tickets = Ticket::list(&state, page.tickets);
+    let mut tickets = Ticket::list(&state, page.tickets);
+    crate::deadlines::fill_due(&state, &mut tickets).await?;
     let counts: serde_json::Map<String, Value> = page
         .status_counts
         .into_iter()
@@ -130,7 +131,9 @@ pub async fn ticket(
     Path(id): Path<TicketId>,
 ) -> ApiResult {
     let view = state.desk(&agent).ticket(id).await?;
-    to_json(TicketDetail::new(&state, view))
+    let mut detail = TicketDetail::new(&state, view);
+    crate::deadlines::fill_deadlines(&state, &agent, &mut detail).await?;
+    to_json(detail)
 }
 
 #[derive(Deserialize)]
@@ -147,7 +150,9 @@ pub struct UpdateBody {
 }
 
 /// Tells a field given as `null` (clear it) from a field left out (keep it).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 

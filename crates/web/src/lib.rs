@@ -16,7 +16,11 @@
 
 pub mod api;
 pub mod auth;
+// Deadlines on the pages and in the API (issue 18).
+mod deadlines;
 mod files;
+// Interventions on the pages and in the API (issue 18).
+mod interventions;
 pub mod model;
 mod openapi;
 mod pages;

@@ -22,6 +22,8 @@ pub struct Ticket {
     pub reference: String,
     /// The status is one its helpdesk counts as closed.
     pub closed: bool,
+    /// The earliest running deadline (issue 18), filled by `deadlines::fill_due`.
+    pub due: Option<crate::deadlines::DueCell>,
 }
 
 impl Ticket {
@@ -31,6 +33,7 @@ impl Ticket {
             closed: state
                 .helpdesk(summary.helpdesk_id)
                 .is_some_and(|hd| hd.config.is_closed(&summary.status)),
+            due: None,
             summary,
         }
     }
@@ -53,6 +56,8 @@ pub struct TicketDetail {
     #[serde(flatten, serialize_with = "detail_fields")]
     pub details: TicketFields,
     pub thread: Vec<Entry>,
+    /// Each target and whether it was met (issue 18), filled by `deadlines::fill_deadlines`.
+    pub deadlines: Vec<crate::deadlines::DeadlineView>,
 }
 
 /// The ticket's fields that its summary does not already have (status, priority and
@@ -78,6 +83,7 @@ impl TicketDetail {
             requester_id: view.requester_id,
             details: view.details,
             thread: view.entries.into_iter().map(Entry::new).collect(),
+            deadlines: Vec::new(),
         }
     }
 }

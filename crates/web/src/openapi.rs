@@ -51,7 +51,10 @@ pub fn openapi() -> Value {
             "organization": nullable("string"), "assignee": nullable("string"),
             "entries": { "type": "integer" },
             "reported_at": { "type": "integer", "description": "Unix seconds" },
-            "modified_at": { "type": "integer", "description": "Unix seconds" }
+            "modified_at": { "type": "integer", "description": "Unix seconds" },
+            "due": { "type": ["object", "null"], "description": "The earliest running deadline",
+                "properties": { "target": { "type": "string" }, "due_at": { "type": "integer" },
+                    "label": { "type": "string", "example": "in 2 h" }, "overdue": { "type": "boolean" } } }
         }
     });
     let attachment = json!({
@@ -92,7 +95,8 @@ pub fn openapi() -> Value {
             "category": nullable("string"), "subcategory": nullable("string"),
             "environment": nullable("string"), "manager": nullable("string"),
             "tags": { "type": "array", "items": { "type": "string" } },
-            "thread": { "type": "array", "items": reference("Entry") }
+            "thread": { "type": "array", "items": reference("Entry") },
+            "deadlines": { "type": "array", "items": reference("Deadline") }
         } }]
     });
     let contact = json!({
@@ -127,6 +131,31 @@ pub fn openapi() -> Value {
         }
     });
     let ticket_id = id_param("id", "The ticket's id (not its number)");
+    // Interventions (issue 18).
+    let intervention = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "ticket_id": { "type": "integer" },
+            "helpdesk": { "type": "string" }, "ticket_number": { "type": "integer" },
+            "ticket_title": { "type": "string" }, "assignee": nullable("string"),
+            "planned_start": nullable("integer"), "planned_end": nullable("integer"),
+            "status": { "type": "string", "enum": ["planned", "in-progress", "done", "cancelled"] },
+            "minutes_spent": { "type": "integer" }, "text": { "type": "string" }, "report": { "type": "string" },
+            "created_at": { "type": "integer" }, "modified_at": { "type": "integer" }
+        }
+    });
+    // Deadlines (issue 18).
+    let deadline = json!({
+        "type": "object",
+        "properties": {
+            "target": { "type": "string", "enum": ["first_response", "next_response", "resolution"] },
+            "name": { "type": "string" }, "policy": { "type": "string" },
+            "started_at": { "type": "integer" }, "due_at": { "type": "integer", "description": "Unix seconds" },
+            "standing": { "type": "string", "enum": ["met", "missed", "running", "overdue", "paused", "stopped"] },
+            "met_at": nullable("integer"), "by_hand": { "type": "boolean" },
+            "label": { "type": ["string", "null"], "description": "in 2 h, overdue 3 h; while it runs" }
+        }
+    });
     let failed_id = id_param("id", "The failed mail's id in the intake ledger");
     json!({
         "openapi": "3.1.0",
@@ -149,7 +178,8 @@ pub fn openapi() -> Value {
                     query_param("helpdesk", "Helpdesk name"), query_param("status", "Status"),
                     query_param("assignee", "Agent name, or - for unassigned"), query_param("priority", "Priority"),
                     query_param("requester", "Part of the requester's address or name"),
-                    query_param("sort", "updated (default), created, number, priority or status"),
+                    query_param("due", "overdue, or today: a running deadline due before the end of the day (UTC)"),
+                    query_param("sort", "updated (default), created, number, priority, status or due (the earliest running deadline; soonest first unless order=desc)"),
                     query_param("order", "desc (default) or asc"),
                     query_param("page", "Page, from 1"), query_param("per_page", "Tickets per page, 1–500 (default 50)")
                 ],
@@ -185,6 +215,50 @@ pub fn openapi() -> Value {
                 "parameters": [ticket_id], "requestBody": text_body("The note"),
                 "responses": ok("The note's entry", json!({ "type": "object", "properties": { "entry_id": { "type": "integer" } } }))
             } },
+            "/api/tickets/{id}/deadlines": { "get": {
+                "summary": "The ticket's deadlines: each target, when it is due and whether it was met",
+                "parameters": [ticket_id],
+                "responses": ok("Deadlines", json!({ "type": "object", "properties": {
+                    "deadlines": { "type": "array", "items": reference("Deadline") } } }))
+            } },
+            "/api/tickets/{id}/deadlines/{target}": { "put": {
+                "summary": "Set a deadline by hand (recorded as an event)",
+                "parameters": [ticket_id, { "name": "target", "in": "path", "required": true,
+                    "schema": { "type": "string", "enum": ["first_response", "next_response", "resolution"] } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["due"], "additionalProperties": false,
+                    "properties": { "due": { "type": ["integer", "string"],
+                        "description": "Unix seconds, or YYYY-MM-DD HH:MM (UTC)" } } } } } },
+                "responses": ok("The event recorded", json!({ "type": "object", "properties": {
+                    "event": { "type": "string" }, "due_at": { "type": "integer" }, "due": { "type": "string" } } }))
+            } },
+            "/api/tickets/{id}/interventions": {
+                "get": { "summary": "The ticket's interventions, and the text a new one starts from (the helpdesk's template)",
+                    "parameters": [ticket_id],
+                    "responses": ok("Interventions", json!({ "type": "object", "properties": {
+                        "interventions": { "type": "array", "items": reference("Intervention") },
+                        "template_text": { "type": "string" } } })) },
+                "post": { "summary": "Plan an intervention (its text from the template unless given)",
+                    "parameters": [ticket_id],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "additionalProperties": false, "properties": {
+                            "assignee": nullable("string"), "text": nullable("string"),
+                            "planned_start": { "type": ["string", "null"], "description": "YYYY-MM-DD HH:MM (UTC) or Unix seconds" },
+                            "planned_end": { "type": ["string", "null"], "description": "YYYY-MM-DD HH:MM (UTC) or Unix seconds" } } } } } },
+                    "responses": ok("The intervention", reference("Intervention")) }
+            },
+            "/api/interventions/{id}": { "patch": {
+                "summary": "Change an intervention; the last open one done closes its ticket when the helpdesk says so",
+                "parameters": [id_param("id", "The intervention's id")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "status": { "type": "string", "enum": ["planned", "in-progress", "done", "cancelled"] },
+                        "minutes_spent": { "type": "integer" }, "report": { "type": "string" },
+                        "assignee": { "type": ["string", "null"], "description": "null clears it" } } } } } },
+                "responses": ok("The intervention, and the ticket's event when it was closed or reopened", json!({
+                    "type": "object", "properties": { "intervention": reference("Intervention"),
+                        "ticket_event": nullable("string") } }))
+            } },
             "/api/contacts": { "get": { "summary": "Find contacts", "parameters": [query_param("q", "Part of a name or address")],
                 "responses": ok("Contacts", json!({ "type": "array", "items": reference("Contact") })) } },
             "/api/contacts/{id}": { "get": { "summary": "A contact and their tickets", "parameters": [id_param("id", "The contact's id")],
@@ -213,7 +287,8 @@ pub fn openapi() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
-                "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail
+                "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
+                "Deadline": deadline, "Intervention": intervention
             }
         }
     })

@@ -188,7 +188,8 @@ pub async fn tickets(
     let page = desk.tickets(query.clone()).await?;
     // Only the agent's own helpdesks' values and agents are offered.
     let choices = desk.choices();
-    let tickets = Ticket::list(&state, page.tickets);
+    let mut tickets = Ticket::list(&state, page.tickets);
+    crate::deadlines::fill_due(&state, &mut tickets).await?;
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
     let status_counts: Vec<StatusTab> = page
         .status_counts
@@ -223,12 +224,13 @@ pub async fn tickets(
                 q => params.q.clone(), helpdesk => params.helpdesk.clone(), status => params.status.clone(),
                 assignee => params.assignee.clone(), priority => params.priority.clone(),
                 requester => params.requester.clone(), sort => query.sort.as_str(),
+                due => params.due.clone(),
                 order => if query.ascending { "asc" } else { "desc" },
             },
             statuses => choices.statuses,
             priorities => choices.priorities,
             agents => desk.colleagues().await?,
-            sorts => Serde(vec![("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status")]),
+            sorts => Serde(vec![("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status"), ("due", "Due")]),
             page => query.page,
             pages,
             prev_link => (query.page > 1).then(|| link_to_page(query.page - 1)),
@@ -267,12 +269,17 @@ pub async fn ticket(
             list.insert(0, current.clone());
         }
     }
-    let t = TicketDetail::new(&state, view);
+    let mut t = TicketDetail::new(&state, view);
+    crate::deadlines::fill_deadlines(&state, &agent, &mut t).await?;
+    let (interventions, intervention_text) =
+        crate::interventions::for_ticket_page(&state, &agent, id).await?;
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
         Some("note") => Some("Note added."),
         Some("update") => Some("Ticket updated."),
         Some("unchanged") => Some("Nothing was changed."),
+        Some("deadline") => Some("Deadline set."),
+        Some("intervention") => Some("Intervention saved."),
         _ => None,
     };
     render(
@@ -287,6 +294,8 @@ pub async fn ticket(
             priorities => choices.priorities,
             types => choices.types,
             agents,
+            interventions => Serde(interventions),
+            intervention_text,
         },
     )
 }

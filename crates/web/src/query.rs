@@ -4,6 +4,7 @@
 //! [`MAX_TEXT_CHARS`] at most (SQLite refuses LIKE patterns over 50 KB with an
 //! internal error), and a page number that keeps the offset arithmetic in range.
 
+use postdesk_store::deadlines::DueFilter;
 use postdesk_store::desk::TicketQuery;
 
 use crate::WebError;
@@ -42,7 +43,10 @@ pub struct TicketListParams {
     pub priority: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<String>,
-    /// `updated` (default), `created`, `number`, `priority`, `status`.
+    /// Deadlines (issue 18): `overdue`, or `today` (due before the end of the day, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// `updated` (default), `created`, `number`, `priority`, `status`, `due`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
     /// `desc` (default) or `asc`.
@@ -65,6 +69,7 @@ impl TicketListParams {
             ("assignee", &self.assignee),
             ("priority", &self.priority),
             ("requester", &self.requester),
+            ("due", &self.due),
             ("sort", &self.sort),
             ("order", &self.order),
             ("page", &self.page),
@@ -103,12 +108,14 @@ impl TicketListParams {
             None => Default::default(),
             Some(s) => postdesk_store::desk::TicketSort::parse(&s).ok_or_else(|| {
                 WebError::BadRequest(format!(
-                    "`sort` must be updated, created, number, priority or status, not `{s}`"
+                    "`sort` must be updated, created, number, priority, status or due, not `{s}`"
                 ))
             })?,
         };
         let ascending = match Self::field(&self.order).as_deref() {
-            None | Some("desc") => false,
+            // Deadlines read soonest first unless asked otherwise (issue 18).
+            None => sort == postdesk_store::desk::TicketSort::Due,
+            Some("desc") => false,
             Some("asc") => true,
             Some(o) => {
                 return Err(WebError::BadRequest(format!(
@@ -116,8 +123,25 @@ impl TicketListParams {
                 )));
             }
         };
+        let now = postdesk_store::now();
+        let due = match Self::field(&self.due).as_deref() {
+            None => None,
+            Some("overdue") => Some((DueFilter::Overdue, now)),
+            Some("today") => Some((
+                DueFilter::DueBy {
+                    until: now - now.rem_euclid(86_400) + 86_400,
+                },
+                now,
+            )),
+            Some(d) => {
+                return Err(WebError::BadRequest(format!(
+                    "`due` must be overdue or today, not `{d}`"
+                )));
+            }
+        };
         Ok(TicketQuery {
             visible: Vec::new(),
+            due,
             helpdesk: Self::field(&self.helpdesk),
             status: Self::field(&self.status),
             assignee: Self::field(&self.assignee),
@@ -142,6 +166,7 @@ impl TicketListParams {
             &mut params.assignee,
             &mut params.priority,
             &mut params.requester,
+            &mut params.due,
             &mut params.sort,
             &mut params.order,
             &mut params.page,

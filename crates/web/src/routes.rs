@@ -2,9 +2,9 @@
 //! so a route cannot be added without being checked.
 
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, patch, post};
+use axum::routing::{MethodRouter, get, patch, post, put};
 
-use crate::{AppState, api, files, openapi, pages};
+use crate::{AppState, api, deadlines, files, interventions, openapi, pages};
 
 pub struct Route {
     pub method: Method,
@@ -53,6 +53,18 @@ pub fn table() -> Vec<Route> {
         route(M::POST, "/tickets/{id}/reply", post(pages::reply)),
         route(M::POST, "/tickets/{id}/note", post(pages::note)),
         route(M::POST, "/tickets/{id}/update", post(pages::update_ticket)),
+        route(M::POST, "/tickets/{id}/deadline", post(deadlines::set_page)),
+        route(
+            M::POST,
+            "/tickets/{id}/interventions",
+            post(interventions::add_page),
+        ),
+        route(M::GET, "/interventions", get(interventions::mine)),
+        route(
+            M::POST,
+            "/interventions/{id}",
+            post(interventions::change_page),
+        ),
         route(M::GET, "/contacts", get(pages::contacts)),
         route(M::GET, "/contacts/{id}", get(pages::contact)),
         route(M::POST, "/contacts/{id}", post(pages::rename_contact)),
@@ -91,6 +103,31 @@ pub fn table() -> Vec<Route> {
         route(M::PATCH, "/api/tickets/{id}", patch(api::update_ticket)),
         route(M::POST, "/api/tickets/{id}/reply", post(api::reply)),
         route(M::POST, "/api/tickets/{id}/notes", post(api::note)),
+        route(
+            M::GET,
+            "/api/tickets/{id}/deadlines",
+            get(deadlines::list_api),
+        ),
+        route(
+            M::PUT,
+            "/api/tickets/{id}/deadlines/{target}",
+            put(deadlines::set_api),
+        ),
+        route(
+            M::GET,
+            "/api/tickets/{id}/interventions",
+            get(interventions::list_api),
+        ),
+        route(
+            M::POST,
+            "/api/tickets/{id}/interventions",
+            post(interventions::add_api),
+        ),
+        route(
+            M::PATCH,
+            "/api/interventions/{id}",
+            patch(interventions::change_api),
+        ),
         route(M::GET, "/api/contacts", get(api::contacts)),
         route(M::GET, "/api/contacts/{id}", get(api::contact)),
         route(M::GET, "/api/organizations", get(api::organizations)),

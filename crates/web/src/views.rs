@@ -33,6 +33,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "ticket_rows.html",
         include_str!("../templates/ticket_rows.html"),
     ),
+    // Interventions (issue 18).
+    (
+        "interventions.html",
+        include_str!("../templates/interventions.html"),
+    ),
 ];
 
 pub fn environment() -> Environment<'static> {

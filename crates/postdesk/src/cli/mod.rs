@@ -2,9 +2,13 @@
 //! configuration (the application layer, `postdesk-app`).
 
 pub mod agents;
+// Deadlines: `tickets show` lines and `tickets set-deadline` (issue 18).
+pub mod deadlines;
 pub mod deliver;
 pub mod failed;
 pub mod import;
+// Interventions linked to tickets (issue 18).
+pub mod interventions;
 pub mod mailboxes;
 pub mod outbox;
 pub mod queue;

@@ -67,6 +67,8 @@ pub async fn reply(config_path: &Path, args: ReplyArgs) -> anyhow::Result<()> {
         .outbox()
         .reply(hd, args.number, args.agent.as_deref(), &text)
         .await?;
+    // Deadlines (issue 18): the reply meets the response targets running.
+    app.deadlines().agent_replied(ticket.summary.id).await?;
     println!(
         "Reply to {} ({}): {}",
         hd.config.reference.render(args.number),

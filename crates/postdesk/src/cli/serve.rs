@@ -1,5 +1,6 @@
-//! `postdesk serve`: every active mailbox, the outbox sender and the web UI together,
-//! until SIGTERM or SIGINT (the signal is awaited by `postdesk demo` too).
+//! `postdesk serve`: every active mailbox, the outbox sender, the deadlines' escalations
+//! and the web UI together, until SIGTERM or SIGINT (the signal is awaited by
+//! `postdesk demo` too).
 
 use std::path::Path;
 
@@ -31,6 +32,8 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
         ));
     }
     let outbox = tokio::spawn(app.outbox().sender(stopped.clone()));
+    // Deadlines (issue 18): warnings and breaches, each sent once across instances.
+    let escalations = tokio::spawn(app.deadlines().runner(stopped.clone()));
     tracing::info!(mailboxes = tasks.len(), "serving");
     eprintln!(
         "postdesk: serving {} mailbox(es); stop with Ctrl-C or SIGTERM",
@@ -43,6 +46,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
         task.await?;
     }
     outbox.await?;
+    escalations.await?;
     if let Some(web) = web {
         web.await?.context("the web UI stopped with an error")?;
     }

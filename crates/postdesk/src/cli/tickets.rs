@@ -31,6 +31,18 @@ pub enum TicketsCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Set a deadline by hand (`first_response`, `next_response`, `resolution`), due at
+    /// `YYYY-MM-DD HH:MM` (UTC) or Unix seconds; recorded as an event by the agent.
+    SetDeadline {
+        number: TicketNumber,
+        target: postdesk_core::sla::Target,
+        due: String,
+        #[arg(long)]
+        helpdesk: Option<String>,
+        /// The agent recorded as making the change (default: the helpdesk's default agent).
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: Option<String>,
+    },
     /// Change a ticket's status (e.g. `closed`).
     SetStatus {
         number: TicketNumber,
@@ -68,6 +80,36 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
         } => {
             let view = store.ticket(helpdesk.as_deref(), number).await?;
             print!("{}", render_ticket(&view, full));
+            let deadlines = store.deadlines(view.summary.id).await?;
+            print!(
+                "{}",
+                super::deadlines::render(&deadlines, postdesk_store::now())
+            );
+            let interventions = store
+                .interventions(&postdesk_store::interventions::InterventionFilter {
+                    ticket_id: Some(view.summary.id),
+                    ..Default::default()
+                })
+                .await?;
+            if !interventions.is_empty() {
+                print!(
+                    "Interventions:\n{}",
+                    super::interventions::render(&interventions)
+                );
+            }
+        }
+        TicketsCommand::SetDeadline {
+            number,
+            target,
+            due,
+            helpdesk,
+            agent,
+        } => {
+            let view = store.ticket(helpdesk.as_deref(), number).await?;
+            let author = author(&pipeline, agent, &view).await?;
+            let text =
+                super::deadlines::set(&pipeline, view.summary.id, author, target, &due).await?;
+            println!("#{number}: {text}");
         }
         TicketsCommand::SetStatus {
             number,
@@ -76,20 +118,7 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
             agent,
         } => {
             let view = store.ticket(helpdesk.as_deref(), number).await?;
-            let author = match agent {
-                Some(name) => store.agent_id(&name).await?,
-                None => pipeline
-                    .helpdesks()
-                    .iter()
-                    .find(|hd| hd.id == view.summary.helpdesk_id)
-                    .map(|hd| hd.default_agent_id)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "helpdesk {} is not in the configuration; name the agent with --as",
-                            view.summary.helpdesk
-                        )
-                    })?,
-            };
+            let author = author(&pipeline, agent, &view).await?;
             let update = FieldChanges {
                 status: Some(Some(status.clone())),
                 ..FieldChanges::default()
@@ -97,10 +126,34 @@ pub async fn run(config_path: &Path, command: TicketsCommand) -> anyhow::Result<
             store
                 .update_ticket(view.summary.id, author, &update)
                 .await?;
+            // Deadlines (issue 18): the new status may pause, resume or stop the clock.
+            pipeline.deadlines().status_changed(view.summary.id).await?;
             println!("#{number}: {} → {status}", view.summary.status);
         }
     }
     Ok(())
+}
+
+/// The agent named with `--as`, or the ticket's helpdesk's default agent.
+async fn author(
+    app: &postdesk_app::App,
+    agent: Option<String>,
+    view: &TicketView,
+) -> anyhow::Result<postdesk_core::id::AgentId> {
+    Ok(match agent {
+        Some(name) => app.store().agent_id(&name).await?,
+        None => app
+            .helpdesks()
+            .iter()
+            .find(|hd| hd.id == view.summary.helpdesk_id)
+            .map(|hd| hd.default_agent_id)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "helpdesk {} is not in the configuration; name the agent with --as",
+                    view.summary.helpdesk
+                )
+            })?,
+    })
 }
 
 pub fn render_list(tickets: &[postdesk_store::read::TicketSummary]) -> String {

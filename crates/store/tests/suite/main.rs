@@ -79,6 +79,8 @@ macro_rules! known_bugs {
 mod access;
 mod attachments;
 mod contacts;
+// Deadlines and their timers (issue 18).
+mod deadlines;
 mod desk;
 mod ingest;
 mod ledger;
