@@ -91,12 +91,17 @@ impl Desk {
             dir: tempfile::tempdir().unwrap(),
             database,
         };
-        desk.write_config(extra);
         if !desk.database.is_empty() {
             // PostgreSQL does not migrate on its own (`auto_migrate` is off there): the
-            // operator runs this once, as the README says.
-            desk.run(&["db", "migrate"]).ok();
+            // operator runs this once, as the README says. With a config of its own, so
+            // that tests of a broken config still have a migrated database.
+            let migrate = desk.path("migrate.toml");
+            let config = format!("data_dir = \"data\"\n{}{HELPDESK}", desk.database);
+            std::fs::write(&migrate, config).unwrap();
+            let args = ["--config", migrate.to_str().unwrap(), "db", "migrate"];
+            desk.run_without_config(&args, None).ok();
         }
+        desk.write_config(extra);
         desk
     }
 
