@@ -34,11 +34,15 @@
 //! - [`mailboxes`]: the configured mailboxes, and [`mailboxes::MailboxControl`], the
 //!   seam through which the binary lends the desk its IMAP code.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
+//! - [`portal`]: the customer portal: sign-in links, what a contact reads, tickets
+//!   opened and answered by contacts.
 
 pub mod desk;
 pub mod intake;
 pub mod mailboxes;
 pub mod outbox;
+// Issue 17: the customer portal.
+pub mod portal;
 
 use postdesk_core::id::HelpdeskId;
 use std::sync::Arc;

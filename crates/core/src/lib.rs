@@ -61,6 +61,8 @@ text_enum::text_enum! {
         Imap = "imap",
         /// The failed queue, processed again (`postdesk failed retry`).
         Retry = "retry",
+        /// Written by a contact in the customer portal (issue 17).
+        Portal = "portal",
     }
 }
 

@@ -96,7 +96,47 @@ pub struct HelpdeskSettings {
     /// Acknowledgements, notifications, alerts and their templates (`[helpdesk.notifications]`).
     #[serde(default)]
     pub notifications: NotificationSettings,
+    // --- The customer portal (issue 17) ---
+    /// Contacts may sign in at `/portal` and see, open and answer this helpdesk's tickets.
+    #[serde(default)]
+    pub portal: bool,
+    /// Where customers reach the portal (`https://desk.example.com/portal`): sign-in
+    /// links and `{{ portal_link }}` start with it. Needed with `portal = true`; never
+    /// taken from a request's Host header, which anyone can write.
+    #[serde(default)]
+    pub portal_url: Option<String>,
+    /// Status a contact's answer in the portal moves a ticket to; none: `reply_status`.
+    #[serde(default)]
+    pub portal_reply_status: Option<String>,
+    /// Contacts may close their own tickets in the portal (to the first `closed_statuses`).
+    #[serde(default)]
+    pub customer_may_close: bool,
+    /// Files agents add are public (the customer sees them) rather than internal.
+    #[serde(default)]
+    pub agent_uploads_visible_to_customer: bool,
+    /// Status → what the customer sees of it (`[helpdesk.customer_statuses.<status>]`);
+    /// a status not listed is shown as it is named.
+    #[serde(default)]
+    pub customer_statuses: BTreeMap<String, CustomerStatus>,
 }
+
+/// What a customer sees of one status (`[helpdesk.customer_statuses.<status>]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerStatus {
+    /// Shown to the customer as it is named; when false, as `customer_label`.
+    #[serde(default = "default_true")]
+    pub visible: bool,
+    /// What the customer sees instead of a hidden status (default "in progress").
+    pub customer_label: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What a hidden status without a `customer_label` shows as.
+pub const DEFAULT_CUSTOMER_LABEL: &str = "in progress";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,6 +276,42 @@ impl HelpdeskSettings {
                 };
                 ConfigIssue::new(key, e.to_string())
             })?;
+        for (status, shown) in &self.customer_statuses {
+            if let Some(label) = &shown.customer_label
+                && (label.trim().is_empty() || label.chars().count() > 64)
+            {
+                return Err(ConfigIssue::new(
+                    format!("customer_statuses.{status}.customer_label"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+        }
+        match &self.portal_url {
+            None if self.portal => {
+                return Err(ConfigIssue::new(
+                    "portal_url",
+                    "portal = true needs the address customers reach the portal at, e.g. \"https://desk.example.com/portal\"",
+                ));
+            }
+            Some(url)
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                return Err(ConfigIssue::new(
+                    "portal_url",
+                    format!("`{url}` is not an http(s) address"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(status) = &self.portal_reply_status
+            && status.trim().is_empty()
+        {
+            return Err(ConfigIssue::new(
+                "portal_reply_status",
+                "must not be blank; remove the key to use reply_status",
+            ));
+        }
         let rules = RuleSet::compile(&self.rules, &reference)?;
         let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         let own_addresses = self
@@ -264,6 +340,30 @@ impl HelpdeskSettings {
 impl Helpdesk {
     pub fn is_closed(&self, status: &str) -> bool {
         self.threading.is_closed(status)
+    }
+
+    /// The status as a customer sees it: its name, or the label that hides it.
+    pub fn customer_status(&self, status: &str) -> String {
+        match self
+            .settings
+            .customer_statuses
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(status))
+        {
+            Some((_, shown)) if !shown.visible => shown
+                .customer_label
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CUSTOMER_LABEL.to_string()),
+            _ => status.to_string(),
+        }
+    }
+
+    /// The status a contact's answer in the portal sets.
+    pub fn portal_reply_status(&self) -> &str {
+        self.settings
+            .portal_reply_status
+            .as_deref()
+            .unwrap_or(&self.settings.reply_status)
     }
 
     pub fn is_own_address(&self, email_key: &str) -> bool {
@@ -317,6 +417,30 @@ pub(crate) mod tests {
         assert_eq!(hd.settings.defaults.priority.as_deref(), Some("normal"));
         assert!(hd.is_closed("Closed"));
         assert!(hd.is_own_address("support@example.com"));
+    }
+
+    #[test]
+    fn hidden_statuses_show_their_customer_label() {
+        let mut hd = helpdesk("portal_reply_status = \"waiting\"");
+        hd.settings.customer_statuses.insert(
+            "vendor".into(),
+            CustomerStatus {
+                visible: false,
+                customer_label: Some("being worked on".into()),
+            },
+        );
+        hd.settings.customer_statuses.insert(
+            "triage".into(),
+            CustomerStatus {
+                visible: false,
+                customer_label: None,
+            },
+        );
+        assert_eq!(hd.customer_status("Vendor"), "being worked on");
+        assert_eq!(hd.customer_status("triage"), DEFAULT_CUSTOMER_LABEL);
+        assert_eq!(hd.customer_status("open"), "open");
+        assert_eq!(hd.portal_reply_status(), "waiting");
+        assert_eq!(helpdesk("").portal_reply_status(), "customer-replied");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! that delivers the outbox over SMTP (`send`).
 
 pub mod compose;
+// Issue 17: the customer portal's sign-in mail.
+pub mod portal;
 pub mod reply;
 pub mod send;
 
@@ -102,6 +104,14 @@ impl Vars {
             .set("created", format_time(t.created_at))
             .set("link", o.link(t.number).unwrap_or_default())
             .set("agent", agent)
+            // Issue 17: where the customer reads the ticket in the portal.
+            .set("portal_link", portal_link(hd).unwrap_or_default())
+            .set(
+                "ticket_portal_link",
+                portal_link(hd)
+                    .map(|p| format!("{p}/tickets/{}", t.id))
+                    .unwrap_or_default(),
+            )
     }
 
     pub fn value(&self) -> minijinja::Value {
@@ -112,6 +122,15 @@ impl Vars {
                 .collect::<BTreeMap<_, _>>(),
         )
     }
+}
+
+/// The helpdesk's portal (`portal_url`), when it has one switched on.
+pub fn portal_link(hd: &RegisteredHelpdesk) -> Option<String> {
+    let s = &hd.config.settings;
+    s.portal
+        .then(|| s.portal_url.as_deref())
+        .flatten()
+        .map(|u| u.trim_end_matches('/').to_string())
 }
 
 fn cut(text: &str) -> String {

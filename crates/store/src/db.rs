@@ -62,6 +62,8 @@ migrations![
     "0008_contact_events",
     "0009_sign_in_limits_and_tokens",
     "0010_entry_fidelity",
+    // Issue 17: the customer portal.
+    "0011_portal",
 ];
 
 impl Migration {

@@ -17,6 +17,8 @@ pub mod ingest;
 mod ledger;
 pub mod mailboxes;
 pub mod outbox;
+// Issue 17: the customer portal.
+pub mod portal;
 pub mod read;
 mod rules;
 mod simulate;
