@@ -76,6 +76,10 @@ impl Viewer {
 
 /// What a portal page may show of entries and attachments.
 const VISIBLE_ENTRY: &str = "e.visible_to_customer AND e.kind IN ('incoming', 'outgoing')";
+/// An entry whose raw mail the viewer (`?2`) may download: a mail they sent
+/// themselves, with no refused file in it (its bytes are only in the raw mail).
+const OWN_RAW: &str = "(e.kind = 'incoming' AND e.intake_id IS NOT NULL AND e.author_contact_id = ?2
+     AND NOT EXISTS (SELECT 1 FROM attachments r WHERE r.entry_id = e.id AND r.refused IS NOT NULL))";
 const VISIBLE_ATTACHMENT: &str =
     "a.refused IS NULL AND a.sha256 IS NOT NULL AND a.visibility = 'public'";
 
@@ -136,7 +140,7 @@ pub struct PortalEntry {
     pub subject: Option<String>,
     pub text: String,
     pub created_at: i64,
-    /// An incoming mail's raw bytes may be downloaded.
+    /// The viewer's own mail, without refused files: its raw bytes may be downloaded.
     pub has_raw: bool,
     pub attachments: Vec<PortalAttachment>,
 }
@@ -454,6 +458,7 @@ impl Store {
     /// other id.
     pub async fn portal_ticket(&self, viewer: &Viewer, id: TicketId) -> Result<PortalTicketView> {
         let sql = format!("{TICKET_SELECT} WHERE t.id = ?1 AND {}", viewer.tickets_clause());
+        let viewer_contact = viewer.contact_id;
         self.read(move |conn| {
             let ticket = conn
                 .prepare(&sql)?
@@ -463,11 +468,11 @@ impl Store {
             let mut entries: Vec<PortalEntry> = conn
                 .prepare_cached(&format!(
                     "SELECT e.id, e.kind, e.from_addr, ag.name, e.subject, e.body_text, e.created_at,
-                            e.intake_id IS NOT NULL
+                            {OWN_RAW}
                      FROM entries e LEFT JOIN agents ag ON ag.id = e.author_agent_id
                      WHERE e.ticket_id = ?1 AND {VISIBLE_ENTRY} ORDER BY e.id"
                 ))?
-                .query_map([id], |r| {
+                .query_map(params![id, viewer_contact], |r| {
                     let kind: String = r.get(1)?;
                     let outgoing = kind == "outgoing";
                     Ok(PortalEntry {
@@ -478,7 +483,7 @@ impl Store {
                         subject: r.get(4)?,
                         text: r.get(5)?,
                         created_at: r.get(6)?,
-                        has_raw: !outgoing && r.get::<_, bool>(7)?,
+                        has_raw: r.get(7)?,
                         attachments: Vec::new(),
                     })
                 })?
@@ -545,16 +550,21 @@ impl Store {
         .await
     }
 
-    /// The ledger row of a visible incoming entry of one of the viewer's tickets (its
-    /// raw mail); `None` for any other id.
+    /// The ledger row of a visible mail the viewer sent on one of their tickets, with
+    /// no refused file in it (its raw mail); `None` for any other id.
     pub async fn portal_raw_mail(&self, viewer: &Viewer, entry: EntryId) -> Result<Option<IntakeId>> {
         let sql = format!(
             "SELECT e.intake_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
-             WHERE e.id = ?1 AND e.kind = 'incoming' AND e.intake_id IS NOT NULL AND {VISIBLE_ENTRY} AND {}",
+             WHERE e.id = ?1 AND {OWN_RAW} AND {VISIBLE_ENTRY} AND {}",
             viewer.tickets_clause()
         );
-        self.read(move |conn| conn.prepare(&sql)?.query_row([entry], |r| r.get(0)).optional())
-            .await
+        let viewer_contact = viewer.contact_id;
+        self.read(move |conn| {
+            conn.prepare(&sql)?
+                .query_row(params![entry, viewer_contact], |r| r.get(0))
+                .optional()
+        })
+        .await
     }
 
     /// Who the viewer is: their organization, when it shares tickets.

@@ -26,7 +26,7 @@ pub async fn stylesheet() -> Response {
 }
 
 /// Images a browser may show inline without risk: no SVG (it can carry script).
-const INLINE_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+pub(crate) const INLINE_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 #[derive(Deserialize)]
 pub struct DownloadParams {
@@ -77,7 +77,7 @@ pub async fn raw_mail(
     ))
 }
 
-fn file_response(bytes: Vec<u8>, content_type: &str, name: &str, inline: bool) -> Response {
+pub(crate) fn file_response(bytes: Vec<u8>, content_type: &str, name: &str, inline: bool) -> Response {
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(

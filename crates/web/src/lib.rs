@@ -20,6 +20,8 @@ mod files;
 pub mod model;
 mod openapi;
 mod pages;
+// Issue 17: the customer portal at /portal (its own routes, sessions and pages).
+pub mod portal;
 mod query;
 pub mod routes;
 mod views;
@@ -107,6 +109,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     routes::table()
         .into_iter()
+        // The portal's routes: a table of their own (see `portal`).
+        .chain(portal::table())
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
         })
