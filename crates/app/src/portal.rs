@@ -146,6 +146,7 @@ impl Portal<'_> {
                         contact_id,
                         helpdesk_id: hd.id,
                         address: &address,
+                        lifetime_secs: portal::LINK_SECONDS,
                     },
                 )?;
                 match queue_link(tx, &hd, &name, &address, &link) {

@@ -84,6 +84,7 @@ mod ingest;
 mod ledger;
 mod mailboxes;
 mod outbox;
+mod portal;
 
 /// The first helpdesk: numbers from 100, an organization by domain.
 pub const SUPPORT: &str = r#"
