@@ -186,7 +186,11 @@ impl Portal<'_> {
     /// What the signed-in contact may read.
     pub async fn viewer(&self, contact_id: ContactId) -> Result<Viewer, PortalError> {
         let helpdesks = self.helpdesks().iter().map(|h| h.id).collect();
-        Ok(self.app.store().portal_viewer(contact_id, helpdesks).await?)
+        Ok(self
+            .app
+            .store()
+            .portal_viewer(contact_id, helpdesks)
+            .await?)
     }
 
     pub async fn account(&self, contact_id: ContactId) -> Result<PortalAccount, PortalError> {
@@ -256,15 +260,8 @@ impl Portal<'_> {
             hd.config.reference.render(view.ticket.number),
             view.ticket.title
         );
-        self.take_in(
-            viewer,
-            address,
-            hd,
-            &subject,
-            input,
-            &view.message_ids,
-        )
-        .await
+        self.take_in(viewer, address, hd, &subject, input, &view.message_ids)
+            .await
     }
 
     /// Closes one of the viewer's tickets, where the helpdesk lets customers.
@@ -357,7 +354,8 @@ impl Portal<'_> {
         let portal_hd = &mut helpdesks[index];
         portal_hd.config.rules = RuleSet::compile(&[], &portal_hd.config.reference)
             .map_err(|e| PortalError::Internal(e.to_string()))?;
-        portal_hd.config.threading.reply_status = portal_hd.config.portal_reply_status().to_string();
+        portal_hd.config.threading.reply_status =
+            portal_hd.config.portal_reply_status().to_string();
         let mut options = self.app.settings().intake.clone();
         options.helpdesk = Some(index);
         let raw = RawMail {
@@ -380,10 +378,7 @@ impl Portal<'_> {
             }
             _ => Err(PortalError::Invalid(format!(
                 "your message could not be taken in{}",
-                report
-                    .reason
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
+                report.reason.map(|r| format!(": {r}")).unwrap_or_default()
             ))),
         }
     }

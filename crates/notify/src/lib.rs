@@ -128,7 +128,7 @@ impl Vars {
 pub fn portal_link(hd: &RegisteredHelpdesk) -> Option<String> {
     let s = &hd.config.settings;
     s.portal
-        .then(|| s.portal_url.as_deref())
+        .then_some(s.portal_url.as_deref())
         .flatten()
         .map(|u| u.trim_end_matches('/').to_string())
 }

@@ -67,7 +67,8 @@ pub fn customer_mail(mail: &CustomerMail<'_>) -> Result<(Vec<u8>, String), Notif
     use lettre::message::{Attachment, MultiPart, SinglePart};
     let from = crate::compose::mailbox(mail.from_name, mail.from)?;
     let to = crate::compose::mailbox(None, mail.to)?;
-    let message_id = crate::compose::new_message_id(mail.to);
+    // Not postdesk's own `pd.` form: that one, coming in, is a loop.
+    let message_id = crate::compose::new_message_id(mail.to).replacen("pd.", "portal.", 1);
     let mut builder = lettre::Message::builder()
         .from(from)
         .to(to)
@@ -99,7 +100,8 @@ pub fn customer_mail(mail: &CustomerMail<'_>) -> Result<(Vec<u8>, String), Notif
                 .unwrap_or(ContentType::parse("application/octet-stream").expect("valid"));
             let name = postdesk_core::outgoing::one_line(&upload.name);
             let name = if name.is_empty() { "file".into() } else { name };
-            parts = parts.singlepart(Attachment::new(name).body(upload.bytes.clone(), content_type));
+            parts =
+                parts.singlepart(Attachment::new(name).body(upload.bytes.clone(), content_type));
         }
         builder.multipart(parts)
     }

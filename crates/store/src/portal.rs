@@ -205,8 +205,11 @@ pub fn count_link_request(
             .query_row(params![value, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((count >= limit).then(|| (first.unwrap_or(now) + limits.window_secs - now).max(1)))
     };
-    let refused = wait("address_key", &key, limits.per_address)?
-        .max(wait("client", client, limits.per_client)?);
+    let refused = wait("address_key", &key, limits.per_address)?.max(wait(
+        "client",
+        client,
+        limits.per_client,
+    )?);
     if refused.is_some() {
         return Ok(refused);
     }
@@ -234,7 +237,9 @@ fn contact_by_address(db: &Db, address: &str) -> Result<Option<(ContactId, Strin
         "SELECT c.id, c.name FROM contact_addresses a JOIN contacts c ON c.id = a.contact_id
          WHERE a.address = ?1",
     )?
-    .query_row([address.trim().to_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
+    .query_row([address.trim().to_lowercase()], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
     .optional()
 }
 
@@ -311,8 +316,11 @@ impl Store {
         csrf: &str,
         lifetime_secs: i64,
     ) -> Result<()> {
-        let (token_hash, address, csrf) =
-            (token_hash.to_string(), address.to_string(), csrf.to_string());
+        let (token_hash, address, csrf) = (
+            token_hash.to_string(),
+            address.to_string(),
+            csrf.to_string(),
+        );
         self.write(move |tx| {
             insert_session(tx, &token_hash, contact_id, &address, &csrf, lifetime_secs)
         })
@@ -459,7 +467,10 @@ impl Store {
     /// One of the viewer's tickets with its customer-visible thread; NotFound for any
     /// other id.
     pub async fn portal_ticket(&self, viewer: &Viewer, id: TicketId) -> Result<PortalTicketView> {
-        let sql = format!("{TICKET_SELECT} WHERE t.id = ?1 AND {}", viewer.tickets_clause());
+        let sql = format!(
+            "{TICKET_SELECT} WHERE t.id = ?1 AND {}",
+            viewer.tickets_clause()
+        );
         let viewer_contact = viewer.contact_id;
         self.read(move |conn| {
             let ticket = conn
@@ -554,7 +565,11 @@ impl Store {
 
     /// The ledger row of a visible mail the viewer sent on one of their tickets, with
     /// no refused file in it (its raw mail); `None` for any other id.
-    pub async fn portal_raw_mail(&self, viewer: &Viewer, entry: EntryId) -> Result<Option<IntakeId>> {
+    pub async fn portal_raw_mail(
+        &self,
+        viewer: &Viewer,
+        entry: EntryId,
+    ) -> Result<Option<IntakeId>> {
         let sql = format!(
             "SELECT e.intake_id FROM entries e JOIN tickets t ON t.id = e.ticket_id
              WHERE e.id = ?1 AND {OWN_RAW} AND {VISIBLE_ENTRY} AND {}",
@@ -624,7 +639,9 @@ impl Store {
                 tx,
                 id,
                 Some(agent),
-                &format!("Status changed from {old} to {status} by the customer {address} in the portal."),
+                &format!(
+                    "Status changed from {old} to {status} by the customer {address} in the portal."
+                ),
                 now,
             )?;
             crate::tickets::touch(tx, id, agent, now)?;

@@ -77,7 +77,12 @@ pub async fn raw_mail(
     ))
 }
 
-pub(crate) fn file_response(bytes: Vec<u8>, content_type: &str, name: &str, inline: bool) -> Response {
+pub(crate) fn file_response(
+    bytes: Vec<u8>,
+    content_type: &str,
+    name: &str,
+    inline: bool,
+) -> Response {
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(

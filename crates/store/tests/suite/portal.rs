@@ -94,9 +94,7 @@ impl Tickets {
     }
 }
 
-async fn a_contact_sees_only_their_tickets_and_their_organizations_when_it_shares(
-    engine: Engine,
-) {
+async fn a_contact_sees_only_their_tickets_and_their_organizations_when_it_shares(engine: Engine) {
     let t = tickets(engine).await;
     let alice = t.viewer("ALICE@acme.example").await;
     // Not Carol's (ACME does not share yet), not Bob's, not Sales' (no portal there).
@@ -134,8 +132,20 @@ async fn guessed_ticket_attachment_and_entry_ids_of_others_find_nothing(engine: 
     let bobs = store.portal_ticket(&bob, t.bob).await.unwrap();
     let bob_png = bobs.entries[0].attachments[0].id;
     let bob_entry = bobs.entries[0].id;
-    assert!(store.portal_attachment(&bob, bob_png).await.unwrap().is_some());
-    assert!(store.portal_raw_mail(&bob, bob_entry).await.unwrap().is_some());
+    assert!(
+        store
+            .portal_attachment(&bob, bob_png)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .portal_raw_mail(&bob, bob_entry)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Every id there is, as Alice: only her own ticket, file and mail answer.
     let mut found_tickets = Vec::new();
     let mut found_files = Vec::new();
@@ -220,22 +230,44 @@ async fn only_the_customer_visible_thread_is_shown_and_counted(engine: Engine) {
         .unwrap();
     let view = store.portal_ticket(&alice, t.alice).await.unwrap();
     assert!(view.entries[0].attachments.is_empty());
-    assert!(store.portal_attachment(&alice, png).await.unwrap().is_none());
+    assert!(
+        store
+            .portal_attachment(&alice, png)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The switch is an internal event by sam.
     let agent_view = store.ticket_by_id(t.alice).await.unwrap();
     let last = agent_view.entries.last().unwrap();
     assert_eq!(last.body_text, "Attachment chart.png made internal by sam.");
     assert!(!last.visible_to_customer);
-    assert_eq!(store.portal_ticket(&alice, t.alice).await.unwrap().ticket.entries, 1);
+    assert_eq!(
+        store
+            .portal_ticket(&alice, t.alice)
+            .await
+            .unwrap()
+            .ticket
+            .entries,
+        1
+    );
     // Only agents of the ticket's helpdesk may switch it.
     let sales = vec![t.desk.helpdesk("Sales")];
-    let e = store.set_attachment_visibility(png, true, sam, &sales).await;
+    let e = store
+        .set_attachment_visibility(png, true, sam, &sales)
+        .await;
     assert!(matches!(e, Err(StoreError::NotFound(_))));
     store
         .set_attachment_visibility(png, true, sam, &support)
         .await
         .unwrap();
-    assert!(store.portal_attachment(&alice, png).await.unwrap().is_some());
+    assert!(
+        store
+            .portal_attachment(&alice, png)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn a_sign_in_link_works_once_within_its_time_and_only_at_its_helpdesk(engine: Engine) {
@@ -247,8 +279,8 @@ async fn a_sign_in_link_works_once_within_its_time_and_only_at_its_helpdesk(engi
         async move {
             store
                 .transaction(move |tx| {
-                    let (contact, _) = portal::contact_for_address(tx, "alice@acme.example")?
-                        .expect("Alice");
+                    let (contact, _) =
+                        portal::contact_for_address(tx, "alice@acme.example")?.expect("Alice");
                     portal::insert_link(
                         tx,
                         &NewLink {
@@ -271,7 +303,10 @@ async fn a_sign_in_link_works_once_within_its_time_and_only_at_its_helpdesk(engi
         store.redeem_portal_link(hash, at, session, "csrf", 3600)
     };
     assert!(redeem("good", sales, "s0").await.unwrap().is_none());
-    let session = redeem("good", support, "s1").await.unwrap().expect("a session");
+    let session = redeem("good", support, "s1")
+        .await
+        .unwrap()
+        .expect("a session");
     assert_eq!(session.address, "alice@acme.example");
     assert_eq!(session.csrf, "csrf");
     let live = store.portal_session("s1").await.unwrap().expect("live");
@@ -306,7 +341,12 @@ async fn link_requests_are_limited_per_address_and_per_client_known_or_not(engin
         let wait = ask(address, "10.0.0.3").await.unwrap();
         assert!(wait.is_some_and(|w| w > 0 && w <= 15 * 60), "{wait:?}");
     }
-    assert!(ask("ALICE@acme.example", "10.0.0.9").await.unwrap().is_some());
+    assert!(
+        ask("ALICE@acme.example", "10.0.0.9")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // One client, four different addresses, then refused for any address.
     for address in ["a@x.example", "b@x.example", "c@x.example", "d@x.example"] {
         assert_eq!(ask(address, "192.0.2.7").await.unwrap(), None, "{address}");
@@ -328,7 +368,13 @@ async fn portal_and_agent_sessions_never_stand_in_for_each_other(engine: Engine)
         .unwrap();
     let alice = t.viewer("alice@acme.example").await;
     store
-        .create_portal_session("portal-hash", alice.contact_id, "alice@acme.example", "c2", 3600)
+        .create_portal_session(
+            "portal-hash",
+            alice.contact_id,
+            "alice@acme.example",
+            "c2",
+            3600,
+        )
         .await
         .unwrap();
     assert!(store.session("agent-hash").await.unwrap().is_some());
@@ -337,7 +383,13 @@ async fn portal_and_agent_sessions_never_stand_in_for_each_other(engine: Engine)
     assert!(store.portal_session("agent-hash").await.unwrap().is_none());
     // A new portal password ends the contact's other portal sessions only.
     store
-        .create_portal_session("portal-2", alice.contact_id, "alice@acme.example", "c3", 3600)
+        .create_portal_session(
+            "portal-2",
+            alice.contact_id,
+            "alice@acme.example",
+            "c3",
+            3600,
+        )
         .await
         .unwrap();
     store
@@ -353,7 +405,13 @@ async fn portal_and_agent_sessions_never_stand_in_for_each_other(engine: Engine)
         .unwrap()
         .expect("a password");
     assert_eq!((id, hash.as_str()), (alice.contact_id, "$argon2id$fake"));
-    assert!(store.portal_password("bob@other.example").await.unwrap().is_none());
+    assert!(
+        store
+            .portal_password("bob@other.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let account = store.portal_account(alice.contact_id).await.unwrap();
     assert!(account.has_password);
     assert_eq!(account.organization.as_deref(), Some("ACME"));
@@ -368,7 +426,10 @@ async fn a_contact_closes_only_their_own_tickets(engine: Engine) {
         .close_portal_ticket(&alice, t.bob, "closed", "alice@acme.example", agent)
         .await;
     assert!(matches!(e, Err(StoreError::NotFound(_))));
-    assert_ne!(store.ticket_by_id(t.bob).await.unwrap().summary.status, "closed");
+    assert_ne!(
+        store.ticket_by_id(t.bob).await.unwrap().summary.status,
+        "closed"
+    );
     store
         .close_portal_ticket(&alice, t.alice, "closed", "alice@acme.example", agent)
         .await

@@ -91,9 +91,7 @@ pub fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), PageError
 /// are checked against it so they take as long as known ones.
 pub fn unknown_contact_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        crate::auth::hash_password(&crate::auth::new_token()).unwrap_or_default()
-    })
+    HASH.get_or_init(|| crate::auth::hash_password(&crate::auth::new_token()).unwrap_or_default())
 }
 
 /// The key the sign-in limits count a contact's password sign-ins under, prefixed

@@ -54,7 +54,11 @@ pub fn table() -> Vec<Route> {
     vec![
         public(M::GET, "/portal/login", get(pages::login_form)),
         public(M::POST, "/portal/login/link", post(pages::request_link)),
-        public(M::POST, "/portal/login/password", post(pages::password_login)),
+        public(
+            M::POST,
+            "/portal/login/password",
+            post(pages::password_login),
+        ),
         public(M::GET, "/portal/link", get(pages::link_page)),
         public(M::POST, "/portal/link", post(pages::redeem_link)),
         public(M::GET, "/portal/static/portal.css", get(pages::stylesheet)),

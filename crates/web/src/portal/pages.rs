@@ -123,9 +123,9 @@ pub async fn request_link(
         None,
         context! {
             title => "Check your mail",
-            message => format!(
-                "If {address} is the address of one of our customers, a sign-in link is on its way to it. The link works once, within 15 minutes."
-            ),
+            // Nothing of the address is repeated: the page is the same, byte for
+            // byte, for a customer's address and for anyone else's.
+            message => "If the address is one of our customers', a sign-in link is on its way to it. The link works once, within 15 minutes.",
         },
     )?;
     Ok(page.into_response())
@@ -285,7 +285,10 @@ pub async fn logout(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     contact.check_csrf(form.csrf.as_deref())?;
-    state.store().end_portal_session(&contact.token_hash).await?;
+    state
+        .store()
+        .end_portal_session(&contact.token_hash)
+        .await?;
     let mut response = Redirect::to("/portal/login").into_response();
     set_cookie(
         &mut response,
@@ -396,7 +399,9 @@ async fn read_submission(mut form: Multipart) -> Result<Submission, PageError> {
             continue;
         }
         if bytes.len() > MAX_FIELD_BYTES {
-            return Err(PageError::BadRequest(format!("the field {name} is too long")));
+            return Err(PageError::BadRequest(format!(
+                "the field {name} is too long"
+            )));
         }
         let value = String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
@@ -443,7 +448,10 @@ async fn submitted_page(
     title: &str,
 ) -> Result<Response, PageError> {
     if submitted.refused.is_empty() {
-        return Ok(Redirect::to(&format!("/portal/tickets/{}?done=1", submitted.ticket_id)).into_response());
+        return Ok(
+            Redirect::to(&format!("/portal/tickets/{}?done=1", submitted.ticket_id))
+                .into_response(),
+        );
     }
     let view = state
         .app()

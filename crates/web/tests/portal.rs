@@ -1,0 +1,983 @@
+//! The customer portal over HTTP (issue 17): the router against a real store (each
+//! test on SQLite and on the testkit's PostgreSQL), mail taken in by the App's
+//! intake, sign-in links read from the outbox as the SMTP sender would send them.
+//!
+//! - sign-in: the same answer for known and unknown addresses; a link works once, at
+//!   its helpdesk only; a tampered one never; the portal cookie's attributes;
+//! - separation: a portal session reaches no agent page nor `/api`, an agent's
+//!   session no portal page (both tables walked);
+//! - isolation: another contact's ticket, file and raw mail by id answer 404;
+//! - what a contact sees: no notes, events, refused or internal files, the customer
+//!   label of a hidden status; creating and answering with files; closing;
+//! - pages: the CSP allows no script; hostile mail text is shown escaped.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use postdesk_app::intake::Summary;
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox, MailboxControl, Pending};
+use postdesk_app::{App, Settings};
+use postdesk_core::RawMail;
+use postdesk_core::id::TicketId;
+use postdesk_core::outgoing::Event;
+use postdesk_core::settings::HelpdeskSettings;
+use postdesk_store::Store;
+use postdesk_store::access::Role;
+use postdesk_web::{AppState, WebSettings, hash_password, portal, router, routes};
+use tower::ServiceExt;
+
+/// Each test once per engine.
+macro_rules! engine_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Engine::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Engine::Postgres).await })+
+        }
+    };
+}
+
+engine_tests! {
+    the_answer_to_a_link_request_is_the_same_for_known_and_unknown_addresses,
+    a_mailed_link_signs_in_once_and_only_at_its_helpdesk,
+    portal_and_agent_sessions_never_reach_each_others_pages,
+    another_contacts_ticket_file_and_mail_answer_404,
+    a_contact_opens_and_answers_tickets_with_files_and_sees_only_the_public_thread,
+    a_contact_with_a_password_signs_in_without_a_link,
+    portal_pages_allow_no_script_and_show_hostile_text_escaped,
+}
+
+#[derive(Clone, Copy)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+const PASSWORD: &str = "a long password";
+
+struct NoImap;
+
+impl MailboxControl for NoImap {
+    fn check<'a>(&'a self, _: &'a ConfiguredMailbox) -> Pending<'a, Vec<CheckStep>> {
+        Box::pin(async { Vec::new() })
+    }
+    fn scan<'a>(&'a self, _: &'a ConfiguredMailbox) -> Pending<'a, Result<Summary, String>> {
+        Box::pin(async { Err("not in these tests".into()) })
+    }
+}
+
+/// Support (portal on, customers may close, a hidden status, answers set `open`),
+/// Sales (portal on) and Internal (no portal); every one sends through an SMTP
+/// server these tests never reach (mail stays queued in the outbox).
+fn helpdesk(name: &str, extra: &str) -> String {
+    let lower = name.to_lowercase();
+    format!(
+        "name = \"{name}\"\naddresses = [\"{lower}@example.com\"]\n{extra}\n\
+         [organizations]\n\"acme.example\" = \"ACME\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"none\"\nfrom = \"{lower}@example.com\"\n"
+    )
+}
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    router: Router,
+    store: Store,
+    app: App,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+fn raw(
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+    attachment: Option<(&str, &str)>,
+) -> RawMail {
+    let id = postdesk_web::token_hash(subject)[..16].to_string();
+    let head = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\n\
+         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    );
+    let bytes = match attachment {
+        None => format!("{head}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"),
+        Some((name, mime)) => format!(
+            "{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n{body}\r\n\
+             --b\r\nContent-Type: {mime}\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n"
+        ),
+    };
+    RawMail {
+        source: postdesk_core::MailSource::File,
+        location: format!("{subject}.eml"),
+        bytes: bytes.into_bytes(),
+    }
+}
+
+async fn desk(engine: Engine) -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match engine {
+        Engine::Sqlite => format!("sqlite://{}", dir.path().join("postdesk.db").display()),
+        Engine::Postgres => postdesk_testkit::postgres::PostgresServer::shared()
+            .expect("a PostgreSQL for the tests")
+            .fresh_database(),
+    };
+    let store = Store::open(&url, dir.path()).await.unwrap();
+    let helpdesks: Vec<_> = [
+        helpdesk(
+            "Support",
+            "portal = true\nportal_url = \"https://desk.example/portal/\"\ncustomer_may_close = true\n\
+             portal_reply_status = \"open\"\n\
+             [customer_statuses.email-imported]\nvisible = false\ncustomer_label = \"received\"\n",
+        ),
+        helpdesk(
+            "Sales",
+            "portal = true\nportal_url = \"https://sales.example/portal\"",
+        ),
+        helpdesk("Internal", ""),
+    ]
+    .iter()
+    .map(|text| {
+        toml::from_str::<HelpdeskSettings>(text)
+            .unwrap()
+            .compile()
+            .unwrap()
+    })
+    .collect();
+    let registered = store.register_helpdesks(&helpdesks).await.unwrap();
+    let app = App::new(store.clone(), registered, Settings::default());
+    let mails = vec![
+        raw(
+            "Alice <alice@acme.example>",
+            "support@example.com",
+            "Printer jams",
+            "The printer in room 4 jams.",
+            Some(("jam.png", "image/png")),
+        ),
+        raw(
+            "Bob <bob@other.example>",
+            "support@example.com",
+            "Bob's secret",
+            "Bob's private matter.",
+            Some(("bob.png", "image/png")),
+        ),
+        raw(
+            "Alice <alice@acme.example>",
+            "internal@example.com",
+            "Internal only",
+            "No portal here.",
+            None,
+        ),
+    ];
+    let summary = app.intake().run(mails.into_iter(), |_| {}).await.unwrap();
+    assert_eq!(summary.created, 3);
+    let hash = hash_password(PASSWORD).unwrap();
+    store
+        .save_agent(
+            "sam",
+            Some("sam@example.com"),
+            Role::Agent,
+            Some(&hash),
+            &["Support".into()],
+        )
+        .await
+        .unwrap();
+    let web = router(AppState::new(app.clone(), NoImap, WebSettings::default()));
+    Desk {
+        _dir: dir,
+        router: web,
+        store,
+        app,
+    }
+}
+
+impl Desk {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body.to_vec(),
+        }
+    }
+
+    async fn get(&self, cookie: &str, path: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, cookie: &str, path: &str, body: &str) -> Reply {
+        self.send(
+            Request::post(path)
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn multipart(&self, cookie: &str, path: &str, parts: &[Part<'_>]) -> Reply {
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(b"--XBOUNDARY\r\n");
+            match part {
+                Part::Field(name, value) => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                        .as_bytes(),
+                ),
+                Part::File(name, mime, bytes) => {
+                    body.extend_from_slice(
+                        format!(
+                            "Content-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\
+                             Content-Type: {mime}\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    body.extend_from_slice(bytes);
+                    body.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        body.extend_from_slice(b"--XBOUNDARY--\r\n");
+        self.send(
+            Request::post(path)
+                .header(header::COOKIE, cookie)
+                .header(
+                    header::CONTENT_TYPE,
+                    "multipart/form-data; boundary=XBOUNDARY",
+                )
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    fn helpdesk_id(&self, name: &str) -> i64 {
+        self.app
+            .helpdesks()
+            .iter()
+            .find(|h| h.config.settings.name == name)
+            .unwrap()
+            .id
+            .get()
+    }
+
+    /// Asks for a link for `address` at `helpdesk`'s portal.
+    async fn ask(&self, helpdesk: &str, address: &str) -> Reply {
+        self.post(
+            "",
+            "/portal/login/link",
+            &format!("helpdesk={}&address={address}", self.helpdesk_id(helpdesk)),
+        )
+        .await
+    }
+
+    /// The sign-in link of the newest portal mail to `address`, as the mail reads.
+    async fn mailed_link(&self, address: &str) -> String {
+        let rows = self.store.outbox_rows(None, 100).await.unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.kind == Event::PortalLink && r.recipients == address)
+            .unwrap_or_else(|| panic!("no sign-in mail to {address}: {rows:?}"));
+        let raw = self.store.outbox_raw(row.id).await.unwrap();
+        let mail = postdesk_mail::parse(&raw);
+        mail.text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .expect("a link in the mail")
+            .to_string()
+    }
+
+    /// Follows a mailed link as a browser does: the page, then its button.
+    async fn follow(&self, link: &str) -> Reply {
+        let path = link
+            .strip_prefix("https://desk.example")
+            .or_else(|| link.strip_prefix("https://sales.example"))
+            .expect("a portal link");
+        let page = self.get("", path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let value = |name: &str| {
+            page.body
+                .split(&format!("name=\"{name}\" value=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no {name} in {}", page.body))
+                .to_string()
+        };
+        self.post(
+            "",
+            "/portal/link",
+            &format!("h={}&t={}", value("h"), value("t")),
+        )
+        .await
+    }
+
+    /// Signs `address` in with a mailed link: the portal cookie and the CSRF token.
+    async fn sign_in(&self, address: &str) -> (String, String) {
+        let asked = self.ask("Support", address).await;
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+        let link = self.mailed_link(address).await;
+        let reply = self.follow(&link).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(reply.location(), "/portal/tickets");
+        let cookie = reply.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let page = self.get(&cookie, "/portal/tickets").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        (cookie, csrf_of(&page.body))
+    }
+
+    async fn agent_cookie(&self) -> String {
+        let reply = self
+            .post("", "/login", "login=sam&password=a+long+password")
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    async fn ticket_titled(&self, title: &str) -> TicketId {
+        let page = self
+            .store
+            .list_tickets(&postdesk_store::read::TicketFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        page.iter()
+            .find(|t| t.title == title)
+            .unwrap_or_else(|| panic!("no ticket {title}"))
+            .id
+    }
+}
+
+enum Part<'a> {
+    Field(&'a str, &'a str),
+    File(&'a str, &'a str, &'a [u8]),
+}
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the page")
+        .to_string()
+}
+
+/// A concrete path for a route pattern.
+fn concrete(path: &str) -> String {
+    path.replace("{sha256}", &"ab".repeat(32))
+        .replace("{id}", "1")
+        .replace("{index}", "0")
+        .replace("{intake_id}", "1")
+}
+
+async fn the_answer_to_a_link_request_is_the_same_for_known_and_unknown_addresses(engine: Engine) {
+    let desk = desk(engine).await;
+    let known = desk.ask("Support", "alice@acme.example").await;
+    let unknown = desk.ask("Support", "nobody@nowhere.example").await;
+    assert_eq!(known.status, StatusCode::OK);
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.body, unknown.body);
+    assert!(known.body.contains("sign-in link is on its way"));
+    // One mail, to the customer only, through the outbox, with the configured URL.
+    let links: Vec<_> = desk
+        .store
+        .outbox_rows(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == Event::PortalLink)
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].recipients, "alice@acme.example");
+    assert_eq!(links[0].subject, "Support: your sign-in link");
+    let link = desk.mailed_link("alice@acme.example").await;
+    assert!(
+        link.starts_with(&format!(
+            "https://desk.example/portal/link?h={}&t=",
+            desk.helpdesk_id("Support")
+        )),
+        "{link}"
+    );
+    // Both are limited alike: the fourth request within the window is refused.
+    for _ in 0..2 {
+        assert_eq!(
+            desk.ask("Support", "alice@acme.example").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            desk.ask("Support", "nobody@nowhere.example").await.status,
+            StatusCode::OK
+        );
+    }
+    let known = desk.ask("Support", "alice@acme.example").await;
+    let unknown = desk.ask("Support", "nobody@nowhere.example").await;
+    assert_eq!(known.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.body, unknown.body);
+    // Not an address, or a helpdesk without a portal: refused, for anyone.
+    assert_eq!(
+        desk.ask("Support", "not-an-address").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        desk.ask("Internal", "alice@acme.example").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // Another site's page cannot make browsers ask.
+    let cross = desk
+        .send(
+            Request::post("/portal/login/link")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from("address=alice@acme.example"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+}
+
+async fn a_mailed_link_signs_in_once_and_only_at_its_helpdesk(engine: Engine) {
+    let desk = desk(engine).await;
+    desk.ask("Support", "alice@acme.example").await;
+    let link = desk.mailed_link("alice@acme.example").await;
+    // Opening the link (a mail scanner fetching it) uses nothing up.
+    let path = link
+        .strip_prefix("https://desk.example")
+        .unwrap()
+        .to_string();
+    desk.get("", &path).await;
+    desk.get("", &path).await;
+    // At another helpdesk's portal: refused, and still good at its own.
+    let token = link.split("&t=").nth(1).unwrap().to_string();
+    let sales = desk.helpdesk_id("Sales");
+    let elsewhere = desk
+        .post("", "/portal/link", &format!("h={sales}&t={token}"))
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST);
+    assert!(elsewhere.headers.get(header::SET_COOKIE).is_none());
+    // Tampered: one character changed.
+    let mut tampered = token.clone().into_bytes();
+    tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
+    let support = desk.helpdesk_id("Support");
+    let tampered = desk
+        .post(
+            "",
+            "/portal/link",
+            &format!("h={support}&t={}", String::from_utf8(tampered).unwrap()),
+        )
+        .await;
+    assert_eq!(tampered.status, StatusCode::BAD_REQUEST);
+    let first = desk.follow(&link).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    let cookie = first.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("postdesk_portal="), "{cookie}");
+    for attribute in ["Path=/portal", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    // Used: refused with the same page as any bad link.
+    let again = desk.follow(&link).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.body, tampered.body);
+    assert!(again.body.contains("cannot be used"));
+}
+
+async fn portal_and_agent_sessions_never_reach_each_others_pages(engine: Engine) {
+    let desk = desk(engine).await;
+    let (contact, _) = desk.sign_in("alice@acme.example").await;
+    let agent = desk.agent_cookie().await;
+    // The portal cookie, under its own name and under the agents': no agent page, no API.
+    let forged_agent = contact.replace("postdesk_portal=", "postdesk_session=");
+    for route in routes::table().iter().filter(|r| !r.public) {
+        let path = concrete(route.path);
+        for cookie in [&contact, &forged_agent] {
+            let reply = desk
+                .send(
+                    Request::builder()
+                        .method(route.method.clone())
+                        .uri(&path)
+                        .header(header::COOKIE, cookie.as_str())
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from("csrf=x&text=hi"))
+                        .unwrap(),
+                )
+                .await;
+            if path.starts_with("/api/") {
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+            } else {
+                assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+                assert_eq!(reply.location(), "/login", "{path}");
+            }
+        }
+    }
+    // The agent's cookie, under its own name and the portal's: no portal page.
+    let forged_contact = agent.replace("postdesk_session=", "postdesk_portal=");
+    let table = portal::table();
+    let public: Vec<_> = table
+        .iter()
+        .filter(|r| r.public)
+        .map(|r| (r.method.clone(), r.path))
+        .collect();
+    assert_eq!(
+        public,
+        [
+            (Method::GET, "/portal/login"),
+            (Method::POST, "/portal/login/link"),
+            (Method::POST, "/portal/login/password"),
+            (Method::GET, "/portal/link"),
+            (Method::POST, "/portal/link"),
+            (Method::GET, "/portal/static/portal.css"),
+        ]
+    );
+    for route in table.iter().filter(|r| !r.public) {
+        let path = concrete(route.path);
+        for cookie in ["", agent.as_str(), forged_contact.as_str()] {
+            let reply = desk
+                .send(
+                    Request::builder()
+                        .method(route.method.clone())
+                        .uri(&path)
+                        .header(header::COOKIE, cookie)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from("csrf=x&text=hi"))
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::SEE_OTHER,
+                "{path} with {cookie:?}"
+            );
+            assert_eq!(reply.location(), "/portal/login", "{path}");
+        }
+    }
+    // Both still work where they belong.
+    assert_eq!(
+        desk.get(&contact, "/portal/tickets").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(desk.get(&agent, "/tickets").await.status, StatusCode::OK);
+}
+
+async fn another_contacts_ticket_file_and_mail_answer_404(engine: Engine) {
+    let desk = desk(engine).await;
+    let (alice, _) = desk.sign_in("alice@acme.example").await;
+    let (bob, _) = desk.sign_in("bob@other.example").await;
+    let bobs = desk.ticket_titled("Bob's secret").await;
+    let alices = desk.ticket_titled("Printer jams").await;
+    // Bob's own page names his file and mail; Alice gets 404 for each, by id.
+    let page = desk.get(&bob, &format!("/portal/tickets/{bobs}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let file = page
+        .body
+        .split("href=\"/portal/attachments/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .expect("Bob's file")
+        .to_string();
+    let mail = page
+        .body
+        .split("href=\"/portal/entries/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("Bob's mail")
+        .to_string();
+    assert_eq!(
+        desk.get(&bob, &format!("/portal/attachments/{file}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        desk.get(&bob, &format!("/portal/entries/{mail}/raw"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for path in [
+        format!("/portal/tickets/{bobs}"),
+        format!("/portal/attachments/{file}"),
+        format!("/portal/attachments/{file}?download=1"),
+        format!("/portal/entries/{mail}/raw"),
+        "/portal/tickets/999999".to_string(),
+        "/portal/attachments/999999".to_string(),
+    ] {
+        let reply = desk.get(&alice, &path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!reply.body.contains("Bob"), "{path}: {}", reply.body);
+    }
+    let list = desk.get(&alice, "/portal/tickets").await.body;
+    assert!(list.contains("Printer jams"));
+    assert!(!list.contains("Bob's secret"));
+    // Not the ticket of a helpdesk without a portal, though it is hers.
+    assert!(!list.contains("Internal only"));
+    let internal = desk.ticket_titled("Internal only").await;
+    assert_eq!(
+        desk.get(&alice, &format!("/portal/tickets/{internal}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Answering or closing another's ticket: 404, nothing written.
+    let (_, csrf) = desk.sign_in("alice@acme.example").await;
+    let _ = alices;
+    let before = desk.store.ticket_by_id(bobs).await.unwrap().entries.len();
+    let reply = desk
+        .multipart(
+            &alice,
+            &format!("/portal/tickets/{bobs}/reply"),
+            &[Part::Field("csrf", &csrf), Part::Field("text", "mine now")],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::FORBIDDEN,
+        "the first session's token is not the second's"
+    );
+    let page = desk.get(&alice, "/portal/tickets").await;
+    let csrf = csrf_of(&page.body);
+    let reply = desk
+        .multipart(
+            &alice,
+            &format!("/portal/tickets/{bobs}/reply"),
+            &[Part::Field("csrf", &csrf), Part::Field("text", "mine now")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let close = desk
+        .post(
+            &alice,
+            &format!("/portal/tickets/{bobs}/close"),
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(close.status, StatusCode::NOT_FOUND);
+    let after = desk.store.ticket_by_id(bobs).await.unwrap();
+    assert_eq!(after.entries.len(), before);
+    assert_eq!(after.summary.status, "email-imported");
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-portal";
+
+async fn a_contact_opens_and_answers_tickets_with_files_and_sees_only_the_public_thread(
+    engine: Engine,
+) {
+    let desk = desk(engine).await;
+    let (alice, csrf) = desk.sign_in("alice@acme.example").await;
+    // Without the CSRF token: refused, nothing made.
+    let refused = desk
+        .multipart(
+            &alice,
+            "/portal/tickets",
+            &[Part::Field("subject", "No token"), Part::Field("text", "x")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let support = desk.helpdesk_id("Support").to_string();
+    let created = desk
+        .multipart(
+            &alice,
+            "/portal/tickets",
+            &[
+                Part::Field("csrf", &csrf),
+                Part::Field("helpdesk", &support),
+                Part::Field("subject", "Scanner is slow ünïcode"),
+                Part::Field("text", "It takes ten minutes per page."),
+                Part::File("scan.png", "image/png", PNG),
+                Part::File("tool.exe", "application/x-msdownload", b"MZ\x90\x00"),
+            ],
+        )
+        .await;
+    // The refused file is listed to the contact.
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert!(created.body.contains("tool.exe"), "{}", created.body);
+    assert!(
+        created
+            .body
+            .contains("type application&#x2f;x-msdownload is not allowed"),
+        "{}",
+        created.body
+    );
+    let id = desk.ticket_titled("Scanner is slow ünïcode").await;
+    let view = desk.store.ticket_by_id(id).await.unwrap();
+    assert_eq!(view.summary.status, "email-imported");
+    assert_eq!(
+        view.summary.requester.as_deref(),
+        Some("alice@acme.example")
+    );
+    let names: Vec<_> = view.entries[0]
+        .attachments
+        .iter()
+        .map(|a| a.safe_name.clone())
+        .collect();
+    assert_eq!(names, ["scan.png", "tool.exe"]);
+    // The acknowledgement went out as for mail.
+    let rows = desk.store.outbox_rows(None, 100).await.unwrap();
+    assert!(
+        rows.iter().any(|r| r.kind == Event::Acknowledgement
+            && r.recipients == "alice@acme.example"
+            && r.subject.contains("Scanner is slow")),
+        "{rows:?}"
+    );
+    // An agent answers, notes, changes a field; and makes the customer's PNG internal.
+    let hd = desk.app.helpdesks()[0].clone();
+    desk.app
+        .outbox()
+        .reply(
+            &hd,
+            view.summary.number,
+            Some("sam"),
+            "Please restart the scanner.",
+        )
+        .await
+        .unwrap();
+    let sam = desk.store.agent_id("sam").await.unwrap();
+    desk.store
+        .add_note(id, sam, "INTERNAL-NOTE: firmware bug")
+        .await
+        .unwrap();
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let png_id: i64 = page
+        .body
+        .split("href=\"/portal/attachments/")
+        .nth(1)
+        .and_then(|r| r.split('?').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let file = desk
+        .get(&alice, &format!("/portal/attachments/{png_id}?download=1"))
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.bytes, PNG);
+    desk.store
+        .set_attachment_visibility(
+            postdesk_core::id::AttachmentId::new(png_id),
+            false,
+            sam,
+            &[hd.id],
+        )
+        .await
+        .unwrap();
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert!(page.body.contains("Please restart the scanner."));
+    assert!(!page.body.contains("INTERNAL-NOTE"));
+    assert!(!page.body.contains("made internal"));
+    assert!(!page.body.contains("scan.png"));
+    assert!(!page.body.contains("tool.exe"));
+    // The hidden status shows as its customer label; the thread counts two messages.
+    assert!(
+        page.body.contains("<span class=\"status\">received</span>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("email-imported"));
+    assert!(page.body.contains("2 messages"));
+    assert_eq!(
+        desk.get(&alice, &format!("/portal/attachments/{png_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // The answer, with a file: the status the portal sets, the entry on the ticket.
+    let csrf = csrf_of(&page.body);
+    let answered = desk
+        .multipart(
+            &alice,
+            &format!("/portal/tickets/{id}/reply"),
+            &[
+                Part::Field("csrf", &csrf),
+                Part::Field("text", "Restarted, still slow."),
+                Part::File("after.png", "image/png", b"\x89PNG\r\n\x1a\nafter"),
+            ],
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::SEE_OTHER, "{}", answered.body);
+    assert_eq!(answered.location(), format!("/portal/tickets/{id}?done=1"));
+    let view = desk.store.ticket_by_id(id).await.unwrap();
+    assert_eq!(view.summary.status, "open");
+    let last = view
+        .entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == postdesk_core::entry::EntryKind::Incoming)
+        .unwrap();
+    assert_eq!(last.body_text.trim(), "Restarted, still slow.");
+    assert_eq!(last.attachments[0].safe_name, "after.png");
+    let page = desk
+        .get(&alice, &format!("/portal/tickets/{id}?done=1"))
+        .await;
+    assert!(page.body.contains("Restarted, still slow."));
+    assert!(page.body.contains("after.png"));
+    assert!(page.body.contains("<span class=\"status\">open</span>"));
+    // Closing, where the helpdesk allows it.
+    let close = desk
+        .post(
+            &alice,
+            &format!("/portal/tickets/{id}/close"),
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(close.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        desk.store.ticket_by_id(id).await.unwrap().summary.status,
+        "closed"
+    );
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert!(!page.body.contains("close the ticket"));
+}
+
+async fn a_contact_with_a_password_signs_in_without_a_link(engine: Engine) {
+    let desk = desk(engine).await;
+    let wrong = desk
+        .post(
+            "",
+            "/portal/login/password",
+            "address=alice@acme.example&password=whatever+it+is",
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let (alice, csrf) = desk.sign_in("alice@acme.example").await;
+    let short = desk
+        .post(
+            &alice,
+            "/portal/account/password",
+            &format!("csrf={csrf}&password=short"),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    let set = desk
+        .post(
+            &alice,
+            "/portal/account/password",
+            &format!("csrf={csrf}&password=correct+horse+battery"),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER);
+    // The agents' sign-in does not know the contact's password.
+    let as_agent = desk
+        .post(
+            "",
+            "/login",
+            "login=alice@acme.example&password=correct+horse+battery",
+        )
+        .await;
+    assert_eq!(as_agent.status, StatusCode::UNAUTHORIZED);
+    let signed_in = desk
+        .post(
+            "",
+            "/portal/login/password",
+            "address=ALICE@acme.example&password=correct+horse+battery",
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let cookie = signed_in.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    assert!(
+        desk.get(cookie, "/portal/tickets")
+            .await
+            .body
+            .contains("Printer jams")
+    );
+    // An agent's password is not a contact's.
+    let agent = desk
+        .post(
+            "",
+            "/portal/login/password",
+            "address=sam@example.com&password=a+long+password",
+        )
+        .await;
+    assert_eq!(agent.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn portal_pages_allow_no_script_and_show_hostile_text_escaped(engine: Engine) {
+    let desk = desk(engine).await;
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)><meta http-equiv=refresh content=0;url=https://evil.example>";
+    let summary = desk
+        .app
+        .intake()
+        .run(
+            std::iter::once(raw(
+                "Alice <alice@acme.example>",
+                "support@example.com",
+                "<b>bold</b> subject",
+                hostile,
+                None,
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 1);
+    let (alice, _) = desk.sign_in("alice@acme.example").await;
+    let id = desk.ticket_titled("<b>bold</b> subject").await;
+    for path in [
+        "/portal/login".to_string(),
+        "/portal/link?h=1&t=abc".to_string(),
+        "/portal/tickets".to_string(),
+        "/portal/tickets/new".to_string(),
+        format!("/portal/tickets/{id}"),
+        "/portal/account".to_string(),
+        "/portal/tickets/424242".to_string(),
+    ] {
+        let page = desk.get(&alice, &path).await;
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("script-src"), "{path}: {csp}");
+        assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+        assert!(!page.body.contains("<script"), "{path}");
+        assert!(!page.body.contains("<img"), "{path}");
+        assert!(!page.body.contains("<meta http-equiv"), "{path}");
+        assert!(!page.body.contains("<b>bold"), "{path}");
+    }
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "{}",
+        page.body
+    );
+    let css = desk.get("", "/portal/static/portal.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+}
