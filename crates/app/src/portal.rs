@@ -16,12 +16,14 @@
 
 use postdesk_core::MailSource;
 use postdesk_core::RawMail;
-use postdesk_core::id::{ContactId, HelpdeskId, TicketId};
+use postdesk_core::id::{AttachmentId, ContactId, EntryId, HelpdeskId, TicketId};
 use postdesk_core::rules::RuleSet;
 use postdesk_notify::portal::{CustomerMail, Upload, customer_mail, queue_link, safe_mime_type};
 
+use postdesk_store::access::AgentAccount;
 use postdesk_store::portal::{
-    self, LinkLimits, NewLink, PortalAccount, PortalSession, PortalTicket, PortalTicketView, Viewer,
+    self, AgentFile, LinkLimits, NewLink, PortalAccount, PortalSession, PortalTicket,
+    PortalTicketView, Viewer,
 };
 use postdesk_store::{Outcome, RegisteredHelpdesk, StoreError};
 
@@ -381,6 +383,60 @@ impl Portal<'_> {
                 report.reason.map(|r| format!(": {r}")).unwrap_or_default()
             ))),
         }
+    }
+}
+
+/// The agents' side of what customers see (issue 17): files agents add, and each
+/// attachment's visibility. Checked against the agent's helpdesks like the desk's
+/// actions: a ticket or file of another helpdesk is "not found".
+impl Portal<'_> {
+    /// Adds `files` to the ticket as `agent`'s, public or internal as the helpdesk's
+    /// `agent_uploads_visible_to_customer` says (internal by default).
+    pub async fn agent_files(
+        &self,
+        agent: &AgentAccount,
+        ticket_id: TicketId,
+        files: Vec<AgentFile>,
+    ) -> Result<EntryId, PortalError> {
+        let store = self.app.store();
+        let helpdesk_id = store.ticket_helpdesk(ticket_id).await?;
+        let hd = self
+            .app
+            .helpdesk(helpdesk_id)
+            .filter(|_| agent.sees_helpdesk(helpdesk_id))
+            .ok_or_else(|| {
+                PortalError::NotFound("there is no such ticket in your helpdesks".into())
+            })?;
+        let max = hd
+            .config
+            .settings
+            .attachments
+            .max_size_mb
+            .saturating_mul(1024 * 1024);
+        if let Some(big) = files.iter().find(|f| f.bytes.len() as u64 > max) {
+            return Err(PortalError::Invalid(format!(
+                "{} is larger than {} MB",
+                big.name, hd.config.settings.attachments.max_size_mb
+            )));
+        }
+        let public = hd.config.settings.agent_uploads_visible_to_customer;
+        Ok(store
+            .add_agent_files(ticket_id, agent.id, files, public, &agent.helpdesks)
+            .await?)
+    }
+
+    /// Makes an attachment public or internal, recorded as an event by `agent`.
+    pub async fn set_visibility(
+        &self,
+        agent: &AgentAccount,
+        attachment: AttachmentId,
+        public: bool,
+    ) -> Result<TicketId, PortalError> {
+        Ok(self
+            .app
+            .store()
+            .set_attachment_visibility(attachment, public, agent.id, &agent.helpdesks)
+            .await?)
     }
 }
 

@@ -76,6 +76,10 @@ impl Viewer {
 
 /// What a portal page may show of entries and attachments.
 const VISIBLE_ENTRY: &str = "e.visible_to_customer AND e.kind IN ('incoming', 'outgoing')";
+/// Entries whose public files the customer may have: the visible thread, and the
+/// events that record files agents added (the event's text stays internal).
+const FILE_ENTRY: &str =
+    "((e.visible_to_customer AND e.kind IN ('incoming', 'outgoing')) OR e.kind = 'event')";
 /// An entry whose raw mail the viewer (`?2`) may download: a mail they sent
 /// themselves, with no refused file in it (its bytes are only in the raw mail).
 const OWN_RAW: &str = "(e.kind = 'incoming' AND e.intake_id IS NOT NULL AND e.author_contact_id = ?2
@@ -158,10 +162,20 @@ pub struct PortalAttachment {
 pub struct PortalTicketView {
     pub ticket: PortalTicket,
     pub entries: Vec<PortalEntry>,
+    /// Public files agents added to the ticket.
+    pub helpdesk_files: Vec<PortalAttachment>,
     /// Every Message-ID on the ticket, oldest first: a portal answer names them in
     /// References so intake threads it to this ticket.
     #[serde(skip)]
     pub message_ids: Vec<String>,
+}
+
+/// A file an agent adds to a ticket.
+#[derive(Debug, Clone)]
+pub struct AgentFile {
+    pub name: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A link to keep (see [`insert_link`]).
@@ -517,6 +531,21 @@ impl Store {
                     })?
                     .collect::<Result<_>>()?;
             }
+            let helpdesk_files = conn
+                .prepare_cached(&format!(
+                    "SELECT a.id, a.safe_name, a.mime_type, a.size FROM attachments a
+                     JOIN entries e ON e.id = a.entry_id
+                     WHERE e.ticket_id = ?1 AND e.kind = 'event' AND {VISIBLE_ATTACHMENT} ORDER BY a.id"
+                ))?
+                .query_map([id], |r| {
+                    Ok(PortalAttachment {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        mime_type: r.get(2)?,
+                        size: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_>>()?;
             let message_ids = conn
                 .prepare_cached(
                     "SELECT message_id FROM entries WHERE ticket_id = ?1 AND message_id IS NOT NULL
@@ -527,6 +556,7 @@ impl Store {
             Ok(PortalTicketView {
                 ticket,
                 entries,
+                helpdesk_files,
                 message_ids,
             })
         })
@@ -543,7 +573,7 @@ impl Store {
         let sql = format!(
             "SELECT a.safe_name, a.mime_type, a.size, a.sha256 FROM attachments a
              JOIN entries e ON e.id = a.entry_id JOIN tickets t ON t.id = e.ticket_id
-             WHERE a.id = ?1 AND {VISIBLE_ATTACHMENT} AND {VISIBLE_ENTRY} AND {}",
+             WHERE a.id = ?1 AND {VISIBLE_ATTACHMENT} AND {FILE_ENTRY} AND {}",
             viewer.tickets_clause()
         );
         self.read(move |conn| {
@@ -646,6 +676,81 @@ impl Store {
             )?;
             crate::tickets::touch(tx, id, agent, now)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Files an agent adds to a ticket of `visible` (their helpdesks): kept by content
+    /// hash as intake keeps mail attachments, on an internal event that names them,
+    /// `public` (the customer sees them in the portal) or internal. Returns the event.
+    pub async fn add_agent_files(
+        &self,
+        ticket_id: TicketId,
+        agent: postdesk_core::id::AgentId,
+        files: Vec<AgentFile>,
+        public: bool,
+        visible: &[HelpdeskId],
+    ) -> Result<EntryId> {
+        if files.is_empty() {
+            return Err(StoreError::Invalid("choose a file first".into()));
+        }
+        let data_dir = self.data_dir().to_path_buf();
+        // Written, flushed and in place before any row points at them.
+        let stored = tokio::task::spawn_blocking(move || {
+            files
+                .iter()
+                .map(|file| {
+                    let sha256 = format!("{:x}", Sha256::digest(&file.bytes));
+                    if let Some(staged) =
+                        crate::blobs::stage_attachment(&data_dir, &sha256, &file.bytes)?
+                    {
+                        staged.finish()?;
+                    }
+                    let mime_type = file.mime_type.trim().to_ascii_lowercase();
+                    Ok(crate::incoming::StoredAttachment {
+                        sha256,
+                        original_name: Some(file.name.clone()),
+                        safe_name: postdesk_mail::parse::safe_name(Some(&file.name), &mime_type),
+                        mime_type,
+                        size: file.bytes.len(),
+                        content_id: None,
+                        inline: false,
+                        refused: None,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| StoreError::Invalid(format!("storing the files stopped: {e}")))??;
+        let sql = format!(
+            "SELECT t.id FROM tickets t WHERE t.id = ?1 AND t.helpdesk_id IN {}",
+            id_list(visible)
+        );
+        self.write(move |tx| {
+            tx.prepare(&sql)?
+                .query_row([ticket_id], |r| r.get::<_, TicketId>(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound("there is no such ticket in your helpdesks".into())
+                })?;
+            let agent_name: String = tx
+                .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+                .query_row([agent], |r| r.get(0))?;
+            let names: Vec<&str> = stored.iter().map(|a| a.safe_name.as_str()).collect();
+            let visibility = if public { "public" } else { "internal" };
+            let now = now();
+            let text = format!("{agent_name} added {} ({visibility}).", names.join(", "));
+            let entry: EntryId = tx
+                .prepare_cached(
+                    "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
+                     VALUES (?1, 'event', ?2, ?3, FALSE, ?4) RETURNING id",
+                )?
+                .query_row(params![ticket_id, agent, text, now], |r| r.get(0))?;
+            crate::attachments::insert(tx, entry, &stored)?;
+            tx.prepare_cached("UPDATE attachments SET visibility = ?1 WHERE entry_id = ?2")?
+                .execute(params![visibility, entry])?;
+            crate::tickets::touch(tx, ticket_id, agent, now)?;
+            Ok(entry)
         })
         .await
     }

@@ -60,7 +60,9 @@ pub fn openapi() -> Value {
             "name": { "type": "string" }, "mime_type": { "type": "string" }, "size": { "type": "integer" },
             "inline": { "type": "boolean" },
             "url": { "type": ["string", "null"], "description": "Download link; null when refused" },
-            "refused": { "type": ["string", "null"], "description": "Why the attachment policy refused it" }
+            "refused": { "type": ["string", "null"], "description": "Why the attachment policy refused it" },
+            "id": { "type": "integer" },
+            "visibility": { "type": "string", "enum": ["public", "internal"], "description": "Whether the customer sees it in the portal" }
         }
     });
     let entry = json!({

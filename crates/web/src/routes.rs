@@ -4,7 +4,9 @@
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, patch, post};
 
-use crate::{AppState, api, files, openapi, pages};
+use axum::extract::DefaultBodyLimit;
+
+use crate::{AppState, api, files, openapi, pages, portal};
 
 pub struct Route {
     pub method: Method,
@@ -53,6 +55,17 @@ pub fn table() -> Vec<Route> {
         route(M::POST, "/tickets/{id}/reply", post(pages::reply)),
         route(M::POST, "/tickets/{id}/note", post(pages::note)),
         route(M::POST, "/tickets/{id}/update", post(pages::update_ticket)),
+        // Issue 17: files agents add, and what the customer may see of attachments.
+        route(
+            M::POST,
+            "/tickets/{id}/files",
+            post(portal::agent::add_files).layer(DefaultBodyLimit::max(portal::MAX_UPLOAD_BYTES)),
+        ),
+        route(
+            M::POST,
+            "/tickets/{id}/files/visibility",
+            post(portal::agent::set_visibility),
+        ),
         route(M::GET, "/contacts", get(pages::contacts)),
         route(M::GET, "/contacts/{id}", get(pages::contact)),
         route(M::POST, "/contacts/{id}", post(pages::rename_contact)),

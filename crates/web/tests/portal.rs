@@ -794,7 +794,41 @@ async fn a_contact_opens_and_answers_tickets_with_files_and_sees_only_the_public
         )
         .await
         .unwrap();
+    // The agent adds a PDF: internal by default (agent_uploads_visible_to_customer).
+    let agent = desk.agent_cookie().await;
+    let agent_page = desk.get(&agent, &format!("/tickets/{id}")).await;
+    assert_eq!(agent_page.status, StatusCode::OK);
+    let agent_csrf = csrf_of(&agent_page.body);
+    let added = desk
+        .multipart(
+            &agent,
+            &format!("/tickets/{id}/files"),
+            &[
+                Part::Field("csrf", &agent_csrf),
+                Part::File("report.pdf", "application/pdf", b"%PDF-1.4 internal report"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let agent_page = desk.get(&agent, &format!("/tickets/{id}")).await;
+    assert!(agent_page.body.contains("sam added report.pdf (internal)."));
+    let pdf_id: i64 = agent_page
+        .body
+        .split("name=\"attachment\" value=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .filter_map(|v| v.parse().ok())
+        .max()
+        .expect("the PDF's visibility switch");
+    // Guessing its id (or any other) finds only what the customer may have.
+    for n in 1..=pdf_id + 5 {
+        let reply = desk.get(&alice, &format!("/portal/attachments/{n}")).await;
+        if n == pdf_id {
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "the internal PDF");
+        }
+        assert!(!reply.bytes.starts_with(b"%PDF"), "attachment {n}");
+    }
     let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert!(!page.body.contains("report.pdf"));
     assert!(page.body.contains("Please restart the scanner."));
     assert!(!page.body.contains("INTERNAL-NOTE"));
     assert!(!page.body.contains("made internal"));
@@ -813,6 +847,34 @@ async fn a_contact_opens_and_answers_tickets_with_files_and_sees_only_the_public
             .await
             .status,
         StatusCode::NOT_FOUND
+    );
+    // Shown to the customer by the agent: listed and downloadable; the switch is an event.
+    let shown = desk
+        .post(
+            &agent,
+            &format!("/tickets/{id}/files/visibility"),
+            &format!("csrf={agent_csrf}&attachment={pdf_id}&visibility=public"),
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::SEE_OTHER, "{}", shown.body);
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    assert!(page.body.contains("Files from Support"));
+    assert!(page.body.contains("report.pdf"));
+    assert!(!page.body.contains("made public"));
+    let pdf = desk
+        .get(&alice, &format!("/portal/attachments/{pdf_id}"))
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.bytes, b"%PDF-1.4 internal report");
+    assert_eq!(
+        pdf.headers[header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
+    let agent_page = desk.get(&agent, &format!("/tickets/{id}")).await;
+    assert!(
+        agent_page
+            .body
+            .contains("Attachment report.pdf made public by sam.")
     );
     // The answer, with a file: the status the portal sets, the entry on the ticket.
     let csrf = csrf_of(&page.body);

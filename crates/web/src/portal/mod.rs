@@ -11,6 +11,7 @@
 //! `portal` queries; this module is the HTTP side. Pages use the agents' security
 //! headers (a CSP without any script) and escape every value.
 
+pub(crate) mod agent;
 pub mod auth;
 mod pages;
 

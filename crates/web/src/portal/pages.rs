@@ -7,6 +7,7 @@ use postdesk_core::id::{AttachmentId, EntryId, HelpdeskId, TicketId};
 use std::net::SocketAddr;
 
 use axum::Form;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -359,7 +360,16 @@ struct Submission {
 /// The longest text field read (longer ones are refused by the service with the reason).
 const MAX_FIELD_BYTES: usize = 512 * 1024;
 
-async fn read_submission(mut form: Multipart) -> Result<Submission, PageError> {
+async fn read_submission(
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Submission, PageError> {
+    // A body that is no multipart form carries no token that could be checked.
+    let Ok(mut form) = form else {
+        return Err(PageError::Forbidden(
+            "the form has expired or did not come from this site; reload the page and try again"
+                .into(),
+        ));
+    };
     let bad = |e: axum::extract::multipart::MultipartError| {
         PageError::BadRequest(format!("the form could not be read: {}", e.body_text()))
     };
@@ -418,7 +428,7 @@ async fn read_submission(mut form: Multipart) -> Result<Submission, PageError> {
 pub async fn create_ticket(
     State(state): State<AppState>,
     contact: Contact,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {
     let form = read_submission(form).await?;
     contact.check_csrf(form.csrf.as_deref())?;
@@ -520,6 +530,7 @@ pub async fn ticket(
             t => Serde(&view.ticket),
             reference => state.reference(view.ticket.helpdesk_id, view.ticket.number),
             entries,
+            files => Serde(&view.helpdesk_files),
             may_close,
             flash => done.done.is_some().then_some("Thank you: your message is on the ticket."),
         },
@@ -530,7 +541,7 @@ pub async fn reply(
     State(state): State<AppState>,
     contact: Contact,
     Path(id): Path<TicketId>,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, PageError> {
     let form = read_submission(form).await?;
     contact.check_csrf(form.csrf.as_deref())?;

@@ -1,0 +1,123 @@
+//! The agents' side of what customers see (issue 17), on the agents' ticket page:
+//! adding files to a ticket (internal unless the helpdesk's
+//! `agent_uploads_visible_to_customer` says otherwise) and switching an attachment
+//! between public and internal. These routes are agents' routes (in
+//! `routes::table`, behind the [`Agent`] extractor and its CSRF check); they live
+//! here beside the portal whose view they decide.
+
+use postdesk_core::id::{AttachmentId, TicketId};
+
+use axum::extract::{Multipart, Path, State};
+use axum::response::Redirect;
+use postdesk_app::portal::PortalError;
+use postdesk_store::portal::AgentFile;
+use serde::Deserialize;
+
+use crate::auth::{Agent, CsrfForm};
+use crate::{AppState, WebError};
+
+impl From<PortalError> for WebError {
+    fn from(e: PortalError) -> Self {
+        match e {
+            PortalError::NotFound(m) => WebError::NotFound(m),
+            PortalError::Invalid(m) => WebError::BadRequest(m),
+            PortalError::Store(e) => e.into(),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub async fn add_files(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<TicketId>,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Redirect, WebError> {
+    // A body that is no multipart form carries no token that could be checked.
+    let Ok(mut form) = form else {
+        agent.check_csrf(None)?;
+        return Err(WebError::BadRequest(
+            "send the files as a multipart form".into(),
+        ));
+    };
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        WebError::BadRequest(format!("the form could not be read: {}", e.body_text()))
+    };
+    let mut csrf = None;
+    let mut files = Vec::new();
+    let mut total = 0usize;
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let mime_type = field
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let bytes = field.bytes().await.map_err(bad)?;
+        total += bytes.len();
+        if total > super::MAX_UPLOAD_BYTES {
+            return Err(WebError::BadRequest(
+                "the files are too large together".into(),
+            ));
+        }
+        match name.as_str() {
+            "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "files" => {
+                let file_name = file_name.unwrap_or_default();
+                if !file_name.is_empty() || !bytes.is_empty() {
+                    files.push(AgentFile {
+                        name: file_name,
+                        mime_type,
+                        bytes: bytes.to_vec(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    // The token is checked before anything is kept.
+    agent.check_csrf(csrf.as_deref())?;
+    state
+        .app()
+        .portal()
+        .agent_files(&agent.account, id, files)
+        .await?;
+    Ok(Redirect::to(&format!("/tickets/{id}?done=update")))
+}
+
+#[derive(Deserialize)]
+pub struct VisibilityForm {
+    attachment: Option<String>,
+    visibility: Option<String>,
+}
+
+pub async fn set_visibility(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(id): Path<TicketId>,
+    CsrfForm(form): CsrfForm<VisibilityForm>,
+) -> Result<Redirect, WebError> {
+    let attachment = form
+        .attachment
+        .unwrap_or_default()
+        .trim()
+        .parse::<i64>()
+        .map(AttachmentId::new)
+        .map_err(|_| WebError::BadRequest("name the attachment by its id".into()))?;
+    let public = match form.visibility.as_deref().unwrap_or_default() {
+        "public" => true,
+        "internal" => false,
+        _ => {
+            return Err(WebError::BadRequest(
+                "visibility is `public` or `internal`".into(),
+            ));
+        }
+    };
+    let ticket = state
+        .app()
+        .portal()
+        .set_visibility(&agent.account, attachment, public)
+        .await?;
+    let _ = id;
+    Ok(Redirect::to(&format!("/tickets/{ticket}?done=update")))
+}
