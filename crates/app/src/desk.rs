@@ -81,6 +81,8 @@ impl FieldChoices {
             }
         };
         let mut statuses = vec![s.new_ticket_status.clone(), s.reply_status.clone()];
+        // Issue 17: the status a customer's answer in the portal sets.
+        statuses.extend(s.portal_reply_status.iter().cloned());
         statuses.extend(or_default(&s.statuses, &["open", "pending"]));
         statuses.extend(s.closed_statuses.iter().cloned());
         let mut priorities = or_default(&s.priorities, &["low", "normal", "high", "urgent"]);

@@ -358,6 +358,16 @@ impl Helpdesk {
         }
     }
 
+    /// Where customers reach this helpdesk's portal (`portal_url` without a trailing
+    /// slash), when its portal is on.
+    pub fn portal_link(&self) -> Option<String> {
+        let s = &self.settings;
+        s.portal
+            .then_some(s.portal_url.as_deref())
+            .flatten()
+            .map(|u| u.trim_end_matches('/').to_string())
+    }
+
     /// The status a contact's answer in the portal sets.
     pub fn portal_reply_status(&self) -> &str {
         self.settings

@@ -126,11 +126,7 @@ impl Vars {
 
 /// The helpdesk's portal (`portal_url`), when it has one switched on.
 pub fn portal_link(hd: &RegisteredHelpdesk) -> Option<String> {
-    let s = &hd.config.settings;
-    s.portal
-        .then_some(s.portal_url.as_deref())
-        .flatten()
-        .map(|u| u.trim_end_matches('/').to_string())
+    hd.config.portal_link()
 }
 
 fn cut(text: &str) -> String {

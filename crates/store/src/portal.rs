@@ -464,6 +464,16 @@ impl Store {
         .await
     }
 
+    /// Every organization with whether it shares its tickets, by name.
+    pub async fn organization_sharing(&self) -> Result<Vec<(String, bool)>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT name, share_tickets FROM organizations ORDER BY name")?
+                .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_>>()
+        })
+        .await
+    }
+
     /// The viewer's tickets, most recently changed first.
     pub async fn portal_tickets(&self, viewer: &Viewer) -> Result<Vec<PortalTicket>> {
         let sql = format!(

@@ -66,6 +66,12 @@ pub fn table() -> Vec<Route> {
             "/tickets/{id}/files/visibility",
             post(portal::agent::set_visibility),
         ),
+        route(M::GET, "/settings/portal", get(portal::agent::settings)),
+        route(
+            M::POST,
+            "/settings/portal/organizations",
+            post(portal::agent::share_tickets),
+        ),
         route(M::GET, "/contacts", get(pages::contacts)),
         route(M::GET, "/contacts/{id}", get(pages::contact)),
         route(M::POST, "/contacts/{id}", post(pages::rename_contact)),

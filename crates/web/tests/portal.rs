@@ -48,6 +48,7 @@ engine_tests! {
     a_contact_opens_and_answers_tickets_with_files_and_sees_only_the_public_thread,
     a_contact_with_a_password_signs_in_without_a_link,
     portal_pages_allow_no_script_and_show_hostile_text_escaped,
+    the_settings_page_shows_each_portal_and_an_admin_lets_organizations_share,
 }
 
 #[derive(Clone, Copy)]
@@ -197,6 +198,10 @@ async fn desk(engine: Engine) -> Desk {
             Some(&hash),
             &["Support".into()],
         )
+        .await
+        .unwrap();
+    store
+        .save_agent("root", None, Role::Admin, Some(&hash), &[])
         .await
         .unwrap();
     let web = router(AppState::new(app.clone(), NoImap, WebSettings::default()));
@@ -360,8 +365,16 @@ impl Desk {
     }
 
     async fn agent_cookie(&self) -> String {
+        self.agent_cookie_of("sam").await
+    }
+
+    async fn agent_cookie_of(&self, name: &str) -> String {
         let reply = self
-            .post("", "/login", "login=sam&password=a+long+password")
+            .post(
+                "",
+                "/login",
+                &format!("login={name}&password=a+long+password"),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
         let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
@@ -1042,4 +1055,75 @@ async fn portal_pages_allow_no_script_and_show_hostile_text_escaped(engine: Engi
     );
     let css = desk.get("", "/portal/static/portal.css").await;
     assert_eq!(css.status, StatusCode::OK);
+}
+
+async fn the_settings_page_shows_each_portal_and_an_admin_lets_organizations_share(engine: Engine) {
+    let desk = desk(engine).await;
+    let sam = desk.agent_cookie().await;
+    let page = desk.get(&sam, "/settings/portal").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("href=\"https:&#x2f;&#x2f;desk.example&#x2f;portal\""),
+        "{}",
+        page.body
+    );
+    // Sam works in Support only: Sales' portal is not his page's.
+    assert!(!page.body.contains("sales.example"));
+    assert!(
+        page.body
+            .contains("<span class=\"status\">email-imported</span></td><td>received</td>"),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let refused = desk
+        .post(
+            &sam,
+            "/settings/portal/organizations",
+            &format!("csrf={csrf}&organization=ACME&share=true"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // Carol of ACME writes; Alice sees her ticket only once ACME shares.
+    desk.app
+        .intake()
+        .run(
+            std::iter::once(raw(
+                "Carol <carol@acme.example>",
+                "support@example.com",
+                "Carol's request",
+                "Hi.",
+                None,
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let (alice, _) = desk.sign_in("alice@acme.example").await;
+    assert!(
+        !desk
+            .get(&alice, "/portal/tickets")
+            .await
+            .body
+            .contains("Carol's request")
+    );
+    let root = desk.agent_cookie_of("root").await;
+    let page = desk.get(&root, "/settings/portal").await;
+    assert!(page.body.contains("sales.example"));
+    let csrf = csrf_of(&page.body);
+    let shared = desk
+        .post(
+            &root,
+            "/settings/portal/organizations",
+            &format!("csrf={csrf}&organization=ACME&share=true"),
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::SEE_OTHER, "{}", shared.body);
+    let list = desk.get(&alice, "/portal/tickets").await.body;
+    assert!(
+        list.contains("Carol&#x27;s request") || list.contains("Carol's request"),
+        "{list}"
+    );
+    assert!(list.contains("from Carol"));
 }

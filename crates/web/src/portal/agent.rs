@@ -121,3 +121,103 @@ pub async fn set_visibility(
     let _ = id;
     Ok(Redirect::to(&format!("/tickets/{ticket}?done=update")))
 }
+
+/// One helpdesk's portal settings, as the settings page shows them.
+#[derive(serde::Serialize)]
+struct PortalSettings {
+    name: String,
+    portal: bool,
+    link: Option<String>,
+    reply_status: String,
+    customer_may_close: bool,
+    agent_uploads_visible_to_customer: bool,
+    /// (status, what the customer sees).
+    statuses: Vec<(String, String)>,
+}
+
+/// The portal's settings page: each of the agent's helpdesks with its portal link
+/// and settings (from the config), and the organizations that share their tickets
+/// (an admin switches them here).
+pub async fn settings(
+    State(state): State<AppState>,
+    agent: Agent,
+    axum::extract::Query(done): axum::extract::Query<Done>,
+) -> Result<axum::response::Html<String>, WebError> {
+    let helpdesks: Vec<PortalSettings> = state
+        .app()
+        .helpdesks()
+        .iter()
+        .filter(|h| agent.sees(h.id))
+        .map(|h| {
+            let s = &h.config.settings;
+            let mut statuses: Vec<String> =
+                postdesk_app::desk::FieldChoices::of(&h.config).statuses;
+            statuses.extend(s.customer_statuses.keys().cloned());
+            statuses.sort();
+            statuses.dedup();
+            PortalSettings {
+                name: s.name.clone(),
+                portal: s.portal,
+                link: h.config.portal_link(),
+                reply_status: h.config.portal_reply_status().to_string(),
+                customer_may_close: s.customer_may_close,
+                agent_uploads_visible_to_customer: s.agent_uploads_visible_to_customer,
+                statuses: statuses
+                    .into_iter()
+                    .map(|st| {
+                        let shown = h.config.customer_status(&st);
+                        (st, shown)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let organizations: Vec<_> = state
+        .store()
+        .organization_sharing()
+        .await?
+        .into_iter()
+        .map(|(name, share)| minijinja::context! { name, share })
+        .collect();
+    crate::views::render(
+        &super::ENVIRONMENT,
+        "portal/settings.html",
+        Some(&agent),
+        "portal",
+        minijinja::context! {
+            helpdesks => minijinja::value::Serde(helpdesks),
+            organizations,
+            flash => done.done.is_some().then_some("Saved."),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ShareForm {
+    organization: Option<String>,
+    share: Option<String>,
+}
+
+/// An admin lets an organization's contacts see each other's tickets (or not).
+pub async fn share_tickets(
+    State(state): State<AppState>,
+    agent: Agent,
+    CsrfForm(form): CsrfForm<ShareForm>,
+) -> Result<Redirect, WebError> {
+    if !agent.account.is_admin() {
+        return Err(WebError::Forbidden(
+            "only an admin decides which organizations share their tickets".into(),
+        ));
+    }
+    let share = form.share.as_deref() == Some("true");
+    state
+        .store()
+        .set_share_tickets(form.organization.as_deref().unwrap_or_default(), share)
+        .await?;
+    Ok(Redirect::to("/settings/portal?done=1"))
+}

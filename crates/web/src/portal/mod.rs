@@ -119,10 +119,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         "portal/account.html",
         include_str!("../../templates/portal/account.html"),
     ),
+    // The agents' page of the portal's settings (extends the agents' base.html).
+    (
+        "portal/settings.html",
+        include_str!("../../templates/portal/settings.html"),
+    ),
 ];
 
 /// The agents' template environment (its filters) with the portal's pages added.
-static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+pub(crate) static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = crate::views::environment();
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
