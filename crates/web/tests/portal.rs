@@ -1127,3 +1127,253 @@ async fn the_settings_page_shows_each_portal_and_an_admin_lets_organizations_sha
     );
     assert!(list.contains("from Carol"));
 }
+
+/// The whole path in headless Chromium against the web server on loopback, with the
+/// outbox sender mailing to the testkit's SMTP sink: a customer asks for a link, reads
+/// it from the sink, signs in and opens a ticket with a PNG; the acknowledgement
+/// arrives; an agent answers, adds a note and a PDF (internal by default); the
+/// customer sees the answer and neither the note nor the PDF, on the page or by its
+/// URL. Screenshots of the portal's pages at a desktop and a phone size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_path_in_chromium() {
+    use postdesk_testkit::browser::Browser;
+    use postdesk_testkit::smtp::{SinkOptions, SmtpSink};
+    use std::time::Duration;
+
+    let sink = SmtpSink::start(SinkOptions::default());
+    let port = postdesk_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &format!("sqlite://{}", dir.path().join("postdesk.db").display()),
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        "name = \"Support\"\naddresses = [\"support@example.com\"]\nportal = true\n\
+         portal_url = \"{base}/portal\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"support@example.com\"\n",
+        sink.port()
+    );
+    let hd = toml::from_str::<HelpdeskSettings>(&text)
+        .unwrap()
+        .compile()
+        .unwrap();
+    let registered = store.register_helpdesks(&[hd]).await.unwrap();
+    let mut settings = Settings::default();
+    settings.delivery.poll_secs = 1;
+    let app = App::new(store.clone(), registered, settings);
+    // Alice is a customer: she wrote before.
+    app.intake()
+        .run(
+            std::iter::once(raw(
+                "Alice <alice@acme.example>",
+                "support@example.com",
+                "First question",
+                "Hello.",
+                None,
+            )),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let hash = hash_password(PASSWORD).unwrap();
+    store
+        .save_agent(
+            "sam",
+            Some("sam@example.com"),
+            Role::Agent,
+            Some(&hash),
+            &["Support".into()],
+        )
+        .await
+        .unwrap();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let state = AppState::new(app.clone(), NoImap, WebSettings::default());
+    let server = tokio::spawn(postdesk_web::serve(listener, state, stop.clone()));
+    let sender = tokio::spawn(app.outbox().sender(stop));
+    let wait_mails =
+        |n: usize| tokio::task::block_in_place(|| sink.wait_for(n, Duration::from_secs(30)));
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/portal")).await;
+    assert!(browser.current_url().await.ends_with("/portal/login"));
+    browser.screenshot("portal-login-desktop").await;
+    browser
+        .fill("input[name=address]", "alice@acme.example")
+        .await;
+    browser.submit("form[action='/portal/login/link']").await;
+    browser.wait_for("section.message").await;
+    assert!(
+        browser
+            .page_source()
+            .await
+            .contains("sign-in link is on its way")
+    );
+    // Her first mail's acknowledgement, then the link.
+    let mails = wait_mails(2);
+    let link_mail = mails
+        .iter()
+        .find(|m| postdesk_mail::parse(&m.raw).subject == "Support: your sign-in link")
+        .expect("the sign-in mail");
+    assert_eq!(link_mail.envelope_to, ["alice@acme.example"]);
+    let link = postdesk_mail::parse(&link_mail.raw)
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{base}/portal/link?")))
+        .expect("the sign-in link")
+        .to_string();
+    browser.goto(&link).await;
+    browser.screenshot("portal-link-desktop").await;
+    browser.click("form[action='/portal/link'] button").await;
+    browser.wait_for("table.portal-tickets, p.empty").await;
+    assert!(browser.current_url().await.ends_with("/portal/tickets"));
+    assert!(browser.page_source().await.contains("First question"));
+    browser.screenshot("portal-tickets-desktop").await;
+    // The same link again: refused.
+    let again = Browser::start().await;
+    again.goto(&link).await;
+    again.click("form[action='/portal/link'] button").await;
+    again.wait_for("p.flash.error").await;
+    assert!(again.text("p.flash.error").await.contains("cannot be used"));
+    again.close().await;
+
+    // A new ticket with a PNG.
+    let png_path = dir.path().join("screen.png");
+    std::fs::write(&png_path, PNG).unwrap();
+    browser.click("a[href='/portal/tickets/new']").await;
+    browser.wait_for("form.new-ticket").await;
+    browser.screenshot("portal-new-desktop").await;
+    browser.fill("input[name=subject]", "Scanner broken").await;
+    browser
+        .fill("textarea[name=text]", "It shows error 42.")
+        .await;
+    browser
+        .find("input[type=file]")
+        .await
+        .send_keys(png_path.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.submit("form.new-ticket").await;
+    browser.wait_for("section.thread").await;
+    let ticket_url = browser.current_url().await;
+    assert!(ticket_url.ends_with("?done=1"), "{ticket_url}");
+    assert!(
+        browser
+            .text("p.flash")
+            .await
+            .contains("your message is on the ticket")
+    );
+    let ticket_url = ticket_url.trim_end_matches("?done=1").to_string();
+    assert!(browser.text("h1").await.contains("Scanner broken"));
+    assert!(browser.page_source().await.contains("screen.png"));
+    // The acknowledgement arrives.
+    let mails = wait_mails(3);
+    assert!(
+        mails.iter().any(|m| {
+            let parsed = postdesk_mail::parse(&m.raw);
+            m.envelope_to == ["alice@acme.example"]
+                && parsed.subject.contains("Scanner broken — registered")
+        }),
+        "{:?}",
+        mails
+            .iter()
+            .map(|m| postdesk_mail::parse(&m.raw).subject)
+            .collect::<Vec<_>>()
+    );
+
+    // The agent answers, notes, and adds a PDF, in their own browser.
+    let agent = Browser::start().await;
+    agent.goto(&format!("{base}/login")).await;
+    agent.fill("input[name=login]", "sam").await;
+    agent.fill("input[name=password]", PASSWORD).await;
+    agent.submit("form[action='/login']").await;
+    agent.wait_for("table.tickets, p.empty").await;
+    let ticket_id = ticket_url.rsplit('/').next().unwrap().to_string();
+    agent.goto(&format!("{base}/tickets/{ticket_id}")).await;
+    agent
+        .fill(
+            "form[action$='/reply'] textarea",
+            "Please update the driver.",
+        )
+        .await;
+    agent.submit("form[action$='/reply']").await;
+    agent.wait_for("p.flash").await;
+    agent
+        .fill(
+            "form[action$='/note'] textarea",
+            "SECRET-NOTE: known firmware bug",
+        )
+        .await;
+    agent.submit("form[action$='/note']").await;
+    agent.wait_for("p.flash").await;
+    let pdf_path = dir.path().join("analysis.pdf");
+    std::fs::write(&pdf_path, b"%PDF-1.4 internal analysis").unwrap();
+    agent
+        .find("form[action$='/files'] input[type=file]")
+        .await
+        .send_keys(pdf_path.to_str().unwrap())
+        .await
+        .unwrap();
+    agent.submit("form[action$='/files']").await;
+    agent.wait_for("p.flash").await;
+    let source = agent.page_source().await;
+    assert!(source.contains("analysis.pdf"));
+    let pdf_id = source
+        .split("name=\"attachment\" value=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .filter_map(|v| v.parse::<i64>().ok())
+        .max()
+        .unwrap();
+    agent.close().await;
+
+    // The customer sees the answer, neither the note nor the PDF, nor the PDF by its URL.
+    browser.goto(&ticket_url).await;
+    let source = browser.page_source().await;
+    assert!(source.contains("Please update the driver."), "{source}");
+    assert!(!source.contains("SECRET-NOTE"));
+    assert!(!source.contains("analysis.pdf"));
+    browser.screenshot("portal-ticket-desktop").await;
+    browser
+        .goto(&format!("{base}/portal/attachments/{pdf_id}"))
+        .await;
+    assert!(
+        browser
+            .page_source()
+            .await
+            .contains("no such file on your tickets")
+    );
+    browser.assert_not_pwned().await;
+    // The phone-sized window.
+    browser.client().set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        (ticket_url.as_str(), "portal-ticket-phone"),
+        (
+            &format!("{base}/portal/tickets") as &str,
+            "portal-tickets-phone",
+        ),
+        (
+            &format!("{base}/portal/tickets/new") as &str,
+            "portal-new-phone",
+        ),
+    ] {
+        browser.goto(path).await;
+        browser.screenshot(name).await;
+        let overflow = browser
+            .execute("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await;
+        assert_eq!(
+            overflow,
+            serde_json::Value::Bool(false),
+            "{name} scrolls sideways"
+        );
+    }
+    browser.close().await;
+    stop_tx.send(true).unwrap();
+    let _ = server.await;
+    let _ = sender.await;
+}
