@@ -1141,29 +1141,8 @@ async fn the_whole_path_in_chromium() {
     use std::time::Duration;
 
     let sink = SmtpSink::start(SinkOptions::default());
-    let port = postdesk_testkit::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &format!("sqlite://{}", dir.path().join("postdesk.db").display()),
-        dir.path(),
-    )
-    .await
-    .unwrap();
-    let text = format!(
-        "name = \"Support\"\naddresses = [\"support@example.com\"]\nportal = true\n\
-         portal_url = \"{base}/portal\"\n\
-         [smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"support@example.com\"\n",
-        sink.port()
-    );
-    let hd = toml::from_str::<HelpdeskSettings>(&text)
-        .unwrap()
-        .compile()
-        .unwrap();
-    let registered = store.register_helpdesks(&[hd]).await.unwrap();
-    let mut settings = Settings::default();
-    settings.delivery.poll_secs = 1;
-    let app = App::new(store.clone(), registered, settings);
+    let live = Live::start(sink.port(), "").await;
+    let (base, dir, store, app) = (&live.base, &live.dir, &live.store, &live.app);
     // Alice is a customer: she wrote before.
     app.intake()
         .run(
@@ -1189,13 +1168,6 @@ async fn the_whole_path_in_chromium() {
         )
         .await
         .unwrap();
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let state = AppState::new(app.clone(), NoImap, WebSettings::default());
-    let server = tokio::spawn(postdesk_web::serve(listener, state, stop.clone()));
-    let sender = tokio::spawn(app.outbox().sender(stop));
     let wait_mails =
         |n: usize| tokio::task::block_in_place(|| sink.wait_for(n, Duration::from_secs(30)));
 
@@ -1373,7 +1345,243 @@ async fn the_whole_path_in_chromium() {
         );
     }
     browser.close().await;
-    stop_tx.send(true).unwrap();
-    let _ = server.await;
-    let _ = sender.await;
+    live.stop().await;
+}
+
+/// `postdesk_web::serve` on a free loopback port over a fresh SQLite store with one
+/// helpdesk, Support (portal on; `extra` TOML added to it), sending through the SMTP
+/// server on `smtp_port` with the App's outbox sender.
+struct Live {
+    base: String,
+    dir: tempfile::TempDir,
+    store: Store,
+    app: App,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Live {
+    async fn start(smtp_port: u16, extra: &str) -> Live {
+        let port = postdesk_testkit::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &format!("sqlite://{}", dir.path().join("postdesk.db").display()),
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        let text = format!(
+            "name = \"Support\"\naddresses = [\"support@example.com\"]\nportal = true\n\
+             portal_url = \"{base}/portal\"\n{extra}\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\nfrom = \"support@example.com\"\n"
+        );
+        let hd = toml::from_str::<HelpdeskSettings>(&text)
+            .unwrap()
+            .compile()
+            .unwrap();
+        let registered = store.register_helpdesks(&[hd]).await.unwrap();
+        let mut settings = Settings::default();
+        settings.delivery.poll_secs = 1;
+        let app = App::new(store.clone(), registered, settings);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let state = AppState::new(app.clone(), NoImap, WebSettings::default());
+        let server = postdesk_web::serve(listener, state, stopped.clone());
+        let tasks = vec![
+            tokio::spawn(async move {
+                let _ = server.await;
+            }),
+            tokio::spawn(app.outbox().sender(stopped)),
+        ];
+        Live {
+            base,
+            dir,
+            store,
+            app,
+            stop,
+            tasks,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The hostile mails of `tests/hostile` (script tags, broken markup, CSS tricks, header
+/// injection, path traversal, SVG attachments, URLs) in the portal, in Chromium, as
+/// their sender sees them: nothing runs, nothing loads from elsewhere, no markup of
+/// theirs is interpreted, their files are downloads with safe names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_mails_run_nothing_in_the_portal() {
+    use postdesk_testkit::browser::Browser;
+    use postdesk_testkit::smtp::{SinkOptions, SmtpSink};
+    use std::time::Duration;
+
+    let sink = SmtpSink::start(SinkOptions::default());
+    let live = Live::start(
+        sink.port(),
+        "[attachments]\nallowed_types = [\"image/*\", \"text/plain\", \"application/*\"]",
+    )
+    .await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut mails = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            mails.push(RawMail {
+                source: postdesk_core::MailSource::File,
+                location: path.display().to_string(),
+                bytes: std::fs::read(&path).unwrap(),
+            });
+        }
+    }
+    let summary = live
+        .app
+        .intake()
+        .run(mails.into_iter(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 7);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/portal/login", live.base)).await;
+    browser
+        .fill("input[name=address]", "mallory@attacker.example.net")
+        .await;
+    browser.submit("form[action='/portal/login/link']").await;
+    browser.wait_for("section.message").await;
+    // Acknowledgements of Mallory's mails go out too: wait for the link among them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let link = loop {
+        let found = sink
+            .received()
+            .iter()
+            .map(|m| postdesk_mail::parse(&m.raw))
+            .find(|m| m.subject == "Support: your sign-in link")
+            .and_then(|m| {
+                m.text
+                    .split_whitespace()
+                    .find(|w| w.contains("/portal/link?"))
+                    .map(str::to_string)
+            });
+        if found.is_some() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    .expect("the sign-in link");
+    browser.goto(&link).await;
+    browser.click("form[action='/portal/link'] button").await;
+    browser.wait_for("table.portal-tickets").await;
+    browser.assert_not_pwned().await;
+    let links: Vec<String> = browser
+        .execute(
+            "return [...document.querySelectorAll('td.title a')].map(a => a.getAttribute('href'))",
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(links.len(), 7, "{links:?}");
+    let cookie = browser
+        .client()
+        .get_named_cookie("postdesk_portal")
+        .await
+        .unwrap();
+    let cookie = format!("postdesk_portal={}", cookie.value());
+    let http = reqwest_like(&live.base, &cookie);
+    for link in &links {
+        browser.goto(&format!("{}{link}", live.base)).await;
+        browser.wait_for("article.entry").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        browser.assert_not_pwned().await;
+        let report = browser
+            .execute(
+                r#"
+                const own = location.origin;
+                const bad = [];
+                for (const e of document.body.querySelectorAll('*')) {
+                    for (const a of e.attributes) {
+                        if (a.name.startsWith('on')) bad.push('handler ' + e.tagName + ' ' + a.name);
+                        if (['href', 'src', 'action', 'formaction', 'srcset', 'background', 'style'].includes(a.name)) {
+                            const v = a.value.trim().toLowerCase();
+                            if (a.name === 'style' || !v.startsWith('/')) bad.push('attribute ' + e.tagName + ' ' + a.name + '=' + a.value);
+                        }
+                    }
+                    if (['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'SVG', 'MATH', 'BASE', 'META', 'STYLE', 'FRAME', 'IMG'].includes(e.tagName.toUpperCase()))
+                        bad.push('element ' + e.tagName);
+                }
+                for (const r of performance.getEntriesByType('resource')) {
+                    if (!r.name.startsWith(own)) bad.push('loaded ' + r.name);
+                }
+                return { bad, canary: document.body.innerText.includes('CANARY-') };
+                "#,
+            )
+            .await;
+        assert_eq!(report["bad"], serde_json::json!([]), "{link}: {report}");
+        assert_eq!(
+            report["canary"], true,
+            "{link}: the mail's text was not shown"
+        );
+        let files: Vec<(String, String)> = browser
+            .execute("return [...document.querySelectorAll('ul.attachments a')].map(a => [a.getAttribute('href'), a.textContent])")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+            .collect();
+        for (href, name) in files {
+            assert!(
+                !name.contains('/') && !name.contains('\\') && !name.contains(".."),
+                "unsafe name {name:?}"
+            );
+            let headers = http(&href).to_ascii_lowercase();
+            assert!(headers.starts_with("http/1.1 200"), "{href}: {headers}");
+            assert!(
+                headers.contains("content-disposition: attachment;"),
+                "{href}: {headers}"
+            );
+            assert!(
+                headers.contains("content-type: application/octet-stream"),
+                "{href}: {headers}"
+            );
+            assert!(
+                headers.contains("x-content-type-options: nosniff"),
+                "{href}: {headers}"
+            );
+        }
+    }
+    browser.close().await;
+    live.stop().await;
+}
+
+/// A GET with the cookie over a plain socket: the status line and headers.
+fn reqwest_like(base: &str, cookie: &str) -> impl Fn(&str) -> String + use<> {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://").to_string();
+    let cookie = cookie.to_string();
+    move |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let text = String::from_utf8_lossy(&response).into_owned();
+        text.split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
 }
