@@ -181,7 +181,8 @@ impl Desk<'_> {
                 view.summary.helpdesk
             ))
         })?;
-        self.app
+        let queued = self
+            .app
             .outbox()
             .reply(helpdesk, view.summary.number, Some(&self.agent.name), text)
             .await
@@ -194,7 +195,17 @@ impl Desk<'_> {
                     DeskError::Invalid(other.to_string())
                 }
                 other => DeskError::Reply(other),
-            })
+            })?;
+        // Issue 17: the change told inside the app.
+        self.app
+            .notifications()
+            .modified(
+                id,
+                Some(self.agent.id),
+                &format!("{} answered the customer.", self.agent.name),
+            )
+            .await;
+        Ok(queued)
     }
 
     /// An internal note on the ticket; returns its entry id.
@@ -206,7 +217,17 @@ impl Desk<'_> {
                 "the note is empty; write something first".into(),
             ));
         }
-        Ok(self.app.store().add_note(id, self.agent.id, text).await?)
+        let entry = self.app.store().add_note(id, self.agent.id, text).await?;
+        // Issue 17: the change told inside the app.
+        self.app
+            .notifications()
+            .modified(
+                id,
+                Some(self.agent.id),
+                &format!("{} added a note.", self.agent.name),
+            )
+            .await;
+        Ok(entry)
     }
 
     /// Changes the ticket's fields; returns the changes as recorded. Each new value
@@ -280,11 +301,19 @@ impl Desk<'_> {
             }
             checked.assignee = Some(Some(assignee.to_string()));
         }
-        Ok(self
+        let events = self
             .app
             .store()
             .update_ticket(id, self.agent.id, &checked)
-            .await?)
+            .await?;
+        // Issue 17: the changes told inside the app.
+        if !events.is_empty() {
+            self.app
+                .notifications()
+                .modified(id, Some(self.agent.id), &events.join(" "))
+                .await;
+        }
+        Ok(events)
     }
 
     /// The active agents of a helpdesk the agent sees (its members and the admins):

@@ -41,7 +41,8 @@ pub mod desk;
 pub mod intake;
 pub mod mailboxes;
 pub mod outbox;
-// Issue 17: the customer portal.
+// Issue 17: the customer portal and agents' notifications in the app.
+pub mod notifications;
 pub mod portal;
 
 use postdesk_core::id::HelpdeskId;

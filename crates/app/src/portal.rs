@@ -292,6 +292,14 @@ impl Portal<'_> {
             .store()
             .close_portal_ticket(viewer, ticket_id, &status, address, hd.default_agent_id)
             .await?;
+        self.app
+            .notifications()
+            .modified(
+                ticket_id,
+                None,
+                &format!("{address} closed the ticket in the portal."),
+            )
+            .await;
         Ok(())
     }
 
@@ -420,9 +428,19 @@ impl Portal<'_> {
             )));
         }
         let public = hd.config.settings.agent_uploads_visible_to_customer;
-        Ok(store
+        let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+        let entry = store
             .add_agent_files(ticket_id, agent.id, files, public, &agent.helpdesks)
-            .await?)
+            .await?;
+        self.app
+            .notifications()
+            .modified(
+                ticket_id,
+                Some(agent.id),
+                &format!("{} added {}.", agent.name, names.join(", ")),
+            )
+            .await;
+        Ok(entry)
     }
 
     /// Makes an attachment public or internal, recorded as an event by `agent`.
@@ -432,11 +450,21 @@ impl Portal<'_> {
         attachment: AttachmentId,
         public: bool,
     ) -> Result<TicketId, PortalError> {
-        Ok(self
+        let ticket = self
             .app
             .store()
             .set_attachment_visibility(attachment, public, agent.id, &agent.helpdesks)
-            .await?)
+            .await?;
+        let shown = if public { "public" } else { "internal" };
+        self.app
+            .notifications()
+            .modified(
+                ticket,
+                Some(agent.id),
+                &format!("{} made an attachment {shown}.", agent.name),
+            )
+            .await;
+        Ok(ticket)
     }
 }
 

@@ -118,6 +118,75 @@ pub struct HelpdeskSettings {
     /// a status not listed is shown as it is named.
     #[serde(default)]
     pub customer_statuses: BTreeMap<String, CustomerStatus>,
+    /// Agents' notifications inside the app (`[helpdesk.in_app]`).
+    #[serde(default)]
+    pub in_app: InAppSettings,
+}
+
+/// Who is notified inside the app of an event on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InAppTarget {
+    None,
+    /// Every agent who sees the helpdesk (its members and the admins).
+    AllAgents,
+    /// The agents whose addresses `notifications.teams.<name>` lists.
+    Team(String),
+    /// The assignee, the manager, and the agents who watch the ticket or wrote in it.
+    Concerned,
+}
+
+impl<'de> Deserialize<'de> for InAppTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.trim();
+        Ok(match s {
+            "none" => Self::None,
+            "all-agents" => Self::AllAgents,
+            "concerned" => Self::Concerned,
+            _ => match s.strip_prefix("team:") {
+                Some(team) => Self::Team(team.trim().to_string()),
+                None => {
+                    return Err(serde::de::Error::custom(format!(
+                        "`{s}` is not a target; write none, all-agents, team:<name> or concerned"
+                    )));
+                }
+            },
+        })
+    }
+}
+
+/// `[helpdesk.in_app]`: who hears of a new ticket and of a change inside the app.
+/// The agent who made a change is never notified of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InAppSettings {
+    #[serde(default = "all_agents")]
+    pub created: InAppTarget,
+    #[serde(default = "concerned")]
+    pub modified: InAppTarget,
+    /// Read notifications older than this are deleted.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+}
+
+impl Default for InAppSettings {
+    fn default() -> Self {
+        Self {
+            created: all_agents(),
+            modified: concerned(),
+            keep_days: default_keep_days(),
+        }
+    }
+}
+
+fn all_agents() -> InAppTarget {
+    InAppTarget::AllAgents
+}
+fn concerned() -> InAppTarget {
+    InAppTarget::Concerned
+}
+fn default_keep_days() -> u32 {
+    30
 }
 
 /// What a customer sees of one status (`[helpdesk.customer_statuses.<status>]`).
@@ -311,6 +380,19 @@ impl HelpdeskSettings {
                 "portal_reply_status",
                 "must not be blank; remove the key to use reply_status",
             ));
+        }
+        for (key, target) in [
+            ("in_app.created", &self.in_app.created),
+            ("in_app.modified", &self.in_app.modified),
+        ] {
+            if let InAppTarget::Team(team) = target
+                && !self.notifications.teams.contains_key(team)
+            {
+                return Err(ConfigIssue::new(
+                    key,
+                    format!("no team `{team}` in notifications.teams"),
+                ));
+            }
         }
         let rules = RuleSet::compile(&self.rules, &reference)?;
         let outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;

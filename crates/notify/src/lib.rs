@@ -4,7 +4,8 @@
 //! that delivers the outbox over SMTP (`send`).
 
 pub mod compose;
-// Issue 17: the customer portal's sign-in mail.
+// Issue 17: the customer portal's sign-in mail, and agents' notifications in the app.
+pub mod in_app;
 pub mod portal;
 pub mod reply;
 pub mod send;
@@ -34,6 +35,8 @@ pub fn on_ingested(
     mail: &IncomingMail,
     report: &IngestReport,
 ) -> Result<(), postdesk_store::StoreError> {
+    // Issue 17: inside the app, whether or not the helpdesk sends mail.
+    in_app::on_ingested(tx, helpdesk, mail, report)?;
     if helpdesk.config.outgoing.smtp.is_none() {
         return Ok(());
     }

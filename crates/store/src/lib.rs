@@ -19,6 +19,8 @@ pub mod mailboxes;
 pub mod outbox;
 // Issue 17: the customer portal.
 pub mod portal;
+// Issue 17: agents' notifications inside the app.
+pub mod notifications;
 pub mod read;
 mod rules;
 mod simulate;

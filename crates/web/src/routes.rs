@@ -67,6 +67,17 @@ pub fn table() -> Vec<Route> {
             post(portal::agent::set_visibility),
         ),
         route(M::GET, "/settings/portal", get(portal::agent::settings)),
+        route(M::GET, "/notifications", get(portal::notifications::list)),
+        route(
+            M::POST,
+            "/notifications/read",
+            post(portal::notifications::mark_read),
+        ),
+        route(
+            M::POST,
+            "/tickets/{id}/watch",
+            post(portal::notifications::watch),
+        ),
         route(
             M::POST,
             "/settings/portal/organizations",

@@ -49,6 +49,7 @@ engine_tests! {
     a_contact_with_a_password_signs_in_without_a_link,
     portal_pages_allow_no_script_and_show_hostile_text_escaped,
     the_settings_page_shows_each_portal_and_an_admin_lets_organizations_share,
+    the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes,
 }
 
 #[derive(Clone, Copy)]
@@ -1584,4 +1585,142 @@ fn reqwest_like(base: &str, cookie: &str) -> impl Fn(&str) -> String + use<> {
             .unwrap_or_default()
             .to_string()
     }
+}
+
+/// Support's defaults: `created = "all-agents"`, `modified = "concerned"`.
+async fn the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes(engine: Engine) {
+    let desk = desk(engine).await;
+    let (sam, root) = (
+        desk.agent_cookie().await,
+        desk.agent_cookie_of("root").await,
+    );
+    let bell = |page: &str| -> i64 {
+        page.split("<span class=\"count\">")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no bell in {page}"))
+    };
+    let count = |cookie: String| {
+        let desk = &desk;
+        async move { bell(&desk.get(&cookie, "/tickets").await.body) }
+    };
+    assert_eq!(
+        (count(sam.clone()).await, count(root.clone()).await),
+        (0, 0)
+    );
+    // A customer opens a ticket in the portal: every agent of Support hears of it.
+    let (alice, csrf) = desk.sign_in("alice@acme.example").await;
+    let support = desk.helpdesk_id("Support").to_string();
+    let created = desk
+        .multipart(
+            &alice,
+            "/portal/tickets",
+            &[
+                Part::Field("csrf", &csrf),
+                Part::Field("helpdesk", &support),
+                Part::Field("subject", "Bell test"),
+                Part::Field("text", "Ring."),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id = desk.ticket_titled("Bell test").await;
+    assert_eq!(
+        (count(sam.clone()).await, count(root.clone()).await),
+        (1, 1)
+    );
+    // The admin assigns it to sam: sam is concerned, the admin acted.
+    let root_csrf = csrf_of(&desk.get(&root, &format!("/tickets/{id}")).await.body);
+    let assigned = desk
+        .post(
+            &root,
+            &format!("/tickets/{id}/update"),
+            &format!("csrf={root_csrf}&assignee=sam"),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::SEE_OTHER, "{}", assigned.body);
+    assert_eq!(
+        (count(sam.clone()).await, count(root.clone()).await),
+        (2, 1)
+    );
+    // Sam's own note tells nobody: he is the only one concerned.
+    let sam_csrf = csrf_of(&desk.get(&sam, &format!("/tickets/{id}")).await.body);
+    desk.post(
+        &sam,
+        &format!("/tickets/{id}/note"),
+        &format!("csrf={sam_csrf}&text=On+it"),
+    )
+    .await;
+    assert_eq!(
+        (count(sam.clone()).await, count(root.clone()).await),
+        (2, 1)
+    );
+    // The admin watches; the customer answers: both are told.
+    let watched = desk
+        .post(
+            &root,
+            &format!("/tickets/{id}/watch"),
+            &format!("csrf={root_csrf}&watch=true"),
+        )
+        .await;
+    assert_eq!(watched.status, StatusCode::SEE_OTHER);
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    desk.multipart(
+        &alice,
+        &format!("/portal/tickets/{id}/reply"),
+        &[
+            Part::Field("csrf", &csrf_of(&page.body)),
+            Part::Field("text", "Still ringing."),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (count(sam.clone()).await, count(root.clone()).await),
+        (3, 2)
+    );
+    // The list links each to its ticket; read one by one or all at once.
+    let list = desk.get(&sam, "/notifications").await.body;
+    assert!(list.contains(&format!("href=\"/tickets/{id}\"")), "{list}");
+    assert!(list.contains("New ticket [HD#"), "{list}");
+    assert!(
+        list.contains("Assignee changed from none to sam by root."),
+        "{list}"
+    );
+    assert!(list.contains("alice@acme.example wrote on"), "{list}");
+    assert!(!list.contains("sam added a note"), "{list}");
+    let one: String = list
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let sam_csrf = csrf_of(&list);
+    desk.post(
+        &sam,
+        "/notifications/read",
+        &format!("csrf={sam_csrf}&id={one}"),
+    )
+    .await;
+    assert_eq!(count(sam.clone()).await, 2);
+    // Another agent's notification is not sam's to mark.
+    let roots = desk.get(&root, "/notifications").await.body;
+    let theirs: String = roots
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let refused = desk
+        .post(
+            &sam,
+            "/notifications/read",
+            &format!("csrf={sam_csrf}&id={theirs}"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(count(root.clone()).await, 2);
+    desk.post(&sam, "/notifications/read", &format!("csrf={sam_csrf}"))
+        .await;
+    assert_eq!(count(sam.clone()).await, 0);
 }

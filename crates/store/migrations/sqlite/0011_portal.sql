@@ -46,6 +46,26 @@ CREATE TABLE portal_sessions (
 );
 CREATE INDEX portal_sessions_contact ON portal_sessions(contact_id);
 
+-- Agents' notifications inside the app: one row per agent and event, read or not;
+-- read ones older than the helpdesk's `keep_days` are pruned.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    agent_id   BIGINT NOT NULL REFERENCES agents(id),
+    ticket_id  BIGINT NOT NULL REFERENCES tickets(id),
+    event      TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    read_at    BIGINT
+);
+CREATE INDEX notifications_agent ON notifications(agent_id, read_at);
+
+-- Agents who watch a ticket: they are among its concerned agents.
+CREATE TABLE ticket_watchers (
+    ticket_id BIGINT NOT NULL REFERENCES tickets(id),
+    agent_id  BIGINT NOT NULL REFERENCES agents(id),
+    PRIMARY KEY (ticket_id, agent_id)
+);
+
 -- The outbox learns the sign-in mail (`portal_link`): SQLite cannot change a CHECK,
 -- so the table is built anew with the same columns, rows and indexes.
 CREATE TABLE outbox_new (

@@ -83,6 +83,7 @@ mod desk;
 mod ingest;
 mod ledger;
 mod mailboxes;
+mod notifications;
 mod outbox;
 mod portal;
 

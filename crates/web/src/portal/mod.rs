@@ -13,6 +13,7 @@
 
 pub(crate) mod agent;
 pub mod auth;
+pub(crate) mod notifications;
 mod pages;
 
 use std::sync::LazyLock;
@@ -123,6 +124,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "portal/settings.html",
         include_str!("../../templates/portal/settings.html"),
+    ),
+    (
+        "portal/notifications.html",
+        include_str!("../../templates/portal/notifications.html"),
     ),
 ];
 
