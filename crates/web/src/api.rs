@@ -65,7 +65,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 /// The signed-in agent of a call that changes something. Through a browser session the
 /// call must carry the session's CSRF token in `X-CSRF-Token` (403 otherwise); a call
 /// with an API token needs none. It is checked before the path and the body are read.
-pub struct Changing(Agent);
+pub struct Changing(pub(crate) Agent);
 
 impl FromRequestParts<AppState> for Changing {
     type Rejection = Response;

@@ -132,5 +132,26 @@ pub fn table() -> Vec<Route> {
             "/api/failed/{id}/dismiss",
             post(api::dismiss_failed),
         ),
+        // Issue 17: notifications, watchers and what the customer sees of attachments.
+        route(
+            M::GET,
+            "/api/notifications",
+            get(portal::notifications::api_list),
+        ),
+        route(
+            M::POST,
+            "/api/notifications/read",
+            post(portal::notifications::api_mark_read),
+        ),
+        route(
+            M::POST,
+            "/api/tickets/{id}/watch",
+            post(portal::notifications::api_watch),
+        ),
+        route(
+            M::PATCH,
+            "/api/attachments/{id}",
+            patch(portal::notifications::api_visibility),
+        ),
     ]
 }

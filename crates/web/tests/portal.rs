@@ -50,6 +50,7 @@ engine_tests! {
     portal_pages_allow_no_script_and_show_hostile_text_escaped,
     the_settings_page_shows_each_portal_and_an_admin_lets_organizations_share,
     the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes,
+    the_api_has_notifications_watching_and_attachment_visibility,
 }
 
 #[derive(Clone, Copy)]
@@ -1723,4 +1724,126 @@ async fn the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes(
     desk.post(&sam, "/notifications/read", &format!("csrf={sam_csrf}"))
         .await;
     assert_eq!(count(sam.clone()).await, 0);
+}
+
+async fn the_api_has_notifications_watching_and_attachment_visibility(engine: Engine) {
+    let desk = desk(engine).await;
+    let token = postdesk_web::new_token();
+    desk.store
+        .create_api_token("sam", "test", &postdesk_web::token_hash(&token), None)
+        .await
+        .unwrap();
+    let api = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let desk = &desk;
+        let token = token.clone();
+        async move {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"));
+            let body = match body {
+                Some(v) => {
+                    request = request.header(header::CONTENT_TYPE, "application/json");
+                    Body::from(v.to_string())
+                }
+                None => Body::empty(),
+            };
+            let reply = desk.send(request.body(body).unwrap()).await;
+            let json: serde_json::Value = serde_json::from_str(&reply.body)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.body));
+            (reply.status, json)
+        }
+    };
+    let alices = desk.ticket_titled("Printer jams").await;
+    let bobs = desk.ticket_titled("Bob's secret").await;
+    let (status, ticket) = api(Method::GET, format!("/api/tickets/{alices}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let attachment = &ticket["thread"][0]["attachments"][0];
+    assert_eq!(attachment["visibility"], "public", "{ticket}");
+    let attachment_id = attachment["id"].as_i64().unwrap();
+    let (status, changed) = api(
+        Method::PATCH,
+        format!("/api/attachments/{attachment_id}"),
+        Some(serde_json::json!({ "visibility": "internal" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["ticket_id"], alices.get());
+    let (_, ticket) = api(Method::GET, format!("/api/tickets/{alices}"), None).await;
+    assert_eq!(
+        ticket["thread"][0]["attachments"][0]["visibility"],
+        "internal"
+    );
+    let (status, _) = api(
+        Method::PATCH,
+        format!("/api/attachments/{attachment_id}"),
+        Some(serde_json::json!({ "visibility": "secret" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Watching, then a customer's answer: sam is told (concerned), via the API too.
+    let (status, watched) = api(
+        Method::POST,
+        format!("/api/tickets/{bobs}/watch"),
+        Some(serde_json::json!({ "watch": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, watched["watching"].clone()),
+        (StatusCode::OK, serde_json::json!(true))
+    );
+    let (bob, _) = desk.sign_in("bob@other.example").await;
+    let page = desk.get(&bob, &format!("/portal/tickets/{bobs}")).await;
+    desk.multipart(
+        &bob,
+        &format!("/portal/tickets/{bobs}/reply"),
+        &[
+            Part::Field("csrf", &csrf_of(&page.body)),
+            Part::Field("text", "Any news?"),
+        ],
+    )
+    .await;
+    let (status, list) = api(Method::GET, "/api/notifications".into(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["unread"], 1, "{list}");
+    assert_eq!(list["notifications"][0]["ticket_id"], bobs.get());
+    assert_eq!(list["notifications"][0]["event"], "modified");
+    let (status, marked) = api(
+        Method::POST,
+        "/api/notifications/read".into(),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, marked["marked"].clone()),
+        (StatusCode::OK, serde_json::json!(1))
+    );
+    let (_, list) = api(Method::GET, "/api/notifications".into(), None).await;
+    assert_eq!(list["unread"], 0);
+    // The document names the new routes and objects.
+    let (_, doc) = api(Method::GET, "/api/openapi.json".into(), None).await;
+    for path in [
+        "/api/notifications",
+        "/api/notifications/read",
+        "/api/tickets/{id}/watch",
+        "/api/attachments/{id}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    let documented: Vec<String> = doc["components"]["schemas"]["Notification"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let mut given: Vec<String> = list["notifications"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    given.sort();
+    let mut documented = documented;
+    documented.sort();
+    assert_eq!(given, documented);
 }

@@ -88,3 +88,101 @@ pub async fn watch(
         .await?;
     Ok(Redirect::to(&format!("/tickets/{id}?done=update")))
 }
+
+// The same in the API (`/api/notifications`, `/api/tickets/{id}/watch`,
+// `/api/attachments/{id}`), described in the OpenAPI document.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use postdesk_core::id::AttachmentId;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, Changing};
+
+fn body<T>(given: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    given
+        .map(|Json(v)| v)
+        .map_err(|e| WebError::BadRequest(e.body_text()).into())
+}
+
+pub async fn api_list(
+    State(state): State<AppState>,
+    agent: Agent,
+) -> Result<Json<Value>, ApiError> {
+    let notifications = state.app().notifications();
+    let list = notifications.list(agent.account.id).await?;
+    let unread = notifications.unread(agent.account.id).await?;
+    Ok(Json(json!({ "unread": unread, "notifications": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    id: Option<i64>,
+}
+
+pub async fn api_mark_read(
+    State(state): State<AppState>,
+    Changing(agent): Changing,
+    given: Result<Json<ReadBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let read = body(given)?;
+    let marked = state
+        .app()
+        .notifications()
+        .mark_read(agent.account.id, read.id)
+        .await?;
+    Ok(Json(json!({ "marked": marked })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchBody {
+    watch: bool,
+}
+
+pub async fn api_watch(
+    State(state): State<AppState>,
+    Changing(agent): Changing,
+    Path(id): Path<TicketId>,
+    given: Result<Json<WatchBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let watch = body(given)?.watch;
+    state.desk(&agent).ticket(id).await?;
+    state
+        .store()
+        .watch_ticket(id, agent.account.id, watch)
+        .await?;
+    Ok(Json(json!({ "watching": watch })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisibilityBody {
+    visibility: String,
+}
+
+pub async fn api_visibility(
+    State(state): State<AppState>,
+    Changing(agent): Changing,
+    Path(id): Path<AttachmentId>,
+    given: Result<Json<VisibilityBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let public = match body(given)?.visibility.as_str() {
+        "public" => true,
+        "internal" => false,
+        _ => {
+            return Err(WebError::BadRequest("visibility is `public` or `internal`".into()).into());
+        }
+    };
+    let ticket = state
+        .app()
+        .portal()
+        .set_visibility(&agent.account, id, public)
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({
+        "ticket_id": ticket,
+        "visibility": if public { "public" } else { "internal" },
+    })))
+}
