@@ -6,7 +6,7 @@
 
 use postdesk_core::id::{AgentId, TicketId};
 use postdesk_store::StoreError;
-use postdesk_store::notifications::Notification;
+use postdesk_store::notifications::{self, NewNotification, Notification};
 
 use crate::App;
 
@@ -22,26 +22,42 @@ impl App {
 }
 
 impl Notifications<'_> {
-    /// Tells the helpdesk's `modified` audience of a change to the ticket by `actor`.
-    /// A failure is logged, not returned: the change itself is made.
+    /// Tells the helpdesk's `modified` audience of a change to the ticket by `actor`
+    /// (inside the app, and by mail per `mail_modified`), in one transaction. A
+    /// failure is logged, not returned: the change itself is made.
     pub async fn modified(&self, ticket_id: TicketId, actor: Option<AgentId>, text: &str) {
         let store = self.app.store();
         let result = async {
             let helpdesk_id = store.ticket_helpdesk(ticket_id).await?;
-            let Some(hd) = self.app.helpdesk(helpdesk_id) else {
-                return Ok(0);
+            let Some(hd) = self.app.helpdesk(helpdesk_id).cloned() else {
+                return Ok(());
             };
-            let settings = &hd.config.settings.in_app;
-            let audience = postdesk_notify::in_app::audience(&hd.config, &settings.modified);
+            let text = text.to_string();
             store
-                .notify(
-                    ticket_id,
-                    "modified",
-                    text,
-                    actor,
-                    audience,
-                    settings.keep_days,
-                )
+                .transaction(move |tx| {
+                    let settings = &hd.config.settings.in_app;
+                    let audience =
+                        postdesk_notify::in_app::audience(&hd.config, &settings.modified);
+                    notifications::notify(
+                        tx,
+                        &NewNotification {
+                            ticket_id,
+                            event: "modified",
+                            text: &text,
+                            actor,
+                            audience: &audience,
+                            keep_days: settings.keep_days,
+                        },
+                    )?;
+                    match postdesk_notify::in_app::mail_modified(tx, &hd, ticket_id, &text, actor) {
+                        Ok(_) => Ok(()),
+                        Err(postdesk_notify::NotifyError::Database(e)) => Err(e),
+                        Err(e) => {
+                            tracing::warn!(ticket = %ticket_id, error = %e, "no mail of a change");
+                            Ok(())
+                        }
+                    }
+                })
                 .await
         }
         .await;

@@ -133,6 +133,8 @@ pub enum InAppTarget {
     Team(String),
     /// The assignee, the manager, and the agents who watch the ticket or wrote in it.
     Concerned,
+    /// One address (for mail; inside the app, the agent with that address).
+    Address(String),
 }
 
 impl<'de> Deserialize<'de> for InAppTarget {
@@ -145,9 +147,10 @@ impl<'de> Deserialize<'de> for InAppTarget {
             "concerned" => Self::Concerned,
             _ => match s.strip_prefix("team:") {
                 Some(team) => Self::Team(team.trim().to_string()),
+                None if crate::address::normalize(s).is_some() => Self::Address(s.to_string()),
                 None => {
                     return Err(serde::de::Error::custom(format!(
-                        "`{s}` is not a target; write none, all-agents, team:<name> or concerned"
+                        "`{s}` is not a target; write none, all-agents, team:<name>, concerned or an email address"
                     )));
                 }
             },
@@ -167,6 +170,11 @@ pub struct InAppSettings {
     /// Read notifications older than this are deleted.
     #[serde(default = "default_keep_days")]
     pub keep_days: u32,
+    /// Who is mailed (through the outbox) of a change an agent or a customer in the
+    /// portal made: the targets above or an address. A customer's mail follow-up is
+    /// `notifications.follow_up`'s.
+    #[serde(default = "no_target")]
+    pub mail_modified: InAppTarget,
 }
 
 impl Default for InAppSettings {
@@ -175,12 +183,16 @@ impl Default for InAppSettings {
             created: all_agents(),
             modified: concerned(),
             keep_days: default_keep_days(),
+            mail_modified: no_target(),
         }
     }
 }
 
 fn all_agents() -> InAppTarget {
     InAppTarget::AllAgents
+}
+fn no_target() -> InAppTarget {
+    InAppTarget::None
 }
 fn concerned() -> InAppTarget {
     InAppTarget::Concerned
@@ -384,6 +396,7 @@ impl HelpdeskSettings {
         for (key, target) in [
             ("in_app.created", &self.in_app.created),
             ("in_app.modified", &self.in_app.modified),
+            ("in_app.mail_modified", &self.in_app.mail_modified),
         ] {
             if let InAppTarget::Team(team) = target
                 && !self.notifications.teams.contains_key(team)

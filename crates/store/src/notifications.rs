@@ -124,6 +124,50 @@ fn audience(db: &Db, ticket: TicketId, audience: &Audience) -> Result<Vec<AgentI
     Ok(agents)
 }
 
+/// Where mail about an event goes: the audience's agents' addresses (an
+/// `Addresses` audience as given, agents or not), never the actor's.
+pub fn audience_addresses(
+    tx: Tx<'_>,
+    ticket: TicketId,
+    audience: &Audience,
+    actor: Option<AgentId>,
+) -> Result<Vec<(Option<String>, String)>> {
+    let db = tx.conn();
+    let actor_email: Option<String> = match actor {
+        Some(id) => db
+            .prepare_cached("SELECT email FROM agents WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    let mut list: Vec<(Option<String>, String)> = match audience {
+        Audience::Addresses(addresses) => addresses
+            .iter()
+            .map(|a| (None, a.trim().to_lowercase()))
+            .collect(),
+        other => {
+            let mut found = Vec::new();
+            for id in self::audience(&db, ticket, other)? {
+                if Some(id) == actor {
+                    continue;
+                }
+                let row: Option<(String, Option<String>)> = db
+                    .prepare_cached("SELECT name, email FROM agents WHERE id = ?1")?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((name, Some(email))) = row {
+                    found.push((Some(name), email));
+                }
+            }
+            found
+        }
+    };
+    list.retain(|(_, a)| Some(a) != actor_email.as_ref());
+    list.dedup_by(|x, y| x.1 == y.1);
+    Ok(list)
+}
+
 impl Store {
     /// Writes a notification in a transaction of its own (for changes made outside
     /// intake's transaction); returns how many agents were told.

@@ -148,7 +148,8 @@ async fn desk(engine: Engine) -> Desk {
             "Support",
             "portal = true\nportal_url = \"https://desk.example/portal/\"\ncustomer_may_close = true\n\
              portal_reply_status = \"open\"\n\
-             [customer_statuses.email-imported]\nvisible = false\ncustomer_label = \"received\"\n",
+             [customer_statuses.email-imported]\nvisible = false\ncustomer_label = \"received\"\n\
+             [in_app]\nmail_modified = \"concerned\"\n",
         ),
         helpdesk(
             "Sales",
@@ -1645,6 +1646,21 @@ async fn the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes(
         (count(sam.clone()).await, count(root.clone()).await),
         (2, 1)
     );
+    // By mail too (`mail_modified = "concerned"`): to sam, through the outbox.
+    let change_mails = || async {
+        desk.store
+            .outbox_rows(None, 200)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == Event::TicketModified)
+            .map(|r| (r.recipients, r.subject))
+            .collect::<Vec<_>>()
+    };
+    let mails = change_mails().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "sam@example.com");
+    assert!(mails[0].1.ends_with("Bell test — changed"), "{mails:?}");
     // Sam's own note tells nobody: he is the only one concerned.
     let sam_csrf = csrf_of(&desk.get(&sam, &format!("/tickets/{id}")).await.body);
     desk.post(
@@ -1657,6 +1673,7 @@ async fn the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes(
         (count(sam.clone()).await, count(root.clone()).await),
         (2, 1)
     );
+    assert_eq!(change_mails().await.len(), 1, "no mail of sam's own note");
     // The admin watches; the customer answers: both are told.
     let watched = desk
         .post(

@@ -70,7 +70,7 @@ CREATE TABLE ticket_watchers (
     PRIMARY KEY (ticket_id, agent_id)
 );
 
--- The outbox learns the sign-in mail (`portal_link`).
+-- The outbox learns the sign-in mail (`portal_link`) and agents' change mails (`ticket_modified`).
 ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check
-    CHECK (kind IN ('acknowledgement', 'new_ticket', 'follow_up', 'alert', 'reply', 'portal_link'));
+    CHECK (kind IN ('acknowledgement', 'new_ticket', 'follow_up', 'alert', 'reply', 'portal_link', 'ticket_modified'));

@@ -66,15 +66,15 @@ CREATE TABLE ticket_watchers (
     PRIMARY KEY (ticket_id, agent_id)
 );
 
--- The outbox learns the sign-in mail (`portal_link`): SQLite cannot change a CHECK,
--- so the table is built anew with the same columns, rows and indexes.
+-- The outbox learns the sign-in mail (`portal_link`) and agents' change mails
+-- (`ticket_modified`): SQLite cannot change a CHECK, so the table is built anew with the same columns, rows and indexes.
 CREATE TABLE outbox_new (
     id              INTEGER PRIMARY KEY,
     helpdesk_id     BIGINT NOT NULL REFERENCES helpdesks(id),
     ticket_id       BIGINT REFERENCES tickets(id),
     intake_id       BIGINT REFERENCES intake(id),
     entry_id        BIGINT REFERENCES entries(id),
-    kind            TEXT NOT NULL CHECK (kind IN ('acknowledgement', 'new_ticket', 'follow_up', 'alert', 'reply', 'portal_link')),
+    kind            TEXT NOT NULL CHECK (kind IN ('acknowledgement', 'new_ticket', 'follow_up', 'alert', 'reply', 'portal_link', 'ticket_modified')),
     message_id      TEXT NOT NULL UNIQUE,
     envelope_from   TEXT NOT NULL,
     recipients      TEXT NOT NULL,
