@@ -17,7 +17,7 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+pub(crate) fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
     Route {
         method,
         path,
@@ -26,7 +26,7 @@ fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) ->
     }
 }
 
-fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+pub(crate) fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
     Route {
         public: true,
         ..route(method, path, handler)

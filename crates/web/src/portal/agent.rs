@@ -33,50 +33,20 @@ pub async fn add_files(
     Path(id): Path<TicketId>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Redirect, WebError> {
-    // A body that is no multipart form carries no token that could be checked.
-    let Ok(mut form) = form else {
-        agent.check_csrf(None)?;
-        return Err(WebError::BadRequest(
-            "send the files as a multipart form".into(),
-        ));
-    };
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        WebError::BadRequest(format!("the form could not be read: {}", e.body_text()))
-    };
-    let mut csrf = None;
-    let mut files = Vec::new();
-    let mut total = 0usize;
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let mime_type = field
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_string();
-        let bytes = field.bytes().await.map_err(bad)?;
-        total += bytes.len();
-        if total > super::MAX_UPLOAD_BYTES {
-            return Err(WebError::BadRequest(
-                "the files are too large together".into(),
-            ));
-        }
-        match name.as_str() {
-            "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
-            "files" => {
-                let file_name = file_name.unwrap_or_default();
-                if !file_name.is_empty() || !bytes.is_empty() {
-                    files.push(AgentFile {
-                        name: file_name,
-                        mime_type,
-                        bytes: bytes.to_vec(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
+    // Read as the portal's forms are; a body that is no multipart form carries no
+    // token and is refused as such.
+    let form = super::pages::read_submission(form).await?;
     // The token is checked before anything is kept.
-    agent.check_csrf(csrf.as_deref())?;
+    agent.check_csrf(form.csrf.as_deref())?;
+    let files = form
+        .uploads
+        .into_iter()
+        .map(|u| AgentFile {
+            name: u.name,
+            mime_type: u.mime_type,
+            bytes: u.bytes,
+        })
+        .collect();
     state
         .app()
         .portal()

@@ -14,40 +14,24 @@
 pub(crate) mod agent;
 pub mod auth;
 pub(crate) mod notifications;
-mod pages;
+pub(crate) mod pages;
 
 use std::sync::LazyLock;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use minijinja::Environment;
 use postdesk_app::portal::PortalError;
 use postdesk_store::StoreError;
 
-use crate::routes::Route;
-use crate::{AppState, WebError};
+use crate::WebError;
+use crate::routes::{Route, public, route};
 
 /// The largest request a portal form may send (a ticket with its files); intake's
 /// own limit on a mail's size still applies to what it becomes.
 pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
-
-fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
-    Route {
-        method,
-        path,
-        public: false,
-        handler,
-    }
-}
-
-fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
-    Route {
-        public: true,
-        ..route(method, path, handler)
-    }
-}
 
 /// Every portal route.
 pub fn table() -> Vec<Route> {
@@ -210,6 +194,19 @@ impl From<PortalError> for PageError {
             other @ (PortalError::Intake(_) | PortalError::Internal(_)) => {
                 PageError::Internal(other.to_string())
             }
+        }
+    }
+}
+
+/// For the agents' routes that read the portal's multipart forms.
+impl From<PageError> for WebError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::SignIn => WebError::SignIn,
+            PageError::NotFound(m) => WebError::NotFound(m),
+            PageError::Forbidden(m) => WebError::Forbidden(m),
+            PageError::BadRequest(m) | PageError::TooMany(m) => WebError::BadRequest(m),
+            PageError::Internal(m) => WebError::Internal(m),
         }
     }
 }

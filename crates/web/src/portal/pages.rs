@@ -24,7 +24,7 @@ use super::auth::{
 use super::{MAX_UPLOAD_BYTES, PageError, render};
 use crate::AppState;
 use crate::auth::{check_same_origin, client_address, new_token, token_hash, verify_password};
-use crate::files::{INLINE_IMAGES, file_response};
+use crate::files::{INLINE_IMAGES, file_response, stored_attachment};
 
 const STYLESHEET: &str = include_str!("../../templates/portal/portal.css");
 
@@ -349,18 +349,18 @@ pub async fn new_ticket(
 }
 
 /// A multipart form: its text fields and its files.
-struct Submission {
-    csrf: Option<String>,
+pub(super) struct Submission {
+    pub(super) csrf: Option<String>,
     helpdesk: Option<String>,
     subject: String,
     text: String,
-    uploads: Vec<PortalUpload>,
+    pub(super) uploads: Vec<PortalUpload>,
 }
 
 /// The longest text field read (longer ones are refused by the service with the reason).
 const MAX_FIELD_BYTES: usize = 512 * 1024;
 
-async fn read_submission(
+pub(super) async fn read_submission(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Submission, PageError> {
     // A body that is no multipart form carries no token that could be checked.
@@ -593,18 +593,7 @@ pub async fn attachment(
         .portal_attachment(&contact.viewer, id)
         .await?
         .ok_or_else(|| PageError::NotFound("there is no such file on your tickets".into()))?;
-    let path = postdesk_store::blobs::attachment_path(state.store().data_dir(), &sha256);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        PageError::Internal(format!("cannot read attachment {}: {e}", path.display()))
-    })?;
-    let mime = file.mime_type.to_ascii_lowercase();
-    let inline = params.download.is_none() && INLINE_IMAGES.contains(&mime.as_str());
-    let content_type = if inline {
-        mime
-    } else {
-        "application/octet-stream".to_string()
-    };
-    Ok(file_response(bytes, &content_type, &file.safe_name, inline))
+    Ok(stored_attachment(state.store(), &sha256, &file, params.download.is_none()).await?)
 }
 
 pub async fn raw_mail(
