@@ -82,6 +82,8 @@ impl FieldChoices {
             }
         };
         let mut statuses = vec![s.new_ticket_status.clone(), s.reply_status.clone()];
+        // Issue 17: the status a customer's answer in the portal sets.
+        statuses.extend(s.portal_reply_status.iter().cloned());
         statuses.extend(or_default(&s.statuses, &["open", "pending"]));
         statuses.extend(s.closed_statuses.iter().cloned());
         let mut priorities = or_default(&s.priorities, &["low", "normal", "high", "urgent"]);
@@ -202,6 +204,15 @@ impl Desk<'_> {
             })?;
         // Deadlines (issue 18): the reply meets the response targets running.
         self.app.deadlines().agent_replied(id).await?;
+        // Issue 17: the change told inside the app.
+        self.app
+            .notifications()
+            .modified(
+                id,
+                Some(self.agent.id),
+                &format!("{} answered the customer.", self.agent.name),
+            )
+            .await;
         Ok(queued)
     }
 
@@ -214,7 +225,17 @@ impl Desk<'_> {
                 "the note is empty; write something first".into(),
             ));
         }
-        Ok(self.app.store().add_note(id, self.agent.id, text).await?)
+        let entry = self.app.store().add_note(id, self.agent.id, text).await?;
+        // Issue 17: the change told inside the app.
+        self.app
+            .notifications()
+            .modified(
+                id,
+                Some(self.agent.id),
+                &format!("{} added a note.", self.agent.name),
+            )
+            .await;
+        Ok(entry)
     }
 
     /// Changes the ticket's fields; returns the changes as recorded. Each new value
@@ -322,6 +343,13 @@ impl Desk<'_> {
         // Deadlines (issue 18): a new status may pause, resume or stop the clock.
         if checked.status.is_some() && !events.is_empty() {
             self.app.deadlines().status_changed(id).await?;
+        }
+        // Issue 17: the changes told inside the app.
+        if !events.is_empty() {
+            self.app
+                .notifications()
+                .modified(id, Some(self.agent.id), &events.join(" "))
+                .await;
         }
         Ok(events)
     }

@@ -38,6 +38,8 @@
 //!   escalation runner of `serve`.
 //! - [`interventions`]: work linked to a ticket, prefilled from a template, closing its
 //!   ticket when the settings say so.
+//! - [`portal`]: the customer portal: sign-in links, what a contact reads, tickets
+//!   opened and answered by contacts.
 
 // Deadlines: the clock moved by agents, set by hand, escalations (issue 18).
 pub mod deadlines;
@@ -47,6 +49,9 @@ pub mod intake;
 pub mod interventions;
 pub mod mailboxes;
 pub mod outbox;
+// Issue 17: the customer portal and agents' notifications in the app.
+pub mod notifications;
+pub mod portal;
 
 use postdesk_core::id::HelpdeskId;
 use std::sync::Arc;

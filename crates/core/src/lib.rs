@@ -69,6 +69,8 @@ text_enum::text_enum! {
         Graph = "graph",
         /// A Gmail mailbox read through the Gmail API (issue 20).
         Gmail = "gmail",
+        /// Written by a contact in the customer portal (issue 17).
+        Portal = "portal",
     }
 }
 

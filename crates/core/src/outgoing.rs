@@ -335,6 +335,10 @@ text_enum! {
         Alert = "alert",
         /// An agent's answer to the customer.
         Reply = "reply",
+        /// To a contact: the one-time sign-in link of the customer portal.
+        PortalLink = "portal_link",
+        /// To agents: a ticket was changed (`[helpdesk.in_app] mail_modified`).
+        TicketModified = "ticket_modified",
     }
 }
 
@@ -388,6 +392,22 @@ fn builtin(event: Event, language: &str) -> (&'static str, &'static str) {
             "A mail to {{ helpdesk }} could not be processed.\n\nReason: {{ reason }}\nSender: {{ sender }}\nSubject: {{ subject }}\nLedger entry: {{ intake_id }}\n\nThe mail is attached. `postdesk failed show {{ intake_id }}` shows it, `postdesk failed retry {{ intake_id }}` tries again.\n",
         ),
         (Event::Reply, _) => ("Re: {{ reference }} {{ title }}", "{{ message }}\n"),
+        (Event::TicketModified, "de") => (
+            "{{ reference }} {{ title }} — geändert",
+            "{{ description }}\n\nStatus: {{ status }}\n{% if link %}{{ link }}\n{% endif %}",
+        ),
+        (Event::TicketModified, _) => (
+            "{{ reference }} {{ title }} — changed",
+            "{{ description }}\n\nStatus: {{ status }}\n{% if link %}{{ link }}\n{% endif %}",
+        ),
+        (Event::PortalLink, "de") => (
+            "{{ helpdesk }}: Ihr Anmeldelink",
+            "Guten Tag,\n\nmit diesem Link melden Sie sich im Kundenportal von {{ helpdesk }} an. Er gilt 15 Minuten und nur einmal:\n\n{{ link }}\n\nHaben Sie keinen Link angefordert, können Sie diese Mail löschen.\n",
+        ),
+        (Event::PortalLink, _) => (
+            "{{ helpdesk }}: your sign-in link",
+            "Hello,\n\nthis link signs you in to the customer portal of {{ helpdesk }}. It works once, within 15 minutes:\n\n{{ link }}\n\nIf you did not ask for a link, you can delete this mail.\n",
+        ),
     }
 }
 
@@ -411,6 +431,8 @@ pub const VARIABLES: &[&str] = &[
     "sender",
     "subject",
     "intake_id",
+    "portal_link",
+    "ticket_portal_link",
 ];
 
 /// The templates of one helpdesk, compiled.
@@ -442,7 +464,7 @@ impl Templates {
             if !Event::ALL.iter().any(|e| e.as_str() == name) {
                 return Err(ConfigIssue::new(
                     format!("templates.{name}"),
-                    "unknown event; templates exist for acknowledgement, new_ticket, follow_up, alert and reply",
+                    "unknown event; templates exist for acknowledgement, new_ticket, follow_up, alert, reply, portal_link and ticket_modified",
                 ));
             }
         }

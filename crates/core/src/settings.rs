@@ -104,7 +104,128 @@ pub struct HelpdeskSettings {
     /// Interventions linked to tickets (`[helpdesk.interventions]`).
     pub interventions: Option<crate::intervention::InterventionSettings>,
     // --- end of deadlines ---
+    // --- The customer portal (issue 17) ---
+    /// Contacts may sign in at `/portal` and see, open and answer this helpdesk's tickets.
+    #[serde(default)]
+    pub portal: bool,
+    /// Where customers reach the portal (`https://desk.example.com/portal`): sign-in
+    /// links and `{{ portal_link }}` start with it. Needed with `portal = true`; never
+    /// taken from a request's Host header, which anyone can write.
+    #[serde(default)]
+    pub portal_url: Option<String>,
+    /// Status a contact's answer in the portal moves a ticket to; none: `reply_status`.
+    #[serde(default)]
+    pub portal_reply_status: Option<String>,
+    /// Contacts may close their own tickets in the portal (to the first `closed_statuses`).
+    #[serde(default)]
+    pub customer_may_close: bool,
+    /// Files agents add are public (the customer sees them) rather than internal.
+    #[serde(default)]
+    pub agent_uploads_visible_to_customer: bool,
+    /// Status → what the customer sees of it (`[helpdesk.customer_statuses.<status>]`);
+    /// a status not listed is shown as it is named.
+    #[serde(default)]
+    pub customer_statuses: BTreeMap<String, CustomerStatus>,
+    /// Agents' notifications inside the app (`[helpdesk.in_app]`).
+    #[serde(default)]
+    pub in_app: InAppSettings,
 }
+
+/// Who is notified inside the app of an event on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InAppTarget {
+    None,
+    /// Every agent who sees the helpdesk (its members and the admins).
+    AllAgents,
+    /// The agents whose addresses `notifications.teams.<name>` lists.
+    Team(String),
+    /// The assignee, the manager, and the agents who watch the ticket or wrote in it.
+    Concerned,
+    /// One address (for mail; inside the app, the agent with that address).
+    Address(String),
+}
+
+impl<'de> Deserialize<'de> for InAppTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.trim();
+        Ok(match s {
+            "none" => Self::None,
+            "all-agents" => Self::AllAgents,
+            "concerned" => Self::Concerned,
+            _ => match s.strip_prefix("team:") {
+                Some(team) => Self::Team(team.trim().to_string()),
+                None if crate::address::normalize(s).is_some() => Self::Address(s.to_string()),
+                None => {
+                    return Err(serde::de::Error::custom(format!(
+                        "`{s}` is not a target; write none, all-agents, team:<name>, concerned or an email address"
+                    )));
+                }
+            },
+        })
+    }
+}
+
+/// `[helpdesk.in_app]`: who hears of a new ticket and of a change inside the app.
+/// The agent who made a change is never notified of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InAppSettings {
+    #[serde(default = "all_agents")]
+    pub created: InAppTarget,
+    #[serde(default = "concerned")]
+    pub modified: InAppTarget,
+    /// Read notifications older than this are deleted.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+    /// Who is mailed (through the outbox) of a change an agent or a customer in the
+    /// portal made: the targets above or an address. A customer's mail follow-up is
+    /// `notifications.follow_up`'s.
+    #[serde(default = "no_target")]
+    pub mail_modified: InAppTarget,
+}
+
+impl Default for InAppSettings {
+    fn default() -> Self {
+        Self {
+            created: all_agents(),
+            modified: concerned(),
+            keep_days: default_keep_days(),
+            mail_modified: no_target(),
+        }
+    }
+}
+
+fn all_agents() -> InAppTarget {
+    InAppTarget::AllAgents
+}
+fn no_target() -> InAppTarget {
+    InAppTarget::None
+}
+fn concerned() -> InAppTarget {
+    InAppTarget::Concerned
+}
+fn default_keep_days() -> u32 {
+    30
+}
+
+/// What a customer sees of one status (`[helpdesk.customer_statuses.<status>]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerStatus {
+    /// Shown to the customer as it is named; when false, as `customer_label`.
+    #[serde(default = "default_true")]
+    pub visible: bool,
+    /// What the customer sees instead of a hidden status (default "in progress").
+    pub customer_label: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What a hidden status without a `customer_label` shows as.
+pub const DEFAULT_CUSTOMER_LABEL: &str = "in progress";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,6 +369,56 @@ impl HelpdeskSettings {
                 };
                 ConfigIssue::new(key, e.to_string())
             })?;
+        for (status, shown) in &self.customer_statuses {
+            if let Some(label) = &shown.customer_label
+                && (label.trim().is_empty() || label.chars().count() > 64)
+            {
+                return Err(ConfigIssue::new(
+                    format!("customer_statuses.{status}.customer_label"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+        }
+        match &self.portal_url {
+            None if self.portal => {
+                return Err(ConfigIssue::new(
+                    "portal_url",
+                    "portal = true needs the address customers reach the portal at, e.g. \"https://desk.example.com/portal\"",
+                ));
+            }
+            Some(url)
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                return Err(ConfigIssue::new(
+                    "portal_url",
+                    format!("`{url}` is not an http(s) address"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(status) = &self.portal_reply_status
+            && status.trim().is_empty()
+        {
+            return Err(ConfigIssue::new(
+                "portal_reply_status",
+                "must not be blank; remove the key to use reply_status",
+            ));
+        }
+        for (key, target) in [
+            ("in_app.created", &self.in_app.created),
+            ("in_app.modified", &self.in_app.modified),
+            ("in_app.mail_modified", &self.in_app.mail_modified),
+        ] {
+            if let InAppTarget::Team(team) = target
+                && !self.notifications.teams.contains_key(team)
+            {
+                return Err(ConfigIssue::new(
+                    key,
+                    format!("no team `{team}` in notifications.teams"),
+                ));
+            }
+        }
         let rules = RuleSet::compile(&self.rules, &reference)?;
         let mut outgoing = Outgoing::compile(self.smtp.clone(), self.notifications.clone())?;
         outgoing.send = self.resolve_send()?;
@@ -350,6 +521,40 @@ impl Helpdesk {
         self.threading.is_closed(status)
     }
 
+    /// The status as a customer sees it: its name, or the label that hides it.
+    pub fn customer_status(&self, status: &str) -> String {
+        match self
+            .settings
+            .customer_statuses
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(status))
+        {
+            Some((_, shown)) if !shown.visible => shown
+                .customer_label
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CUSTOMER_LABEL.to_string()),
+            _ => status.to_string(),
+        }
+    }
+
+    /// Where customers reach this helpdesk's portal (`portal_url` without a trailing
+    /// slash), when its portal is on.
+    pub fn portal_link(&self) -> Option<String> {
+        let s = &self.settings;
+        s.portal
+            .then_some(s.portal_url.as_deref())
+            .flatten()
+            .map(|u| u.trim_end_matches('/').to_string())
+    }
+
+    /// The status a contact's answer in the portal sets.
+    pub fn portal_reply_status(&self) -> &str {
+        self.settings
+            .portal_reply_status
+            .as_deref()
+            .unwrap_or(&self.settings.reply_status)
+    }
+
     pub fn is_own_address(&self, email_key: &str) -> bool {
         self.own_addresses.iter().any(|a| a == email_key)
     }
@@ -401,6 +606,30 @@ pub(crate) mod tests {
         assert_eq!(hd.settings.defaults.priority.as_deref(), Some("normal"));
         assert!(hd.is_closed("Closed"));
         assert!(hd.is_own_address("support@example.com"));
+    }
+
+    #[test]
+    fn hidden_statuses_show_their_customer_label() {
+        let mut hd = helpdesk("portal_reply_status = \"waiting\"");
+        hd.settings.customer_statuses.insert(
+            "vendor".into(),
+            CustomerStatus {
+                visible: false,
+                customer_label: Some("being worked on".into()),
+            },
+        );
+        hd.settings.customer_statuses.insert(
+            "triage".into(),
+            CustomerStatus {
+                visible: false,
+                customer_label: None,
+            },
+        );
+        assert_eq!(hd.customer_status("Vendor"), "being worked on");
+        assert_eq!(hd.customer_status("triage"), DEFAULT_CUSTOMER_LABEL);
+        assert_eq!(hd.customer_status("open"), "open");
+        assert_eq!(hd.portal_reply_status(), "waiting");
+        assert_eq!(helpdesk("").portal_reply_status(), "customer-replied");
     }
 
     #[test]

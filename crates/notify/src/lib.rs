@@ -6,6 +6,9 @@
 // Sending through Graph or Gmail (issue 20).
 pub mod api_send;
 pub mod compose;
+// Issue 17: the customer portal's sign-in mail, and agents' notifications in the app.
+pub mod in_app;
+pub mod portal;
 pub mod reply;
 pub mod send;
 
@@ -34,6 +37,8 @@ pub fn on_ingested(
     mail: &IncomingMail,
     report: &IngestReport,
 ) -> Result<(), postdesk_store::StoreError> {
+    // Issue 17: inside the app, whether or not the helpdesk sends mail.
+    in_app::on_ingested(tx, helpdesk, mail, report)?;
     if !helpdesk.config.outgoing.sends_mail() {
         return Ok(());
     }
@@ -104,6 +109,14 @@ impl Vars {
             .set("created", format_time(t.created_at))
             .set("link", o.link(t.number).unwrap_or_default())
             .set("agent", agent)
+            // Issue 17: where the customer reads the ticket in the portal.
+            .set("portal_link", portal_link(hd).unwrap_or_default())
+            .set(
+                "ticket_portal_link",
+                portal_link(hd)
+                    .map(|p| format!("{p}/tickets/{}", t.id))
+                    .unwrap_or_default(),
+            )
     }
 
     pub fn value(&self) -> minijinja::Value {
@@ -114,6 +127,11 @@ impl Vars {
                 .collect::<BTreeMap<_, _>>(),
         )
     }
+}
+
+/// The helpdesk's portal (`portal_url`), when it has one switched on.
+pub fn portal_link(hd: &RegisteredHelpdesk) -> Option<String> {
+    hd.config.portal_link()
 }
 
 fn cut(text: &str) -> String {

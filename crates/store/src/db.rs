@@ -64,6 +64,7 @@ migrations![
     "0010_entry_fidelity",
     "0011_api_mailboxes",
     "0012_deadlines",
+    "0013_portal",
 ];
 
 impl Migration {

@@ -23,6 +23,10 @@ pub mod mailboxes;
 // Issue 20: the change feeds of Graph and Gmail mailboxes.
 pub mod mailbox_sync;
 pub mod outbox;
+// Issue 17: the customer portal.
+pub mod portal;
+// Issue 17: agents' notifications inside the app.
+pub mod notifications;
 pub mod read;
 mod rules;
 mod simulate;

@@ -109,6 +109,10 @@ impl EntryView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentView {
+    /// Issue 17: agents switch an attachment's visibility by its id.
+    pub id: postdesk_core::id::AttachmentId,
+    /// `public` (the customer sees it in the portal) or `internal`.
+    pub visibility: String,
     /// A safe file name (never a path).
     #[serde(rename = "name")]
     pub safe_name: String,
@@ -306,7 +310,7 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
             Ok((head.get(0)?, head.get(1)?, head.get(8)?, details))
         })?;
     let mut attachments_of = conn.prepare_cached(
-        "SELECT safe_name, mime_type, size, inline, sha256, refused FROM attachments
+        "SELECT safe_name, mime_type, size, inline, sha256, refused, id, visibility FROM attachments
          WHERE entry_id = ?1 ORDER BY id",
     )?;
     let mut entries: Vec<EntryView> = conn
@@ -345,6 +349,8 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
         entry.attachments = attachments_of
             .query_map([entry.id], |a| {
                 Ok(AttachmentView {
+                    id: a.get(6)?,
+                    visibility: a.get(7)?,
                     safe_name: a.get(0)?,
                     mime_type: a.get(1)?,
                     size: a.get(2)?,

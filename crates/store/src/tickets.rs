@@ -159,6 +159,8 @@ pub(crate) fn insert_participants(
 /// What the notification templates may say about a ticket.
 #[derive(Debug, Clone)]
 pub struct TicketInfo {
+    /// The ticket's id: its address in the customer portal.
+    pub id: TicketId,
     pub number: TicketNumber,
     pub title: String,
     pub status: String,
@@ -183,6 +185,7 @@ pub fn info(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketInfo> {
         .query_row([ticket_id], |r| {
             let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
             Ok(TicketInfo {
+                id: ticket_id,
                 number: r.get(0)?,
                 title: r.get(1)?,
                 status: r.get(2)?,

@@ -89,6 +89,9 @@ pub enum Credential {
 pub struct Agent {
     pub account: AgentAccount,
     pub credential: Credential,
+    /// Issue 17: unread notifications, counted on each page load for the bell (not
+    /// for API calls).
+    pub unread: Option<i64>,
 }
 
 impl Agent {
@@ -173,9 +176,15 @@ impl FromRequestParts<AppState> for Agent {
             return Err(unauthenticated());
         };
         let account = store.agent_account(agent_id).await?;
+        let unread = if api {
+            None
+        } else {
+            Some(store.unread_notifications(agent_id).await?)
+        };
         let agent = Agent {
             account,
             credential,
+            unread,
         };
         // For a `CsrfForm` later in the same request, which checks against this agent.
         parts.extensions.insert(agent.clone());

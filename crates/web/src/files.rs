@@ -26,7 +26,7 @@ pub async fn stylesheet() -> Response {
 }
 
 /// Images a browser may show inline without risk: no SVG (it can carry script).
-const INLINE_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+pub(crate) const INLINE_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 #[derive(Deserialize)]
 pub struct DownloadParams {
@@ -49,12 +49,23 @@ pub async fn attachment(
         .attachment_file(&sha256, &agent.account.helpdesks)
         .await?
         .ok_or_else(not_found)?;
-    let path = postdesk_store::blobs::attachment_path(state.store().data_dir(), &sha256);
+    stored_attachment(state.store(), &sha256, &file, params.download.is_none()).await
+}
+
+/// An attachment's bytes as a download, or inline for a raster image when `inline`
+/// is allowed (the agents' and the portal's downloads alike).
+pub(crate) async fn stored_attachment(
+    store: &postdesk_store::Store,
+    sha256: &str,
+    file: &postdesk_store::desk::AttachmentFile,
+    inline: bool,
+) -> Result<Response, WebError> {
+    let path = postdesk_store::blobs::attachment_path(store.data_dir(), sha256);
     let bytes = tokio::fs::read(&path).await.map_err(|e| {
         WebError::Internal(format!("cannot read attachment {}: {e}", path.display()))
     })?;
     let mime = file.mime_type.to_ascii_lowercase();
-    let inline = params.download.is_none() && INLINE_IMAGES.contains(&mime.as_str());
+    let inline = inline && INLINE_IMAGES.contains(&mime.as_str());
     let content_type = if inline {
         mime
     } else {
@@ -77,7 +88,12 @@ pub async fn raw_mail(
     ))
 }
 
-fn file_response(bytes: Vec<u8>, content_type: &str, name: &str, inline: bool) -> Response {
+pub(crate) fn file_response(
+    bytes: Vec<u8>,
+    content_type: &str,
+    name: &str,
+    inline: bool,
+) -> Response {
     let mut response = Body::from(bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -14,6 +14,9 @@
 //! table. A state change reaches its handler only through an extractor that checks the
 //! session's CSRF token: [`auth::CsrfForm`] for the pages' forms, [`api::Changing`] for the API.
 
+// The OpenAPI document is one `json!` literal, deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 // Deadlines on the pages and in the API (issue 18).
@@ -24,6 +27,8 @@ mod interventions;
 pub mod model;
 mod openapi;
 mod pages;
+// Issue 17: the customer portal at /portal (its own routes, sessions and pages).
+pub mod portal;
 mod query;
 pub mod routes;
 mod views;
@@ -111,6 +116,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     routes::table()
         .into_iter()
+        // The portal's routes: a table of their own (see `portal`).
+        .chain(portal::table())
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
         })

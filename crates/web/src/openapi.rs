@@ -63,7 +63,9 @@ pub fn openapi() -> Value {
             "name": { "type": "string" }, "mime_type": { "type": "string" }, "size": { "type": "integer" },
             "inline": { "type": "boolean" },
             "url": { "type": ["string", "null"], "description": "Download link; null when refused" },
-            "refused": { "type": ["string", "null"], "description": "Why the attachment policy refused it" }
+            "refused": { "type": ["string", "null"], "description": "Why the attachment policy refused it" },
+            "id": { "type": "integer" },
+            "visibility": { "type": "string", "enum": ["public", "internal"], "description": "Whether the customer sees it in the portal" }
         }
     });
     let entry = json!({
@@ -128,6 +130,15 @@ pub fn openapi() -> Value {
             "id": { "type": "integer" }, "helpdesk": nullable("string"), "source": { "type": "string" },
             "location": { "type": "string" }, "sender": nullable("string"), "subject": nullable("string"),
             "reason": nullable("string"), "received_at": { "type": "integer" }
+        }
+    });
+    let notification = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer" }, "ticket_id": { "type": "integer" }, "ticket_number": { "type": "integer" },
+            "helpdesk": { "type": "string" }, "title": { "type": "string" },
+            "event": { "type": "string", "enum": ["created", "modified"] }, "text": { "type": "string" },
+            "created_at": { "type": "integer" }, "read": { "type": "boolean" }
         }
     });
     let ticket_id = id_param("id", "The ticket's id (not its number)");
@@ -275,7 +286,27 @@ pub fn openapi() -> Value {
                     "ticket_id": nullable("integer"), "ticket_number": nullable("integer"),
                     "reason": nullable("string"), "message": { "type": "string" } } })) } },
             "/api/failed/{id}/dismiss": { "post": { "summary": "Take a mail off the failed queue (it stays in the ledger)", "parameters": [failed_id],
-                "responses": ok("Dismissed", json!({ "type": "object", "properties": { "dismissed": { "type": "integer" } } })) } }
+                "responses": ok("Dismissed", json!({ "type": "object", "properties": { "dismissed": { "type": "integer" } } })) } },
+            "/api/notifications": { "get": { "summary": "Your notifications inside the app, newest first, and how many are unread",
+                "responses": ok("Notifications", json!({ "type": "object", "properties": {
+                    "unread": { "type": "integer" },
+                    "notifications": { "type": "array", "items": reference("Notification") } } })) } },
+            "/api/notifications/read": { "post": { "summary": "Mark one of your notifications read (`id`), or all of them",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": { "id": nullable("integer") } } } } },
+                "responses": ok("How many were marked", json!({ "type": "object", "properties": { "marked": { "type": "integer" } } })) } },
+            "/api/tickets/{id}/watch": { "post": { "summary": "Watch a ticket (or stop): watchers are told of its changes",
+                "parameters": [ticket_id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "required": ["watch"], "properties": { "watch": { "type": "boolean" } } } } } },
+                "responses": ok("Watching or not", json!({ "type": "object", "properties": { "watching": { "type": "boolean" } } })) } },
+            "/api/attachments/{id}": { "patch": { "summary": "Make an attachment public (the customer sees it in the portal) or internal; recorded as an event",
+                "parameters": [id_param("id", "The attachment's id")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "required": ["visibility"],
+                    "properties": { "visibility": { "type": "string", "enum": ["public", "internal"] } } } } } },
+                "responses": ok("The ticket and the new visibility", json!({ "type": "object", "properties": {
+                    "ticket_id": { "type": "integer" }, "visibility": { "type": "string" } } })) } }
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
@@ -288,7 +319,7 @@ pub fn openapi() -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
                 "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
-                "Deadline": deadline, "Intervention": intervention
+                "Deadline": deadline, "Intervention": intervention, "Notification": notification
             }
         }
     })

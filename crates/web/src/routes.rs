@@ -4,7 +4,9 @@
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, patch, post, put};
 
-use crate::{AppState, api, deadlines, files, interventions, openapi, pages};
+use axum::extract::DefaultBodyLimit;
+
+use crate::{AppState, api, deadlines, files, interventions, openapi, pages, portal};
 
 pub struct Route {
     pub method: Method,
@@ -15,7 +17,7 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+pub(crate) fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
     Route {
         method,
         path,
@@ -24,7 +26,7 @@ fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) ->
     }
 }
 
-fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+pub(crate) fn public(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
     Route {
         public: true,
         ..route(method, path, handler)
@@ -64,6 +66,34 @@ pub fn table() -> Vec<Route> {
             M::POST,
             "/interventions/{id}",
             post(interventions::change_page),
+        ),
+        // Issue 17: files agents add, and what the customer may see of attachments.
+        route(
+            M::POST,
+            "/tickets/{id}/files",
+            post(portal::agent::add_files).layer(DefaultBodyLimit::max(portal::MAX_UPLOAD_BYTES)),
+        ),
+        route(
+            M::POST,
+            "/tickets/{id}/files/visibility",
+            post(portal::agent::set_visibility),
+        ),
+        route(M::GET, "/settings/portal", get(portal::agent::settings)),
+        route(M::GET, "/notifications", get(portal::notifications::list)),
+        route(
+            M::POST,
+            "/notifications/read",
+            post(portal::notifications::mark_read),
+        ),
+        route(
+            M::POST,
+            "/tickets/{id}/watch",
+            post(portal::notifications::watch),
+        ),
+        route(
+            M::POST,
+            "/settings/portal/organizations",
+            post(portal::agent::share_tickets),
         ),
         route(M::GET, "/contacts", get(pages::contacts)),
         route(M::GET, "/contacts/{id}", get(pages::contact)),
@@ -138,6 +168,27 @@ pub fn table() -> Vec<Route> {
             M::POST,
             "/api/failed/{id}/dismiss",
             post(api::dismiss_failed),
+        ),
+        // Issue 17: notifications, watchers and what the customer sees of attachments.
+        route(
+            M::GET,
+            "/api/notifications",
+            get(portal::notifications::api_list),
+        ),
+        route(
+            M::POST,
+            "/api/notifications/read",
+            post(portal::notifications::api_mark_read),
+        ),
+        route(
+            M::POST,
+            "/api/tickets/{id}/watch",
+            post(portal::notifications::api_watch),
+        ),
+        route(
+            M::PATCH,
+            "/api/attachments/{id}",
+            patch(portal::notifications::api_visibility),
         ),
     ]
 }

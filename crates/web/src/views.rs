@@ -82,6 +82,7 @@ pub fn render(
             name => a.account.name.clone(),
             admin => a.account.is_admin(),
             helpdesks => a.account.helpdesk_names.clone(),
+            unread => a.unread.unwrap_or(0),
         }
     });
     let csrf = agent.map(|a| a.csrf().to_string()).unwrap_or_default();

@@ -86,7 +86,9 @@ mod ingest;
 mod ledger;
 mod mailbox_sync;
 mod mailboxes;
+mod notifications;
 mod outbox;
+mod portal;
 
 /// The first helpdesk: numbers from 100, an organization by domain.
 pub const SUPPORT: &str = r#"
