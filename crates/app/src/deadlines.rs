@@ -62,10 +62,27 @@ pub struct InAppEscalation<'a> {
     pub agents: Vec<String>,
 }
 
-/// THE SEAM for in-app notifications (built in parallel): called for every escalation
-/// inside the transaction that sends its mail, so a notification row written here is
-/// sent exactly once with it. Today it does nothing; the mail is the notification.
-fn notify_in_app(_tx: Tx<'_>, _escalation: &InAppEscalation<'_>) -> Result<(), StoreError> {
+/// The escalation told inside the app, in the transaction that sends its mail, so that
+/// both happen exactly once: to the agents among its recipients (an outside address
+/// gets the mail only).
+fn notify_in_app(
+    tx: Tx<'_>,
+    hd: &RegisteredHelpdesk,
+    escalation: &InAppEscalation<'_>,
+    text: &str,
+    recipients: &[String],
+) -> Result<(), StoreError> {
+    postdesk_store::notifications::notify(
+        tx,
+        &postdesk_store::notifications::NewNotification {
+            ticket_id: escalation.ticket_id,
+            event: "modified",
+            text,
+            actor: None,
+            audience: &postdesk_store::notifications::Audience::Addresses(recipients.to_vec()),
+            keep_days: hd.config.settings.in_app.keep_days,
+        },
+    )?;
     Ok(())
 }
 
@@ -221,16 +238,17 @@ fn escalate(
         Some(hd) if !to.is_empty() => queue_mail(tx, hd, timer.ticket_id, &text, to.clone())?,
         _ => None,
     };
-    notify_in_app(
-        tx,
-        &InAppEscalation {
+    if let Some(hd) = hd {
+        let recipients: Vec<String> = to.iter().map(|(_, a)| a.clone()).collect();
+        let escalation = InAppEscalation {
             ticket_id: timer.ticket_id,
             ticket: &ticket,
             deadline: &deadline,
             kind: timer.kind,
             agents,
-        },
-    )?;
+        };
+        notify_in_app(tx, hd, &escalation, &text.subject, &recipients)?;
+    }
     let recipients: Vec<&str> = to.iter().map(|(_, a)| a.as_str()).collect();
     let event = match (outbox_id, recipients.is_empty()) {
         (Some(id), _) => format!(

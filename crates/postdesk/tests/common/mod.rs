@@ -96,7 +96,8 @@ impl Desk {
             // operator runs this once, as the README says. With a config of its own, so
             // that tests of a broken config still have a migrated database.
             let migrate = desk.path("migrate.toml");
-            let config = format!("data_dir = \"data\"\n{}{HELPDESK}", desk.database);
+            // A data folder of its own: the test's config decides how `data` is made.
+            let config = format!("data_dir = \"migrate-data\"\n{}{HELPDESK}", desk.database);
             std::fs::write(&migrate, config).unwrap();
             let args = ["--config", migrate.to_str().unwrap(), "db", "migrate"];
             desk.run_without_config(&args, None).ok();
