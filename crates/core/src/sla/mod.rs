@@ -549,6 +549,14 @@ impl Sla {
                 )),
             },
         }
+        // A reopened ticket is being worked on again: the resolution that closing it
+        // met no longer holds, so its clock starts over (as Zammad's solution time does).
+        if !facts.closed
+            && let Some(p) = policy
+            && find(&next, Target::Resolution).is_some_and(|i| next[i].met_at.is_some())
+        {
+            start(&mut next, Target::Resolution, p);
+        }
         // The clock follows the status it has now.
         let paused = self.pauses(facts.status);
         for d in next.iter_mut().filter(|d| d.is_open()) {

@@ -261,6 +261,28 @@ fn closing_meets_the_resolution_and_stops_the_rest() {
 }
 
 #[test]
+fn reopening_starts_a_new_resolution_deadline() {
+    let sla = sla("");
+    let list = sla.plan(&facts("new"), &[], Happened::Created, MONDAY);
+    let closed = sla.plan(&facts("closed"), &list, Happened::StatusChanged, MONDAY + H);
+    // Reopened by the customer's answer a business day later.
+    let at = MONDAY + 24 * H;
+    let reopened = sla.plan(&facts("open"), &closed, Happened::CustomerEntry, at);
+    let resolution = get(&reopened, Target::Resolution);
+    assert_eq!(resolution.met_at, None);
+    assert_eq!(resolution.started_at, at);
+    assert!(resolution.due_at > at);
+    assert_eq!(resolution.standing(at), Standing::Running);
+    assert!(!sla.timers(resolution).is_empty());
+    // Reopened by an agent's status change: the same.
+    let by_agent = sla.plan(&facts("open"), &closed, Happened::StatusChanged, at);
+    assert_eq!(get(&by_agent, Target::Resolution).started_at, at);
+    // A status change that keeps it closed changes nothing.
+    let still = sla.plan(&facts("closed"), &closed, Happened::StatusChanged, at);
+    assert_eq!(still, closed);
+}
+
+#[test]
 fn a_deadline_set_by_hand_replaces_the_policys() {
     let sla = sla("");
     let list = sla.plan(&facts("new"), &[], Happened::Created, MONDAY);
