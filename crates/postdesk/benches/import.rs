@@ -1,6 +1,9 @@
 //! Import benchmark: N generated mails in a Maildir → `postdesk import` → SQLite
-//! (synchronous=FULL). Prints mails/s and the importer's peak RSS, then checks that
-//! every mail landed where the generator's manifest says.
+//! (synchronous=FULL), or PostgreSQL with `POSTDESK_BENCH_DATABASE=postgres` (a server
+//! of its own from testkit, with PostgreSQL's default `fsync` and `synchronous_commit`
+//! on). Prints mails/s and the importer's peak RSS and CPU seconds (and PostgreSQL's
+//! CPU seconds beside them), then checks that every mail landed where the generator's
+//! manifest says.
 //!
 //! cargo bench -p postdesk --bench import -- [N...]   (default: 10000 100000)
 //! The generator is ../shared/bench/gen_mail.py (override with POSTDESK_GEN_MAIL).
@@ -9,7 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use postdesk_testkit::postgres::PostgresServer;
 use rusqlite::OptionalExtension;
+
+/// Where the tickets go: the SQLite file in the data folder, or a PostgreSQL database.
+enum Target {
+    Sqlite,
+    Postgres(Box<PostgresServer>),
+}
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -29,11 +39,20 @@ fn main() {
     // Removed only at the end: ext4 without a journal (as here) passes over the
     // inodes of files deleted in the last minute when it makes a new file, which
     // slowed the next size's attachment files by a tenth.
-    let dirs: Vec<tempfile::TempDir> = sizes.into_iter().map(|n| bench(n, &generator)).collect();
+    let target = match std::env::var("POSTDESK_BENCH_DATABASE").as_deref() {
+        Ok("postgres") => Target::Postgres(Box::new(
+            PostgresServer::start().expect("a PostgreSQL for the benchmark"),
+        )),
+        _ => Target::Sqlite,
+    };
+    let dirs: Vec<tempfile::TempDir> = sizes
+        .into_iter()
+        .map(|n| bench(n, &generator, &target))
+        .collect();
     drop(dirs);
 }
 
-fn bench(n: usize, generator: &Path) -> tempfile::TempDir {
+fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("Maildir");
     let manifest = dir.path().join("manifest.json");
@@ -48,11 +67,33 @@ fn bench(n: usize, generator: &Path) -> tempfile::TempDir {
         .expect("python3 runs the generator");
     assert!(status.success(), "the generator failed");
     let config = dir.path().join("postdesk.toml");
+    let database_url = match target {
+        Target::Sqlite => None,
+        Target::Postgres(server) => Some(server.fresh_database()),
+    };
+    let database_line = database_url
+        .as_ref()
+        .map(|url| format!("database_url = \"{url}\"\n"))
+        .unwrap_or_default();
     std::fs::write(
         &config,
-        "data_dir = \"data\"\n[[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n",
+        format!(
+            "data_dir = \"data\"\n{database_line}[[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n"
+        ),
     )
     .unwrap();
+    if database_url.is_some() {
+        // Not timed: a PostgreSQL schema is made explicitly, as in production.
+        let status = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("--config")
+            .arg(&config)
+            .args(["db", "migrate"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "postdesk db migrate failed");
+    }
+    let database_cpu_before = database_cpu(target);
 
     let started = Instant::now();
     // Reaped below with wait4, which also reports the child's peak RSS.
@@ -67,13 +108,26 @@ fn bench(n: usize, generator: &Path) -> tempfile::TempDir {
     let (code, peak_rss_kb, cpu_secs) = wait_with_peak_rss(child.id() as libc::pid_t);
     let elapsed = started.elapsed();
     assert_eq!(code, 0, "postdesk import failed");
+    let database_cpu = match target {
+        Target::Sqlite => String::new(),
+        Target::Postgres(_) => format!(
+            ", PostgreSQL {:.2} CPU s",
+            database_cpu(target) - database_cpu_before
+        ),
+    };
     println!(
-        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s",
+        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s{database_cpu}",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         peak_rss_kb as f64 / 1024.0
     );
-    let wrong = check_manifest(&manifest, &dir.path().join("data/postdesk.db"));
+    let wrong = match &database_url {
+        None => check_manifest(
+            &manifest,
+            &mut sqlite_finder(&dir.path().join("data/postdesk.db")),
+        ),
+        Some(url) => check_manifest(&manifest, &mut postgres_finder(url)),
+    };
     println!(
         "manifest n={n}: {} of {n} mails where the manifest says",
         n - wrong.len()
@@ -98,31 +152,56 @@ fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64, f64) {
     (libc::WEXITSTATUS(status), usage.ru_maxrss, cpu)
 }
 
-/// Mails that did not become what the manifest expects.
-fn check_manifest(manifest: &Path, db: &Path) -> Vec<String> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+fn database_cpu(target: &Target) -> f64 {
+    match target {
+        Target::Sqlite => 0.0,
+        Target::Postgres(server) => server.cpu_seconds(),
+    }
+}
+
+/// A mail's ticket number and entry text, by its Message-ID (or hash): through the
+/// ledger's index, the mail's intake row, then its entry.
+const FIND_ENTRY: &str =
+    "SELECT t.number, e.body_text FROM intake i JOIN entries e ON e.intake_id = i.id
+     JOIN tickets t ON t.id = e.ticket_id WHERE coalesce(i.message_id, i.sha256) = $1";
+
+type Finder = dyn FnMut(&str) -> Option<(i64, String)>;
+
+fn sqlite_finder(db: &Path) -> Box<Finder> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
-    // Through the ledger's index: the mail's intake row, then its entry.
-    let mut find = conn
-        .prepare(
-            "SELECT t.number, e.body_text FROM intake i JOIN entries e ON e.intake_id = i.id
-             JOIN tickets t ON t.id = e.ticket_id WHERE coalesce(i.message_id, i.sha256) = ?1",
-        )
-        .unwrap();
+    Box::new(move |message_id| {
+        conn.prepare_cached(FIND_ENTRY)
+            .unwrap()
+            .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .unwrap()
+    })
+}
+
+fn postgres_finder(url: &str) -> Box<Finder> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let find = client.prepare(FIND_ENTRY).unwrap();
+    Box::new(move |message_id| {
+        client
+            .query_opt(&find, &[&message_id])
+            .unwrap()
+            .map(|r| (r.get(0), r.get(1)))
+    })
+}
+
+/// Mails that did not become what the manifest expects.
+fn check_manifest(manifest: &Path, find: &mut Finder) -> Vec<String> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
     let mut wrong = Vec::new();
     for m in manifest["messages"].as_array().unwrap() {
         let message_id = m["message_id"].as_str().unwrap().trim_matches(['<', '>']);
         let expected = m["expect_ticket_id"]
             .as_i64()
             .or(m["ref_ticket_id"].as_i64());
-        let row: Option<(i64, String)> = find
-            .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .unwrap();
-        let Some((number, body)) = row else {
+        let Some((number, body)) = find(message_id) else {
             wrong.push(format!("{message_id}: no entry"));
             continue;
         };

@@ -250,6 +250,41 @@ impl PostgresServer {
         self.dir.path()
     }
 
+    /// CPU seconds (user and system) the server has used so far: the postmaster's own,
+    /// its reaped children's (backends that have ended) and its live children's. For
+    /// benchmarks that report the database's cost beside postdesk's.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(postmaster) = self.postmaster.as_ref().map(Child::id) else {
+            return 0.0;
+        };
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let mut total = 0u64;
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields by their number in proc(5), counted after the command's closing
+            // parenthesis (field 3, the state): 4 ppid, 14 utime, 15 stime, 16 cutime
+            // (reaped children's), 17 cstime.
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+            let ppid = field(4).unwrap_or(0) as u32;
+            if pid == postmaster {
+                total += [14, 15, 16, 17].into_iter().filter_map(field).sum::<u64>();
+            } else if ppid == postmaster {
+                total += [14, 15].into_iter().filter_map(field).sum::<u64>();
+            }
+        }
+        total as f64 / ticks
+    }
+
     /// The cluster's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
