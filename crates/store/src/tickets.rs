@@ -142,16 +142,28 @@ pub(crate) fn participant_addresses(hd: &RegisteredHelpdesk, m: &ParsedMail) -> 
     addresses
 }
 
+/// Addresses written by one statement; a mail with more (a long CC list) takes several.
+const PARTICIPANTS_PER_STATEMENT: usize = 8;
+
 pub(crate) fn insert_participants(
     conn: &Db,
     ticket_id: TicketId,
     addresses: &[String],
 ) -> Result<()> {
-    let mut statement = conn.prepare_cached(
-        "INSERT INTO ticket_participants (ticket_id, address) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-    )?;
-    for address in addresses {
-        statement.execute(params![ticket_id, address])?;
+    // One statement for all of them: on PostgreSQL each statement is a round trip. A
+    // mail names few addresses, so the texts for each count stay cached.
+    for chunk in addresses.chunks(PARTICIPANTS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(?1, ?{})", i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO ticket_participants (ticket_id, address) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut values: Vec<&dyn crate::engine::Param> = Vec::with_capacity(chunk.len() + 1);
+        values.push(&ticket_id);
+        values.extend(chunk.iter().map(|a| a as &dyn crate::engine::Param));
+        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
     Ok(())
 }

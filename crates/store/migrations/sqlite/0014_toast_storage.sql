@@ -1,0 +1,4 @@
+-- SQLite twin of migrations/postgres/0014_toast_storage.sql: how PostgreSQL stores
+-- large values (out of line, lz4) has no counterpart here. SQLite keeps a row's
+-- values in the row and its overflow pages, uncompressed; the store compresses raw
+-- mail itself.
