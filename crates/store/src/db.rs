@@ -65,6 +65,7 @@ migrations![
     "0011_api_mailboxes",
     "0012_deadlines",
     "0013_portal",
+    "0015_leases",
 ];
 
 impl Migration {

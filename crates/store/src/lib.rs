@@ -18,6 +18,8 @@ mod incoming;
 pub mod ingest;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
+// Issue 15: one reader per mailbox across instances, fenced commits.
+pub mod leases;
 mod ledger;
 pub mod mailboxes;
 // Issue 20: the change feeds of Graph and Gmail mailboxes.
@@ -94,6 +96,19 @@ pub enum StoreError {
     /// A value a user gave that cannot be stored; the message says what is allowed.
     #[error("{0}")]
     Invalid(String),
+    /// A batch of a leased mailbox whose lease another instance took over since it was
+    /// read: nothing of it was written (see `leases`).
+    #[error(
+        "the lease of mailbox {mailbox} was taken over by another instance (fencing token {token} is no longer valid); the batch was not committed"
+    )]
+    LeaseLost { mailbox: String, token: i64 },
+}
+
+impl StoreError {
+    /// This instance no longer holds the mailbox it was reading (see `leases`).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

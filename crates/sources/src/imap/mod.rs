@@ -16,6 +16,7 @@ use postdesk_app::mailboxes::ConfiguredMailbox;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
+use postdesk_store::leases::LeaseFence;
 
 pub use connect::{Session, TIMEOUT};
 
@@ -56,6 +57,11 @@ impl From<postdesk_credentials::CredentialError> for ImapError {
 }
 
 impl ImapError {
+    /// Another instance took the mailbox's lease over: stop reading it.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Pipeline(p) if p.is_lease_lost())
+    }
+
     /// Worth retrying soon (the server or network), as opposed to configuration.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -121,6 +127,9 @@ pub struct Mailbox {
     /// Position of the helpdesk in the App's helpdesks: every mail of this mailbox goes there.
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
+    /// only while it holds (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
 }
 
 impl From<&ConfiguredMailbox> for Mailbox {
@@ -129,6 +138,7 @@ impl From<&ConfiguredMailbox> for Mailbox {
             helpdesk: configured.helpdesk.clone(),
             helpdesk_index: configured.helpdesk_index,
             settings: configured.settings.clone(),
+            fence: None,
         }
     }
 }
@@ -153,6 +163,11 @@ impl Mailbox {
     }
 
     async fn record(&self, app: &App, result: &Result<Summary, ImapError>) {
+        if let Err(e) = result
+            && e.is_lease_lost()
+        {
+            return; // not this mailbox's health: another instance reads it now
+        }
         let store = app.store();
         let outcome = match result {
             Ok(s) => {
@@ -249,6 +264,7 @@ impl Mailbox {
             let pipeline = app
                 .intake()
                 .with_helpdesk(self.helpdesk_index)
+                .with_fence(self.fence.clone())
                 .with_batch_size(FETCH_BATCH);
             let mut raw_rx = raw_rx;
             // Read on the pipeline's own reader thread, where blocking is fine.
