@@ -74,6 +74,30 @@ impl InstanceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `holder` is an instance of this machine (same host name) whose process
+    /// no longer runs. Another machine's instance is never known dead: its lease is
+    /// waited out. (Containers that share a host name but not their process ids would
+    /// take each other's leases in turn; the fence keeps that from doubling anything.)
+    pub fn knows_dead(&self, holder: &str) -> bool {
+        let (Some((host, _)), Some((other_host, other_pid))) =
+            (split_holder(&self.0), split_holder(holder))
+        else {
+            return false;
+        };
+        host == other_host
+            && other_pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{other_pid}")).exists()
+            && std::path::Path::new("/proc/self").exists()
+    }
+}
+
+/// The host and pid of a holder `host:pid:random` (the host may hold colons).
+fn split_holder(holder: &str) -> Option<(&str, u32)> {
+    let mut parts = holder.rsplitn(3, ':');
+    let _random = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
 }
 
 impl std::fmt::Display for InstanceId {
@@ -137,12 +161,10 @@ impl Leases<'_> {
         Fut: Future<Output = ()>,
     {
         let key = lease_key(mailbox);
-        let store = self.app.store();
-        let holder = self.app.instance().as_str().to_string();
         let settings = self.settings();
         let mut told_waiting = false;
         while !*shutdown.borrow() {
-            let acquired = store.acquire_lease(&key, &holder, settings.length).await;
+            let acquired = self.acquire(&key).await;
             let wait = match acquired {
                 Ok(Some(held)) => {
                     told_waiting = false;
@@ -201,11 +223,7 @@ impl Leases<'_> {
     {
         let key = lease_key(mailbox);
         let store = self.app.store();
-        let holder = self.app.instance().as_str();
-        let Some(held) = store
-            .acquire_lease(&key, holder, self.settings().length)
-            .await?
-        else {
+        let Some(held) = self.acquire(&key).await? else {
             let (_, leases) = store.leases().await?;
             let holder = leases
                 .into_iter()
@@ -279,6 +297,31 @@ impl Leases<'_> {
         ended
     }
 
+    /// The lease of `key` if it is free, or held by a process of this machine that
+    /// no longer runs (a `kill -9`, a crash): that one need not be waited out.
+    async fn acquire(&self, key: &LeaseKey) -> Result<Option<HeldLease>, StoreError> {
+        let store = self.app.store();
+        let holder = self.app.instance().as_str();
+        let length = self.settings().length;
+        if let Some(held) = store.acquire_lease(key, holder, length, None).await? {
+            return Ok(Some(held));
+        }
+        let (now, leases) = store.leases().await?;
+        let dead = leases
+            .into_iter()
+            .find(|l| &l.key == key && l.is_held(now))
+            .filter(|l| self.app.instance().knows_dead(&l.holder));
+        match dead {
+            Some(lease) => {
+                tracing::info!(mailbox = %key.mailbox, holder = %lease.holder, "the mailbox's holder on this machine is gone; taking over");
+                store
+                    .acquire_lease(key, holder, length, Some(&lease.holder))
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn release(&self, fence: &LeaseFence) {
         match self.app.store().release_lease(fence).await {
             Ok(true) => {
@@ -299,4 +342,28 @@ fn jitter(base: Duration) -> Duration {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     base.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_split_from_the_right() {
+        assert_eq!(split_holder("web-1:42:0a1b2c"), Some(("web-1", 42)));
+        assert_eq!(split_holder("fe80::1:42:0a1b2c"), Some(("fe80::1", 42)));
+        assert_eq!(split_holder("nonsense"), None);
+    }
+
+    #[test]
+    fn only_a_gone_process_of_this_machine_is_known_dead() {
+        let me = InstanceId::of_this_process();
+        let (host, pid) = split_holder(me.as_str()).unwrap();
+        assert_eq!(pid, std::process::id());
+        assert!(!me.knows_dead(me.as_str()), "this process runs");
+        // pid 1 always runs; a pid above the kernel's limit never does.
+        assert!(!me.knows_dead(&format!("{host}:1:abc")));
+        assert!(me.knows_dead(&format!("{host}:999999999:abc")));
+        assert!(!me.knows_dead("another-machine:999999999:abc"));
+    }
 }

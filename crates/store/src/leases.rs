@@ -104,13 +104,15 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// Takes the lease of `key` for `holder` for `length` if it is free (never held,
-/// released, or expired); `None` while another instance (or this one, in another
-/// task) holds it.
+/// released, or expired), or still held by `dead_holder` (an instance known to be
+/// gone: on this machine, its process no longer runs); `None` while another instance
+/// (or this one, in another task) holds it.
 pub(crate) fn acquire(
     db: &Db,
     key: &LeaseKey,
     holder: &str,
     length: Duration,
+    dead_holder: Option<&str>,
 ) -> Result<Option<HeldLease>> {
     let now = database_clock(db)?;
     let expires = now.saturating_add(millis(length));
@@ -123,11 +125,19 @@ pub(crate) fn acquire(
                  token = mailbox_leases.token + 1, acquired_ms = excluded.acquired_ms,
                  renewed_ms = excluded.renewed_ms, expires_ms = excluded.expires_ms,
                  released_ms = NULL
-             WHERE mailbox_leases.expires_ms <= ?4
+             WHERE mailbox_leases.expires_ms <= ?4 OR mailbox_leases.holder = ?6
              RETURNING token",
         )?
         .query_map(
-            params![key.helpdesk, key.mailbox, holder, now, expires],
+            // No holder is named "": without a dead holder only expiry frees a lease.
+            params![
+                key.helpdesk,
+                key.mailbox,
+                holder,
+                now,
+                expires,
+                dead_holder.unwrap_or("")
+            ],
             |r| r.get(0),
         )?
         .next()
@@ -216,15 +226,17 @@ pub fn check_fence(db: &Db, fence: &LeaseFence) -> Result<()> {
 }
 
 impl Store {
-    /// Takes the lease of `key` if it is free (see [`acquire`]).
+    /// Takes the lease of `key` if it is free, or held by `dead_holder` (see [`acquire`]).
     pub async fn acquire_lease(
         &self,
         key: &LeaseKey,
         holder: &str,
         length: Duration,
+        dead_holder: Option<&str>,
     ) -> Result<Option<HeldLease>> {
         let (key, holder) = (key.clone(), holder.to_string());
-        self.write(move |tx| acquire(tx, &key, &holder, length))
+        let dead_holder = dead_holder.map(str::to_string);
+        self.write(move |tx| acquire(tx, &key, &holder, length, dead_holder.as_deref()))
             .await
     }
 

@@ -29,20 +29,22 @@ fn key(mailbox: &str) -> LeaseKey {
 async fn a_free_lease_is_taken_by_one_holder_and_given_back(engine: Engine) {
     let store = engine.open().await;
     let a = store
-        .acquire_lease(&key("imap:a"), "host:1:a", MINUTE)
+        .acquire_lease(&key("imap:a"), "host:1:a", MINUTE, None)
         .await
         .unwrap()
         .expect("a free lease is taken");
     assert_eq!(a.fence.token, FencingToken(1));
     // Held: neither another instance nor the holder's own second task gets it.
     for holder in ["host:2:b", "host:1:a"] {
-        let again = store.acquire_lease(&key("imap:a"), holder, MINUTE).await;
+        let again = store
+            .acquire_lease(&key("imap:a"), holder, MINUTE, None)
+            .await;
         assert!(again.unwrap().is_none(), "{holder} took a held lease");
     }
     // Another mailbox is another lease.
     assert!(
         store
-            .acquire_lease(&key("imap:other"), "host:2:b", MINUTE)
+            .acquire_lease(&key("imap:other"), "host:2:b", MINUTE, None)
             .await
             .unwrap()
             .is_some()
@@ -61,7 +63,7 @@ async fn a_free_lease_is_taken_by_one_holder_and_given_back(engine: Engine) {
     // Given back: the next instance takes it at once, with a new token; the old
     // holder can neither renew nor give it back again.
     let b = store
-        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE)
+        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE, None)
         .await
         .unwrap()
         .expect("a released lease is free");
@@ -74,7 +76,7 @@ async fn an_expired_lease_is_taken_over_with_a_new_token(engine: Engine) {
     let store = engine.open().await;
     let short = Duration::from_millis(50);
     let a = store
-        .acquire_lease(&key("imap:a"), "host:1:a", short)
+        .acquire_lease(&key("imap:a"), "host:1:a", short, None)
         .await
         .unwrap()
         .unwrap();
@@ -84,7 +86,7 @@ async fn an_expired_lease_is_taken_over_with_a_new_token(engine: Engine) {
     assert!(renewed.is_some());
     tokio::time::sleep(Duration::from_millis(120)).await;
     let b = store
-        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE)
+        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE, None)
         .await
         .unwrap()
         .expect("an expired lease is taken over");
@@ -93,12 +95,25 @@ async fn an_expired_lease_is_taken_over_with_a_new_token(engine: Engine) {
     // Even the old holder taking it back is a takeover: a new token.
     assert!(store.release_lease(&b.fence).await.unwrap());
     let a2 = store
-        .acquire_lease(&key("imap:a"), "host:1:a", MINUTE)
+        .acquire_lease(&key("imap:a"), "host:1:a", MINUTE, None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(a2.fence.token, FencingToken(3));
     assert!(store.renew_lease(&a.fence, MINUTE).await.unwrap().is_none());
+    // A holder known to be dead gives its lease up before it expires; naming another
+    // holder as dead changes nothing.
+    let not_it = store
+        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE, Some("host:9:z"))
+        .await
+        .unwrap();
+    assert!(not_it.is_none());
+    let b2 = store
+        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE, Some("host:1:a"))
+        .await
+        .unwrap()
+        .expect("the lease of a dead holder is taken over");
+    assert_eq!(b2.fence.token, FencingToken(4));
 }
 
 /// Applies `mails` in one batch fenced by `fence`.
@@ -142,7 +157,7 @@ async fn a_batch_under_a_lost_lease_writes_nothing(engine: Engine) {
     let desk = engine.desk().await;
     let store = &desk.store;
     let old = store
-        .acquire_lease(&key("imap:a"), "host:1:a", Duration::ZERO)
+        .acquire_lease(&key("imap:a"), "host:1:a", Duration::ZERO, None)
         .await
         .unwrap()
         .unwrap();
@@ -156,7 +171,7 @@ async fn a_batch_under_a_lost_lease_writes_nothing(engine: Engine) {
     );
     // Another instance takes the mailbox over; the paused old holder wakes up with a batch.
     let new = store
-        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE)
+        .acquire_lease(&key("imap:a"), "host:2:b", MINUTE, None)
         .await
         .unwrap()
         .unwrap();
