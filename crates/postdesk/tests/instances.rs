@@ -1,0 +1,476 @@
+//! Several `postdesk serve` instances on one PostgreSQL (issue 15): real processes,
+//! a real Dovecot and a real PostgreSQL, killed, paused and restarted.
+//!
+//! These run only with `POSTDESK_TEST_DATABASE=postgres` (SQLite is one process's
+//! database); otherwise each test says it is skipped and passes.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{mail, on_postgres};
+use postdesk_testkit::dovecot::{Dovecot, DovecotOptions};
+use postdesk_testkit::postgres::PostgresServer;
+
+/// Skips the test (with a word on stderr) unless the suite runs on PostgreSQL.
+macro_rules! postgres_only {
+    () => {
+        if !on_postgres() {
+            eprintln!("skipped: set POSTDESK_TEST_DATABASE=postgres to run several instances");
+            return;
+        }
+    };
+}
+
+fn request(n: usize) -> Vec<u8> {
+    mail(
+        &[
+            ("From", &format!("customer{n}@example.org")),
+            ("Subject", &format!("Request {n}")),
+            ("Message-ID", &format!("<req-{n}@example.org>")),
+        ],
+        &format!("Please help with {n}.\n"),
+    )
+    .replace('\n', "\r\n")
+    .into_bytes()
+}
+
+/// The Message-ID of a raw mail, as `req-N@example.org`.
+fn message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_string())
+        .unwrap_or_default()
+}
+
+/// One config and one database that every instance of a test shares.
+struct Cluster {
+    dir: tempfile::TempDir,
+    server: &'static PostgresServer,
+    database: String,
+}
+
+/// The lease settings of a test: `(lease_secs, renew_secs)`.
+type Leases = (u64, u64);
+
+impl Cluster {
+    /// A config for `server`'s database: the one helpdesk reading `dovecot`'s
+    /// `support` mailbox, acknowledging new tickets (suppressed: queued, never sent),
+    /// the web UI off unless an instance is given `--listen`.
+    fn new(server: &'static PostgresServer, dovecot: &Dovecot, leases: Option<Leases>) -> Self {
+        let url = server.fresh_database();
+        let database = url.rsplit('/').next().unwrap().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let instances = leases
+            .map(|(lease, renew)| {
+                format!("[instances]\nlease_secs = {lease}\nrenew_secs = {renew}\n")
+            })
+            .unwrap_or_default();
+        let config = format!(
+            "data_dir = \"data\"\ndatabase_url = \"{url}\"\n\
+             [web]\nenabled = false\n[outgoing]\nenabled = false\n{instances}\
+             [[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n\
+             [helpdesk.smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"none\"\n\
+             [[helpdesk.mailbox]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             user = \"support\"\npassword = \"secret\"\ncreate_folders = true\ninterval_secs = 5\n",
+            dovecot.imap_port()
+        );
+        std::fs::write(dir.path().join("postdesk.toml"), config).unwrap();
+        let cluster = Self {
+            dir,
+            server,
+            database,
+        };
+        cluster.run(&["db", "migrate"]);
+        cluster
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("postdesk.toml")
+    }
+
+    /// Runs a command to its end; its stdout (it must succeed).
+    #[track_caller]
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "postdesk {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `postdesk status`, or `None` while it fails (the database away).
+    fn status(&self) -> Option<String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("status")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The instance `postdesk status` says reads the mailbox now.
+    fn holder(&self) -> Option<String> {
+        let status = self.status()?;
+        status.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("read by ")?;
+            let holder = rest.split(' ').next()?;
+            (holder != "no").then(|| holder.to_string())
+        })
+    }
+
+    /// Waits up to `within` for `postdesk status` to name `holder`; how long it took.
+    #[track_caller]
+    fn wait_for_holder(&self, holder: &str, within: Duration) -> Duration {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if self.holder().as_deref() == Some(holder) {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "{holder} did not appear as the mailbox's holder within {within:?}; status:\n{}",
+            self.status().unwrap_or_default()
+        );
+    }
+
+    /// One line per row of `sql` on the cluster's database.
+    fn psql(&self, sql: &str) -> String {
+        self.server
+            .psql(&self.database, sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .trim()
+            .to_string()
+    }
+
+    /// `postdesk serve` as instance `name` (its log in `<name>-<n>.log`).
+    fn spawn(&self, name: &str, args: &[&str]) -> Instance {
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("{name}-{n}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("serve")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("POSTDESK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Instance {
+            child: Some(child),
+            log,
+        }
+    }
+}
+
+/// A running `postdesk serve`.
+struct Instance {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Instance {
+    fn pid(&self) -> libc::pid_t {
+        self.child.as_ref().expect("running").id() as libc::pid_t
+    }
+
+    fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            f.read_to_string(&mut text).ok();
+        }
+        text
+    }
+
+    /// Its holder name, as it printed it when it started.
+    #[track_caller]
+    fn id(&self) -> String {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            let log = self.log();
+            if let Some(id) = log
+                .split(" as instance ")
+                .nth(1)
+                .and_then(|rest| rest.split(';').next())
+            {
+                return id.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the instance did not start:\n{}", self.log());
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    /// SIGKILL, and reaped.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// SIGTERM; it must stop on its own, cleanly.
+    #[track_caller]
+    fn terminate(&mut self) {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "{status:?}:\n{}", self.log());
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "SIGTERM did not stop it:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn dovecot() -> Dovecot {
+    Dovecot::start(DovecotOptions::default().user("support", "secret"))
+}
+
+fn shared_postgres() -> &'static PostgresServer {
+    PostgresServer::shared().expect("a PostgreSQL for the tests")
+}
+
+/// A small seeded generator (xorshift64*): the kills of a run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Waits up to `within` for every one of `n` mails to be in Processed.
+#[track_caller]
+fn wait_until_processed(dovecot: &Dovecot, n: usize, within: Duration, logs: &[&Instance]) {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if dovecot.folder_count("support", "INBOX") == 0
+            && dovecot.folder_count("support", "Processed") >= n
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs: Vec<String> = logs.iter().map(|i| i.log()).collect();
+    panic!(
+        "{} of {n} mails processed after {within:?}; logs:\n{}",
+        dovecot.folder_count("support", "Processed"),
+        logs.join("\n---\n")
+    );
+}
+
+/// Every mail `1..=n` once in Processed, nowhere else, once in the database, and its
+/// acknowledgement queued once.
+#[track_caller]
+fn assert_each_mail_once(cluster: &Cluster, dovecot: &Dovecot, n: usize) {
+    assert_eq!(dovecot.folder_count("support", "INBOX"), 0);
+    assert_eq!(dovecot.folder_count("support", "Unprocessed"), 0);
+    let processed: Vec<String> = dovecot
+        .folder_messages("support", "Processed")
+        .iter()
+        .map(|raw| message_id(raw))
+        .collect();
+    let distinct: HashSet<&String> = processed.iter().collect();
+    assert_eq!(processed.len(), n, "mails in Processed");
+    assert_eq!(distinct.len(), n, "distinct mails in Processed");
+    let expected: HashSet<String> = (1..=n).map(|i| format!("req-{i}@example.org")).collect();
+    assert!(distinct.iter().all(|id| expected.contains(*id)));
+    let counts = format!("{n}|{n}");
+    assert_eq!(
+        cluster.psql("SELECT count(*), count(DISTINCT message_id) FROM intake"),
+        counts,
+        "ledger rows, distinct Message-IDs"
+    );
+    assert_eq!(
+        cluster.psql("SELECT count(*), count(DISTINCT title) FROM tickets"),
+        counts,
+        "tickets, distinct titles"
+    );
+    assert_eq!(
+        cluster.psql(
+            "SELECT count(*), count(DISTINCT ticket_id) FROM outbox WHERE kind = 'acknowledgement'"
+        ),
+        counts,
+        "acknowledgements, tickets acknowledged"
+    );
+}
+
+#[test]
+fn two_instances_killed_at_random_take_every_mail_exactly_once() {
+    postgres_only!();
+    const MAILS: usize = 2000;
+    const KILLS: usize = 20;
+    let seed = std::env::var("POSTDESK_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("seed {seed} (POSTDESK_TEST_SEED={seed} replays these kills)");
+    let mut rng = Rng(seed);
+    let dovecot = dovecot();
+    // Half the mailbox is there from the start, the rest arrives between the kills, so
+    // that there is mail in hand at each of them.
+    const WAVE: usize = MAILS / 2 / KILLS;
+    for n in 1..=MAILS / 2 {
+        dovecot.append("support", "INBOX", &request(n));
+    }
+    let cluster = Cluster::new(shared_postgres(), &dovecot, Some((4, 1)));
+    let mut instances = [cluster.spawn("a", &[]), cluster.spawn("b", &[])];
+    let mut mid_import = 0;
+    for kill in 1..=KILLS {
+        let delivered = MAILS / 2 + (kill - 1) * WAVE;
+        for n in delivered + 1..=delivered + WAVE {
+            dovecot.append("support", "INBOX", &request(n));
+        }
+        std::thread::sleep(Duration::from_millis(150 + rng.below(700)));
+        let victim = rng.below(2) as usize;
+        let done = dovecot.folder_count("support", "Processed");
+        if dovecot.folder_count("support", "INBOX") > 0 {
+            mid_import += 1;
+        }
+        eprintln!("kill {kill}: instance {victim}, {done} mails processed");
+        instances[victim].kill();
+        instances[victim] = cluster.spawn(if victim == 0 { "a" } else { "b" }, &[]);
+    }
+    let [a, b] = &instances;
+    wait_until_processed(&dovecot, MAILS, Duration::from_secs(180), &[a, b]);
+    for instance in &mut instances {
+        instance.terminate();
+    }
+    assert!(
+        mid_import >= KILLS / 4,
+        "only {mid_import} kills fell in the import; the test proves little"
+    );
+    assert_each_mail_once(&cluster, &dovecot, MAILS);
+    let token: i64 = cluster
+        .psql("SELECT max(token) FROM mailbox_leases")
+        .parse()
+        .unwrap();
+    eprintln!(
+        "the mailbox changed hands {} times; {mid_import} kills with mail in hand",
+        token - 1
+    );
+    assert!(token > 1, "the lease never changed hands");
+}
+
+#[test]
+fn a_killed_holders_mailbox_is_taken_over_within_a_minute() {
+    postgres_only!();
+    let dovecot = dovecot();
+    // The default lease (30 s, renewed every 10 s).
+    let cluster = Cluster::new(shared_postgres(), &dovecot, None);
+    let mut a = cluster.spawn("a", &[]);
+    let a_id = a.id();
+    cluster.wait_for_holder(&a_id, Duration::from_secs(30));
+    let mut b = cluster.spawn("b", &[]);
+    let b_id = b.id();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(cluster.holder().as_deref(), Some(a_id.as_str()));
+    a.kill();
+    let took = cluster.wait_for_holder(&b_id, Duration::from_secs(60));
+    eprintln!("takeover after SIGKILL: {took:?}");
+    // The new holder reads the mailbox.
+    dovecot.append("support", "INBOX", &request(1));
+    wait_until_processed(&dovecot, 1, Duration::from_secs(30), &[&b]);
+    // SIGTERM gives the lease back.
+    b.terminate();
+    let status = cluster.status().unwrap();
+    assert!(
+        status.contains(&format!("read by no instance: {b_id} gave it back at")),
+        "{status}"
+    );
+    assert_each_mail_once(&cluster, &dovecot, 1);
+}
+
+#[test]
+fn a_paused_holder_loses_its_mailbox_and_commits_nothing_after_the_takeover() {
+    postgres_only!();
+    let dovecot = dovecot();
+    let cluster = Cluster::new(shared_postgres(), &dovecot, Some((4, 1)));
+    let a = cluster.spawn("a", &[]);
+    let a_id = a.id();
+    cluster.wait_for_holder(&a_id, Duration::from_secs(30));
+    let mut b = cluster.spawn("b", &[]);
+    let b_id = b.id();
+    // A stalls (a frozen VM): its lease runs out and B takes the mailbox over.
+    a.signal(libc::SIGSTOP);
+    for n in 1..=30 {
+        dovecot.append("support", "INBOX", &request(n));
+    }
+    let took = cluster.wait_for_holder(&b_id, Duration::from_secs(20));
+    eprintln!("takeover of a paused holder's lease: {took:?}");
+    wait_until_processed(&dovecot, 30, Duration::from_secs(30), &[&a, &b]);
+    // A wakes up: it finds its lease gone and stops reading, committing nothing.
+    a.signal(libc::SIGCONT);
+    for n in 31..=40 {
+        dovecot.append("support", "INBOX", &request(n));
+    }
+    wait_until_processed(&dovecot, 40, Duration::from_secs(30), &[&a, &b]);
+    let started = Instant::now();
+    while !a.log().contains("lost the mailbox's lease") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the paused instance did not notice:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cluster.holder().as_deref(), Some(b_id.as_str()));
+    assert_each_mail_once(&cluster, &dovecot, 40);
+    // B stops: it gives the lease back, and A (waiting again) takes over at its next
+    // try rather than after an expiry.
+    b.terminate();
+    let took = cluster.wait_for_holder(&a_id, Duration::from_secs(5));
+    eprintln!("takeover after SIGTERM: {took:?}");
+}
