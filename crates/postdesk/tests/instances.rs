@@ -51,8 +51,37 @@ fn message_id(raw: &[u8]) -> String {
 /// One config and one database that every instance of a test shares.
 struct Cluster {
     dir: tempfile::TempDir,
-    server: &'static PostgresServer,
+    server: Server,
     database: String,
+}
+
+/// The PostgreSQL of a test: the test binary's, or one of its own that it may stop.
+#[derive(Clone, Copy)]
+enum Server {
+    Shared(&'static PostgresServer),
+    Own(&'static std::sync::Mutex<PostgresServer>),
+}
+
+impl Server {
+    fn read<T>(self, work: impl FnOnce(&PostgresServer) -> T) -> T {
+        match self {
+            Server::Shared(server) => work(server),
+            Server::Own(server) => work(&server.lock().unwrap()),
+        }
+    }
+
+    /// Stops (`false`) or starts again (`true`) a server of the test's own.
+    fn set_running(self, running: bool) {
+        let Server::Own(server) = self else {
+            panic!("the shared PostgreSQL is never stopped");
+        };
+        let mut server = server.lock().unwrap();
+        if running {
+            server.start_again().unwrap();
+        } else {
+            server.stop();
+        }
+    }
 }
 
 /// The lease settings of a test: `(lease_secs, renew_secs)`.
@@ -62,8 +91,8 @@ impl Cluster {
     /// A config for `server`'s database: the one helpdesk reading `dovecot`'s
     /// `support` mailbox, acknowledging new tickets (suppressed: queued, never sent),
     /// the web UI off unless an instance is given `--listen`.
-    fn new(server: &'static PostgresServer, dovecot: &Dovecot, leases: Option<Leases>) -> Self {
-        let url = server.fresh_database();
+    fn new(server: Server, dovecot: &Dovecot, leases: Option<Leases>) -> Self {
+        let url = server.read(PostgresServer::fresh_database);
         let database = url.rsplit('/').next().unwrap().to_string();
         let dir = tempfile::tempdir().unwrap();
         let instances = leases
@@ -156,7 +185,7 @@ impl Cluster {
     /// One line per row of `sql` on the cluster's database.
     fn psql(&self, sql: &str) -> String {
         self.server
-            .psql(&self.database, sql)
+            .read(|server| server.psql(&self.database, sql))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .trim()
             .to_string()
@@ -265,8 +294,8 @@ fn dovecot() -> Dovecot {
     Dovecot::start(DovecotOptions::default().user("support", "secret"))
 }
 
-fn shared_postgres() -> &'static PostgresServer {
-    PostgresServer::shared().expect("a PostgreSQL for the tests")
+fn shared_postgres() -> Server {
+    Server::Shared(PostgresServer::shared().expect("a PostgreSQL for the tests"))
 }
 
 /// A small seeded generator (xorshift64*): the kills of a run can be replayed.
@@ -698,4 +727,49 @@ fn changes_to_one_ticket_from_two_instances_lose_nothing() {
         ],
         "each change recorded once, from the value it really changed"
     );
+}
+
+#[test]
+fn postgresql_restarted_mid_import_loses_and_doubles_nothing() {
+    postgres_only!();
+    const MAILS: usize = 1000;
+    // A server of its own: this test stops it.
+    let server = PostgresServer::start().expect("a PostgreSQL for the test");
+    let server = Server::Own(Box::leak(Box::new(std::sync::Mutex::new(server))));
+    let dovecot = dovecot();
+    for n in 1..=MAILS {
+        dovecot.append("support", "INBOX", &request(n));
+    }
+    let cluster = Cluster::new(server, &dovecot, None);
+    let mut serving = cluster.spawn("a", &[]);
+    let started = Instant::now();
+    while dovecot.folder_count("support", "Processed") < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            serving.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.set_running(false);
+    let at_stop = dovecot.folder_count("support", "Processed");
+    std::thread::sleep(Duration::from_secs(4));
+    // Nothing is acknowledged without its commit: at most the batch committed just
+    // before the stop is moved after it.
+    let while_down = dovecot.folder_count("support", "Processed");
+    assert!(
+        while_down <= at_stop + 200,
+        "{while_down} moved while the database was away ({at_stop} at the stop)"
+    );
+    assert!(while_down < MAILS, "the import was over before the stop");
+    server.set_running(true);
+    wait_until_processed(&dovecot, MAILS, Duration::from_secs(120), &[&serving]);
+    let status = cluster.status().unwrap();
+    assert!(
+        status.contains("last error:") && status.contains("database"),
+        "status does not show the database error:\n{status}\n{}",
+        serving.log()
+    );
+    serving.terminate();
+    assert_each_mail_once(&cluster, &dovecot, MAILS);
 }

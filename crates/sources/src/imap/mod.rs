@@ -130,6 +130,10 @@ pub struct Mailbox {
     /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
     /// only while it holds (see `postdesk_store::leases`).
     pub fence: Option<LeaseFence>,
+    /// An error that could not be recorded as the mailbox's health when it happened
+    /// (the database itself was away): recorded with the next result, so that
+    /// `status` shows it.
+    unrecorded: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl From<&ConfiguredMailbox> for Mailbox {
@@ -139,6 +143,7 @@ impl From<&ConfiguredMailbox> for Mailbox {
             helpdesk_index: configured.helpdesk_index,
             settings: configured.settings.clone(),
             fence: None,
+            unrecorded: Default::default(),
         }
     }
 }
@@ -169,6 +174,20 @@ impl Mailbox {
             return; // not this mailbox's health: another instance reads it now
         }
         let store = app.store();
+        let pending = self
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(error) = &pending
+            && store
+                .mailbox_failed(&self.helpdesk, &self.name(), error)
+                .await
+                .is_err()
+        {
+            self.keep_unrecorded(pending);
+            return;
+        }
         let outcome = match result {
             Ok(s) => {
                 store
@@ -183,7 +202,14 @@ impl Mailbox {
         };
         if let Err(e) = outcome {
             tracing::warn!(mailbox = %self.name(), error = %e, "cannot record the mailbox status");
+            if let Err(error) = result {
+                self.keep_unrecorded(Some(error.to_string()));
+            }
         }
+    }
+
+    fn keep_unrecorded(&self, error: Option<String>) {
+        *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()) = error;
     }
 
     /// Scans every configured folder on an open session.
