@@ -290,3 +290,19 @@ impl IntoResponse for WebError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_is_a_503_that_says_when_to_try_again() {
+        let error = WebError::from(StoreError::Busy("all 16 connections in use".into()));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let conflict = WebError::from(StoreError::Conflict("changed meanwhile".into()));
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    }
+}
