@@ -12,6 +12,12 @@
 //! holds on for at most `lease_secs`; the next holder then takes over within
 //! `lease_secs + renew_secs` (40 s with the defaults).
 //!
+//! Mailboxes are shared out: every instance announces itself ([`Leases::announce`]),
+//! takes a free lease only while it holds fewer than its fair share (the mailboxes
+//! divided by the instances alive, rounded up) unless the lease has stayed free for
+//! three renewals, and gives back a lease it holds beyond its share (a new instance
+//! joined), so two instances on two mailboxes read one each.
+//!
 //! [`Leases::once`] is the same for one scan (`postdesk scan`, "scan now"): the lease
 //! if it is free, renewed while the scan runs, given back after; refused while another
 //! instance reads the mailbox.
@@ -140,6 +146,8 @@ enum Ended {
     Finished,
     /// The lease is no longer ours (taken over, or not renewed in time).
     Lost,
+    /// Given up: this instance holds more than its share while another holds less.
+    Yielded,
     Shutdown,
 }
 
@@ -151,9 +159,12 @@ impl Leases<'_> {
     /// `serve`'s task for `mailbox`: `work(fence, stop)` reads it for as long as this
     /// instance holds its lease (until `stop` turns true), again each time the lease
     /// is won back, until `shutdown` (see the module documentation).
+    ///
+    /// `mailboxes` is how many this instance serves in all (for its fair share).
     pub async fn hold<F, Fut>(
         &self,
         mailbox: &ConfiguredMailbox,
+        mailboxes: usize,
         mut shutdown: watch::Receiver<bool>,
         mut work: F,
     ) where
@@ -164,7 +175,11 @@ impl Leases<'_> {
         let settings = self.settings();
         let mut told_waiting = false;
         while !*shutdown.borrow() {
-            let acquired = self.acquire(&key).await;
+            let acquired = if self.may_take(&key, mailboxes).await {
+                self.acquire(&key).await
+            } else {
+                Ok(None)
+            };
             let wait = match acquired {
                 Ok(Some(held)) => {
                     told_waiting = false;
@@ -172,7 +187,13 @@ impl Leases<'_> {
                     let (stop, stopped) = watch::channel(false);
                     let fence = held.fence.clone();
                     let ended = self
-                        .renewing(held, work(fence.clone(), stopped), &stop, &mut shutdown)
+                        .renewing(
+                            held,
+                            Some(mailboxes),
+                            work(fence.clone(), stopped),
+                            &stop,
+                            &mut shutdown,
+                        )
                         .await;
                     match ended {
                         Ended::Shutdown => {
@@ -182,6 +203,12 @@ impl Leases<'_> {
                         Ended::Lost => {
                             tracing::warn!(mailbox = %key.mailbox, token = %fence.token, "lost the mailbox's lease; reading stopped");
                             settings.renew_every
+                        }
+                        Ended::Yielded => {
+                            tracing::info!(mailbox = %key.mailbox, "gave the mailbox to an instance with fewer");
+                            self.release(&fence).await;
+                            // Long enough for the instance with fewer to take it.
+                            settings.renew_every * 3
                         }
                         Ended::Finished => {
                             // The reader gave up on its own (a broken configuration):
@@ -244,7 +271,7 @@ impl Leases<'_> {
             output = Some(work(fence.clone()).await);
         };
         // A lost lease cannot stop a single scan; its next batch fails on the fence.
-        self.renewing(held, fut, &stop, &mut never).await;
+        self.renewing(held, None, fut, &stop, &mut never).await;
         self.release(&fence).await;
         Ok(output.expect("the work ran to its end"))
     }
@@ -255,6 +282,7 @@ impl Leases<'_> {
     async fn renewing(
         &self,
         held: HeldLease,
+        share_of: Option<usize>,
         work: impl Future<Output = ()>,
         stop: &watch::Sender<bool>,
         shutdown: &mut watch::Receiver<bool>,
@@ -280,7 +308,14 @@ impl Leases<'_> {
                 _ = ticks.tick() => {
                     let asked = Instant::now();
                     match store.renew_lease(&fence, settings.length).await {
-                        Ok(Some(_)) => valid_until = asked + settings.length,
+                        Ok(Some(_)) => {
+                            valid_until = asked + settings.length;
+                            if let Some(mailboxes) = share_of
+                                && self.beyond_share(mailboxes).await
+                            {
+                                break Ended::Yielded;
+                            }
+                        }
                         Ok(None) => break Ended::Lost,
                         Err(e) => {
                             tracing::warn!(mailbox = %fence.key.mailbox, error = %e, "cannot renew the mailbox's lease");
@@ -295,6 +330,69 @@ impl Leases<'_> {
         let _ = stop.send(true);
         work.await;
         ended
+    }
+
+    /// Says, every `renew_every` until `shutdown`, that this instance is alive (for
+    /// the fair shares); its row goes when it stops.
+    pub async fn announce(&self, mut shutdown: watch::Receiver<bool>) {
+        let store = self.app.store();
+        let holder = self.app.instance().as_str();
+        while !*shutdown.borrow() {
+            if let Err(e) = store.announce_instance(holder).await {
+                tracing::debug!(error = %e, "cannot announce this instance; trying again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings().renew_every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Err(e) = store.forget_instance(holder).await {
+            tracing::debug!(error = %e, "cannot remove this instance's row; it ages out");
+        }
+    }
+
+    /// This instance's fair share of `mailboxes`, and how many leases it holds; `None`
+    /// when the database cannot say.
+    async fn share(&self, mailboxes: usize) -> Option<(usize, usize)> {
+        let store = self.app.store();
+        let holder = self.app.instance().as_str();
+        let (alive, held) = store
+            .lease_share(holder, self.settings().length)
+            .await
+            .ok()?;
+        Some((mailboxes.div_ceil(alive.max(1)), held))
+    }
+
+    /// Whether to try for the lease of `key`: below its fair share, or the lease has
+    /// stayed free for three renewals (nobody below theirs wants it; a lease never
+    /// held waits for the instances below theirs too, until the dead ones' rows age
+    /// out).
+    async fn may_take(&self, key: &LeaseKey, mailboxes: usize) -> bool {
+        let Some((fair, held)) = self.share(mailboxes).await else {
+            return true;
+        };
+        if held < fair {
+            return true;
+        }
+        let Ok((now, leases)) = self.app.store().leases().await else {
+            return true;
+        };
+        let patience =
+            i64::try_from((self.settings().renew_every * 3).as_millis()).unwrap_or(i64::MAX);
+        leases
+            .iter()
+            .find(|l| &l.key == key)
+            .is_some_and(|l| !l.is_held(now) && now - l.expires_ms > patience)
+    }
+
+    /// Whether this instance holds more than its share, and should give one lease up:
+    /// each of its mailboxes' tasks asks, and half of them (at random) answer yes, so
+    /// that they do not all give theirs up at once.
+    async fn beyond_share(&self, mailboxes: usize) -> bool {
+        match self.share(mailboxes).await {
+            Some((fair, held)) => held > fair && coin(),
+            None => false,
+        }
     }
 
     /// The lease of `key` if it is free, or held by a process of this machine that
@@ -333,6 +431,14 @@ impl Leases<'_> {
             }
         }
     }
+}
+
+/// Heads or tails, from the clock's nanoseconds.
+fn coin() -> bool {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_micros() % 2 == 0)
+        .unwrap_or(true)
 }
 
 /// Up to a quarter of `base`, so that instances do not try in step.

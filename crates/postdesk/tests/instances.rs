@@ -92,6 +92,11 @@ impl Cluster {
     /// `support` mailbox, acknowledging new tickets (suppressed: queued, never sent),
     /// the web UI off unless an instance is given `--listen`.
     fn new(server: Server, dovecot: &Dovecot, leases: Option<Leases>) -> Self {
+        Self::with_extra(server, dovecot, leases, "")
+    }
+
+    /// [`Cluster::new`] with `extra` at the end of the config (a second mailbox).
+    fn with_extra(server: Server, dovecot: &Dovecot, leases: Option<Leases>, extra: &str) -> Self {
         let url = server.read(PostgresServer::fresh_database);
         let database = url.rsplit('/').next().unwrap().to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -106,7 +111,7 @@ impl Cluster {
              [[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n\
              [helpdesk.smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"none\"\n\
              [[helpdesk.mailbox]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
-             user = \"support\"\npassword = \"secret\"\ncreate_folders = true\ninterval_secs = 5\n",
+             user = \"support\"\npassword = \"secret\"\ncreate_folders = true\ninterval_secs = 5\n{extra}",
             dovecot.imap_port()
         );
         std::fs::write(dir.path().join("postdesk.toml"), config).unwrap();
@@ -156,14 +161,24 @@ impl Cluster {
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// The instance `postdesk status` says reads the mailbox now.
+    /// The instance `postdesk status` says reads the (first) mailbox now.
     fn holder(&self) -> Option<String> {
+        self.holders()?.into_iter().next().flatten()
+    }
+
+    /// Who reads each mailbox, in `status`'s order (`None`: nobody).
+    fn holders(&self) -> Option<Vec<Option<String>>> {
         let status = self.status()?;
-        status.lines().find_map(|l| {
-            let rest = l.trim().strip_prefix("read by ")?;
-            let holder = rest.split(' ').next()?;
-            (holder != "no").then(|| holder.to_string())
-        })
+        Some(
+            status
+                .lines()
+                .filter_map(|l| {
+                    let rest = l.trim().strip_prefix("read by ")?;
+                    let holder = rest.split(' ').next()?;
+                    Some((holder != "no").then(|| holder.to_string()))
+                })
+                .collect(),
+        )
     }
 
     /// Waits up to `within` for `postdesk status` to name `holder`; how long it took.
@@ -772,4 +787,45 @@ fn postgresql_restarted_mid_import_loses_and_doubles_nothing() {
     );
     serving.terminate();
     assert_each_mail_once(&cluster, &dovecot, MAILS);
+}
+
+#[test]
+fn two_instances_share_two_mailboxes_one_each() {
+    postgres_only!();
+    let dovecot = Dovecot::start(
+        DovecotOptions::default()
+            .user("support", "secret")
+            .user("sales", "secret"),
+    );
+    let second = format!(
+        "[[helpdesk.mailbox]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+         user = \"sales\"\npassword = \"secret\"\ncreate_folders = true\ninterval_secs = 5\n",
+        dovecot.imap_port()
+    );
+    let cluster = Cluster::with_extra(shared_postgres(), &dovecot, Some((4, 1)), &second);
+    // A starts alone and takes both; B joins, and A gives one up.
+    let a = cluster.spawn("a", &[]);
+    let a_id = a.id();
+    let started = Instant::now();
+    while cluster.holders() != Some(vec![Some(a_id.clone()), Some(a_id.clone())]) {
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", a.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let b = cluster.spawn("b", &[]);
+    let b_id = b.id();
+    let started = Instant::now();
+    loop {
+        let holders = cluster.holders().unwrap_or_default();
+        if holders.contains(&Some(a_id.clone())) && holders.contains(&Some(b_id.clone())) {
+            eprintln!("shared out after {:?}", started.elapsed());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not shared out: {holders:?}\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -27,6 +27,12 @@
 //! delta link) is not fenced: it repeats what the ledger already holds, so a stale
 //! holder doing it late doubles nothing.
 //!
+//! **Sharing.** Each `serve` instance also keeps a row in `serve_instances`, renewed
+//! as its leases are ([`Store::announce_instance`]). [`Store::lease_share`] tells an
+//! instance how many are alive and how many leases it holds, so that it takes no more
+//! than its fair share of the mailboxes and gives back what it holds beyond it when
+//! another instance joins (`app::leases`).
+//!
 //! One query text serves both engines; only the clock differs, side by side in
 //! [`database_clock`].
 
@@ -254,6 +260,55 @@ impl Store {
     pub async fn release_lease(&self, fence: &LeaseFence) -> Result<bool> {
         let fence = fence.clone();
         self.write(move |tx| release(tx, &fence)).await
+    }
+
+    /// Says that instance `holder` is alive (its row, renewed).
+    pub async fn announce_instance(&self, holder: &str) -> Result<()> {
+        let holder = holder.to_string();
+        self.write(move |tx| {
+            let now = database_clock(tx)?;
+            tx.prepare_cached(
+                "INSERT INTO serve_instances (holder, seen_ms) VALUES (?1, ?2)
+                 ON CONFLICT (holder) DO UPDATE SET seen_ms = excluded.seen_ms",
+            )?
+            .execute(params![holder, now])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Instance `holder` stops: its row goes (and rows of instances dead for a day).
+    pub async fn forget_instance(&self, holder: &str) -> Result<()> {
+        let holder = holder.to_string();
+        self.write(move |tx| {
+            let now = database_clock(tx)?;
+            tx.prepare_cached("DELETE FROM serve_instances WHERE holder = ?1 OR seen_ms < ?2")?
+                .execute(params![holder, now - 86_400_000])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many instances announced themselves within `length` (at least 1, counting
+    /// `holder`), and how many leases `holder` holds now.
+    pub async fn lease_share(&self, holder: &str, length: Duration) -> Result<(usize, usize)> {
+        let holder = holder.to_string();
+        self.read(move |db| {
+            let now = database_clock(db)?;
+            let (alive, held): (i64, i64) = db
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM serve_instances
+                                 WHERE seen_ms > ?2 AND holder <> ?1),
+                            (SELECT count(*) FROM mailbox_leases
+                                 WHERE holder = ?1 AND released_ms IS NULL AND expires_ms > ?3)",
+                )?
+                .query_row(
+                    params![holder, now.saturating_sub(millis(length)), now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+            Ok((alive as usize + 1, held as usize))
+        })
+        .await
     }
 
     /// Every lease on record and the database's clock now (milliseconds), by which

@@ -34,6 +34,13 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
         None
     };
     let mut tasks = Vec::new();
+    let mailboxes = boxes.len();
+    // Alive, for the mailboxes' fair shares among instances.
+    let announce = {
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tokio::spawn(async move { app.leases().announce(stopped).await })
+    };
     for configured in boxes {
         let app = app.clone();
         let stopped = stopped.clone();
@@ -41,7 +48,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
             // Read only while this instance holds the mailbox's lease.
             let leases = app.leases();
             leases
-                .hold(&configured, stopped, |fence, stop| {
+                .hold(&configured, mailboxes, stopped, |fence, stop| {
                     let mailbox =
                         postdesk_sources::any::AnyMailbox::from(&configured).with_fence(fence);
                     let app = app.clone();
@@ -67,6 +74,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     }
     outbox.await?;
     escalations.await?;
+    announce.await?;
     if let Some(web) = web {
         web.await?.context("the web UI stopped with an error")?;
     }

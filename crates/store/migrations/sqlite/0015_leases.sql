@@ -15,3 +15,11 @@ CREATE TABLE mailbox_leases (
     released_ms BIGINT,
     PRIMARY KEY (helpdesk, mailbox)
 );
+
+-- The `serve` instances alive now, each renewing its row as it renews its leases: the
+-- mailboxes are shared out among them (no instance takes more than its fair share
+-- while others have fewer), and a row not renewed for a lease's length is a dead one.
+CREATE TABLE serve_instances (
+    holder  TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
