@@ -246,6 +246,18 @@ impl Desk<'_> {
         id: TicketId,
         update: &FieldChanges,
     ) -> Result<Vec<String>, DeskError> {
+        self.update_seen(id, update, &FieldChanges::default()).await
+    }
+
+    /// [`Desk::update`] of a change made on a page that showed the fields `seen`
+    /// names with those values: refused (a conflict, nothing saved) when one of them
+    /// was changed by someone else since (see `Store::update_ticket_seen`).
+    pub async fn update_seen(
+        &self,
+        id: TicketId,
+        update: &FieldChanges,
+        seen: &FieldChanges,
+    ) -> Result<Vec<String>, DeskError> {
         let view = self.ticket(id).await?;
         if update
             .status
@@ -338,7 +350,7 @@ impl Desk<'_> {
         let events = self
             .app
             .store()
-            .update_ticket(id, self.agent.id, &checked)
+            .update_ticket_seen(id, self.agent.id, &checked, seen)
             .await?;
         // Deadlines (issue 18): a new status may pause, resume or stop the clock.
         if checked.status.is_some() && !events.is_empty() {

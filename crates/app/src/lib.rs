@@ -33,6 +33,7 @@
 //!   failed queue, each checked against the agent's helpdesks.
 //! - [`mailboxes`]: the configured mailboxes, and [`mailboxes::MailboxControl`], the
 //!   seam through which the binary lends the desk its IMAP code.
+//! - [`leases`]: which instance reads which mailbox when several share a database.
 //! - [`outbox`]: replies queued and outgoing mail sent (notify's sender).
 //! - [`deadlines`]: the clock moved by agents' changes, deadlines set by hand, and the
 //!   escalation runner of `serve`.
@@ -45,6 +46,8 @@
 pub mod deadlines;
 pub mod desk;
 pub mod intake;
+// Issue 15: one reader per mailbox across instances.
+pub mod leases;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
 pub mod mailboxes;
@@ -71,6 +74,8 @@ struct Parts {
     // An Arc of its own: the pipeline hands it to its preparing threads.
     helpdesks: Arc<[RegisteredHelpdesk]>,
     settings: Settings,
+    /// This process among the instances sharing the database (leases' holder).
+    instance: leases::InstanceId,
 }
 
 /// How the App takes mail in and sends mail out.
@@ -78,6 +83,8 @@ struct Parts {
 pub struct Settings {
     pub intake: IntakeOptions,
     pub delivery: DeliverySettings,
+    /// Mailbox leases: their length and renewal (`[instances]`).
+    pub leases: leases::LeaseSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +98,7 @@ impl App {
             store,
             helpdesks: helpdesks.into(),
             settings,
+            instance: leases::InstanceId::of_this_process(),
         }))
     }
 
@@ -121,6 +129,11 @@ impl App {
             .iter()
             .position(|h| h.config.settings.name.eq_ignore_ascii_case(name))
             .ok_or_else(|| UnknownHelpdesk(name.to_string()))
+    }
+
+    /// This process's name as a lease holder.
+    pub fn instance(&self) -> &leases::InstanceId {
+        &self.0.instance
     }
 
     pub fn settings(&self) -> &Settings {

@@ -11,6 +11,17 @@ pub fn format_time(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Like [`format_time`], to the second: `2026-11-22 14:05:09 UTC` (leases, whose
+/// times are seconds apart).
+pub fn format_time_seconds(unix: i64) -> String {
+    let format =
+        ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    ::time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// The moment `format_time` writes, read back: `2026-11-22 14:05` (UTC; a trailing
 /// ` UTC` and a `T` between date and time, as browsers send it, are taken too), or
 /// Unix seconds.

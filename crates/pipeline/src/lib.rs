@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use postdesk_core::{MailSource, RawMail};
 use postdesk_mail::ParseOptions;
+use postdesk_store::leases::LeaseFence;
 use postdesk_store::{
     IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError, Writer,
 };
@@ -28,6 +29,13 @@ pub enum PipelineError {
     UnknownHelpdesk(String),
 }
 
+impl PipelineError {
+    /// The mailbox's lease was taken over: its reader should stop, not retry.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_lease_lost())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Mails per transaction: one fsync serves them all. 128 by default: larger
@@ -40,6 +48,9 @@ pub struct Options {
     pub helpdesk: Option<usize>,
     /// How mail is parsed: where `cid:` images point is the web's to say.
     pub parse: ParseOptions,
+    /// The lease the mails' mailbox is read under: each batch commits only while it
+    /// is still held (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
 }
 
 impl Default for Options {
@@ -49,6 +60,7 @@ impl Default for Options {
             limits: Limits::default(),
             helpdesk: None,
             parse: ParseOptions::default(),
+            fence: None,
         }
     }
 }
@@ -178,6 +190,13 @@ impl Pipeline {
     /// The same pipeline delivering every mail to one helpdesk.
     pub fn with_helpdesk(mut self, index: usize) -> Self {
         self.options.helpdesk = Some(index);
+        self
+    }
+
+    /// The same pipeline committing its batches only while `fence` holds (mail of a
+    /// leased mailbox); `None` for mail that no lease covers.
+    pub fn with_fence(mut self, fence: Option<LeaseFence>) -> Self {
+        self.options.fence = fence;
         self
     }
 
@@ -357,6 +376,8 @@ impl Pipeline {
         jobs.iter_mut().for_each(|(mail, _)| mail.await_files());
         match self.commit_once(writer, jobs, false) {
             Ok(processed) => Ok(processed),
+            // Another instance reads the mailbox now: nothing to redo.
+            Err(PipelineError::Store(e)) if e.is_lease_lost() => Err(e.into()),
             Err(e) => {
                 tracing::debug!(error = %e, "batch failed; redoing it mail by mail");
                 self.commit_once(writer, jobs, true)
@@ -371,7 +392,8 @@ impl Pipeline {
         careful: bool,
     ) -> Result<Vec<Processed>, PipelineError> {
         let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
-        let mut batch = writer.begin_batch(&self.helpdesks, careful, &mails)?;
+        let fence = self.options.fence.as_ref();
+        let mut batch = writer.begin_batch(&self.helpdesks, careful, &mails, fence)?;
         let mut processed = Vec::with_capacity(jobs.len());
         for (mail, retry_of) in jobs {
             let report = batch.ingest(&self.helpdesks, mail, *retry_of)?;

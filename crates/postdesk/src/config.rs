@@ -36,6 +36,9 @@ struct ConfigFile {
     /// `[web]`: the agents' web UI and REST API served by `postdesk serve`.
     #[serde(default)]
     web: WebConfig,
+    /// `[instances]`: how several `serve` instances share the mailboxes.
+    #[serde(default)]
+    instances: InstancesConfig,
     /// The umask for the files postdesk creates (octal, e.g. "027"); none: "077", so
     /// the data folder is 0700 and its files 0600 (they hold password hashes, raw mail
     /// and OAuth tokens).
@@ -61,6 +64,48 @@ pub struct WebConfig {
     /// sign-in limits count the proxy's address.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// `[instances]`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstancesConfig {
+    /// How long a mailbox's lease lasts without renewal: a dead instance keeps its
+    /// mailboxes this long at most.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    /// How often the holder renews, and others try to take a lease held elsewhere.
+    #[serde(default = "default_renew_secs")]
+    pub renew_secs: u64,
+}
+
+impl Default for InstancesConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: default_lease_secs(),
+            renew_secs: default_renew_secs(),
+        }
+    }
+}
+
+impl InstancesConfig {
+    pub fn leases(&self) -> postdesk_app::leases::LeaseSettings {
+        postdesk_app::leases::LeaseSettings {
+            length: std::time::Duration::from_secs(self.lease_secs),
+            renew_every: std::time::Duration::from_secs(self.renew_secs),
+        }
+    }
+}
+
+fn default_lease_secs() -> u64 {
+    postdesk_app::leases::LeaseSettings::default()
+        .length
+        .as_secs()
+}
+fn default_renew_secs() -> u64 {
+    postdesk_app::leases::LeaseSettings::default()
+        .renew_every
+        .as_secs()
 }
 
 impl Default for WebConfig {
@@ -113,6 +158,7 @@ pub struct Config {
     pub helpdesks: Vec<Helpdesk>,
     pub outgoing: DeliverySettings,
     pub web: WebConfig,
+    pub instances: InstancesConfig,
     /// The umask files are created with (see [`Config::apply_umask`]).
     pub umask: u32,
 }
@@ -238,6 +284,24 @@ impl Config {
             )
             .located(text));
         }
+        let instances = file.instances;
+        if !(1..=3600).contains(&instances.renew_secs) {
+            return Err(ConfigIssue::new(
+                "instances.renew_secs",
+                "must be between 1 and 3600 (seconds)",
+            )
+            .located(text));
+        }
+        if instances.lease_secs < 2 * instances.renew_secs || instances.lease_secs > 86_400 {
+            return Err(ConfigIssue::new(
+                "instances.lease_secs",
+                format!(
+                    "must be at least twice renew_secs ({}) so that one late renewal does not lose the lease, and at most 86400",
+                    instances.renew_secs
+                ),
+            )
+            .located(text));
+        }
         if let Err(issue) = file.outgoing.check() {
             return Err(issue.within("outgoing").located(text));
         }
@@ -299,6 +363,7 @@ impl Config {
             helpdesks,
             outgoing: file.outgoing,
             web: file.web,
+            instances,
             umask,
         })
     }

@@ -6,6 +6,7 @@ use postdesk_app::App;
 use postdesk_app::intake::Summary;
 use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
 use postdesk_core::mailbox::MailboxKind;
+use postdesk_store::leases::LeaseFence;
 use tokio::sync::watch;
 
 use crate::api::ApiError;
@@ -30,6 +31,14 @@ pub enum MailboxError {
 }
 
 impl MailboxError {
+    /// Another instance took the mailbox's lease over.
+    pub fn is_lease_lost(&self) -> bool {
+        match self {
+            Self::Imap(e) => e.is_lease_lost(),
+            Self::Api(e) => e.is_lease_lost(),
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Imap(e) => e.is_transient(),
@@ -55,6 +64,18 @@ impl AnyMailbox {
             Self::Graph(m) => m.name(),
             Self::Gmail(m) => m.name(),
         }
+    }
+
+    /// The same mailbox, its batches committed only while `fence` holds (see
+    /// `postdesk_store::leases`).
+    pub fn with_fence(mut self, fence: LeaseFence) -> Self {
+        let slot = match &mut self {
+            Self::Imap(m) => &mut m.fence,
+            Self::Graph(m) => &mut m.fence,
+            Self::Gmail(m) => &mut m.fence,
+        };
+        *slot = Some(fence);
+        self
     }
 
     pub fn helpdesk(&self) -> &str {

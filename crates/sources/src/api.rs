@@ -9,6 +9,7 @@ use std::time::Duration;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_core::RawMail;
+use postdesk_store::leases::LeaseFence;
 use tokio::sync::watch;
 
 /// Attempts per request when the provider throttles or the connection breaks.
@@ -98,6 +99,11 @@ impl ApiError {
     /// Needs someone to act (a secret, a permission, a folder): retrying changes nothing.
     pub fn is_permanent(&self) -> bool {
         !self.is_transient()
+    }
+
+    /// Another instance took the mailbox's lease over: stop reading it.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Pipeline(p) if p.is_lease_lost())
     }
 
     /// The sign-in was refused: the alert contacts are told.
@@ -284,6 +290,7 @@ pub fn encode(segment: &str) -> String {
 pub async fn intake(
     app: &App,
     helpdesk_index: usize,
+    fence: Option<LeaseFence>,
     mails: Vec<RawMail>,
 ) -> Result<(Summary, Vec<Processed>), ApiError> {
     let processed = Arc::new(Mutex::new(Vec::with_capacity(mails.len())));
@@ -291,6 +298,7 @@ pub async fn intake(
     let summary = app
         .intake()
         .with_helpdesk(helpdesk_index)
+        .with_fence(fence)
         .with_batch_size(CHUNK)
         .run(mails.into_iter(), move |batch| {
             sink.lock()
@@ -305,6 +313,11 @@ pub async fn intake(
 /// Records a scan's result as the mailbox's health; a refused sign-in that is new
 /// (not the error already on record) alerts the helpdesk's alert contacts.
 pub async fn record(app: &App, helpdesk: &str, name: &str, result: &Result<Summary, ApiError>) {
+    if let Err(e) = result
+        && e.is_lease_lost()
+    {
+        return; // not this mailbox's health: another instance reads it now
+    }
     let store = app.store();
     let outcome = match result {
         Ok(s) => {
@@ -366,6 +379,10 @@ pub async fn poll<F, Fut>(
                     tracing::info!(mailbox = %name, %summary, "scanned");
                 }
                 interval
+            }
+            Err(e) if e.is_lease_lost() => {
+                tracing::info!(mailbox = %name, "another instance took the mailbox over");
+                return;
             }
             Err(e) => {
                 let wait = if e.is_transient() {

@@ -20,6 +20,7 @@ use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
 use postdesk_core::mailbox::{AfterSuccess, MailboxSettings, Secret};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
+use postdesk_store::leases::LeaseFence;
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -33,6 +34,9 @@ pub struct GmailMailbox {
     pub helpdesk: String,
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
+    /// only while it holds (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
 }
 
 impl From<&ConfiguredMailbox> for GmailMailbox {
@@ -41,6 +45,7 @@ impl From<&ConfiguredMailbox> for GmailMailbox {
             helpdesk: c.helpdesk.clone(),
             helpdesk_index: c.helpdesk_index,
             settings: c.settings.clone(),
+            fence: None,
         }
     }
 }
@@ -266,7 +271,8 @@ impl GmailMailbox {
         if mails.is_empty() {
             return Ok(Summary::default());
         }
-        let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        let (summary, processed) =
+            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         self.settle(session, labels, &id_of, &processed, targets)
             .await?;
         Ok(summary)

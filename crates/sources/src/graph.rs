@@ -20,6 +20,7 @@ use postdesk_core::mailbox::{AfterSuccess, GraphFlow, MailboxSettings, Secret};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
 use postdesk_store::Outcome;
+use postdesk_store::leases::LeaseFence;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -48,6 +49,9 @@ pub struct GraphMailbox {
     pub helpdesk: String,
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
+    /// only while it holds (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
 }
 
 impl From<&ConfiguredMailbox> for GraphMailbox {
@@ -56,6 +60,7 @@ impl From<&ConfiguredMailbox> for GraphMailbox {
             helpdesk: c.helpdesk.clone(),
             helpdesk_index: c.helpdesk_index,
             settings: c.settings.clone(),
+            fence: None,
         }
     }
 }
@@ -291,7 +296,8 @@ impl GraphMailbox {
         if mails.is_empty() {
             return Ok(Summary::default());
         }
-        let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        let (summary, processed) =
+            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         self.settle(session, folders, &id_of, &processed, targets)
             .await?;
         Ok(summary)

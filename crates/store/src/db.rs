@@ -66,6 +66,7 @@ migrations![
     "0012_deadlines",
     "0013_portal",
     "0014_toast_storage",
+    "0015_leases",
 ];
 
 impl Migration {

@@ -241,9 +241,28 @@ impl Store {
         agent_id: AgentId,
         update: &FieldChanges,
     ) -> Result<Vec<String>> {
+        self.update_ticket_seen(ticket_id, agent_id, update, &FieldChanges::default())
+            .await
+    }
+
+    /// [`Store::update_ticket`], refused with [`StoreError::Conflict`] when a field
+    /// `seen` names (the value the agent's page showed, `Some(None)` for empty) holds
+    /// another value now: someone changed it since, and the agent's change was made
+    /// without knowing. The ticket's row is locked while it is read and written
+    /// ([`tickets::lock`]), so changes from several instances never interleave.
+    pub async fn update_ticket_seen(
+        &self,
+        ticket_id: TicketId,
+        agent_id: AgentId,
+        update: &FieldChanges,
+        seen: &FieldChanges,
+    ) -> Result<Vec<String>> {
         let update = update.clone();
+        let seen = seen.clone();
         self.write(move |tx| {
+            tickets::lock(tx, ticket_id)?;
             let old = current_fields(tx, ticket_id)?;
+            check_seen(&old, &seen)?;
             let agent: String = tx
                 .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
                 .query_row([agent_id], |r| r.get(0))?;
@@ -507,6 +526,43 @@ impl TicketColumn {
 }
 
 /// A ticket's fields as they are now (the tags sorted), for a change to compare with.
+/// Fails when a field holds another value than the one `seen` says the agent saw.
+fn check_seen(current: &TicketFields, seen: &FieldChanges) -> Result<()> {
+    let empty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    for (label, seen, now) in [
+        ("status", &seen.status, &current.status),
+        ("priority", &seen.priority, &current.priority),
+        ("type", &seen.ticket_type, &current.ticket_type),
+        ("category", &seen.category, &current.category),
+        ("subcategory", &seen.subcategory, &current.subcategory),
+        ("environment", &seen.environment, &current.environment),
+        ("assignee", &seen.assignee, &current.assignee),
+        ("manager", &seen.manager, &current.manager),
+    ] {
+        let Some(seen) = seen else { continue };
+        if empty(seen) != empty(now) {
+            let shown = |v: &Option<String>| empty(v).unwrap_or_else(|| "none".into());
+            return Err(StoreError::Conflict(format!(
+                "the ticket's {label} was changed to {} by someone else while you had it open (you saw {}); nothing was saved: reload the ticket and make your change again",
+                shown(now),
+                shown(seen)
+            )));
+        }
+    }
+    if let Some(seen) = &seen.tags
+        && {
+            let mut seen = seen.clone();
+            seen.sort();
+            seen != current.tags
+        }
+    {
+        return Err(StoreError::Conflict(
+            "the ticket's tags were changed by someone else while you had it open; nothing was saved: reload the ticket and make your change again".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn current_fields(tx: &Db, ticket_id: TicketId) -> Result<TicketFields> {
     let mut fields = tx
         .prepare_cached(

@@ -18,6 +18,8 @@ mod incoming;
 pub mod ingest;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
+// Issue 15: one reader per mailbox across instances, fenced commits.
+pub mod leases;
 mod ledger;
 pub mod mailboxes;
 // Issue 20: the change feeds of Graph and Gmail mailboxes.
@@ -94,6 +96,39 @@ pub enum StoreError {
     /// A value a user gave that cannot be stored; the message says what is allowed.
     #[error("{0}")]
     Invalid(String),
+    /// A change made on a view that is no longer current (someone else changed the
+    /// same thing meanwhile); the message says what to do.
+    #[error("{0}")]
+    Conflict(String),
+    /// A batch of a leased mailbox whose lease another instance took over since it was
+    /// read: nothing of it was written (see `leases`).
+    #[error(
+        "the lease of mailbox {mailbox} was taken over by another instance (fencing token {token} is no longer valid); the batch was not committed"
+    )]
+    LeaseLost { mailbox: String, token: i64 },
+}
+
+impl StoreError {
+    /// The database could not be reached or every connection stayed busy: worth trying
+    /// again later (a web request answers 503), not a defect.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Busy(_) => true,
+            Self::Postgres(e) => {
+                let code = e.as_db_error().map(|d| d.code().code().to_string());
+                e.is_closed()
+                    || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+                    || std::error::Error::source(e)
+                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+            }
+            _ => false,
+        }
+    }
+
+    /// This instance no longer holds the mailbox it was reading (see `leases`).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

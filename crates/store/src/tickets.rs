@@ -38,6 +38,21 @@ macro_rules! insert_ticket {
     };
 }
 
+/// Locks the ticket's row until the transaction ends, so that a change reads and
+/// writes it without another instance's change in between (issue 15: web changes to
+/// one ticket from two instances). SQLite's transactions hold the write lock from
+/// their start already; PostgreSQL locks the row.
+pub(crate) fn lock(conn: &Db, ticket_id: TicketId) -> Result<()> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => "SELECT id FROM tickets WHERE id = ?1",
+        Dialect::Postgres => "SELECT id FROM tickets WHERE id = ?1 FOR UPDATE",
+    };
+    conn.prepare_cached(sql)?
+        .query_map([ticket_id], |_| Ok(()))?
+        .for_each(drop);
+    Ok(())
+}
+
 /// Marks the ticket changed by `agent_id` at `at`.
 pub(crate) fn touch(conn: &Db, ticket_id: TicketId, agent_id: AgentId, at: i64) -> Result<()> {
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?

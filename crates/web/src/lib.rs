@@ -181,8 +181,15 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The change was made on a page that is out of date (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("too many failed sign-ins; try again in {0} minute(s)")]
     TooManyAttempts(u64),
+    /// The database is out of reach or every connection stayed busy (503): the
+    /// request may be tried again.
+    #[error("the database is busy or out of reach; try again in a moment")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -192,6 +199,8 @@ impl From<StoreError> for WebError {
         match e {
             StoreError::NotFound(m) => WebError::NotFound(m),
             StoreError::Invalid(m) => WebError::BadRequest(m),
+            StoreError::Conflict(m) => WebError::Conflict(m),
+            other if other.is_unavailable() => WebError::Unavailable(other.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -219,7 +228,9 @@ impl WebError {
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -230,6 +241,10 @@ impl WebError {
             WebError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 "something went wrong on the server; the details are in postdesk's log".into()
+            }
+            WebError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "request refused: the database is unavailable");
+                self.to_string()
             }
             other => other.to_string(),
         }
@@ -248,8 +263,18 @@ impl WebError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response
+        retry_later(status, response)
     }
+}
+
+/// A 503 says when to try again.
+fn retry_later(status: StatusCode, mut response: Response) -> Response {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
 }
 
 impl IntoResponse for WebError {
@@ -260,8 +285,24 @@ impl IntoResponse for WebError {
             other => {
                 let status = other.status();
                 let page = views::error_page(status, &other.public_message());
-                (status, axum::response::Html(page)).into_response()
+                retry_later(status, (status, axum::response::Html(page)).into_response())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_is_a_503_that_says_when_to_try_again() {
+        let error = WebError::from(StoreError::Busy("all 16 connections in use".into()));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let conflict = WebError::from(StoreError::Conflict("changed meanwhile".into()));
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
     }
 }

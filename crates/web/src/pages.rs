@@ -325,12 +325,37 @@ pub async fn note(
     Ok(back_to_ticket(id, "note"))
 }
 
+/// The ticket page's fields form: each field as submitted, and as the page showed it
+/// (`seen_…`, hidden). The form sends every field, so only those the agent changed
+/// are changes; each of those must still hold what the page showed, or the save is
+/// refused (409) instead of undoing a change someone made meanwhile (issue 15: two
+/// instances, two agents, one ticket).
 #[derive(Deserialize)]
 pub struct UpdateForm {
     status: Option<String>,
     priority: Option<String>,
     ticket_type: Option<String>,
     assignee: Option<String>,
+    seen_status: Option<String>,
+    seen_priority: Option<String>,
+    seen_ticket_type: Option<String>,
+    seen_assignee: Option<String>,
+}
+
+/// A submitted field against the value the page showed: `(change, seen)`. Without a
+/// shown value (an older page) the field is a change, unchecked.
+fn against_seen(
+    submitted: Option<String>,
+    seen: Option<String>,
+) -> (Option<Option<String>>, Option<Option<String>>) {
+    let Some(new) = submitted else {
+        return (None, None);
+    };
+    match seen {
+        Some(seen) if seen.trim() == new.trim() => (None, None),
+        Some(seen) => (Some(Some(new)), Some(Some(seen))),
+        None => (Some(Some(new)), None),
+    }
 }
 
 pub async fn update_ticket(
@@ -339,14 +364,25 @@ pub async fn update_ticket(
     Path(id): Path<TicketId>,
     CsrfForm(form): CsrfForm<UpdateForm>,
 ) -> Result<Redirect, WebError> {
+    let (status, seen_status) = against_seen(form.status, form.seen_status);
+    let (priority, seen_priority) = against_seen(form.priority, form.seen_priority);
+    let (ticket_type, seen_type) = against_seen(form.ticket_type, form.seen_ticket_type);
+    let (assignee, seen_assignee) = against_seen(form.assignee, form.seen_assignee);
     let update = FieldChanges {
-        status: form.status.map(Some),
-        priority: form.priority.map(Some),
-        ticket_type: form.ticket_type.map(Some),
-        assignee: form.assignee.map(Some),
+        status,
+        priority,
+        ticket_type,
+        assignee,
         ..FieldChanges::default()
     };
-    let events = state.desk(&agent).update(id, &update).await?;
+    let seen = FieldChanges {
+        status: seen_status,
+        priority: seen_priority,
+        ticket_type: seen_type,
+        assignee: seen_assignee,
+        ..FieldChanges::default()
+    };
+    let events = state.desk(&agent).update_seen(id, &update, &seen).await?;
     let done = if events.is_empty() {
         "unchanged"
     } else {

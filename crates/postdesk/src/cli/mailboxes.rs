@@ -7,7 +7,7 @@ use anyhow::bail;
 use postdesk_app::App;
 use postdesk_app::intake::Summary;
 use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox, MailboxControl, Pending};
-use postdesk_core::time::format_time;
+use postdesk_core::time::{format_time, format_time_seconds};
 // Every kind of mailbox (IMAP, Graph, Gmail) behind one face (issue 20).
 use postdesk_sources::any::AnyMailbox as Mailbox;
 
@@ -47,13 +47,23 @@ impl MailboxControl for ImapControl {
     }
 
     fn scan<'a>(&'a self, mailbox: &'a ConfiguredMailbox) -> Pending<'a, Result<Summary, String>> {
-        Box::pin(async move {
+        Box::pin(async move { scan_leased(&self.app, mailbox).await })
+    }
+}
+
+/// One scan of `mailbox` under its lease (so never beside the instance that serves
+/// it); the error in words.
+async fn scan_leased(app: &App, mailbox: &ConfiguredMailbox) -> Result<Summary, String> {
+    app.leases()
+        .once(mailbox, |fence| async move {
             Mailbox::from(mailbox)
-                .scan_once(&self.app)
+                .with_fence(fence)
+                .scan_once(app)
                 .await
                 .map_err(|e| e.to_string())
         })
-    }
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// Scans every active mailbox once, each on its own task so a broken one delays no other.
@@ -67,12 +77,11 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
         return Ok(());
     }
     let mut tasks = Vec::new();
-    for mailbox in &boxes {
-        let mailbox = Mailbox::from(mailbox);
+    for mailbox in boxes {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let result = mailbox.scan_once(&app).await;
-            (mailbox, result)
+            let result = scan_leased(&app, &mailbox).await;
+            (Mailbox::from(&mailbox), result)
         }));
     }
     let mut errors = 0;
@@ -160,11 +169,18 @@ pub async fn authorize(config_path: &Path, name: &str) -> anyhow::Result<()> {
 pub async fn status(config_path: &Path) -> anyhow::Result<()> {
     let (_, app) = super::open(config_path, None).await?;
     let statuses = app.store().mailbox_statuses().await?;
+    let (now_ms, leases) = app.store().leases().await?;
     if statuses.is_empty() {
         println!("No mailbox has been scanned yet.");
     }
     for s in statuses {
         println!("{} ({})", s.mailbox, s.helpdesk);
+        let lease = leases
+            .iter()
+            .find(|l| l.key.helpdesk == s.helpdesk && l.key.mailbox == s.mailbox);
+        if let Some(lease) = lease {
+            println!("  {}", lease_line(lease, now_ms));
+        }
         println!(
             "  last successful check: {}",
             s.last_success_at
@@ -181,4 +197,30 @@ pub async fn status(config_path: &Path) -> anyhow::Result<()> {
         println!("  mails processed: {}, failed: {}", s.processed, s.failed);
     }
     Ok(())
+}
+
+/// Who reads a mailbox: `read by HOLDER until TIME (lease N)`, or since when nobody.
+fn lease_line(lease: &postdesk_store::leases::LeaseRow, now_ms: i64) -> String {
+    let time = |ms: i64| format_time_seconds(ms.div_euclid(1000));
+    if lease.is_held(now_ms) {
+        format!(
+            "read by {} until {} (lease {}, renewed {})",
+            lease.holder,
+            time(lease.expires_ms),
+            lease.token,
+            time(lease.renewed_ms)
+        )
+    } else if let Some(released) = lease.released_ms {
+        format!(
+            "read by no instance: {} gave it back at {}",
+            lease.holder,
+            time(released)
+        )
+    } else {
+        format!(
+            "read by no instance: the lease of {} ran out at {}",
+            lease.holder,
+            time(lease.expires_ms)
+        )
+    }
 }

@@ -118,8 +118,10 @@ pub async fn open(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
             },
             helpdesk: None,
             parse: parse_options(),
+            fence: None,
         },
         delivery: config.outgoing.clone(),
+        leases: config.instances.leases(),
     };
     let mut app = App::new(store, registered, settings);
     if let Some(name) = helpdesk {

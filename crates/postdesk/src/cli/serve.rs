@@ -1,6 +1,17 @@
 //! `postdesk serve`: every active mailbox, the outbox sender, the deadlines' escalations
 //! and the web UI together, until SIGTERM or SIGINT (the signal is awaited by
 //! `postdesk demo` too).
+//!
+//! Several instances may serve one PostgreSQL database (issue 15). What each piece
+//! does so that it runs once across them:
+//! - mailboxes (IMAP, Graph, Gmail): each read under its lease, by one instance at a
+//!   time (`app::leases`), its batches fenced; given back on SIGTERM;
+//! - the outbox sender: claims due mails with `FOR UPDATE SKIP LOCKED` and a lease per
+//!   mail (`store::outbox`);
+//! - deadline escalations: timers claimed with `FOR UPDATE SKIP LOCKED` in the
+//!   transaction that queues their mail (`store::deadlines`);
+//! - the web UI: stateless; sessions, CSRF tokens and sign-in limits are rows
+//!   (`store::access`), so any instance answers any request.
 
 use std::path::Path;
 
@@ -23,21 +34,37 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
         None
     };
     let mut tasks = Vec::new();
-    for mailbox in &boxes {
-        let mailbox = postdesk_sources::any::AnyMailbox::from(mailbox);
+    let mailboxes = boxes.len();
+    // Alive, for the mailboxes' fair shares among instances.
+    let announce = {
         let app = app.clone();
         let stopped = stopped.clone();
-        tasks.push(tokio::spawn(
-            async move { mailbox.serve(&app, stopped).await },
-        ));
+        tokio::spawn(async move { app.leases().announce(stopped).await })
+    };
+    for configured in boxes {
+        let app = app.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            // Read only while this instance holds the mailbox's lease.
+            let leases = app.leases();
+            leases
+                .hold(&configured, mailboxes, stopped, |fence, stop| {
+                    let mailbox =
+                        postdesk_sources::any::AnyMailbox::from(&configured).with_fence(fence);
+                    let app = app.clone();
+                    async move { mailbox.serve(&app, stop).await }
+                })
+                .await
+        }));
     }
     let outbox = tokio::spawn(app.outbox().sender(stopped.clone()));
     // Deadlines (issue 18): warnings and breaches, each sent once across instances.
     let escalations = tokio::spawn(app.deadlines().runner(stopped.clone()));
-    tracing::info!(mailboxes = tasks.len(), "serving");
+    tracing::info!(mailboxes = tasks.len(), instance = %app.instance(), "serving");
     eprintln!(
-        "postdesk: serving {} mailbox(es); stop with Ctrl-C or SIGTERM",
-        tasks.len()
+        "postdesk: serving {} mailbox(es) as instance {}; stop with Ctrl-C or SIGTERM",
+        tasks.len(),
+        app.instance()
     );
     wait_for_signal().await?;
     eprintln!("postdesk: stopping after the mail in hand");
@@ -47,6 +74,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     }
     outbox.await?;
     escalations.await?;
+    announce.await?;
     if let Some(web) = web {
         web.await?.context("the web UI stopped with an error")?;
     }

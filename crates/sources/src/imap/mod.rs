@@ -16,6 +16,7 @@ use postdesk_app::mailboxes::ConfiguredMailbox;
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
+use postdesk_store::leases::LeaseFence;
 
 pub use connect::{Session, TIMEOUT};
 
@@ -56,6 +57,11 @@ impl From<postdesk_credentials::CredentialError> for ImapError {
 }
 
 impl ImapError {
+    /// Another instance took the mailbox's lease over: stop reading it.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Pipeline(p) if p.is_lease_lost())
+    }
+
     /// Worth retrying soon (the server or network), as opposed to configuration.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -121,6 +127,13 @@ pub struct Mailbox {
     /// Position of the helpdesk in the App's helpdesks: every mail of this mailbox goes there.
     pub helpdesk_index: usize,
     pub settings: MailboxSettings,
+    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
+    /// only while it holds (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
+    /// An error that could not be recorded as the mailbox's health when it happened
+    /// (the database itself was away): recorded with the next result, so that
+    /// `status` shows it.
+    unrecorded: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl From<&ConfiguredMailbox> for Mailbox {
@@ -129,6 +142,8 @@ impl From<&ConfiguredMailbox> for Mailbox {
             helpdesk: configured.helpdesk.clone(),
             helpdesk_index: configured.helpdesk_index,
             settings: configured.settings.clone(),
+            fence: None,
+            unrecorded: Default::default(),
         }
     }
 }
@@ -153,7 +168,26 @@ impl Mailbox {
     }
 
     async fn record(&self, app: &App, result: &Result<Summary, ImapError>) {
+        if let Err(e) = result
+            && e.is_lease_lost()
+        {
+            return; // not this mailbox's health: another instance reads it now
+        }
         let store = app.store();
+        let pending = self
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(error) = &pending
+            && store
+                .mailbox_failed(&self.helpdesk, &self.name(), error)
+                .await
+                .is_err()
+        {
+            self.keep_unrecorded(pending);
+            return;
+        }
         let outcome = match result {
             Ok(s) => {
                 store
@@ -168,7 +202,14 @@ impl Mailbox {
         };
         if let Err(e) = outcome {
             tracing::warn!(mailbox = %self.name(), error = %e, "cannot record the mailbox status");
+            if let Err(error) = result {
+                self.keep_unrecorded(Some(error.to_string()));
+            }
         }
+    }
+
+    fn keep_unrecorded(&self, error: Option<String>) {
+        *self.unrecorded.lock().unwrap_or_else(|e| e.into_inner()) = error;
     }
 
     /// Scans every configured folder on an open session.
@@ -249,6 +290,7 @@ impl Mailbox {
             let pipeline = app
                 .intake()
                 .with_helpdesk(self.helpdesk_index)
+                .with_fence(self.fence.clone())
                 .with_batch_size(FETCH_BATCH);
             let mut raw_rx = raw_rx;
             // Read on the pipeline's own reader thread, where blocking is fine.

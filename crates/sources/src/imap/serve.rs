@@ -19,6 +19,10 @@ impl Mailbox {
         while !*shutdown.borrow() {
             match self.serve_session(app, &mut shutdown).await {
                 Ok(()) => return,
+                Err(e) if e.is_lease_lost() => {
+                    tracing::info!(mailbox = %self.name(), "another instance took the mailbox over");
+                    return;
+                }
                 Err(e) => {
                     let wait = if e.is_transient() {
                         backoff

@@ -16,6 +16,9 @@ use postgres::{Client, NoTls, Statement};
 use super::Param;
 use crate::{Result, StoreError};
 
+/// How long opening a connection may take (unless the URL says `connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Statements kept prepared per connection; beyond, the cache starts again.
 const CACHED_STATEMENTS: usize = 256;
 
@@ -38,8 +41,14 @@ impl Drop for PgConn {
 }
 
 impl PgConn {
+    /// Connects, giving up after [`CONNECT_TIMEOUT`] unless the URL sets its own
+    /// `connect_timeout`: an unreachable server is an error, never a hang.
     pub(crate) fn connect(url: &str) -> Result<Self> {
-        let client = off_runtime(|| Client::connect(url, NoTls))?;
+        let mut config: postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let client = off_runtime(|| config.connect(NoTls))?;
         Ok(Self {
             client: RefCell::new(Some(client)),
             statements: RefCell::default(),
@@ -163,6 +172,8 @@ pub(crate) fn numbered(sql: &str) -> String {
 pub(crate) struct Pool {
     url: String,
     size: usize,
+    /// How long a caller waits for a connection when all are in use.
+    wait: Duration,
     state: Mutex<PoolState>,
     returned: Condvar,
 }
@@ -184,9 +195,15 @@ impl Pool {
     const WAIT: Duration = Duration::from_secs(10);
 
     pub(crate) fn new(url: &str, size: usize) -> Self {
+        Self::waiting(url, size, Self::WAIT)
+    }
+
+    /// A pool whose callers wait at most `wait` for a connection.
+    pub(crate) fn waiting(url: &str, size: usize, wait: Duration) -> Self {
         Self {
             url: url.to_string(),
             size,
+            wait,
             state: Mutex::default(),
             returned: Condvar::new(),
         }
@@ -213,14 +230,14 @@ impl Pool {
             }
             let (next, timeout) = self
                 .returned
-                .wait_timeout(state, Self::WAIT)
+                .wait_timeout(state, self.wait)
                 .map_err(|_| poisoned())?;
             state = next;
             if timeout.timed_out() && state.idle.is_empty() && state.open >= self.size {
                 return Err(StoreError::Busy(format!(
-                    "all {} database connections stayed in use for {} s",
+                    "all {} database connections stayed in use for {:.1} s",
                     self.size,
-                    Self::WAIT.as_secs()
+                    self.wait.as_secs_f64()
                 )));
             }
         }
@@ -254,7 +271,34 @@ fn poisoned() -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::numbered;
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_answers_busy_after_its_wait_and_recovers() {
+        let server = postdesk_testkit::postgres::PostgresServer::shared().unwrap();
+        let pool = Pool::waiting(&server.url(), 1, Duration::from_millis(300));
+        let held = pool.take().unwrap();
+        let started = std::time::Instant::now();
+        let refused = pool.take().err().expect("no second connection");
+        assert!(matches!(refused, StoreError::Busy(_)), "{refused}");
+        assert!(refused.is_unavailable());
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5));
+        pool.give_back(held);
+        assert!(
+            pool.take().is_ok(),
+            "a connection given back is taken again"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error_that_says_so() {
+        let port = postdesk_testkit::free_port();
+        let error = PgConn::connect(&format!("postgres://postgres@127.0.0.1:{port}/x"))
+            .err()
+            .expect("nothing listens there");
+        assert!(error.is_unavailable(), "{error}");
+    }
 
     #[test]
     fn placeholders_are_numbered_the_postgres_way() {

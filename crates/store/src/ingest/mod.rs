@@ -25,6 +25,7 @@ use crate::contacts;
 use crate::entries::insert_event;
 use crate::entries::{IncomingEntry, insert_incoming};
 pub use crate::incoming::{IncomingMail, IngestReport, Outcome, StoredAttachment};
+use crate::leases::LeaseFence;
 use crate::ledger::{self, LedgerIndex, LedgerRow};
 use crate::tickets::{insert_participants, insert_ticket, participant_addresses};
 use crate::writer::{WriteTx, Writer};
@@ -47,15 +48,21 @@ pub struct Batch<'c> {
 impl Writer {
     /// A group transaction for `mails`, holding the write lock from its start so
     /// what it reads stays true until it commits. `careful` puts each mail in its
-    /// own savepoint; use it to redo a batch that failed without.
+    /// own savepoint; use it to redo a batch that failed without. With a `fence`
+    /// (mail from a leased mailbox) it fails with [`crate::StoreError::LeaseLost`]
+    /// before anything is written unless the lease is still held under it.
     pub fn begin_batch<'c>(
         &'c mut self,
         helpdesks: &[RegisteredHelpdesk],
         careful: bool,
         mails: &[&IncomingMail],
+        fence: Option<&LeaseFence>,
     ) -> Result<Batch<'c>> {
         let tx = self.intake_transaction()?;
         let db = tx.db();
+        if let Some(fence) = fence {
+            crate::leases::check_fence(&db, fence)?;
+        }
         let agents = crate::access::agent_emails(&db)?;
         let ledger = LedgerIndex::read(&db, mails)?;
         let known = Known::read(&db, helpdesks, mails)?;

@@ -83,6 +83,8 @@ mod contacts;
 mod deadlines;
 mod desk;
 mod ingest;
+// Mailbox leases across instances (issue 15).
+mod leases;
 mod ledger;
 mod mailbox_sync;
 mod mailboxes;
@@ -248,7 +250,7 @@ fn apply(
     careful: bool,
 ) -> postdesk_store::Result<Vec<IngestReport>> {
     let mails: Vec<&IncomingMail> = jobs.iter().map(|(m, _)| m).collect();
-    let mut batch = writer.begin_batch(helpdesks, careful, &mails)?;
+    let mut batch = writer.begin_batch(helpdesks, careful, &mails, None)?;
     let reports = jobs
         .iter()
         .map(|(mail, retry_of)| batch.ingest(helpdesks, mail, *retry_of))

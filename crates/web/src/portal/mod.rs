@@ -175,11 +175,11 @@ impl From<WebError> for PageError {
             WebError::SignIn | WebError::Unauthorized => PageError::SignIn,
             WebError::NotFound(m) => PageError::NotFound(m),
             WebError::Forbidden(m) => PageError::Forbidden(m),
-            WebError::BadRequest(m) => PageError::BadRequest(m),
+            WebError::BadRequest(m) | WebError::Conflict(m) => PageError::BadRequest(m),
             WebError::TooManyAttempts(minutes) => PageError::TooMany(format!(
                 "too many failed sign-ins; try again in {minutes} minute(s)"
             )),
-            WebError::Internal(m) => PageError::Internal(m),
+            WebError::Internal(m) | WebError::Unavailable(m) => PageError::Internal(m),
         }
     }
 }
