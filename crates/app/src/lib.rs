@@ -38,6 +38,8 @@
 //!   escalation runner of `serve`.
 //! - [`interventions`]: work linked to a ticket, prefilled from a template, closing its
 //!   ticket when the settings say so.
+//! - [`metrics`]: the process's series for Prometheus, and the database's gauges read
+//!   at each scrape.
 //! - [`portal`]: the customer portal: sign-in links, what a contact reads, tickets
 //!   opened and answered by contacts.
 
@@ -48,6 +50,8 @@ pub mod intake;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
 pub mod mailboxes;
+// Issue 19: the series of /metrics.
+pub mod metrics;
 pub mod outbox;
 // Issue 17: the customer portal and agents' notifications in the app.
 pub mod notifications;
@@ -71,6 +75,7 @@ struct Parts {
     // An Arc of its own: the pipeline hands it to its preparing threads.
     helpdesks: Arc<[RegisteredHelpdesk]>,
     settings: Settings,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// How the App takes mail in and sends mail out.
@@ -87,10 +92,13 @@ pub struct UnknownHelpdesk(pub String);
 impl App {
     /// `helpdesks` as the store registered them, in the configuration's order.
     pub fn new(store: Store, helpdesks: Vec<RegisteredHelpdesk>, settings: Settings) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
+        metrics::observe_store(&store, &metrics);
         Self(Arc::new(Parts {
             store,
             helpdesks: helpdesks.into(),
             settings,
+            metrics,
         }))
     }
 
@@ -125,5 +133,10 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// This process's metrics (`/metrics`).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
     }
 }

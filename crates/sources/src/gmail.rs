@@ -267,6 +267,10 @@ impl GmailMailbox {
             return Ok(Summary::default());
         }
         let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        session
+            .app
+            .metrics()
+            .count_mails(&self.helpdesk, &self.name(), &processed);
         self.settle(session, labels, &id_of, &processed, targets)
             .await?;
         Ok(summary)

@@ -292,6 +292,10 @@ impl GraphMailbox {
             return Ok(Summary::default());
         }
         let (summary, processed) = api::intake(session.app, self.helpdesk_index, mails).await?;
+        session
+            .app
+            .metrics()
+            .count_mails(&self.helpdesk, &self.name(), &processed);
         self.settle(session, folders, &id_of, &processed, targets)
             .await?;
         Ok(summary)

@@ -8,6 +8,7 @@ pub mod oauth;
 pub mod serve;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use postdesk_app::App;
@@ -236,9 +237,11 @@ impl Mailbox {
             .filter(|uid| *uid >= first_uid)
             .collect();
         uids.sort_unstable();
-        if uids.is_empty() {
+        let Some(&oldest) = uids.first() else {
+            self.set_lag(app, Duration::ZERO);
             return Ok((Summary::default(), uid_next));
-        }
+        };
+        self.note_lag(session, app, folder, oldest).await;
         // One pipeline run for the whole folder, fed as mails are fetched, so that
         // fetching, parsing and writing overlap all the time. Each batch is settled
         // (moved) as soon as it is committed, between the fetches of the next ones.
@@ -288,7 +291,37 @@ impl Mailbox {
             self.settle(session, app, folders, &scanned, &batch).await?;
         }
         let total = run.await.map_err(join_error)??;
+        self.set_lag(app, Duration::ZERO);
         Ok((total, uid_next))
+    }
+
+    /// The metrics' lag: how long the oldest mail waiting (the lowest UID) has been in
+    /// the folder, by the server's INTERNALDATE. A server that does not say leaves the
+    /// gauge as it was; an error here shows in the next command, which reports it.
+    async fn note_lag(&self, session: &mut Session, app: &App, folder: &str, uid: u32) {
+        let Ok(stream) = timed(
+            &format!("UID FETCH INTERNALDATE in {folder}"),
+            session.uid_fetch(uid.to_string(), "(UID INTERNALDATE)"),
+        )
+        .await
+        else {
+            return;
+        };
+        let Ok(fetches) = timed("UID FETCH", stream.try_collect::<Vec<_>>()).await else {
+            return;
+        };
+        if let Some(arrived) = fetches.iter().find_map(|f| f.internal_date()) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let age = (now - arrived.timestamp()).max(0) as u64;
+            self.set_lag(app, Duration::from_secs(age));
+        }
+    }
+
+    fn set_lag(&self, app: &App, lag: Duration) {
+        app.metrics()
+            .set_mailbox_lag(&self.helpdesk, &self.name(), lag);
     }
 
     /// With its batch committed, each mail leaves its folder: failures to the
@@ -307,6 +340,8 @@ impl Mailbox {
             validity,
             uid_of,
         } = *scanned;
+        app.metrics()
+            .count_mails(&self.helpdesk, &self.name(), batch);
         let (mut failed, mut done) = (Vec::new(), Vec::new());
         // Mails an `ignore` rule sends to a folder of its own.
         let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
