@@ -112,6 +112,16 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     )
 }
 
+/// A socket where systemd would listen, and its path for `NOTIFY_SOCKET`.
+fn notify_socket(desk: &Desk) -> (UnixDatagram, PathBuf) {
+    let path = desk.path("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    (socket, path)
+}
+
 /// The next datagram systemd would have been sent (within 20 s).
 fn next_notification(socket: &UnixDatagram) -> String {
     let mut buffer = [0; 4096];
@@ -124,11 +134,7 @@ fn next_notification(socket: &UnixDatagram) -> String {
 #[test]
 fn serve_tells_systemd_it_is_ready_pings_the_watchdog_and_drains_on_sigterm() {
     let desk = Desk::new("");
-    let socket_path = desk.path("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let (socket, socket_path) = notify_socket(&desk);
     let (mut served, port) = Served::start(
         &desk,
         &[],
@@ -178,11 +184,7 @@ fn serve_tells_systemd_it_is_ready_pings_the_watchdog_and_drains_on_sigterm() {
 #[test]
 fn serve_without_a_watchdog_sends_no_pings() {
     let desk = Desk::new("");
-    let socket_path = desk.path("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let (socket, socket_path) = notify_socket(&desk);
     let (mut served, _) = Served::start(
         &desk,
         &[],
