@@ -10,7 +10,8 @@
 //! the failed queue, each mailbox's last successful check; so they are true whichever
 //! process (serve, cron's `scan`, the MTA's `deliver`) changed them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postdesk_pipeline::Processed;
@@ -81,6 +82,9 @@ pub struct Metrics {
     requests: Histograms<RouteLabels>,
     connection_waits: Histograms<ConnectionLabels>,
     mailbox_lag: Family<MailboxLabels, Gauge>,
+    /// Per mailbox, when the oldest mail waiting arrived (Unix seconds; `None`: none
+    /// waits): the lag is counted from it at each scrape, so it grows while mail is stuck.
+    waiting_since: Mutex<HashMap<MailboxLabels, Option<i64>>>,
     mailbox_success_age: Family<MailboxLabels, Gauge>,
     outbox: Family<OutboxLabels, Gauge>,
     outbox_oldest_age: Gauge,
@@ -127,7 +131,7 @@ impl Metrics {
         let mailbox_lag = Family::default();
         registry.register(
             "mailbox_lag_seconds",
-            "Age of the oldest mail found waiting in the mailbox and not yet committed (0 when none waits)",
+            "Age of the oldest mail found waiting in the mailbox and not yet committed (0 when none waits; IMAP)",
             mailbox_lag.clone(),
         );
         let mailbox_success_age = Family::default();
@@ -166,6 +170,7 @@ impl Metrics {
             requests,
             connection_waits,
             mailbox_lag,
+            waiting_since: Mutex::default(),
             mailbox_success_age,
             outbox,
             outbox_oldest_age,
@@ -189,14 +194,17 @@ impl Metrics {
         }
     }
 
-    /// Sets the age of the oldest mail waiting in a mailbox (zero: none waits).
-    pub fn set_mailbox_lag(&self, helpdesk: &str, mailbox: &str, lag: Duration) {
-        self.mailbox_lag
-            .get_or_create(&MailboxLabels {
-                helpdesk: helpdesk.to_string(),
-                mailbox: mailbox.to_string(),
-            })
-            .set(lag.as_secs() as i64);
+    /// When the oldest mail waiting in a mailbox arrived (Unix seconds), or `None` once
+    /// none waits: `postdesk_mailbox_lag_seconds` counts from it.
+    pub fn set_mailbox_waiting_since(&self, helpdesk: &str, mailbox: &str, arrived: Option<i64>) {
+        let labels = MailboxLabels {
+            helpdesk: helpdesk.to_string(),
+            mailbox: mailbox.to_string(),
+        };
+        self.waiting_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(labels, arrived);
     }
 
     /// One HTTP request answered: `route` is the matched template (`/tickets/{id}`),
@@ -225,11 +233,20 @@ impl Metrics {
     /// (its gauges keep the values last read); the process's own series are still there.
     pub async fn render(&self, store: &Store) -> String {
         let _one_at_a_time = self.scrape.lock().await;
+        let now = postdesk_store::now();
+        for (labels, since) in self
+            .waiting_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let lag = since.map_or(0, |at| (now - at).max(0));
+            self.mailbox_lag.get_or_create(labels).set(lag);
+        }
         self.outbox.clear();
         self.mailbox_success_age.clear();
         match store.operations_gauges().await {
             Ok(gauges) => {
-                let now = postdesk_store::now();
                 self.database_up.set(1);
                 for (status, value) in [
                     ("queued", gauges.outbox_queued),

@@ -79,11 +79,6 @@ impl Store {
         self.read(move |conn| conn.prepare("VACUUM INTO ?1")?.execute([dest]).map(drop))
             .await
     }
-
-    /// Whether the store is a SQLite file (the one engine `postdesk backup` copies).
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self.backend(), Backend::Sqlite { .. })
-    }
 }
 
 /// The SQLite file a `database_url` names; an error for PostgreSQL (with

@@ -148,3 +148,32 @@ async fn request_latency_is_recorded_by_route_template_not_by_path() {
     assert!(text.contains("postdesk_database_up 1"), "{text}");
     assert!(text.contains("postdesk_failed_queue_mails 0"), "{text}");
 }
+
+#[tokio::test]
+async fn mailbox_lag_grows_while_mail_waits_and_drops_to_zero_once_it_is_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postdesk.db").display());
+    let (app, _web) = app_on(&url, dir.path()).await;
+    let metrics = app.metrics();
+    let lag = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(r#"postdesk_mailbox_lag_seconds{helpdesk="Support",mailbox="inbox"}"#)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|n| n.parse::<i64>().unwrap())
+    };
+    assert_eq!(lag(&metrics.render(app.store()).await), None);
+    let arrived = postdesk_store::now() - 120;
+    metrics.set_mailbox_waiting_since("Support", "inbox", Some(arrived));
+    let first = lag(&metrics.render(app.store()).await).unwrap();
+    assert!((120..130).contains(&first), "{first}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = lag(&metrics.render(app.store()).await).unwrap();
+    assert!(
+        later > first,
+        "counted at each scrape: {first} then {later}"
+    );
+    metrics.set_mailbox_waiting_since("Support", "inbox", None);
+    assert_eq!(lag(&metrics.render(app.store()).await), Some(0));
+}

@@ -69,11 +69,11 @@ struct FileEntry {
 }
 
 pub async fn backup(config_path: &Path, args: BackupArgs) -> anyhow::Result<()> {
+    // Refused before connecting: a PostgreSQL that does not answer gets the same advice.
+    backup::sqlite_file(&Config::load(config_path)?.database_url)
+        .map_err(|e| anyhow::anyhow!("{e} (see \"Backup and restore\" in the README)"))?;
     let (config, app) = super::open(config_path, None).await?;
     let store = app.store();
-    if !store.is_sqlite() {
-        bail!("{POSTGRES_BACKUP_HINT} (see \"Backup and restore\" in the README)");
-    }
     let dest = args.dest;
     if dest.exists() && !is_empty_dir(&dest)? {
         bail!(

@@ -8,7 +8,6 @@ pub mod oauth;
 pub mod serve;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use futures::TryStreamExt;
 use postdesk_app::App;
@@ -238,7 +237,7 @@ impl Mailbox {
             .collect();
         uids.sort_unstable();
         let Some(&oldest) = uids.first() else {
-            self.set_lag(app, Duration::ZERO);
+            self.set_waiting_since(app, None);
             return Ok((Summary::default(), uid_next));
         };
         self.note_lag(session, app, folder, oldest).await;
@@ -291,13 +290,13 @@ impl Mailbox {
             self.settle(session, app, folders, &scanned, &batch).await?;
         }
         let total = run.await.map_err(join_error)??;
-        self.set_lag(app, Duration::ZERO);
+        self.set_waiting_since(app, None);
         Ok((total, uid_next))
     }
 
-    /// The metrics' lag: how long the oldest mail waiting (the lowest UID) has been in
-    /// the folder, by the server's INTERNALDATE. A server that does not say leaves the
-    /// gauge as it was; an error here shows in the next command, which reports it.
+    /// For the metrics' lag: when the oldest mail waiting (the lowest UID) arrived in the
+    /// folder, by the server's INTERNALDATE. A server that does not say leaves it as it
+    /// was; an error here shows in the next command, which reports it.
     async fn note_lag(&self, session: &mut Session, app: &App, folder: &str, uid: u32) {
         let Ok(stream) = timed(
             &format!("UID FETCH INTERNALDATE in {folder}"),
@@ -311,17 +310,13 @@ impl Mailbox {
             return;
         };
         if let Some(arrived) = fetches.iter().find_map(|f| f.internal_date()) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let age = (now - arrived.timestamp()).max(0) as u64;
-            self.set_lag(app, Duration::from_secs(age));
+            self.set_waiting_since(app, Some(arrived.timestamp()));
         }
     }
 
-    fn set_lag(&self, app: &App, lag: Duration) {
+    fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
         app.metrics()
-            .set_mailbox_lag(&self.helpdesk, &self.name(), lag);
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
     }
 
     /// With its batch committed, each mail leaves its folder: failures to the
