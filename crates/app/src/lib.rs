@@ -39,6 +39,8 @@
 //!   escalation runner of `serve`.
 //! - [`interventions`]: work linked to a ticket, prefilled from a template, closing its
 //!   ticket when the settings say so.
+//! - [`metrics`]: the process's series for Prometheus, and the database's gauges read
+//!   at each scrape.
 //! - [`portal`]: the customer portal: sign-in links, what a contact reads, tickets
 //!   opened and answered by contacts.
 
@@ -51,6 +53,8 @@ pub mod leases;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
 pub mod mailboxes;
+// Issue 19: the series of /metrics.
+pub mod metrics;
 pub mod outbox;
 // Issue 17: the customer portal and agents' notifications in the app.
 pub mod notifications;
@@ -76,6 +80,7 @@ struct Parts {
     settings: Settings,
     /// This process among the instances sharing the database (leases' holder).
     instance: leases::InstanceId,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// How the App takes mail in and sends mail out.
@@ -94,11 +99,14 @@ pub struct UnknownHelpdesk(pub String);
 impl App {
     /// `helpdesks` as the store registered them, in the configuration's order.
     pub fn new(store: Store, helpdesks: Vec<RegisteredHelpdesk>, settings: Settings) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
+        metrics::observe_store(&store, &metrics);
         Self(Arc::new(Parts {
             store,
             helpdesks: helpdesks.into(),
             settings,
             instance: leases::InstanceId::of_this_process(),
+            metrics,
         }))
     }
 
@@ -138,5 +146,10 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// This process's metrics (`/metrics`).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
     }
 }

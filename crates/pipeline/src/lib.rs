@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postdesk_core::{MailSource, RawMail};
-use postdesk_mail::ParseOptions;
+use postdesk_mail::{Classification, ParseOptions};
 use postdesk_store::leases::LeaseFence;
 use postdesk_store::{
     IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Store, StoreError, Writer,
@@ -70,6 +70,8 @@ impl Default for Options {
 pub struct Processed {
     pub source: MailSource,
     pub location: String,
+    /// What the mail was found to be (normal, auto-reply, bounce…), for the metrics.
+    pub classification: Classification,
     pub report: IngestReport,
 }
 
@@ -411,6 +413,7 @@ impl Pipeline {
             processed.push(Processed {
                 source: mail.source,
                 location: mail.location.clone(),
+                classification: mail.classification,
                 report,
             });
         }

@@ -39,6 +39,9 @@ struct ConfigFile {
     /// `[instances]`: how several `serve` instances share the mailboxes.
     #[serde(default)]
     instances: InstancesConfig,
+    /// `[metrics]`: where `postdesk serve` answers Prometheus (issue 19).
+    #[serde(default)]
+    metrics: MetricsConfig,
     /// The umask for the files postdesk creates (octal, e.g. "027"); none: "077", so
     /// the data folder is 0700 and its files 0600 (they hold password hashes, raw mail
     /// and OAuth tokens).
@@ -129,6 +132,16 @@ impl WebConfig {
     }
 }
 
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address and port of `/metrics` (Prometheus text format), a listener of its own
+    /// that asks for no sign-in: keep it where only the monitoring reaches. None: no
+    /// metrics listener.
+    pub listen: Option<String>,
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -159,6 +172,7 @@ pub struct Config {
     pub outgoing: DeliverySettings,
     pub web: WebConfig,
     pub instances: InstancesConfig,
+    pub metrics: MetricsConfig,
     /// The umask files are created with (see [`Config::apply_umask`]).
     pub umask: u32,
 }
@@ -302,6 +316,17 @@ impl Config {
             )
             .located(text));
         }
+        if let Some(listen) = &file.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigIssue::new(
+                "metrics.listen",
+                format!(
+                    "`{listen}` is not an address and port, like \"127.0.0.1:9187\" or \"[::1]:9187\""
+                ),
+            )
+            .located(text));
+        }
         if let Err(issue) = file.outgoing.check() {
             return Err(issue.within("outgoing").located(text));
         }
@@ -364,6 +389,7 @@ impl Config {
             outgoing: file.outgoing,
             web: file.web,
             instances,
+            metrics: file.metrics,
             umask,
         })
     }

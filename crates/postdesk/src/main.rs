@@ -29,6 +29,16 @@ struct Args {
     /// Configuration file [default: ./postdesk.toml]
     #[arg(long, global = true, env = "POSTDESK_CONFIG")]
     config: Option<PathBuf>,
+    /// How log lines look: `text` for people, `json` (one object a line) for log
+    /// shippers. The level is `POSTDESK_LOG` (default `warn`).
+    #[arg(
+        long,
+        global = true,
+        env = "POSTDESK_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: cli::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,6 +96,11 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Copy the store while postdesk runs: a consistent SQLite copy, the attachments and
+    /// a manifest of their SHA-256 hashes and counts, into the new folder DEST.
+    Backup(cli::backup::BackupArgs),
+    /// Put a backup back (into an empty data folder), checking every hash and count first.
+    Restore(cli::backup::RestoreArgs),
     /// The database: `db migrate` brings its schema up to date.
     #[command(subcommand)]
     Db(DbCommand),
@@ -132,13 +147,7 @@ enum MailboxesCommand {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("POSTDESK_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    cli::logs::init(args.log_format);
     let config_path = args
         .config
         .unwrap_or_else(|| PathBuf::from("postdesk.toml"));
@@ -180,6 +189,8 @@ fn main() -> ExitCode {
                 cli::mailboxes::authorize(&config_path, &name).await
             }
             Command::Serve { listen } => cli::serve::serve(&config_path, listen.as_deref()).await,
+            Command::Backup(backup) => cli::backup::backup(&config_path, backup).await,
+            Command::Restore(restore) => cli::backup::restore(&config_path, restore).await,
             Command::Db(DbCommand::Migrate) => cli::migrate(&config_path).await,
             Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,

@@ -273,6 +273,10 @@ impl GmailMailbox {
         }
         let (summary, processed) =
             api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+        session
+            .app
+            .metrics()
+            .count_mails(&self.helpdesk, &self.name(), &processed);
         self.settle(session, labels, &id_of, &processed, targets)
             .await?;
         Ok(summary)

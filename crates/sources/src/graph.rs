@@ -298,6 +298,10 @@ impl GraphMailbox {
         }
         let (summary, processed) =
             api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+        session
+            .app
+            .metrics()
+            .count_mails(&self.helpdesk, &self.name(), &processed);
         self.settle(session, folders, &id_of, &processed, targets)
             .await?;
         Ok(summary)

@@ -18,12 +18,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha384};
 
 use crate::engine::postgres::Pool;
 use crate::engine::{Db, Dialect, OptionalExtension, connect_sqlite as connect, params};
+use crate::operations::ConnectionUse;
 use crate::{Result, Store, StoreError};
 
 /// One migration: its name (the file's, which starts with its version) and SQL.
@@ -358,13 +360,17 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || match store.backend() {
             Backend::Sqlite { file, readers } => {
+                let asked = Instant::now();
                 let conn = readers.take(file)?;
+                store.waits.note(ConnectionUse::Read, asked);
                 let result = work(&Db::sqlite(&conn));
                 readers.give_back(conn);
                 result
             }
             Backend::Postgres { pool } => {
+                let asked = Instant::now();
                 let conn = pool.take()?;
+                store.waits.note(ConnectionUse::Read, asked);
                 let result = work(&Db::postgres(&conn));
                 pool.give_back(conn);
                 result

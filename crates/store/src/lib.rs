@@ -29,6 +29,9 @@ pub mod outbox;
 pub mod portal;
 // Issue 17: agents' notifications inside the app.
 pub mod notifications;
+// Issue 19: readiness, the gauges of /metrics, connection waits, backups.
+pub mod backup;
+pub mod operations;
 pub mod read;
 mod rules;
 mod simulate;
@@ -163,6 +166,7 @@ pub struct RegisteredHelpdesk {
 pub struct Store {
     backend: Arc<db::Backend>,
     data_dir: PathBuf,
+    waits: operations::ConnectionWaits,
 }
 
 impl Store {
@@ -194,6 +198,7 @@ impl Store {
         let store = Self {
             backend: Arc::new(backend),
             data_dir: data_dir.to_path_buf(),
+            waits: operations::ConnectionWaits::default(),
         };
         Ok((store, versions))
     }

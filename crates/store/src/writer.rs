@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::db::Backend;
 use crate::engine::Db;
 use crate::engine::postgres::{PgConn, Pool};
+use crate::operations::ConnectionUse;
 use crate::{Result, Store, StoreError};
 
 /// A connection of its own to the database file, for one thread at a time.
@@ -212,8 +213,10 @@ impl Store {
     {
         let store = self.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let asked = Instant::now();
             let mut writer = store.writer()?;
             let tx = writer.transaction()?;
+            store.waits.note(ConnectionUse::Write, asked);
             let value = work(&tx.db())?;
             tx.commit()?;
             Ok(value)

@@ -26,6 +26,8 @@ mod files;
 mod interventions;
 pub mod model;
 mod openapi;
+// Issue 19: /healthz, /readyz, request latency and the /metrics listener.
+pub mod operations;
 mod pages;
 // Issue 17: the customer portal at /portal (its own routes, sessions and pages).
 pub mod portal;
@@ -122,6 +124,10 @@ pub fn router(state: AppState) -> Router {
             router.route(route.path, route.handler)
         })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            operations::track_requests,
+        ))
         .with_state(state)
 }
 

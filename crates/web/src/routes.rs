@@ -6,13 +6,14 @@ use axum::routing::{MethodRouter, get, patch, post, put};
 
 use axum::extract::DefaultBodyLimit;
 
-use crate::{AppState, api, deadlines, files, interventions, openapi, pages, portal};
+use crate::{AppState, api, deadlines, files, interventions, openapi, operations, pages, portal};
 
 pub struct Route {
     pub method: Method,
     /// Axum path syntax; `{id}`-style parameters.
     pub path: &'static str,
-    /// Reachable without signing in (only the sign-in page and its style sheet).
+    /// Reachable without signing in (only the sign-in page, its style sheet and the
+    /// health probes).
     pub public: bool,
     pub handler: MethodRouter<AppState>,
 }
@@ -48,6 +49,9 @@ pub fn table() -> Vec<Route> {
         public(M::GET, "/login", get(pages::login_form)),
         public(M::POST, "/login", post(pages::login)),
         public(M::GET, "/static/app.css", get(files::stylesheet)),
+        // Issue 19: for load balancers, orchestrators and monitoring.
+        public(M::GET, "/healthz", get(operations::healthz)),
+        public(M::GET, "/readyz", get(operations::readyz)),
         route(M::POST, "/logout", post(pages::logout)),
         route(M::GET, "/", get(pages::home)),
         route(M::GET, "/tickets", get(pages::tickets)),

@@ -274,7 +274,9 @@ async fn every_route_but_sign_in_needs_a_session_or_token() {
         [
             (Method::GET, "/login"),
             (Method::POST, "/login"),
-            (Method::GET, "/static/app.css")
+            (Method::GET, "/static/app.css"),
+            (Method::GET, "/healthz"),
+            (Method::GET, "/readyz")
         ]
     );
     for route in table.iter().filter(|r| !r.public) {

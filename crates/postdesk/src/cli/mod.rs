@@ -2,6 +2,8 @@
 //! configuration (the application layer, `postdesk-app`).
 
 pub mod agents;
+// Issue 19: `backup` and `restore`.
+pub mod backup;
 // Deadlines: `tickets show` lines and `tickets set-deadline` (issue 18).
 pub mod deadlines;
 pub mod deliver;
@@ -9,11 +11,15 @@ pub mod failed;
 pub mod import;
 // Interventions linked to tickets (issue 18).
 pub mod interventions;
+// Issue 19: text or JSON log lines, and serve's status lines.
+pub mod logs;
 pub mod mailboxes;
 pub mod outbox;
 pub mod queue;
 pub mod rules;
 pub mod serve;
+// Issue 19: readiness and watchdog for systemd (`Type=notify`).
+pub mod systemd;
 pub mod tickets;
 pub mod web;
 

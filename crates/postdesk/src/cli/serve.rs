@@ -1,6 +1,11 @@
-//! `postdesk serve`: every active mailbox, the outbox sender, the deadlines' escalations
-//! and the web UI together, until SIGTERM or SIGINT (the signal is awaited by
-//! `postdesk demo` too).
+//! `postdesk serve`: every active mailbox, the outbox sender, the deadlines' escalations,
+//! the web UI (with `/healthz` and `/readyz`) and the metrics listener together, until
+//! SIGTERM or SIGINT (the signal is awaited by `postdesk demo` too). Under systemd it
+//! says when it is ready and pings the watchdog (`systemd`).
+//!
+//! A signal drains: no mailbox claims more mail, the batch in flight is committed and
+//! settled, the outbox finishes the mail it is sending, the web UI answers the requests
+//! it has; then the process exits 0.
 //!
 //! Several instances may serve one PostgreSQL database (issue 15). What each piece
 //! does so that it runs once across them:
@@ -28,11 +33,14 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     let (stop, stopped) = watch::channel(false);
     let web = if config.web.enabled || listen.is_some() {
         let (address, task) = super::web::start(&config, &app, listen, stopped.clone()).await?;
-        eprintln!("postdesk: web UI on http://{address}/ (add agents with `postdesk agents add`)");
+        super::logs::status(&format!(
+            "web UI on http://{address}/ (add agents with `postdesk agents add`)"
+        ));
         Some(task)
     } else {
         None
     };
+    let metrics = super::web::start_metrics(&config, &app, stopped.clone()).await?;
     let mut tasks = Vec::new();
     let mailboxes = boxes.len();
     // Alive, for the mailboxes' fair shares among instances.
@@ -61,13 +69,17 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     // Deadlines (issue 18): warnings and breaches, each sent once across instances.
     let escalations = tokio::spawn(app.deadlines().runner(stopped.clone()));
     tracing::info!(mailboxes = tasks.len(), instance = %app.instance(), "serving");
-    eprintln!(
-        "postdesk: serving {} mailbox(es) as instance {}; stop with Ctrl-C or SIGTERM",
+    let serving = format!(
+        "serving {} mailbox(es) as instance {}",
         tasks.len(),
         app.instance()
     );
+    super::logs::status(&format!("{serving}; stop with Ctrl-C or SIGTERM"));
+    super::systemd::ready(&serving);
+    let watchdog = super::systemd::watchdog(stopped.clone());
     wait_for_signal().await?;
-    eprintln!("postdesk: stopping after the mail in hand");
+    super::logs::status("stopping after the mail in hand");
+    super::systemd::stopping();
     stop.send(true).ok();
     for task in tasks {
         task.await?;
@@ -77,6 +89,14 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     announce.await?;
     if let Some(web) = web {
         web.await?.context("the web UI stopped with an error")?;
+    }
+    if let Some(metrics) = metrics {
+        metrics
+            .await?
+            .context("the metrics listener stopped with an error")?;
+    }
+    if let Some(watchdog) = watchdog {
+        watchdog.await?;
     }
     app.store().close().await;
     Ok(())

@@ -1,4 +1,5 @@
-//! Starting the web UI beside the mailboxes (`postdesk serve`, `postdesk demo`).
+//! Starting the web UI beside the mailboxes (`postdesk serve`, `postdesk demo`), and
+//! the metrics listener (`[metrics] listen`).
 
 use std::net::SocketAddr;
 
@@ -38,4 +39,27 @@ pub async fn start(
     );
     let task = tokio::spawn(postdesk_web::serve(listener, state, stopped));
     Ok((address, task))
+}
+
+/// Binds `[metrics] listen`, when set, and serves `/metrics` there until `stopped`.
+pub async fn start_metrics(
+    config: &Config,
+    app: &App,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<Option<JoinHandle<std::io::Result<()>>>> {
+    let Some(listen) = &config.metrics.listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {listen} for the metrics; change `listen` in [metrics]")
+        })?;
+    let address = listener.local_addr()?;
+    super::logs::status(&format!("metrics on http://{address}/metrics"));
+    Ok(Some(tokio::spawn(postdesk_web::operations::serve_metrics(
+        listener,
+        app.clone(),
+        stopped,
+    ))))
 }

@@ -277,9 +277,11 @@ impl Mailbox {
             .filter(|uid| *uid >= first_uid)
             .collect();
         uids.sort_unstable();
-        if uids.is_empty() {
+        let Some(&oldest) = uids.first() else {
+            self.set_waiting_since(app, None);
             return Ok((Summary::default(), uid_next));
-        }
+        };
+        self.note_lag(session, app, folder, oldest).await;
         // One pipeline run for the whole folder, fed as mails are fetched, so that
         // fetching, parsing and writing overlap all the time. Each batch is settled
         // (moved) as soon as it is committed, between the fetches of the next ones.
@@ -330,7 +332,33 @@ impl Mailbox {
             self.settle(session, app, folders, &scanned, &batch).await?;
         }
         let total = run.await.map_err(join_error)??;
+        self.set_waiting_since(app, None);
         Ok((total, uid_next))
+    }
+
+    /// For the metrics' lag: when the oldest mail waiting (the lowest UID) arrived in the
+    /// folder, by the server's INTERNALDATE. A server that does not say leaves it as it
+    /// was; an error here shows in the next command, which reports it.
+    async fn note_lag(&self, session: &mut Session, app: &App, folder: &str, uid: u32) {
+        let Ok(stream) = timed(
+            &format!("UID FETCH INTERNALDATE in {folder}"),
+            session.uid_fetch(uid.to_string(), "(UID INTERNALDATE)"),
+        )
+        .await
+        else {
+            return;
+        };
+        let Ok(fetches) = timed("UID FETCH", stream.try_collect::<Vec<_>>()).await else {
+            return;
+        };
+        if let Some(arrived) = fetches.iter().find_map(|f| f.internal_date()) {
+            self.set_waiting_since(app, Some(arrived.timestamp()));
+        }
+    }
+
+    fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
+        app.metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
     }
 
     /// With its batch committed, each mail leaves its folder: failures to the
@@ -349,6 +377,8 @@ impl Mailbox {
             validity,
             uid_of,
         } = *scanned;
+        app.metrics()
+            .count_mails(&self.helpdesk, &self.name(), batch);
         let (mut failed, mut done) = (Vec::new(), Vec::new());
         // Mails an `ignore` rule sends to a folder of its own.
         let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
