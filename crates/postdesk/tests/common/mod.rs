@@ -194,3 +194,19 @@ pub fn corpus(rel: &str) -> PathBuf {
         .join("../mail/tests/corpus")
         .join(rel)
 }
+
+/// Sends one raw HTTP/1.1 request (it must say `Connection: close`) to a server on
+/// loopback and returns the status line and the body.
+pub fn http_exchange(port: u16, request: &str) -> (String, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
