@@ -117,6 +117,7 @@ async fn serve_ui(
             &[],
         )
         .await?;
+    let signal = cli::serve::StopSignal::listen()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (address, web) = cli::web::start(config, app, listen, stopped).await?;
     println!("\n{}", "═".repeat(78));
@@ -124,7 +125,7 @@ async fn serve_ui(
     println!("  name:     admin");
     println!("  password: {password}");
     println!("Stop it with Ctrl-C.");
-    cli::serve::wait_for_signal().await?;
+    signal.wait().await;
     stop.send(true).ok();
     web.await??;
     Ok(())

@@ -278,9 +278,11 @@ impl Instance {
         }
     }
 
-    /// SIGTERM; it must stop on its own, cleanly.
+    /// SIGTERM once it has started (a just-respawned instance may not have reached its
+    /// signal handler yet); it must stop on its own, cleanly.
     #[track_caller]
     fn terminate(&mut self) {
+        self.id();
         self.signal(libc::SIGTERM);
         let mut child = self.child.take().unwrap();
         let started = Instant::now();

@@ -28,6 +28,10 @@ use super::mailboxes;
 /// Serves every active mailbox and the web UI until SIGTERM or SIGINT, finishing the
 /// mail in hand.
 pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<()> {
+    // Listened for before anything starts: a SIGTERM during startup (systemd stopping
+    // it, an operator, a test) is kept and stops the instance cleanly once it serves,
+    // instead of killing it by the signal's default action.
+    let signal = StopSignal::listen()?;
     let (config, app) = super::open(config_path, None).await?;
     let boxes = mailboxes::mailboxes(&app, None, true)?;
     let (stop, stopped) = watch::channel(false);
@@ -77,7 +81,7 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     super::logs::status(&format!("{serving}; stop with Ctrl-C or SIGTERM"));
     super::systemd::ready(&serving);
     let watchdog = super::systemd::watchdog(stopped.clone());
-    wait_for_signal().await?;
+    signal.wait().await;
     super::logs::status("stopping after the mail in hand");
     super::systemd::stopping();
     stop.send(true).ok();
@@ -102,12 +106,27 @@ pub async fn serve(config_path: &Path, listen: Option<&str>) -> anyhow::Result<(
     Ok(())
 }
 
-/// Returns at the first SIGTERM or SIGINT (Ctrl-C).
-pub async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r?,
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment [`StopSignal::listen`] returns,
+/// so that one sent earlier than [`StopSignal::wait`] is not lost.
+pub struct StopSignal {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    pub fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Returns at the first of them (at once if one came already).
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
