@@ -281,10 +281,20 @@ fn metrics_count_the_mails_serve_takes_in_and_logs_are_json_without_secrets() {
                 _ => None,
             })
             .sum();
-        if total >= 5.0 {
+        // The scan's success is recorded after its last batch is counted: wait for both.
+        let scanned = value(
+            &s,
+            "postdesk_mailbox_last_success_age_seconds",
+            &[("helpdesk", "Support"), ("mailbox", "inbox")],
+        )
+        .is_some();
+        if total >= 5.0 && scanned {
             break s;
         }
-        assert!(Instant::now() < deadline, "only {total} of 5 mails counted");
+        assert!(
+            Instant::now() < deadline,
+            "only {total} of 5 mails counted, scan recorded: {scanned}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     // The counters moved by exactly the mails imported, by outcome and classification.
