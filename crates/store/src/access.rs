@@ -805,3 +805,23 @@ fn agent_account(conn: &Db, id: AgentId) -> Result<AgentAccount> {
         has_password,
     })
 }
+
+/// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
+pub(crate) fn ensure_agent(conn: &Db, name_or_email: &str) -> Result<AgentId> {
+    let email = name_or_email
+        .contains('@')
+        .then(|| name_or_email.to_ascii_lowercase());
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM agents WHERE name = ?1 OR email = ?2")?
+        .query_row(params![name_or_email, email], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    let inserted_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+        )?
+        .query_row(params![name_or_email, email, now()], |r| r.get(0))?;
+    Ok(AgentId::new(inserted_id))
+}

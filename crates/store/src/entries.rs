@@ -1,30 +1,56 @@
 //! The `entries` table: an incoming mail's entry (with its attachments, see
 //! `attachments`), the one way a change to a ticket is recorded for agents (status,
 //! fields, requester's addresses, rules, hand-overs) and the one way an agent's note is
-//! written. Customers never see events or notes. (Replies' entries are the outbox's.)
+//! written, and an agent's reply as sent (the outbox queues its mail in the same
+//! transaction). Customers never see events or notes.
 
 use crate::engine::{Db, params};
 use postdesk_core::id::{AgentId, ContactId, EntryId, IntakeId, TicketId};
 use postdesk_mail::{Address, Classification, SenderSource};
 
 use crate::incoming::IncomingMail;
+use crate::outbox::OutgoingEntry;
 use crate::{RegisteredHelpdesk, Result, attachments};
 
 /// Records `text` as an internal event on `ticket_id`, by `agent_id` when an agent made
-/// the change (`None`: postdesk itself), inside the caller's transaction.
+/// the change (`None`: postdesk itself), inside the caller's transaction; returns its id.
 pub(crate) fn insert_event(
     conn: &Db,
     ticket_id: TicketId,
     agent_id: Option<AgentId>,
     text: &str,
     at: i64,
-) -> Result<()> {
+) -> Result<EntryId> {
     conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-         VALUES (?1, 'event', ?2, ?3, FALSE, ?4)",
+         VALUES (?1, 'event', ?2, ?3, FALSE, ?4) RETURNING id",
     )?
-    .execute(params![ticket_id, agent_id, text, at])?;
-    Ok(())
+    .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))
+}
+
+/// The customer-visible `outgoing` entry of an agent's reply; returns its id.
+pub(crate) fn insert_outgoing(conn: &Db, entry: &OutgoingEntry<'_>, at: i64) -> Result<EntryId> {
+    conn.prepare_cached(
+        "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
+             body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
+         VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11) RETURNING id",
+    )?
+    .query_row(
+        params![
+            entry.ticket_id,
+            entry.agent_id,
+            entry.from,
+            entry.to.join(", "),
+            entry.cc.join(", "),
+            entry.subject,
+            entry.body,
+            entry.message_id,
+            entry.in_reply_to,
+            entry.references.join(" "),
+            at,
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// An agent's internal note on `ticket_id`; returns its id.

@@ -1,8 +1,10 @@
-//! The ticket store: SQLite through rusqlite (see `db` for why one driver), its
-//! migrations, and one module per table that owns that table's SQL: `ledger` (intake),
-//! `tickets`, `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`,
-//! `mailboxes`; `ingest` applies a prepared mail through them, `desk` and `read` are
-//! the agents' and the CLI's reads and changes.
+//! The ticket store on SQLite (rusqlite) or PostgreSQL (the sync `postgres` client)
+//! behind one handle (`engine`; see `db` for why these drivers), its migrations, and one
+//! module per table that owns that table's SQL: `ledger` (intake), `tickets`,
+//! `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`, `mailboxes`,
+//! `deadlines`, `interventions`, `portal`, `notifications`, `leases`, `mailbox_sync`;
+//! `ingest` applies a prepared mail through them, `desk` and `read` are the agents' and
+//! the CLI's reads and changes.
 
 pub mod access;
 mod attachments;
@@ -44,8 +46,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use postdesk_core::settings::Helpdesk;
-
-use crate::engine::{Db, OptionalExtension, params};
 
 pub use db::{Schema, SchemaVersions, Tx};
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
@@ -233,13 +233,13 @@ impl Store {
                 let id: HelpdeskId = tx
                     .prepare_cached("SELECT id FROM helpdesks WHERE name = ?1")?
                     .query_row([&s.name], |r| r.get(0))?;
-                let default_agent_id = ensure_agent(tx, &s.default_agent)?;
+                let default_agent_id = access::ensure_agent(tx, &s.default_agent)?;
                 let manager_id = match &s.defaults.manager {
-                    Some(m) => Some(ensure_agent(tx, m)?),
+                    Some(m) => Some(access::ensure_agent(tx, m)?),
                     None => None,
                 };
                 let assignee_id = match &s.defaults.assignee {
-                    Some(a) => Some(ensure_agent(tx, a)?),
+                    Some(a) => Some(access::ensure_agent(tx, a)?),
                     None => None,
                 };
                 registered.push(RegisteredHelpdesk {
@@ -254,26 +254,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
-pub(crate) fn ensure_agent(conn: &Db, name_or_email: &str) -> Result<AgentId> {
-    let email = name_or_email
-        .contains('@')
-        .then(|| name_or_email.to_ascii_lowercase());
-    if let Some(id) = conn
-        .prepare_cached("SELECT id FROM agents WHERE name = ?1 OR email = ?2")?
-        .query_row(params![name_or_email, email], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    let inserted_id: i64 = conn
-        .prepare_cached(
-            "INSERT INTO agents (name, email, created_at) VALUES (?1, ?2, ?3) RETURNING id",
-        )?
-        .query_row(params![name_or_email, email, now()], |r| r.get(0))?;
-    Ok(AgentId::new(inserted_id))
 }
 
 /// Seconds since the Unix epoch.

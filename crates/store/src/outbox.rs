@@ -171,27 +171,8 @@ pub struct OutgoingEntry<'a> {
 pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<EntryId> {
     let conn = tx.conn();
     let now = now();
-    let inserted_id: i64 = conn.prepare_cached(
-        "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
-             body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
-         VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11) RETURNING id",
-    )?
-    .query_row(params![
-        entry.ticket_id,
-        entry.agent_id,
-        entry.from,
-        entry.to.join(", "),
-        entry.cc.join(", "),
-        entry.subject,
-        entry.body,
-        entry.message_id,
-        entry.in_reply_to,
-        entry.references.join(" "),
-        now,
-    ], |r| r.get(0))?;
-    let id = EntryId::new(inserted_id);
-    conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
-        .execute(params![now, entry.agent_id, entry.ticket_id])?;
+    let id = crate::entries::insert_outgoing(&conn, entry, now)?;
+    crate::tickets::touch(&conn, entry.ticket_id, entry.agent_id, now)?;
     Ok(id)
 }
 
@@ -483,5 +464,5 @@ impl Store {
 
 /// The agent named `name_or_email`, created when missing (an `@` makes it the email too).
 pub fn agent(tx: Tx<'_>, name_or_email: &str) -> Result<AgentId> {
-    crate::ensure_agent(&tx.conn(), name_or_email)
+    crate::access::ensure_agent(&tx.conn(), name_or_email)
 }

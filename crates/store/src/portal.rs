@@ -750,12 +750,7 @@ impl Store {
             let visibility = if public { "public" } else { "internal" };
             let now = now();
             let text = format!("{agent_name} added {} ({visibility}).", names.join(", "));
-            let entry: EntryId = tx
-                .prepare_cached(
-                    "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
-                     VALUES (?1, 'event', ?2, ?3, FALSE, ?4) RETURNING id",
-                )?
-                .query_row(params![ticket_id, agent, text, now], |r| r.get(0))?;
+            let entry = crate::entries::insert_event(tx, ticket_id, Some(agent), &text, now)?;
             crate::attachments::insert(tx, entry, &stored)?;
             tx.prepare_cached("UPDATE attachments SET visibility = ?1 WHERE entry_id = ?2")?
                 .execute(params![visibility, entry])?;

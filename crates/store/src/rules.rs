@@ -4,9 +4,10 @@ use crate::engine::{Db, params};
 use postdesk_core::id::TicketId;
 use postdesk_core::rules::RuleDecision;
 
+use crate::access::ensure_agent;
 use crate::entries::insert_event;
 use crate::incoming::IncomingMail;
-use crate::{RegisteredHelpdesk, Result, ensure_agent, now, tickets};
+use crate::{RegisteredHelpdesk, Result, now, tickets};
 
 /// Applies the rules' `set` fields to `ticket_id` (created or followed up) and
 /// records, as internal events, a hand-over from another helpdesk and what was set.
