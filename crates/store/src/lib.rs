@@ -2,7 +2,7 @@
 //! migrations, and one module per table that owns that table's SQL: `ledger` (intake),
 //! `tickets`, `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`,
 //! `mailboxes`; `ingest` applies a prepared mail through them, `desk` and `read` are
-//! the agents' and the CLI's reads and changes.
+//! the agents' and the CLI's reads and changes, `reports` the weekly reports.
 
 pub mod access;
 mod attachments;
@@ -33,6 +33,8 @@ pub mod notifications;
 pub mod backup;
 pub mod operations;
 pub mod read;
+// The weekly reports (issue 18).
+pub mod reports;
 mod rules;
 mod simulate;
 mod sql;
