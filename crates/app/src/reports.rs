@@ -1,7 +1,8 @@
 //! The weekly reports from the entry points' side (issue 18): a request as an entry
 //! point gives it (dates as text, a helpdesk by name), checked and narrowed to the
 //! helpdesks the asker may see, the store's report run on it, and the one CSV form of
-//! a report that the web's download and `postdesk report --format csv` both write.
+//! a report that the web's download and `postdesk report --format csv` both write (and
+//! the one label of its durations for people).
 //! [`App::report`] is for the command line, which sees every helpdesk; the desk's
 //! [`Desk::report`] is limited to the agent's (an admin's: all).
 //!
@@ -10,8 +11,8 @@
 //! are hostile input.
 
 use postdesk_core::id::HelpdeskId;
-use postdesk_core::report::ReportPeriod;
-use postdesk_core::sla::Target;
+use postdesk_core::report::{Durations, ReportPeriod};
+use postdesk_core::sla::{Target, span_label};
 use postdesk_store::reports::{ReportQuery, WeekReport};
 
 use crate::App;
@@ -80,6 +81,15 @@ impl Desk<'_> {
         self.app
             .report_among(request, &self.agent().helpdesks)
             .await
+    }
+}
+
+/// Median / p90 of some durations as people read them: `2 h / 5 h` (whole units,
+/// rounded down); `-` without any. The page's table and `report --format table`.
+pub fn durations_label(d: &Durations) -> String {
+    match (d.median, d.p90) {
+        (Some(median), Some(p90)) => format!("{} / {}", span_label(median), span_label(p90)),
+        _ => "-".into(),
     }
 }
 

@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use postdesk_app::reports::{ReportRequest, to_csv};
+use postdesk_app::reports::{ReportRequest, durations_label, to_csv};
 use postdesk_core::report::Durations;
 use postdesk_core::sla::{Target, span_label};
 use postdesk_core::time::format_time;
@@ -203,14 +203,6 @@ struct TableRow {
     resolution: String,
     /// `met / missed` per target, in [`Target::ALL`]'s order.
     deadlines: Vec<String>,
-}
-
-/// `2 h / 5 h` (median / p90), or `–`.
-fn durations_label(d: &Durations) -> String {
-    match (d.median, d.p90) {
-        (Some(m), Some(p)) => format!("{} / {}", span_label(m), span_label(p)),
-        _ => "–".into(),
-    }
 }
 
 fn sections(rows: &[WeekReport]) -> Vec<Section> {

@@ -4,9 +4,8 @@
 use std::path::Path;
 
 use clap::{Args, ValueEnum};
-use postdesk_app::reports::{ReportRequest, to_csv};
-use postdesk_core::report::Durations;
-use postdesk_core::sla::{Target, span_label};
+use postdesk_app::reports::{ReportRequest, durations_label, to_csv};
+use postdesk_core::sla::Target;
 use postdesk_store::reports::WeekReport;
 
 use super::tickets::clip;
@@ -47,14 +46,6 @@ pub async fn run(config_path: &Path, args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Median / p90 of some durations, in whole units; `-` without any.
-fn durations(d: &Durations) -> String {
-    match (d.median, d.p90) {
-        (Some(median), Some(p90)) => format!("{} / {}", span_label(median), span_label(p90)),
-        _ => "-".into(),
-    }
-}
-
 /// One line per helpdesk and week; deadlines as met/missed per target.
 pub fn render_table(report: &[WeekReport]) -> String {
     if report.is_empty() {
@@ -62,7 +53,7 @@ pub fn render_table(report: &[WeekReport]) -> String {
     }
     let line = |cells: [&str; 8]| {
         format!(
-            "{:<16}  {:<8}  {:>7}  {:>6}  {:<17}  {:<17}  {:>9}  {}\n",
+            "{:<16}  {:<8}  {:>7}  {:>6}  {:<21}  {:<20}  {:<14}  {}\n",
             cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
         )
     };
@@ -86,8 +77,8 @@ pub fn render_table(report: &[WeekReport]) -> String {
             &row.week.to_string(),
             &row.created.to_string(),
             &row.closed.to_string(),
-            &durations(&row.first_response),
-            &durations(&row.resolution),
+            &durations_label(&row.first_response),
+            &durations_label(&row.resolution),
             &tally(Target::FirstResponse),
             &format!(
                 "{}, {}",

@@ -97,20 +97,18 @@ impl Raw {
         }
     }
 
-    /// One number (`?1`… placeholders, as the store writes them).
+    /// One number (`?1`… placeholders, as the store writes them); none without a row.
     fn number(&mut self, sql: &str, args: &[i64]) -> Option<i64> {
+        use rusqlite::OptionalExtension;
         match self {
             Self::Sqlite(c) => c
                 .query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))
-                .ok(),
-            Self::Postgres(c) => {
-                let sql = sql.replace('?', "$");
-                let args: Vec<&(dyn ::postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| a as &(dyn ::postgres::types::ToSql + Sync))
-                    .collect();
-                c.query_opt(&sql, &args).unwrap().map(|r| r.get(0))
-            }
+                .optional()
+                .unwrap(),
+            Self::Postgres(c) => c
+                .query_opt(&sql.replace('?', "$"), &pg_args(args))
+                .unwrap()
+                .map(|r| r.get(0)),
         }
     }
 
@@ -120,12 +118,7 @@ impl Raw {
                 c.execute(sql, rusqlite::params_from_iter(args)).unwrap();
             }
             Self::Postgres(c) => {
-                let sql = sql.replace('?', "$");
-                let args: Vec<&(dyn ::postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| a as &(dyn ::postgres::types::ToSql + Sync))
-                    .collect();
-                c.execute(&sql, &args).unwrap();
+                c.execute(&sql.replace('?', "$"), &pg_args(args)).unwrap();
             }
         }
     }
@@ -142,6 +135,12 @@ impl Raw {
             args,
         )
     }
+}
+
+fn pg_args(args: &[i64]) -> Vec<&(dyn ::postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| a as &(dyn ::postgres::types::ToSql + Sync))
+        .collect()
 }
 
 /// What SQL says of one helpdesk's week [from, to).
