@@ -344,15 +344,8 @@ fn charts(weeks: &[WeekReport]) -> Vec<Chart> {
 }
 
 fn chart(weeks: &[WeekReport], plot: Plot) -> Chart {
-    let max = plot
-        .values
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let largest = plot.values.iter().flatten().flatten().copied().max();
+    let max = largest.unwrap_or(0).max(1);
     let bottom = TOP + PLOT;
     let mut bars = Vec::new();
     let mut labels = Vec::new();
@@ -381,7 +374,8 @@ fn chart(weeks: &[WeekReport], plot: Plot) -> Chart {
         height: bottom + 20,
         top: TOP,
         bottom,
-        max_label: (plot.label)(max),
+        // Nothing to plot: no scale either.
+        max_label: largest.map(|_| (plot.label)(max)).unwrap_or_default(),
         series: plot.series,
         bars,
         labels,
