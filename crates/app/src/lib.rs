@@ -41,6 +41,8 @@
 //!   ticket when the settings say so.
 //! - [`metrics`]: the process's series for Prometheus, and the database's gauges read
 //!   at each scrape.
+//! - [`reports`]: the weekly reports, narrowed to the helpdesks the asker sees, and
+//!   their CSV.
 //! - [`portal`]: the customer portal: sign-in links, what a contact reads, tickets
 //!   opened and answered by contacts.
 
@@ -59,6 +61,8 @@ pub mod outbox;
 // Issue 17: the customer portal and agents' notifications in the app.
 pub mod notifications;
 pub mod portal;
+// The weekly reports (issue 18).
+pub mod reports;
 
 use postdesk_core::id::HelpdeskId;
 use std::sync::Arc;

@@ -21,7 +21,8 @@
 //!    `address`, `attachments`, `config_issue`, `mailbox`, `outgoing`, `reference`,
 //!    `rules` and `thread`.
 //! 4. The decisions on a whole helpdesk: [`route`] (uses `rules`, `settings`) and
-//!    [`intake`] (uses `rules`, `settings`, `thread`).
+//!    [`intake`] (uses `rules`, `settings`, `thread`), and [`report`] (the weekly
+//!    reports' weeks and percentiles; uses `settings` for a helpdesk's zone).
 //!
 //! Tests that span modules (the rules with threading and routing) live in the
 //! crate's own test module, above all of them.
@@ -37,6 +38,8 @@ pub mod intervention;
 pub mod mailbox;
 pub mod outgoing;
 pub mod reference;
+// The weekly reports' weeks and percentiles (issue 18).
+pub mod report;
 pub mod route;
 pub mod rules;
 pub mod settings;

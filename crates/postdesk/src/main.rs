@@ -68,6 +68,9 @@ enum Command {
     /// Interventions linked to tickets: add, list, set (issue 18).
     #[command(subcommand)]
     Interventions(cli::interventions::InterventionsCommand),
+    /// Weekly reports per helpdesk: response and resolution times, deadlines met, tickets
+    /// created and closed (issue 18).
+    Report(cli::report::ReportArgs),
     /// The failed queue: mails that could not be processed, kept with their reason.
     #[command(subcommand)]
     Failed(cli::failed::FailedCommand),
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
             }
             Command::Tickets(command) => cli::tickets::run(&config_path, command).await,
             Command::Interventions(command) => cli::interventions::run(&config_path, command).await,
+            Command::Report(args) => cli::report::run(&config_path, args).await,
             Command::Failed(command) => cli::failed::run(&config_path, command).await,
             Command::Rules(command) => cli::rules::run(&config_path, command).await,
             Command::Demo {

@@ -2,7 +2,8 @@
 //! shown by `tickets show`, met by an agent's reply, set by hand as an event, and
 //! escalated by `serve` through the outbox to a real SMTP server on loopback: a warning
 //! and a breach, each exactly once, across a restart of `serve` and with two instances
-//! running at once (on PostgreSQL with `POSTDESK_TEST_DATABASE=postgres`).
+//! running at once (on PostgreSQL with `POSTDESK_TEST_DATABASE=postgres`); and the
+//! weekly reports of `postdesk report`, as CSV and as a table.
 
 mod common;
 
@@ -764,4 +765,89 @@ fn a_follow_up_moves_a_running_deadline_only_with_recalculate_deadline() {
             }
         }
     }
+}
+
+/// `report`'s CSV as rows of cells (no cell here holds a comma or a quote).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn report_gives_the_weeks_numbers_as_csv_and_as_a_table() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let desk = desk(&sink);
+    for n in 1..=3 {
+        new_ticket(&desk, n);
+    }
+    desk.run(&["reply", "1", "--message", "We are on it."]).ok();
+    desk.run(&["tickets", "set-status", "2", "closed"]).ok();
+    // Around today, whichever side of an Amsterdam Monday midnight the test runs.
+    let day = |offset: i64| postdesk_core::time::format_time(now() + offset)[..10].to_string();
+    let (since, until) = (day(-86_400), day(86_400));
+    let csv = desk
+        .run(&[
+            "report", "--since", &since, "--until", &until, "--format", "csv",
+        ])
+        .ok();
+    let rows = csv_rows(&csv);
+    let header = &rows[0];
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(header[0], "helpdesk");
+    assert!(
+        rows.len() >= 2 && rows.len() <= 3,
+        "one or two weeks: {csv}"
+    );
+    assert!(
+        rows[1..].iter().all(|r| r.len() == header.len()
+            && r[0] == "Support"
+            && r[column("time_zone")] == "Europe/Amsterdam"),
+        "{csv}"
+    );
+    let sum = |name: &str| -> u64 {
+        rows[1..]
+            .iter()
+            .map(|r| r[column(name)].parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("created"), 3, "{csv}");
+    assert_eq!(sum("closed"), 1, "{csv}");
+    assert_eq!(sum("first_responses"), 1, "{csv}");
+    assert_eq!(sum("resolved"), 1, "{csv}");
+    // The reply met its first-response deadline (due in 4 h, inside the period); the
+    // closed ticket's first response stopped, the others still run: in neither column.
+    assert_eq!(sum("first_response_met"), 1, "{csv}");
+    assert_eq!(sum("first_response_missed"), 0, "{csv}");
+    let answered = rows[1..]
+        .iter()
+        .find(|r| r[column("first_responses")] == "1")
+        .unwrap();
+    let median: i64 = answered[column("first_response_median_seconds")]
+        .parse()
+        .unwrap();
+    assert!((0..120).contains(&median), "{csv}");
+    let table = desk
+        .run(&[
+            "report",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--helpdesk",
+            "support",
+        ])
+        .ok();
+    assert!(table.starts_with("helpdesk "), "{table}");
+    assert!(table.contains("Support in Europe/Amsterdam"), "{table}");
+    let bad = desk.run(&["report", "--since", "last week"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("is not a date"), "{}", bad.stderr);
+    let unknown = desk.run(&["report", "--since", &since, "--helpdesk", "Nope"]);
+    assert!(
+        unknown.stderr.contains("no helpdesk named `Nope`"),
+        "{}",
+        unknown.stderr
+    );
 }

@@ -45,11 +45,11 @@ fn facts(conn: &Db, ticket_id: TicketId) -> Result<Option<Facts>> {
     .optional()
 }
 
-const DEADLINE_COLUMNS: &str =
+pub(crate) const DEADLINE_COLUMNS: &str =
     "target, policy, started_at, due_at, paused_since, paused_left, met_at,
     stopped_at, by_hand";
 
-fn deadline(r: &Row<'_>) -> Result<Deadline> {
+pub(crate) fn deadline(r: &Row<'_>) -> Result<Deadline> {
     Ok(Deadline {
         target: r.get(0)?,
         policy: r.get(1)?,

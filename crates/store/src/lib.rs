@@ -4,7 +4,7 @@
 //! `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`, `mailboxes`,
 //! `deadlines`, `interventions`, `portal`, `notifications`, `leases`, `mailbox_sync`;
 //! `ingest` applies a prepared mail through them, `desk` and `read` are the agents' and
-//! the CLI's reads and changes.
+//! the CLI's reads and changes, `reports` the weekly reports.
 
 pub mod access;
 mod attachments;
@@ -35,6 +35,8 @@ pub mod notifications;
 pub mod backup;
 pub mod operations;
 pub mod read;
+// The weekly reports (issue 18).
+pub mod reports;
 mod rules;
 mod simulate;
 mod sql;

@@ -37,12 +37,16 @@ fn time_field(name: &str, text: &str) -> Result<Option<i64>, WebError> {
         .transpose()
 }
 
-/// Monday 00:00 UTC of the week of `now`, and the next Monday.
+/// Monday 00:00 UTC of the week of `now`, and the next Monday (the ISO weeks of the
+/// reports).
 fn this_week(now: i64) -> (i64, i64) {
-    let day = now.div_euclid(86_400);
-    // 1970-01-01 was a Thursday.
-    let monday = day - (day + 3).rem_euclid(7);
-    (monday * 86_400, (monday + 7) * 86_400)
+    let zone = postdesk_core::report::ReportZone::utc();
+    let week = zone.week_of(now);
+    let from = zone.start_of(week);
+    (
+        from,
+        week.next().map_or(from + 7 * 86_400, |w| zone.start_of(w)),
+    )
 }
 
 /// `/interventions`: the signed-in agent's interventions planned this week.

@@ -32,6 +32,8 @@ mod pages;
 // Issue 17: the customer portal at /portal (its own routes, sessions and pages).
 pub mod portal;
 mod query;
+// The weekly reports: page with SVG charts, CSV, API (issue 18).
+mod reports;
 pub mod routes;
 mod views;
 

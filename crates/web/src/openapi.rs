@@ -41,6 +41,22 @@ fn text_body(description: &str) -> Value {
 
 pub fn openapi() -> Value {
     let nullable = |t: &str| json!({ "type": [t, "null"] });
+    let durations = json!({ "type": "object", "description": "Wall-clock seconds from the ticket's creation; null without any",
+        "properties": { "count": { "type": "integer" }, "median_seconds": nullable("integer"),
+            "p90_seconds": nullable("integer") } });
+    let tally = json!({ "type": "object", "properties": { "met": { "type": "integer" }, "missed": { "type": "integer" } } });
+    let report_week = json!({
+        "type": "object",
+        "properties": {
+            "helpdesk": { "type": "string" }, "week": { "type": "string", "example": "2026-W49" },
+            "week_start": { "type": "string", "description": "Its Monday, YYYY-MM-DD" },
+            "time_zone": { "type": "string", "description": "The helpdesk's SLA time zone, UTC without one" },
+            "created": { "type": "integer" }, "closed": { "type": "integer" },
+            "first_response": durations, "resolution": durations.clone(),
+            "deadlines": { "type": "object", "description": "Deadlines due that week, per target",
+                "properties": { "first_response": tally, "next_response": tally.clone(), "resolution": tally.clone() } }
+        }
+    });
     let ticket = json!({
         "type": "object",
         "properties": {
@@ -270,6 +286,12 @@ pub fn openapi() -> Value {
                     "type": "object", "properties": { "intervention": reference("Intervention"),
                         "ticket_event": nullable("string") } }))
             } },
+            "/api/reports": { "get": { "summary": "Weekly reports per helpdesk you see: tickets created and closed, first-response and resolution times, deadlines met and missed",
+                "parameters": [query_param("since", "First day, YYYY-MM-DD (default: seven weeks ago); the report starts with its ISO week"),
+                    query_param("until", "Last day, YYYY-MM-DD (default: today)"),
+                    query_param("helpdesk", "Only this helpdesk (default: every one you see)")],
+                "responses": ok("One row per helpdesk and week", json!({ "type": "object", "properties": {
+                    "weeks": { "type": "array", "items": reference("ReportWeek") } } })) } },
             "/api/contacts": { "get": { "summary": "Find contacts", "parameters": [query_param("q", "Part of a name or address")],
                 "responses": ok("Contacts", json!({ "type": "array", "items": reference("Contact") })) } },
             "/api/contacts/{id}": { "get": { "summary": "A contact and their tickets", "parameters": [id_param("id", "The contact's id")],
@@ -319,7 +341,8 @@ pub fn openapi() -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
                 "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
-                "Deadline": deadline, "Intervention": intervention, "Notification": notification
+                "Deadline": deadline, "Intervention": intervention, "Notification": notification,
+                "ReportWeek": report_week
             }
         }
     })

@@ -6,7 +6,9 @@ use axum::routing::{MethodRouter, get, patch, post, put};
 
 use axum::extract::DefaultBodyLimit;
 
-use crate::{AppState, api, deadlines, files, interventions, openapi, operations, pages, portal};
+use crate::{
+    AppState, api, deadlines, files, interventions, openapi, operations, pages, portal, reports,
+};
 
 pub struct Route {
     pub method: Method,
@@ -66,6 +68,9 @@ pub fn table() -> Vec<Route> {
             post(interventions::add_page),
         ),
         route(M::GET, "/interventions", get(interventions::mine)),
+        // The weekly reports (issue 18).
+        route(M::GET, "/reports", get(reports::page)),
+        route(M::GET, "/reports.csv", get(reports::csv)),
         route(
             M::POST,
             "/interventions/{id}",
@@ -162,6 +167,7 @@ pub fn table() -> Vec<Route> {
             "/api/interventions/{id}",
             patch(interventions::change_api),
         ),
+        route(M::GET, "/api/reports", get(reports::api)),
         route(M::GET, "/api/contacts", get(api::contacts)),
         route(M::GET, "/api/contacts/{id}", get(api::contact)),
         route(M::GET, "/api/organizations", get(api::organizations)),

@@ -38,6 +38,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "interventions.html",
         include_str!("../templates/interventions.html"),
     ),
+    // The weekly reports (issue 18).
+    ("reports.html", include_str!("../templates/reports.html")),
 ];
 
 pub fn environment() -> Environment<'static> {

@@ -61,6 +61,16 @@ fn fastrand_id(seed: &str) -> String {
 }
 
 async fn desk() -> Desk {
+    desk_with(&[
+        ("Support", "support@example.com"),
+        ("Sales", "sales@example.com"),
+    ])
+    .await
+}
+
+/// Two helpdesks (named as given, the first with Alice's and Carol's mails, the second
+/// with Bob's), agents `root` (admin), `sam` (of the first) and `sue` (of the second).
+async fn desk_with(names: &[(&str, &str); 2]) -> Desk {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &format!("sqlite://{}", dir.path().join("postdesk.db").display()),
@@ -68,7 +78,7 @@ async fn desk() -> Desk {
     )
     .await
     .unwrap();
-    let helpdesks = [("Support", "support@example.com"), ("Sales", "sales@example.com")]
+    let helpdesks = names
         .iter()
         .map(|(name, address)| {
             toml::from_str::<HelpdeskSettings>(&format!(
@@ -117,11 +127,11 @@ async fn desk() -> Desk {
         .await
         .unwrap();
     store
-        .save_agent("sam", None, Role::Agent, Some(&hash), &["Support".into()])
+        .save_agent("sam", None, Role::Agent, Some(&hash), &[names[0].0.into()])
         .await
         .unwrap();
     store
-        .save_agent("sue", None, Role::Agent, Some(&hash), &["Sales".into()])
+        .save_agent("sue", None, Role::Agent, Some(&hash), &[names[1].0.into()])
         .await
         .unwrap();
     let web = router(AppState::new(app.clone(), NoImap, WebSettings::default()));
@@ -1114,4 +1124,164 @@ async fn api_objects_have_exactly_the_documented_fields() {
     check("Organization", &get("/api/organizations".into()).await[0]);
     check("Mailbox", &get("/api/mailboxes".into()).await[0]);
     check("FailedMail", &get("/api/failed".into()).await[0]);
+}
+
+/// The CSV's rows as cells (quoted cells with commas and doubled quotes read back).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let mut cells = Vec::new();
+        let mut cell = String::new();
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => cells.push(std::mem::take(&mut cell)),
+                (c, _) => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        rows.push(cells);
+    }
+    rows
+}
+
+#[tokio::test]
+async fn reports_draw_svg_charts_without_script_and_download_as_neutralised_csv() {
+    // A hostile helpdesk name: markup for the page, a formula for a spreadsheet.
+    let hostile = "=1+2 <script>alert(1)</script>";
+    let desk = desk_with(&[
+        (hostile, "support@example.com"),
+        ("Sales", "sales@example.com"),
+    ])
+    .await;
+    let (cookie, _) = desk.sign_in("root").await;
+    let page = desk.page(&cookie, "/tickets").await;
+    assert!(
+        page.body.contains(r#"<a href="/reports""#),
+        "a link in the navigation"
+    );
+    let reply = desk.page(&cookie, "/reports").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("script-src"), "{csp}");
+    let body = &reply.body;
+    assert!(
+        !body.contains("<script"),
+        "no script, the name escaped: {body}"
+    );
+    assert!(
+        body.contains("<h2>=1+2 &lt;script&gt;alert(1)&lt;"),
+        "the name shown as text"
+    );
+    // Four charts a helpdesk, drawn as SVG with a bar for this week's 61 tickets, the
+    // hostile name escaped inside the SVG too.
+    assert_eq!(body.matches("<svg ").count(), 8, "{body}");
+    let svg = body
+        .split("<svg ")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert!(
+        svg.contains("<title>=1+2 &lt;script&gt;alert(1)&lt;"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(": Tickets created and closed</title>"),
+        "{svg}"
+    );
+    assert!(svg.contains(" created: 61</title>"), "{svg}");
+    assert!(svg.contains(r#"<rect class="bar a""#), "{svg}");
+    assert!(body.contains("<h2>Sales"), "an admin sees every helpdesk");
+
+    // An agent sees their helpdesk only; another's is not there at all.
+    let (sue, _) = desk.sign_in("sue").await;
+    let theirs = desk.page(&sue, "/reports").await.body;
+    assert!(
+        theirs.contains("<h2>Sales") && !theirs.contains("alert(1)"),
+        "{theirs}"
+    );
+    let (sam, _) = desk.sign_in("sam").await;
+    let other = desk.page(&sam, "/reports?helpdesk=Sales").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let own = desk.page(&sue, "/reports?helpdesk=sales").await;
+    assert_eq!(own.status, StatusCode::OK);
+    let bad = desk.page(&sue, "/reports?since=yesterday").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("is not a date"), "{}", bad.body);
+
+    // The CSV: an attachment, a row a helpdesk and week, formulas neutralised.
+    let csv = desk.page(&cookie, "/reports.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let rows = csv_rows(&csv.body);
+    assert_eq!(
+        rows[0][..6],
+        [
+            "helpdesk",
+            "week",
+            "week_start",
+            "time_zone",
+            "created",
+            "closed"
+        ]
+    );
+    assert_eq!(
+        rows.len(),
+        1 + 2 * 8,
+        "eight weeks of two helpdesks: {rows:?}"
+    );
+    assert!(rows[1..].iter().all(|r| r.len() == rows[0].len()));
+    let created = |name: &str| -> u64 {
+        rows[1..]
+            .iter()
+            .filter(|r| r[0] == name)
+            .map(|r| r[4].parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(created("'=1+2 <script>alert(1)</script>"), 61);
+    assert_eq!(created("Sales"), 1);
+    assert!(rows[1..].iter().all(|r| !r[0].starts_with('=')));
+
+    // The API gives the same weeks, narrowed to the agent's helpdesks.
+    let token = desk.token("sue").await;
+    let api = desk
+        .api(&token, Method::GET, "/api/reports", None)
+        .await
+        .json();
+    let weeks = api["weeks"].as_array().unwrap();
+    assert_eq!(weeks.len(), 8);
+    assert!(weeks.iter().all(|w| w["helpdesk"] == "Sales"));
+    assert_eq!(
+        weeks
+            .iter()
+            .map(|w| w["created"].as_u64().unwrap())
+            .sum::<u64>(),
+        1
+    );
+    let doc = desk
+        .api(&token, Method::GET, "/api/openapi.json", None)
+        .await
+        .json();
+    assert_eq!(fields(&weeks[0]), documented_fields(&doc, "ReportWeek"));
 }

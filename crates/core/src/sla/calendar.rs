@@ -79,6 +79,11 @@ impl Calendar {
         &self.zone_name
     }
 
+    /// The time zone itself (the weekly reports count weeks in it).
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
     /// The local date of `at`.
     pub fn date_of(&self, at: i64) -> Option<Date> {
         let ts = Timestamp::from_second(at).ok()?;

@@ -613,18 +613,24 @@ impl Sla {
 /// How far a deadline is, for lists: `in 2 h`, `in 45 min`, `in 3 d`, `overdue 3 h`
 /// (whole units, rounded down; under a minute counts as one).
 pub fn due_label(due_at: i64, now: i64) -> String {
-    let gap = (due_at - now).abs();
-    let amount = if gap < 3600 {
+    let amount = span_label(due_at - now);
+    if due_at >= now {
+        format!("in {amount}")
+    } else {
+        format!("overdue {amount}")
+    }
+}
+
+/// A span of time in whole units, rounded down: `45 min`, `2 h`, `3 d` (under a
+/// minute counts as one; the sign is dropped).
+pub fn span_label(seconds: i64) -> String {
+    let gap = seconds.abs();
+    if gap < 3600 {
         format!("{} min", (gap / 60).max(1))
     } else if gap < 48 * 3600 {
         format!("{} h", gap / 3600)
     } else {
         format!("{} d", gap / 86400)
-    };
-    if due_at >= now {
-        format!("in {amount}")
-    } else {
-        format!("overdue {amount}")
     }
 }
 

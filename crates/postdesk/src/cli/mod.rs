@@ -16,6 +16,8 @@ pub mod logs;
 pub mod mailboxes;
 pub mod outbox;
 pub mod queue;
+// The weekly reports (issue 18).
+pub mod report;
 pub mod rules;
 pub mod serve;
 // Issue 19: readiness and watchdog for systemd (`Type=notify`).

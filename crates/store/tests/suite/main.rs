@@ -91,6 +91,8 @@ mod mailboxes;
 mod notifications;
 mod outbox;
 mod portal;
+// The weekly reports (issue 18).
+mod reports;
 
 /// The first helpdesk: numbers from 100, an organization by domain.
 pub const SUPPORT: &str = r#"
