@@ -76,6 +76,11 @@ pub struct MailboxSettings {
     pub api_url: Option<String>,
     /// Graph: the sign-in authority, default `https://login.microsoftonline.com`.
     pub login_url: Option<String>,
+    /// Graph: where Microsoft Graph reaches `serve`'s notification endpoint from
+    /// outside (`https://desk.example.com/hooks/graph`). Set, `serve` subscribes to
+    /// change notifications and scans as soon as one comes; the delta is still polled
+    /// every `interval_secs`. Unset: polling only.
+    pub notification_url: Option<String>,
 }
 
 /// What a `[[helpdesk.mailbox]]` speaks.
@@ -193,6 +198,20 @@ impl MailboxSettings {
                 "api_url",
                 format!("`{url}` is not an http(s) URL"),
             ));
+        }
+        if let Some(url) = &self.notification_url {
+            if self.kind != MailboxKind::Graph {
+                return Err(ConfigIssue::new(
+                    "notification_url",
+                    "only kind = \"graph\" mailboxes take change notifications; Gmail is polled",
+                ));
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigIssue::new(
+                    "notification_url",
+                    format!("`{url}` is not an http(s) URL; Graph calls it, and wants https://"),
+                ));
+            }
         }
         if self.user.trim().is_empty() {
             return Err(ConfigIssue::new(

@@ -10,7 +10,7 @@ use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_core::RawMail;
 use postdesk_store::leases::LeaseFence;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Attempts per request when the provider throttles or the connection breaks.
 const ATTEMPTS: u32 = 6;
@@ -358,13 +358,14 @@ async fn alert(app: &App, helpdesk: &str, name: &str, problem: &str) {
     }
 }
 
-/// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, at once again when
-/// a scan found mail; after an error, with backoff (long for a permanent one), until
+/// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, and at once when
+/// `bell` rings (a change notification); after an error, with backoff (long for a permanent one), until
 /// `shutdown` turns true. The scan in hand is finished first.
 pub async fn poll<F, Fut>(
     name: &str,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
+    bell: &Notify,
     mut scan: F,
 ) where
     F: FnMut() -> Fut,
@@ -398,6 +399,10 @@ pub async fn poll<F, Fut>(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
+            // A change notification (`postdesk_app::push`): scan now.
+            _ = bell.notified() => {
+                tracing::debug!(mailbox = %name, "woken by a change notification");
+            }
         }
     }
 }

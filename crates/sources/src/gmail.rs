@@ -153,10 +153,12 @@ impl GmailMailbox {
         };
         let session = tokio::sync::Mutex::new(&mut session);
         let name = self.name();
+        let bell = app.wakeups().bell(&self.helpdesk, &name);
         api::poll(
             &name,
             Duration::from_secs(self.settings.interval_secs),
             shutdown,
+            &bell,
             || async {
                 let mut session = session.lock().await;
                 let result = self.scan(&mut session).await;

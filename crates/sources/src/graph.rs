@@ -21,6 +21,7 @@ use postdesk_core::{MailSource, RawMail};
 use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
 use postdesk_store::Outcome;
 use postdesk_store::leases::LeaseFence;
+use postdesk_store::mailbox_subscriptions::MailboxSubscription;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -134,6 +135,9 @@ impl GraphMailbox {
     }
 
     /// Polls every `interval_secs` until `shutdown`; one session (and token) throughout.
+    /// With `notification_url`, it also keeps a change-notification subscription per
+    /// folder (made, renewed before it runs out, deleted when serving stops) and scans
+    /// as soon as a notification for it comes.
     pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
         let mut session = match Session::new(self, app) {
             Ok(s) => s,
@@ -144,18 +148,251 @@ impl GraphMailbox {
         };
         let session = tokio::sync::Mutex::new(&mut session);
         let name = self.name();
-        api::poll(
+        let bell = app.wakeups().bell(&self.helpdesk, &name);
+        let polling = api::poll(
             &name,
             Duration::from_secs(self.settings.interval_secs),
             shutdown,
+            &bell,
             || async {
                 let mut session = session.lock().await;
                 let result = self.scan(&mut session).await;
                 api::record(app, &self.helpdesk, &name, &result).await;
                 result
             },
-        )
-        .await;
+        );
+        let Some(url) = &self.settings.notification_url else {
+            polling.await;
+            return;
+        };
+        tokio::select! {
+            _ = polling => {}
+            _ = self.keep_subscribed(&session, url, &bell) => {}
+        }
+        // Stopping (or the lease went elsewhere): the next reader makes its own.
+        let mut session = session.lock().await;
+        self.unsubscribe(&mut session).await;
+    }
+
+    /// Keeps every folder subscribed, for as long as it is polled (never returns). A
+    /// failure is logged and tried again with backoff; meanwhile polling goes on.
+    async fn keep_subscribed(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session<'_>>,
+        url: &str,
+        bell: &tokio::sync::Notify,
+    ) {
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            let outcome = {
+                let mut session = session.lock().await;
+                self.subscribe(&mut session, url).await
+            };
+            let wait = match outcome {
+                Ok(Subscribed { next, created }) => {
+                    backoff = Duration::from_secs(5);
+                    if created {
+                        // Mail that came while the subscription was being made had
+                        // nobody to tell: one scan now covers it.
+                        bell.notify_one();
+                    }
+                    next
+                }
+                Err(e) => {
+                    tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?backoff, "cannot subscribe to change notifications; polling every interval_secs meanwhile");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(3600));
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Makes or renews each folder's subscription; when to look again.
+    async fn subscribe(
+        &self,
+        session: &mut Session<'_>,
+        url: &str,
+    ) -> Result<Subscribed, ApiError> {
+        let store = session.app.store().clone();
+        let name = self.name();
+        let held = store.mailbox_subscriptions(&self.helpdesk, &name).await?;
+        let mut folders = Folders::default();
+        let mut next = SUBSCRIPTION_LIFETIME - RENEW_BEFORE;
+        let mut created = false;
+        for folder in &self.settings.folders {
+            let now = postdesk_store::now();
+            let old = held.iter().find(|s| &s.folder == folder);
+            let expires = match old {
+                Some(s) if s.notification_url == url && s.expires_at - now > RENEW_BEFORE => {
+                    s.expires_at
+                }
+                Some(s) if s.notification_url == url => match self.renew(session, s).await? {
+                    Some(expires) => expires,
+                    None => {
+                        created = true;
+                        self.create_subscription(session, &mut folders, folder, url)
+                            .await?
+                    }
+                },
+                other => {
+                    if let Some(stale) = other {
+                        // The URL changed: the old one would call where nobody listens.
+                        self.delete_subscription(session, stale).await;
+                    }
+                    created = true;
+                    self.create_subscription(session, &mut folders, folder, url)
+                        .await?
+                }
+            };
+            let due = (expires - RENEW_BEFORE - postdesk_store::now()).max(60);
+            next = next.min(due);
+        }
+        Ok(Subscribed {
+            next: Duration::from_secs(next as u64),
+            created,
+        })
+    }
+
+    /// `POST /subscriptions`: Graph calls `url` with a validation token first (the
+    /// web listener echoes it), then answers with the subscription.
+    async fn create_subscription(
+        &self,
+        session: &mut Session<'_>,
+        folders: &mut Folders,
+        folder: &str,
+        url: &str,
+    ) -> Result<i64, ApiError> {
+        let folder_id = folders.resolve(session, folder, false).await?;
+        let client_state = new_client_state()?;
+        let expires = postdesk_store::now() + SUBSCRIPTION_LIFETIME;
+        let body = serde_json::json!({
+            "changeType": "created",
+            "notificationUrl": url,
+            "resource": format!(
+                "users/{}/mailFolders('{}')/messages",
+                self.settings.user,
+                folder_id.replace('\'', "''")
+            ),
+            "expirationDateTime": graph_time(expires),
+            "clientState": client_state.expose(),
+        });
+        let endpoint = format!("{}/subscriptions", self.api());
+        let reply = session
+            .call("subscribe to change notifications", |c| {
+                c.post(&endpoint).json(&body)
+            })
+            .await?;
+        if !reply.ok() {
+            return Err(failure("subscribe to change notifications", &reply));
+        }
+        let made: SubscriptionAnswer = reply.json("subscription")?;
+        let expires = made.expires_at().unwrap_or(expires).min(expires);
+        session
+            .app
+            .store()
+            .save_mailbox_subscription(&MailboxSubscription {
+                helpdesk: self.helpdesk.clone(),
+                mailbox: self.name(),
+                folder: folder.to_string(),
+                subscription_id: made.id,
+                client_state,
+                notification_url: url.to_string(),
+                expires_at: expires,
+            })
+            .await?;
+        tracing::info!(mailbox = %self.name(), folder, "subscribed to change notifications");
+        Ok(expires)
+    }
+
+    /// `PATCH /subscriptions/{id}` with a later expiry; `None` when Graph no longer
+    /// has it (a new one is made then).
+    async fn renew(
+        &self,
+        session: &mut Session<'_>,
+        held: &MailboxSubscription,
+    ) -> Result<Option<i64>, ApiError> {
+        let expires = postdesk_store::now() + SUBSCRIPTION_LIFETIME;
+        let endpoint = format!(
+            "{}/subscriptions/{}",
+            self.api(),
+            encode(&held.subscription_id)
+        );
+        let body = serde_json::json!({"expirationDateTime": graph_time(expires)});
+        let reply = session
+            .call("renew the subscription", |c| c.patch(&endpoint).json(&body))
+            .await?;
+        if reply.status == 404 {
+            session
+                .app
+                .store()
+                .delete_mailbox_subscription(&held.subscription_id)
+                .await?;
+            return Ok(None);
+        }
+        if !reply.ok() {
+            return Err(failure("renew the subscription", &reply));
+        }
+        let renewed: SubscriptionAnswer = reply.json("subscription")?;
+        let expires = renewed.expires_at().unwrap_or(expires).min(expires);
+        session
+            .app
+            .store()
+            .save_mailbox_subscription(&MailboxSubscription {
+                expires_at: expires,
+                ..held.clone()
+            })
+            .await?;
+        Ok(Some(expires))
+    }
+
+    /// Deletes every subscription of this mailbox, at Graph and in the store (best
+    /// effort: one Graph cannot delete now runs out by itself).
+    async fn unsubscribe(&self, session: &mut Session<'_>) {
+        let held = match session
+            .app
+            .store()
+            .mailbox_subscriptions(&self.helpdesk, &self.name())
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(mailbox = %self.name(), error = %e, "cannot list the subscriptions to delete");
+                return;
+            }
+        };
+        for s in &held {
+            self.delete_subscription(session, s).await;
+        }
+    }
+
+    async fn delete_subscription(&self, session: &mut Session<'_>, held: &MailboxSubscription) {
+        let endpoint = format!(
+            "{}/subscriptions/{}",
+            self.api(),
+            encode(&held.subscription_id)
+        );
+        match session
+            .call("delete the subscription", |c| c.delete(&endpoint))
+            .await
+        {
+            Ok(r) if r.ok() || r.status == 404 => {}
+            Ok(r) => {
+                tracing::warn!(mailbox = %self.name(), error = %failure("delete the subscription", &r), "the subscription stays until it runs out")
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %self.name(), error = %e, "the subscription stays until it runs out")
+            }
+        }
+        if let Err(e) = session
+            .app
+            .store()
+            .delete_mailbox_subscription(&held.subscription_id)
+            .await
+        {
+            tracing::warn!(mailbox = %self.name(), error = %e, "cannot forget the subscription");
+        }
     }
 
     async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
@@ -745,6 +982,50 @@ async fn create_folder(
     Ok(reply.json::<Folder>("create folder")?.id)
 }
 
+/// How long a subscription is asked for: Graph allows Outlook messages just under
+/// seven days (10,080 minutes); three leave room for clocks and missed renewals.
+const SUBSCRIPTION_LIFETIME: i64 = 3 * 24 * 3600;
+/// A subscription is renewed when less than this is left.
+const RENEW_BEFORE: i64 = 24 * 3600;
+
+/// What [`GraphMailbox::subscribe`] did.
+struct Subscribed {
+    /// When to look at the subscriptions again (the first renewal due).
+    next: Duration,
+    /// A subscription was made: mail may have come before it.
+    created: bool,
+}
+
+#[derive(Deserialize)]
+struct SubscriptionAnswer {
+    id: String,
+    #[serde(rename = "expirationDateTime")]
+    expiration: Option<String>,
+}
+
+impl SubscriptionAnswer {
+    /// The expiry Graph granted (`2026-12-10T11:00:00.0000000Z`), to the minute.
+    fn expires_at(&self) -> Option<i64> {
+        let text = self.expiration.as_deref()?;
+        postdesk_core::time::parse_time(text.get(..16)?)
+    }
+}
+
+/// `2026-12-10T11:00:00Z`, as Graph takes `expirationDateTime`.
+fn graph_time(unix: i64) -> String {
+    postdesk_core::time::format_time_seconds(unix)
+        .replacen(' ', "T", 1)
+        .replace(" UTC", "Z")
+}
+
+/// A new random `clientState`: 32 bytes, hex.
+fn new_client_state() -> Result<Secret, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Credential(format!("no random numbers from the system: {e}")))?;
+    Ok(Secret::new(hex::encode(bytes)))
+}
+
 /// Graph's `410 Gone`, or its error codes for a delta token it no longer knows.
 fn is_sync_reset(reply: &Reply) -> bool {
     let code = reply.code();
@@ -778,6 +1059,21 @@ mod tests {
     fn path_segments_are_encoded() {
         assert_eq!(encode("support@example.com"), "support@example.com");
         assert_eq!(encode("AAMk/AD+x="), "AAMk%2FAD%2Bx=");
+    }
+
+    #[test]
+    fn subscription_times_are_written_and_read_as_graph_does() {
+        assert_eq!(graph_time(1_795_356_309), "2026-11-22T14:05:09Z");
+        let answer = SubscriptionAnswer {
+            id: "s".into(),
+            expiration: Some("2026-11-22T14:05:09.0000000Z".into()),
+        };
+        assert_eq!(answer.expires_at(), Some(1_795_356_300));
+        assert_eq!(new_client_state().unwrap().expose().len(), 64);
+        assert_ne!(
+            new_client_state().unwrap().expose(),
+            new_client_state().unwrap().expose()
+        );
     }
 
     #[test]
