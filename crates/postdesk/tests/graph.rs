@@ -795,3 +795,52 @@ fn the_notification_endpoint_is_safe_against_anyone() {
     assert!(head.starts_with("HTTP/1.1 202"), "{head}");
     stop(child);
 }
+
+#[test]
+fn a_subscription_is_renewed_before_it_runs_out_and_made_again_when_graph_dropped_it() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    // Graph grants 6 s whatever is asked: renewed halfway, every 3 s.
+    graph.set_subscription_lifetime(6);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks/graph");
+    let desk = Desk::new(&mailbox_toml(
+        &graph,
+        SUPPORT,
+        &format!("interval_secs = 3600\nnotification_url = \"{url}\""),
+    ));
+    let child = serve(&desk, port);
+    wait_until("subscribed", Duration::from_secs(20), || {
+        graph.subscriptions().len() == 1
+    });
+    let first = graph.subscriptions().remove(0);
+    let renewals = |graph: &FakeGraph| {
+        graph
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH /v1.0/subscriptions"))
+            .count()
+    };
+    wait_until("renewed", Duration::from_secs(10), || renewals(&graph) >= 1);
+    let renewed = graph.subscriptions().remove(0);
+    assert_eq!(renewed.id, first.id, "renewed, not replaced");
+    assert_ne!(renewed.expiration, first.expiration, "a later expiry");
+
+    // Graph removed it: the renewal's 404 makes a new one, which wakes the mailbox.
+    graph.drop_subscriptions();
+    wait_until("subscribed again", Duration::from_secs(10), || {
+        graph.subscriptions().len() == 1
+    });
+    let again = graph.subscriptions().remove(0);
+    assert_ne!(again.id, first.id);
+    assert_ne!(again.client_state, first.client_state, "a new secret");
+    settle(&graph);
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    wait_until(
+        "woken through the new subscription",
+        Duration::from_secs(5),
+        || graph.count(SUPPORT, "Processed") == 1,
+    );
+    stop(child);
+    assert!(graph.subscriptions().is_empty());
+    assert_eq!(titles(&desk), expected(1));
+}

@@ -246,7 +246,14 @@ impl GraphMailbox {
                         .await?
                 }
             };
-            let due = (expires - RENEW_BEFORE - postdesk_store::now()).max(60);
+            // Renewed a day before it runs out; one Graph granted for less than that
+            // (it may shorten the time asked for) halfway through what is left.
+            let left = expires - postdesk_store::now();
+            let due = if left > RENEW_BEFORE {
+                left - RENEW_BEFORE
+            } else {
+                (left / 2).max(1)
+            };
             next = next.min(due);
         }
         Ok(Subscribed {
@@ -1004,10 +1011,11 @@ struct SubscriptionAnswer {
 }
 
 impl SubscriptionAnswer {
-    /// The expiry Graph granted (`2026-12-10T11:00:00.0000000Z`), to the minute.
+    /// The expiry Graph granted (`2026-12-10T11:00:00.0000000Z`).
     fn expires_at(&self) -> Option<i64> {
         let text = self.expiration.as_deref()?;
-        postdesk_core::time::parse_time(text.get(..16)?)
+        let seconds: i64 = text.get(17..19)?.parse().ok()?;
+        Some(postdesk_core::time::parse_time(text.get(..16)?)? + seconds)
     }
 }
 
@@ -1068,7 +1076,7 @@ mod tests {
             id: "s".into(),
             expiration: Some("2026-11-22T14:05:09.0000000Z".into()),
         };
-        assert_eq!(answer.expires_at(), Some(1_795_356_300));
+        assert_eq!(answer.expires_at(), Some(1_795_356_309));
         assert_eq!(new_client_state().unwrap().expose().len(), 64);
         assert_ne!(
             new_client_state().unwrap().expose(),

@@ -159,6 +159,8 @@ struct State {
     sent: Vec<SentMail>,
     token_requests: usize,
     subscriptions: Vec<Subscription>,
+    /// The longest expiry granted, in seconds from now (Graph may shorten the one asked).
+    subscription_lifetime: Option<i64>,
     /// Notify subscribers of delivered mail.
     notifications: bool,
     /// The status each notification POST was answered with, in order.
@@ -275,6 +277,7 @@ impl FakeGraph {
             sent: Vec::new(),
             token_requests: 0,
             subscriptions: Vec::new(),
+            subscription_lifetime: None,
             notifications: true,
             notified: Arc::default(),
         };
@@ -407,6 +410,16 @@ impl FakeGraph {
         post_to(&sub.notification_url, &body)
             .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
             .unwrap_or_default()
+    }
+
+    /// Subscriptions are granted at most `secs` (made or renewed), whatever is asked.
+    pub fn set_subscription_lifetime(&self, secs: i64) {
+        self.lock().subscription_lifetime = Some(secs);
+    }
+
+    /// Every subscription is gone (as when Graph removes one): renewing it is a 404.
+    pub fn drop_subscriptions(&self) {
+        self.lock().subscriptions.clear();
     }
 
     /// The subscriptions in force.
@@ -1312,6 +1325,7 @@ async fn subscriptions(
                 );
             }
             let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let expiration = granted(&state, &expiration);
             let sub = Subscription {
                 id: state.next_id("sub").replace("_Zk=", "-7f3a"),
                 user,
@@ -1335,9 +1349,10 @@ async fn subscriptions(
                     "Subscription expiration can only be 10070 minutes in the future.",
                 );
             }
+            let expiration = granted(&state, expiration);
             match state.subscriptions.iter_mut().find(|s| s.id == *id) {
                 Some(sub) => {
-                    sub.expiration = expiration.to_string();
+                    sub.expiration = expiration;
                     let sub = sub.clone();
                     json_response(200, subscription_json(&sub, ""))
                 }
@@ -1372,15 +1387,49 @@ fn subscription_json(sub: &Subscription, resource: &str) -> Value {
     })
 }
 
+/// The expiry granted for the one asked: shortened to the lifetime the test set.
+fn granted(state: &State, asked: &str) -> String {
+    match (state.subscription_lifetime, unix_of(asked)) {
+        (Some(secs), Some(at)) => graph_time(at.min(unix_now() + secs)),
+        _ => asked.to_string(),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `2026-12-10T11:00:00.0000000Z`, as Graph writes times.
+fn graph_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.0000000Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// `2026-12-10T11:00:00Z` (or with fractions) at most 10,080 minutes from now, by the
 /// system clock.
 fn within_limit(expiration: &str) -> bool {
     let Some(at) = unix_of(expiration) else {
         return false;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = unix_now();
     at > now && at - now <= 10_080 * 60
 }
 
@@ -1462,5 +1511,11 @@ mod subscription_tests {
         assert_eq!(unix_of("2026-11-22T14:05:09Z"), Some(1_795_356_309));
         assert_eq!(unix_of("1970-01-01T00:00:00.0000000Z"), Some(0));
         assert_eq!(unix_of("soon"), None);
+        assert_eq!(graph_time(1_795_356_309), "2026-11-22T14:05:09.0000000Z");
+        assert_eq!(
+            unix_of(&graph_time(951_782_400)),
+            Some(951_782_400),
+            "2000-02-29"
+        );
     }
 }
