@@ -165,13 +165,17 @@ impl GraphMailbox {
             polling.await;
             return;
         };
+        // The subscriptions this reader made or renewed: only these are deleted when it
+        // stops, never one the mailbox's next reader (another instance) made meanwhile.
+        let ours = std::sync::Mutex::new(Vec::new());
         tokio::select! {
             _ = polling => {}
-            _ = self.keep_subscribed(&session, url, &bell) => {}
+            _ = self.keep_subscribed(&session, url, &bell, &ours) => {}
         }
         // Stopping (or the lease went elsewhere): the next reader makes its own.
+        let ours = ours.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut session = session.lock().await;
-        self.unsubscribe(&mut session).await;
+        self.unsubscribe(&mut session, &ours).await;
     }
 
     /// Keeps every folder subscribed, for as long as it is polled (never returns). A
@@ -181,12 +185,13 @@ impl GraphMailbox {
         session: &tokio::sync::Mutex<&mut Session<'_>>,
         url: &str,
         bell: &tokio::sync::Notify,
+        ours: &std::sync::Mutex<Vec<String>>,
     ) {
         let mut backoff = Duration::from_secs(5);
         loop {
             let outcome = {
                 let mut session = session.lock().await;
-                self.subscribe(&mut session, url).await
+                self.subscribe(&mut session, url, ours).await
             };
             let wait = match outcome {
                 Ok(Subscribed { next, created }) => {
@@ -214,12 +219,16 @@ impl GraphMailbox {
         &self,
         session: &mut Session<'_>,
         url: &str,
+        ours: &std::sync::Mutex<Vec<String>>,
     ) -> Result<Subscribed, ApiError> {
         let store = session.app.store().clone();
         let name = self.name();
         let held = store.mailbox_subscriptions(&self.helpdesk, &name).await?;
         let mut folders = Folders::default();
-        let mut next = SUBSCRIPTION_LIFETIME - RENEW_BEFORE;
+        // Looked at every quarter hour at least (a read of the store while all is
+        // well): a subscription deleted meanwhile (by the reader before this one,
+        // stopping late) is made again within that time.
+        let mut next = RECHECK;
         let mut created = false;
         for folder in &self.settings.folders {
             let now = postdesk_store::now();
@@ -249,6 +258,15 @@ impl GraphMailbox {
             // Renewed a day before it runs out; one Graph granted for less than that
             // (it may shorten the time asked for) halfway through what is left.
             let left = expires - postdesk_store::now();
+            if let Ok(Some(now_held)) = store
+                .mailbox_subscription_of(&self.helpdesk, &name, folder)
+                .await
+            {
+                let mut ours = ours.lock().unwrap_or_else(|e| e.into_inner());
+                if !ours.contains(&now_held.subscription_id) {
+                    ours.push(now_held.subscription_id);
+                }
+            }
             let due = if left > RENEW_BEFORE {
                 left - RENEW_BEFORE
             } else {
@@ -356,7 +374,7 @@ impl GraphMailbox {
 
     /// Deletes every subscription of this mailbox, at Graph and in the store (best
     /// effort: one Graph cannot delete now runs out by itself).
-    async fn unsubscribe(&self, session: &mut Session<'_>) {
+    async fn unsubscribe(&self, session: &mut Session<'_>, ours: &[String]) {
         let held = match session
             .app
             .store()
@@ -369,7 +387,7 @@ impl GraphMailbox {
                 return;
             }
         };
-        for s in &held {
+        for s in held.iter().filter(|s| ours.contains(&s.subscription_id)) {
             self.delete_subscription(session, s).await;
         }
     }
@@ -994,6 +1012,9 @@ async fn create_folder(
 const SUBSCRIPTION_LIFETIME: i64 = 3 * 24 * 3600;
 /// A subscription is renewed when less than this is left.
 const RENEW_BEFORE: i64 = 24 * 3600;
+
+/// The longest wait between two looks at the subscriptions.
+const RECHECK: i64 = 15 * 60;
 
 /// What [`GraphMailbox::subscribe`] did.
 struct Subscribed {

@@ -55,6 +55,29 @@ impl Store {
         .await
     }
 
+    /// The subscription of one mailbox folder.
+    pub async fn mailbox_subscription_of(
+        &self,
+        helpdesk: &str,
+        mailbox: &str,
+        folder: &str,
+    ) -> Result<Option<MailboxSubscription>> {
+        let key = [
+            helpdesk.to_string(),
+            mailbox.to_string(),
+            folder.to_string(),
+        ];
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM mailbox_subscriptions
+                     WHERE helpdesk = ?1 AND mailbox = ?2 AND folder = ?3"
+            ))?
+            .query_row(key, row)
+            .optional()
+        })
+        .await
+    }
+
     /// The subscription the provider calls `subscription_id`, if it is one of ours.
     pub async fn mailbox_subscription(
         &self,
