@@ -280,3 +280,74 @@ fn killed_between_the_commit_and_the_label_change_then_run_again_each_mail_once(
     assert_eq!(titles(&desk), expected(4), "none twice");
     assert_eq!(s.gmail.labels_of_all(), vec![vec!["Processed"]; 4]);
 }
+
+#[test]
+fn serve_reports_the_lag_of_gmail_mail_waiting_from_its_internal_date() {
+    let s = setup();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let desk = Desk::new(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+        mailbox_toml(&s, "interval_secs = 1")
+    ));
+    let id = s.gmail.deliver(&request(1), &["INBOX"]);
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 3600;
+    s.gmail.set_internal_date(&id, hour_ago);
+    // Committed but not yet relabelled: the mail still waits.
+    s.gmail.hold_modifies(true);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lag = || {
+        let (_, text) = common::http_exchange(
+            metrics_port,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        text.lines()
+            .filter(|l| l.starts_with("postdesk_mailbox_lag_seconds{"))
+            .find(|l| l.contains(&format!("mailbox=\"gmail:{ADDRESS}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.gmail.modifies_waiting() < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the label change is held"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waiting = lag();
+    assert!(
+        waiting.is_some_and(|l| (3600.0..3700.0).contains(&l)),
+        "{waiting:?}"
+    );
+    s.gmail.hold_modifies(false);
+    while lag() != Some(0.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing waits at last"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

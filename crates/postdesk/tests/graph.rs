@@ -844,3 +844,50 @@ fn a_subscription_is_renewed_before_it_runs_out_and_made_again_when_graph_droppe
     assert!(graph.subscriptions().is_empty());
     assert_eq!(titles(&desk), expected(1));
 }
+
+/// `postdesk_mailbox_lag_seconds` of the Graph mailbox, from `/metrics`.
+fn lag(metrics_port: u16) -> Option<f64> {
+    let (_, text) = common::http_exchange(
+        metrics_port,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    text.lines()
+        .filter(|l| l.starts_with("postdesk_mailbox_lag_seconds{"))
+        .find(|l| l.contains(&format!("mailbox=\"graph:{SUPPORT}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn serve_reports_the_lag_of_graph_mail_waiting_from_its_received_time() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let metrics_port = free_port();
+    let desk = Desk::new(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+        mailbox_toml(&graph, SUPPORT, "interval_secs = 1")
+    ));
+    let id = graph.deliver(SUPPORT, "Inbox", &request(1));
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 3600;
+    graph.set_received(&id, hour_ago);
+    // Committed but not yet moved: the mail still waits.
+    graph.hold_moves(true);
+    let child = serve(&desk, free_port());
+    wait_until("the move is held", Duration::from_secs(20), || {
+        graph.moves_waiting() == 1
+    });
+    let waiting = lag(metrics_port);
+    assert!(
+        waiting.is_some_and(|s| (3600.0..3700.0).contains(&s)),
+        "{waiting:?}"
+    );
+    graph.hold_moves(false);
+    wait_until("nothing waits", Duration::from_secs(10), || {
+        lag(metrics_port) == Some(0.0)
+    });
+    assert_eq!(graph.count(SUPPORT, "Processed"), 1);
+    stop(child);
+}

@@ -124,6 +124,9 @@ struct RawMessage {
     #[serde(rename = "labelIds", default)]
     label_ids: Vec<String>,
     raw: String,
+    /// When it came, milliseconds since 1970 (a string).
+    #[serde(rename = "internalDate")]
+    internal_date: Option<String>,
 }
 
 impl GmailMailbox {
@@ -226,6 +229,10 @@ impl GmailMailbox {
         store
             .set_sync_token(&self.helpdesk, &self.name(), folder, &history_id)
             .await?;
+        session
+            .app
+            .metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), None);
         Ok(total)
     }
 
@@ -239,6 +246,7 @@ impl GmailMailbox {
     ) -> Result<Summary, ApiError> {
         let mut mails = Vec::with_capacity(ids.len());
         let mut id_of = HashMap::new();
+        let mut oldest: Option<i64> = None;
         for id in ids {
             let url = format!("{}/messages/{}", session.user_url(), encode(id));
             let reply = session
@@ -262,6 +270,14 @@ impl GmailMailbox {
                     what: "raw message".into(),
                     reason: format!("not base64url: {e}"),
                 })?;
+            let arrived = message
+                .internal_date
+                .as_deref()
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .map(|ms| ms / 1000);
+            if let Some(arrived) = arrived {
+                oldest = Some(oldest.map_or(arrived, |o| o.min(arrived)));
+            }
             let location = format!("gmail://{}/{folder}/{id}", self.name());
             id_of.insert(location.clone(), id.clone());
             mails.push(RawMail {
@@ -272,6 +288,14 @@ impl GmailMailbox {
         }
         if mails.is_empty() {
             return Ok(Summary::default());
+        }
+        // The metrics' lag counts from the oldest of the chunk until the label is done
+        // (and on, while a scan fails).
+        if oldest.is_some() {
+            session
+                .app
+                .metrics()
+                .set_mailbox_waiting_since(&self.helpdesk, &self.name(), oldest);
         }
         let (summary, processed) =
             api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;

@@ -461,7 +461,7 @@ impl GraphMailbox {
     ) -> Result<Summary, ApiError> {
         let store = session.app.store().clone();
         let start = format!(
-            "{}/mailFolders/{}/messages/delta?$select=id",
+            "{}/mailFolders/{}/messages/delta?$select=id,receivedDateTime",
             session.user_url(),
             encode(folder_id)
         );
@@ -505,6 +505,17 @@ impl GraphMailbox {
                 .filter_map(|m| m["id"].as_str().map(str::to_string))
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
+            // For the metrics' lag: when the oldest mail of the page (being taken now;
+            // those of earlier pages are in) came.
+            let arrived = page
+                .value
+                .iter()
+                .filter(|m| m.get("@removed").is_none())
+                .filter_map(|m| graph_unix(m["receivedDateTime"].as_str()?))
+                .min();
+            if arrived.is_some() {
+                self.set_waiting_since(session.app, arrived);
+            }
             for chunk in ids.chunks(api::CHUNK) {
                 let summary = self.take(session, folders, folder, chunk, targets).await?;
                 total.absorb(&summary);
@@ -515,6 +526,7 @@ impl GraphMailbox {
                     store
                         .set_sync_token(&self.helpdesk, &self.name(), folder, &delta)
                         .await?;
+                    self.set_waiting_since(session.app, None);
                     return Ok(total);
                 }
                 (None, None) => {
@@ -525,6 +537,13 @@ impl GraphMailbox {
                 }
             }
         }
+    }
+
+    /// `postdesk_mailbox_lag_seconds` counts from `arrived` (`None`: nothing waits). It
+    /// stays set while a scan fails, so the lag grows until the mail is in.
+    fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
+        app.metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
     }
 
     /// Fetches, commits, then moves one chunk of messages.
@@ -1032,12 +1051,16 @@ struct SubscriptionAnswer {
 }
 
 impl SubscriptionAnswer {
-    /// The expiry Graph granted (`2026-12-10T11:00:00.0000000Z`).
+    /// The expiry Graph granted.
     fn expires_at(&self) -> Option<i64> {
-        let text = self.expiration.as_deref()?;
-        let seconds: i64 = text.get(17..19)?.parse().ok()?;
-        Some(postdesk_core::time::parse_time(text.get(..16)?)? + seconds)
+        graph_unix(self.expiration.as_deref()?)
     }
+}
+
+/// Unix seconds of a Graph time (`2026-12-10T11:00:00Z`, fractions allowed).
+fn graph_unix(text: &str) -> Option<i64> {
+    let seconds: i64 = text.get(17..19)?.parse().ok()?;
+    Some(postdesk_core::time::parse_time(text.get(..16)?)? + seconds)
 }
 
 /// `2026-12-10T11:00:00Z`, as Graph takes `expirationDateTime`.

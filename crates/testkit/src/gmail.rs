@@ -56,6 +56,8 @@ struct Message {
     raw: Vec<u8>,
     labels: BTreeSet<String>,
     history_id: u64,
+    /// `internalDate`: when it came, milliseconds since 1970.
+    internal_date: u128,
 }
 
 enum Change {
@@ -118,6 +120,7 @@ impl State {
             "labelIds": m.labels.iter().collect::<Vec<_>>(),
             "sizeEstimate": m.raw.len(),
             "historyId": m.history_id.to_string(),
+            "internalDate": m.internal_date.to_string(),
         });
         if raw {
             v["raw"] = json!(base64::engine::general_purpose::URL_SAFE.encode(&m.raw));
@@ -233,6 +236,9 @@ impl FakeGmail {
                 raw: raw.to_vec(),
                 labels: labels.iter().map(|l| l.to_string()).collect(),
                 history_id,
+                internal_date: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
             },
         );
         state.order.push(id.clone());
@@ -241,6 +247,13 @@ impl FakeGmail {
     }
 
     /// Creates a user label.
+    /// Sets when a mail came (`internalDate`, Unix seconds).
+    pub fn set_internal_date(&self, id: &str, unix: i64) {
+        if let Some(m) = self.lock().messages.get_mut(id) {
+            m.internal_date = (unix as u128) * 1000;
+        }
+    }
+
     pub fn create_label(&self, name: &str) {
         let mut state = self.lock();
         state.counter += 1;

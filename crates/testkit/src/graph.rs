@@ -110,6 +110,8 @@ struct Message {
     folder: String,
     mime: Vec<u8>,
     is_read: bool,
+    /// `receivedDateTime`, Unix seconds.
+    received: i64,
     added: u64,
     removed: Option<u64>,
 }
@@ -238,6 +240,7 @@ impl State {
                 folder: folder.to_string(),
                 mime,
                 is_read: false,
+                received: unix_now(),
                 added: self.seq,
                 removed: None,
             },
@@ -366,6 +369,13 @@ impl FakeGraph {
             }
         }
         id
+    }
+
+    /// Sets when a mail was received (`receivedDateTime`, Unix seconds).
+    pub fn set_received(&self, id: &str, unix: i64) {
+        if let Some(m) = self.lock().messages.get_mut(id) {
+            m.received = unix;
+        }
     }
 
     /// Whether delivered mail is notified to subscribers (default yes).
@@ -1095,7 +1105,11 @@ fn delta(
             let changed = (m.added > since && m.added <= upto)
                 || m.removed.is_some_and(|r| r > since && r <= upto);
             match (changed, present) {
-                (true, true) => Some(json!({"@odata.type": "#microsoft.graph.message", "id": id})),
+                (true, true) => Some(json!({
+                    "@odata.type": "#microsoft.graph.message",
+                    "id": id,
+                    "receivedDateTime": graph_time(m.received).replace(".0000000", ""),
+                })),
                 (true, false) if since > 0 && m.added <= since => {
                     Some(json!({"id": id, "@removed": {"reason": "deleted"}}))
                 }
