@@ -11,7 +11,6 @@
 //! was already taken.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use base64::Engine as _;
 use postdesk_app::App;
@@ -136,43 +135,15 @@ impl GmailMailbox {
 
     /// Scans every label once; the result is recorded as the mailbox's health.
     pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        let result = async {
-            let mut session = Session::new(self, app)?;
-            self.scan(&mut session).await
-        }
-        .await;
-        api::record(app, &self.helpdesk, &self.name(), &result).await;
-        result
+        api::scan_once(self, app).await
     }
 
-    /// Polls every `interval_secs` until `shutdown`.
+    /// Polls every `interval_secs` until `shutdown`; one session throughout.
     pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
-            Err(e) => {
-                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
-                return;
-            }
-        };
-        let session = tokio::sync::Mutex::new(&mut session);
-        let name = self.name();
-        let bell = app.wakeups().bell(&self.helpdesk, &name);
-        api::poll(
-            &name,
-            Duration::from_secs(self.settings.interval_secs),
-            shutdown,
-            &bell,
-            || async {
-                let mut session = session.lock().await;
-                let result = self.scan(&mut session).await;
-                api::record(app, &self.helpdesk, &name, &result).await;
-                result
-            },
-        )
-        .await;
+        api::serve(self, app, shutdown).await;
     }
 
-    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
         let mut labels = session.labels().await?;
         let create = self.settings.create_folders;
         let processed = labels
@@ -199,7 +170,7 @@ impl GmailMailbox {
 
     async fn scan_label(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         folder: &str,
         targets: &Targets<'_>,
@@ -238,7 +209,7 @@ impl GmailMailbox {
 
     async fn take(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         folder: &str,
         ids: &[String],
@@ -298,7 +269,7 @@ impl GmailMailbox {
                 .set_mailbox_waiting_since(&self.helpdesk, &self.name(), oldest);
         }
         let (summary, processed) =
-            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         session
             .app
             .metrics()
@@ -312,7 +283,7 @@ impl GmailMailbox {
     /// unprocessed (failures), the rule's or the processed one comes.
     async fn settle(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         id_of: &HashMap<String, String>,
         processed: &[Processed],
@@ -435,17 +406,44 @@ struct Targets<'a> {
     unprocessed: &'a str,
 }
 
-struct Session<'a> {
-    mailbox: &'a GmailMailbox,
-    app: &'a App,
+pub struct Session {
+    mailbox: GmailMailbox,
+    app: App,
     http: Http,
 }
 
-impl<'a> Session<'a> {
-    fn new(mailbox: &'a GmailMailbox, app: &'a App) -> Result<Self, ApiError> {
+impl api::ApiMailbox for GmailMailbox {
+    type Session = Session;
+
+    fn helpdesk(&self) -> &str {
+        &self.helpdesk
+    }
+
+    fn name(&self) -> String {
+        GmailMailbox::name(self)
+    }
+
+    fn settings(&self) -> &MailboxSettings {
+        &self.settings
+    }
+
+    fn session(&self, app: &App) -> Result<Session, ApiError> {
+        Session::new(self, app)
+    }
+
+    fn scan(
+        &self,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
+        GmailMailbox::scan(self, session)
+    }
+}
+
+impl Session {
+    fn new(mailbox: &GmailMailbox, app: &App) -> Result<Self, ApiError> {
         Ok(Self {
-            mailbox,
-            app,
+            mailbox: mailbox.clone(),
+            app: app.clone(),
             http: Http::new()?,
         })
     }
@@ -465,7 +463,7 @@ impl<'a> Session<'a> {
 
     /// A valid access token (refreshed, a rotated refresh token kept, by the credentials crate).
     async fn token(&self) -> Result<Secret, ApiError> {
-        let m = self.mailbox;
+        let m = &self.mailbox;
         let oauth2 = m.settings.oauth2.as_ref().ok_or_else(|| {
             ApiError::Credential("kind = \"gmail\" needs [helpdesk.mailbox.oauth2]".into())
         })?;
@@ -634,7 +632,7 @@ impl LabelMap {
 
     async fn resolve(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
         create: bool,
     ) -> Result<String, ApiError> {

@@ -125,13 +125,7 @@ impl GraphMailbox {
 
     /// Scans every folder once; the result is recorded as the mailbox's health.
     pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        let result = async {
-            let mut session = Session::new(self, app)?;
-            self.scan(&mut session).await
-        }
-        .await;
-        api::record(app, &self.helpdesk, &self.name(), &result).await;
-        result
+        api::scan_once(self, app).await
     }
 
     /// Polls every `interval_secs` until `shutdown`; one session (and token) throughout.
@@ -139,59 +133,24 @@ impl GraphMailbox {
     /// folder (made, renewed before it runs out, deleted when serving stops) and scans
     /// as soon as a notification for it comes.
     pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
-            Err(e) => {
-                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
-                return;
-            }
-        };
-        let session = tokio::sync::Mutex::new(&mut session);
-        let name = self.name();
-        let bell = app.wakeups().bell(&self.helpdesk, &name);
-        let polling = api::poll(
-            &name,
-            Duration::from_secs(self.settings.interval_secs),
-            shutdown,
-            &bell,
-            || async {
-                let mut session = session.lock().await;
-                let result = self.scan(&mut session).await;
-                api::record(app, &self.helpdesk, &name, &result).await;
-                result
-            },
-        );
-        let Some(url) = &self.settings.notification_url else {
-            polling.await;
-            return;
-        };
-        // The subscriptions this reader made or renewed: only these are deleted when it
-        // stops, never one the mailbox's next reader (another instance) made meanwhile.
-        let ours = std::sync::Mutex::new(Vec::new());
-        tokio::select! {
-            _ = polling => {}
-            _ = self.keep_subscribed(&session, url, &bell, &ours) => {}
-        }
-        // Stopping (or the lease went elsewhere): the next reader makes its own.
-        let ours = ours.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut session = session.lock().await;
-        self.unsubscribe(&mut session, &ours).await;
+        api::serve(self, app, shutdown).await;
     }
 
     /// Keeps every folder subscribed, for as long as it is polled (never returns). A
     /// failure is logged and tried again with backoff; meanwhile polling goes on.
     async fn keep_subscribed(
         &self,
-        session: &tokio::sync::Mutex<&mut Session<'_>>,
-        url: &str,
+        session: &tokio::sync::Mutex<&mut Session>,
         bell: &tokio::sync::Notify,
-        ours: &std::sync::Mutex<Vec<String>>,
     ) {
+        let Some(url) = &self.settings.notification_url else {
+            return std::future::pending().await;
+        };
         let mut backoff = Duration::from_secs(5);
         loop {
             let outcome = {
                 let mut session = session.lock().await;
-                self.subscribe(&mut session, url, ours).await
+                self.subscribe(&mut session, url).await
             };
             let wait = match outcome {
                 Ok(Subscribed { next, created }) => {
@@ -215,12 +174,7 @@ impl GraphMailbox {
     }
 
     /// Makes or renews each folder's subscription; when to look again.
-    async fn subscribe(
-        &self,
-        session: &mut Session<'_>,
-        url: &str,
-        ours: &std::sync::Mutex<Vec<String>>,
-    ) -> Result<Subscribed, ApiError> {
+    async fn subscribe(&self, session: &mut Session, url: &str) -> Result<Subscribed, ApiError> {
         let store = session.app.store().clone();
         let name = self.name();
         let held = store.mailbox_subscriptions(&self.helpdesk, &name).await?;
@@ -258,14 +212,12 @@ impl GraphMailbox {
             // Renewed a day before it runs out; one Graph granted for less than that
             // (it may shorten the time asked for) halfway through what is left.
             let left = expires - postdesk_store::now();
-            if let Ok(Some(now_held)) = store
+            if let Some(now_held) = store
                 .mailbox_subscription_of(&self.helpdesk, &name, folder)
-                .await
+                .await?
+                && !session.subscriptions.contains(&now_held.subscription_id)
             {
-                let mut ours = ours.lock().unwrap_or_else(|e| e.into_inner());
-                if !ours.contains(&now_held.subscription_id) {
-                    ours.push(now_held.subscription_id);
-                }
+                session.subscriptions.push(now_held.subscription_id);
             }
             let due = if left > RENEW_BEFORE {
                 left - RENEW_BEFORE
@@ -284,7 +236,7 @@ impl GraphMailbox {
     /// web listener echoes it), then answers with the subscription.
     async fn create_subscription(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         folder: &str,
         url: &str,
@@ -335,7 +287,7 @@ impl GraphMailbox {
     /// has it (a new one is made then).
     async fn renew(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         held: &MailboxSubscription,
     ) -> Result<Option<i64>, ApiError> {
         let expires = postdesk_store::now() + SUBSCRIPTION_LIFETIME;
@@ -374,7 +326,8 @@ impl GraphMailbox {
 
     /// Deletes every subscription of this mailbox, at Graph and in the store (best
     /// effort: one Graph cannot delete now runs out by itself).
-    async fn unsubscribe(&self, session: &mut Session<'_>, ours: &[String]) {
+    async fn unsubscribe(&self, session: &mut Session) {
+        let ours = std::mem::take(&mut session.subscriptions);
         let held = match session
             .app
             .store()
@@ -392,7 +345,7 @@ impl GraphMailbox {
         }
     }
 
-    async fn delete_subscription(&self, session: &mut Session<'_>, held: &MailboxSubscription) {
+    async fn delete_subscription(&self, session: &mut Session, held: &MailboxSubscription) {
         let endpoint = format!(
             "{}/subscriptions/{}",
             self.api(),
@@ -420,7 +373,7 @@ impl GraphMailbox {
         }
     }
 
-    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
         let mut folders = Folders::default();
         let processed = folders
             .resolve(
@@ -453,7 +406,7 @@ impl GraphMailbox {
 
     async fn scan_folder(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         folder: &str,
         folder_id: &str,
@@ -514,7 +467,7 @@ impl GraphMailbox {
                 .filter_map(|m| graph_unix(m["receivedDateTime"].as_str()?))
                 .min();
             if arrived.is_some() {
-                self.set_waiting_since(session.app, arrived);
+                self.set_waiting_since(&session.app, arrived);
             }
             for chunk in ids.chunks(api::CHUNK) {
                 let summary = self.take(session, folders, folder, chunk, targets).await?;
@@ -526,7 +479,7 @@ impl GraphMailbox {
                     store
                         .set_sync_token(&self.helpdesk, &self.name(), folder, &delta)
                         .await?;
-                    self.set_waiting_since(session.app, None);
+                    self.set_waiting_since(&session.app, None);
                     return Ok(total);
                 }
                 (None, None) => {
@@ -549,7 +502,7 @@ impl GraphMailbox {
     /// Fetches, commits, then moves one chunk of messages.
     async fn take(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         folder: &str,
         ids: &[String],
@@ -578,7 +531,7 @@ impl GraphMailbox {
             return Ok(Summary::default());
         }
         let (summary, processed) =
-            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         session
             .app
             .metrics()
@@ -593,7 +546,7 @@ impl GraphMailbox {
     /// `after_success`.
     async fn settle(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         id_of: &HashMap<String, String>,
         processed: &[Processed],
@@ -812,20 +765,66 @@ struct Targets<'a> {
 }
 
 /// A signed-in connection to one mailbox: the HTTP client and the access token.
-struct Session<'a> {
-    mailbox: &'a GraphMailbox,
-    app: &'a App,
+pub struct Session {
+    mailbox: GraphMailbox,
+    app: App,
     http: Http,
     token: Option<(Secret, i64)>,
+    /// The change-notification subscriptions this reader made or renewed: only these
+    /// are deleted when it stops, never one the mailbox's next reader (another
+    /// instance) made meanwhile.
+    subscriptions: Vec<String>,
 }
 
-impl<'a> Session<'a> {
-    fn new(mailbox: &'a GraphMailbox, app: &'a App) -> Result<Self, ApiError> {
+impl api::ApiMailbox for GraphMailbox {
+    type Session = Session;
+
+    fn helpdesk(&self) -> &str {
+        &self.helpdesk
+    }
+
+    fn name(&self) -> String {
+        GraphMailbox::name(self)
+    }
+
+    fn settings(&self) -> &MailboxSettings {
+        &self.settings
+    }
+
+    fn session(&self, app: &App) -> Result<Session, ApiError> {
+        Session::new(self, app)
+    }
+
+    fn scan(
+        &self,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
+        GraphMailbox::scan(self, session)
+    }
+
+    /// With `notification_url`: the subscriptions, made and renewed.
+    fn beside(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) -> impl Future<Output = ()> + Send {
+        self.keep_subscribed(session, bell)
+    }
+
+    /// Stopping (or the lease went elsewhere): the next reader makes its own.
+    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
+        self.unsubscribe(session)
+    }
+}
+
+impl Session {
+    fn new(mailbox: &GraphMailbox, app: &App) -> Result<Self, ApiError> {
         Ok(Self {
-            mailbox,
-            app,
+            mailbox: mailbox.clone(),
+            app: app.clone(),
             http: Http::new()?,
             token: None,
+            subscriptions: Vec::new(),
         })
     }
 
@@ -858,7 +857,7 @@ impl<'a> Session<'a> {
     }
 
     async fn delegated(&self) -> Result<(Secret, i64), ApiError> {
-        let m = self.mailbox;
+        let m = &self.mailbox;
         Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
     }
 
@@ -887,7 +886,7 @@ impl<'a> Session<'a> {
             tracing::info!(what, "access token refused, signing in again");
             self.token = None;
             if self.mailbox.settings.flow == GraphFlow::DeviceCode {
-                let m = self.mailbox;
+                let m = &self.mailbox;
                 postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
                     .await?;
             }
@@ -907,7 +906,7 @@ impl Folders {
     /// as `inbox` at the top), created when missing and `create` allows.
     async fn resolve(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
         create: bool,
     ) -> Result<String, ApiError> {
@@ -939,7 +938,7 @@ impl Folders {
     /// The folder `name` if it exists, with its mail count.
     async fn find(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
     ) -> Result<Option<Folder>, ApiError> {
         let mut found = None;
@@ -970,7 +969,7 @@ impl Folders {
 }
 
 async fn lookup(
-    session: &mut Session<'_>,
+    session: &mut Session,
     parent: Option<&str>,
     name: &str,
 ) -> Result<Option<Folder>, ApiError> {
@@ -1003,7 +1002,7 @@ async fn lookup(
 }
 
 async fn create_folder(
-    session: &mut Session<'_>,
+    session: &mut Session,
     parent: Option<&str>,
     name: &str,
 ) -> Result<String, ApiError> {
