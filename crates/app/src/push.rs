@@ -1,7 +1,8 @@
 //! Waking a mailbox's reader from outside its loop: the provider's change
-//! notifications (Graph today) arrive at the web listener, are checked here against
-//! the subscriptions in the store, and ring the bell of the mailbox they are for, so
-//! that its scan runs at once instead of at the next `interval_secs`.
+//! notifications (Graph's, and Gmail's Pub/Sub pushes) arrive at the web listener, are
+//! checked here (against the subscriptions in the store, or the mailbox's push token),
+//! and ring the bell of the mailbox they are for, so that its scan runs at once instead
+//! of at the next `interval_secs`.
 //!
 //! A notification is only a wake-up. The scan it starts reads the provider's change
 //! feed (the delta query), which stays the one source of truth, and the polling goes on
@@ -113,6 +114,38 @@ pub async fn check_graph_notices(
     }
     checked.unknown += notices.len().saturating_sub(MAX_NOTICES);
     Ok(checked)
+}
+
+/// A Pub/Sub push of Gmail's: the token in its URL and the address its data names.
+/// Rings each Gmail mailbox whose `push_token` is that token (constant time) and whose
+/// `user` is that address (or `me`); `None` when the token is no mailbox's.
+pub fn check_gmail_push(
+    app: &crate::App,
+    token: &str,
+    email_address: Option<&str>,
+) -> Option<usize> {
+    use postdesk_core::mailbox::MailboxKind;
+    let mut known = false;
+    let mut rung = 0;
+    for mailbox in app.mailboxes() {
+        let settings = &mailbox.settings;
+        let Some(expected) = &settings.push_token else {
+            continue;
+        };
+        if settings.kind != MailboxKind::Gmail
+            || !same_secret(token.as_bytes(), expected.expose().as_bytes())
+        {
+            continue;
+        }
+        known = true;
+        let for_it = email_address.is_some_and(|a| {
+            settings.user.eq_ignore_ascii_case(a) || settings.user.eq_ignore_ascii_case("me")
+        });
+        if for_it && app.wakeups().ring(&mailbox.helpdesk, &mailbox.name()) {
+            rung += 1;
+        }
+    }
+    known.then_some(rung)
 }
 
 /// Equal secrets, in a time that depends on their lengths only.

@@ -81,6 +81,13 @@ pub struct MailboxSettings {
     /// change notifications and scans as soon as one comes; the delta is still polled
     /// every `interval_secs`. Unset: polling only.
     pub notification_url: Option<String>,
+    /// Gmail: the Pub/Sub topic (`projects/P/topics/T`) `serve` asks Gmail to publish
+    /// the mailbox's changes to (`users.watch`, renewed daily). Its push subscription
+    /// must deliver to `https://…/hooks/gmail?token=<push_token>`.
+    pub topic: Option<String>,
+    /// Gmail: the secret in the push endpoint's URL, which authenticates Pub/Sub's
+    /// pushes (at least 24 characters of letters, digits, `-` and `_`).
+    pub push_token: Option<Secret>,
 }
 
 /// What a `[[helpdesk.mailbox]]` speaks.
@@ -212,6 +219,40 @@ impl MailboxSettings {
                     format!("`{url}` is not an http(s) URL; Graph calls it, and wants https://"),
                 ));
             }
+        }
+        match (&self.topic, &self.push_token) {
+            (Some(_), _) | (_, Some(_)) if self.kind != MailboxKind::Gmail => {
+                return Err(ConfigIssue::new(
+                    "topic",
+                    "topic and push_token are for kind = \"gmail\" (Graph takes notification_url)",
+                ));
+            }
+            (Some(topic), Some(token)) => {
+                let parts: Vec<&str> = topic.split('/').collect();
+                if parts.len() != 4 || parts[0] != "projects" || parts[2] != "topics" {
+                    return Err(ConfigIssue::new(
+                        "topic",
+                        format!("`{topic}` is not a Pub/Sub topic (projects/PROJECT/topics/TOPIC)"),
+                    ));
+                }
+                let token = token.expose();
+                let safe = token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if token.len() < 24 || !safe {
+                    return Err(ConfigIssue::new(
+                        "push_token",
+                        "must be at least 24 characters of letters, digits, - and _ (e.g. `openssl rand -hex 16`)",
+                    ));
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigIssue::new(
+                    "push_token",
+                    "Gmail push needs both topic and push_token",
+                ));
+            }
+            (None, None) => {}
         }
         if self.user.trim().is_empty() {
             return Err(ConfigIssue::new(

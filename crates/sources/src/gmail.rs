@@ -9,8 +9,14 @@
 //! saved only once every mail before it is committed and relabelled; a history id
 //! Gmail no longer knows (404) starts the label over, and the ledger recognises what
 //! was already taken.
+//!
+//! With `topic`, `serve` also asks Gmail to publish the mailbox's changes to that
+//! Pub/Sub topic (`users.watch`, renewed every few hours, stopped when it stops); the
+//! push arrives at the web listener (`/hooks/gmail?token=…`) and rings the mailbox's
+//! bell, so the history is read at once. Polling goes on as the fallback.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use base64::Engine as _;
 use postdesk_app::App;
@@ -410,6 +416,9 @@ pub struct Session {
     mailbox: GmailMailbox,
     app: App,
     http: Http,
+    /// This reader asked Gmail to watch the mailbox (`topic`): it stops the watch
+    /// when it stops.
+    watching: bool,
 }
 
 impl api::ApiMailbox for GmailMailbox {
@@ -437,6 +446,101 @@ impl api::ApiMailbox for GmailMailbox {
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
         GmailMailbox::scan(self, session)
     }
+
+    /// With `topic`: the watch, asked for and renewed.
+    fn beside(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) -> impl Future<Output = ()> + Send {
+        self.keep_watching(session, bell)
+    }
+
+    /// Stopping (or the lease went elsewhere): the watch is stopped.
+    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
+        self.stop_watching(session)
+    }
+}
+
+/// How often the watch is asked for again: Gmail keeps one seven days and asks for a
+/// renewal daily; a shorter period also bounds how long a watch stopped by the
+/// mailbox's previous reader (another instance, stopping late) stays away.
+const WATCH_RENEWAL: Duration = Duration::from_secs(6 * 3600);
+
+impl GmailMailbox {
+    /// Keeps Gmail publishing the mailbox's changes to `topic` (never returns). A
+    /// failure is logged and tried again with backoff; meanwhile polling goes on.
+    async fn keep_watching(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) {
+        let Some(topic) = &self.settings.topic else {
+            return std::future::pending().await;
+        };
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            let outcome = {
+                let mut session = session.lock().await;
+                self.watch(&mut session, topic).await
+            };
+            let wait = match outcome {
+                Ok(()) => {
+                    backoff = Duration::from_secs(5);
+                    // Mail that came before the watch was in force: one scan covers it.
+                    bell.notify_one();
+                    WATCH_RENEWAL
+                }
+                Err(e) => {
+                    tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?backoff, "cannot watch the mailbox (Gmail push); polling every interval_secs meanwhile");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(3600));
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `users.watch` on the scanned labels.
+    async fn watch(&self, session: &mut Session, topic: &str) -> Result<(), ApiError> {
+        let mut labels = session.labels().await?;
+        let mut ids = Vec::new();
+        for folder in &self.settings.folders {
+            ids.push(labels.resolve(session, folder, false).await?);
+        }
+        let url = format!("{}/watch", session.user_url());
+        let body = serde_json::json!({
+            "topicName": topic,
+            "labelIds": ids,
+            "labelFilterBehavior": "INCLUDE",
+        });
+        let reply = session
+            .call("watch (Gmail push)", |c| c.post(&url).json(&body))
+            .await?;
+        if !reply.ok() {
+            return Err(failure("watch (Gmail push)", &reply));
+        }
+        session.watching = true;
+        Ok(())
+    }
+
+    /// `users.stop`, when this reader started the watch (best effort).
+    async fn stop_watching(&self, session: &mut Session) {
+        if !std::mem::take(&mut session.watching) {
+            return;
+        }
+        let url = format!("{}/stop", session.user_url());
+        match session.call("stop the watch", |c| c.post(&url)).await {
+            Ok(r) if r.ok() => {}
+            Ok(r) => {
+                tracing::warn!(mailbox = %self.name(), error = %failure("stop the watch", &r), "the watch stays until it runs out")
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %self.name(), error = %e, "the watch stays until it runs out")
+            }
+        }
+    }
 }
 
 impl Session {
@@ -445,6 +549,7 @@ impl Session {
             mailbox: mailbox.clone(),
             app: app.clone(),
             http: Http::new()?,
+            watching: false,
         })
     }
 

@@ -1482,7 +1482,7 @@ fn url_encode(text: &str) -> String {
 
 /// A blocking `POST` of JSON (plain text for an empty body) to an `http://` URL; the
 /// status and body of the answer, `None` when nothing answered within 10 s.
-fn post_to(url: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+pub(crate) fn post_to(url: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = match rest.find('/') {

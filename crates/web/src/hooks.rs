@@ -1,6 +1,7 @@
 //! The providers' notification endpoints, reached without signing in: Microsoft
 //! Graph's change notifications at `POST /hooks/graph` (the mailbox setting
-//! `notification_url` points here).
+//! `notification_url` points here) and Gmail's Pub/Sub pushes at `POST
+//! /hooks/gmail?token=<push_token>`.
 //!
 //! Unauthenticated, so built to be safe against anyone: the body is at most
 //! [`MAX_BODY`] bytes (413 beyond), hostile or malformed JSON is a 400 and never a
@@ -29,12 +30,80 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The longest validation token echoed (Graph's are about 100 characters).
 const MAX_VALIDATION_TOKEN: usize = 1024;
 
+/// Where Pub/Sub pushes Gmail's changes, with `?token=<push_token>`.
+pub const GMAIL_PATH: &str = "/hooks/gmail";
+
 pub fn table() -> Vec<Route> {
-    vec![public(
-        Method::POST,
-        GRAPH_PATH,
-        post(graph).layer(DefaultBodyLimit::max(MAX_BODY)),
-    )]
+    vec![
+        public(
+            Method::POST,
+            GRAPH_PATH,
+            post(graph).layer(DefaultBodyLimit::max(MAX_BODY)),
+        ),
+        public(
+            Method::POST,
+            GMAIL_PATH,
+            post(gmail).layer(DefaultBodyLimit::max(MAX_BODY)),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+struct PushEnvelope {
+    message: PushMessage,
+}
+
+#[derive(Deserialize)]
+struct PushMessage {
+    #[serde(default)]
+    data: String,
+}
+
+#[derive(Deserialize)]
+struct GmailChange {
+    #[serde(rename = "emailAddress")]
+    email_address: Option<String>,
+}
+
+/// `POST /hooks/gmail?token=…`: a Pub/Sub push. A token that is no Gmail mailbox's
+/// `push_token` is a 403 and looked at no further; with a good one, the mailbox the
+/// message's `emailAddress` names is woken and the push acknowledged (204), also when
+/// the address is another (nothing is woken then).
+pub(crate) async fn gmail(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if token.is_empty() || token.len() > 256 {
+        return (StatusCode::FORBIDDEN, "refused\n").into_response();
+    }
+    let address = serde_json::from_slice::<PushEnvelope>(&body)
+        .ok()
+        .and_then(|e| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(e.message.data.trim())
+                .ok()
+        })
+        .and_then(|data| serde_json::from_slice::<GmailChange>(&data).ok())
+        .and_then(|c| c.email_address);
+    match push::check_gmail_push(state.app(), token, address.as_deref()) {
+        None => {
+            tracing::warn!("a Gmail push with a wrong token was refused");
+            (StatusCode::FORBIDDEN, "refused\n").into_response()
+        }
+        Some(_) if address.is_none() => {
+            (StatusCode::BAD_REQUEST, "not a Pub/Sub push of Gmail's\n").into_response()
+        }
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
