@@ -610,4 +610,64 @@ mod tests {
             Some("host")
         );
     }
+
+    #[test]
+    fn notification_settings_belong_to_their_kind_and_are_checked() {
+        let key = |json: &str| settings(json).check().err().and_then(|i| i.key);
+        let graph = |extra: &str| {
+            format!(
+                r#"{{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u"{extra}}}"#
+            )
+        };
+        assert_eq!(
+            key(&graph(
+                r#", "notification_url": "https://desk.example.com/hooks/graph""#
+            )),
+            None
+        );
+        assert_eq!(
+            key(&graph(r#", "notification_url": "desk.example.com""#)).as_deref(),
+            Some("notification_url")
+        );
+        assert_eq!(
+            key(&graph(r#", "topic": "projects/p/topics/t""#)).as_deref(),
+            Some("topic")
+        );
+        let gmail = |extra: &str| {
+            format!(
+                r#"{{"kind": "gmail", "user": "me", "oauth2": {{"token_url": "https://oauth2.googleapis.com/token", "client_id": "c", "refresh_token": "r"}}{extra}}}"#
+            )
+        };
+        let token = "0123456789abcdef01234567";
+        assert_eq!(
+            key(&gmail(&format!(
+                r#", "topic": "projects/p/topics/t", "push_token": "{token}""#
+            ))),
+            None
+        );
+        assert_eq!(
+            key(&gmail(r#", "topic": "projects/p/topics/t""#)).as_deref(),
+            Some("push_token")
+        );
+        assert_eq!(
+            key(&gmail(&format!(
+                r#", "topic": "p/t", "push_token": "{token}""#
+            )))
+            .as_deref(),
+            Some("topic")
+        );
+        let short = settings(&gmail(
+            r#", "topic": "projects/p/topics/t", "push_token": "sh0rt secret""#,
+        ));
+        let issue = short.check().unwrap_err();
+        assert_eq!(issue.key.as_deref(), Some("push_token"));
+        assert!(
+            !issue.to_string().contains("sh0rt"),
+            "the secret is not quoted"
+        );
+        assert_eq!(
+            key(&gmail(r#", "notification_url": "https://x/hooks/graph""#)).as_deref(),
+            Some("notification_url")
+        );
+    }
 }
