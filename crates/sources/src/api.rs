@@ -10,7 +10,7 @@ use std::time::Duration;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_core::RawMail;
-use postdesk_core::mailbox::MailboxSettings;
+use postdesk_core::mailbox::{MailboxSettings, Secret};
 use postdesk_store::leases::LeaseFence;
 use tokio::sync::{Notify, watch};
 
@@ -244,6 +244,44 @@ impl Http {
         }
         Err(last.expect("at least one attempt"))
     }
+}
+
+/// A session that signs its calls with an access token (Graph's, Gmail's).
+pub(crate) trait Signed: Send {
+    fn http(&self) -> &Http;
+    /// A valid access token: the one in hand, else a new one.
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send;
+    /// The token in hand was refused before its time: the next [`Signed::token`]
+    /// gets a new one.
+    fn forget_token(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// A call with the session's access token; a 401 (the token expired or was revoked
+/// early) gets a new token and one more try, a second 401 is a refused sign-in.
+pub(crate) async fn call<S: Signed>(
+    session: &mut S,
+    what: &str,
+    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<Reply, ApiError> {
+    for fresh in [false, true] {
+        let token = session.token().await?;
+        let reply = session
+            .http()
+            .send(what, |c| build(c).bearer_auth(token.expose()))
+            .await?;
+        if reply.status != 401 {
+            return Ok(reply);
+        }
+        if fresh {
+            return Err(ApiError::SignIn(format!(
+                "{what}: a new access token was refused too: {}",
+                reply.message()
+            )));
+        }
+        tracing::info!(what, "access token refused, signing in again");
+        session.forget_token().await?;
+    }
+    unreachable!("the loop returns")
 }
 
 /// `Retry-After` in seconds (what Graph and Google send); an HTTP date is not used by

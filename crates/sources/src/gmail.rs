@@ -421,6 +421,23 @@ pub struct Session {
     watching: bool,
 }
 
+impl api::Signed for Session {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
+        Session::token(self)
+    }
+
+    /// The access token is kept in the store (shared with IMAP's OAuth2).
+    async fn forget_token(&mut self) -> Result<(), ApiError> {
+        let m = &self.mailbox;
+        postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name()).await?;
+        Ok(())
+    }
+}
+
 impl api::ApiMailbox for GmailMailbox {
     type Session = Session;
 
@@ -578,36 +595,13 @@ impl Session {
         )
     }
 
-    /// A Gmail call; a 401 drops the kept access token and tries once more.
+    /// A Gmail call with the access token (see [`api::call`]).
     async fn call(
         &mut self,
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Reply, ApiError> {
-        for fresh in [false, true] {
-            let token = self.token().await?;
-            let reply = self
-                .http
-                .send(what, |c| build(c).bearer_auth(token.expose()))
-                .await?;
-            if reply.status != 401 {
-                return Ok(reply);
-            }
-            if fresh {
-                return Err(ApiError::SignIn(format!(
-                    "{what}: a new access token was refused too: {}",
-                    reply.message()
-                )));
-            }
-            tracing::info!(what, "access token refused, refreshing");
-            postdesk_credentials::forget_access_token(
-                self.app.store(),
-                &self.mailbox.helpdesk,
-                &self.mailbox.name(),
-            )
-            .await?;
-        }
-        unreachable!("the loop returns")
+        api::call(self, what, build).await
     }
 
     async fn labels(&mut self) -> Result<LabelMap, ApiError> {

@@ -776,6 +776,27 @@ pub struct Session {
     subscriptions: Vec<String>,
 }
 
+impl api::Signed for Session {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
+        Session::token(self)
+    }
+
+    /// A delegated token is kept in the store: forgotten there too.
+    async fn forget_token(&mut self) -> Result<(), ApiError> {
+        self.token = None;
+        if self.mailbox.settings.flow == GraphFlow::DeviceCode {
+            let m = &self.mailbox;
+            postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 impl api::ApiMailbox for GraphMailbox {
     type Session = Session;
 
@@ -861,37 +882,13 @@ impl Session {
         Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
     }
 
-    /// A Graph call with the access token; a 401 (the token expired or was revoked
-    /// early) gets a new token and one more try.
+    /// A Graph call with the access token (see [`api::call`]).
     async fn call(
         &mut self,
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Reply, ApiError> {
-        for fresh in [false, true] {
-            let token = self.token().await?;
-            let reply = self
-                .http
-                .send(what, |c| build(c).bearer_auth(token.expose()))
-                .await?;
-            if reply.status != 401 {
-                return Ok(reply);
-            }
-            if fresh {
-                return Err(ApiError::SignIn(format!(
-                    "{what}: a new access token was refused too: {}",
-                    reply.message()
-                )));
-            }
-            tracing::info!(what, "access token refused, signing in again");
-            self.token = None;
-            if self.mailbox.settings.flow == GraphFlow::DeviceCode {
-                let m = &self.mailbox;
-                postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
-                    .await?;
-            }
-        }
-        unreachable!("the loop returns")
+        api::call(self, what, build).await
     }
 }
 
