@@ -61,6 +61,8 @@ pub mod outbox;
 // Issue 17: the customer portal and agents' notifications in the app.
 pub mod notifications;
 pub mod portal;
+// Change notifications wake API mailboxes (issue 20).
+pub mod push;
 // The weekly reports (issue 18).
 pub mod reports;
 
@@ -85,6 +87,8 @@ struct Parts {
     /// This process among the instances sharing the database (leases' holder).
     instance: leases::InstanceId,
     metrics: Arc<metrics::Metrics>,
+    /// The bells change notifications ring (`push`).
+    wakeups: Arc<push::Wakeups>,
 }
 
 /// How the App takes mail in and sends mail out.
@@ -111,6 +115,7 @@ impl App {
             settings,
             instance: leases::InstanceId::of_this_process(),
             metrics,
+            wakeups: Arc::default(),
         }))
     }
 
@@ -155,5 +160,10 @@ impl App {
     /// This process's metrics (`/metrics`).
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.0.metrics
+    }
+
+    /// The mailboxes' bells, rung by change notifications.
+    pub fn wakeups(&self) -> &push::Wakeups {
+        &self.0.wakeups
     }
 }

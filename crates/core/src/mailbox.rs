@@ -76,6 +76,18 @@ pub struct MailboxSettings {
     pub api_url: Option<String>,
     /// Graph: the sign-in authority, default `https://login.microsoftonline.com`.
     pub login_url: Option<String>,
+    /// Graph: where Microsoft Graph reaches `serve`'s notification endpoint from
+    /// outside (`https://desk.example.com/hooks/graph`). Set, `serve` subscribes to
+    /// change notifications and scans as soon as one comes; the delta is still polled
+    /// every `interval_secs`. Unset: polling only.
+    pub notification_url: Option<String>,
+    /// Gmail: the Pub/Sub topic (`projects/P/topics/T`) `serve` asks Gmail to publish
+    /// the mailbox's changes to (`users.watch`, renewed daily). Its push subscription
+    /// must deliver to `https://…/hooks/gmail?token=<push_token>`.
+    pub topic: Option<String>,
+    /// Gmail: the secret in the push endpoint's URL, which authenticates Pub/Sub's
+    /// pushes (at least 24 characters of letters, digits, `-` and `_`).
+    pub push_token: Option<Secret>,
 }
 
 /// What a `[[helpdesk.mailbox]]` speaks.
@@ -193,6 +205,54 @@ impl MailboxSettings {
                 "api_url",
                 format!("`{url}` is not an http(s) URL"),
             ));
+        }
+        if let Some(url) = &self.notification_url {
+            if self.kind != MailboxKind::Graph {
+                return Err(ConfigIssue::new(
+                    "notification_url",
+                    "only kind = \"graph\" mailboxes take change notifications; Gmail is polled",
+                ));
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigIssue::new(
+                    "notification_url",
+                    format!("`{url}` is not an http(s) URL; Graph calls it, and wants https://"),
+                ));
+            }
+        }
+        match (&self.topic, &self.push_token) {
+            (Some(_), _) | (_, Some(_)) if self.kind != MailboxKind::Gmail => {
+                return Err(ConfigIssue::new(
+                    "topic",
+                    "topic and push_token are for kind = \"gmail\" (Graph takes notification_url)",
+                ));
+            }
+            (Some(topic), Some(token)) => {
+                let parts: Vec<&str> = topic.split('/').collect();
+                if parts.len() != 4 || parts[0] != "projects" || parts[2] != "topics" {
+                    return Err(ConfigIssue::new(
+                        "topic",
+                        format!("`{topic}` is not a Pub/Sub topic (projects/PROJECT/topics/TOPIC)"),
+                    ));
+                }
+                let token = token.expose();
+                let safe = token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if token.len() < 24 || !safe {
+                    return Err(ConfigIssue::new(
+                        "push_token",
+                        "must be at least 24 characters of letters, digits, - and _ (e.g. `openssl rand -hex 16`)",
+                    ));
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigIssue::new(
+                    "push_token",
+                    "Gmail push needs both topic and push_token",
+                ));
+            }
+            (None, None) => {}
         }
         if self.user.trim().is_empty() {
             return Err(ConfigIssue::new(
@@ -548,6 +608,66 @@ mod tests {
         assert_eq!(
             key(r#"{"user": "u", "password": "p"}"#).as_deref(),
             Some("host")
+        );
+    }
+
+    #[test]
+    fn notification_settings_belong_to_their_kind_and_are_checked() {
+        let key = |json: &str| settings(json).check().err().and_then(|i| i.key);
+        let graph = |extra: &str| {
+            format!(
+                r#"{{"kind": "graph", "tenant": "t", "client_id": "c", "client_secret": "s", "user": "u"{extra}}}"#
+            )
+        };
+        assert_eq!(
+            key(&graph(
+                r#", "notification_url": "https://desk.example.com/hooks/graph""#
+            )),
+            None
+        );
+        assert_eq!(
+            key(&graph(r#", "notification_url": "desk.example.com""#)).as_deref(),
+            Some("notification_url")
+        );
+        assert_eq!(
+            key(&graph(r#", "topic": "projects/p/topics/t""#)).as_deref(),
+            Some("topic")
+        );
+        let gmail = |extra: &str| {
+            format!(
+                r#"{{"kind": "gmail", "user": "me", "oauth2": {{"token_url": "https://oauth2.googleapis.com/token", "client_id": "c", "refresh_token": "r"}}{extra}}}"#
+            )
+        };
+        let token = "0123456789abcdef01234567";
+        assert_eq!(
+            key(&gmail(&format!(
+                r#", "topic": "projects/p/topics/t", "push_token": "{token}""#
+            ))),
+            None
+        );
+        assert_eq!(
+            key(&gmail(r#", "topic": "projects/p/topics/t""#)).as_deref(),
+            Some("push_token")
+        );
+        assert_eq!(
+            key(&gmail(&format!(
+                r#", "topic": "p/t", "push_token": "{token}""#
+            )))
+            .as_deref(),
+            Some("topic")
+        );
+        let short = settings(&gmail(
+            r#", "topic": "projects/p/topics/t", "push_token": "sh0rt secret""#,
+        ));
+        let issue = short.check().unwrap_err();
+        assert_eq!(issue.key.as_deref(), Some("push_token"));
+        assert!(
+            !issue.to_string().contains("sh0rt"),
+            "the secret is not quoted"
+        );
+        assert_eq!(
+            key(&gmail(r#", "notification_url": "https://x/hooks/graph""#)).as_deref(),
+            Some("notification_url")
         );
     }
 }

@@ -280,3 +280,174 @@ fn killed_between_the_commit_and_the_label_change_then_run_again_each_mail_once(
     assert_eq!(titles(&desk), expected(4), "none twice");
     assert_eq!(s.gmail.labels_of_all(), vec![vec!["Processed"]; 4]);
 }
+
+#[test]
+fn serve_reports_the_lag_of_gmail_mail_waiting_from_its_internal_date() {
+    let s = setup();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let desk = Desk::new(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+        mailbox_toml(&s, "interval_secs = 1")
+    ));
+    let id = s.gmail.deliver(&request(1), &["INBOX"]);
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 3600;
+    s.gmail.set_internal_date(&id, hour_ago);
+    // Committed but not yet relabelled: the mail still waits.
+    s.gmail.hold_modifies(true);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lag = || {
+        let (_, text) = common::http_exchange(
+            metrics_port,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        text.lines()
+            .filter(|l| l.starts_with("postdesk_mailbox_lag_seconds{"))
+            .find(|l| l.contains(&format!("mailbox=\"gmail:{ADDRESS}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.gmail.modifies_waiting() < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the label change is held"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waiting = lag();
+    assert!(
+        waiting.is_some_and(|l| (3600.0..3700.0).contains(&l)),
+        "{waiting:?}"
+    );
+    s.gmail.hold_modifies(false);
+    while lag() != Some(0.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing waits at last"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+const PUSH_TOKEN: &str = "push-token-0123456789abcdef";
+
+#[test]
+fn a_pubsub_push_wakes_serve_at_once_and_a_wrong_token_does_nothing() {
+    let s = setup();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/hooks/gmail?token={PUSH_TOKEN}");
+    // Polling once an hour: only a push can make a ticket within the test.
+    let desk = Desk::new(&mailbox_toml(
+        &s,
+        &format!(
+            "interval_secs = 3600\ntopic = \"projects/postdesk-test/topics/gmail\"\npush_token = \"{PUSH_TOKEN}\""
+        ),
+    ));
+    s.gmail.set_push_endpoint(&endpoint);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = |what: &str, secs: u64, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("watched", 20, &|| s.gmail.watch().is_some());
+    let (topic, labels) = s.gmail.watch().unwrap();
+    assert_eq!(topic, "projects/postdesk-test/topics/gmail");
+    assert_eq!(labels, ["INBOX"]);
+    // Let the first scans (at start, after the watch) finish.
+    let mut seen = s.gmail.requests().len();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = s.gmail.requests().len();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+
+    let sent = std::time::Instant::now();
+    s.gmail.deliver(&request(1), &["INBOX"]);
+    wait("woken by the push", 10, &|| s.gmail.count("Processed") == 1);
+    assert!(sent.elapsed() < Duration::from_secs(5));
+    wait("the push answered", 5, &|| s.gmail.pushed() == [204]);
+
+    // Pushes with a wrong or no token are refused; one for another address wakes nothing.
+    s.gmail.set_push_endpoint("http://127.0.0.1:1/nowhere");
+    s.gmail.deliver(&request(2), &["INBOX"]);
+    let base = format!("http://127.0.0.1:{port}/hooks/gmail");
+    let forged = format!("{base}?token={}", "x".repeat(PUSH_TOKEN.len()));
+    assert_eq!(s.gmail.push_to(&forged, ADDRESS), 403);
+    assert_eq!(s.gmail.push_to(&base, ADDRESS), 403);
+    assert_eq!(s.gmail.push_to(&endpoint, "someone@else.example"), 204);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.gmail.count("Processed"), 1, "nothing woke the mailbox");
+    // Hostile bodies: refused without a wake or a crash.
+    let raw = |query: &str, body: &str| {
+        common::http_exchange(
+            port,
+            &format!(
+                "POST /hooks/gmail?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .0
+    };
+    let token = format!("token={PUSH_TOKEN}");
+    assert!(raw(&token, "not json").contains(" 400 "));
+    assert!(raw(&token, r#"{"message": {"data": "%%%"}}"#).contains(" 400 "));
+    assert!(raw("token=x", "not json").contains(" 403 "));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.gmail.count("Processed"), 1);
+    // The right one does.
+    assert_eq!(s.gmail.push_to(&endpoint, ADDRESS), 204);
+    wait("woken by the real push", 5, &|| {
+        s.gmail.count("Processed") == 2
+    });
+
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(s.gmail.watch().is_none(), "the watch is stopped on SIGTERM");
+    assert_eq!(titles(&desk), expected(2));
+}

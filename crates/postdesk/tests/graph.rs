@@ -590,3 +590,304 @@ fn a_mail_over_the_size_limit_is_listed_as_failed_with_the_reason_and_moved_asid
     let failed = desk.run(&["failed", "list"]).ok();
     assert!(failed.contains("more than the limit"), "{failed}");
 }
+
+// ---- Change notifications (notification_url) ----
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `postdesk serve` with its web UI on `port`, its output dropped.
+fn serve(desk: &Desk, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("--config")
+        .arg(desk.config())
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: std::process::Child) {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "serve stops cleanly");
+}
+
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Returns once postdesk sent the fake no request for a second.
+fn settle(graph: &FakeGraph) {
+    let mut seen = graph.requests().len();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = graph.requests().len();
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// One POST to the web listener: the whole head and the body of the answer.
+fn post(port: u16, path_and_query: &str, body: &[u8]) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A refused body may be cut off before it is all sent.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_string(), body.to_string())
+}
+
+#[test]
+fn a_change_notification_wakes_serve_at_once_and_a_forged_one_does_nothing() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks/graph");
+    // Polling once an hour: only a notification can make a ticket within the test.
+    let desk = Desk::new(&mailbox_toml(
+        &graph,
+        SUPPORT,
+        &format!("interval_secs = 3600\nnotification_url = \"{url}\""),
+    ));
+    let child = serve(&desk, port);
+    // serve subscribes the folder; the fake validated the URL before it answered.
+    wait_until("subscribed", Duration::from_secs(20), || {
+        graph.subscriptions().len() == 1
+    });
+    let sub = graph.subscriptions().remove(0);
+    assert_eq!(sub.notification_url, url);
+    assert_eq!(sub.client_state.len(), 64, "a random secret");
+    // The first scans (at start, and after subscribing) are done before mail comes.
+    settle(&graph);
+
+    let sent = Instant::now();
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    wait_until("woken by the notification", Duration::from_secs(10), || {
+        graph.count(SUPPORT, "Processed") == 1
+    });
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(graph.notified(), [202]);
+
+    // Mail arrives without a notification; forgeries do not wake the mailbox.
+    graph.set_notifications(false);
+    graph.deliver(SUPPORT, "Inbox", &request(2));
+    let (status, _) = graph.forge_notification(None, &"0".repeat(64));
+    assert_eq!(status, 403, "a wrong clientState is refused");
+    let (status, _) = graph.forge_notification(None, "");
+    assert_eq!(status, 403, "a missing clientState is refused");
+    let (status, _) = graph.forge_notification(Some("not-a-subscription"), &sub.client_state);
+    assert_eq!(status, 202, "an unknown subscription is ignored");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(graph.count(SUPPORT, "Inbox"), 1, "nothing woke the mailbox");
+    assert_eq!(graph.count(SUPPORT, "Processed"), 1);
+
+    // The real notification (the delta is what is read, so this takes mail 2).
+    assert_eq!(graph.notify(SUPPORT, "Inbox"), [202]);
+    wait_until(
+        "woken by the real notification",
+        Duration::from_secs(5),
+        || graph.count(SUPPORT, "Processed") == 2,
+    );
+    // A repeated notification doubles nothing: the delta has nothing new.
+    assert_eq!(graph.notify(SUPPORT, "Inbox"), [202]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    stop(child);
+    assert!(
+        graph.subscriptions().is_empty(),
+        "the subscription is deleted on SIGTERM"
+    );
+    assert_eq!(titles(&desk), expected(2));
+}
+
+#[test]
+fn the_notification_endpoint_is_safe_against_anyone() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let port = free_port();
+    let desk = Desk::new(&mailbox_toml(&graph, SUPPORT, "interval_secs = 3600"));
+    let child = serve(&desk, port);
+    wait_until("serving", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let path = "/hooks/graph";
+    // The validation handshake: the token back, as plain text.
+    let (head, body) = post(
+        port,
+        &format!("{path}?validationToken=Validation%3A%20Testing%20%3Cb%3Ex%3C%2Fb%3E"),
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert_eq!(body, "Validation: Testing <b>x</b>");
+    let (head, _) = post(port, &format!("{path}?validationToken=a%0Db"), b"");
+    assert!(
+        head.starts_with("HTTP/1.1 400"),
+        "control characters: {head}"
+    );
+    let (head, _) = post(
+        port,
+        &format!("{path}?validationToken={}", "a".repeat(2000)),
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 400"), "too long: {head}");
+    // Hostile bodies: each refused, none breaks the server.
+    let deep = "[".repeat(100_000);
+    let cases: [(&[u8], &str); 6] = [
+        (b"not json", "400"),
+        (deep.as_bytes(), "413"),
+        (
+            br#"{"value": [{"subscriptionId": 5, "clientState": []}]}"#,
+            "400",
+        ),
+        (&[b'['; 20_000], "400"),
+        (
+            br#"{"value": [{"subscriptionId": "x", "clientState": "y"}]}"#,
+            "202",
+        ),
+        (br#"{"value": []}"#, "202"),
+    ];
+    for (body, status) in cases {
+        let (head, _) = post(port, path, body);
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{status} for {:?}: {head}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+    }
+    let big = format!(r#"{{"value": [], "pad": "{}"}}"#, "x".repeat(70 * 1024));
+    let (head, _) = post(port, path, big.as_bytes());
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    // Still serving.
+    let (head, _) = post(port, path, br#"{"value": []}"#);
+    assert!(head.starts_with("HTTP/1.1 202"), "{head}");
+    stop(child);
+}
+
+#[test]
+fn a_subscription_is_renewed_before_it_runs_out_and_made_again_when_graph_dropped_it() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    // Graph grants 6 s whatever is asked: renewed halfway, every 3 s.
+    graph.set_subscription_lifetime(6);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks/graph");
+    let desk = Desk::new(&mailbox_toml(
+        &graph,
+        SUPPORT,
+        &format!("interval_secs = 3600\nnotification_url = \"{url}\""),
+    ));
+    let child = serve(&desk, port);
+    wait_until("subscribed", Duration::from_secs(20), || {
+        graph.subscriptions().len() == 1
+    });
+    let first = graph.subscriptions().remove(0);
+    let renewals = |graph: &FakeGraph| {
+        graph
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH /v1.0/subscriptions"))
+            .count()
+    };
+    wait_until("renewed", Duration::from_secs(10), || renewals(&graph) >= 1);
+    let renewed = graph.subscriptions().remove(0);
+    assert_eq!(renewed.id, first.id, "renewed, not replaced");
+    assert_ne!(renewed.expiration, first.expiration, "a later expiry");
+
+    // Graph removed it: the renewal's 404 makes a new one, which wakes the mailbox.
+    graph.drop_subscriptions();
+    wait_until("subscribed again", Duration::from_secs(10), || {
+        graph.subscriptions().len() == 1
+    });
+    let again = graph.subscriptions().remove(0);
+    assert_ne!(again.id, first.id);
+    assert_ne!(again.client_state, first.client_state, "a new secret");
+    settle(&graph);
+    graph.deliver(SUPPORT, "Inbox", &request(1));
+    wait_until(
+        "woken through the new subscription",
+        Duration::from_secs(5),
+        || graph.count(SUPPORT, "Processed") == 1,
+    );
+    stop(child);
+    assert!(graph.subscriptions().is_empty());
+    assert_eq!(titles(&desk), expected(1));
+}
+
+/// `postdesk_mailbox_lag_seconds` of the Graph mailbox, from `/metrics`.
+fn lag(metrics_port: u16) -> Option<f64> {
+    let (_, text) = common::http_exchange(
+        metrics_port,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    text.lines()
+        .filter(|l| l.starts_with("postdesk_mailbox_lag_seconds{"))
+        .find(|l| l.contains(&format!("mailbox=\"graph:{SUPPORT}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn serve_reports_the_lag_of_graph_mail_waiting_from_its_received_time() {
+    let graph = FakeGraph::start(&[SUPPORT]);
+    let metrics_port = free_port();
+    let desk = Desk::new(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+        mailbox_toml(&graph, SUPPORT, "interval_secs = 1")
+    ));
+    let id = graph.deliver(SUPPORT, "Inbox", &request(1));
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 3600;
+    graph.set_received(&id, hour_ago);
+    // Committed but not yet moved: the mail still waits.
+    graph.hold_moves(true);
+    let child = serve(&desk, free_port());
+    wait_until("the move is held", Duration::from_secs(20), || {
+        graph.moves_waiting() == 1
+    });
+    let waiting = lag(metrics_port);
+    assert!(
+        waiting.is_some_and(|s| (3600.0..3700.0).contains(&s)),
+        "{waiting:?}"
+    );
+    graph.hold_moves(false);
+    wait_until("nothing waits", Duration::from_secs(10), || {
+        lag(metrics_port) == Some(0.0)
+    });
+    assert_eq!(graph.count(SUPPORT, "Processed"), 1);
+    stop(child);
+}

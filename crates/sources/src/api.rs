@@ -1,7 +1,8 @@
 //! What Graph and Gmail mailboxes share: HTTP calls that obey the provider's
 //! throttling (429/503 with `Retry-After`) and survive a cut connection, their errors
 //! sorted into transient and permanent ones, the intake of a chunk of mails (committed
-//! before anything is moved), the health record and the polling loop of `serve`.
+//! before anything is moved), the health record, and — through [`ApiMailbox`], what
+//! each of them implements — `scan_once` and `serve` with its polling loop.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_core::RawMail;
+use postdesk_core::mailbox::{MailboxSettings, Secret};
 use postdesk_store::leases::LeaseFence;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Attempts per request when the provider throttles or the connection breaks.
 const ATTEMPTS: u32 = 6;
@@ -244,6 +246,44 @@ impl Http {
     }
 }
 
+/// A session that signs its calls with an access token (Graph's, Gmail's).
+pub(crate) trait Signed: Send {
+    fn http(&self) -> &Http;
+    /// A valid access token: the one in hand, else a new one.
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send;
+    /// The token in hand was refused before its time: the next [`Signed::token`]
+    /// gets a new one.
+    fn forget_token(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// A call with the session's access token; a 401 (the token expired or was revoked
+/// early) gets a new token and one more try, a second 401 is a refused sign-in.
+pub(crate) async fn call<S: Signed>(
+    session: &mut S,
+    what: &str,
+    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<Reply, ApiError> {
+    for fresh in [false, true] {
+        let token = session.token().await?;
+        let reply = session
+            .http()
+            .send(what, |c| build(c).bearer_auth(token.expose()))
+            .await?;
+        if reply.status != 401 {
+            return Ok(reply);
+        }
+        if fresh {
+            return Err(ApiError::SignIn(format!(
+                "{what}: a new access token was refused too: {}",
+                reply.message()
+            )));
+        }
+        tracing::info!(what, "access token refused, signing in again");
+        session.forget_token().await?;
+    }
+    unreachable!("the loop returns")
+}
+
 /// `Retry-After` in seconds (what Graph and Google send); an HTTP date is not used by
 /// either and is taken as "no hint".
 fn retry_after(value: &str) -> Option<Duration> {
@@ -358,13 +398,93 @@ async fn alert(app: &App, helpdesk: &str, name: &str, problem: &str) {
     }
 }
 
-/// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, at once again when
-/// a scan found mail; after an error, with backoff (long for a permanent one), until
+/// A Graph or Gmail mailbox as the shared loops see it: its names, a signed-in
+/// session, one scan of every folder with it, and what runs beside the polling.
+pub(crate) trait ApiMailbox: Sync {
+    /// The HTTP client and access token of one mailbox, kept across scans by `serve`.
+    type Session: Send;
+
+    fn helpdesk(&self) -> &str;
+    fn name(&self) -> String;
+    fn settings(&self) -> &MailboxSettings;
+    fn session(&self, app: &App) -> Result<Self::Session, ApiError>;
+
+    /// Every folder once; committed and moved when it returns.
+    fn scan(
+        &self,
+        session: &mut Self::Session,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send;
+
+    /// Runs beside `serve`'s polling and is dropped when the polling ends (Graph keeps
+    /// its change-notification subscriptions here). By default nothing.
+    fn beside(
+        &self,
+        _session: &tokio::sync::Mutex<&mut Self::Session>,
+        _bell: &Notify,
+    ) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+
+    /// After `serve` stopped polling, with the session (Graph deletes its
+    /// subscriptions). By default nothing.
+    fn after(&self, _session: &mut Self::Session) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Scans every folder once; the result is recorded as the mailbox's health.
+pub(crate) async fn scan_once<M: ApiMailbox>(mailbox: &M, app: &App) -> Result<Summary, ApiError> {
+    let result = async {
+        let mut session = mailbox.session(app)?;
+        mailbox.scan(&mut session).await
+    }
+    .await;
+    record(app, mailbox.helpdesk(), &mailbox.name(), &result).await;
+    result
+}
+
+/// Reads the mailbox until `shutdown` with one session (and token) throughout: polls
+/// every `interval_secs` and when its bell rings, with [`ApiMailbox::beside`] running
+/// along; each scan recorded as the mailbox's health.
+pub(crate) async fn serve<M: ApiMailbox>(mailbox: &M, app: &App, shutdown: watch::Receiver<bool>) {
+    let name = mailbox.name();
+    let mut session = match mailbox.session(app) {
+        Ok(s) => s,
+        Err(e) => {
+            record(app, mailbox.helpdesk(), &name, &Err(e)).await;
+            return;
+        }
+    };
+    let session = tokio::sync::Mutex::new(&mut session);
+    let bell = app.wakeups().bell(mailbox.helpdesk(), &name);
+    let polling = poll(
+        &name,
+        Duration::from_secs(mailbox.settings().interval_secs),
+        shutdown,
+        &bell,
+        || async {
+            let mut session = session.lock().await;
+            let result = mailbox.scan(&mut session).await;
+            record(app, mailbox.helpdesk(), &name, &result).await;
+            result
+        },
+    );
+    tokio::select! {
+        _ = polling => {}
+        _ = mailbox.beside(&session, &bell) => {}
+    }
+    let mut session = session.lock().await;
+    mailbox.after(&mut session).await;
+}
+
+/// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, and at once when
+/// `bell` rings (a change notification); after an error, with backoff (long for a permanent one), until
 /// `shutdown` turns true. The scan in hand is finished first.
-pub async fn poll<F, Fut>(
+async fn poll<F, Fut>(
     name: &str,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
+    bell: &Notify,
     mut scan: F,
 ) where
     F: FnMut() -> Fut,
@@ -398,6 +518,10 @@ pub async fn poll<F, Fut>(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
+            // A change notification (`postdesk_app::push`): scan now.
+            _ = bell.notified() => {
+                tracing::debug!(mailbox = %name, "woken by a change notification");
+            }
         }
     }
 }

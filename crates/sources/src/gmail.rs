@@ -9,6 +9,11 @@
 //! saved only once every mail before it is committed and relabelled; a history id
 //! Gmail no longer knows (404) starts the label over, and the ledger recognises what
 //! was already taken.
+//!
+//! With `topic`, `serve` also asks Gmail to publish the mailbox's changes to that
+//! Pub/Sub topic (`users.watch`, renewed every few hours, stopped when it stops); the
+//! push arrives at the web listener (`/hooks/gmail?token=…`) and rings the mailbox's
+//! bell, so the history is read at once. Polling goes on as the fallback.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -124,6 +129,9 @@ struct RawMessage {
     #[serde(rename = "labelIds", default)]
     label_ids: Vec<String>,
     raw: String,
+    /// When it came, milliseconds since 1970 (a string).
+    #[serde(rename = "internalDate")]
+    internal_date: Option<String>,
 }
 
 impl GmailMailbox {
@@ -133,41 +141,15 @@ impl GmailMailbox {
 
     /// Scans every label once; the result is recorded as the mailbox's health.
     pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        let result = async {
-            let mut session = Session::new(self, app)?;
-            self.scan(&mut session).await
-        }
-        .await;
-        api::record(app, &self.helpdesk, &self.name(), &result).await;
-        result
+        api::scan_once(self, app).await
     }
 
-    /// Polls every `interval_secs` until `shutdown`.
+    /// Polls every `interval_secs` until `shutdown`; one session throughout.
     pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
-            Err(e) => {
-                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
-                return;
-            }
-        };
-        let session = tokio::sync::Mutex::new(&mut session);
-        let name = self.name();
-        api::poll(
-            &name,
-            Duration::from_secs(self.settings.interval_secs),
-            shutdown,
-            || async {
-                let mut session = session.lock().await;
-                let result = self.scan(&mut session).await;
-                api::record(app, &self.helpdesk, &name, &result).await;
-                result
-            },
-        )
-        .await;
+        api::serve(self, app, shutdown).await;
     }
 
-    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
         let mut labels = session.labels().await?;
         let create = self.settings.create_folders;
         let processed = labels
@@ -194,7 +176,7 @@ impl GmailMailbox {
 
     async fn scan_label(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         folder: &str,
         targets: &Targets<'_>,
@@ -224,12 +206,16 @@ impl GmailMailbox {
         store
             .set_sync_token(&self.helpdesk, &self.name(), folder, &history_id)
             .await?;
+        session
+            .app
+            .metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), None);
         Ok(total)
     }
 
     async fn take(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         folder: &str,
         ids: &[String],
@@ -237,6 +223,7 @@ impl GmailMailbox {
     ) -> Result<Summary, ApiError> {
         let mut mails = Vec::with_capacity(ids.len());
         let mut id_of = HashMap::new();
+        let mut oldest: Option<i64> = None;
         for id in ids {
             let url = format!("{}/messages/{}", session.user_url(), encode(id));
             let reply = session
@@ -260,6 +247,14 @@ impl GmailMailbox {
                     what: "raw message".into(),
                     reason: format!("not base64url: {e}"),
                 })?;
+            let arrived = message
+                .internal_date
+                .as_deref()
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .map(|ms| ms / 1000);
+            if let Some(arrived) = arrived {
+                oldest = Some(oldest.map_or(arrived, |o| o.min(arrived)));
+            }
             let location = format!("gmail://{}/{folder}/{id}", self.name());
             id_of.insert(location.clone(), id.clone());
             mails.push(RawMail {
@@ -271,8 +266,16 @@ impl GmailMailbox {
         if mails.is_empty() {
             return Ok(Summary::default());
         }
+        // The metrics' lag counts from the oldest of the chunk until the label is done
+        // (and on, while a scan fails).
+        if oldest.is_some() {
+            session
+                .app
+                .metrics()
+                .set_mailbox_waiting_since(&self.helpdesk, &self.name(), oldest);
+        }
         let (summary, processed) =
-            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         session
             .app
             .metrics()
@@ -286,7 +289,7 @@ impl GmailMailbox {
     /// unprocessed (failures), the rule's or the processed one comes.
     async fn settle(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         labels: &mut LabelMap,
         id_of: &HashMap<String, String>,
         processed: &[Processed],
@@ -409,18 +412,161 @@ struct Targets<'a> {
     unprocessed: &'a str,
 }
 
-struct Session<'a> {
-    mailbox: &'a GmailMailbox,
-    app: &'a App,
+pub struct Session {
+    mailbox: GmailMailbox,
+    app: App,
     http: Http,
+    /// This reader asked Gmail to watch the mailbox (`topic`): it stops the watch
+    /// when it stops.
+    watching: bool,
 }
 
-impl<'a> Session<'a> {
-    fn new(mailbox: &'a GmailMailbox, app: &'a App) -> Result<Self, ApiError> {
+impl api::Signed for Session {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
+        Session::token(self)
+    }
+
+    /// The access token is kept in the store (shared with IMAP's OAuth2).
+    async fn forget_token(&mut self) -> Result<(), ApiError> {
+        let m = &self.mailbox;
+        postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name()).await?;
+        Ok(())
+    }
+}
+
+impl api::ApiMailbox for GmailMailbox {
+    type Session = Session;
+
+    fn helpdesk(&self) -> &str {
+        &self.helpdesk
+    }
+
+    fn name(&self) -> String {
+        GmailMailbox::name(self)
+    }
+
+    fn settings(&self) -> &MailboxSettings {
+        &self.settings
+    }
+
+    fn session(&self, app: &App) -> Result<Session, ApiError> {
+        Session::new(self, app)
+    }
+
+    fn scan(
+        &self,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
+        GmailMailbox::scan(self, session)
+    }
+
+    /// With `topic`: the watch, asked for and renewed.
+    fn beside(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) -> impl Future<Output = ()> + Send {
+        self.keep_watching(session, bell)
+    }
+
+    /// Stopping (or the lease went elsewhere): the watch is stopped.
+    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
+        self.stop_watching(session)
+    }
+}
+
+/// How often the watch is asked for again: Gmail keeps one seven days and asks for a
+/// renewal daily; a shorter period also bounds how long a watch stopped by the
+/// mailbox's previous reader (another instance, stopping late) stays away.
+const WATCH_RENEWAL: Duration = Duration::from_secs(6 * 3600);
+
+impl GmailMailbox {
+    /// Keeps Gmail publishing the mailbox's changes to `topic` (never returns). A
+    /// failure is logged and tried again with backoff; meanwhile polling goes on.
+    async fn keep_watching(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) {
+        let Some(topic) = &self.settings.topic else {
+            return std::future::pending().await;
+        };
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            let outcome = {
+                let mut session = session.lock().await;
+                self.watch(&mut session, topic).await
+            };
+            let wait = match outcome {
+                Ok(()) => {
+                    backoff = Duration::from_secs(5);
+                    // Mail that came before the watch was in force: one scan covers it.
+                    bell.notify_one();
+                    WATCH_RENEWAL
+                }
+                Err(e) => {
+                    tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?backoff, "cannot watch the mailbox (Gmail push); polling every interval_secs meanwhile");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(3600));
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `users.watch` on the scanned labels.
+    async fn watch(&self, session: &mut Session, topic: &str) -> Result<(), ApiError> {
+        let mut labels = session.labels().await?;
+        let mut ids = Vec::new();
+        for folder in &self.settings.folders {
+            ids.push(labels.resolve(session, folder, false).await?);
+        }
+        let url = format!("{}/watch", session.user_url());
+        let body = serde_json::json!({
+            "topicName": topic,
+            "labelIds": ids,
+            "labelFilterBehavior": "INCLUDE",
+        });
+        let reply = session
+            .call("watch (Gmail push)", |c| c.post(&url).json(&body))
+            .await?;
+        if !reply.ok() {
+            return Err(failure("watch (Gmail push)", &reply));
+        }
+        session.watching = true;
+        Ok(())
+    }
+
+    /// `users.stop`, when this reader started the watch (best effort).
+    async fn stop_watching(&self, session: &mut Session) {
+        if !std::mem::take(&mut session.watching) {
+            return;
+        }
+        let url = format!("{}/stop", session.user_url());
+        match session.call("stop the watch", |c| c.post(&url)).await {
+            Ok(r) if r.ok() => {}
+            Ok(r) => {
+                tracing::warn!(mailbox = %self.name(), error = %failure("stop the watch", &r), "the watch stays until it runs out")
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %self.name(), error = %e, "the watch stays until it runs out")
+            }
+        }
+    }
+}
+
+impl Session {
+    fn new(mailbox: &GmailMailbox, app: &App) -> Result<Self, ApiError> {
         Ok(Self {
-            mailbox,
-            app,
+            mailbox: mailbox.clone(),
+            app: app.clone(),
             http: Http::new()?,
+            watching: false,
         })
     }
 
@@ -439,7 +585,7 @@ impl<'a> Session<'a> {
 
     /// A valid access token (refreshed, a rotated refresh token kept, by the credentials crate).
     async fn token(&self) -> Result<Secret, ApiError> {
-        let m = self.mailbox;
+        let m = &self.mailbox;
         let oauth2 = m.settings.oauth2.as_ref().ok_or_else(|| {
             ApiError::Credential("kind = \"gmail\" needs [helpdesk.mailbox.oauth2]".into())
         })?;
@@ -449,36 +595,13 @@ impl<'a> Session<'a> {
         )
     }
 
-    /// A Gmail call; a 401 drops the kept access token and tries once more.
+    /// A Gmail call with the access token (see [`api::call`]).
     async fn call(
         &mut self,
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Reply, ApiError> {
-        for fresh in [false, true] {
-            let token = self.token().await?;
-            let reply = self
-                .http
-                .send(what, |c| build(c).bearer_auth(token.expose()))
-                .await?;
-            if reply.status != 401 {
-                return Ok(reply);
-            }
-            if fresh {
-                return Err(ApiError::SignIn(format!(
-                    "{what}: a new access token was refused too: {}",
-                    reply.message()
-                )));
-            }
-            tracing::info!(what, "access token refused, refreshing");
-            postdesk_credentials::forget_access_token(
-                self.app.store(),
-                &self.mailbox.helpdesk,
-                &self.mailbox.name(),
-            )
-            .await?;
-        }
-        unreachable!("the loop returns")
+        api::call(self, what, build).await
     }
 
     async fn labels(&mut self) -> Result<LabelMap, ApiError> {
@@ -608,7 +731,7 @@ impl LabelMap {
 
     async fn resolve(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
         create: bool,
     ) -> Result<String, ApiError> {

@@ -21,6 +21,7 @@ use postdesk_core::{MailSource, RawMail};
 use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
 use postdesk_store::Outcome;
 use postdesk_store::leases::LeaseFence;
+use postdesk_store::mailbox_subscriptions::MailboxSubscription;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -124,41 +125,255 @@ impl GraphMailbox {
 
     /// Scans every folder once; the result is recorded as the mailbox's health.
     pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        let result = async {
-            let mut session = Session::new(self, app)?;
-            self.scan(&mut session).await
-        }
-        .await;
-        api::record(app, &self.helpdesk, &self.name(), &result).await;
-        result
+        api::scan_once(self, app).await
     }
 
     /// Polls every `interval_secs` until `shutdown`; one session (and token) throughout.
+    /// With `notification_url`, it also keeps a change-notification subscription per
+    /// folder (made, renewed before it runs out, deleted when serving stops) and scans
+    /// as soon as a notification for it comes.
     pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
+        api::serve(self, app, shutdown).await;
+    }
+
+    /// Keeps every folder subscribed, for as long as it is polled (never returns). A
+    /// failure is logged and tried again with backoff; meanwhile polling goes on.
+    async fn keep_subscribed(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) {
+        let Some(url) = &self.settings.notification_url else {
+            return std::future::pending().await;
+        };
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            let outcome = {
+                let mut session = session.lock().await;
+                self.subscribe(&mut session, url).await
+            };
+            let wait = match outcome {
+                Ok(Subscribed { next, created }) => {
+                    backoff = Duration::from_secs(5);
+                    if created {
+                        // Mail that came while the subscription was being made had
+                        // nobody to tell: one scan now covers it.
+                        bell.notify_one();
+                    }
+                    next
+                }
+                Err(e) => {
+                    tracing::warn!(mailbox = %self.name(), error = %e, retry_in = ?backoff, "cannot subscribe to change notifications; polling every interval_secs meanwhile");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(3600));
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Makes or renews each folder's subscription; when to look again.
+    async fn subscribe(&self, session: &mut Session, url: &str) -> Result<Subscribed, ApiError> {
+        let store = session.app.store().clone();
+        let name = self.name();
+        let held = store.mailbox_subscriptions(&self.helpdesk, &name).await?;
+        let mut folders = Folders::default();
+        // Looked at every quarter hour at least (a read of the store while all is
+        // well): a subscription deleted meanwhile (by the reader before this one,
+        // stopping late) is made again within that time.
+        let mut next = RECHECK;
+        let mut created = false;
+        for folder in &self.settings.folders {
+            let now = postdesk_store::now();
+            let old = held.iter().find(|s| &s.folder == folder);
+            let expires = match old {
+                Some(s) if s.notification_url == url && s.expires_at - now > RENEW_BEFORE => {
+                    s.expires_at
+                }
+                Some(s) if s.notification_url == url => match self.renew(session, s).await? {
+                    Some(expires) => expires,
+                    None => {
+                        created = true;
+                        self.create_subscription(session, &mut folders, folder, url)
+                            .await?
+                    }
+                },
+                other => {
+                    if let Some(stale) = other {
+                        // The URL changed: the old one would call where nobody listens.
+                        self.delete_subscription(session, stale).await;
+                    }
+                    created = true;
+                    self.create_subscription(session, &mut folders, folder, url)
+                        .await?
+                }
+            };
+            // Renewed a day before it runs out; one Graph granted for less than that
+            // (it may shorten the time asked for) halfway through what is left.
+            let left = expires - postdesk_store::now();
+            if let Some(now_held) = store
+                .mailbox_subscription_of(&self.helpdesk, &name, folder)
+                .await?
+                && !session.subscriptions.contains(&now_held.subscription_id)
+            {
+                session.subscriptions.push(now_held.subscription_id);
+            }
+            let due = if left > RENEW_BEFORE {
+                left - RENEW_BEFORE
+            } else {
+                (left / 2).max(1)
+            };
+            next = next.min(due);
+        }
+        Ok(Subscribed {
+            next: Duration::from_secs(next as u64),
+            created,
+        })
+    }
+
+    /// `POST /subscriptions`: Graph calls `url` with a validation token first (the
+    /// web listener echoes it), then answers with the subscription.
+    async fn create_subscription(
+        &self,
+        session: &mut Session,
+        folders: &mut Folders,
+        folder: &str,
+        url: &str,
+    ) -> Result<i64, ApiError> {
+        let folder_id = folders.resolve(session, folder, false).await?;
+        let client_state = new_client_state()?;
+        let expires = postdesk_store::now() + SUBSCRIPTION_LIFETIME;
+        let body = serde_json::json!({
+            "changeType": "created",
+            "notificationUrl": url,
+            "resource": format!(
+                "users/{}/mailFolders('{}')/messages",
+                self.settings.user,
+                folder_id.replace('\'', "''")
+            ),
+            "expirationDateTime": graph_time(expires),
+            "clientState": client_state.expose(),
+        });
+        let endpoint = format!("{}/subscriptions", self.api());
+        let reply = session
+            .call("subscribe to change notifications", |c| {
+                c.post(&endpoint).json(&body)
+            })
+            .await?;
+        if !reply.ok() {
+            return Err(failure("subscribe to change notifications", &reply));
+        }
+        let made: SubscriptionAnswer = reply.json("subscription")?;
+        let expires = made.expires_at().unwrap_or(expires).min(expires);
+        session
+            .app
+            .store()
+            .save_mailbox_subscription(&MailboxSubscription {
+                helpdesk: self.helpdesk.clone(),
+                mailbox: self.name(),
+                folder: folder.to_string(),
+                subscription_id: made.id,
+                client_state,
+                notification_url: url.to_string(),
+                expires_at: expires,
+            })
+            .await?;
+        tracing::info!(mailbox = %self.name(), folder, "subscribed to change notifications");
+        Ok(expires)
+    }
+
+    /// `PATCH /subscriptions/{id}` with a later expiry; `None` when Graph no longer
+    /// has it (a new one is made then).
+    async fn renew(
+        &self,
+        session: &mut Session,
+        held: &MailboxSubscription,
+    ) -> Result<Option<i64>, ApiError> {
+        let expires = postdesk_store::now() + SUBSCRIPTION_LIFETIME;
+        let endpoint = format!(
+            "{}/subscriptions/{}",
+            self.api(),
+            encode(&held.subscription_id)
+        );
+        let body = serde_json::json!({"expirationDateTime": graph_time(expires)});
+        let reply = session
+            .call("renew the subscription", |c| c.patch(&endpoint).json(&body))
+            .await?;
+        if reply.status == 404 {
+            session
+                .app
+                .store()
+                .delete_mailbox_subscription(&held.subscription_id)
+                .await?;
+            return Ok(None);
+        }
+        if !reply.ok() {
+            return Err(failure("renew the subscription", &reply));
+        }
+        let renewed: SubscriptionAnswer = reply.json("subscription")?;
+        let expires = renewed.expires_at().unwrap_or(expires).min(expires);
+        session
+            .app
+            .store()
+            .save_mailbox_subscription(&MailboxSubscription {
+                expires_at: expires,
+                ..held.clone()
+            })
+            .await?;
+        Ok(Some(expires))
+    }
+
+    /// Deletes every subscription of this mailbox, at Graph and in the store (best
+    /// effort: one Graph cannot delete now runs out by itself).
+    async fn unsubscribe(&self, session: &mut Session) {
+        let ours = std::mem::take(&mut session.subscriptions);
+        let held = match session
+            .app
+            .store()
+            .mailbox_subscriptions(&self.helpdesk, &self.name())
+            .await
+        {
+            Ok(held) => held,
             Err(e) => {
-                api::record(app, &self.helpdesk, &self.name(), &Err(e)).await;
+                tracing::warn!(mailbox = %self.name(), error = %e, "cannot list the subscriptions to delete");
                 return;
             }
         };
-        let session = tokio::sync::Mutex::new(&mut session);
-        let name = self.name();
-        api::poll(
-            &name,
-            Duration::from_secs(self.settings.interval_secs),
-            shutdown,
-            || async {
-                let mut session = session.lock().await;
-                let result = self.scan(&mut session).await;
-                api::record(app, &self.helpdesk, &name, &result).await;
-                result
-            },
-        )
-        .await;
+        for s in held.iter().filter(|s| ours.contains(&s.subscription_id)) {
+            self.delete_subscription(session, s).await;
+        }
     }
 
-    async fn scan(&self, session: &mut Session<'_>) -> Result<Summary, ApiError> {
+    async fn delete_subscription(&self, session: &mut Session, held: &MailboxSubscription) {
+        let endpoint = format!(
+            "{}/subscriptions/{}",
+            self.api(),
+            encode(&held.subscription_id)
+        );
+        match session
+            .call("delete the subscription", |c| c.delete(&endpoint))
+            .await
+        {
+            Ok(r) if r.ok() || r.status == 404 => {}
+            Ok(r) => {
+                tracing::warn!(mailbox = %self.name(), error = %failure("delete the subscription", &r), "the subscription stays until it runs out")
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %self.name(), error = %e, "the subscription stays until it runs out")
+            }
+        }
+        if let Err(e) = session
+            .app
+            .store()
+            .delete_mailbox_subscription(&held.subscription_id)
+            .await
+        {
+            tracing::warn!(mailbox = %self.name(), error = %e, "cannot forget the subscription");
+        }
+    }
+
+    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
         let mut folders = Folders::default();
         let processed = folders
             .resolve(
@@ -191,7 +406,7 @@ impl GraphMailbox {
 
     async fn scan_folder(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         folder: &str,
         folder_id: &str,
@@ -199,7 +414,7 @@ impl GraphMailbox {
     ) -> Result<Summary, ApiError> {
         let store = session.app.store().clone();
         let start = format!(
-            "{}/mailFolders/{}/messages/delta?$select=id",
+            "{}/mailFolders/{}/messages/delta?$select=id,receivedDateTime",
             session.user_url(),
             encode(folder_id)
         );
@@ -243,6 +458,17 @@ impl GraphMailbox {
                 .filter_map(|m| m["id"].as_str().map(str::to_string))
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
+            // For the metrics' lag: when the oldest mail of the page (being taken now;
+            // those of earlier pages are in) came.
+            let arrived = page
+                .value
+                .iter()
+                .filter(|m| m.get("@removed").is_none())
+                .filter_map(|m| graph_unix(m["receivedDateTime"].as_str()?))
+                .min();
+            if arrived.is_some() {
+                self.set_waiting_since(&session.app, arrived);
+            }
             for chunk in ids.chunks(api::CHUNK) {
                 let summary = self.take(session, folders, folder, chunk, targets).await?;
                 total.absorb(&summary);
@@ -253,6 +479,7 @@ impl GraphMailbox {
                     store
                         .set_sync_token(&self.helpdesk, &self.name(), folder, &delta)
                         .await?;
+                    self.set_waiting_since(&session.app, None);
                     return Ok(total);
                 }
                 (None, None) => {
@@ -265,10 +492,17 @@ impl GraphMailbox {
         }
     }
 
+    /// `postdesk_mailbox_lag_seconds` counts from `arrived` (`None`: nothing waits). It
+    /// stays set while a scan fails, so the lag grows until the mail is in.
+    fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
+        app.metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
+    }
+
     /// Fetches, commits, then moves one chunk of messages.
     async fn take(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         folder: &str,
         ids: &[String],
@@ -297,7 +531,7 @@ impl GraphMailbox {
             return Ok(Summary::default());
         }
         let (summary, processed) =
-            api::intake(session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
+            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
         session
             .app
             .metrics()
@@ -312,7 +546,7 @@ impl GraphMailbox {
     /// `after_success`.
     async fn settle(
         &self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         folders: &mut Folders,
         id_of: &HashMap<String, String>,
         processed: &[Processed],
@@ -531,20 +765,87 @@ struct Targets<'a> {
 }
 
 /// A signed-in connection to one mailbox: the HTTP client and the access token.
-struct Session<'a> {
-    mailbox: &'a GraphMailbox,
-    app: &'a App,
+pub struct Session {
+    mailbox: GraphMailbox,
+    app: App,
     http: Http,
     token: Option<(Secret, i64)>,
+    /// The change-notification subscriptions this reader made or renewed: only these
+    /// are deleted when it stops, never one the mailbox's next reader (another
+    /// instance) made meanwhile.
+    subscriptions: Vec<String>,
 }
 
-impl<'a> Session<'a> {
-    fn new(mailbox: &'a GraphMailbox, app: &'a App) -> Result<Self, ApiError> {
+impl api::Signed for Session {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
+        Session::token(self)
+    }
+
+    /// A delegated token is kept in the store: forgotten there too.
+    async fn forget_token(&mut self) -> Result<(), ApiError> {
+        self.token = None;
+        if self.mailbox.settings.flow == GraphFlow::DeviceCode {
+            let m = &self.mailbox;
+            postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl api::ApiMailbox for GraphMailbox {
+    type Session = Session;
+
+    fn helpdesk(&self) -> &str {
+        &self.helpdesk
+    }
+
+    fn name(&self) -> String {
+        GraphMailbox::name(self)
+    }
+
+    fn settings(&self) -> &MailboxSettings {
+        &self.settings
+    }
+
+    fn session(&self, app: &App) -> Result<Session, ApiError> {
+        Session::new(self, app)
+    }
+
+    fn scan(
+        &self,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
+        GraphMailbox::scan(self, session)
+    }
+
+    /// With `notification_url`: the subscriptions, made and renewed.
+    fn beside(
+        &self,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) -> impl Future<Output = ()> + Send {
+        self.keep_subscribed(session, bell)
+    }
+
+    /// Stopping (or the lease went elsewhere): the next reader makes its own.
+    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
+        self.unsubscribe(session)
+    }
+}
+
+impl Session {
+    fn new(mailbox: &GraphMailbox, app: &App) -> Result<Self, ApiError> {
         Ok(Self {
-            mailbox,
-            app,
+            mailbox: mailbox.clone(),
+            app: app.clone(),
             http: Http::new()?,
             token: None,
+            subscriptions: Vec::new(),
         })
     }
 
@@ -577,41 +878,17 @@ impl<'a> Session<'a> {
     }
 
     async fn delegated(&self) -> Result<(Secret, i64), ApiError> {
-        let m = self.mailbox;
+        let m = &self.mailbox;
         Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
     }
 
-    /// A Graph call with the access token; a 401 (the token expired or was revoked
-    /// early) gets a new token and one more try.
+    /// A Graph call with the access token (see [`api::call`]).
     async fn call(
         &mut self,
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Reply, ApiError> {
-        for fresh in [false, true] {
-            let token = self.token().await?;
-            let reply = self
-                .http
-                .send(what, |c| build(c).bearer_auth(token.expose()))
-                .await?;
-            if reply.status != 401 {
-                return Ok(reply);
-            }
-            if fresh {
-                return Err(ApiError::SignIn(format!(
-                    "{what}: a new access token was refused too: {}",
-                    reply.message()
-                )));
-            }
-            tracing::info!(what, "access token refused, signing in again");
-            self.token = None;
-            if self.mailbox.settings.flow == GraphFlow::DeviceCode {
-                let m = self.mailbox;
-                postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
-                    .await?;
-            }
-        }
-        unreachable!("the loop returns")
+        api::call(self, what, build).await
     }
 }
 
@@ -626,7 +903,7 @@ impl Folders {
     /// as `inbox` at the top), created when missing and `create` allows.
     async fn resolve(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
         create: bool,
     ) -> Result<String, ApiError> {
@@ -658,7 +935,7 @@ impl Folders {
     /// The folder `name` if it exists, with its mail count.
     async fn find(
         &mut self,
-        session: &mut Session<'_>,
+        session: &mut Session,
         name: &str,
     ) -> Result<Option<Folder>, ApiError> {
         let mut found = None;
@@ -689,7 +966,7 @@ impl Folders {
 }
 
 async fn lookup(
-    session: &mut Session<'_>,
+    session: &mut Session,
     parent: Option<&str>,
     name: &str,
 ) -> Result<Option<Folder>, ApiError> {
@@ -722,7 +999,7 @@ async fn lookup(
 }
 
 async fn create_folder(
-    session: &mut Session<'_>,
+    session: &mut Session,
     parent: Option<&str>,
     name: &str,
 ) -> Result<String, ApiError> {
@@ -743,6 +1020,58 @@ async fn create_folder(
         return Err(failure("create folder", &reply));
     }
     Ok(reply.json::<Folder>("create folder")?.id)
+}
+
+/// How long a subscription is asked for: Graph allows Outlook messages just under
+/// seven days (10,080 minutes); three leave room for clocks and missed renewals.
+const SUBSCRIPTION_LIFETIME: i64 = 3 * 24 * 3600;
+/// A subscription is renewed when less than this is left.
+const RENEW_BEFORE: i64 = 24 * 3600;
+
+/// The longest wait between two looks at the subscriptions.
+const RECHECK: i64 = 15 * 60;
+
+/// What [`GraphMailbox::subscribe`] did.
+struct Subscribed {
+    /// When to look at the subscriptions again (the first renewal due).
+    next: Duration,
+    /// A subscription was made: mail may have come before it.
+    created: bool,
+}
+
+#[derive(Deserialize)]
+struct SubscriptionAnswer {
+    id: String,
+    #[serde(rename = "expirationDateTime")]
+    expiration: Option<String>,
+}
+
+impl SubscriptionAnswer {
+    /// The expiry Graph granted.
+    fn expires_at(&self) -> Option<i64> {
+        graph_unix(self.expiration.as_deref()?)
+    }
+}
+
+/// Unix seconds of a Graph time (`2026-12-10T11:00:00Z`, fractions allowed).
+fn graph_unix(text: &str) -> Option<i64> {
+    let seconds: i64 = text.get(17..19)?.parse().ok()?;
+    Some(postdesk_core::time::parse_time(text.get(..16)?)? + seconds)
+}
+
+/// `2026-12-10T11:00:00Z`, as Graph takes `expirationDateTime`.
+fn graph_time(unix: i64) -> String {
+    postdesk_core::time::format_time_seconds(unix)
+        .replacen(' ', "T", 1)
+        .replace(" UTC", "Z")
+}
+
+/// A new random `clientState`: 32 bytes, hex.
+fn new_client_state() -> Result<Secret, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Credential(format!("no random numbers from the system: {e}")))?;
+    Ok(Secret::new(hex::encode(bytes)))
 }
 
 /// Graph's `410 Gone`, or its error codes for a delta token it no longer knows.
@@ -778,6 +1107,21 @@ mod tests {
     fn path_segments_are_encoded() {
         assert_eq!(encode("support@example.com"), "support@example.com");
         assert_eq!(encode("AAMk/AD+x="), "AAMk%2FAD%2Bx=");
+    }
+
+    #[test]
+    fn subscription_times_are_written_and_read_as_graph_does() {
+        assert_eq!(graph_time(1_795_356_309), "2026-11-22T14:05:09Z");
+        let answer = SubscriptionAnswer {
+            id: "s".into(),
+            expiration: Some("2026-11-22T14:05:09.0000000Z".into()),
+        };
+        assert_eq!(answer.expires_at(), Some(1_795_356_309));
+        assert_eq!(new_client_state().unwrap().expose().len(), 64);
+        assert_ne!(
+            new_client_state().unwrap().expose(),
+            new_client_state().unwrap().expose()
+        );
     }
 
     #[test]

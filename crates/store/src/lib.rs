@@ -26,6 +26,8 @@ mod ledger;
 pub mod mailboxes;
 // Issue 20: the change feeds of Graph and Gmail mailboxes.
 pub mod mailbox_sync;
+// Change-notification subscriptions of Graph mailboxes (issue 20).
+pub mod mailbox_subscriptions;
 pub mod outbox;
 // Issue 17: the customer portal.
 pub mod portal;

@@ -16,6 +16,12 @@
 //!   messages, messagesAdded|labelsAdded: [...]}], nextPageToken, historyId}`; a start
 //!   older than [`FakeGmail::expire_history`] allows is 404.
 //! - `POST messages/send {raw}` → `{id, threadId, labelIds: ["SENT"]}`.
+//! - `POST watch {topicName, labelIds, labelFilterBehavior}` → `{historyId, expiration}`
+//!   (milliseconds); `POST stop` → 204. While a watch is on and the test named the push
+//!   endpoint ([`FakeGmail::set_push_endpoint`], standing for the Pub/Sub push
+//!   subscription), each mail delivered with a watched label is pushed there in Pub/Sub's
+//!   envelope: `{"message": {"data": base64 of {"emailAddress", "historyId"},
+//!   "messageId", "publishTime"}, "subscription"}`, in the background.
 //!
 //! Errors have Google's shape: `{"error": {"code", "message", "status"}}`.
 //! [`FakeGmail::throttle`] answers the next calls 429 `RESOURCE_EXHAUSTED` with `Retry-After`;
@@ -56,6 +62,8 @@ struct Message {
     raw: Vec<u8>,
     labels: BTreeSet<String>,
     history_id: u64,
+    /// `internalDate`: when it came, milliseconds since 1970.
+    internal_date: u128,
 }
 
 enum Change {
@@ -81,6 +89,11 @@ struct State {
     requests: Vec<String>,
     hold_modifies: bool,
     modifies_waiting: usize,
+    /// The watch in force: its topic and labels.
+    watch: Option<(String, Vec<String>)>,
+    push_endpoint: Option<String>,
+    /// The status each push was answered with, in order.
+    pushed: Arc<Mutex<Vec<u16>>>,
 }
 
 impl State {
@@ -118,6 +131,7 @@ impl State {
             "labelIds": m.labels.iter().collect::<Vec<_>>(),
             "sizeEstimate": m.raw.len(),
             "historyId": m.history_id.to_string(),
+            "internalDate": m.internal_date.to_string(),
         });
         if raw {
             v["raw"] = json!(base64::engine::general_purpose::URL_SAFE.encode(&m.raw));
@@ -170,6 +184,9 @@ impl FakeGmail {
             requests: Vec::new(),
             hold_modifies: false,
             modifies_waiting: 0,
+            watch: None,
+            push_endpoint: None,
+            pushed: Arc::default(),
         };
         let state = Arc::new(Mutex::new(state));
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the fake Gmail");
@@ -233,14 +250,64 @@ impl FakeGmail {
                 raw: raw.to_vec(),
                 labels: labels.iter().map(|l| l.to_string()).collect(),
                 history_id,
+                internal_date: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
             },
         );
         state.order.push(id.clone());
         state.history.push((history_id, Change::Added(id.clone())));
+        if let (Some((_, watched)), Some(endpoint)) = (&state.watch, &state.push_endpoint)
+            && labels
+                .iter()
+                .any(|l| watched.iter().any(|w| w.as_str() == *l))
+        {
+            let body = envelope(&state.address, history_id);
+            let (endpoint, pushed) = (endpoint.clone(), Arc::clone(&state.pushed));
+            std::thread::spawn(move || {
+                let status = crate::graph::post_to(&endpoint, &body).map_or(0, |(s, _)| s);
+                pushed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(status);
+            });
+        }
         id
     }
 
     /// Creates a user label.
+    /// Where the Pub/Sub push subscription delivers (postdesk's `/hooks/gmail?token=…`).
+    pub fn set_push_endpoint(&self, url: &str) {
+        self.lock().push_endpoint = Some(url.to_string());
+    }
+
+    /// The watch in force: its topic and label ids.
+    pub fn watch(&self) -> Option<(String, Vec<String>)> {
+        self.lock().watch.clone()
+    }
+
+    /// The status each push was answered with.
+    pub fn pushed(&self) -> Vec<u16> {
+        self.lock()
+            .pushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A push to `url` as Pub/Sub sends it, for `email_address`: the answer's status.
+    pub fn push_to(&self, url: &str, email_address: &str) -> u16 {
+        let history_id = self.lock().history_id;
+        crate::graph::post_to(url, &envelope(email_address, history_id)).map_or(0, |(s, _)| s)
+    }
+
+    /// Sets when a mail came (`internalDate`, Unix seconds).
+    pub fn set_internal_date(&self, id: &str, unix: i64) {
+        if let Some(m) = self.lock().messages.get_mut(id) {
+            m.internal_date = (unix as u128) * 1000;
+        }
+    }
+
     pub fn create_label(&self, name: &str) {
         let mut state = self.lock();
         state.counter += 1;
@@ -597,6 +664,39 @@ fn handle(
             }
             ok(answer)
         }
+        ("POST", ["watch"]) => {
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let Some(topic) = request["topicName"].as_str() else {
+                return error(400, "Invalid topicName", "INVALID_ARGUMENT");
+            };
+            if !topic.starts_with("projects/") || !topic.contains("/topics/") {
+                return error(
+                    400,
+                    "Invalid topicName does not match projects/*/topics/*",
+                    "INVALID_ARGUMENT",
+                );
+            }
+            let labels = request["labelIds"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|l| l.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            state.watch = Some((topic.to_string(), labels));
+            let expiration = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+                + 7 * 24 * 3600 * 1000;
+            ok(
+                json!({"historyId": state.history_id.to_string(), "expiration": expiration.to_string()}),
+            )
+        }
+        ("POST", ["stop"]) => {
+            state.watch = None;
+            StatusCode::NO_CONTENT.into_response()
+        }
         ("POST", ["messages", "send"]) => {
             let request: Value = serde_json::from_slice(&body).unwrap_or_default();
             let raw = request["raw"].as_str().unwrap_or_default();
@@ -613,4 +713,21 @@ fn handle(
         }
         _ => error(404, "Not Found", "NOT_FOUND"),
     }
+}
+
+/// A Pub/Sub push body for a Gmail change.
+fn envelope(email_address: &str, history_id: u64) -> Vec<u8> {
+    let data = json!({"emailAddress": email_address, "historyId": history_id}).to_string();
+    json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "messageId": "2070443601311540",
+            "message_id": "2070443601311540",
+            "publishTime": "2026-12-07T10:00:00.000Z",
+            "publish_time": "2026-12-07T10:00:00.000Z",
+        },
+        "subscription": "projects/postdesk-test/subscriptions/gmail-push",
+    })
+    .to_string()
+    .into_bytes()
 }

@@ -34,10 +34,24 @@
 //!   `POST sendMail` with a base64 MIME body (`Content-Type: text/plain`) → 202; kept
 //!   for [`FakeGraph::sent`].
 //!
+//! - `POST /v1.0/subscriptions` (`changeType` `created`, `resource`
+//!   `users/{user}/mailFolders('{id}')/messages`, `notificationUrl`, `clientState`,
+//!   `expirationDateTime`): first the validation call the real service makes — a `POST
+//!   {notificationUrl}?validationToken=…` that must be answered 200 with the token as
+//!   text within 10 s, else `400 ValidationError` — then 201 with the subscription.
+//!   An expiry more than 10,080 minutes ahead is `400 ExtensionError`.
+//!   `PATCH /v1.0/subscriptions/{id}` (a new `expirationDateTime`) and `DELETE` → 200 /
+//!   204, `404 ResourceNotFound` for an unknown id. Each mail delivered to a subscribed
+//!   folder is POSTed to its `notificationUrl` as `{"value": [{subscriptionId,
+//!   clientState, changeType, resource, resourceData, …}]}`, in the background.
+//!
 //! Faults: [`FakeGraph::throttle`] (429 or 503 with `Retry-After`),
 //! [`FakeGraph::expire_tokens`], [`FakeGraph::revoke`], [`FakeGraph::reset_delta_tokens`],
 //! [`FakeGraph::cut_next_delta_page`] (the connection drops halfway through a page),
-//! [`FakeGraph::hold_moves`] (moves wait until released; the test kills postdesk then).
+//! [`FakeGraph::hold_moves`] (moves wait until released; the test kills postdesk then),
+//! [`FakeGraph::set_notifications`] (mail arrives without a notification),
+//! [`FakeGraph::forge_notification`] (a notification with a wrong `clientState` or for
+//! an unknown subscription).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener};
@@ -96,8 +110,21 @@ struct Message {
     folder: String,
     mime: Vec<u8>,
     is_read: bool,
+    /// `receivedDateTime`, Unix seconds.
+    received: i64,
     added: u64,
     removed: Option<u64>,
+}
+
+/// A change-notification subscription.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub user: String,
+    pub folder_id: String,
+    pub notification_url: String,
+    pub client_state: String,
+    pub expiration: String,
 }
 
 struct Token {
@@ -133,6 +160,13 @@ struct State {
     requests: Vec<String>,
     sent: Vec<SentMail>,
     token_requests: usize,
+    subscriptions: Vec<Subscription>,
+    /// The longest expiry granted, in seconds from now (Graph may shorten the one asked).
+    subscription_lifetime: Option<i64>,
+    /// Notify subscribers of delivered mail.
+    notifications: bool,
+    /// The status each notification POST was answered with, in order.
+    notified: Arc<Mutex<Vec<u16>>>,
 }
 
 impl State {
@@ -206,6 +240,7 @@ impl State {
                 folder: folder.to_string(),
                 mime,
                 is_read: false,
+                received: unix_now(),
                 added: self.seq,
                 removed: None,
             },
@@ -244,6 +279,10 @@ impl FakeGraph {
             requests: Vec::new(),
             sent: Vec::new(),
             token_requests: 0,
+            subscriptions: Vec::new(),
+            subscription_lifetime: None,
+            notifications: true,
+            notified: Arc::default(),
         };
         for user in users {
             for (well_known, name) in WELL_KNOWN {
@@ -306,13 +345,105 @@ impl FakeGraph {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Puts a mail into `folder` (a path such as `Inbox` or `Inbox/Sub`); its id.
+    /// Puts a mail into `folder` (a path such as `Inbox` or `Inbox/Sub`); its id. The
+    /// folder's subscribers are notified (in the background) unless
+    /// [`Self::set_notifications`] turned that off.
     pub fn deliver(&self, user: &str, folder: &str, mime: &[u8]) -> String {
         let mut state = self.lock();
-        let id = state
+        let folder_id = state
             .folder_by_path(user, folder)
             .unwrap_or_else(|| panic!("no folder {folder} for {user}"));
-        state.add_message(user, &id, mime.to_vec())
+        let id = state.add_message(user, &folder_id, mime.to_vec());
+        if state.notifications {
+            let notified = Arc::clone(&state.notified);
+            for sub in subscribers(&state, user, &folder_id) {
+                let body = notification(&sub, &sub.client_state, &id);
+                let notified = Arc::clone(&notified);
+                std::thread::spawn(move || {
+                    let status = post_to(&sub.notification_url, &body).map_or(0, |(s, _)| s);
+                    notified
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(status);
+                });
+            }
+        }
+        id
+    }
+
+    /// Sets when a mail was received (`receivedDateTime`, Unix seconds).
+    pub fn set_received(&self, id: &str, unix: i64) {
+        if let Some(m) = self.lock().messages.get_mut(id) {
+            m.received = unix;
+        }
+    }
+
+    /// Whether delivered mail is notified to subscribers (default yes).
+    pub fn set_notifications(&self, on: bool) {
+        self.lock().notifications = on;
+    }
+
+    /// Notifies the subscribers of `folder` now, as for a new mail, with the right
+    /// `clientState`; the status of each answer (0: no answer).
+    pub fn notify(&self, user: &str, folder: &str) -> Vec<u16> {
+        let subs = {
+            let state = self.lock();
+            let folder_id = state.folder_by_path(user, folder).expect("folder");
+            subscribers(&state, user, &folder_id)
+        };
+        subs.iter()
+            .map(|sub| {
+                let body = notification(sub, &sub.client_state, "AAMkMessage-none");
+                post_to(&sub.notification_url, &body).map_or(0, |(s, _)| s)
+            })
+            .collect()
+    }
+
+    /// A forged notification to the first subscription's URL: with `client_state`
+    /// instead of the right one, for `subscription_id` instead of the real one. The
+    /// status and body of the answer.
+    pub fn forge_notification(
+        &self,
+        subscription_id: Option<&str>,
+        client_state: &str,
+    ) -> (u16, String) {
+        let mut sub = self
+            .lock()
+            .subscriptions
+            .first()
+            .cloned()
+            .expect("a subscription");
+        if let Some(id) = subscription_id {
+            sub.id = id.to_string();
+        }
+        let body = notification(&sub, client_state, "AAMkMessage-forged");
+        post_to(&sub.notification_url, &body)
+            .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
+            .unwrap_or_default()
+    }
+
+    /// Subscriptions are granted at most `secs` (made or renewed), whatever is asked.
+    pub fn set_subscription_lifetime(&self, secs: i64) {
+        self.lock().subscription_lifetime = Some(secs);
+    }
+
+    /// Every subscription is gone (as when Graph removes one): renewing it is a 404.
+    pub fn drop_subscriptions(&self) {
+        self.lock().subscriptions.clear();
+    }
+
+    /// The subscriptions in force.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.lock().subscriptions.clone()
+    }
+
+    /// The status of each notification POST for delivered mail, in order.
+    pub fn notified(&self) -> Vec<u16> {
+        self.lock()
+            .notified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Creates a folder (a path; its parents must exist).
@@ -542,6 +673,9 @@ async fn handle(
             }
             _ => oauth_error(404, "invalid_request", "no such endpoint"),
         };
+    }
+    if segs.len() >= 2 && segs[0] == "v1.0" && segs[1] == "subscriptions" {
+        return subscriptions(shared, &method, &segs[2..], &headers, &body).await;
     }
     if segs.len() < 3 || segs[0] != "v1.0" || segs[1] != "users" {
         return graph_error(400, "BadRequest", "Invalid version or resource.");
@@ -971,7 +1105,11 @@ fn delta(
             let changed = (m.added > since && m.added <= upto)
                 || m.removed.is_some_and(|r| r > since && r <= upto);
             match (changed, present) {
-                (true, true) => Some(json!({"@odata.type": "#microsoft.graph.message", "id": id})),
+                (true, true) => Some(json!({
+                    "@odata.type": "#microsoft.graph.message",
+                    "id": id,
+                    "receivedDateTime": graph_time(m.received).replace(".0000000", ""),
+                })),
                 (true, false) if since > 0 && m.added <= since => {
                     Some(json!({"id": id, "@removed": {"reason": "deleted"}}))
                 }
@@ -1069,4 +1207,329 @@ async fn r#move(shared: &Arc<Mutex<State>>, user: &str, id: &str, body: &[u8]) -
         201,
         json!({"id": new_id, "parentFolderId": target, "isRead": is_read}),
     )
+}
+
+/// The subscriptions of one folder.
+fn subscribers(state: &State, user: &str, folder_id: &str) -> Vec<Subscription> {
+    state
+        .subscriptions
+        .iter()
+        .filter(|s| s.user.eq_ignore_ascii_case(user) && s.folder_id == folder_id)
+        .cloned()
+        .collect()
+}
+
+/// A notification body as Graph posts it for a new message.
+fn notification(sub: &Subscription, client_state: &str, message_id: &str) -> Vec<u8> {
+    json!({"value": [{
+        "subscriptionId": sub.id,
+        "subscriptionExpirationDateTime": sub.expiration,
+        "changeType": "created",
+        "resource": format!("Users/{}/Messages/{message_id}", sub.user),
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.Message",
+            "@odata.id": format!("Users/{}/Messages/{message_id}", sub.user),
+            "@odata.etag": "W/\"CQAAABYAAADkrWGo7bouTKlsgTZMr9KwAAAUWRHf\"",
+            "id": message_id,
+        },
+        "clientState": client_state,
+        "tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+    }]})
+    .to_string()
+    .into_bytes()
+}
+
+/// `/v1.0/subscriptions[/{id}]`: create (with the validation call), renew, delete.
+async fn subscriptions(
+    shared: &Arc<Mutex<State>>,
+    method: &Method,
+    rest: &[&str],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        state.requests.push(format!("{method} /v1.0/subscriptions"));
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let valid = state
+            .tokens
+            .get(bearer)
+            .is_some_and(|t| t.expires > Instant::now());
+        if !valid {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token is empty or expired.",
+            );
+        }
+    }
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    match (method.as_str(), rest) {
+        ("POST", []) => {
+            let text = |k: &str| request[k].as_str().unwrap_or_default().to_string();
+            let (url, resource) = (text("notificationUrl"), text("resource"));
+            if text("changeType") != "created" || !url.starts_with("http") {
+                return graph_error(
+                    400,
+                    "InvalidRequest",
+                    "changeType or notificationUrl is invalid.",
+                );
+            }
+            let Some(expiration) = request["expirationDateTime"].as_str().map(str::to_string)
+            else {
+                return graph_error(400, "InvalidRequest", "expirationDateTime is required.");
+            };
+            if !within_limit(&expiration) {
+                return graph_error(
+                    400,
+                    "ExtensionError",
+                    "Subscription expiration can only be 10070 minutes in the future.",
+                );
+            }
+            // users/{user}/mailFolders('{id}')/messages
+            let parsed = resource
+                .strip_prefix("users/")
+                .and_then(|r| r.split_once("/mailFolders('"))
+                .and_then(|(user, r)| {
+                    r.strip_suffix("')/messages")
+                        .map(|id| (user.to_string(), id.replace("''", "'")))
+                });
+            let folder = parsed.and_then(|(user, folder)| {
+                let state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let user = state
+                    .users
+                    .iter()
+                    .find(|u| u.eq_ignore_ascii_case(&user))?
+                    .clone();
+                let id = state.folder_id(&user, &folder)?;
+                Some((user, id))
+            });
+            let Some((user, folder_id)) = folder else {
+                return graph_error(
+                    400,
+                    "InvalidRequest",
+                    "Resource is not a known message folder.",
+                );
+            };
+            // The validation call, as the service makes it before answering.
+            let token = format!(
+                "Validation: Testing client application reachability for subscription Request-Id: {}",
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .next_id("req")
+            );
+            let target = format!("{url}?validationToken={}", url_encode(&token));
+            let started = Instant::now();
+            let answer = tokio::task::spawn_blocking(move || post_to(&target, b""))
+                .await
+                .ok()
+                .flatten();
+            let valid = matches!(&answer, Some((200, b)) if b == token.as_bytes())
+                && started.elapsed() < Duration::from_secs(10);
+            if !valid {
+                return graph_error(
+                    400,
+                    "ValidationError",
+                    "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.",
+                );
+            }
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let expiration = granted(&state, &expiration);
+            let sub = Subscription {
+                id: state.next_id("sub").replace("_Zk=", "-7f3a"),
+                user,
+                folder_id,
+                notification_url: url,
+                client_state: text("clientState"),
+                expiration,
+            };
+            state.subscriptions.push(sub.clone());
+            json_response(201, subscription_json(&sub, &resource))
+        }
+        ("PATCH", [id]) => {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(expiration) = request["expirationDateTime"].as_str() else {
+                return graph_error(400, "InvalidRequest", "expirationDateTime is required.");
+            };
+            if !within_limit(expiration) {
+                return graph_error(
+                    400,
+                    "ExtensionError",
+                    "Subscription expiration can only be 10070 minutes in the future.",
+                );
+            }
+            let expiration = granted(&state, expiration);
+            match state.subscriptions.iter_mut().find(|s| s.id == *id) {
+                Some(sub) => {
+                    sub.expiration = expiration;
+                    let sub = sub.clone();
+                    json_response(200, subscription_json(&sub, ""))
+                }
+                None => graph_error(404, "ResourceNotFound", "The object was not found."),
+            }
+        }
+        ("DELETE", [id]) => {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let before = state.subscriptions.len();
+            state.subscriptions.retain(|s| s.id != *id);
+            if state.subscriptions.len() < before {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                graph_error(404, "ResourceNotFound", "The object was not found.")
+            }
+        }
+        _ => graph_error(400, "BadRequest", "Unsupported subscription request."),
+    }
+}
+
+fn subscription_json(sub: &Subscription, resource: &str) -> Value {
+    json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
+        "id": sub.id,
+        "resource": resource,
+        "applicationId": CLIENT_ID,
+        "changeType": "created",
+        "clientState": sub.client_state,
+        "notificationUrl": sub.notification_url,
+        "expirationDateTime": sub.expiration,
+        "creatorId": "8ee44408-0679-472c-bc2a-692812af3437",
+    })
+}
+
+/// The expiry granted for the one asked: shortened to the lifetime the test set.
+fn granted(state: &State, asked: &str) -> String {
+    match (state.subscription_lifetime, unix_of(asked)) {
+        (Some(secs), Some(at)) => graph_time(at.min(unix_now() + secs)),
+        _ => asked.to_string(),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `2026-12-10T11:00:00.0000000Z`, as Graph writes times.
+fn graph_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.0000000Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// `2026-12-10T11:00:00Z` (or with fractions) at most 10,080 minutes from now, by the
+/// system clock.
+fn within_limit(expiration: &str) -> bool {
+    let Some(at) = unix_of(expiration) else {
+        return false;
+    };
+    let now = unix_now();
+    at > now && at - now <= 10_080 * 60
+}
+
+/// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SS…` (UTC).
+fn unix_of(text: &str) -> Option<i64> {
+    let n = |a: usize, b: usize| text.get(a..b)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, s) = (
+        n(0, 4)?,
+        n(5, 7)?,
+        n(8, 10)?,
+        n(11, 13)?,
+        n(14, 16)?,
+        n(17, 19)?,
+    );
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A blocking `POST` of JSON (plain text for an empty body) to an `http://` URL; the
+/// status and body of the answer, `None` when nothing answered within 10 s.
+pub(crate) fn post_to(url: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let content_type = if body.is_empty() {
+        "text/plain"
+    } else {
+        "application/json"
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = std::str::from_utf8(&answer[..split])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((status, answer[split + 4..].to_vec()))
+}
+
+#[cfg(test)]
+mod subscription_tests {
+    use super::*;
+
+    #[test]
+    fn graph_times_read_as_unix_seconds() {
+        assert_eq!(unix_of("2026-11-22T14:05:09Z"), Some(1_795_356_309));
+        assert_eq!(unix_of("1970-01-01T00:00:00.0000000Z"), Some(0));
+        assert_eq!(unix_of("soon"), None);
+        assert_eq!(graph_time(1_795_356_309), "2026-11-22T14:05:09.0000000Z");
+        assert_eq!(
+            unix_of(&graph_time(951_782_400)),
+            Some(951_782_400),
+            "2000-02-29"
+        );
+    }
 }

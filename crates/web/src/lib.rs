@@ -22,6 +22,8 @@ pub mod auth;
 // Deadlines on the pages and in the API (issue 18).
 mod deadlines;
 mod files;
+// Issue 20: the providers' change notifications (unauthenticated, checked).
+pub mod hooks;
 // Interventions on the pages and in the API (issue 18).
 mod interventions;
 pub mod model;
@@ -122,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .into_iter()
         // The portal's routes: a table of their own (see `portal`).
         .chain(portal::table())
+        // The providers' notification endpoints: public, checked by their secrets.
+        .chain(hooks::table())
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
         })
