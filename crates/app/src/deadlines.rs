@@ -108,12 +108,19 @@ impl Deadlines<'_> {
         due_at: i64,
     ) -> Result<String, StoreError> {
         let helpdesks = self.app.helpdesks().to_vec();
-        self.app
+        let event = self
+            .app
             .store()
             .transaction(move |tx| {
                 deadlines::set_by_hand(tx, &helpdesks, ticket_id, agent_id, target, due_at)
             })
-            .await
+            .await?;
+        // Issue 17: a deadline moved by hand is a change the concerned agents hear of.
+        self.app
+            .notifications()
+            .modified(ticket_id, Some(agent_id), &event)
+            .await;
+        Ok(event)
     }
 
     async fn apply(&self, ticket_id: TicketId, happened: Happened) -> Result<(), StoreError> {

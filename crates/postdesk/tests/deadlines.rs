@@ -327,6 +327,7 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
     let sink = SmtpSink::start(SinkOptions::default());
     let desk = Desk::new(&helpdesk(&sink));
     let token = agent_token(&desk, "root", "Support", "admin");
+    let ann = agent_token(&desk, "ann", "Support", "agent");
     new_ticket(&desk, 1);
     new_ticket(&desk, 2);
     new_ticket(&desk, 3);
@@ -422,6 +423,28 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["deadlines"][0]["standing"], "met");
     assert_eq!(json["deadlines"][1]["target"], "resolution");
+    // Ann watches #1, so a deadline moved on it is a change she hears of (issue 17);
+    // root, who moves it, does not.
+    let (status, _) = http(
+        port,
+        "POST",
+        &format!("/api/tickets/{}/watch", id_of(1)),
+        &ann,
+        Some(r#"{"watch": true}"#),
+    );
+    assert!(status.contains("200"), "{status}");
+    let told = |token: &str| -> Vec<String> {
+        let (_, json) = http(port, "GET", "/api/notifications", token, None);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        json["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["text"].as_str().unwrap_or_default().to_string())
+            .filter(|text| text.contains("deadline"))
+            .collect()
+    };
+    assert_eq!(told(&ann), Vec::<String>::new());
     let (status, set) = http(
         port,
         "PUT",
@@ -431,6 +454,18 @@ fn the_list_shows_a_sortable_due_column_with_filters_and_the_ticket_page_each_ta
     );
     assert!(status.contains("200"), "{status} {set}");
     assert!(set.contains("by root."), "{set}");
+    let ann_told = told(&ann);
+    assert_eq!(ann_told.len(), 1, "{ann_told:?}");
+    assert!(
+        ann_told[0].contains("Resolution deadline set from ")
+            && ann_told[0].contains("2030-01-02 12:00 UTC by root."),
+        "{ann_told:?}"
+    );
+    assert_eq!(
+        told(&token),
+        Vec::<String>::new(),
+        "not the agent who acted"
+    );
     let (status, bad) = http(
         port,
         "PUT",
