@@ -9,7 +9,7 @@
 
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId};
 use postdesk_core::intake::IntakeOutcome;
-use postdesk_core::settings::Helpdesk;
+pub use postdesk_core::settings::FieldChoices;
 use postdesk_core::ticket::FieldChanges;
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;
@@ -60,74 +60,26 @@ impl App {
 /// The longest status, priority, type or assignee name taken.
 pub const MAX_FIELD_CHARS: usize = 64;
 
-/// The values a helpdesk's tickets may take, from its config: the lists it gives
-/// (`statuses`, `priorities`, `types`, or their defaults) and every value it sets
-/// itself (new, reply and closed statuses, the defaults, the rules' `set`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldChoices {
-    pub statuses: Vec<String>,
-    pub priorities: Vec<String>,
-    /// Empty: any value that passes [`check_free_value`].
-    pub types: Vec<String>,
-}
-
-impl FieldChoices {
-    pub fn of(helpdesk: &Helpdesk) -> Self {
-        let s = &helpdesk.settings;
-        let or_default = |given: &[String], default: &[&str]| -> Vec<String> {
-            if given.is_empty() {
-                default.iter().map(|v| v.to_string()).collect()
-            } else {
-                given.to_vec()
-            }
-        };
-        let mut statuses = vec![s.new_ticket_status.clone(), s.reply_status.clone()];
-        // Issue 17: the status a customer's answer in the portal sets.
-        statuses.extend(s.portal_reply_status.iter().cloned());
-        statuses.extend(or_default(&s.statuses, &["open", "pending"]));
-        statuses.extend(s.closed_statuses.iter().cloned());
-        let mut priorities = or_default(&s.priorities, &["low", "normal", "high", "urgent"]);
-        priorities.extend(s.defaults.priority.iter().cloned());
-        let mut types = s.types.clone();
-        types.extend(s.defaults.ticket_type.iter().cloned());
-        for set in s.rules.iter().flat_map(|r| &r.actions).map(|a| &a.set) {
-            statuses.extend(set.status.iter().cloned());
-            priorities.extend(set.priority.iter().cloned());
-            types.extend(set.ticket_type.iter().cloned());
-        }
-        let unique = |mut list: Vec<String>| {
-            let mut seen = std::collections::HashSet::new();
-            list.retain(|v| !v.trim().is_empty() && seen.insert(v.to_lowercase()));
-            list
-        };
-        Self {
-            statuses: unique(statuses),
-            priorities: unique(priorities),
-            types: unique(types),
-        }
+/// `value` as the helpdesk's list of [`FieldChoices`] writes it, or why it is refused.
+fn pick_choice(
+    field: &str,
+    value: &str,
+    list: &[String],
+    helpdesk: &str,
+) -> Result<String, DeskError> {
+    let value = check_free_value(field, value)?;
+    if list.is_empty() {
+        return Ok(value.to_string());
     }
-
-    /// `value` as the list writes it, or why it is refused.
-    fn pick(
-        field: &str,
-        value: &str,
-        list: &[String],
-        helpdesk: &str,
-    ) -> Result<String, DeskError> {
-        let value = check_free_value(field, value)?;
-        if list.is_empty() {
-            return Ok(value.to_string());
-        }
-        list.iter()
-            .find(|v| v.eq_ignore_ascii_case(value))
-            .cloned()
-            .ok_or_else(|| {
-                DeskError::Invalid(format!(
-                    "`{value}` is not a {field} of {helpdesk}; choose one of: {}",
-                    list.join(", ")
-                ))
-            })
-    }
+    list.iter()
+        .find(|v| v.eq_ignore_ascii_case(value))
+        .cloned()
+        .ok_or_else(|| {
+            DeskError::Invalid(format!(
+                "`{value}` is not a {field} of {helpdesk}; choose one of: {}",
+                list.join(", ")
+            ))
+        })
 }
 
 /// A field value an agent typed: at most [`MAX_FIELD_CHARS`] characters of letters,
@@ -305,7 +257,7 @@ impl Desk<'_> {
             if let Some(value) = given(new)
                 && changed(value, old)
             {
-                *out = Some(Some(FieldChoices::pick(field, value, list, name)?));
+                *out = Some(Some(pick_choice(field, value, list, name)?));
             }
         }
         for (field, new) in [

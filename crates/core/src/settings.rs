@@ -516,6 +516,54 @@ impl HelpdeskSettings {
     }
 }
 
+/// The values a helpdesk's tickets may take, from its config: the lists it gives
+/// (`statuses`, `priorities`, `types`, or their defaults) and every value it sets
+/// itself (new, reply and closed statuses, the defaults, the rules' `set`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldChoices {
+    pub statuses: Vec<String>,
+    pub priorities: Vec<String>,
+    /// Empty: any value the desk accepts as a free value.
+    pub types: Vec<String>,
+}
+
+impl FieldChoices {
+    pub fn of(helpdesk: &Helpdesk) -> Self {
+        let s = &helpdesk.settings;
+        let or_default = |given: &[String], default: &[&str]| -> Vec<String> {
+            if given.is_empty() {
+                default.iter().map(|v| v.to_string()).collect()
+            } else {
+                given.to_vec()
+            }
+        };
+        let mut statuses = vec![s.new_ticket_status.clone(), s.reply_status.clone()];
+        // Issue 17: the status a customer's answer in the portal sets.
+        statuses.extend(s.portal_reply_status.iter().cloned());
+        statuses.extend(or_default(&s.statuses, &["open", "pending"]));
+        statuses.extend(s.closed_statuses.iter().cloned());
+        let mut priorities = or_default(&s.priorities, &["low", "normal", "high", "urgent"]);
+        priorities.extend(s.defaults.priority.iter().cloned());
+        let mut types = s.types.clone();
+        types.extend(s.defaults.ticket_type.iter().cloned());
+        for set in s.rules.iter().flat_map(|r| &r.actions).map(|a| &a.set) {
+            statuses.extend(set.status.iter().cloned());
+            priorities.extend(set.priority.iter().cloned());
+            types.extend(set.ticket_type.iter().cloned());
+        }
+        let unique = |mut list: Vec<String>| {
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|v| !v.trim().is_empty() && seen.insert(v.to_lowercase()));
+            list
+        };
+        Self {
+            statuses: unique(statuses),
+            priorities: unique(priorities),
+            types: unique(types),
+        }
+    }
+}
+
 impl Helpdesk {
     pub fn is_closed(&self, status: &str) -> bool {
         self.threading.is_closed(status)
