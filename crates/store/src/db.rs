@@ -69,7 +69,18 @@ migrations![
     "0013_portal",
     "0014_toast_storage",
     "0015_leases",
+    "0016_search",
+    "0017_lists",
 ];
+
+/// What a migration does in Rust after its SQL, in the same transaction: 0016 writes
+/// every ticket's search document (the tokenizer is Rust, see `search`).
+fn rust_step(description: &str) -> Option<fn(&Db) -> Result<()>> {
+    match description {
+        "0016_search" => Some(crate::search::build_all),
+        _ => None,
+    }
+}
 
 impl Migration {
     /// The version is the file's leading number.
@@ -221,7 +232,10 @@ pub(crate) fn migrate(db: &Db, migrations: &[Migration]) -> Result<()> {
         }
         let started = std::time::Instant::now();
         db.execute_batch("BEGIN")?;
-        let applied = db.execute_batch(m.sql).and_then(|()| {
+        let applied = db
+            .execute_batch(m.sql)
+            .and_then(|()| rust_step(m.description).map_or(Ok(()), |step| step(db)))
+            .and_then(|()| {
             db.prepare_cached(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
                  VALUES (?1, ?2, TRUE, ?3, ?4)",

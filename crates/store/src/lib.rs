@@ -34,6 +34,8 @@ pub mod backup;
 pub mod operations;
 pub mod read;
 mod rules;
+// Issue 19: full-text search on both engines.
+pub mod search;
 mod simulate;
 mod sql;
 pub mod tickets;

@@ -192,6 +192,7 @@ pub fn add_outgoing_entry(tx: Tx<'_>, entry: &OutgoingEntry<'_>) -> Result<Entry
     let id = EntryId::new(inserted_id);
     conn.prepare_cached("UPDATE tickets SET modified_at = ?1, modified_by = ?2 WHERE id = ?3")?
         .execute(params![now, entry.agent_id, entry.ticket_id])?;
+    crate::search::refresh(&conn, entry.ticket_id)?;
     Ok(id)
 }
 

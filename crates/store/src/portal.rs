@@ -757,6 +757,7 @@ impl Store {
                 )?
                 .query_row(params![ticket_id, agent, text, now], |r| r.get(0))?;
             crate::attachments::insert(tx, entry, &stored)?;
+            crate::search::refresh(tx, ticket_id)?;
             tx.prepare_cached("UPDATE attachments SET visibility = ?1 WHERE entry_id = ?2")?
                 .execute(params![visibility, entry])?;
             crate::tickets::touch(tx, ticket_id, agent, now)?;

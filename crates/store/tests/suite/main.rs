@@ -91,6 +91,8 @@ mod mailboxes;
 mod notifications;
 mod outbox;
 mod portal;
+// Full-text search and keyset pages (issue 19).
+mod search;
 
 /// The first helpdesk: numbers from 100, an organization by domain.
 pub const SUPPORT: &str = r#"
