@@ -224,8 +224,14 @@ impl Conditions {
 
 fn ticket_conditions(dialect: Dialect, query: &TicketQuery, with_status: bool) -> Conditions {
     let mut c = Conditions::default();
-    c.sql
-        .push(format!("t.helpdesk_id IN {}", id_list(&query.visible)));
+    // With several helpdesks, `+` keeps SQLite from choosing the helpdesk index and
+    // sorting all their tickets: the list walks the sort's own index instead and stops
+    // at the page's end (PostgreSQL reads `+` as the no-op it is).
+    let plus = if query.visible.len() > 1 { "+" } else { "" };
+    c.sql.push(format!(
+        "{plus}t.helpdesk_id IN {}",
+        id_list(&query.visible)
+    ));
     let search = query.search.as_ref();
     for h in [
         query.helpdesk.clone(),
@@ -672,16 +678,64 @@ fn ticket_page(
     query: &TicketQuery,
     max_per_page: i64,
 ) -> Result<(Vec<TicketSummary>, Option<Cursor>, Option<Cursor>)> {
+    let page = page_sql(conn.dialect(), query, max_per_page)?;
+    let PageSql {
+        sql,
+        binds,
+        sort,
+        per_page,
+        at,
+    } = page;
+    let backwards = matches!(at, PageAt::Before(_));
+    let mut tickets: Vec<TicketSummary> = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(&binds), summary)?
+        .collect::<Result<_>>()?;
+    let more = tickets.len() as i64 > per_page;
+    tickets.truncate(per_page as usize);
+    if backwards {
+        tickets.reverse();
+    }
+    let cursor_of = |t: Option<&TicketSummary>| {
+        t.and_then(|t| sort.key_of(t).map(|key| Cursor { id: t.id, key }))
+    };
+    let (next, previous) = match &at {
+        PageAt::Number(page) => (
+            more.then(|| cursor_of(tickets.last())).flatten(),
+            (*page > 1).then(|| cursor_of(tickets.first())).flatten(),
+        ),
+        PageAt::After(_) => (
+            more.then(|| cursor_of(tickets.last())).flatten(),
+            cursor_of(tickets.first()),
+        ),
+        PageAt::Before(_) => (
+            cursor_of(tickets.last()),
+            more.then(|| cursor_of(tickets.first())).flatten(),
+        ),
+    };
+    Ok((tickets, next, previous))
+}
+
+/// A list page's query: its SQL (one ticket more than the page, to know whether more
+/// follow), binds, the sort it ended up with, the page size and where it starts.
+struct PageSql {
+    sql: String,
+    binds: Vec<String>,
+    sort: TicketSort,
+    per_page: i64,
+    at: PageAt,
+}
+
+fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<PageSql> {
     let per_page = query.per_page.clamp(1, max_per_page);
-    let mut c = ticket_conditions(conn.dialect(), query, true);
+    let mut c = ticket_conditions(dialect, query, true);
     let sort = match (query.sort, &c.rank) {
         (TicketSort::Relevance, None) => TicketSort::Updated,
         (sort, _) => sort,
     };
     let keyset = sort != TicketSort::Due && sort != TicketSort::Relevance;
     let at = query.at.clone().unwrap_or(PageAt::Number(query.page));
-    let backwards = matches!(at, PageAt::Before(_));
-    let ascending = query.ascending != backwards;
+    let ascending = query.ascending != matches!(at, PageAt::Before(_));
     let dir = if ascending { "ASC" } else { "DESC" };
     let column = sort.column();
     let order = match (&c.rank, sort) {
@@ -723,33 +777,13 @@ fn ticket_page(
         c.clause(),
         per_page.saturating_add(1)
     );
-    let mut tickets: Vec<TicketSummary> = conn
-        .prepare(&sql)?
-        .query_map(params_from_iter(&c.binds), summary)?
-        .collect::<Result<_>>()?;
-    let more = tickets.len() as i64 > per_page;
-    tickets.truncate(per_page as usize);
-    if backwards {
-        tickets.reverse();
-    }
-    let cursor_of = |t: Option<&TicketSummary>| {
-        t.and_then(|t| sort.key_of(t).map(|key| Cursor { id: t.id, key }))
-    };
-    let (next, previous) = match &at {
-        PageAt::Number(page) => (
-            more.then(|| cursor_of(tickets.last())).flatten(),
-            (*page > 1).then(|| cursor_of(tickets.first())).flatten(),
-        ),
-        PageAt::After(_) => (
-            more.then(|| cursor_of(tickets.last())).flatten(),
-            cursor_of(tickets.first()),
-        ),
-        PageAt::Before(_) => (
-            cursor_of(tickets.last()),
-            more.then(|| cursor_of(tickets.first())).flatten(),
-        ),
-    };
-    Ok((tickets, next, previous))
+    Ok(PageSql {
+        sql,
+        binds: c.binds,
+        sort,
+        per_page,
+        at,
+    })
 }
 
 /// Ticket columns whose values are offered as choices.
@@ -841,4 +875,134 @@ fn active_agent(tx: &Db, name: &str) -> Result<AgentId> {
         .query_row([name], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("there is no agent named `{name}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for a list page, one line a step.
+    fn plan(conn: &rusqlite::Connection, query: &TicketQuery) -> String {
+        let page = page_sql(Dialect::Sqlite, query, 500).unwrap();
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", page.sql))
+            .unwrap();
+        statement
+            .query_map(rusqlite::params_from_iter(&page.binds), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Each filter and keyset sort of the list walks an index in the list's order and
+    /// stops at the page's end: no step sorts the matching tickets (issue 19).
+    #[test]
+    fn list_pages_walk_an_index_and_never_sort_the_whole_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        crate::db::create_and_migrate(&path, crate::Schema::Migrate).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let base = TicketQuery {
+            visible: vec![HelpdeskId::new(1), HelpdeskId::new(2)],
+            page: 1,
+            per_page: 50,
+            ..TicketQuery::default()
+        };
+        let after = |key: &str| {
+            Some(PageAt::After(Cursor {
+                id: TicketId::new(7),
+                key: key.into(),
+            }))
+        };
+        let cases = [
+            ("first page", base.clone(), "tickets_modified"),
+            (
+                "a page far down",
+                TicketQuery {
+                    at: after("1796644723"),
+                    ..base.clone()
+                },
+                "tickets_modified (modified_at<?)",
+            ),
+            (
+                "status",
+                TicketQuery {
+                    status: Some("open".into()),
+                    at: after("1796644723"),
+                    ..base.clone()
+                },
+                "tickets_status_modified (status=? AND modified_at<?)",
+            ),
+            (
+                "assignee",
+                TicketQuery {
+                    assignee: Some("sam".into()),
+                    ..base.clone()
+                },
+                "tickets_assignee_modified",
+            ),
+            (
+                "unassigned",
+                TicketQuery {
+                    assignee: Some("-".into()),
+                    ..base.clone()
+                },
+                "tickets_assignee_modified",
+            ),
+            (
+                "priority",
+                TicketQuery {
+                    priority: Some("high".into()),
+                    ..base.clone()
+                },
+                "tickets_priority_modified",
+            ),
+            (
+                "number",
+                TicketQuery {
+                    sort: TicketSort::Number,
+                    ascending: true,
+                    at: after("5"),
+                    ..base.clone()
+                },
+                "tickets_number (number>?)",
+            ),
+            (
+                "opened",
+                TicketQuery {
+                    sort: TicketSort::Created,
+                    ..base.clone()
+                },
+                "tickets_reported",
+            ),
+            (
+                "one helpdesk's agent",
+                TicketQuery {
+                    visible: vec![HelpdeskId::new(1)],
+                    at: after("1796644723"),
+                    ..base.clone()
+                },
+                "tickets_helpdesk_modified (helpdesk_id=? AND modified_at<?)",
+            ),
+            (
+                "a helpdesk chosen",
+                TicketQuery {
+                    helpdesk: Some("Support".into()),
+                    ..base.clone()
+                },
+                "tickets_helpdesk_modified (helpdesk_id=?)",
+            ),
+        ];
+        for (label, query, index) in cases {
+            let plan = plan(&conn, &query);
+            assert!(plan.contains(index), "{label}: {plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY"),
+                "{label}: {plan}"
+            );
+        }
+    }
 }

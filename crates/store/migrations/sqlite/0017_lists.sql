@@ -8,6 +8,7 @@ CREATE INDEX tickets_number ON tickets(number, id);
 CREATE INDEX tickets_status_modified ON tickets(status, modified_at, id);
 CREATE INDEX tickets_assignee_modified ON tickets(assignee_id, modified_at, id);
 CREATE INDEX tickets_priority_modified ON tickets(priority, modified_at, id);
+CREATE INDEX tickets_helpdesk_modified ON tickets(helpdesk_id, modified_at, id);
 
 CREATE TABLE ticket_counts (
     helpdesk_id BIGINT NOT NULL REFERENCES helpdesks(id),
