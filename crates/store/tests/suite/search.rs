@@ -29,6 +29,7 @@ engine_tests! {
     hostile_mail_stays_inert_in_snippets,
     keyset_pages_return_every_ticket_once_in_both_directions,
     counts_per_status_follow_every_change,
+    the_migration_builds_the_index_of_tickets_already_there,
 }
 
 /// A search of `q` by an agent who sees `desk`'s every helpdesk, best match first.
@@ -571,4 +572,31 @@ async fn counts_per_status_follow_every_change(engine: Engine) {
     };
     let page = desk.store.find_tickets(&sales_only).await.unwrap();
     assert_eq!(counts(&page.status_counts), [("email-imported", 1)].into());
+}
+
+/// A database from before search (its tickets there, no index): migration 0016 writes
+/// every ticket's document when the store opens it.
+async fn the_migration_builds_the_index_of_tickets_already_there(engine: Engine) {
+    let (desk, ids) = needles(engine).await;
+    desk.store.close().await;
+    let undo = "DROP TABLE ticket_search; DELETE FROM _sqlx_migrations WHERE version = 16;";
+    let url = desk.engine.url.clone();
+    tokio::task::spawn_blocking(move || match url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(undo)
+            .unwrap(),
+        None => ::postgres::Client::connect(&url, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute(undo)
+            .unwrap(),
+    })
+    .await
+    .unwrap();
+    let store = desk.engine.open().await;
+    let desk = Desk { store, ..desk };
+    assert_eq!(found(&desk, "печатает").await, [ids[1]]);
+    assert_eq!(found(&desk, "打印机").await, [ids[2]]);
+    assert_eq!(found(&desk, "from:faraway").await, [ids[4]]);
+    assert_eq!(found(&desk, "quarterly").await, [ids[3]]);
 }
