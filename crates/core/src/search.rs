@@ -42,6 +42,9 @@ pub const MAX_TERMS: usize = 16;
 pub const MAX_TOKEN_CHARS: usize = 64;
 /// The most tokens a ticket's document keeps; PostgreSQL keeps positions up to 16,383.
 pub const MAX_DOCUMENT_TOKENS: usize = 16_000;
+/// The most bytes of tokens a document keeps: a `tsvector` may not exceed 1 MB, and a
+/// ticket's mails past this much text are not searched further.
+pub const MAX_DOCUMENT_BYTES: usize = 400_000;
 
 /// A part of a ticket's document; its weight ranks matches in it higher or lower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -409,19 +412,29 @@ fn set_once(
 pub struct Document {
     fields: BTreeMap<Field, Vec<String>>,
     count: usize,
+    bytes: usize,
 }
 
 impl Document {
     /// Adds a text to a field (after what the field has), up to [`MAX_DOCUMENT_TOKENS`]
-    /// over the whole document.
+    /// and [`MAX_DOCUMENT_BYTES`] over the whole document.
     pub fn add(&mut self, field: Field, text: &str) {
+        if self.is_full() {
+            return;
+        }
         let tokens = self.fields.entry(field).or_default();
         tokenize(text, Mode::Index, |t, _| {
-            if self.count < MAX_DOCUMENT_TOKENS {
+            if self.count < MAX_DOCUMENT_TOKENS && self.bytes + t.text.len() <= MAX_DOCUMENT_BYTES {
+                self.bytes += t.text.len();
                 tokens.push(t.text);
                 self.count += 1;
             }
         });
+    }
+
+    /// Whether the document holds all it may.
+    pub fn is_full(&self) -> bool {
+        self.count >= MAX_DOCUMENT_TOKENS || self.bytes >= MAX_DOCUMENT_BYTES
     }
 
     /// A field's tokens joined by spaces: what an FTS5 column holds (its tokenizer then
@@ -714,6 +727,25 @@ mod tests {
         d.add(Field::Body, "the printer");
         assert_eq!(d.tsvector_literal(), "'printer':1A,6D 'the':5D");
         assert_eq!(d.column_text(Field::Body), "the printer");
+    }
+
+    #[test]
+    fn documents_are_bounded() {
+        let mut d = Document::default();
+        let long: String = (0..40_000).map(|i| format!("w{i} ")).collect();
+        d.add(Field::Body, &long);
+        d.add(Field::Files, "late.txt");
+        assert!(d.is_full());
+        assert_eq!(
+            d.column_text(Field::Body).split(' ').count(),
+            MAX_DOCUMENT_TOKENS
+        );
+        assert_eq!(d.column_text(Field::Files), "");
+        let mut d = Document::default();
+        let wide = format!("{} ", "界".repeat(MAX_TOKEN_CHARS)).repeat(10_000);
+        d.add(Field::Body, &"ü".repeat(MAX_TOKEN_CHARS * 2));
+        d.add(Field::Body, &wide);
+        assert!(d.tsvector_literal().len() < 1_000_000);
     }
 
     #[test]

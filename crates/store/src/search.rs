@@ -30,8 +30,11 @@
 use postdesk_core::id::TicketId;
 use postdesk_core::search::{Document, Field, SearchQuery, SnippetHtml, Term, push_escaped_lexeme};
 
+use std::collections::BTreeMap;
+
 use crate::Result;
 use crate::engine::{Db, Dialect, OptionalExtension, params};
+use crate::sql::id_list;
 
 /// Rebuilds the document of `ticket_id` from its rows, in the caller's transaction.
 pub(crate) fn refresh(conn: &Db, ticket_id: TicketId) -> Result<()> {
@@ -257,39 +260,48 @@ pub(crate) fn tsquery(query: &SearchQuery) -> String {
 }
 
 /// The snippets of `tickets` for `query`'s words and phrases: the best of each
-/// ticket's title, subject and texts (events left out).
+/// ticket's title, subject and texts (events left out), read in two queries.
 pub(crate) fn snippets(
     conn: &Db,
     tickets: &[TicketId],
     query: &SearchQuery,
 ) -> Result<Vec<Option<SnippetHtml>>> {
-    let mut out = Vec::with_capacity(tickets.len());
-    for &ticket in tickets {
-        if query.terms.is_empty() {
-            out.push(None);
-            continue;
-        }
-        let mut texts: Vec<String> = conn
-            .prepare_cached("SELECT title, mail_subject FROM tickets WHERE id = ?1")?
-            .query_map([ticket], |r| Ok([r.get::<_, String>(0)?, r.get(1)?]))?
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        texts.extend(
-            conn.prepare_cached(
-                "SELECT body_text FROM entries WHERE ticket_id = ?1 AND kind <> 'event'
-                 ORDER BY id LIMIT 50",
-            )?
-            .query_map([ticket], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>>>()?,
-        );
-        out.push(postdesk_core::search::snippet(
-            texts.iter().map(String::as_str),
-            &query.terms,
-        ));
+    if query.terms.is_empty() || tickets.is_empty() {
+        return Ok(vec![None; tickets.len()]);
     }
-    Ok(out)
+    let mut texts: BTreeMap<TicketId, Vec<String>> = BTreeMap::new();
+    let heads = format!(
+        "SELECT id, title, mail_subject FROM tickets WHERE id IN {}",
+        id_list(tickets)
+    );
+    for row in conn.prepare(&heads)?.query_map((), |r| {
+        Ok((
+            r.get::<_, TicketId>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (id, title, subject) = row?;
+        texts.entry(id).or_default().extend([title, subject]);
+    }
+    let bodies = format!(
+        "SELECT ticket_id, body_text FROM entries WHERE ticket_id IN {} AND kind <> 'event'
+         ORDER BY ticket_id, id",
+        id_list(tickets)
+    );
+    for row in conn.prepare(&bodies)?.query_map((), |r| {
+        Ok((r.get::<_, TicketId>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (id, text) = row?;
+        texts.entry(id).or_default().push(text);
+    }
+    Ok(tickets
+        .iter()
+        .map(|id| {
+            let texts = texts.get(id).map(Vec::as_slice).unwrap_or_default();
+            postdesk_core::search::snippet(texts.iter().map(String::as_str), &query.terms)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ engine_tests! {
     keyset_pages_return_every_ticket_once_in_both_directions,
     counts_per_status_follow_every_change,
     the_migration_builds_the_index_of_tickets_already_there,
+    a_huge_mail_is_taken_in_and_searched_up_to_the_bound,
 }
 
 /// A search of `q` by an agent who sees `desk`'s every helpdesk, best match first.
@@ -599,4 +600,24 @@ async fn the_migration_builds_the_index_of_tickets_already_there(engine: Engine)
     assert_eq!(found(&desk, "打印机").await, [ids[2]]);
     assert_eq!(found(&desk, "from:faraway").await, [ids[4]]);
     assert_eq!(found(&desk, "quarterly").await, [ids[3]]);
+}
+
+/// 30,000 different long words (over 700 KB, more than a `tsvector` holds unbounded):
+/// the mail is a ticket like any other, its text searchable up to the document's bound.
+async fn a_huge_mail_is_taken_in_and_searched_up_to_the_bound(engine: Engine) {
+    let desk = engine.desk().await;
+    let words: Vec<String> = (0..30_000)
+        .map(|i| format!("lexeme{i:05}abcdefghijklmno"))
+        .collect();
+    let report = desk
+        .import(&mail("Big <big@x.example>", "Huge log").body(&words.join(" ")))
+        .await;
+    let ticket = report.ticket_id.expect("a ticket");
+    assert_eq!(found(&desk, "lexeme00000abcdefghijklmno").await, [ticket]);
+    assert_eq!(found(&desk, "lexeme09000abcdefghijklmno").await, [ticket]);
+    assert_eq!(
+        found(&desk, "lexeme29999abcdefghijklmno").await,
+        Vec::<TicketId>::new()
+    );
+    assert_eq!(found(&desk, "huge log").await, [ticket]);
 }
