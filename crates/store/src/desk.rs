@@ -86,6 +86,7 @@ impl TicketSort {
             Self::Created => "t.reported_at",
             Self::Number => "t.number",
             // Known priorities in their natural order, others after them.
+            // The expression of the index tickets_priority_rank (migration 0017).
             Self::Priority => {
                 "CASE lower(t.priority) WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'normal' THEN 2 WHEN 'low' THEN 1 ELSE 0 END"
             }
@@ -767,8 +768,12 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
                 c.bind(cursor.key.clone())
             };
             let op = if ascending { ">" } else { "<" };
-            c.sql
-                .push(format!("({column}, t.id) {op} ({key}, {})", cursor.id));
+            // The first half is implied by the second; it is the range an index
+            // can seek to (SQLite does not take one from a row value on an expression).
+            c.sql.push(format!(
+                "{column} {op}= {key} AND ({column}, t.id) {op} ({key}, {})",
+                cursor.id
+            ));
         }
     }
     let sql = format!(
@@ -977,6 +982,15 @@ mod tests {
                     ..base.clone()
                 },
                 "tickets_reported",
+            ),
+            (
+                "priority, a page far down",
+                TicketQuery {
+                    sort: TicketSort::Priority,
+                    at: after("3"),
+                    ..base.clone()
+                },
+                "tickets_priority_rank (<expr><?)",
             ),
             (
                 "one helpdesk's agent",

@@ -198,13 +198,24 @@ fn normalize_sql(sql: &str) -> String {
             }
             ':' if chars.peek() == Some(&':') => {
                 chars.next();
-                // A type name: letters, digits, `_`, and the spaces of
-                // "character varying" or "double precision".
+                // A type name: letters, digits and `_`, and the second word of
+                // "character varying" or "double precision" (not the words after a
+                // cast, as in `'urgent'::text THEN 4`).
+                let mut name = String::new();
                 while chars
                     .peek()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ' ')
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
                 {
-                    chars.next();
+                    name.push(chars.next().unwrap());
+                }
+                let second = match name.as_str() {
+                    "character" => " varying",
+                    "double" => " precision",
+                    _ => "",
+                };
+                let rest: String = chars.clone().take(second.len()).collect();
+                if !second.is_empty() && rest == second {
+                    chars.nth(second.len() - 1);
                 }
             }
             c if c.is_whitespace() => {}
@@ -835,5 +846,10 @@ mod comparer {
             normalize_sql("((status = 'Queued'::character varying))"),
             "status='Queued'"
         );
+        assert_eq!(
+            normalize_sql("CASE lower(priority) WHEN 'urgent'::text THEN 4 ELSE 0 END"),
+            normalize_sql("CASE lower(priority) WHEN 'urgent' THEN 4 ELSE 0 END")
+        );
+        assert_eq!(normalize_sql("x::double precision"), "x");
     }
 }

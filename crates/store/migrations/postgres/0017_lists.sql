@@ -10,6 +10,8 @@ CREATE INDEX tickets_status_modified ON tickets(status, modified_at, id);
 CREATE INDEX tickets_assignee_modified ON tickets(assignee_id, modified_at, id);
 CREATE INDEX tickets_priority_modified ON tickets(priority, modified_at, id);
 CREATE INDEX tickets_helpdesk_modified ON tickets(helpdesk_id, modified_at, id);
+-- Sorting by priority sorts by this expression (src/desk.rs, TicketSort::Priority).
+CREATE INDEX tickets_priority_rank ON tickets((CASE lower(priority) WHEN 'urgent' THEN 4 WHEN 'high' THEN 3 WHEN 'normal' THEN 2 WHEN 'low' THEN 1 ELSE 0 END), id);
 
 CREATE TABLE ticket_counts (
     helpdesk_id BIGINT NOT NULL REFERENCES helpdesks(id),
