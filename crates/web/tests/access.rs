@@ -582,6 +582,30 @@ async fn the_ticket_list_filters_searches_sorts_and_pages() {
         html.contains("<span class=\"snippet\">") && html.contains("<mark>"),
         "{html}"
     );
+    // Markup in the matched text shows as text, in the page and in the API.
+    let id = desk.ticket_id(&root, "Printer on fire").await;
+    let note = desk
+        .api(
+            &root,
+            Method::POST,
+            &format!("/api/tickets/{id}/notes"),
+            Some(serde_json::json!({ "text": "<img src=x onerror=alert(1)> zanzibar <b>" })),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::OK, "{}", note.body);
+    let html = desk.page(&cookie, "/tickets?q=zanzibar").await.body;
+    assert!(
+        html.contains(
+            "<span class=\"snippet\">&lt;img src=x onerror=alert(1)&gt; <mark>zanzibar</mark> &lt;b&gt;</span>"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"), "{html}");
+    let listed = get("q=zanzibar").await.json();
+    assert_eq!(
+        listed["tickets"][0]["snippet"],
+        "&lt;img src=x onerror=alert(1)&gt; <mark>zanzibar</mark> &lt;b&gt;"
+    );
 }
 
 #[tokio::test]
