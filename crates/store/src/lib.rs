@@ -1,8 +1,9 @@
 //! The ticket store: SQLite through rusqlite (see `db` for why one driver), its
 //! migrations, and one module per table that owns that table's SQL: `ledger` (intake),
 //! `tickets`, `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`,
-//! `mailboxes`; `ingest` applies a prepared mail through them, `desk` and `read` are
-//! the agents' and the CLI's reads and changes.
+//! `mailboxes`, `search` (the full-text index, rewritten by the others' writes);
+//! `ingest` applies a prepared mail through them, `desk` and `read` are the agents' and
+//! the CLI's reads and changes.
 
 pub mod access;
 mod attachments;
