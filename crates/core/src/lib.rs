@@ -42,6 +42,8 @@ pub mod reference;
 pub mod report;
 pub mod route;
 pub mod rules;
+// Issue 19: full-text search's tokens, query language and snippets.
+pub mod search;
 pub mod settings;
 // Deadlines in business time (issue 18).
 pub mod sla;

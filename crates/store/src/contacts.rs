@@ -217,6 +217,8 @@ impl Store {
             let Some((old, new)) = change_contact(tx, id, &change)? else {
                 return Ok(false);
             };
+            // The name and addresses are in the documents of the tickets it requested.
+            crate::search::refresh_requested_by(tx, id)?;
             let now = now();
             let field = change.field();
             tx.prepare_cached(

@@ -30,7 +30,7 @@ pub(crate) fn insert_event(
 
 /// The customer-visible `outgoing` entry of an agent's reply; returns its id.
 pub(crate) fn insert_outgoing(conn: &Db, entry: &OutgoingEntry<'_>, at: i64) -> Result<EntryId> {
-    conn.prepare_cached(
+    let id = conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, from_addr, to_addrs, cc_addrs, subject,
              body_text, message_id, in_reply_to, refs, visible_to_customer, created_at)
          VALUES (?1, 'outgoing', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, TRUE, ?11) RETURNING id",
@@ -50,7 +50,9 @@ pub(crate) fn insert_outgoing(conn: &Db, entry: &OutgoingEntry<'_>, at: i64) -> 
             at,
         ],
         |r| r.get(0),
-    )
+    )?;
+    crate::search::refresh(conn, entry.ticket_id)?;
+    Ok(id)
 }
 
 /// An agent's internal note on `ticket_id`; returns its id.
@@ -61,12 +63,14 @@ pub(crate) fn insert_note(
     text: &str,
     at: i64,
 ) -> Result<EntryId> {
-    conn
+    let id = conn
         .prepare_cached(
             "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
              VALUES (?1, 'note', ?2, ?3, FALSE, ?4) RETURNING id",
         )?
-        .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))
+        .query_row(params![ticket_id, agent_id, text, at], |r| r.get(0))?;
+    crate::search::refresh(conn, ticket_id)?;
+    Ok(id)
 }
 
 fn join_addresses(list: &[Address]) -> String {
@@ -138,8 +142,9 @@ pub(crate) fn insert_incoming(
         m.sender_source.map(SenderSource::as_str),
         mail.class_signal,
     ], |r| r.get(0))?;
-    if mail.attachments.is_empty() {
-        return Ok(());
+    if !mail.attachments.is_empty() {
+        attachments::insert(conn, EntryId::new(inserted_id), &mail.attachments)?;
     }
-    attachments::insert(conn, EntryId::new(inserted_id), &mail.attachments)
+    // The ticket's search document, with this mail (a new ticket's first one).
+    crate::search::refresh(conn, ticket_id)
 }

@@ -2,9 +2,10 @@
 //! behind one handle (`engine`; see `db` for why these drivers), its migrations, and one
 //! module per table that owns that table's SQL: `ledger` (intake), `tickets`,
 //! `entries`, `contacts`, `access` (agents, sessions, tokens), `outbox`, `mailboxes`,
-//! `deadlines`, `interventions`, `portal`, `notifications`, `leases`, `mailbox_sync`;
-//! `ingest` applies a prepared mail through them, `desk` and `read` are the agents' and
-//! the CLI's reads and changes, `reports` the weekly reports.
+//! `deadlines`, `interventions`, `portal`, `notifications`, `leases`, `mailbox_sync`,
+//! `search` (the full-text index, rewritten by the others' writes); `ingest` applies a
+//! prepared mail through them, `desk` and `read` are the agents' and the CLI's reads and
+//! changes, `reports` the weekly reports.
 
 pub mod access;
 mod attachments;
@@ -40,6 +41,8 @@ pub mod read;
 // The weekly reports (issue 18).
 pub mod reports;
 mod rules;
+// Issue 19: full-text search on both engines.
+pub mod search;
 mod simulate;
 mod sql;
 pub mod tickets;

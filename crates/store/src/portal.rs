@@ -752,6 +752,7 @@ impl Store {
             let text = format!("{agent_name} added {} ({visibility}).", names.join(", "));
             let entry = crate::entries::insert_event(tx, ticket_id, Some(agent), &text, now)?;
             crate::attachments::insert(tx, entry, &stored)?;
+            crate::search::refresh(tx, ticket_id)?;
             tx.prepare_cached("UPDATE attachments SET visibility = ?1 WHERE entry_id = ?2")?
                 .execute(params![visibility, entry])?;
             crate::tickets::touch(tx, ticket_id, agent, now)?;

@@ -109,18 +109,22 @@ pub async fn tickets(
 ) -> ApiResult {
     let query = params.query(50)?;
     let page = state.desk(&agent).tickets(query.clone()).await?;
-    let mut tickets = Ticket::list(&state, page.tickets);
-    crate::deadlines::fill_due(&state, &mut tickets).await?;
+    let (total, next, previous) = (page.total, page.next.clone(), page.previous.clone());
     let counts: serde_json::Map<String, Value> = page
         .status_counts
-        .into_iter()
-        .map(|(s, n)| (s, json!(n)))
+        .iter()
+        .map(|(s, n)| (s.clone(), json!(n)))
         .collect();
+    let mut tickets = Ticket::page(&state, page);
+    crate::deadlines::fill_due(&state, &mut tickets).await?;
     Ok(Json(json!({
-        "total": page.total,
-        "page": query.page,
+        "total": total,
+        "page": if query.at.is_none() { Some(query.page) } else { None },
         "per_page": query.per_page,
         "status_counts": counts,
+        // Keyset pages (issue 19): pass as `after` / `before`; null at either end.
+        "next": next.map(|c| c.to_string()),
+        "previous": previous.map(|c| c.to_string()),
         "tickets": tickets,
     })))
 }

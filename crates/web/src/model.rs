@@ -24,6 +24,10 @@ pub struct Ticket {
     pub closed: bool,
     /// The earliest running deadline (issue 18), filled by `deadlines::fill_due`.
     pub due: Option<crate::deadlines::DueCell>,
+    /// A search's snippet (issue 19): HTML, the mail text escaped and the matches in
+    /// `<mark>`; only a search with words has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<postdesk_core::search::SnippetHtml>,
 }
 
 impl Ticket {
@@ -34,6 +38,7 @@ impl Ticket {
                 .helpdesk(summary.helpdesk_id)
                 .is_some_and(|hd| hd.config.is_closed(&summary.status)),
             due: None,
+            snippet: None,
             summary,
         }
     }
@@ -42,6 +47,18 @@ impl Ticket {
         summaries
             .into_iter()
             .map(|summary| Self::new(state, summary))
+            .collect()
+    }
+
+    /// A list page's tickets with their search snippets.
+    pub fn page(state: &AppState, page: postdesk_store::desk::TicketPage) -> Vec<Self> {
+        page.tickets
+            .into_iter()
+            .zip(page.snippets)
+            .map(|(summary, snippet)| Self {
+                snippet,
+                ..Self::new(state, summary)
+            })
             .collect()
     }
 }

@@ -73,6 +73,11 @@ pub fn openapi() -> Value {
                     "label": { "type": "string", "example": "in 2 h" }, "overdue": { "type": "boolean" } } }
         }
     });
+    let listed_ticket = json!({
+        "allOf": [reference("Ticket"), { "type": "object", "properties": {
+            "snippet": { "type": "string", "description": "Only in a search with words: the best matching text as HTML, escaped, the matches in <mark>" }
+        } }]
+    });
     let attachment = json!({
         "type": "object",
         "properties": {
@@ -201,19 +206,25 @@ pub fn openapi() -> Value {
             "/api/tickets": { "get": {
                 "summary": "Find tickets",
                 "parameters": [
-                    query_param("q", "Words that must all occur in the subject or a message"),
+                    query_param("q", "Full-text search: words and \"phrases\" that must all occur in the ticket (title, number, requester, senders, file names, messages, notes), and the filters from:, status:, helpdesk:, has:attachment"),
                     query_param("helpdesk", "Helpdesk name"), query_param("status", "Status"),
                     query_param("assignee", "Agent name, or - for unassigned"), query_param("priority", "Priority"),
                     query_param("requester", "Part of the requester's address or name"),
                     query_param("due", "overdue, or today: a running deadline due before the end of the day (UTC)"),
-                    query_param("sort", "updated (default), created, number, priority, status or due (the earliest running deadline; soonest first unless order=desc)"),
+                    query_param("sort", "updated (default), created, number, priority, status, due (the earliest running deadline; soonest first unless order=desc) or relevance (the default with q)"),
                     query_param("order", "desc (default) or asc"),
-                    query_param("page", "Page, from 1"), query_param("per_page", "Tickets per page, 1–500 (default 50)")
+                    query_param("page", "Page, from 1 (due and relevance sorts; the others page by cursor)"),
+                    query_param("after", "The page after this cursor: a response's next"),
+                    query_param("before", "The page before this cursor: a response's previous"),
+                    query_param("per_page", "Tickets per page, 1–500 (default 50)")
                 ],
                 "responses": ok("One page of tickets", json!({ "type": "object", "properties": {
-                    "total": { "type": "integer" }, "page": { "type": "integer" }, "per_page": { "type": "integer" },
+                    "total": { "type": "integer" }, "page": { "type": ["integer", "null"], "description": "null for a page reached by a cursor" },
+                    "per_page": { "type": "integer" },
+                    "next": { "type": ["string", "null"], "description": "Cursor of the next page (pass as after); null on the last page or for due/relevance sorts" },
+                    "previous": { "type": ["string", "null"], "description": "Cursor of the previous page (pass as before)" },
                     "status_counts": { "type": "object", "additionalProperties": { "type": "integer" } },
-                    "tickets": { "type": "array", "items": reference("Ticket") } } }))
+                    "tickets": { "type": "array", "items": reference("ListedTicket") } } }))
             } },
             "/api/tickets/{id}": {
                 "get": { "summary": "A ticket with its whole thread", "parameters": [ticket_id],
@@ -339,7 +350,7 @@ pub fn openapi() -> Value {
             },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
-                "Ticket": ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
+                "Ticket": ticket, "ListedTicket": listed_ticket, "TicketDetail": ticket_detail, "Entry": entry, "Attachment": attachment,
                 "Contact": contact, "Organization": organization, "Mailbox": mailbox, "FailedMail": failed_mail,
                 "Deadline": deadline, "Intervention": intervention, "Notification": notification,
                 "ReportWeek": report_week

@@ -188,9 +188,10 @@ pub async fn tickets(
     let page = desk.tickets(query.clone()).await?;
     // Only the agent's own helpdesks' values and agents are offered.
     let choices = desk.choices();
-    let mut tickets = Ticket::list(&state, page.tickets);
-    crate::deadlines::fill_due(&state, &mut tickets).await?;
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
+    let (next, previous) = (page.next.clone(), page.previous.clone());
+    let status_total = page.status_counts.iter().map(|(_, c)| c).sum::<i64>();
+    let total = page.total;
     let status_counts: Vec<StatusTab> = page
         .status_counts
         .iter()
@@ -200,14 +201,49 @@ pub async fn tickets(
             link: params.link(|p| {
                 p.status = Some(status.clone());
                 p.page = None;
+                p.after = None;
+                p.before = None;
             }),
         })
         .collect();
-    let all_count: i64 = page.status_counts.iter().map(|(_, c)| c).sum();
+    let all_count: i64 = status_total;
+    let mut tickets = Ticket::page(&state, page);
+    crate::deadlines::fill_due(&state, &mut tickets).await?;
     let link_to_page = |n: i64| {
         params.link(|p| {
             p.page = Some(n.to_string());
+            p.after = None;
+            p.before = None;
         })
+    };
+    // Keyset pages (issue 19) where the sort has them: page 5,000 costs what page 1
+    // does; due dates and relevance keep numbered pages.
+    let keyset = !matches!(
+        query.sort,
+        postdesk_store::desk::TicketSort::Due | postdesk_store::desk::TicketSort::Relevance
+    );
+    let (prev_link, next_link) = if keyset {
+        (
+            previous.map(|c| {
+                params.link(|p| {
+                    p.page = None;
+                    p.after = None;
+                    p.before = Some(c.to_string());
+                })
+            }),
+            next.map(|c| {
+                params.link(|p| {
+                    p.page = None;
+                    p.before = None;
+                    p.after = Some(c.to_string());
+                })
+            }),
+        )
+    } else {
+        (
+            (query.page > 1).then(|| link_to_page(query.page - 1)),
+            (query.page < pages).then(|| link_to_page(query.page + 1)),
+        )
     };
     render(
         &state,
@@ -216,10 +252,10 @@ pub async fn tickets(
         "tickets",
         context! {
             tickets => Serde(tickets),
-            total => page.total,
+            total,
             status_counts => Serde(status_counts),
             all_count,
-            link_all_statuses => params.link(|p| { p.status = None; p.page = None; }),
+            link_all_statuses => params.link(|p| { p.status = None; p.page = None; p.after = None; p.before = None; }),
             filters => context! {
                 q => params.q.clone(), helpdesk => params.helpdesk.clone(), status => params.status.clone(),
                 assignee => params.assignee.clone(), priority => params.priority.clone(),
@@ -230,11 +266,12 @@ pub async fn tickets(
             statuses => choices.statuses,
             priorities => choices.priorities,
             agents => desk.colleagues().await?,
-            sorts => Serde(vec![("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status"), ("due", "Due")]),
-            page => query.page,
+            sorts => Serde(vec![("relevance", "Best match"), ("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status"), ("due", "Due")]),
+            page => (!keyset || query.at.is_none()).then_some(query.page),
             pages,
-            prev_link => (query.page > 1).then(|| link_to_page(query.page - 1)),
-            next_link => (query.page < pages).then(|| link_to_page(query.page + 1)),
+            first_link => (query.at.is_some() || query.page > 1).then(|| link_to_page(1)),
+            prev_link,
+            next_link,
         },
     )
 }

@@ -5,7 +5,7 @@
 //! internal error), and a page number that keeps the offset arithmetic in range.
 
 use postdesk_store::deadlines::DueFilter;
-use postdesk_store::desk::TicketQuery;
+use postdesk_store::desk::{Cursor, PageAt, TicketQuery};
 
 use crate::WebError;
 
@@ -25,6 +25,15 @@ fn bounded<'v>(name: &str, value: Option<&'v str>) -> Result<Option<&'v str>, We
         ))),
         other => Ok(other),
     }
+}
+
+/// A page cursor from a link (`ID:KEY`), or a 400 naming the parameter.
+fn cursor(name: &str, text: &str) -> Result<Cursor, WebError> {
+    Cursor::parse(text).ok_or_else(|| {
+        WebError::BadRequest(format!(
+            "`{name}` must be a page cursor as a list's `next` or `previous` gives it (ID:KEY), not `{text}`"
+        ))
+    })
 }
 
 /// The ticket list's query string, as the page and the API take it.
@@ -55,6 +64,13 @@ pub struct TicketListParams {
     /// Kept as text so that a bad value gets a clear message, not a bare 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
+    /// Keyset pages (issue 19): the cursor of the ticket the page starts after, as the
+    /// previous page's `next` gave it (`ID:KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// The cursor of the ticket the page ends before (a previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_page: Option<String>,
 }
@@ -73,6 +89,8 @@ impl TicketListParams {
             ("sort", &self.sort),
             ("order", &self.order),
             ("page", &self.page),
+            ("after", &self.after),
+            ("before", &self.before),
             ("per_page", &self.per_page),
         ] {
             bounded(name, value.as_deref())?;
@@ -104,11 +122,24 @@ impl TicketListParams {
                         ))
                     }),
             };
+        let search = match Self::field(&self.q) {
+            None => None,
+            Some(q) => Some(
+                postdesk_core::search::parse(&q)
+                    .map_err(|e| WebError::BadRequest(format!("`q`: {e}")))?,
+            )
+            .filter(|s| !s.is_empty()),
+        };
+        let words = search
+            .as_ref()
+            .is_some_and(|s| !s.terms.is_empty() || !s.from.is_empty());
         let sort = match Self::field(&self.sort) {
+            // A search with words lists the best matches first.
+            None if words => postdesk_store::desk::TicketSort::Relevance,
             None => Default::default(),
             Some(s) => postdesk_store::desk::TicketSort::parse(&s).ok_or_else(|| {
                 WebError::BadRequest(format!(
-                    "`sort` must be updated, created, number, priority, status or due, not `{s}`"
+                    "`sort` must be updated, created, number, priority, status, due or relevance, not `{s}`"
                 ))
             })?,
         };
@@ -147,10 +178,20 @@ impl TicketListParams {
             assignee: Self::field(&self.assignee),
             priority: Self::field(&self.priority),
             requester: Self::field(&self.requester),
-            search: Self::field(&self.q),
+            search,
             sort,
             ascending,
             page: number("page", &self.page, 1, MAX_PAGE)?,
+            at: match (Self::field(&self.after), Self::field(&self.before)) {
+                (None, None) => None,
+                (Some(_), Some(_)) => {
+                    return Err(WebError::BadRequest(
+                        "give `after` or `before`, not both".into(),
+                    ));
+                }
+                (Some(c), None) => Some(PageAt::After(cursor("after", &c)?)),
+                (None, Some(c)) => Some(PageAt::Before(cursor("before", &c)?)),
+            },
             per_page: number("per_page", &self.per_page, default_per_page, i64::MAX)?.min(500),
         })
     }
@@ -170,6 +211,8 @@ impl TicketListParams {
             &mut params.sort,
             &mut params.order,
             &mut params.page,
+            &mut params.after,
+            &mut params.before,
             &mut params.per_page,
         ] {
             *field = Self::field(field);

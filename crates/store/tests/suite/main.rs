@@ -93,6 +93,8 @@ mod outbox;
 mod portal;
 // The weekly reports (issue 18).
 mod reports;
+// Full-text search and keyset pages (issue 19).
+mod search;
 
 /// The first helpdesk: numbers from 100, an organization by domain.
 pub const SUPPORT: &str = r#"

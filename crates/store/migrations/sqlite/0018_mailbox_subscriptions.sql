@@ -4,7 +4,6 @@
 -- the mailbox) and when the subscription runs out (renewed before then). Kept in the
 -- database so that any instance answering the notification URL can check it, and so
 -- that a restarted instance renews the subscription instead of leaving one behind.
--- Numbered 0019: 0016-0018 are taken by work on other branches.
 
 CREATE TABLE mailbox_subscriptions (
     helpdesk         TEXT NOT NULL,

@@ -1,4 +1,4 @@
--- PostgreSQL twin of migrations/sqlite/0019_mailbox_subscriptions.sql (tests/schema_parity.rs
+-- PostgreSQL twin of migrations/sqlite/0018_mailbox_subscriptions.sql (tests/schema_parity.rs
 -- compares the two schemas): the same statements.
 
 -- Change notifications of API mailboxes (issue 20): per folder of a Graph mailbox, the
@@ -7,7 +7,6 @@
 -- the mailbox) and when the subscription runs out (renewed before then). Kept in the
 -- database so that any instance answering the notification URL can check it, and so
 -- that a restarted instance renews the subscription instead of leaving one behind.
--- Numbered 0019: 0016-0018 are taken by work on other branches.
 
 CREATE TABLE mailbox_subscriptions (
     helpdesk         TEXT NOT NULL,

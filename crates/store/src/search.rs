@@ -1,0 +1,324 @@
+//! Full-text search over tickets, on both engines, behind one API: each ticket has one
+//! document in `ticket_search` (SQLite: an FTS5 table, contentless, rowid = ticket id;
+//! PostgreSQL: a `tsvector` with a GIN index), and a [`SearchQuery`] (parsed once, in
+//! `postdesk_core::search`) becomes each engine's match condition and rank here, the
+//! two forms side by side.
+//!
+//! # What a document holds
+//! Title, mail subject and ticket number (weight A), the requester's name and addresses
+//! and the senders of incoming mail (B), attachment names (C), and the texts of mails,
+//! replies and notes (D); events are left out. Tokens come from core's tokenizer (CJK as
+//! bigrams, see there), so neither engine tokenizes: FTS5 uses its `ascii` tokenizer on
+//! text that is already tokens joined by spaces, and PostgreSQL gets a `tsvector`
+//! literal with positions and weights. The query side is the same: a `tsquery` literal
+//! built from the parsed terms (not `websearch_to_tsquery`, which would parse the
+//! agent's text a second time by other rules than SQLite's), and an FTS5 query with
+//! every token quoted. No text of the user reaches either engine as syntax.
+//!
+//! # Kept in step by the write paths, not by triggers
+//! [`refresh`] rebuilds a ticket's document inside the transaction that changed it:
+//! intake's entry (new ticket or follow-up, with its attachments), an agent's reply and
+//! note, files added on the ticket page, and changes to a contact's name or addresses
+//! (for each ticket they requested). Triggers were not taken because the tokenizer is
+//! Rust (triggers would need it as a SQL function on both engines). Each of those paths
+//! has a test in the store suite (`search.rs`).
+//!
+//! # Existing databases
+//! Migration 0016 creates the table; [`build_all`] then writes every ticket's document
+//! in the migration's own transaction, logging its progress every 10,000 tickets.
+
+use postdesk_core::id::TicketId;
+use postdesk_core::search::{Document, Field, SearchQuery, SnippetHtml, Term, push_escaped_lexeme};
+
+use std::collections::BTreeMap;
+
+use crate::Result;
+use crate::engine::{Db, Dialect, OptionalExtension, params};
+use crate::sql::id_list;
+
+/// Rebuilds the document of `ticket_id` from its rows, in the caller's transaction.
+pub(crate) fn refresh(conn: &Db, ticket_id: TicketId) -> Result<()> {
+    let document = document(conn, ticket_id)?;
+    write(conn, ticket_id, &document)
+}
+
+/// Rebuilds the documents of every ticket `contact` requested (its name or addresses
+/// changed).
+pub(crate) fn refresh_requested_by(conn: &Db, contact: postdesk_core::id::ContactId) -> Result<()> {
+    let tickets: Vec<TicketId> = conn
+        .prepare_cached("SELECT id FROM tickets WHERE requester_id = ?1")?
+        .query_map([contact], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    for ticket in tickets {
+        refresh(conn, ticket)?;
+    }
+    Ok(())
+}
+
+/// Writes every ticket's document (migration 0016, on a database with tickets).
+pub(crate) fn build_all(conn: &Db) -> Result<()> {
+    let ids: Vec<TicketId> = conn
+        .prepare("SELECT id FROM tickets ORDER BY id")?
+        .query_map((), |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    let total = ids.len();
+    if total > 0 {
+        tracing::info!(tickets = total, "building the search index");
+    }
+    for (done, id) in ids.into_iter().enumerate() {
+        refresh(conn, id)?;
+        if (done + 1) % 10_000 == 0 {
+            tracing::info!("search index: {} of {total} tickets", done + 1);
+        }
+    }
+    if total > 0 {
+        tracing::info!(tickets = total, "search index built");
+    }
+    Ok(())
+}
+
+/// A ticket's title, subject, number, requester's name and requester.
+type Head = (String, String, i64, Option<String>, Option<i64>);
+
+/// The ticket's document, from its rows.
+fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
+    let mut doc = Document::default();
+    let head: Option<Head> = conn
+        .prepare_cached(
+            "SELECT t.title, t.mail_subject, t.number, c.name, t.requester_id
+             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id = ?1",
+        )?
+        .query_row([ticket_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((title, subject, number, requester, requester_id)) = head else {
+        return Ok(doc);
+    };
+    doc.add(Field::Title, &number.to_string());
+    doc.add(Field::Title, &title);
+    if subject != title {
+        doc.add(Field::Title, &subject);
+    }
+    if let Some(name) = requester {
+        doc.add(Field::People, &name);
+    }
+    if let Some(requester_id) = requester_id {
+        let addresses: Vec<String> = conn
+            .prepare_cached("SELECT address FROM contact_addresses WHERE contact_id = ?1")?
+            .query_map([requester_id], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        for address in addresses {
+            doc.add(Field::People, &address);
+        }
+    }
+    let entries: Vec<(String, Option<String>, String)> = conn
+        .prepare_cached(
+            "SELECT kind, from_addr, body_text FROM entries
+             WHERE ticket_id = ?1 AND kind <> 'event' ORDER BY id",
+        )?
+        .query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_>>()?;
+    for (kind, from, _) in &entries {
+        if kind == "incoming"
+            && let Some(from) = from
+        {
+            doc.add(Field::People, from);
+        }
+    }
+    let files: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT COALESCE(a.original_name, ''), a.safe_name FROM attachments a
+             JOIN entries e ON e.id = a.entry_id WHERE e.ticket_id = ?1 ORDER BY a.id",
+        )?
+        .query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_>>()?;
+    for (original, safe) in files {
+        doc.add(Field::Files, &original);
+        if safe != original {
+            doc.add(Field::Files, &safe);
+        }
+    }
+    for (_, _, text) in &entries {
+        doc.add(Field::Body, text);
+    }
+    Ok(doc)
+}
+
+fn write(conn: &Db, ticket_id: TicketId, doc: &Document) -> Result<()> {
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            conn.prepare_cached("DELETE FROM ticket_search WHERE rowid = ?1")?
+                .execute([ticket_id])?;
+            conn.prepare_cached(
+                "INSERT INTO ticket_search (rowid, title, people, files, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                ticket_id,
+                doc.column_text(Field::Title),
+                doc.column_text(Field::People),
+                doc.column_text(Field::Files),
+                doc.column_text(Field::Body),
+            ])?;
+        }
+        Dialect::Postgres => {
+            conn.prepare_cached(
+                "INSERT INTO ticket_search (ticket_id, document) VALUES (?1, CAST(CAST(?2 AS TEXT) AS tsvector))
+                 ON CONFLICT (ticket_id) DO UPDATE SET document = EXCLUDED.document",
+            )?
+            .execute(params![ticket_id, doc.tsvector_literal()])?;
+        }
+    }
+    Ok(())
+}
+
+/// A search's part of the ticket list's SQL: the join of its matches (alias `m`, with
+/// their rank `m.score`, smaller is better) and the one bound value, the engine's query
+/// text, at `?{placeholder}`.
+pub(crate) struct Match {
+    pub join: String,
+    pub rank: String,
+    pub query: String,
+}
+
+/// The match of `query`'s words, phrases and `from:` values; `None` when it has none.
+pub(crate) fn matching(dialect: Dialect, query: &SearchQuery, placeholder: usize) -> Option<Match> {
+    if !query.needs_index() {
+        return None;
+    }
+    let p = format!("?{placeholder}");
+    Some(match dialect {
+        // bm25 is smaller for better matches; weights per column as PostgreSQL's A–D.
+        Dialect::Sqlite => Match {
+            join: format!(
+                " JOIN (SELECT rowid AS sid, bm25(ticket_search, 10.0, 4.0, 2.0, 1.0) AS score
+                        FROM ticket_search WHERE ticket_search MATCH {p}) m ON m.sid = t.id"
+            ),
+            rank: "m.score".into(),
+            query: fts5_query(query),
+        },
+        Dialect::Postgres => Match {
+            join: format!(
+                " JOIN (SELECT ticket_id AS sid, -ts_rank(document, CAST(CAST({p} AS TEXT) AS tsquery)) AS score
+                        FROM ticket_search WHERE document @@ CAST(CAST({p} AS TEXT) AS tsquery)) m ON m.sid = t.id"
+            ),
+            rank: "m.score".into(),
+            query: tsquery(query),
+        },
+    })
+}
+
+/// An FTS5 query: each term a quoted phrase (a lone CJK character a prefix), `from:`
+/// values limited to the `people` column, all of them required.
+pub(crate) fn fts5_query(query: &SearchQuery) -> String {
+    let phrase = |term: &Term| {
+        let mut text = String::from("\"");
+        for (i, token) in term.tokens.iter().enumerate() {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push_str(&token.replace('"', "\"\""));
+        }
+        text.push('"');
+        if term.prefix {
+            text.push_str(" *");
+        }
+        text
+    };
+    let mut parts: Vec<String> = query.terms.iter().map(phrase).collect();
+    parts.extend(query.from.iter().map(|t| format!("people : {}", phrase(t))));
+    parts.join(" AND ")
+}
+
+/// A `tsquery` literal: each term its tokens followed by each other (`<->`), a prefix
+/// `:*`, `from:` values limited to weight B, all of them joined by `&`.
+pub(crate) fn tsquery(query: &SearchQuery) -> String {
+    let phrase = |term: &Term, weight: &str| {
+        let mut text = String::from("(");
+        let last = term.tokens.len() - 1;
+        for (i, token) in term.tokens.iter().enumerate() {
+            if i > 0 {
+                text.push_str(" <-> ");
+            }
+            text.push('\'');
+            push_escaped_lexeme(&mut text, token);
+            text.push('\'');
+            let prefix = if term.prefix && i == last { "*" } else { "" };
+            if !prefix.is_empty() || !weight.is_empty() {
+                text.push(':');
+                text.push_str(prefix);
+                text.push_str(weight);
+            }
+        }
+        text.push(')');
+        text
+    };
+    let mut parts: Vec<String> = query.terms.iter().map(|t| phrase(t, "")).collect();
+    parts.extend(query.from.iter().map(|t| phrase(t, "B")));
+    parts.join(" & ")
+}
+
+/// The snippets of `tickets` for `query`'s words and phrases: the best of each
+/// ticket's title, subject and texts (events left out), read in two queries.
+pub(crate) fn snippets(
+    conn: &Db,
+    tickets: &[TicketId],
+    query: &SearchQuery,
+) -> Result<Vec<Option<SnippetHtml>>> {
+    if query.terms.is_empty() || tickets.is_empty() {
+        return Ok(vec![None; tickets.len()]);
+    }
+    let mut texts: BTreeMap<TicketId, Vec<String>> = BTreeMap::new();
+    let heads = format!(
+        "SELECT id, title, mail_subject FROM tickets WHERE id IN {}",
+        id_list(tickets)
+    );
+    for row in conn.prepare(&heads)?.query_map((), |r| {
+        Ok((
+            r.get::<_, TicketId>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (id, title, subject) = row?;
+        texts.entry(id).or_default().extend([title, subject]);
+    }
+    let bodies = format!(
+        "SELECT ticket_id, body_text FROM entries WHERE ticket_id IN {} AND kind <> 'event'
+         ORDER BY ticket_id, id",
+        id_list(tickets)
+    );
+    for row in conn.prepare(&bodies)?.query_map((), |r| {
+        Ok((r.get::<_, TicketId>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (id, text) = row?;
+        texts.entry(id).or_default().push(text);
+    }
+    Ok(tickets
+        .iter()
+        .map(|id| {
+            let texts = texts.get(id).map(Vec::as_slice).unwrap_or_default();
+            postdesk_core::search::snippet(texts.iter().map(String::as_str), &query.terms)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postdesk_core::search::parse;
+
+    #[test]
+    fn engine_queries_quote_every_token() {
+        let q = parse(r#"printer "paper jam" 打 from:ann@x.example"#).unwrap();
+        assert_eq!(
+            fts5_query(&q),
+            r#""printer" AND "paper jam" AND "打" * AND people : "ann x example""#
+        );
+        assert_eq!(
+            tsquery(&q),
+            "('printer') & ('paper' <-> 'jam') & ('打':*) & ('ann':B <-> 'x':B <-> 'example':B)"
+        );
+    }
+}
