@@ -6,7 +6,11 @@
 
 pub mod access;
 mod attachments;
+// Issue 15: `postdesk db copy`, SQLite to PostgreSQL.
 pub mod blobs;
+pub mod copy;
+// Issue 15: `postdesk check` for the database, step by step.
+pub mod check;
 pub mod contacts;
 mod db;
 // Deadlines and their escalation timers (issue 18).
@@ -48,6 +52,7 @@ use postdesk_core::settings::Helpdesk;
 use crate::engine::{Db, OptionalExtension, params};
 
 pub use db::{Schema, SchemaVersions, Tx};
+pub use engine::postgres::redacted_url;
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, Simulator, TicketBrief};
 pub use writer::Writer;
@@ -103,6 +108,12 @@ pub enum StoreError {
     /// same thing meanwhile); the message says what to do.
     #[error("{0}")]
     Conflict(String),
+    /// TLS to the database could not be set up as the URL asks (`sslrootcert`…).
+    #[error("TLS to the database: {0}")]
+    Tls(String),
+    /// `postdesk db copy` refused, or found a difference; the message says what to do.
+    #[error("db copy: {0}")]
+    Copy(String),
     /// A batch of a leased mailbox whose lease another instance took over since it was
     /// read: nothing of it was written (see `leases`).
     #[error(
