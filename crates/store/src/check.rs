@@ -8,9 +8,9 @@ use std::time::Duration;
 use postgres::config::Host;
 
 use crate::db::{MIGRATIONS, POSTGRES_MIGRATIONS};
-use crate::engine::Db;
 use crate::engine::postgres::{PgConn, redacted_url};
 use crate::engine::postgres_tls::{SslMode, parse_url};
+use crate::engine::{Db, OptionalExtension};
 
 /// The steps of a database check, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,20 +205,24 @@ fn connect_steps(url: &str, mut steps: Vec<DbCheckStep>, mode: SslMode) -> Vec<D
         }
     };
     let db = Db::postgres(&conn);
+    // What the server says of this very connection.
+    let observed: crate::Result<Option<String>> = db
+        .prepare("SELECT version::text FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl")
+        .and_then(|mut s| s.query_row((), |r| r.get(0)).optional());
+    let checked = match mode {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => "certificate not checked",
+        SslMode::VerifyCa => "certificate signed by a trusted CA",
+        SslMode::VerifyFull => "certificate signed by a trusted CA and naming the host",
+    };
     steps.push(DbCheckStep::ok(
         DbStep::Tls,
-        match mode {
-            SslMode::Disable => "not used (sslmode=disable)".to_string(),
-            SslMode::Prefer => {
-                "used if the server offers it, certificate not checked (sslmode=prefer)".to_string()
-            }
-            SslMode::Require => "encrypted, certificate not checked (sslmode=require)".to_string(),
-            SslMode::VerifyCa => {
-                "encrypted, certificate signed by a trusted CA (sslmode=verify-ca)".to_string()
-            }
-            SslMode::VerifyFull => {
-                "encrypted, certificate checked for this host (sslmode=verify-full)".to_string()
-            }
+        match observed {
+            Ok(Some(version)) => format!("encrypted ({version}), {checked} (sslmode={})", mode.as_str()),
+            Ok(None) => format!(
+                "not encrypted (sslmode={}): keep the server on a private network, or set ssl = on there and sslmode=verify-full here",
+                mode.as_str()
+            ),
+            Err(e) => format!("unknown ({e})"),
         },
     ));
     let who: crate::Result<(String, String)> = db
