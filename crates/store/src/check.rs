@@ -91,21 +91,11 @@ fn check_sqlite(url: &str) -> Vec<DbCheckStep> {
         Err(e) => return vec![DbCheckStep::fail(DbStep::Url, e.to_string())],
     };
     if !path.exists() {
-        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-        return vec![match folder {
-            Some(folder) if !folder.is_dir() => DbCheckStep::fail(
-                DbStep::File,
-                format!(
-                    "{} does not exist and its folder {} is missing: create the folder",
-                    path.display(),
-                    folder.display()
-                ),
-            ),
-            _ => DbCheckStep::ok(
-                DbStep::File,
-                format!("{} will be created at the first start", path.display()),
-            ),
-        }];
+        // Made (with its folder, when that is in the data folder) at the first start.
+        return vec![DbCheckStep::ok(
+            DbStep::File,
+            format!("{} will be created at the first start", path.display()),
+        )];
     }
     let mut steps = vec![];
     let conn =
