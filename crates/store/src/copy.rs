@@ -998,6 +998,69 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_pointing_at_a_later_one_booleans_and_blobs_copy_and_ids_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.db");
+        crate::db::create_and_migrate(&file, Schema::Migrate).unwrap();
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch(
+            "INSERT INTO helpdesks (id, name) VALUES (7, 'Support');
+             INSERT INTO agents (id, name, active, created_at) VALUES (3, 'alice', 0, 1);
+             INSERT INTO tickets (id, helpdesk_id, number, title, mail_subject, status,
+                 parent_id, reported_at, created_at, modified_at)
+             VALUES (1, 7, 1, 'child', 's', 'open', 2, 1, 1, 1),
+                    (2, 7, 2, 'parent', 's', 'open', NULL, 1, 1, 1);
+             INSERT INTO intake (id, helpdesk_id, source, location, sha256, outcome,
+                 classification, received_at, processed_at, raw_size, raw)
+             VALUES (5, 7, 'file', 'a.eml', 'abc', 'created', 'normal', 1, 1, 3, x'00ff10');",
+        )
+        .unwrap();
+        drop(conn);
+        let url = postdesk_testkit::postgres::PostgresServer::shared()
+            .unwrap()
+            .fresh_database();
+        let from = format!("sqlite://{}", file.display());
+        let mut events = 0;
+        let report =
+            copy_database(&from, &url, CopyOptions::default(), &mut |_| events += 1).unwrap();
+        assert!(report.verified && !report.resumed && events > 0);
+        let target = PgConn::connect(&url).unwrap();
+        let db = Db::postgres(&target);
+        let parent: Option<i64> = db
+            .prepare("SELECT parent_id FROM tickets WHERE id = 1")
+            .unwrap()
+            .query_row((), |r| r.get(0))
+            .unwrap();
+        assert_eq!(parent, Some(2));
+        let active: bool = db
+            .prepare("SELECT active FROM agents WHERE id = 3")
+            .unwrap()
+            .query_row((), |r| r.get(0))
+            .unwrap();
+        assert!(!active);
+        let raw: Vec<u8> = db
+            .prepare("SELECT raw FROM intake WHERE id = 5")
+            .unwrap()
+            .query_row((), |r| r.get(0))
+            .unwrap();
+        assert_eq!(raw, [0, 0xff, 0x10]);
+        // New rows get ids after the copied ones.
+        let next: i64 = db
+            .prepare("INSERT INTO helpdesks (name) VALUES ('Sales') RETURNING id")
+            .unwrap()
+            .query_row((), |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 8);
+        // Run again: nothing written, and the row added since makes it fail loudly.
+        let again = copy_database(&from, &url, CopyOptions::default(), &mut |_| {});
+        let error = again.unwrap_err().to_string();
+        assert!(
+            error.contains("helpdesks: 1 rows in the source, 2 in the target"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn an_unknown_table_stops_the_copy() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::migrate(&Db::sqlite(&conn), MIGRATIONS).unwrap();
