@@ -104,7 +104,8 @@ enum Command {
     Backup(cli::backup::BackupArgs),
     /// Put a backup back (into an empty data folder), checking every hash and count first.
     Restore(cli::backup::RestoreArgs),
-    /// The database: `db migrate` brings its schema up to date.
+    /// The database: `db migrate` brings its schema up to date, `db copy` moves a SQLite
+    /// store to PostgreSQL.
     #[command(subcommand)]
     Db(DbCommand),
     /// Agents: who may sign in to the web UI and use the API.
@@ -135,6 +136,9 @@ enum DbCommand {
     /// Apply the migrations the database lacks (with `auto_migrate = false`, as is the
     /// default on PostgreSQL, nothing else does), then report the schema version.
     Migrate,
+    /// Copy every table of a SQLite store into an empty PostgreSQL database, resumable,
+    /// then check every count and content hash.
+    Copy(cli::db::CopyArgs),
 }
 
 #[derive(Subcommand)]
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
             Command::Backup(backup) => cli::backup::backup(&config_path, backup).await,
             Command::Restore(restore) => cli::backup::restore(&config_path, restore).await,
             Command::Db(DbCommand::Migrate) => cli::migrate(&config_path).await,
+            Command::Db(DbCommand::Copy(args)) => cli::db::copy(args).await,
             Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
             Command::Outbox(command) => cli::outbox::run(&config_path, command).await,

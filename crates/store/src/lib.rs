@@ -9,7 +9,11 @@
 
 pub mod access;
 mod attachments;
+// Issue 15: `postdesk db copy`, SQLite to PostgreSQL.
 pub mod blobs;
+pub mod copy;
+// Issue 15: `postdesk check` for the database, step by step.
+pub mod check;
 pub mod contacts;
 mod db;
 // Deadlines and their escalation timers (issue 18).
@@ -55,6 +59,7 @@ use std::sync::Arc;
 use postdesk_core::settings::Helpdesk;
 
 pub use db::{Schema, SchemaVersions, Tx};
+pub use engine::postgres::redacted_url;
 pub use ingest::{Batch, IncomingMail, IngestReport, Outcome, StoredAttachment};
 pub use simulate::{DryRun, Simulator, TicketBrief};
 pub use writer::Writer;
@@ -110,6 +115,12 @@ pub enum StoreError {
     /// same thing meanwhile); the message says what to do.
     #[error("{0}")]
     Conflict(String),
+    /// TLS to the database could not be set up as the URL asks (`sslrootcert`…).
+    #[error("TLS to the database: {0}")]
+    Tls(String),
+    /// `postdesk db copy` refused, or found a difference; the message says what to do.
+    #[error("db copy: {0}")]
+    Copy(String),
     /// A batch of a leased mailbox whose lease another instance took over since it was
     /// read: nothing of it was written (see `leases`).
     #[error(
@@ -147,7 +158,19 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// error is only "db error".
 fn postgres_message(e: &postgres::Error) -> String {
     let Some(db) = e.as_db_error() else {
-        return e.to_string();
+        // The driver's own text is only the kind ("error performing TLS handshake"):
+        // the causes say which (an unknown issuer, a server without TLS…).
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        return message;
     };
     let mut message = format!("{} ({})", db.message(), db.code().code());
     for extra in [db.detail(), db.hint()].into_iter().flatten() {

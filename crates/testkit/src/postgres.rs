@@ -110,6 +110,17 @@ impl std::error::Error for PostgresError {}
 /// The harness's result.
 pub type Result<T, E = PostgresError> = std::result::Result<T, E>;
 
+/// What a server started with [`PostgresServer::start_with`] has beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `ssl = on`, with a certificate for `localhost` and 127.0.0.1 signed by a CA made
+    /// for this server ([`PostgresServer::ca_cert_path`]); plain connections still work.
+    pub tls: bool,
+    /// A superuser role (name, password) whose connections over TCP must give the
+    /// password (scram-sha-256); every other role stays `trust`.
+    pub password_role: Option<(String, String)>,
+}
+
 /// A running PostgreSQL cluster; see the [module documentation](self).
 pub struct PostgresServer {
     /// Removed on drop, after the server has stopped.
@@ -118,6 +129,8 @@ pub struct PostgresServer {
     /// Who the server runs as: `Some` when this process is root.
     run_as: Option<(u32, u32)>,
     port: u16,
+    /// Started with `ssl = on` (see [`ServerOptions::tls`]).
+    tls: bool,
     postmaster: Option<Child>,
     /// Its stdin: closing it (this process exiting) sets the watchdog off.
     watchdog: Option<(Child, ChildStdin)>,
@@ -130,6 +143,12 @@ impl PostgresServer {
     /// PostgreSQL binaries are missing, and with the end of the server's log when it
     /// does not come up.
     pub fn start() -> Result<PostgresServer> {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// [`PostgresServer::start`] with TLS or a password-checked role (see
+    /// [`ServerOptions`]).
+    pub fn start_with(options: ServerOptions) -> Result<PostgresServer> {
         let bin = find_bin_dir()?;
         let run_as = if unsafe { libc::geteuid() } == 0 {
             Some(lookup_user(SUPERUSER).ok_or_else(|| {
@@ -161,6 +180,7 @@ impl PostgresServer {
             bin,
             run_as,
             port: 0,
+            tls: options.tls,
             postmaster: None,
             watchdog: None,
             databases: AtomicU64::new(0),
@@ -180,11 +200,31 @@ impl PostgresServer {
                 String::from_utf8_lossy(&copy.stderr).trim()
             )));
         }
+        if options.tls {
+            server.write_tls_files()?;
+        }
+        if let Some((role, _)) = &options.password_role {
+            // Checked before the `trust` lines initdb wrote: the first match decides.
+            let hba = server.data_dir().join("pg_hba.conf");
+            let rest = fs::read_to_string(&hba)
+                .map_err(|e| PostgresError::new(format!("read {}: {e}", hba.display())))?;
+            fs::write(
+                &hba,
+                format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rest}"),
+            )
+            .map_err(|e| PostgresError::new(format!("write {}: {e}", hba.display())))?;
+        }
         for attempt in 1..=PORT_ATTEMPTS {
             server.port = crate::free_port();
             match server.spawn_and_wait() {
                 Ok(()) => {
                     server.spawn_watchdog()?;
+                    if let Some((role, password)) = &options.password_role {
+                        server.psql(
+                            "postgres",
+                            &format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"),
+                        )?;
+                    }
                     return Ok(server);
                 }
                 Err(failure) => {
@@ -237,6 +277,33 @@ impl PostgresServer {
             crate::dovecot::HOST,
             self.port
         )
+    }
+
+    /// The PEM file of the CA that signed the server's certificate (for `localhost`
+    /// and 127.0.0.1), when started with [`ServerOptions::tls`].
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.path().join("tls/ca.pem"))
+    }
+
+    /// Makes the CA and the server's certificate and key (readable by the server's
+    /// user only, as PostgreSQL requires of the key).
+    fn write_tls_files(&self) -> Result<()> {
+        let dir = self.dir.path().join("tls");
+        fs::create_dir(&dir)
+            .map_err(|e| PostgresError::new(format!("mkdir {}: {e}", dir.display())))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| PostgresError::new(format!("chmod {}: {e}", dir.display())))?;
+        crate::write_certificates(&dir, "postdesk testkit PostgreSQL CA");
+        let key = dir.join("server.key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .map_err(|e| PostgresError::new(format!("chmod {}: {e}", key.display())))?;
+        if let Some((uid, gid)) = self.run_as {
+            for file in ["server.key", "server.pem"] {
+                chown(dir.join(file), Some(uid), Some(gid))
+                    .map_err(|e| PostgresError::new(format!("chown {file}: {e}")))?;
+            }
+        }
+        Ok(())
     }
 
     /// The TCP port on 127.0.0.1.
@@ -390,7 +457,18 @@ impl PostgresServer {
             .arg(format!(
                 "unix_socket_directories={}",
                 self.dir.path().display()
-            ))
+            ));
+        if self.tls {
+            let tls = self.dir.path().join("tls");
+            command.args(["-c", "ssl=on", "-c"]);
+            command.arg(format!(
+                "ssl_cert_file={}",
+                tls.join("server.pem").display()
+            ));
+            command.arg("-c");
+            command.arg(format!("ssl_key_file={}", tls.join("server.key").display()));
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)

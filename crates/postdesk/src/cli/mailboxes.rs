@@ -106,6 +106,7 @@ pub async fn scan(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<
 
 /// The "test connection" button for each mailbox.
 pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result<()> {
+    check_database(config_path).await?;
     let (config, app) = super::open(config_path, None).await?;
     for warning in config.permission_warnings() {
         eprintln!("warning: {warning}");
@@ -140,6 +141,31 @@ pub async fn check(config_path: &Path, helpdesk: Option<&str>) -> anyhow::Result
     failures += super::outbox::check_smtp(&app, helpdesk).await;
     if failures > 0 {
         bail!("{failures} check(s) failed");
+    }
+    Ok(())
+}
+
+/// The database's steps (URL, DNS, TCP, TLS, sign-in, database, permissions, schema),
+/// printed as the mailboxes' are; an error naming the failed step stops the check.
+async fn check_database(config_path: &Path) -> anyhow::Result<()> {
+    let config = crate::config::Config::load(config_path)?;
+    let url = config.database_url.clone();
+    let steps = tokio::task::spawn_blocking(move || postdesk_store::check::check_database(&url))
+        .await
+        .map_err(|e| anyhow::anyhow!("the database check stopped: {e}"))?;
+    println!("database");
+    let mut failed = None;
+    for step in steps {
+        match step.result {
+            Ok(detail) => println!("  ok    {}: {detail}", step.step.as_str()),
+            Err(problem) => {
+                println!("  FAIL  {}: {problem}", step.step.as_str());
+                failed = Some(step.step);
+            }
+        }
+    }
+    if let Some(step) = failed {
+        bail!("the {} check failed: see above", step.as_str());
     }
     Ok(())
 }

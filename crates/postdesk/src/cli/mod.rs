@@ -6,6 +6,8 @@ pub mod agents;
 pub mod backup;
 // Deadlines: `tickets show` lines and `tickets set-deadline` (issue 18).
 pub mod deadlines;
+// Issue 15: `db copy` from SQLite to PostgreSQL.
+pub mod db;
 pub mod deliver;
 pub mod failed;
 pub mod import;
@@ -65,7 +67,10 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
             hd.rules.rules().len()
         );
     }
-    println!("  database: {}", config.database_url);
+    println!(
+        "  database: {}",
+        postdesk_store::redacted_url(&config.database_url)
+    );
     println!("  data dir: {}", config.data_dir.display());
     for warning in config.permission_warnings() {
         eprintln!("warning: {warning}");

@@ -17,6 +17,7 @@
 //! forms stand side by side where they are used.
 
 pub(crate) mod postgres;
+pub(crate) mod postgres_tls;
 mod sqlite;
 
 use crate::{Result, StoreError};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Statement};
 
 use super::Param;
+use super::postgres_tls::SslMode;
 use crate::{Result, StoreError};
 
 /// How long opening a connection may take (unless the URL says `connect_timeout`).
@@ -42,13 +43,20 @@ impl Drop for PgConn {
 
 impl PgConn {
     /// Connects, giving up after [`CONNECT_TIMEOUT`] unless the URL sets its own
-    /// `connect_timeout`: an unreachable server is an error, never a hang.
+    /// `connect_timeout`: an unreachable server is an error, never a hang. TLS as the
+    /// URL's `sslmode` says (see `postgres_tls`).
     pub(crate) fn connect(url: &str) -> Result<Self> {
-        let mut config: postgres::Config = url.parse()?;
+        let (mut config, tls) = super::postgres_tls::parse_url(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let client = off_runtime(|| config.connect(NoTls))?;
+        let client = match tls.mode {
+            SslMode::Disable => off_runtime(|| config.connect(NoTls))?,
+            _ => {
+                let connector = super::postgres_tls::connector(&tls)?;
+                off_runtime(|| config.connect(connector))?
+            }
+        };
         Ok(Self {
             client: RefCell::new(Some(client)),
             statements: RefCell::default(),
@@ -127,6 +135,35 @@ fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// `url` with its password (`user:secret@`, `password=…`) replaced by `***`: for every
+/// message that names a database.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let query: Vec<String> = out[query_start + 1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.replace_range(query_start + 1.., &query.join("&"));
+    }
+    out
 }
 
 fn bind<'a>(values: &'a [&'a dyn Param]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
@@ -298,6 +335,20 @@ mod tests {
             .err()
             .expect("nothing listens there");
         assert!(error.is_unavailable(), "{error}");
+    }
+
+    #[test]
+    fn passwords_never_show_in_a_url_named_in_a_message() {
+        assert_eq!(
+            redacted_url("postgres://postdesk:s3cr@t@db:5432/p?sslmode=require"),
+            "postgres://postdesk:***@db:5432/p?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/p?user=u&password=hush&sslmode=verify-full"),
+            "postgres://db/p?user=u&password=***&sslmode=verify-full"
+        );
+        assert_eq!(redacted_url("postgres://u@db/p"), "postgres://u@db/p");
+        assert_eq!(redacted_url("sqlite://data/p.db"), "sqlite://data/p.db");
     }
 
     #[test]
