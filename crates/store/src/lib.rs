@@ -33,7 +33,9 @@ pub mod notifications;
 pub mod backup;
 pub mod operations;
 pub mod read;
+// Issue 19: generated data for benches (`postdesk dev seed`).
 mod rules;
+pub mod seed;
 mod simulate;
 mod sql;
 pub mod tickets;

@@ -7,6 +7,8 @@ pub mod backup;
 // Deadlines: `tickets show` lines and `tickets set-deadline` (issue 18).
 pub mod deadlines;
 pub mod deliver;
+// Issue 19: `dev seed`, generated data for the load bench.
+pub mod dev;
 pub mod failed;
 pub mod import;
 // Interventions linked to tickets (issue 18).
