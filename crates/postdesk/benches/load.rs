@@ -203,6 +203,7 @@ fn write_config(dir: &Path, database_url: Option<&str>, port: u16) -> PathBuf {
 }
 
 /// An agent of the load: its token, and what it may see.
+#[derive(Clone)]
 struct LoadAgent {
     token: String,
     /// `None`: an admin, who sees every helpdesk.
@@ -342,10 +343,13 @@ fn bench(n: u64, seconds: u64, target: &Target) {
         wait_until_up(&base, &mut serve).await;
         let load_before = load_average();
         let rss_before = rss_kb(serve.id(), "VmRSS");
+        // One admin alone first: what each request costs without waiting for others.
+        let solo = vec![agents[0].clone()];
+        let solo = load(&base, solo, Arc::clone(&catalogue), Duration::from_secs(10)).await;
         let report = load(&base, agents, catalogue, Duration::from_secs(seconds)).await;
-        (load_before, rss_before, report)
+        (load_before, rss_before, solo, report)
     });
-    let (load_before, rss_before, report) = result;
+    let (load_before, rss_before, solo, report) = result;
     let rss = rss_kb(serve.id(), "VmRSS");
     let peak = rss_kb(serve.id(), "VmHWM");
     // SAFETY: our own child; SIGTERM lets it drain and stop.
@@ -362,8 +366,8 @@ fn bench(n: u64, seconds: u64, target: &Target) {
         load_average()
     );
     println!(
-        "  {:<24} {:>8} {:>10} {:>10} {:>10}  target",
-        "request", "count", "p50 ms", "p99 ms", "max ms"
+        "  {:<24} {:>8} {:>10} {:>10} {:>10} {:>14}  target",
+        "request", "count", "p50 ms", "p99 ms", "max ms", "alone p50 ms"
     );
     let mut total = 0;
     for kind in Kind::ALL {
@@ -376,13 +380,18 @@ fn bench(n: u64, seconds: u64, target: &Target) {
                 .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
         };
         let p99 = at(0.99);
+        let mut alone = solo.times.get(&kind).cloned().unwrap_or_default();
+        alone.sort_unstable();
+        let alone = alone
+            .get(alone.len() / 2)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
         let verdict = match kind.target_ms() {
             Some(t) if p99 < t => format!("< {t} ms: met"),
             Some(t) => format!("< {t} ms: MISSED"),
             None => "-".to_string(),
         };
         println!(
-            "  {:<24} {:>8} {:>10.1} {:>10.1} {:>10.1}  {verdict}",
+            "  {:<24} {:>8} {:>10.1} {:>10.1} {:>10.1} {alone:>14.1}  {verdict}",
             kind.label(),
             times.len(),
             at(0.5),

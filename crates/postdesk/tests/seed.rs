@@ -183,3 +183,37 @@ fn bad_seed_arguments_get_a_clear_error() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("--tickets"), "{}", run.stderr);
 }
+
+/// On the engine of the run (PostgreSQL with `POSTDESK_TEST_DATABASE=postgres`): the
+/// seeded tickets are listed, each with its entries, and a second seed is refused.
+#[test]
+fn seed_works_on_the_engine_of_the_run() {
+    let desk = Desk::new(SECOND_HELPDESK);
+    let out = desk
+        .run(&[
+            "dev",
+            "seed",
+            "--tickets",
+            "40",
+            "--seed",
+            "3",
+            "--batch",
+            "15",
+        ])
+        .ok();
+    assert!(out.contains("Seeded 40 tickets"), "{out}");
+    let list = desk.run(&["tickets", "list", "--limit", "0"]).ok();
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 40, "{list}");
+    let entries: i64 = rows
+        .iter()
+        .map(|row| {
+            let after_status = row.split_whitespace().nth(3).unwrap_or("0");
+            after_status.parse::<i64>().unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(entries, printed_entries(&out), "{list}");
+    let refused = desk.run(&["dev", "seed", "--tickets", "5"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("not empty"), "{}", refused.stderr);
+}
