@@ -116,6 +116,9 @@ enum Command {
     /// Outgoing mail: acknowledgements, notifications, alerts and replies.
     #[command(subcommand)]
     Outbox(cli::outbox::OutboxCommand),
+    /// Tools for developers: `dev seed` fills a database with generated tickets (issue 19).
+    #[command(subcommand)]
+    Dev(cli::dev::DevCommand),
     /// Show what postdesk does: write a config and sample mails, import them, print the
     /// tickets, then serve the web UI with a demo admin until Ctrl-C.
     Demo {
@@ -204,6 +207,7 @@ fn main() -> ExitCode {
             Command::Agents(command) => cli::agents::run(&config_path, command).await,
             Command::Reply(reply) => cli::outbox::reply(&config_path, reply).await,
             Command::Outbox(command) => cli::outbox::run(&config_path, command).await,
+            Command::Dev(command) => cli::dev::run(&config_path, command).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

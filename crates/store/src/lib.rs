@@ -47,6 +47,8 @@ pub mod reports;
 mod rules;
 // Issue 19: full-text search on both engines.
 pub mod search;
+// Issue 19: generated data for benches (`postdesk dev seed`).
+pub mod seed;
 mod simulate;
 mod sql;
 pub mod tickets;

@@ -9,6 +9,8 @@ pub mod deadlines;
 // Issue 15: `db copy` from SQLite to PostgreSQL.
 pub mod db;
 pub mod deliver;
+// Issue 19: `dev seed`, generated data for the load bench.
+pub mod dev;
 pub mod failed;
 pub mod import;
 // Interventions linked to tickets (issue 18).
