@@ -51,6 +51,7 @@ engine_tests! {
     the_settings_page_shows_each_portal_and_an_admin_lets_organizations_share,
     the_bell_counts_what_the_targets_name_and_never_the_agents_own_changes,
     the_api_has_notifications_watching_and_attachment_visibility,
+    a_portal_answer_counts_the_running_deadlines_anew_where_the_helpdesk_says_so,
 }
 
 #[derive(Clone, Copy)]
@@ -153,7 +154,11 @@ async fn desk(engine: Engine) -> Desk {
         ),
         helpdesk(
             "Sales",
-            "portal = true\nportal_url = \"https://sales.example/portal\"",
+            "portal = true\nportal_url = \"https://sales.example/portal\"\n\
+             [sla]\nrecalculate_deadline = true\n\
+             [sla.hours]\nmon = \"00:00-24:00\"\ntue = \"00:00-24:00\"\nwed = \"00:00-24:00\"\n\
+             thu = \"00:00-24:00\"\nfri = \"00:00-24:00\"\nsat = \"00:00-24:00\"\nsun = \"00:00-24:00\"\n\
+             [[sla.policy]]\nname = \"standard\"\nresolution = \"40h\"\n",
         ),
         helpdesk("Internal", ""),
     ]
@@ -1863,4 +1868,68 @@ async fn the_api_has_notifications_watching_and_attachment_visibility(engine: En
     let mut documented = documented;
     documented.sort();
     assert_eq!(given, documented);
+}
+
+/// A customer's answer in the portal is a follow-up like a mail's: at Sales
+/// (`recalculate_deadline = true`) it counts the running resolution deadline anew from
+/// the answer, replacing one an agent had moved far away.
+async fn a_portal_answer_counts_the_running_deadlines_anew_where_the_helpdesk_says_so(
+    engine: Engine,
+) {
+    use postdesk_core::sla::Target;
+    let desk = desk(engine).await;
+    let (alice, csrf) = desk.sign_in("alice@acme.example").await;
+    let sales = desk.helpdesk_id("Sales").to_string();
+    let created = desk
+        .multipart(
+            &alice,
+            "/portal/tickets",
+            &[
+                Part::Field("csrf", &csrf),
+                Part::Field("helpdesk", &sales),
+                Part::Field("subject", "Quote for ten printers"),
+                Part::Field("text", "What would ten cost?"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id = desk.ticket_titled("Quote for ten printers").await;
+    let resolution = |list: Vec<postdesk_core::sla::Deadline>| {
+        list.into_iter()
+            .find(|d| d.target == Target::Resolution)
+            .expect("a resolution deadline")
+    };
+    let forty_hours = 40 * 3600;
+    let first = resolution(desk.store.deadlines(id).await.unwrap());
+    assert_eq!(first.due_at - first.started_at, forty_hours);
+    let dana = desk
+        .store
+        .save_agent("dana", None, Role::Agent, None, &["Sales".into()])
+        .await
+        .unwrap();
+    let far = first.due_at + 365 * 24 * 3600;
+    desk.app
+        .deadlines()
+        .set_by_hand(id, dana, Target::Resolution, far)
+        .await
+        .unwrap();
+    let moved = resolution(desk.store.deadlines(id).await.unwrap());
+    assert!(moved.by_hand && moved.due_at == far, "{moved:?}");
+
+    let page = desk.get(&alice, &format!("/portal/tickets/{id}")).await;
+    let answered = desk
+        .multipart(
+            &alice,
+            &format!("/portal/tickets/{id}/reply"),
+            &[
+                Part::Field("csrf", &csrf_of(&page.body)),
+                Part::Field("text", "And with toner?"),
+            ],
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::SEE_OTHER, "{}", answered.body);
+    let anew = resolution(desk.store.deadlines(id).await.unwrap());
+    assert!(!anew.by_hand, "{anew:?}");
+    assert!(anew.started_at >= first.started_at, "{anew:?}");
+    assert_eq!(anew.due_at - anew.started_at, forty_hours, "{anew:?}");
 }
