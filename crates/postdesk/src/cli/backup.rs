@@ -70,10 +70,19 @@ struct FileEntry {
 
 pub async fn backup(config_path: &Path, args: BackupArgs) -> anyhow::Result<()> {
     // Refused before connecting: a PostgreSQL that does not answer gets the same advice.
-    backup::sqlite_file(&Config::load(config_path)?.database_url)
+    let config = Config::load(config_path)?;
+    backup::sqlite_file(&config.database_url)
         .map_err(|e| anyhow::anyhow!("{e} (see \"Backup and restore\" in the README)"))?;
-    let (config, app) = super::open(config_path, None).await?;
-    let store = app.store();
+    config.apply_umask();
+    // The store only, with a schema that must be current: a backup writes nothing to the
+    // database (registering the helpdesks would), so it never waits for a running
+    // import's writer and its copy is taken at once, while that import goes on.
+    let (store, _) = postdesk_store::Store::open_with(
+        &config.database_url,
+        &config.data_dir,
+        postdesk_store::Schema::MustBeCurrent,
+    )
+    .await?;
     let dest = args.dest;
     if dest.exists() && !is_empty_dir(&dest)? {
         bail!(
