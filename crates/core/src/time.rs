@@ -22,6 +22,38 @@ pub fn format_time_seconds(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// `2026-12-10T11:00:00Z`: RFC 3339 in UTC, to the second (Graph's and Gmail's form).
+pub fn format_rfc3339(unix: i64) -> String {
+    ::time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&::time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// An RFC 3339 moment (any offset; fractions of a second dropped) as Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    ::time::OffsetDateTime::parse(
+        text.trim(),
+        &::time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+    .map(|t| t.unix_timestamp())
+}
+
+/// `Tue, 01 Sep 2026 08:00:00 +0000`: a mail's `Date:` header.
+pub fn format_rfc2822(unix: i64) -> String {
+    ::time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&::time::format_description::well_known::Rfc2822)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// The moment `format_time` writes, read back: `2026-11-22 14:05` (UTC; a trailing
 /// ` UTC` and a `T` between date and time, as browsers send it, are taken too), or
 /// Unix seconds.
@@ -38,7 +70,27 @@ pub fn parse_time(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_time, parse_time};
+    use super::*;
+
+    #[test]
+    fn rfc_forms_are_written_and_read() {
+        assert_eq!(format_rfc3339(1_795_356_309), "2026-11-22T14:05:09Z");
+        assert_eq!(parse_rfc3339("2026-11-22T14:05:09Z"), Some(1_795_356_309));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T14:05:09.1234567Z"),
+            Some(1_795_356_309)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T15:05:09+01:00"),
+            Some(1_795_356_309)
+        );
+        assert_eq!(parse_rfc3339("soon"), None);
+        assert_eq!(format_rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            format_rfc2822(1_796_641_182),
+            "Mon, 07 Dec 2026 10:59:42 +0000"
+        );
+    }
 
     #[test]
     fn what_is_written_reads_back() {

@@ -252,7 +252,7 @@ impl GraphMailbox {
                 self.settings.user,
                 folder_id.replace('\'', "''")
             ),
-            "expirationDateTime": graph_time(expires),
+            "expirationDateTime": postdesk_core::time::format_rfc3339(expires),
             "clientState": client_state.expose(),
         });
         let endpoint = format!("{}/subscriptions", self.api());
@@ -296,7 +296,8 @@ impl GraphMailbox {
             self.api(),
             encode(&held.subscription_id)
         );
-        let body = serde_json::json!({"expirationDateTime": graph_time(expires)});
+        let body =
+            serde_json::json!({"expirationDateTime": postdesk_core::time::format_rfc3339(expires)});
         let reply = session
             .call("renew the subscription", |c| c.patch(&endpoint).json(&body))
             .await?;
@@ -464,7 +465,7 @@ impl GraphMailbox {
                 .value
                 .iter()
                 .filter(|m| m.get("@removed").is_none())
-                .filter_map(|m| graph_unix(m["receivedDateTime"].as_str()?))
+                .filter_map(|m| postdesk_core::time::parse_rfc3339(m["receivedDateTime"].as_str()?))
                 .min();
             if arrived.is_some() {
                 self.set_waiting_since(&session.app, arrived);
@@ -1049,21 +1050,8 @@ struct SubscriptionAnswer {
 impl SubscriptionAnswer {
     /// The expiry Graph granted.
     fn expires_at(&self) -> Option<i64> {
-        graph_unix(self.expiration.as_deref()?)
+        postdesk_core::time::parse_rfc3339(self.expiration.as_deref()?)
     }
-}
-
-/// Unix seconds of a Graph time (`2026-12-10T11:00:00Z`, fractions allowed).
-fn graph_unix(text: &str) -> Option<i64> {
-    let seconds: i64 = text.get(17..19)?.parse().ok()?;
-    Some(postdesk_core::time::parse_time(text.get(..16)?)? + seconds)
-}
-
-/// `2026-12-10T11:00:00Z`, as Graph takes `expirationDateTime`.
-fn graph_time(unix: i64) -> String {
-    postdesk_core::time::format_time_seconds(unix)
-        .replacen(' ', "T", 1)
-        .replace(" UTC", "Z")
 }
 
 /// A new random `clientState`: 32 bytes, hex.
@@ -1111,7 +1099,10 @@ mod tests {
 
     #[test]
     fn subscription_times_are_written_and_read_as_graph_does() {
-        assert_eq!(graph_time(1_795_356_309), "2026-11-22T14:05:09Z");
+        assert_eq!(
+            postdesk_core::time::format_rfc3339(1_795_356_309),
+            "2026-11-22T14:05:09Z"
+        );
         let answer = SubscriptionAnswer {
             id: "s".into(),
             expiration: Some("2026-11-22T14:05:09.0000000Z".into()),

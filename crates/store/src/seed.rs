@@ -1215,7 +1215,10 @@ impl SeedMail {
             ));
         }
         raw.push_str(&format!("Subject: {}\r\n", self.subject));
-        raw.push_str(&format!("Date: {}\r\n", rfc2822(self.date)));
+        raw.push_str(&format!(
+            "Date: {}\r\n",
+            postdesk_core::time::format_rfc2822(self.date)
+        ));
         raw.push_str(&format!("Message-ID: <{}>\r\n", self.message_id));
         if let Some(parent) = &self.in_reply_to {
             raw.push_str(&format!(
@@ -1230,43 +1233,24 @@ impl SeedMail {
     }
 }
 
-/// `Tue, 01 Sep 2026 08:00:00 +0000`.
-fn rfc2822(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn dates_are_written_as_mail_writes_them() {
-        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc2822(SPAN_START), "Mon, 01 Jun 2026 00:00:00 +0000");
-        assert_eq!(rfc2822(1_796_641_182), "Mon, 07 Dec 2026 10:59:42 +0000");
+        assert_eq!(
+            postdesk_core::time::format_rfc2822(0),
+            "Thu, 01 Jan 1970 00:00:00 +0000"
+        );
+        assert_eq!(
+            postdesk_core::time::format_rfc2822(SPAN_START),
+            "Mon, 01 Jun 2026 00:00:00 +0000"
+        );
+        assert_eq!(
+            postdesk_core::time::format_rfc2822(1_796_641_182),
+            "Mon, 07 Dec 2026 10:59:42 +0000"
+        );
     }
 
     #[test]

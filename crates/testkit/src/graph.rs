@@ -1417,24 +1417,14 @@ fn unix_now() -> i64 {
 
 /// `2026-12-10T11:00:00.0000000Z`, as Graph writes times.
 fn graph_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.0000000Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let second = time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    second.replace('Z', ".0000000Z")
 }
 
 /// `2026-12-10T11:00:00Z` (or with fractions) at most 10,080 minutes from now, by the
@@ -1447,26 +1437,11 @@ fn within_limit(expiration: &str) -> bool {
     at > now && at - now <= 10_080 * 60
 }
 
-/// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SS…` (UTC).
+/// Seconds since 1970 of an RFC 3339 time (fractions allowed).
 fn unix_of(text: &str) -> Option<i64> {
-    let n = |a: usize, b: usize| text.get(a..b)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (
-        n(0, 4)?,
-        n(5, 7)?,
-        n(8, 10)?,
-        n(11, 13)?,
-        n(14, 16)?,
-        n(17, 19)?,
-    );
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 fn url_encode(text: &str) -> String {
