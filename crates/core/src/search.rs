@@ -111,77 +111,76 @@ enum Mode {
     Query,
 }
 
-/// A run of the text: a word, or CJK characters.
-fn runs(text: &str, mut each: impl FnMut(bool, &[(usize, char)])) {
-    let mut run: Vec<(usize, char)> = Vec::new();
+/// The runs of the text, as byte ranges: words, and runs of CJK characters (`true`).
+fn runs(text: &str, mut each: impl FnMut(bool, usize, usize)) {
+    let mut start: Option<usize> = None;
     let mut run_cjk = false;
     for (i, c) in text.char_indices() {
         let cjk = is_cjk(c);
         let word = cjk || c.is_alphanumeric();
-        if (!word || cjk != run_cjk) && !run.is_empty() {
-            each(run_cjk, &run);
-            run.clear();
+        if let Some(s) = start
+            && (!word || cjk != run_cjk)
+        {
+            each(run_cjk, s, i);
+            start = None;
         }
-        if word {
+        if word && start.is_none() {
+            start = Some(i);
             run_cjk = cjk;
-            run.push((i, c));
         }
     }
-    if !run.is_empty() {
-        each(run_cjk, &run);
+    if let Some(s) = start {
+        each(run_cjk, s, text.len());
     }
 }
 
-fn end_of(run: &[(usize, char)], i: usize) -> usize {
-    run[i].0 + run[i].1.len_utf8()
+/// A word as a token, into `out`: lower-cased and cut at [`MAX_TOKEN_CHARS`]. Most
+/// words are ASCII, which takes no allocation at all.
+fn word_token(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        out.push_str(&word[..word.len().min(MAX_TOKEN_CHARS)]);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(word.to_lowercase().chars().take(MAX_TOKEN_CHARS));
+    }
 }
 
-fn tokenize(text: &str, mode: Mode, mut each: impl FnMut(Token, bool)) {
-    runs(text, |cjk, run| {
+/// Calls `each` with every token of `text`, its byte range and whether it is a prefix
+/// (a lone CJK character of a query). The token is borrowed for the call: indexing a
+/// long mail allocates nothing per token.
+fn tokenize(text: &str, mode: Mode, mut each: impl FnMut(&str, Span, bool)) {
+    let mut token = String::new();
+    let mut run: Vec<(usize, char)> = Vec::new();
+    runs(text, |cjk, start, end| {
         if !cjk {
-            let word: String = run.iter().map(|(_, c)| *c).collect();
-            let lower: String = word.to_lowercase().chars().take(MAX_TOKEN_CHARS).collect();
-            each(
-                Token {
-                    text: lower,
-                    start: run[0].0,
-                    end: end_of(run, run.len() - 1),
-                },
-                false,
-            );
+            word_token(&text[start..end], &mut token);
+            each(&token, (start, end), false);
             return;
         }
-        if run.len() == 1 {
+        run.clear();
+        run.extend(text[start..end].char_indices().map(|(i, c)| (start + i, c)));
+        let end_of = |i: usize| run[i].0 + run[i].1.len_utf8();
+        let alone = |i: usize, prefix: bool, each: &mut dyn FnMut(&str, Span, bool)| {
+            let mut buf = [0u8; 4];
             each(
-                Token {
-                    text: run[0].1.to_string(),
-                    start: run[0].0,
-                    end: end_of(run, 0),
-                },
-                mode == Mode::Query,
+                run[i].1.encode_utf8(&mut buf),
+                (run[i].0, end_of(i)),
+                prefix,
             );
+        };
+        if run.len() == 1 {
+            alone(0, mode == Mode::Query, &mut each);
             return;
         }
         for i in 0..run.len() - 1 {
-            each(
-                Token {
-                    text: [run[i].1, run[i + 1].1].iter().collect(),
-                    start: run[i].0,
-                    end: end_of(run, i + 1),
-                },
-                false,
-            );
+            token.clear();
+            token.push(run[i].1);
+            token.push(run[i + 1].1);
+            each(&token, (run[i].0, end_of(i + 1)), false);
         }
         if mode == Mode::Index {
-            let last = run.len() - 1;
-            each(
-                Token {
-                    text: run[last].1.to_string(),
-                    start: run[last].0,
-                    end: end_of(run, last),
-                },
-                false,
-            );
+            alone(run.len() - 1, false, &mut each);
         }
     });
 }
@@ -189,7 +188,13 @@ fn tokenize(text: &str, mode: Mode, mut each: impl FnMut(Token, bool)) {
 /// The tokens of a text as it is indexed.
 pub fn index_tokens(text: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
-    tokenize(text, Mode::Index, |t, _| tokens.push(t));
+    tokenize(text, Mode::Index, |t, (start, end), _| {
+        tokens.push(Token {
+            text: t.to_owned(),
+            start,
+            end,
+        })
+    });
     tokens
 }
 
@@ -207,8 +212,8 @@ impl Term {
     fn of(text: &str) -> Option<Term> {
         let mut tokens = Vec::new();
         let mut prefix = false;
-        tokenize(text, Mode::Query, |t, p| {
-            tokens.push(t.text);
+        tokenize(text, Mode::Query, |t, _, p| {
+            tokens.push(t.to_owned());
             prefix = p;
         });
         // Only a lone trailing character is a prefix: inside a phrase it is a token.
@@ -407,10 +412,11 @@ fn set_once(
     }
 }
 
-/// A ticket as it is indexed: tokens per field, in order.
+/// A ticket as it is indexed: tokens per field, in order, each field's tokens joined
+/// by spaces (tokens are letters and digits only, so a space never occurs in one).
 #[derive(Debug, Clone, Default)]
 pub struct Document {
-    fields: BTreeMap<Field, Vec<String>>,
+    fields: BTreeMap<Field, String>,
     count: usize,
     bytes: usize,
 }
@@ -422,11 +428,14 @@ impl Document {
         if self.is_full() {
             return;
         }
-        let tokens = self.fields.entry(field).or_default();
-        tokenize(text, Mode::Index, |t, _| {
-            if self.count < MAX_DOCUMENT_TOKENS && self.bytes + t.text.len() <= MAX_DOCUMENT_BYTES {
-                self.bytes += t.text.len();
-                tokens.push(t.text);
+        let column = self.fields.entry(field).or_default();
+        tokenize(text, Mode::Index, |t, _, _| {
+            if self.count < MAX_DOCUMENT_TOKENS && self.bytes + t.len() <= MAX_DOCUMENT_BYTES {
+                self.bytes += t.len();
+                if !column.is_empty() {
+                    column.push(' ');
+                }
+                column.push_str(t);
                 self.count += 1;
             }
         });
@@ -439,11 +448,8 @@ impl Document {
 
     /// A field's tokens joined by spaces: what an FTS5 column holds (its tokenizer then
     /// splits at the spaces only).
-    pub fn column_text(&self, field: Field) -> String {
-        self.fields
-            .get(&field)
-            .map(|tokens| tokens.join(" "))
-            .unwrap_or_default()
+    pub fn column_text(&self, field: Field) -> &str {
+        self.fields.get(&field).map_or("", String::as_str)
     }
 
     /// The document as a PostgreSQL `tsvector` literal: each token quoted, with its
@@ -453,10 +459,11 @@ impl Document {
         let mut lexemes: BTreeMap<&str, Vec<(usize, char)>> = BTreeMap::new();
         let mut position = 0;
         for field in Field::ALL {
-            for token in self.fields.get(&field).into_iter().flatten() {
+            let tokens = self.column_text(field).split(' ').filter(|t| !t.is_empty());
+            for token in tokens {
                 position += 1;
                 lexemes
-                    .entry(token.as_str())
+                    .entry(token)
                     .or_default()
                     .push((position.min(16_383), field.weight()));
             }
@@ -555,9 +562,9 @@ pub fn snippet<'t>(
     let mut best: Option<(&str, Vec<Span>)> = None;
     for text in texts {
         let mut hits: Vec<Span> = Vec::new();
-        tokenize(text, Mode::Index, |t, _| {
-            if matches(&t.text) {
-                hits.push((t.start, t.end));
+        tokenize(text, Mode::Index, |t, span, _| {
+            if matches(t) {
+                hits.push(span);
             }
         });
         if !hits.is_empty() && best.as_ref().is_none_or(|(_, b)| hits.len() > b.len()) {

@@ -17,9 +17,10 @@
 //!
 //! # Kept in step by the write paths, not by triggers
 //! [`refresh`] rebuilds a ticket's document inside the transaction that changed it:
-//! intake's entry (new ticket or follow-up, with its attachments), an agent's reply and
-//! note, files added on the ticket page, and changes to a contact's name or addresses
-//! (for each ticket they requested). Triggers were not taken because the tokenizer is
+//! intake's entries (new tickets and follow-ups, with their attachments: once per
+//! ticket when the batch commits, after the mail rules), an agent's reply and note,
+//! files added on the ticket page, and changes to a contact's name or addresses (for
+//! each ticket they requested). Triggers were not taken because the tokenizer is
 //! Rust (triggers would need it as a SQL function on both engines). Each of those paths
 //! has a test in the store suite (`search.rs`).
 //!

@@ -13,7 +13,7 @@
 mod facts;
 
 use postdesk_core::id::{ContactId, IntakeId, OrganizationId, TicketId, TicketNumber};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::engine::{Db, params};
 use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
@@ -43,6 +43,9 @@ pub struct Batch<'c> {
     agents: HashSet<String>,
     ledger: LedgerIndex,
     known: Known,
+    /// Tickets a mail of the batch created or added to: their search documents are
+    /// rebuilt once each, when the batch commits (see [`Batch::commit`]).
+    to_index: BTreeSet<TicketId>,
 }
 
 impl Writer {
@@ -72,12 +75,20 @@ impl Writer {
             agents,
             ledger,
             known,
+            to_index: BTreeSet::new(),
         })
     }
 }
 
 impl Batch<'_> {
+    /// Rebuilds the search document of each ticket the batch wrote to, then commits.
+    /// Once per ticket: a ticket with three mails in the batch is tokenized once, not
+    /// three times.
     pub fn commit(self) -> Result<()> {
+        let db = self.tx.db();
+        for &ticket in &self.to_index {
+            crate::search::refresh(&db, ticket)?;
+        }
         self.tx.commit()
     }
 
@@ -92,6 +103,11 @@ impl Batch<'_> {
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
         let report = self.ingest_one(hd, mail, retry_of)?;
+        if let (Outcome::Created | Outcome::Appended, Some(ticket)) =
+            (report.outcome, report.ticket_id)
+        {
+            self.to_index.insert(ticket);
+        }
         if let Some(outcome) = report.outcome.stored() {
             let row = PriorIntake {
                 intake_id: report.intake_id,

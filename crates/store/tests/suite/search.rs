@@ -26,6 +26,7 @@ engine_tests! {
     a_match_in_the_title_ranks_above_one_in_the_text,
     a_search_never_finds_a_ticket_of_a_helpdesk_the_agent_may_not_see,
     every_write_path_keeps_the_index_in_step,
+    a_ticket_and_its_follow_up_in_one_batch_are_both_found,
     hostile_mail_stays_inert_in_snippets,
     keyset_pages_return_every_ticket_once_in_both_directions,
     counts_per_status_follow_every_change,
@@ -355,6 +356,37 @@ async fn every_write_path_keeps_the_index_in_step(engine: Engine) {
     };
     desk.store.update_ticket(ticket, sam, &close).await.unwrap();
     assert_eq!(found(&desk, "changed").await, Vec::<TicketId>::new());
+}
+
+/// Intake indexes a batch's tickets when the batch commits, once each: a new ticket and
+/// a follow-up to it in the same batch are both in its document, and a follow-up to a
+/// ticket of an earlier batch is added to what that ticket had.
+async fn a_ticket_and_its_follow_up_in_one_batch_are_both_found(engine: Engine) {
+    let desk = engine.desk().await;
+    let older = mail("Bo <bo@x.example>", "Lamp flickers").body("The quasar lamp flickers.");
+    let first = mail("Ann <ann@x.example>", "Broken chair").body("It wobbles like a marimba.");
+    let reports = desk
+        .import_all(&[
+            first.clone(),
+            mail("Ann <ann@x.example>", "Re: Broken chair")
+                .in_reply_to(first.message_id())
+                .body("Also the kumquat tree fell over."),
+        ])
+        .await;
+    let ticket = reports[0].ticket_id.unwrap();
+    assert_eq!(
+        reports[1].ticket_id,
+        Some(ticket),
+        "the second mail is a follow-up"
+    );
+    let lamp = desk.import(&older).await.ticket_id.unwrap();
+    desk.import_all(&[mail("Bo <bo@x.example>", "Re: Lamp flickers")
+        .in_reply_to(older.message_id())
+        .body("Now it hums a tarantella.")])
+        .await;
+    assert_eq!(found(&desk, "marimba").await, [ticket]);
+    assert_eq!(found(&desk, "kumquat").await, [ticket]);
+    assert_eq!(found(&desk, "quasar tarantella").await, [lamp]);
 }
 
 async fn hostile_mail_stays_inert_in_snippets(engine: Engine) {
