@@ -412,6 +412,33 @@ fn set_once(
     }
 }
 
+/// A text tokenized ahead for the index: intake tokenizes each mail's text on its
+/// prepare threads, so that the one writer thread only copies the tokens into the
+/// ticket's document ([`Document::add_indexed`]) when its batch commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexText {
+    /// The tokens joined by spaces.
+    tokens: String,
+    count: usize,
+    /// The tokens' bytes, spaces not counted.
+    bytes: usize,
+}
+
+impl IndexText {
+    pub fn of(text: &str) -> IndexText {
+        let mut indexed = IndexText::default();
+        tokenize(text, Mode::Index, |t, _, _| {
+            if !indexed.tokens.is_empty() {
+                indexed.tokens.push(' ');
+            }
+            indexed.tokens.push_str(t);
+            indexed.count += 1;
+            indexed.bytes += t.len();
+        });
+        indexed
+    }
+}
+
 /// A ticket as it is indexed: tokens per field, in order, each field's tokens joined
 /// by spaces (tokens are letters and digits only, so a space never occurs in one).
 #[derive(Debug, Clone, Default)]
@@ -430,15 +457,32 @@ impl Document {
         }
         let column = self.fields.entry(field).or_default();
         tokenize(text, Mode::Index, |t, _, _| {
-            if self.count < MAX_DOCUMENT_TOKENS && self.bytes + t.len() <= MAX_DOCUMENT_BYTES {
-                self.bytes += t.len();
-                if !column.is_empty() {
-                    column.push(' ');
-                }
-                column.push_str(t);
-                self.count += 1;
-            }
+            push_bounded(column, &mut self.count, &mut self.bytes, t)
         });
+    }
+
+    /// Adds a text tokenized ahead: the same as [`Document::add`] with that text.
+    pub fn add_indexed(&mut self, field: Field, text: &IndexText) {
+        if self.is_full() {
+            return;
+        }
+        let column = self.fields.entry(field).or_default();
+        let fits = self.count + text.count <= MAX_DOCUMENT_TOKENS
+            && self.bytes + text.bytes <= MAX_DOCUMENT_BYTES;
+        if !fits {
+            for t in text.tokens.split(' ').filter(|t| !t.is_empty()) {
+                push_bounded(column, &mut self.count, &mut self.bytes, t);
+            }
+            return;
+        }
+        if text.count > 0 {
+            if !column.is_empty() {
+                column.push(' ');
+            }
+            column.push_str(&text.tokens);
+            self.count += text.count;
+            self.bytes += text.bytes;
+        }
     }
 
     /// Whether the document holds all it may.
@@ -486,6 +530,19 @@ impl Document {
             }
         }
         out
+    }
+}
+
+/// Appends `token` to a document's `column` unless the document would then hold more
+/// than [`MAX_DOCUMENT_TOKENS`] tokens or [`MAX_DOCUMENT_BYTES`] bytes of them.
+fn push_bounded(column: &mut String, count: &mut usize, bytes: &mut usize, token: &str) {
+    if *count < MAX_DOCUMENT_TOKENS && *bytes + token.len() <= MAX_DOCUMENT_BYTES {
+        *bytes += token.len();
+        if !column.is_empty() {
+            column.push(' ');
+        }
+        column.push_str(token);
+        *count += 1;
     }
 }
 
@@ -753,6 +810,33 @@ mod tests {
         d.add(Field::Body, &"ü".repeat(MAX_TOKEN_CHARS * 2));
         d.add(Field::Body, &wide);
         assert!(d.tsvector_literal().len() < 1_000_000);
+    }
+
+    #[test]
+    fn a_text_tokenized_ahead_makes_the_same_document() {
+        let texts = [
+            "Der Drucker druckt nicht. 打印机坏了 ok",
+            "",
+            "-- ** --",
+            &"wort ".repeat(MAX_DOCUMENT_TOKENS / 2 + 7),
+            &"ü".repeat(MAX_TOKEN_CHARS * 3),
+            &"mehr ".repeat(MAX_DOCUMENT_TOKENS / 2),
+        ];
+        let (mut direct, mut ahead) = (Document::default(), Document::default());
+        for (i, text) in texts.iter().enumerate() {
+            let field = Field::ALL[i % Field::ALL.len()];
+            direct.add(field, text);
+            ahead.add_indexed(field, &IndexText::of(text));
+            for f in Field::ALL {
+                assert_eq!(
+                    ahead.column_text(f),
+                    direct.column_text(f),
+                    "after text {i}"
+                );
+            }
+        }
+        assert!(ahead.is_full());
+        assert_eq!(ahead.tsvector_literal(), direct.tsvector_literal());
     }
 
     #[test]

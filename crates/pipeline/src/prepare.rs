@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use postdesk_core::route::{self, Route};
+use postdesk_core::search::IndexText;
 use postdesk_core::{RawMail, attachments};
 use postdesk_mail::{
     Classification, ParseOptions, ParsedMail, StrippedReply, Verdict, classify_with_signal,
@@ -157,7 +158,10 @@ pub fn analyse(
             });
         }
     }
+    // Tokenized here, on all cores, rather than by the one writer thread.
+    let indexed = Some(IndexText::of(&mail.text));
     let incoming = IncomingMail {
+        indexed,
         helpdesk,
         source: raw.source,
         location: raw.location,
@@ -169,6 +173,7 @@ pub fn analyse(
         classification,
         class_signal,
         subject_numbers,
+        indexed_reply: reply.as_ref().map(|r| IndexText::of(&r.reply)),
         reply,
         route,
         received_at: now(),

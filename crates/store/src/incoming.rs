@@ -6,6 +6,7 @@ use postdesk_core::MailSource;
 use postdesk_core::id::{IntakeId, TicketId, TicketNumber};
 use postdesk_core::intake::{self, IntakeOutcome};
 use postdesk_core::route::Route;
+use postdesk_core::search::IndexText;
 use postdesk_mail::{Classification, ParsedMail, StrippedReply};
 
 use crate::Result;
@@ -49,6 +50,11 @@ pub struct IncomingMail {
     pub reply: Option<StrippedReply>,
     /// What the mail rules found before threading (resolved in `apply`).
     pub route: Route,
+    /// The tokens of the text a new ticket shows (the whole text) and of a follow-up's
+    /// (its reply, when split while preparing), made on the prepare threads for the
+    /// search index; `None`: the writer tokenizes the text itself.
+    pub indexed: Option<IndexText>,
+    pub indexed_reply: Option<IndexText>,
     pub received_at: i64,
     /// Set when preparing failed (e.g. too large, attachment not writable): the mail is kept as failed.
     pub failure: Option<String>,

@@ -20,7 +20,8 @@
 //! intake's entries (new tickets and follow-ups, with their attachments: once per
 //! ticket when the batch commits, after the mail rules), an agent's reply and note,
 //! files added on the ticket page, and changes to a contact's name or addresses (for
-//! each ticket they requested). Triggers were not taken because the tokenizer is
+//! each ticket they requested). Intake's prepare threads tokenize each mail's text
+//! ahead ([`IndexText`]), so its one writer thread only copies the tokens in. Triggers were not taken because the tokenizer is
 //! Rust (triggers would need it as a SQL function on both engines). Each of those paths
 //! has a test in the store suite (`search.rs`).
 //!
@@ -28,10 +29,12 @@
 //! Migration 0016 creates the table; [`build_all`] then writes every ticket's document
 //! in the migration's own transaction, logging its progress every 10,000 tickets.
 
-use postdesk_core::id::TicketId;
-use postdesk_core::search::{Document, Field, SearchQuery, SnippetHtml, Term, push_escaped_lexeme};
+use postdesk_core::id::{IntakeId, TicketId};
+use postdesk_core::search::{
+    Document, Field, IndexText, SearchQuery, SnippetHtml, Term, push_escaped_lexeme,
+};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::Result;
 use crate::engine::{Db, Dialect, OptionalExtension, params};
@@ -39,7 +42,17 @@ use crate::sql::id_list;
 
 /// Rebuilds the document of `ticket_id` from its rows, in the caller's transaction.
 pub(crate) fn refresh(conn: &Db, ticket_id: TicketId) -> Result<()> {
-    let document = document(conn, ticket_id)?;
+    refresh_with(conn, ticket_id, &HashMap::new())
+}
+
+/// [`refresh`], taking the texts of mails' entries from `indexed` (by ledger row)
+/// where intake tokenized them ahead, instead of tokenizing them again.
+pub(crate) fn refresh_with(
+    conn: &Db,
+    ticket_id: TicketId,
+    indexed: &HashMap<IntakeId, IndexText>,
+) -> Result<()> {
+    let document = document(conn, ticket_id, indexed)?;
     write(conn, ticket_id, &document)
 }
 
@@ -82,7 +95,11 @@ pub(crate) fn build_all(conn: &Db) -> Result<()> {
 type Head = (String, String, i64, Option<String>, Option<i64>);
 
 /// The ticket's document, from its rows.
-fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
+fn document(
+    conn: &Db,
+    ticket_id: TicketId,
+    indexed: &HashMap<IntakeId, IndexText>,
+) -> Result<Document> {
     let mut doc = Document::default();
     let head: Option<Head> = conn
         .prepare_cached(
@@ -113,14 +130,16 @@ fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
             doc.add(Field::People, &address);
         }
     }
-    let entries: Vec<(String, Option<String>, String)> = conn
+    let entries: Vec<(String, Option<String>, String, Option<IntakeId>)> = conn
         .prepare_cached(
-            "SELECT kind, from_addr, body_text FROM entries
+            "SELECT kind, from_addr, body_text, intake_id FROM entries
              WHERE ticket_id = ?1 AND kind <> 'event' ORDER BY id",
         )?
-        .query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([ticket_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_>>()?;
-    for (kind, from, _) in &entries {
+    for (kind, from, ..) in &entries {
         if kind == "incoming"
             && let Some(from) = from
         {
@@ -140,8 +159,11 @@ fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
             doc.add(Field::Files, &safe);
         }
     }
-    for (_, _, text) in &entries {
-        doc.add(Field::Body, text);
+    for (_, _, text, intake) in &entries {
+        match intake.and_then(|id| indexed.get(&id)) {
+            Some(tokens) => doc.add_indexed(Field::Body, tokens),
+            None => doc.add(Field::Body, text),
+        }
     }
     Ok(doc)
 }

@@ -1195,6 +1195,8 @@ impl SeedMail {
             subject_numbers: Vec::new(),
             reply: self.reply,
             route: Default::default(),
+            indexed: None,
+            indexed_reply: None,
             received_at: self.date,
             failure: None,
             files_pending: Vec::new(),

@@ -13,7 +13,8 @@
 mod facts;
 
 use postdesk_core::id::{ContactId, IntakeId, OrganizationId, TicketId, TicketNumber};
-use std::collections::{BTreeSet, HashSet};
+use postdesk_core::search::IndexText;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::engine::{Db, params};
 use postdesk_core::intake::{self, Action, IntakeOutcome, Plan, PriorIntake};
@@ -46,6 +47,8 @@ pub struct Batch<'c> {
     /// Tickets a mail of the batch created or added to: their search documents are
     /// rebuilt once each, when the batch commits (see [`Batch::commit`]).
     to_index: BTreeSet<TicketId>,
+    /// The batch's entries' texts as the prepare threads tokenized them, by ledger row.
+    indexed: HashMap<IntakeId, IndexText>,
 }
 
 impl Writer {
@@ -76,6 +79,7 @@ impl Writer {
             ledger,
             known,
             to_index: BTreeSet::new(),
+            indexed: HashMap::new(),
         })
     }
 }
@@ -87,7 +91,7 @@ impl Batch<'_> {
     pub fn commit(self) -> Result<()> {
         let db = self.tx.db();
         for &ticket in &self.to_index {
-            crate::search::refresh(&db, ticket)?;
+            crate::search::refresh_with(&db, ticket, &self.indexed)?;
         }
         self.tx.commit()
     }
@@ -103,10 +107,19 @@ impl Batch<'_> {
     ) -> Result<IngestReport> {
         let hd = &helpdesks[mail.helpdesk];
         let report = self.ingest_one(hd, mail, retry_of)?;
-        if let (Outcome::Created | Outcome::Appended, Some(ticket)) =
-            (report.outcome, report.ticket_id)
-        {
-            self.to_index.insert(ticket);
+        if let Some(ticket) = report.ticket_id {
+            // The entry shows the whole text on a new ticket, the reply on a follow-up.
+            let indexed = match report.outcome {
+                Outcome::Created => Some(&mail.indexed),
+                Outcome::Appended => Some(&mail.indexed_reply),
+                _ => None,
+            };
+            if let Some(indexed) = indexed {
+                self.to_index.insert(ticket);
+                if let Some(text) = indexed {
+                    self.indexed.insert(report.intake_id, text.clone());
+                }
+            }
         }
         if let Some(outcome) = report.outcome.stored() {
             let row = PriorIntake {
