@@ -1,7 +1,9 @@
 //! Paths given to `postdesk import`: `.eml` files, mbox files, Maildir folders
-//! (`new/` then `cur/`) and plain directories (every file in them, recursively).
+//! (`new/` then `cur/`) and plain directories (every file in them, recursively),
+//! read lazily one mail at a time; a Maildir folder's names are held a window at a
+//! time (`SortedNames`), so memory does not grow with the folder.
 
-use std::collections::VecDeque;
+use std::collections::{BinaryHeap, VecDeque};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -25,11 +27,9 @@ enum Pending {
     Path(PathBuf),
     /// A single mail file.
     Mail(PathBuf, MailSource),
-    /// The mail files of one Maildir folder (`new/` or `cur/`), by name: a large
-    /// Maildir costs one short name per mail, not a full path.
+    /// The mail files of one Maildir folder (`new/` or `cur/`), by name.
     Folder {
-        dir: PathBuf,
-        names: std::vec::IntoIter<Box<OsStr>>,
+        names: SortedNames,
         source: MailSource,
     },
 }
@@ -64,18 +64,15 @@ impl Iterator for PathWalker {
             }
             match self.pending.pop_front()? {
                 Pending::Mail(path, source) => return Some(read_mail(path, source)),
-                Pending::Folder {
-                    dir,
-                    mut names,
-                    source,
-                } => {
-                    if let Some(name) = names.next() {
-                        let path = dir.join(&*name);
-                        self.pending
-                            .push_front(Pending::Folder { dir, names, source });
+                Pending::Folder { mut names, source } => match names.next_name() {
+                    Ok(Some(name)) => {
+                        let path = names.dir.join(&*name);
+                        self.pending.push_front(Pending::Folder { names, source });
                         return Some(read_mail(path, source));
                     }
-                }
+                    Ok(None) => {}
+                    Err(e) => return Some(Err(e)),
+                },
                 Pending::Path(path) => {
                     if let Err(e) = self.expand(path) {
                         return Some(Err(e));
@@ -112,10 +109,8 @@ impl PathWalker {
             for sub in ["new", "cur"] {
                 let dir = path.join(sub);
                 if dir.is_dir() {
-                    let names = sorted_file_names(&dir)?.into_iter();
                     folders.push(Pending::Folder {
-                        dir,
-                        names,
+                        names: SortedNames::new(dir, NAMES_PER_PASS),
                         source: MailSource::Maildir,
                     });
                 }
@@ -146,26 +141,82 @@ fn is_mbox(path: &Path) -> std::io::Result<bool> {
     Ok(&head[..n] == b"From ")
 }
 
-/// Names of the regular files in `dir`, sorted, hidden ones (`.`) left out.
-fn sorted_file_names(dir: &Path) -> Result<Vec<Box<OsStr>>, SourceError> {
-    let read_err = |source| SourceError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let name = entry.file_name();
-        // d_type from the directory itself: no stat per mail.
-        if name.as_encoded_bytes().starts_with(b".")
-            || !entry.file_type().map_err(read_err)?.is_file()
-        {
-            continue;
+/// How many names of a Maildir folder are held at once (a few MB).
+const NAMES_PER_PASS: usize = 65_536;
+
+/// The regular files of a Maildir folder by name, in sorted order (Maildir names start
+/// with their delivery time, so this is the order mail came in), hidden ones (`.`) left
+/// out. Memory stays bounded however large the folder: each pass over the directory
+/// keeps only the `window` smallest names after the last one handed out, so a million
+/// mails cost 16 passes of `readdir`, not a list of a million names.
+struct SortedNames {
+    dir: PathBuf,
+    window: usize,
+    /// The names of the current pass, in order.
+    current: std::vec::IntoIter<Box<OsStr>>,
+    /// The last name of the last pass.
+    after: Option<Box<OsStr>>,
+    /// The last pass found fewer names than its window: there are no more.
+    done: bool,
+}
+
+impl SortedNames {
+    fn new(dir: PathBuf, window: usize) -> SortedNames {
+        SortedNames {
+            dir,
+            window: window.max(1),
+            current: Vec::new().into_iter(),
+            after: None,
+            done: false,
         }
-        names.push(name.into_boxed_os_str());
     }
-    names.sort_unstable();
-    Ok(names)
+
+    fn next_name(&mut self) -> Result<Option<Box<OsStr>>, SourceError> {
+        loop {
+            if let Some(name) = self.current.next() {
+                return Ok(Some(name));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let names = self.smallest_after()?;
+            self.done = names.len() < self.window;
+            self.after = names.last().cloned();
+            self.current = names.into_iter();
+            if self.after.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One pass over the directory: the `window` smallest names after `after`, sorted.
+    fn smallest_after(&mut self) -> Result<Vec<Box<OsStr>>, SourceError> {
+        let read_err = |source| SourceError::Read {
+            path: self.dir.clone(),
+            source,
+        };
+        // A max-heap: its top is the largest name kept, the first to give way.
+        let mut kept: BinaryHeap<Box<OsStr>> = BinaryHeap::with_capacity(self.window + 1);
+        for entry in fs::read_dir(&self.dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let name = entry.file_name();
+            if self.after.as_deref().is_some_and(|after| *name <= *after)
+                || kept.len() == self.window && kept.peek().is_some_and(|top| *name >= **top)
+                || name.as_encoded_bytes().starts_with(b".")
+            {
+                continue;
+            }
+            // d_type from the directory itself: no stat per mail.
+            if !entry.file_type().map_err(read_err)?.is_file() {
+                continue;
+            }
+            kept.push(name.into_boxed_os_str());
+            if kept.len() > self.window {
+                kept.pop();
+            }
+        }
+        Ok(kept.into_sorted_vec())
+    }
 }
 
 /// Directory entries sorted by name, hidden files (`.`) and Maildir's `tmp/` left out.
@@ -240,6 +291,28 @@ mod tests {
                 "/md/cur/3:2,S"
             ]
         );
+    }
+
+    #[test]
+    fn a_maildir_folder_is_read_in_order_a_window_of_names_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut expected = Vec::new();
+        for i in (0..23).rev() {
+            let name = format!("17000{i:02}.M{i}P1.host");
+            fs::write(dir.path().join(&name), "Subject: x\n\n").unwrap();
+            expected.push(name);
+        }
+        fs::write(dir.path().join(".hidden"), "x").unwrap();
+        fs::create_dir(dir.path().join("a-folder")).unwrap();
+        expected.sort();
+        for window in [1, 4, 22, 23, 24, 1000] {
+            let mut names = SortedNames::new(dir.path().to_path_buf(), window);
+            let mut seen = Vec::new();
+            while let Some(name) = names.next_name().unwrap() {
+                seen.push(name.to_string_lossy().into_owned());
+            }
+            assert_eq!(seen, expected, "window {window}");
+        }
     }
 
     #[test]
