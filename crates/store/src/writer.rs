@@ -7,6 +7,7 @@
 //! ([`WriteTx`]), and a mail's savepoint likewise, so that intake's code is one.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Wal;
@@ -17,6 +18,7 @@ use crate::engine::Db;
 use crate::engine::postgres::{PgConn, Pool};
 use crate::operations::ConnectionUse;
 use crate::{Result, Store, StoreError};
+use postdesk_core::id::HelpdeskId;
 
 /// A connection of its own to the database file, for one thread at a time.
 ///
@@ -55,10 +57,20 @@ impl Drop for Writer {
     }
 }
 
-/// Intake's batches on PostgreSQL take this transaction-scoped advisory lock first:
-/// one batch at a time across every instance, as SQLite's write lock gives, so what a
-/// batch reads (the next ticket number, the ledger) stays true until it commits.
+/// Intake's batches on PostgreSQL first take a transaction-scoped advisory lock per
+/// helpdesk they write to: one batch at a time per helpdesk across every instance, as
+/// SQLite's write lock gives, so what a batch reads of its helpdesks (the next ticket
+/// number, the ledger, the tickets its mails thread to: all kept per helpdesk) stays
+/// true until it commits. Instances reading mailboxes of different helpdesks commit
+/// side by side. What helpdesks share is contacts: two batches that create the same
+/// new contact collide on its address's unique index, the second waits for the first
+/// and fails, and is redone mail by mail, finding the contact then.
 const INTAKE_LOCK: i64 = 0x7064_696e; // the letters p d i n
+
+/// The advisory lock key of intake into `helpdesk`.
+fn intake_lock(helpdesk: HelpdeskId) -> i64 {
+    (INTAKE_LOCK << 32) | (helpdesk.get() & 0xffff_ffff)
+}
 
 /// 32 MiB of write-ahead log: several of the pipeline's batches.
 const WAL_PAGES_LIMIT: i32 = 8192;
@@ -133,15 +145,21 @@ impl Writer {
         Ok(WriteTx { db, open: true })
     }
 
-    /// A transaction for one of intake's batches: as [`Writer::transaction`], and on
-    /// PostgreSQL one batch at a time across instances ([`INTAKE_LOCK`]).
-    pub(crate) fn intake_transaction(&mut self) -> Result<WriteTx<'_>> {
+    /// A transaction for one of intake's batches, writing to `helpdesks`: as
+    /// [`Writer::transaction`], and on PostgreSQL one batch at a time per helpdesk
+    /// across instances ([`INTAKE_LOCK`]), the locks taken in one order.
+    pub(crate) fn intake_transaction(
+        &mut self,
+        helpdesks: &BTreeSet<HelpdeskId>,
+    ) -> Result<WriteTx<'_>> {
         let postgres = matches!(self.conn, WriterConn::Postgres(..));
         let tx = self.transaction()?;
         if postgres {
-            tx.db
-                .prepare_cached("SELECT pg_advisory_xact_lock(?1)")?
-                .query_row([INTAKE_LOCK], |_| Ok(()))?;
+            for &helpdesk in helpdesks {
+                tx.db
+                    .prepare_cached("SELECT pg_advisory_xact_lock(?1)")?
+                    .query_row([intake_lock(helpdesk)], |_| Ok(()))?;
+            }
         }
         Ok(tx)
     }

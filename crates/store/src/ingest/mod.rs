@@ -64,7 +64,8 @@ impl Writer {
         mails: &[&IncomingMail],
         fence: Option<&LeaseFence>,
     ) -> Result<Batch<'c>> {
-        let tx = self.intake_transaction()?;
+        let written: BTreeSet<_> = mails.iter().map(|m| helpdesks[m.helpdesk].id).collect();
+        let tx = self.intake_transaction(&written)?;
         let db = tx.db();
         if let Some(fence) = fence {
             crate::leases::check_fence(&db, fence)?;

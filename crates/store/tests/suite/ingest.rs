@@ -8,7 +8,14 @@ use postdesk_pipeline::Limits;
 use postdesk_store::read::TicketFilter;
 use postdesk_store::{Outcome, StoreError};
 
-use crate::{Engine, counts, mail};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use postdesk_mail::ParseOptions;
+use postdesk_pipeline::prepare;
+use postdesk_store::IncomingMail;
+
+use crate::{Desk, Engine, Mail, counts, mail};
 
 engine_tests! {
     a_new_mail_opens_a_ticket_numbered_from_first_ticket_number,
@@ -17,6 +24,7 @@ engine_tests! {
     a_subject_reference_from_the_requester_is_appended,
     a_subject_reference_from_a_stranger_opens_a_new_ticket_with_a_note,
     mails_of_one_batch_thread_to_each_other,
+    batches_into_one_helpdesk_wait_for_each_other_and_others_go_on,
     the_same_bytes_again_are_a_duplicate_and_change_nothing,
     other_bytes_with_a_taken_message_id_are_ignored,
     mail_from_our_own_address_is_ignored,
@@ -184,6 +192,124 @@ async fn a_subject_reference_from_a_stranger_opens_a_new_ticket_with_a_note(engi
         .await
         .unwrap();
     assert_eq!(original.summary.entries, 1, "ticket #100 is untouched");
+}
+
+/// Starts a batch of `mail` on a writer of its own, on a thread of its own: it is
+/// reported on `begun`-then-`done` as it begins its transaction and commits, and on
+/// `hold` it waits for a message before it commits.
+fn batch_in_thread(
+    desk: &Desk,
+    mail: Mail,
+    hold: Option<mpsc::Receiver<()>>,
+    done: mpsc::Sender<&'static str>,
+    name: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let store = desk.store.clone();
+    let helpdesks = desk.helpdesks.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut prepared: IncomingMail = prepare(
+            mail.raw(),
+            &helpdesks,
+            None,
+            store.data_dir(),
+            &Limits::default(),
+            &ParseOptions::default(),
+        );
+        prepared.await_files();
+        let mut writer = store.writer().expect("a writer");
+        let mut batch = writer
+            .begin_batch(&helpdesks, false, &[&prepared], None)
+            .expect("the batch begins");
+        batch
+            .ingest(&helpdesks, &prepared, None)
+            .expect("the mail is taken in");
+        if let Some(hold) = hold {
+            done.send(name).unwrap();
+            hold.recv().unwrap();
+        }
+        batch.commit().expect("the batch commits");
+        done.send(name).unwrap();
+    })
+}
+
+/// On PostgreSQL, intake's batches take a lock per helpdesk: an instance taking in mail
+/// for Sales commits while another's batch into Support is open, and a second batch
+/// into Support waits for the first (its ticket number and threading depend on it). On
+/// SQLite there is one writer at a time: both wait.
+async fn batches_into_one_helpdesk_wait_for_each_other_and_others_go_on(engine: Engine) {
+    let postgres = engine.url.starts_with("postgres");
+    let desk = engine.desk().await;
+    let (done, finished) = mpsc::channel();
+    let (release, hold) = mpsc::channel();
+    let first = batch_in_thread(
+        &desk,
+        mail("ann@example.org", "Printer on fire"),
+        Some(hold),
+        done.clone(),
+        "support-first",
+    );
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(30)),
+        Ok("support-first")
+    );
+    let sales = batch_in_thread(
+        &desk,
+        mail("bob@example.org", "A quote please").to("sales@example.com"),
+        None,
+        done.clone(),
+        "sales",
+    );
+    let second = batch_in_thread(
+        &desk,
+        mail("cy@example.org", "Scanner jammed"),
+        None,
+        done.clone(),
+        "support-second",
+    );
+    if postgres {
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(30)),
+            Ok("sales"),
+            "the batch into another helpdesk commits while the first is open"
+        );
+    }
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(1)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "nothing else commits while the first batch into Support is open"
+    );
+    release.send(()).unwrap();
+    let mut rest: Vec<&str> = (0..if postgres { 2 } else { 3 })
+        .map(|_| finished.recv_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    rest.sort();
+    let expected: &[&str] = if postgres {
+        &["support-first", "support-second"]
+    } else {
+        &["sales", "support-first", "support-second"]
+    };
+    assert_eq!(rest, expected);
+    for task in [first, sales, second] {
+        task.await.unwrap();
+    }
+    let tickets = desk
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap();
+    let mut numbers: Vec<(String, i64)> = tickets
+        .iter()
+        .map(|t| (t.title.clone(), t.number.get()))
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        [
+            ("A quote please".to_string(), 1),
+            ("Printer on fire".to_string(), 100),
+            ("Scanner jammed".to_string(), 101),
+        ]
+    );
 }
 
 async fn mails_of_one_batch_thread_to_each_other(engine: Engine) {
