@@ -7,6 +7,11 @@
 //!
 //! cargo bench -p postdesk --bench import -- [N...]   (default: 10000 100000)
 //! The generator is ../shared/bench/gen_mail.py (override with POSTDESK_GEN_MAIL).
+//!
+//! `POSTDESK_BENCH_INSTANCES=K` runs K importers at once, as K instances on K mailboxes:
+//! N/K mails each (generated with seeds 1…K), each into a helpdesk of its own
+//! (`import --helpdesk`), all on the one database; mails/s is all N over the time until
+//! the last one finished. Compare with K = 1 for what several instances add.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,20 +57,36 @@ fn main() {
     drop(dirs);
 }
 
+fn instances() -> usize {
+    std::env::var("POSTDESK_BENCH_INSTANCES")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .filter(|&k| k > 0)
+        .unwrap_or(1)
+}
+
 fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("Maildir");
-    let manifest = dir.path().join("manifest.json");
-    let status = Command::new("python3")
-        .arg(generator)
-        .args(["--n", &n.to_string(), "--id-format", "[HD#{id}]"])
-        .arg("--maildir")
-        .arg(&maildir)
-        .arg("--manifest")
-        .arg(&manifest)
-        .status()
-        .expect("python3 runs the generator");
-    assert!(status.success(), "the generator failed");
+    let k = instances();
+    // Instance i's Maildir and manifest: N/K generated mails, seed i + 1.
+    let sets: Vec<(PathBuf, PathBuf)> = (0..k)
+        .map(|i| {
+            let maildir = dir.path().join(format!("Maildir{i}"));
+            let manifest = dir.path().join(format!("manifest{i}.json"));
+            let status = Command::new("python3")
+                .arg(generator)
+                .args(["--n", &(n / k).to_string(), "--id-format", "[HD#{id}]"])
+                .args(["--seed", &(i + 1).to_string()])
+                .arg("--maildir")
+                .arg(&maildir)
+                .arg("--manifest")
+                .arg(&manifest)
+                .status()
+                .expect("python3 runs the generator");
+            assert!(status.success(), "the generator failed");
+            (maildir, manifest)
+        })
+        .collect();
     let config = dir.path().join("postdesk.toml");
     let database_url = match target {
         Target::Sqlite => None,
@@ -75,15 +96,21 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
         .as_ref()
         .map(|url| format!("database_url = \"{url}\"\n"))
         .unwrap_or_default();
+    let helpdesks: String = (0..k)
+        .map(|i| {
+            let name = helpdesk_name(i);
+            let address = name.to_lowercase();
+            format!("[[helpdesk]]\nname = \"{name}\"\naddresses = [\"{address}@example.com\"]\n")
+        })
+        .collect();
     std::fs::write(
         &config,
-        format!(
-            "data_dir = \"data\"\n{database_line}[[helpdesk]]\nname = \"Support\"\naddresses = [\"support@example.com\"]\n"
-        ),
+        format!("data_dir = \"data\"\n{database_line}{helpdesks}"),
     )
     .unwrap();
-    if database_url.is_some() {
-        // Not timed: a PostgreSQL schema is made explicitly, as in production.
+    {
+        // Not timed: the schema is made explicitly, as in production (and before
+        // several importers would race to make a new SQLite file).
         let status = Command::new(env!("CARGO_BIN_EXE_postdesk"))
             .arg("--config")
             .arg(&config)
@@ -96,18 +123,28 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
     let database_cpu_before = database_cpu(target);
 
     let started = Instant::now();
-    // Reaped below with wait4, which also reports the child's peak RSS.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("--config")
-        .arg(&config)
-        .arg("import")
-        .arg(&maildir)
-        .spawn()
-        .unwrap();
-    let (code, peak_rss_kb, cpu_secs) = wait_with_peak_rss(child.id() as libc::pid_t);
+    let children: Vec<_> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, (maildir, _))| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+            command.arg("--config").arg(&config).arg("import");
+            if k > 1 {
+                command.args(["--helpdesk", &helpdesk_name(i)]);
+            }
+            command.arg(maildir).spawn().unwrap()
+        })
+        .collect();
+    // Reaped with wait4, which also reports each child's peak RSS.
+    let mut peak_rss_kb = 0;
+    let mut cpu_secs = 0.0;
+    for child in &children {
+        let (code, rss, cpu) = wait_with_peak_rss(child.id() as libc::pid_t);
+        assert_eq!(code, 0, "postdesk import failed");
+        peak_rss_kb = peak_rss_kb.max(rss);
+        cpu_secs += cpu;
+    }
     let elapsed = started.elapsed();
-    assert_eq!(code, 0, "postdesk import failed");
     let database_cpu = match target {
         Target::Sqlite => String::new(),
         Target::Postgres(_) => format!(
@@ -115,19 +152,28 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
             database_cpu(target) - database_cpu_before
         ),
     };
+    let importers = if k > 1 {
+        format!(" ({k} importers at once; RSS is the largest, CPU the sum)")
+    } else {
+        String::new()
+    };
+    let n = n / k * k;
     println!(
-        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s{database_cpu}",
+        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s{database_cpu}{importers}",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         peak_rss_kb as f64 / 1024.0
     );
-    let wrong = match &database_url {
-        None => check_manifest(
-            &manifest,
-            &mut sqlite_finder(&dir.path().join("data/postdesk.db")),
-        ),
-        Some(url) => check_manifest(&manifest, &mut postgres_finder(url)),
-    };
+    let mut wrong = Vec::new();
+    for (_, manifest) in &sets {
+        wrong.extend(match &database_url {
+            None => check_manifest(
+                manifest,
+                &mut sqlite_finder(&dir.path().join("data/postdesk.db")),
+            ),
+            Some(url) => check_manifest(manifest, &mut postgres_finder(url)),
+        });
+    }
     println!(
         "manifest n={n}: {} of {n} mails where the manifest says",
         n - wrong.len()
@@ -136,6 +182,15 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
         println!("  {w}");
     }
     dir
+}
+
+/// The helpdesk instance `i` imports into.
+fn helpdesk_name(i: usize) -> String {
+    if i == 0 {
+        "Support".into()
+    } else {
+        format!("Desk{i}")
+    }
 }
 
 /// Exit code, peak resident set size (KiB) and CPU seconds (user and system) of the
