@@ -13,6 +13,7 @@ use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
 use postdesk_core::RawMail;
+use postdesk_core::error::{Context, chain};
 use postdesk_core::mailbox::{MailboxSettings, Secret};
 use postdesk_store::leases::LeaseFence;
 use tokio::sync::{Notify, watch};
@@ -65,6 +66,7 @@ impl From<postdesk_credentials::CredentialError> for ApiError {
         match e {
             E::Missing(m) => Self::Credential(m),
             E::OAuth(m) => Self::SignIn(m),
+            E::Call { what, source } => Self::SignIn(chain(&Context::new(what, source))),
             E::Store(s) => Self::Pipeline(s.into()),
         }
     }
