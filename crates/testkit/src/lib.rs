@@ -16,6 +16,7 @@ pub mod gmail;
 pub mod graph;
 pub mod oauth;
 pub mod postgres;
+mod served;
 pub mod smtp;
 
 use std::collections::HashSet;
