@@ -448,11 +448,44 @@ impl<P: Provider> Mailbox<P> {
             .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
     }
 
+    /// Every folder once, committed and moved when it returns: where mail goes
+    /// resolved first (created where `create_folders` allows), then each folder read.
+    async fn scan(&self, session: &mut Session<P>) -> Result<Summary, ApiError> {
+        let create = self.settings.create_folders;
+        let mut folders = P::folders(session).await?;
+        let processed = P::resolve(
+            &mut folders,
+            session,
+            &self.settings.processed_folder,
+            create,
+        )
+        .await?;
+        let unprocessed = P::resolve(
+            &mut folders,
+            session,
+            &self.settings.unprocessed_folder,
+            create,
+        )
+        .await?;
+        let mut total = Summary::default();
+        for name in &self.settings.folders {
+            let folder = P::resolve(&mut folders, session, name, false).await?;
+            let targets = Targets {
+                folder: &folder,
+                processed: &processed,
+                unprocessed: &unprocessed,
+            };
+            let summary = P::scan_folder(self, session, &mut folders, name, &targets).await?;
+            total.absorb(&summary);
+        }
+        Ok(total)
+    }
+
     /// Scans every folder once; the result is recorded as the mailbox's health.
     pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
         let result = async {
             let mut session = self.session(app)?;
-            P::scan(self, &mut session).await
+            self.scan(&mut session).await
         }
         .await;
         record(app, &self.helpdesk, &self.name(), &result).await;
@@ -481,7 +514,7 @@ impl<P: Provider> Mailbox<P> {
             &bell,
             || async {
                 let mut session = session.lock().await;
-                let result = P::scan(self, &mut session).await;
+                let result = self.scan(&mut session).await;
                 record(app, &self.helpdesk, &name, &result).await;
                 result
             },
@@ -548,8 +581,15 @@ impl Steps {
     }
 }
 
-/// What differs between Graph and Gmail: the sign-in, one scan of every folder, and
-/// what runs beside the polling. Implemented by the provider types of [`Mailbox`].
+/// A scanned folder and where its mails go, as the provider's ids.
+pub struct Targets<'a> {
+    pub folder: &'a str,
+    pub processed: &'a str,
+    pub unprocessed: &'a str,
+}
+
+/// What differs between Graph and Gmail: the sign-in, the folders (labels) and the
+/// read of one, and what runs beside the polling. Implemented by the provider types of [`Mailbox`].
 pub trait Provider: Clone + Send + Sync + 'static {
     /// The API root where `api_url` names none.
     const DEFAULT_API: &'static str;
@@ -566,10 +606,30 @@ pub trait Provider: Clone + Send + Sync + 'static {
         session: &mut Session<Self>,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 
-    /// Every folder once; committed and moved when it returns.
-    fn scan(
+    /// Folder (Graph) or label (Gmail) ids by name, looked up once per scan.
+    type Folders: Send;
+
+    /// The folder ids a scan starts with.
+    fn folders(
+        session: &mut Session<Self>,
+    ) -> impl Future<Output = Result<Self::Folders, ApiError>> + Send;
+
+    /// The id of the folder `name`, created when missing and `create` allows.
+    fn resolve(
+        folders: &mut Self::Folders,
+        session: &mut Session<Self>,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+
+    /// The new mails of the folder `name`, taken in and moved to `targets`; committed
+    /// and moved when it returns.
+    fn scan_folder(
         mailbox: &Mailbox<Self>,
         session: &mut Session<Self>,
+        folders: &mut Self::Folders,
+        name: &str,
+        targets: &Targets<'_>,
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send;
 
     /// Runs beside `serve`'s polling and is dropped when the polling ends (Graph keeps

@@ -27,7 +27,7 @@ use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
 use serde::Deserialize;
 
-use crate::api::{self, ApiError, Reply, Steps, encode};
+use crate::api::{self, ApiError, Reply, Steps, Targets, encode};
 
 pub const DEFAULT_API: &str = "https://gmail.googleapis.com/gmail/v1";
 const PAGE_SIZE: usize = 100;
@@ -130,31 +130,7 @@ struct RawMessage {
 }
 
 impl GmailMailbox {
-    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
-        let mut labels = session.labels().await?;
-        let create = self.settings.create_folders;
-        let processed = labels
-            .resolve(session, &self.settings.processed_folder, create)
-            .await?;
-        let unprocessed = labels
-            .resolve(session, &self.settings.unprocessed_folder, create)
-            .await?;
-        let mut total = Summary::default();
-        for folder in &self.settings.folders {
-            let label = labels.resolve(session, folder, false).await?;
-            let targets = Targets {
-                label: &label,
-                processed: &processed,
-                unprocessed: &unprocessed,
-            };
-            let summary = self
-                .scan_label(session, &mut labels, folder, &targets)
-                .await?;
-            total.absorb(&summary);
-        }
-        Ok(total)
-    }
-
+    /// One label, listed the first time, then its history followed.
     async fn scan_label(
         &self,
         session: &mut Session,
@@ -167,17 +143,17 @@ impl GmailMailbox {
             .sync_token(&self.helpdesk, &self.name(), folder)
             .await?;
         let (ids, history_id) = match known {
-            Some(start) => match session.history(targets.label, &start).await? {
+            Some(start) => match session.history(targets.folder, &start).await? {
                 Some(found) => found,
                 None => {
                     tracing::warn!(mailbox = %self.name(), folder, "history id too old, full resync");
                     store
                         .clear_sync_token(&self.helpdesk, &self.name(), folder)
                         .await?;
-                    session.list(targets.label).await?
+                    session.list(targets.folder).await?
                 }
             },
-            None => session.list(targets.label).await?,
+            None => session.list(targets.folder).await?,
         };
         let mut total = Summary::default();
         for chunk in ids.chunks(api::CHUNK) {
@@ -215,7 +191,7 @@ impl GmailMailbox {
             }
             let message: RawMessage = reply.json("raw message")?;
             // Relabelled since the history named it (by us, before a crash, or by someone).
-            if !message.label_ids.iter().any(|l| l == targets.label) {
+            if !message.label_ids.iter().any(|l| l == targets.folder) {
                 continue;
             }
             // Gmail pads its base64url; decoding without the padding takes either form.
@@ -269,16 +245,16 @@ impl GmailMailbox {
             let (add, remove): (Vec<String>, Vec<String>) = if p.report.outcome == Outcome::Failed {
                 (
                     vec![targets.unprocessed.to_string()],
-                    vec![targets.label.to_string()],
+                    vec![targets.folder.to_string()],
                 )
             } else if let Some(folder) = &p.report.move_to_folder {
                 let label = labels.resolve(session, folder, true).await?;
-                (vec![label], vec![targets.label.to_string()])
+                (vec![label], vec![targets.folder.to_string()])
             } else {
                 match self.settings.after_success {
                     AfterSuccess::Move => (
                         vec![targets.processed.to_string()],
-                        vec![targets.label.to_string()],
+                        vec![targets.folder.to_string()],
                     ),
                     AfterSuccess::MarkRead => (Vec::new(), vec!["UNREAD".to_string()]),
                     AfterSuccess::Keep => continue,
@@ -349,12 +325,6 @@ impl GmailMailbox {
     }
 }
 
-struct Targets<'a> {
-    label: &'a str,
-    processed: &'a str,
-    unprocessed: &'a str,
-}
-
 impl api::Provider for Gmail {
     const DEFAULT_API: &'static str = DEFAULT_API;
     type State = State;
@@ -376,11 +346,29 @@ impl api::Provider for Gmail {
         session.forget_stored_token().await
     }
 
-    fn scan(
+    type Folders = LabelMap;
+
+    fn folders(session: &mut Session) -> impl Future<Output = Result<LabelMap, ApiError>> + Send {
+        session.labels()
+    }
+
+    fn resolve(
+        labels: &mut LabelMap,
+        session: &mut Session,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        labels.resolve(session, name, create)
+    }
+
+    fn scan_folder(
         mailbox: &GmailMailbox,
         session: &mut Session,
+        labels: &mut LabelMap,
+        name: &str,
+        targets: &Targets<'_>,
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
-        mailbox.scan(session)
+        mailbox.scan_label(session, labels, name, targets)
     }
 
     /// With `topic`: the watch, asked for and renewed.
@@ -592,7 +580,7 @@ impl Session {
 }
 
 /// Label names to ids (`INBOX`, `UNREAD`… are their own ids).
-struct LabelMap {
+pub struct LabelMap {
     labels: Vec<Label>,
 }
 

@@ -24,7 +24,7 @@ use postdesk_store::mailbox_subscriptions::MailboxSubscription;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
 
-use crate::api::{self, ApiError, Http, Reply, Steps, encode};
+use crate::api::{self, ApiError, Http, Reply, Steps, Targets, encode};
 
 pub const DEFAULT_API: &str = "https://graph.microsoft.com/v1.0";
 /// Messages per delta page asked for (`Prefer: odata.maxpagesize`).
@@ -347,50 +347,19 @@ impl GraphMailbox {
         }
     }
 
-    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
-        let mut folders = Folders::default();
-        let processed = folders
-            .resolve(
-                session,
-                &self.settings.processed_folder,
-                self.settings.create_folders,
-            )
-            .await?;
-        let unprocessed = folders
-            .resolve(
-                session,
-                &self.settings.unprocessed_folder,
-                self.settings.create_folders,
-            )
-            .await?;
-        let mut total = Summary::default();
-        for folder in &self.settings.folders {
-            let id = folders.resolve(session, folder, false).await?;
-            let targets = Targets {
-                processed: &processed,
-                unprocessed: &unprocessed,
-            };
-            let summary = self
-                .scan_folder(session, &mut folders, folder, &id, &targets)
-                .await?;
-            total.absorb(&summary);
-        }
-        Ok(total)
-    }
-
+    /// One folder with its delta query.
     async fn scan_folder(
         &self,
         session: &mut Session,
         folders: &mut Folders,
         folder: &str,
-        folder_id: &str,
         targets: &Targets<'_>,
     ) -> Result<Summary, ApiError> {
         let store = session.app.store().clone();
         let start = format!(
             "{}/mailFolders/{}/messages/delta?$select=id,receivedDateTime",
             session.user_url(),
-            encode(folder_id)
+            encode(targets.folder)
         );
         let mut url = store
             .sync_token(&self.helpdesk, &self.name(), folder)
@@ -695,11 +664,6 @@ impl GraphMailbox {
     }
 }
 
-struct Targets<'a> {
-    processed: &'a str,
-    unprocessed: &'a str,
-}
-
 impl api::Provider for Graph {
     const DEFAULT_API: &'static str = DEFAULT_API;
     type State = State;
@@ -733,11 +697,29 @@ impl api::Provider for Graph {
         Ok(())
     }
 
-    fn scan(
+    type Folders = Folders;
+
+    async fn folders(_session: &mut Session) -> Result<Folders, ApiError> {
+        Ok(Folders::default())
+    }
+
+    fn resolve(
+        folders: &mut Folders,
+        session: &mut Session,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        folders.resolve(session, name, create)
+    }
+
+    fn scan_folder(
         mailbox: &GraphMailbox,
         session: &mut Session,
+        folders: &mut Folders,
+        name: &str,
+        targets: &Targets<'_>,
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
-        mailbox.scan(session)
+        mailbox.scan_folder(session, folders, name, targets)
     }
 
     /// With `notification_url`: a change-notification subscription per folder, made,
@@ -758,7 +740,7 @@ impl api::Provider for Graph {
 
 /// Folder names to ids, found once per scan.
 #[derive(Default)]
-struct Folders {
+pub struct Folders {
     ids: HashMap<String, String>,
 }
 
