@@ -37,7 +37,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::oauth::{TokenServer, form_decode, parse_form};
-use crate::served::Served;
+use crate::served::{Gate, Served, pass};
 
 const SYSTEM: &[&str] = &[
     "INBOX",
@@ -85,8 +85,8 @@ struct State {
     throttled: usize,
     sent: Vec<Vec<u8>>,
     requests: Vec<String>,
-    hold_modifies: bool,
-    modifies_waiting: usize,
+    /// Label changes held (`hold_modifies`).
+    held_modifies: Gate,
     /// The watch in force: its topic and labels.
     watch: Option<(String, Vec<String>)>,
     push_endpoint: Option<String>,
@@ -180,8 +180,7 @@ impl FakeGmail {
             throttled: 0,
             sent: Vec::new(),
             requests: Vec::new(),
-            hold_modifies: false,
-            modifies_waiting: 0,
+            held_modifies: Gate::default(),
             watch: None,
             push_endpoint: None,
             pushed: Arc::default(),
@@ -195,7 +194,7 @@ impl FakeGmail {
                     let tokens = Arc::clone(&tokens);
                     async move {
                         if uri.path().ends_with("/modify") {
-                            hold(&state).await;
+                            pass(&state, |s| &mut s.held_modifies).await;
                         }
                         handle(&state, &tokens, method, uri, headers, body)
                     }
@@ -372,40 +371,19 @@ impl FakeGmail {
 impl FakeGmail {
     /// Label changes wait (unanswered) until `hold_modifies(false)`; the test kills postdesk then.
     pub fn hold_modifies(&self, hold: bool) {
-        self.lock().hold_modifies = hold;
+        self.lock().held_modifies.held = hold;
     }
 
     /// Label changes waiting now.
     pub fn modifies_waiting(&self) -> usize {
-        self.lock().modifies_waiting
-    }
-}
-
-/// Waits while label changes are held.
-async fn hold(shared: &Arc<Mutex<State>>) {
-    let mut waiting = false;
-    loop {
-        {
-            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if !state.hold_modifies {
-                if waiting {
-                    state.modifies_waiting -= 1;
-                }
-                return;
-            }
-            if !waiting {
-                waiting = true;
-                state.modifies_waiting += 1;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.lock().held_modifies.waiting
     }
 }
 
 impl Drop for FakeGmail {
     fn drop(&mut self) {
         // Held label changes would keep a connection open and the graceful shutdown waiting.
-        self.lock().hold_modifies = false;
+        self.lock().held_modifies.held = false;
     }
 }
 

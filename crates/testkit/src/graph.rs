@@ -63,7 +63,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::oauth::{form_decode, parse_form};
-use crate::served::Served;
+use crate::served::{Gate, Served, pass};
 
 pub const TENANT: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -152,8 +152,8 @@ struct State {
     answered_after_throttle: Vec<Instant>,
     cut_next_delta: bool,
     cuts: usize,
-    hold_moves: bool,
-    moves_waiting: usize,
+    /// Moves held (`hold_moves`).
+    held_moves: Gate,
     moves: usize,
     requests: Vec<String>,
     sent: Vec<SentMail>,
@@ -271,8 +271,7 @@ impl FakeGraph {
             answered_after_throttle: Vec::new(),
             cut_next_delta: false,
             cuts: 0,
-            hold_moves: false,
-            moves_waiting: 0,
+            held_moves: Gate::default(),
             moves: 0,
             requests: Vec::new(),
             sent: Vec::new(),
@@ -516,12 +515,12 @@ impl FakeGraph {
 
     /// Moves wait (the request open, unanswered) until `hold_moves(false)`.
     pub fn hold_moves(&self, hold: bool) {
-        self.lock().hold_moves = hold;
+        self.lock().held_moves.held = hold;
     }
 
     /// Moves waiting now because of [`Self::hold_moves`].
     pub fn moves_waiting(&self) -> usize {
-        self.lock().moves_waiting
+        self.lock().held_moves.waiting
     }
 
     /// Moves done.
@@ -561,7 +560,7 @@ impl FakeGraph {
 impl Drop for FakeGraph {
     fn drop(&mut self) {
         // Held moves would keep a connection open and the graceful shutdown waiting.
-        self.lock().hold_moves = false;
+        self.lock().held_moves.held = false;
     }
 }
 
@@ -1125,23 +1124,7 @@ fn delta(
 }
 
 async fn r#move(shared: &Arc<Mutex<State>>, user: &str, id: &str, body: &[u8]) -> Response {
-    let mut waiting = false;
-    loop {
-        {
-            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if !state.hold_moves {
-                if waiting {
-                    state.moves_waiting -= 1;
-                }
-                break;
-            }
-            if !waiting {
-                waiting = true;
-                state.moves_waiting += 1;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    pass(shared, |s| &mut s.held_moves).await;
     let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
     let Some(target) = request["destinationId"]

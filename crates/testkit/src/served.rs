@@ -1,9 +1,12 @@
 //! A fake HTTP API (the fake Graph, the fake Gmail) served on a port of its own, by a
 //! thread with its own runtime, so that it answers whatever runtime the test uses (or
-//! none); stopped gracefully, and the thread joined, when dropped.
+//! none); stopped gracefully, and the thread joined, when dropped. A [`Gate`] holds
+//! some of its requests unanswered, for a test that kills postdesk meanwhile.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A running server; see the [module documentation](self).
 pub(crate) struct Served {
@@ -55,5 +58,34 @@ impl Drop for Served {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Requests held unanswered while `held`, and how many wait now.
+#[derive(Default)]
+pub(crate) struct Gate {
+    pub(crate) held: bool,
+    pub(crate) waiting: usize,
+}
+
+/// Waits while the gate that `gate` picks out of the state is held, counted as waiting.
+pub(crate) async fn pass<S>(shared: &Mutex<S>, gate: impl Fn(&mut S) -> &mut Gate) {
+    let mut waiting = false;
+    loop {
+        {
+            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let gate = gate(&mut state);
+            if !gate.held {
+                if waiting {
+                    gate.waiting -= 1;
+                }
+                return;
+            }
+            if !waiting {
+                waiting = true;
+                gate.waiting += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
