@@ -362,17 +362,8 @@ fn queue_mail(
     let id = outbox::queue(
         tx,
         &NewOutgoing {
-            helpdesk_id: hd.id,
             ticket_id: Some(ticket_id),
-            intake_id: None,
-            entry_id: None,
-            kind: Event::Alert,
-            message_id: &message_id,
-            envelope_from: &composed.envelope_from,
-            recipients: &composed.recipients,
-            subject: &composed.subject,
-            raw: &composed.raw,
-            suppressed: !hd.config.outgoing.delivery.enabled,
+            ..postdesk_notify::outgoing(hd, Event::Alert, &message_id, &composed)
         },
     )?;
     Ok(Some(id))

@@ -9,7 +9,7 @@
 
 use postdesk_core::id::{ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId};
 use postdesk_core::intake::IntakeOutcome;
-pub use postdesk_core::settings::FieldChoices;
+use postdesk_core::settings::FieldChoices;
 use postdesk_core::ticket::FieldChanges;
 use postdesk_store::StoreError;
 use postdesk_store::access::AgentAccount;

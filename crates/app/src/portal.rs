@@ -48,8 +48,9 @@ pub enum PortalError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Intake(#[from] PipelineError),
-    #[error("{0}")]
-    Internal(String),
+    /// The server's fault; the cause keeps its chain for the log.
+    #[error(transparent)]
+    Internal(postdesk_core::error::BoxError),
 }
 
 /// The longest subject and text taken.
@@ -363,7 +364,7 @@ impl Portal<'_> {
             .ok_or_else(|| PortalError::Internal("the helpdesk is not registered".into()))?;
         let portal_hd = &mut helpdesks[index];
         portal_hd.config.rules = RuleSet::compile(&[], &portal_hd.config.reference)
-            .map_err(|e| PortalError::Internal(e.to_string()))?;
+            .map_err(|e| PortalError::Internal(e.into()))?;
         portal_hd.config.threading.reply_status =
             portal_hd.config.portal_reply_status().to_string();
         let mut options = self.app.settings().intake.clone();

@@ -9,7 +9,8 @@
 //! list, and never back (a module uses only modules of the layers below it):
 //!
 //! 1. What the others build on, using no module of this crate: [`address`] (the one
-//!    address check), [`config_issue`] (the one error of configuration checks), [`id`] (typed row ids), [`entry`] (a thread's entry kinds),
+//!    address check), [`config_issue`] (the one error of configuration checks),
+//!    [`error`] (internal errors kept with their causes), [`id`] (typed row ids), [`entry`] (a thread's entry kinds),
 //!    [`reference`](mod@reference) (ticket references in subjects), [`ticket`] (the
 //!    ticket field set), [`time`], [`attachments`] (the attachment policy) and
 //!    [`thread`] (threading and its [`thread::ThreadSettings`]).
@@ -31,6 +32,7 @@ pub mod address;
 pub mod attachments;
 pub mod config_issue;
 pub mod entry;
+pub mod error;
 pub mod id;
 pub mod intake;
 // Interventions linked to tickets (issue 18).

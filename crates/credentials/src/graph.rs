@@ -3,6 +3,7 @@
 //! the client-credentials flow, or a user's from the device-code sign-in, whose tokens
 //! the store keeps (the refresh token rotates with each refresh).
 
+use postdesk_core::error::chain;
 use postdesk_core::mailbox::{MailboxSettings, Secret};
 use postdesk_store::Store;
 use postdesk_store::mailboxes::StoredTokens;
@@ -88,12 +89,12 @@ pub async fn token_request(
         .form(form)
         .send()
         .await
-        .map_err(|e| GraphTokenError::Unavailable(format!("{url}: {e}")))?;
+        .map_err(|e| GraphTokenError::Unavailable(format!("{url}: {}", chain(&e))))?;
     let status = response.status().as_u16();
     let body = response
         .bytes()
         .await
-        .map_err(|e| GraphTokenError::Unavailable(format!("token answer: {e}")))?;
+        .map_err(|e| GraphTokenError::Unavailable(format!("token answer: {}", chain(&e))))?;
     if (200..300).contains(&status) {
         return serde_json::from_slice(&body)
             .map(Ok)

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use postdesk_core::error::BoxError;
 use postdesk_core::mailbox::{MailboxSettings, OAuth2Settings, Secret};
 use postdesk_store::Store;
 use postdesk_store::mailboxes::StoredTokens;
@@ -17,8 +18,17 @@ pub mod graph;
 pub enum CredentialError {
     #[error("{0}")]
     Missing(String),
+    /// The provider refused, or answered what cannot be used: in its words.
     #[error("OAuth2: {0}")]
     OAuth(String),
+    /// A call to the token endpoint (or setting up HTTPS for it) failed: the cause is
+    /// kept as the source.
+    #[error("OAuth2: {what}")]
+    Call {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     #[error(transparent)]
     Store(#[from] postdesk_store::StoreError),
 }
@@ -174,20 +184,25 @@ async fn refresh(
     if !settings.scopes.is_empty() {
         form.push(("scope", settings.scopes.join(" ")));
     }
-    let failed = |reason: String| {
-        CredentialError::OAuth(format!(
-            "token refresh at {} failed: {reason}",
-            settings.token_url
-        ))
-    };
+    let failed_at = format!("token refresh at {} failed", settings.token_url);
+    let failed = |reason: String| CredentialError::OAuth(format!("{failed_at}: {reason}"));
+    let call_failed = |what: String, e: BoxError| CredentialError::Call { what, source: e };
     let response = http_client()?
         .post(&settings.token_url)
         .form(&form)
         .send()
         .await
-        .map_err(|e| failed(format!("{e}; check token_url and the network")))?;
+        .map_err(|e| {
+            call_failed(
+                format!("{failed_at}; check token_url and the network"),
+                e.into(),
+            )
+        })?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| call_failed(failed_at.clone(), e.into()))?;
     if !status.is_success() {
         let reason = match serde_json::from_slice::<TokenError>(&body) {
             Ok(e) => format!(
@@ -201,7 +216,8 @@ async fn refresh(
         };
         return Err(failed(reason));
     }
-    serde_json::from_slice(&body).map_err(|e| failed(format!("unreadable answer: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| call_failed(format!("{failed_at}: unreadable answer"), e.into()))
 }
 
 /// The HTTPS client (rustls on ring, the web's roots, 30 s per request) every OAuth2
@@ -213,12 +229,19 @@ pub fn http_client() -> Result<reqwest::Client, CredentialError> {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| CredentialError::OAuth(e.to_string()))?
+        .map_err(|e| https_failed(e.into()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| CredentialError::OAuth(format!("cannot set up HTTPS: {e}")))
+        .map_err(|e| https_failed(e.into()))
+}
+
+fn https_failed(source: BoxError) -> CredentialError {
+    CredentialError::Call {
+        what: "cannot set up HTTPS".into(),
+        source,
+    }
 }

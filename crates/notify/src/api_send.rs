@@ -10,6 +10,7 @@
 //! configuration's fault) are retried later; any other refusal is the mail's and fails it.
 
 use base64::Engine as _;
+use postdesk_core::error::chain;
 use postdesk_core::mailbox::{GraphFlow, MailboxSettings, Secret};
 use postdesk_core::outgoing::SendKind;
 use postdesk_store::outbox::Claimed;
@@ -55,7 +56,7 @@ pub async fn connect(store: &Store, hd: &RegisteredHelpdesk) -> Result<ApiTransp
                 .ok_or("send: the Gmail mailbox has no [helpdesk.mailbox.oauth2]")?;
             postdesk_credentials::access_token(store, helpdesk, name, oauth2)
                 .await
-                .map_err(|e| format!("send through {name}: {e}"))?
+                .map_err(|e| format!("send through {name}: {}", chain(&e)))?
         }
     };
     let base = mailbox.api_url.as_deref().unwrap_or(match send.kind {
@@ -69,7 +70,7 @@ pub async fn connect(store: &Store, hd: &RegisteredHelpdesk) -> Result<ApiTransp
         .map_err(|()| format!("api_url `{base}` cannot take a path"))?
         .push("users")
         .push(&mailbox.user);
-    let client = postdesk_credentials::http_client().map_err(|e| e.to_string())?;
+    let client = postdesk_credentials::http_client().map_err(|e| chain(&e))?;
     Ok(ApiTransport {
         kind: send.kind,
         user_url,
@@ -91,7 +92,7 @@ async fn graph_token(
     };
     token
         .map(|(t, _)| t)
-        .map_err(|e| format!("send through {name}: sign-in refused: {e}"))
+        .map_err(|e| format!("send through {name}: sign-in refused: {}", chain(&e)))
 }
 
 impl ApiTransport {
@@ -121,7 +122,7 @@ impl ApiTransport {
         };
         let response = match request.bearer_auth(self.token.expose()).send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::Deferred(format!("cannot reach the API: {e}")),
+            Err(e) => return Attempt::Deferred(format!("cannot reach the API: {}", chain(&e))),
         };
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();

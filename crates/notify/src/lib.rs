@@ -22,7 +22,7 @@ use postdesk_store::outbox::{self, NewOutgoing};
 use postdesk_store::tickets::{self, TicketInfo};
 use postdesk_store::{IncomingMail, IngestReport, Outcome, RegisteredHelpdesk, Tx, access};
 
-use compose::{Automatic, Draft};
+use compose::{Automatic, Composed, Draft};
 
 pub use reply::{ReplyError, ReplyQueued, reply};
 
@@ -237,20 +237,36 @@ pub(crate) fn queue(
     let id = outbox::queue(
         tx,
         &NewOutgoing {
-            helpdesk_id: hd.id,
             ticket_id: mail.ticket_id,
             intake_id: mail.intake_id,
             entry_id: mail.entry_id,
-            kind: event,
-            message_id: &message_id,
-            envelope_from: &composed.envelope_from,
-            recipients: &composed.recipients,
-            subject: &composed.subject,
-            raw: &composed.raw,
-            suppressed: !hd.config.outgoing.delivery.enabled,
+            ..outgoing(hd, event, &message_id, &composed)
         },
     )?;
     Ok(Some((id, message_id)))
+}
+
+/// `composed` as the outbox takes it from `hd`, linked to nothing yet: kept and never
+/// sent while the helpdesk's delivery is switched off.
+pub fn outgoing<'a>(
+    hd: &RegisteredHelpdesk,
+    kind: Event,
+    message_id: &'a str,
+    composed: &'a Composed,
+) -> NewOutgoing<'a> {
+    NewOutgoing {
+        helpdesk_id: hd.id,
+        ticket_id: None,
+        intake_id: None,
+        entry_id: None,
+        kind,
+        message_id,
+        envelope_from: &composed.envelope_from,
+        recipients: &composed.recipients,
+        subject: &composed.subject,
+        raw: &composed.raw,
+        suppressed: !hd.config.outgoing.delivery.enabled,
+    }
 }
 
 fn created(
@@ -530,23 +546,8 @@ pub async fn mailbox_alert(
     let hd = hd.clone();
     let id = store
         .transaction(move |tx| {
-            outbox::queue(
-                tx,
-                &NewOutgoing {
-                    helpdesk_id: hd.id,
-                    ticket_id: None,
-                    intake_id: None,
-                    entry_id: None,
-                    kind: Event::Alert,
-                    message_id: &message_id,
-                    envelope_from: &composed.envelope_from,
-                    recipients: &composed.recipients,
-                    subject: &composed.subject,
-                    raw: &composed.raw,
-                    suppressed: !hd.config.outgoing.delivery.enabled,
-                },
-            )
-            .map_err(NotifyError::from)
+            outbox::queue(tx, &outgoing(&hd, Event::Alert, &message_id, &composed))
+                .map_err(NotifyError::from)
         })
         .await?;
     Ok(Some(id))

@@ -15,6 +15,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use postdesk_core::error::{BoxError, chain};
 use postdesk_core::mailbox::Security;
 use postdesk_core::outgoing::{DeliverySettings, SmtpAuth, SmtpSettings};
 use postdesk_core::settings::Helpdesk;
@@ -56,10 +57,11 @@ impl Connector for Smtp {
         smtp: &SmtpSettings,
         from: &str,
     ) -> Result<Transport, String> {
+        // The reason a mail waits is kept as text in the outbox: with every cause.
         let password = smtp_password(store, &helpdesk.config)
             .await
-            .map_err(|e| e.to_string())?;
-        transport(smtp, from, password).map_err(|e| e.to_string())
+            .map_err(|e| chain(&e))?;
+        transport(smtp, from, password).map_err(|e| chain(&e))
     }
 }
 
@@ -72,12 +74,16 @@ impl MailTransport for Transport {
 /// The SMTP settings cannot be used as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    #[error(transparent)]
+    Credential(#[from] postdesk_credentials::CredentialError),
+    /// No token to use: nothing in the configuration says where one comes from.
     #[error("{0}")]
-    Credential(String),
-    #[error("cannot read the CA file {path}: {message}")]
+    NoCredential(String),
+    #[error("cannot read the CA file {path}")]
     CaFile {
         path: std::path::PathBuf,
-        message: String,
+        #[source]
+        source: BoxError,
     },
     #[error("TLS setup: {0}")]
     Tls(lettre::transport::smtp::Error),
@@ -93,21 +99,18 @@ pub async fn smtp_password(
     let Some(smtp) = &helpdesk.outgoing.smtp else {
         return Ok(None);
     };
-    let credential =
-        |e: postdesk_credentials::CredentialError| SetupError::Credential(e.to_string());
     let configured = postdesk_credentials::optional_secret(
         &smtp.password,
         &smtp.password_env,
         &smtp.password_file,
         "smtp.password",
-    )
-    .map_err(credential)?;
+    )?;
     if configured.is_some() || smtp.auth != SmtpAuth::Xoauth2 {
         return Ok(configured.map(|s| s.expose().to_string()));
     }
     let mailboxes = &helpdesk.settings.mailboxes;
     let Some(mailbox) = postdesk_credentials::oauth_mailbox(mailboxes, smtp.user.as_deref()) else {
-        return Err(SetupError::Credential(
+        return Err(SetupError::NoCredential(
             "smtp: auth = \"xoauth2\" needs a token (password…) or an IMAP mailbox of the same user with [helpdesk.mailbox.oauth2]".into(),
         ));
     };
@@ -121,8 +124,7 @@ pub async fn smtp_password(
         &mailbox.display_name(),
         oauth2,
     )
-    .await
-    .map_err(credential)?;
+    .await?;
     Ok(Some(token.expose().to_string()))
 }
 
@@ -146,14 +148,12 @@ pub fn transport(
             let mut params = TlsParameters::builder(smtp.host.clone())
                 .dangerous_accept_invalid_certs(smtp.accept_invalid_certs);
             if let Some(path) = &smtp.ca_file {
-                let pem = std::fs::read(path).map_err(|e| SetupError::CaFile {
+                let ca_file = |e: BoxError| SetupError::CaFile {
                     path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::CaFile {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+                    source: e,
+                };
+                let pem = std::fs::read(path).map_err(|e| ca_file(e.into()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| ca_file(e.into()))?;
                 params = params.add_root_certificate(cert);
             }
             let params = params.build_rustls().map_err(SetupError::Tls)?;
@@ -199,7 +199,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> (bool, String) {
     let code = e.status().map(|c| c.to_string());
     let auth = code.as_deref().is_some_and(|c| c.starts_with("53"));
     let permanent = e.is_permanent() && !auth;
-    (permanent, e.to_string())
+    (permanent, chain(e))
 }
 
 /// What one run of the sender did.

@@ -110,14 +110,7 @@ impl AnyMailbox {
             Self::Imap(m) => {
                 // The store keeps OAuth2 tokens: a refresh during the check must not lose a rotated one.
                 let credential = imap::credential(app.store(), &m.helpdesk, &m.settings).await;
-                imap::check::check(&m.settings, credential)
-                    .await
-                    .into_iter()
-                    .map(|step| CheckStep {
-                        name: step.name,
-                        result: step.result,
-                    })
-                    .collect()
+                imap::check::check(&m.settings, credential).await
             }
             Self::Graph(m) => m.check(app).await,
             Self::Gmail(m) => m.check(app).await,

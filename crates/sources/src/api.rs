@@ -1,15 +1,19 @@
 //! What Graph and Gmail mailboxes share: HTTP calls that obey the provider's
 //! throttling (429/503 with `Retry-After`) and survive a cut connection, their errors
 //! sorted into transient and permanent ones, the intake of a chunk of mails (committed
-//! before anything is moved), the health record, and — through [`ApiMailbox`], what
-//! each of them implements — `scan_once` and `serve` with its polling loop.
+//! before anything is moved), the health record, and the [`Mailbox`] and its
+//! [`Session`] — `scan_once`, `serve` with its polling loop, signed calls — with what
+//! each provider does its own way behind [`Provider`].
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
+use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
 use postdesk_core::RawMail;
+use postdesk_core::error::{Context, chain};
 use postdesk_core::mailbox::{MailboxSettings, Secret};
 use postdesk_store::leases::LeaseFence;
 use tokio::sync::{Notify, watch};
@@ -62,6 +66,7 @@ impl From<postdesk_credentials::CredentialError> for ApiError {
         match e {
             E::Missing(m) => Self::Credential(m),
             E::OAuth(m) => Self::SignIn(m),
+            E::Call { what, source } => Self::SignIn(chain(&Context::new(what, source))),
             E::Store(s) => Self::Pipeline(s.into()),
         }
     }
@@ -161,6 +166,24 @@ impl Reply {
         text.chars().take(200).collect()
     }
 
+    /// A non-success answer, as the error it is; a 403 says what to grant (`denied`,
+    /// the provider's words).
+    pub fn failure(&self, what: &str, denied: &'static str) -> ApiError {
+        match self.status {
+            403 => ApiError::Denied {
+                what: what.to_string(),
+                status: 403,
+                message: self.message(),
+                hint: denied,
+            },
+            status => ApiError::Server {
+                what: what.to_string(),
+                status,
+                message: self.message(),
+            },
+        }
+    }
+
     /// Graph's `error.code` or Gmail's `error.status`/OAuth2's `error`, for decisions.
     pub fn code(&self) -> String {
         let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
@@ -246,44 +269,6 @@ impl Http {
     }
 }
 
-/// A session that signs its calls with an access token (Graph's, Gmail's).
-pub(crate) trait Signed: Send {
-    fn http(&self) -> &Http;
-    /// A valid access token: the one in hand, else a new one.
-    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send;
-    /// The token in hand was refused before its time: the next [`Signed::token`]
-    /// gets a new one.
-    fn forget_token(&mut self) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
-
-/// A call with the session's access token; a 401 (the token expired or was revoked
-/// early) gets a new token and one more try, a second 401 is a refused sign-in.
-pub(crate) async fn call<S: Signed>(
-    session: &mut S,
-    what: &str,
-    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-) -> Result<Reply, ApiError> {
-    for fresh in [false, true] {
-        let token = session.token().await?;
-        let reply = session
-            .http()
-            .send(what, |c| build(c).bearer_auth(token.expose()))
-            .await?;
-        if reply.status != 401 {
-            return Ok(reply);
-        }
-        if fresh {
-            return Err(ApiError::SignIn(format!(
-                "{what}: a new access token was refused too: {}",
-                reply.message()
-            )));
-        }
-        tracing::info!(what, "access token refused, signing in again");
-        session.forget_token().await?;
-    }
-    unreachable!("the loop returns")
-}
-
 /// `Retry-After` in seconds (what Graph and Google send); an HTTP date is not used by
 /// either and is taken as "no hint".
 fn retry_after(value: &str) -> Option<Duration> {
@@ -323,31 +308,6 @@ pub fn encode(segment: &str) -> String {
         }
     }
     out
-}
-
-/// Runs `mails` through the intake of `helpdesk_index`: the summary and each mail's
-/// result, all committed when this returns (the caller moves them only then).
-pub async fn intake(
-    app: &App,
-    helpdesk_index: usize,
-    fence: Option<LeaseFence>,
-    mails: Vec<RawMail>,
-) -> Result<(Summary, Vec<Processed>), ApiError> {
-    let processed = Arc::new(Mutex::new(Vec::with_capacity(mails.len())));
-    let sink = Arc::clone(&processed);
-    let summary = app
-        .intake()
-        .with_helpdesk(helpdesk_index)
-        .with_fence(fence)
-        .with_batch_size(CHUNK)
-        .run(mails.into_iter(), move |batch| {
-            sink.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(batch);
-        })
-        .await?;
-    let processed = std::mem::take(&mut *processed.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((summary, processed))
 }
 
 /// Records a scan's result as the mailbox's health; a refused sign-in that is new
@@ -398,28 +358,285 @@ async fn alert(app: &App, helpdesk: &str, name: &str, problem: &str) {
     }
 }
 
-/// A Graph or Gmail mailbox as the shared loops see it: its names, a signed-in
-/// session, one scan of every folder with it, and what runs beside the polling.
-pub(crate) trait ApiMailbox: Sync {
-    /// The HTTP client and access token of one mailbox, kept across scans by `serve`.
-    type Session: Send;
+/// A Graph or Gmail mailbox and the helpdesk it feeds. What the two share is here
+/// once; the provider `P` ([`crate::graph::Graph`], [`crate::gmail::Gmail`]) says
+/// through [`Provider`] what differs: the sign-in, one scan, what runs beside.
+#[derive(Debug, Clone)]
+pub struct Mailbox<P> {
+    pub helpdesk: String,
+    /// Position of the helpdesk in the App's helpdesks: every mail of this mailbox goes there.
+    pub helpdesk_index: usize,
+    pub settings: MailboxSettings,
+    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
+    /// only while it holds (see `postdesk_store::leases`).
+    pub fence: Option<LeaseFence>,
+    provider: PhantomData<P>,
+}
 
-    fn helpdesk(&self) -> &str;
-    fn name(&self) -> String;
-    fn settings(&self) -> &MailboxSettings;
-    fn session(&self, app: &App) -> Result<Self::Session, ApiError>;
+impl<P> From<&ConfiguredMailbox> for Mailbox<P> {
+    fn from(c: &ConfiguredMailbox) -> Self {
+        Self {
+            helpdesk: c.helpdesk.clone(),
+            helpdesk_index: c.helpdesk_index,
+            settings: c.settings.clone(),
+            fence: None,
+            provider: PhantomData,
+        }
+    }
+}
 
-    /// Every folder once; committed and moved when it returns.
-    fn scan(
+impl<P> Mailbox<P> {
+    pub fn name(&self) -> String {
+        self.settings.display_name()
+    }
+}
+
+impl<P: Provider> Mailbox<P> {
+    /// The provider's API root: `api_url`, else its public one.
+    pub(crate) fn api(&self) -> &str {
+        self.settings
+            .api_url
+            .as_deref()
+            .unwrap_or(P::DEFAULT_API)
+            .trim_end_matches('/')
+    }
+
+    /// A session with a new HTTP client and no access token yet.
+    pub(crate) fn session(&self, app: &App) -> Result<Session<P>, ApiError> {
+        Ok(Session {
+            mailbox: self.clone(),
+            app: app.clone(),
+            http: Http::new()?,
+            state: P::State::default(),
+        })
+    }
+
+    /// Runs `mails` (none: nothing to do) through the helpdesk's intake, under the
+    /// mailbox's lease, and counts them in the metrics: the summary and each mail's
+    /// result, all committed when this returns (the caller moves them only then).
+    pub(crate) async fn intake(
         &self,
-        session: &mut Self::Session,
+        app: &App,
+        mails: Vec<RawMail>,
+    ) -> Result<(Summary, Vec<Processed>), ApiError> {
+        if mails.is_empty() {
+            return Ok(Default::default());
+        }
+        let processed = Arc::new(Mutex::new(Vec::with_capacity(mails.len())));
+        let sink = Arc::clone(&processed);
+        let summary = app
+            .intake()
+            .with_helpdesk(self.helpdesk_index)
+            .with_fence(self.fence.clone())
+            .with_batch_size(CHUNK)
+            .run(mails.into_iter(), move |batch| {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(batch);
+            })
+            .await?;
+        let processed = std::mem::take(&mut *processed.lock().unwrap_or_else(|e| e.into_inner()));
+        app.metrics()
+            .count_mails(&self.helpdesk, &self.name(), &processed);
+        Ok((summary, processed))
+    }
+
+    /// `postdesk_mailbox_lag_seconds` counts from `arrived` (`None`: nothing waits). It
+    /// stays set while a scan fails, so the lag grows until the mail is in.
+    pub(crate) fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
+        app.metrics()
+            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
+    }
+
+    /// Every folder once, committed and moved when it returns: where mail goes
+    /// resolved first (created where `create_folders` allows), then each folder read.
+    async fn scan(&self, session: &mut Session<P>) -> Result<Summary, ApiError> {
+        let create = self.settings.create_folders;
+        let mut folders = P::folders(session).await?;
+        let processed = P::resolve(
+            &mut folders,
+            session,
+            &self.settings.processed_folder,
+            create,
+        )
+        .await?;
+        let unprocessed = P::resolve(
+            &mut folders,
+            session,
+            &self.settings.unprocessed_folder,
+            create,
+        )
+        .await?;
+        let mut total = Summary::default();
+        for name in &self.settings.folders {
+            let folder = P::resolve(&mut folders, session, name, false).await?;
+            let targets = Targets {
+                folder: &folder,
+                processed: &processed,
+                unprocessed: &unprocessed,
+            };
+            let summary = P::scan_folder(self, session, &mut folders, name, &targets).await?;
+            total.absorb(&summary);
+        }
+        Ok(total)
+    }
+
+    /// Scans every folder once; the result is recorded as the mailbox's health.
+    pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
+        let result = async {
+            let mut session = self.session(app)?;
+            self.scan(&mut session).await
+        }
+        .await;
+        record(app, &self.helpdesk, &self.name(), &result).await;
+        result
+    }
+
+    /// Reads the mailbox until `shutdown` with one session (and token) throughout:
+    /// polls every `interval_secs` and when its bell rings (a change notification),
+    /// with [`Provider::beside`] running along (Graph's subscriptions, Gmail's
+    /// watch); each scan recorded as the mailbox's health.
+    pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
+        let name = self.name();
+        let mut session = match self.session(app) {
+            Ok(s) => s,
+            Err(e) => {
+                record(app, &self.helpdesk, &name, &Err(e)).await;
+                return;
+            }
+        };
+        let session = tokio::sync::Mutex::new(&mut session);
+        let bell = app.wakeups().bell(&self.helpdesk, &name);
+        let polling = poll(
+            &name,
+            Duration::from_secs(self.settings.interval_secs),
+            shutdown,
+            &bell,
+            || async {
+                let mut session = session.lock().await;
+                let result = self.scan(&mut session).await;
+                record(app, &self.helpdesk, &name, &result).await;
+                result
+            },
+        );
+        tokio::select! {
+            _ = polling => {}
+            _ = P::beside(self, &session, &bell) => {}
+        }
+        let mut session = session.lock().await;
+        P::after(self, &mut session).await;
+    }
+}
+
+impl<P: Provider> Mailbox<P> {
+    /// The start of `postdesk check` with either provider: a session and an access
+    /// token, each a step (the token's named `token`, said as `signed_in`); `None`
+    /// when one failed, as the next steps need both.
+    pub(crate) async fn check_sign_in(
+        &self,
+        app: &App,
+        steps: &mut Steps,
+        token: &str,
+        signed_in: String,
+    ) -> Option<Session<P>> {
+        let mut session = match self.session(app) {
+            Ok(s) => s,
+            Err(e) => {
+                steps.add("credentials", Err(e.to_string()));
+                return None;
+            }
+        };
+        let result = P::token(&mut session).await.map(|_| signed_in);
+        steps
+            .add(token, result.map_err(|e| e.to_string()))
+            .then_some(session)
+    }
+
+    /// The folders `postdesk check` looks at: those read, then where mail goes.
+    pub(crate) fn checked_folders(&self) -> impl Iterator<Item = &String> {
+        self.settings.folders.iter().chain([
+            &self.settings.processed_folder,
+            &self.settings.unprocessed_folder,
+        ])
+    }
+}
+
+/// The steps of `postdesk check`, in order.
+#[derive(Default)]
+pub(crate) struct Steps(Vec<CheckStep>);
+
+impl Steps {
+    /// Adds a step; whether it passed (the next steps may need it).
+    pub(crate) fn add(&mut self, name: &str, result: Result<String, String>) -> bool {
+        let ok = result.is_ok();
+        self.0.push(CheckStep {
+            name: name.to_string(),
+            result,
+        });
+        ok
+    }
+
+    pub(crate) fn done(self) -> Vec<CheckStep> {
+        self.0
+    }
+}
+
+/// A scanned folder and where its mails go, as the provider's ids.
+pub struct Targets<'a> {
+    pub folder: &'a str,
+    pub processed: &'a str,
+    pub unprocessed: &'a str,
+}
+
+/// What differs between Graph and Gmail: the sign-in, the folders (labels) and the
+/// read of one, and what runs beside the polling. Implemented by the provider types of [`Mailbox`].
+pub trait Provider: Clone + Send + Sync + 'static {
+    /// The API root where `api_url` names none.
+    const DEFAULT_API: &'static str;
+    /// What a session keeps besides the client, for as long as it lives (Graph: its
+    /// access token and subscriptions; Gmail: whether it watches).
+    type State: Default + Send;
+
+    /// A valid access token: the one in hand, else a new one.
+    fn token(session: &mut Session<Self>) -> impl Future<Output = Result<Secret, ApiError>> + Send;
+
+    /// The token in hand was refused before its time: the next [`Provider::token`]
+    /// gets a new one.
+    fn forget_token(
+        session: &mut Session<Self>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Folder (Graph) or label (Gmail) ids by name, looked up once per scan.
+    type Folders: Send;
+
+    /// The folder ids a scan starts with.
+    fn folders(
+        session: &mut Session<Self>,
+    ) -> impl Future<Output = Result<Self::Folders, ApiError>> + Send;
+
+    /// The id of the folder `name`, created when missing and `create` allows.
+    fn resolve(
+        folders: &mut Self::Folders,
+        session: &mut Session<Self>,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+
+    /// The new mails of the folder `name`, taken in and moved to `targets`; committed
+    /// and moved when it returns.
+    fn scan_folder(
+        mailbox: &Mailbox<Self>,
+        session: &mut Session<Self>,
+        folders: &mut Self::Folders,
+        name: &str,
+        targets: &Targets<'_>,
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send;
 
     /// Runs beside `serve`'s polling and is dropped when the polling ends (Graph keeps
     /// its change-notification subscriptions here). By default nothing.
     fn beside(
-        &self,
-        _session: &tokio::sync::Mutex<&mut Self::Session>,
+        _mailbox: &Mailbox<Self>,
+        _session: &tokio::sync::Mutex<&mut Session<Self>>,
         _bell: &Notify,
     ) -> impl Future<Output = ()> + Send {
         std::future::pending()
@@ -427,54 +644,68 @@ pub(crate) trait ApiMailbox: Sync {
 
     /// After `serve` stopped polling, with the session (Graph deletes its
     /// subscriptions). By default nothing.
-    fn after(&self, _session: &mut Self::Session) -> impl Future<Output = ()> + Send {
+    fn after(
+        _mailbox: &Mailbox<Self>,
+        _session: &mut Session<Self>,
+    ) -> impl Future<Output = ()> + Send {
         async {}
     }
 }
 
-/// Scans every folder once; the result is recorded as the mailbox's health.
-pub(crate) async fn scan_once<M: ApiMailbox>(mailbox: &M, app: &App) -> Result<Summary, ApiError> {
-    let result = async {
-        let mut session = mailbox.session(app)?;
-        mailbox.scan(&mut session).await
-    }
-    .await;
-    record(app, mailbox.helpdesk(), &mailbox.name(), &result).await;
-    result
+/// A signed-in connection to one mailbox, kept across scans by `serve`: the HTTP
+/// client, and what the provider keeps besides (its [`Provider::State`]).
+pub struct Session<P: Provider> {
+    pub(crate) mailbox: Mailbox<P>,
+    pub(crate) app: App,
+    pub(crate) http: Http,
+    pub(crate) state: P::State,
 }
 
-/// Reads the mailbox until `shutdown` with one session (and token) throughout: polls
-/// every `interval_secs` and when its bell rings, with [`ApiMailbox::beside`] running
-/// along; each scan recorded as the mailbox's health.
-pub(crate) async fn serve<M: ApiMailbox>(mailbox: &M, app: &App, shutdown: watch::Receiver<bool>) {
-    let name = mailbox.name();
-    let mut session = match mailbox.session(app) {
-        Ok(s) => s,
-        Err(e) => {
-            record(app, mailbox.helpdesk(), &name, &Err(e)).await;
-            return;
-        }
-    };
-    let session = tokio::sync::Mutex::new(&mut session);
-    let bell = app.wakeups().bell(mailbox.helpdesk(), &name);
-    let polling = poll(
-        &name,
-        Duration::from_secs(mailbox.settings().interval_secs),
-        shutdown,
-        &bell,
-        || async {
-            let mut session = session.lock().await;
-            let result = mailbox.scan(&mut session).await;
-            record(app, mailbox.helpdesk(), &name, &result).await;
-            result
-        },
-    );
-    tokio::select! {
-        _ = polling => {}
-        _ = mailbox.beside(&session, &bell) => {}
+impl<P: Provider> Session<P> {
+    /// The mailbox's root, the same form with both providers.
+    pub(crate) fn user_url(&self) -> String {
+        format!(
+            "{}/users/{}",
+            self.mailbox.api(),
+            encode(&self.mailbox.settings.user)
+        )
     }
-    let mut session = session.lock().await;
-    mailbox.after(&mut session).await;
+
+    /// A call with the access token; a 401 (the token expired or was revoked early)
+    /// gets a new token and one more try, a second 401 is a refused sign-in.
+    pub(crate) async fn call(
+        &mut self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, ApiError> {
+        for fresh in [false, true] {
+            let token = P::token(self).await?;
+            let reply = self
+                .http
+                .send(what, |c| build(c).bearer_auth(token.expose()))
+                .await?;
+            if reply.status != 401 {
+                return Ok(reply);
+            }
+            if fresh {
+                return Err(ApiError::SignIn(format!(
+                    "{what}: a new access token was refused too: {}",
+                    reply.message()
+                )));
+            }
+            tracing::info!(what, "access token refused, signing in again");
+            P::forget_token(self).await?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Forgets the access token kept in the store (Gmail's, shared with IMAP's
+    /// OAuth2, and Graph's delegated one).
+    pub(crate) async fn forget_stored_token(&self) -> Result<(), ApiError> {
+        let m = &self.mailbox;
+        postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name()).await?;
+        Ok(())
+    }
 }
 
 /// `serve` for a Graph or Gmail mailbox: `scan` every `interval`, and at once when

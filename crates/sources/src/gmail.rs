@@ -21,39 +21,34 @@ use std::time::Duration;
 use base64::Engine as _;
 use postdesk_app::App;
 use postdesk_app::intake::{Processed, Summary};
-use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
-use postdesk_core::mailbox::{AfterSuccess, MailboxSettings, Secret};
+use postdesk_app::mailboxes::CheckStep;
+use postdesk_core::mailbox::{AfterSuccess, Secret};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
-use postdesk_store::leases::LeaseFence;
 use serde::Deserialize;
-use tokio::sync::watch;
 
-use crate::api::{self, ApiError, Http, Reply, encode};
+use crate::api::{self, ApiError, Reply, Steps, Targets, encode};
 
 pub const DEFAULT_API: &str = "https://gmail.googleapis.com/gmail/v1";
 const PAGE_SIZE: usize = 100;
 
+/// A Gmail mailbox and the helpdesk it feeds.
+pub type GmailMailbox = api::Mailbox<Gmail>;
+
+/// The Gmail API, as [`api::Provider`]: OAuth2 with a refresh token, labels as
+/// folders, the history, a Pub/Sub watch beside the polling.
 #[derive(Debug, Clone)]
-pub struct GmailMailbox {
-    pub helpdesk: String,
-    pub helpdesk_index: usize,
-    pub settings: MailboxSettings,
-    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
-    /// only while it holds (see `postdesk_store::leases`).
-    pub fence: Option<LeaseFence>,
+pub enum Gmail {}
+
+/// What a Gmail session keeps besides its client.
+#[derive(Default)]
+pub struct State {
+    /// This reader asked Gmail to watch the mailbox (`topic`): it stops the watch
+    /// when it stops.
+    watching: bool,
 }
 
-impl From<&ConfiguredMailbox> for GmailMailbox {
-    fn from(c: &ConfiguredMailbox) -> Self {
-        Self {
-            helpdesk: c.helpdesk.clone(),
-            helpdesk_index: c.helpdesk_index,
-            settings: c.settings.clone(),
-            fence: None,
-        }
-    }
-}
+type Session = api::Session<Gmail>;
 
 #[derive(Deserialize)]
 struct Profile {
@@ -135,45 +130,7 @@ struct RawMessage {
 }
 
 impl GmailMailbox {
-    pub fn name(&self) -> String {
-        self.settings.display_name()
-    }
-
-    /// Scans every label once; the result is recorded as the mailbox's health.
-    pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        api::scan_once(self, app).await
-    }
-
-    /// Polls every `interval_secs` until `shutdown`; one session throughout.
-    pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        api::serve(self, app, shutdown).await;
-    }
-
-    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
-        let mut labels = session.labels().await?;
-        let create = self.settings.create_folders;
-        let processed = labels
-            .resolve(session, &self.settings.processed_folder, create)
-            .await?;
-        let unprocessed = labels
-            .resolve(session, &self.settings.unprocessed_folder, create)
-            .await?;
-        let mut total = Summary::default();
-        for folder in &self.settings.folders {
-            let label = labels.resolve(session, folder, false).await?;
-            let targets = Targets {
-                label: &label,
-                processed: &processed,
-                unprocessed: &unprocessed,
-            };
-            let summary = self
-                .scan_label(session, &mut labels, folder, &targets)
-                .await?;
-            total.absorb(&summary);
-        }
-        Ok(total)
-    }
-
+    /// One label, listed the first time, then its history followed.
     async fn scan_label(
         &self,
         session: &mut Session,
@@ -186,17 +143,17 @@ impl GmailMailbox {
             .sync_token(&self.helpdesk, &self.name(), folder)
             .await?;
         let (ids, history_id) = match known {
-            Some(start) => match session.history(targets.label, &start).await? {
+            Some(start) => match session.history(targets.folder, &start).await? {
                 Some(found) => found,
                 None => {
                     tracing::warn!(mailbox = %self.name(), folder, "history id too old, full resync");
                     store
                         .clear_sync_token(&self.helpdesk, &self.name(), folder)
                         .await?;
-                    session.list(targets.label).await?
+                    session.list(targets.folder).await?
                 }
             },
-            None => session.list(targets.label).await?,
+            None => session.list(targets.folder).await?,
         };
         let mut total = Summary::default();
         for chunk in ids.chunks(api::CHUNK) {
@@ -206,10 +163,7 @@ impl GmailMailbox {
         store
             .set_sync_token(&self.helpdesk, &self.name(), folder, &history_id)
             .await?;
-        session
-            .app
-            .metrics()
-            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), None);
+        self.set_waiting_since(&session.app, None);
         Ok(total)
     }
 
@@ -237,7 +191,7 @@ impl GmailMailbox {
             }
             let message: RawMessage = reply.json("raw message")?;
             // Relabelled since the history named it (by us, before a crash, or by someone).
-            if !message.label_ids.iter().any(|l| l == targets.label) {
+            if !message.label_ids.iter().any(|l| l == targets.folder) {
                 continue;
             }
             // Gmail pads its base64url; decoding without the padding takes either form.
@@ -263,23 +217,12 @@ impl GmailMailbox {
                 bytes,
             });
         }
-        if mails.is_empty() {
-            return Ok(Summary::default());
-        }
         // The metrics' lag counts from the oldest of the chunk until the label is done
         // (and on, while a scan fails).
         if oldest.is_some() {
-            session
-                .app
-                .metrics()
-                .set_mailbox_waiting_since(&self.helpdesk, &self.name(), oldest);
+            self.set_waiting_since(&session.app, oldest);
         }
-        let (summary, processed) =
-            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
-        session
-            .app
-            .metrics()
-            .count_mails(&self.helpdesk, &self.name(), &processed);
+        let (summary, processed) = self.intake(&session.app, mails).await?;
         self.settle(session, labels, &id_of, &processed, targets)
             .await?;
         Ok(summary)
@@ -302,16 +245,16 @@ impl GmailMailbox {
             let (add, remove): (Vec<String>, Vec<String>) = if p.report.outcome == Outcome::Failed {
                 (
                     vec![targets.unprocessed.to_string()],
-                    vec![targets.label.to_string()],
+                    vec![targets.folder.to_string()],
                 )
             } else if let Some(folder) = &p.report.move_to_folder {
                 let label = labels.resolve(session, folder, true).await?;
-                (vec![label], vec![targets.label.to_string()])
+                (vec![label], vec![targets.folder.to_string()])
             } else {
                 match self.settings.after_success {
                     AfterSuccess::Move => (
                         vec![targets.processed.to_string()],
-                        vec![targets.label.to_string()],
+                        vec![targets.folder.to_string()],
                     ),
                     AfterSuccess::MarkRead => (Vec::new(), vec!["UNREAD".to_string()]),
                     AfterSuccess::Keep => continue,
@@ -331,61 +274,37 @@ impl GmailMailbox {
 
     /// `postdesk check`: token, mailbox access, each label.
     pub async fn check(&self, app: &App) -> Vec<CheckStep> {
-        let mut steps = Vec::new();
-        let mut push = |name: &str, result: Result<String, String>| {
-            let ok = result.is_ok();
-            steps.push(CheckStep {
-                name: name.to_string(),
-                result,
-            });
-            ok
+        let mut steps = Steps::default();
+        let Some(mut session) = self
+            .check_sign_in(app, &mut steps, "OAuth2 token", "refreshed".to_string())
+            .await
+        else {
+            return steps.done();
         };
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
-            Err(e) => {
-                push("credentials", Err(e.to_string()));
-                return steps;
-            }
-        };
-        let token = match session.token().await {
-            Ok(_) => Ok("refreshed".to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if !push("OAuth2 token", token) {
-            return steps;
-        }
         let url = format!("{}/profile", session.user_url());
         let profile = match session.call("mailbox access", |c| c.get(&url)).await {
             Ok(r) if r.ok() => r.json::<Profile>("profile"),
             Ok(r) => Err(failure("mailbox access", &r)),
             Err(e) => Err(e),
         };
-        match profile {
-            Ok(p) => push(
-                "mailbox access",
-                Ok(format!(
-                    "{}, {} mails",
-                    p.email_address,
-                    p.messages_total.unwrap_or(0)
-                )),
-            ),
-            Err(e) => {
-                push("mailbox access", Err(e.to_string()));
-                return steps;
-            }
-        };
+        let access = profile.map(|p| {
+            format!(
+                "{}, {} mails",
+                p.email_address,
+                p.messages_total.unwrap_or(0)
+            )
+        });
+        if !steps.add("mailbox access", access.map_err(|e| e.to_string())) {
+            return steps.done();
+        }
         let labels = match session.labels().await {
             Ok(l) => l,
             Err(e) => {
-                push("labels", Err(e.to_string()));
-                return steps;
+                steps.add("labels", Err(e.to_string()));
+                return steps.done();
             }
         };
-        let wanted = self.settings.folders.iter().chain([
-            &self.settings.processed_folder,
-            &self.settings.unprocessed_folder,
-        ]);
-        for folder in wanted {
+        for folder in self.checked_folders() {
             let result = match labels.find(folder) {
                 Some(l) => Ok(match l.messages_total {
                     Some(n) if self.settings.folders.contains(folder) => {
@@ -400,82 +319,70 @@ impl GmailMailbox {
                     "there is no label {folder}; create it in Gmail or set create_folders = true"
                 )),
             };
-            push(&format!("folder {folder}"), result);
+            steps.add(&format!("folder {folder}"), result);
         }
-        steps
+        steps.done()
     }
 }
 
-struct Targets<'a> {
-    label: &'a str,
-    processed: &'a str,
-    unprocessed: &'a str,
-}
+impl api::Provider for Gmail {
+    const DEFAULT_API: &'static str = DEFAULT_API;
+    type State = State;
 
-pub struct Session {
-    mailbox: GmailMailbox,
-    app: App,
-    http: Http,
-    /// This reader asked Gmail to watch the mailbox (`topic`): it stops the watch
-    /// when it stops.
-    watching: bool,
-}
-
-impl api::Signed for Session {
-    fn http(&self) -> &Http {
-        &self.http
-    }
-
-    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
-        Session::token(self)
+    /// Refreshed, a rotated refresh token kept, by the credentials crate.
+    async fn token(session: &mut Session) -> Result<Secret, ApiError> {
+        let m = &session.mailbox;
+        let oauth2 = m.settings.oauth2.as_ref().ok_or_else(|| {
+            ApiError::Credential("kind = \"gmail\" needs [helpdesk.mailbox.oauth2]".into())
+        })?;
+        Ok(
+            postdesk_credentials::access_token(session.app.store(), &m.helpdesk, &m.name(), oauth2)
+                .await?,
+        )
     }
 
     /// The access token is kept in the store (shared with IMAP's OAuth2).
-    async fn forget_token(&mut self) -> Result<(), ApiError> {
-        let m = &self.mailbox;
-        postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name()).await?;
-        Ok(())
-    }
-}
-
-impl api::ApiMailbox for GmailMailbox {
-    type Session = Session;
-
-    fn helpdesk(&self) -> &str {
-        &self.helpdesk
+    async fn forget_token(session: &mut Session) -> Result<(), ApiError> {
+        session.forget_stored_token().await
     }
 
-    fn name(&self) -> String {
-        GmailMailbox::name(self)
+    type Folders = LabelMap;
+
+    fn folders(session: &mut Session) -> impl Future<Output = Result<LabelMap, ApiError>> + Send {
+        session.labels()
     }
 
-    fn settings(&self) -> &MailboxSettings {
-        &self.settings
-    }
-
-    fn session(&self, app: &App) -> Result<Session, ApiError> {
-        Session::new(self, app)
-    }
-
-    fn scan(
-        &self,
+    fn resolve(
+        labels: &mut LabelMap,
         session: &mut Session,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        labels.resolve(session, name, create)
+    }
+
+    fn scan_folder(
+        mailbox: &GmailMailbox,
+        session: &mut Session,
+        labels: &mut LabelMap,
+        name: &str,
+        targets: &Targets<'_>,
     ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
-        GmailMailbox::scan(self, session)
+        mailbox.scan_label(session, labels, name, targets)
     }
 
     /// With `topic`: the watch, asked for and renewed.
     fn beside(
-        &self,
+        mailbox: &GmailMailbox,
         session: &tokio::sync::Mutex<&mut Session>,
         bell: &tokio::sync::Notify,
     ) -> impl Future<Output = ()> + Send {
-        self.keep_watching(session, bell)
+        mailbox.keep_watching(session, bell)
     }
 
     /// Stopping (or the lease went elsewhere): the watch is stopped.
-    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
-        self.stop_watching(session)
+    fn after(mailbox: &GmailMailbox, session: &mut Session) -> impl Future<Output = ()> + Send {
+        mailbox.stop_watching(session)
     }
 }
 
@@ -538,13 +445,13 @@ impl GmailMailbox {
         if !reply.ok() {
             return Err(failure("watch (Gmail push)", &reply));
         }
-        session.watching = true;
+        session.state.watching = true;
         Ok(())
     }
 
     /// `users.stop`, when this reader started the watch (best effort).
     async fn stop_watching(&self, session: &mut Session) {
-        if !std::mem::take(&mut session.watching) {
+        if !std::mem::take(&mut session.state.watching) {
             return;
         }
         let url = format!("{}/stop", session.user_url());
@@ -561,49 +468,6 @@ impl GmailMailbox {
 }
 
 impl Session {
-    fn new(mailbox: &GmailMailbox, app: &App) -> Result<Self, ApiError> {
-        Ok(Self {
-            mailbox: mailbox.clone(),
-            app: app.clone(),
-            http: Http::new()?,
-            watching: false,
-        })
-    }
-
-    fn user_url(&self) -> String {
-        format!(
-            "{}/users/{}",
-            self.mailbox
-                .settings
-                .api_url
-                .as_deref()
-                .unwrap_or(DEFAULT_API)
-                .trim_end_matches('/'),
-            encode(&self.mailbox.settings.user)
-        )
-    }
-
-    /// A valid access token (refreshed, a rotated refresh token kept, by the credentials crate).
-    async fn token(&self) -> Result<Secret, ApiError> {
-        let m = &self.mailbox;
-        let oauth2 = m.settings.oauth2.as_ref().ok_or_else(|| {
-            ApiError::Credential("kind = \"gmail\" needs [helpdesk.mailbox.oauth2]".into())
-        })?;
-        Ok(
-            postdesk_credentials::access_token(self.app.store(), &m.helpdesk, &m.name(), oauth2)
-                .await?,
-        )
-    }
-
-    /// A Gmail call with the access token (see [`api::call`]).
-    async fn call(
-        &mut self,
-        what: &str,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> Result<Reply, ApiError> {
-        api::call(self, what, build).await
-    }
-
     async fn labels(&mut self) -> Result<LabelMap, ApiError> {
         let url = format!("{}/labels", self.user_url());
         let reply = self.call("labels", |c| c.get(&url)).await?;
@@ -716,7 +580,7 @@ impl Session {
 }
 
 /// Label names to ids (`INBOX`, `UNREAD`… are their own ids).
-struct LabelMap {
+pub struct LabelMap {
     labels: Vec<Label>,
 }
 
@@ -759,18 +623,10 @@ impl LabelMap {
     }
 }
 
+/// A non-success answer, as the error it is.
 fn failure(what: &str, reply: &Reply) -> ApiError {
-    match reply.status {
-        403 => ApiError::Denied {
-            what: what.to_string(),
-            status: 403,
-            message: reply.message(),
-            hint: "Enable the Gmail API in the Google Cloud project and grant the scope https://www.googleapis.com/auth/gmail.modify",
-        },
-        status => ApiError::Server {
-            what: what.to_string(),
-            status,
-            message: reply.message(),
-        },
-    }
+    reply.failure(
+        what,
+        "Enable the Gmail API in the Google Cloud project and grant the scope https://www.googleapis.com/auth/gmail.modify",
+    )
 }

@@ -15,18 +15,16 @@ use std::time::Duration;
 
 use postdesk_app::App;
 use postdesk_app::intake::{Processed, Summary};
-use postdesk_app::mailboxes::{CheckStep, ConfiguredMailbox};
-use postdesk_core::mailbox::{AfterSuccess, GraphFlow, MailboxSettings, Secret};
+use postdesk_app::mailboxes::CheckStep;
+use postdesk_core::mailbox::{AfterSuccess, GraphFlow, Secret};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_credentials::graph::{self as graph_token, DELEGATED_SCOPE, TokenAnswer};
 use postdesk_store::Outcome;
-use postdesk_store::leases::LeaseFence;
 use postdesk_store::mailbox_subscriptions::MailboxSubscription;
 use postdesk_store::mailboxes::StoredTokens;
 use serde::Deserialize;
-use tokio::sync::watch;
 
-use crate::api::{self, ApiError, Http, Reply, encode};
+use crate::api::{self, ApiError, Http, Reply, Steps, Targets, encode};
 
 pub const DEFAULT_API: &str = "https://graph.microsoft.com/v1.0";
 /// Messages per delta page asked for (`Prefer: odata.maxpagesize`).
@@ -45,26 +43,24 @@ const WELL_KNOWN: &[&str] = &[
 ];
 
 /// A Graph mailbox and the helpdesk it feeds.
+pub type GraphMailbox = api::Mailbox<Graph>;
+
+/// Microsoft Graph, as [`api::Provider`]: the sign-in with client credentials or a
+/// delegated token, delta queries, subscriptions beside the polling.
 #[derive(Debug, Clone)]
-pub struct GraphMailbox {
-    pub helpdesk: String,
-    pub helpdesk_index: usize,
-    pub settings: MailboxSettings,
-    /// The lease this mailbox is read under (`serve`, `scan`): its batches commit
-    /// only while it holds (see `postdesk_store::leases`).
-    pub fence: Option<LeaseFence>,
+pub enum Graph {}
+
+/// What a Graph session keeps besides its client.
+#[derive(Default)]
+pub struct State {
+    token: Option<(Secret, i64)>,
+    /// The change-notification subscriptions this reader made or renewed: only these
+    /// are deleted when it stops, never one the mailbox's next reader (another
+    /// instance) made meanwhile.
+    subscriptions: Vec<String>,
 }
 
-impl From<&ConfiguredMailbox> for GraphMailbox {
-    fn from(c: &ConfiguredMailbox) -> Self {
-        Self {
-            helpdesk: c.helpdesk.clone(),
-            helpdesk_index: c.helpdesk_index,
-            settings: c.settings.clone(),
-            fence: None,
-        }
-    }
-}
+type Session = api::Session<Graph>;
 
 #[derive(Deserialize)]
 struct DeviceCode {
@@ -102,38 +98,12 @@ struct Folder {
 }
 
 impl GraphMailbox {
-    pub fn name(&self) -> String {
-        self.settings.display_name()
-    }
-
-    fn api(&self) -> String {
-        self.settings
-            .api_url
-            .as_deref()
-            .unwrap_or(DEFAULT_API)
-            .trim_end_matches('/')
-            .to_string()
-    }
-
     fn authority(&self) -> String {
         graph_token::authority(&self.settings)
     }
 
     fn client_id(&self) -> String {
         self.settings.client_id.clone().unwrap_or_default()
-    }
-
-    /// Scans every folder once; the result is recorded as the mailbox's health.
-    pub async fn scan_once(&self, app: &App) -> Result<Summary, ApiError> {
-        api::scan_once(self, app).await
-    }
-
-    /// Polls every `interval_secs` until `shutdown`; one session (and token) throughout.
-    /// With `notification_url`, it also keeps a change-notification subscription per
-    /// folder (made, renewed before it runs out, deleted when serving stops) and scans
-    /// as soon as a notification for it comes.
-    pub async fn serve(&self, app: &App, shutdown: watch::Receiver<bool>) {
-        api::serve(self, app, shutdown).await;
     }
 
     /// Keeps every folder subscribed, for as long as it is polled (never returns). A
@@ -215,9 +185,12 @@ impl GraphMailbox {
             if let Some(now_held) = store
                 .mailbox_subscription_of(&self.helpdesk, &name, folder)
                 .await?
-                && !session.subscriptions.contains(&now_held.subscription_id)
+                && !session
+                    .state
+                    .subscriptions
+                    .contains(&now_held.subscription_id)
             {
-                session.subscriptions.push(now_held.subscription_id);
+                session.state.subscriptions.push(now_held.subscription_id);
             }
             let due = if left > RENEW_BEFORE {
                 left - RENEW_BEFORE
@@ -328,7 +301,7 @@ impl GraphMailbox {
     /// Deletes every subscription of this mailbox, at Graph and in the store (best
     /// effort: one Graph cannot delete now runs out by itself).
     async fn unsubscribe(&self, session: &mut Session) {
-        let ours = std::mem::take(&mut session.subscriptions);
+        let ours = std::mem::take(&mut session.state.subscriptions);
         let held = match session
             .app
             .store()
@@ -374,50 +347,19 @@ impl GraphMailbox {
         }
     }
 
-    async fn scan(&self, session: &mut Session) -> Result<Summary, ApiError> {
-        let mut folders = Folders::default();
-        let processed = folders
-            .resolve(
-                session,
-                &self.settings.processed_folder,
-                self.settings.create_folders,
-            )
-            .await?;
-        let unprocessed = folders
-            .resolve(
-                session,
-                &self.settings.unprocessed_folder,
-                self.settings.create_folders,
-            )
-            .await?;
-        let mut total = Summary::default();
-        for folder in &self.settings.folders {
-            let id = folders.resolve(session, folder, false).await?;
-            let targets = Targets {
-                processed: &processed,
-                unprocessed: &unprocessed,
-            };
-            let summary = self
-                .scan_folder(session, &mut folders, folder, &id, &targets)
-                .await?;
-            total.absorb(&summary);
-        }
-        Ok(total)
-    }
-
+    /// One folder with its delta query.
     async fn scan_folder(
         &self,
         session: &mut Session,
         folders: &mut Folders,
         folder: &str,
-        folder_id: &str,
         targets: &Targets<'_>,
     ) -> Result<Summary, ApiError> {
         let store = session.app.store().clone();
         let start = format!(
             "{}/mailFolders/{}/messages/delta?$select=id,receivedDateTime",
             session.user_url(),
-            encode(folder_id)
+            encode(targets.folder)
         );
         let mut url = store
             .sync_token(&self.helpdesk, &self.name(), folder)
@@ -493,13 +435,6 @@ impl GraphMailbox {
         }
     }
 
-    /// `postdesk_mailbox_lag_seconds` counts from `arrived` (`None`: nothing waits). It
-    /// stays set while a scan fails, so the lag grows until the mail is in.
-    fn set_waiting_since(&self, app: &App, arrived: Option<i64>) {
-        app.metrics()
-            .set_mailbox_waiting_since(&self.helpdesk, &self.name(), arrived);
-    }
-
     /// Fetches, commits, then moves one chunk of messages.
     async fn take(
         &self,
@@ -528,15 +463,7 @@ impl GraphMailbox {
                 bytes: reply.body,
             });
         }
-        if mails.is_empty() {
-            return Ok(Summary::default());
-        }
-        let (summary, processed) =
-            api::intake(&session.app, self.helpdesk_index, self.fence.clone(), mails).await?;
-        session
-            .app
-            .metrics()
-            .count_mails(&self.helpdesk, &self.name(), &processed);
+        let (summary, processed) = self.intake(&session.app, mails).await?;
         self.settle(session, folders, &id_of, &processed, targets)
             .await?;
         Ok(summary)
@@ -599,50 +526,35 @@ impl GraphMailbox {
 
     /// `postdesk check`: token, mailbox access, each folder, mails waiting.
     pub async fn check(&self, app: &App) -> Vec<CheckStep> {
-        let mut steps = Vec::new();
-        let mut step = |name: &str, result: Result<String, String>| {
-            let ok = result.is_ok();
-            steps.push(CheckStep {
-                name: name.to_string(),
-                result,
-            });
-            ok
-        };
-        let mut session = match Session::new(self, app) {
-            Ok(s) => s,
-            Err(e) => {
-                step("credentials", Err(e.to_string()));
-                return steps;
-            }
-        };
+        let mut steps = Steps::default();
         let flow = match self.settings.flow {
             GraphFlow::ClientCredentials => "client credentials",
             GraphFlow::DeviceCode => "device-code sign-in",
         };
-        match session.token().await {
-            Ok(_) => step("token", Ok(format!("{flow} at {}", self.authority()))),
-            Err(e) => return fail(steps, "token", e),
+        let signed_in = format!("{flow} at {}", self.authority());
+        let Some(mut session) = self
+            .check_sign_in(app, &mut steps, "token", signed_in)
+            .await
+        else {
+            return steps.done();
         };
         let url = format!("{}/mailFolders/inbox", session.user_url());
-        match session.call("mailbox access", |c| c.get(&url)).await {
-            Ok(r) if r.ok() => step("mailbox access", Ok(self.settings.user.clone())),
+        let access = match session.call("mailbox access", |c| c.get(&url)).await {
+            Ok(r) if r.ok() => Ok(self.settings.user.clone()),
             Ok(r) => {
                 let e = failure("mailbox access", &r);
-                let hint = match r.status {
+                Err(match r.status {
                     404 => format!("{e}. Check `user`: it must be the mailbox's address or id"),
                     _ => e.to_string(),
-                };
-                step("mailbox access", Err(hint));
-                return steps;
+                })
             }
-            Err(e) => return fail(steps, "mailbox access", e),
+            Err(e) => Err(e.to_string()),
         };
+        if !steps.add("mailbox access", access) {
+            return steps.done();
+        }
         let mut folders = Folders::default();
-        let wanted = self.settings.folders.iter().chain([
-            &self.settings.processed_folder,
-            &self.settings.unprocessed_folder,
-        ]);
-        for folder in wanted {
+        for folder in self.checked_folders() {
             let result = match folders.find(&mut session, folder).await {
                 Ok(Some(found)) => Ok(match found.total_item_count {
                     Some(n) if self.settings.folders.contains(folder) => {
@@ -658,9 +570,9 @@ impl GraphMailbox {
                 )),
                 Err(e) => Err(e.to_string()),
             };
-            step(&format!("folder {folder}"), result);
+            steps.add(&format!("folder {folder}"), result);
         }
-        steps
+        steps.done()
     }
 
     /// `postdesk mailboxes authorize NAME`: the device-code sign-in. Prints what the
@@ -752,150 +664,83 @@ impl GraphMailbox {
     }
 }
 
-fn fail(mut steps: Vec<CheckStep>, name: &str, e: ApiError) -> Vec<CheckStep> {
-    steps.push(CheckStep {
-        name: name.to_string(),
-        result: Err(e.to_string()),
-    });
-    steps
-}
+impl api::Provider for Graph {
+    const DEFAULT_API: &'static str = DEFAULT_API;
+    type State = State;
 
-struct Targets<'a> {
-    processed: &'a str,
-    unprocessed: &'a str,
-}
-
-/// A signed-in connection to one mailbox: the HTTP client and the access token.
-pub struct Session {
-    mailbox: GraphMailbox,
-    app: App,
-    http: Http,
-    token: Option<(Secret, i64)>,
-    /// The change-notification subscriptions this reader made or renewed: only these
-    /// are deleted when it stops, never one the mailbox's next reader (another
-    /// instance) made meanwhile.
-    subscriptions: Vec<String>,
-}
-
-impl api::Signed for Session {
-    fn http(&self) -> &Http {
-        &self.http
-    }
-
-    fn token(&mut self) -> impl Future<Output = Result<Secret, ApiError>> + Send {
-        Session::token(self)
-    }
-
-    /// A delegated token is kept in the store: forgotten there too.
-    async fn forget_token(&mut self) -> Result<(), ApiError> {
-        self.token = None;
-        if self.mailbox.settings.flow == GraphFlow::DeviceCode {
-            let m = &self.mailbox;
-            postdesk_credentials::forget_access_token(self.app.store(), &m.helpdesk, &m.name())
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-impl api::ApiMailbox for GraphMailbox {
-    type Session = Session;
-
-    fn helpdesk(&self) -> &str {
-        &self.helpdesk
-    }
-
-    fn name(&self) -> String {
-        GraphMailbox::name(self)
-    }
-
-    fn settings(&self) -> &MailboxSettings {
-        &self.settings
-    }
-
-    fn session(&self, app: &App) -> Result<Session, ApiError> {
-        Session::new(self, app)
-    }
-
-    fn scan(
-        &self,
-        session: &mut Session,
-    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
-        GraphMailbox::scan(self, session)
-    }
-
-    /// With `notification_url`: the subscriptions, made and renewed.
-    fn beside(
-        &self,
-        session: &tokio::sync::Mutex<&mut Session>,
-        bell: &tokio::sync::Notify,
-    ) -> impl Future<Output = ()> + Send {
-        self.keep_subscribed(session, bell)
-    }
-
-    /// Stopping (or the lease went elsewhere): the next reader makes its own.
-    fn after(&self, session: &mut Session) -> impl Future<Output = ()> + Send {
-        self.unsubscribe(session)
-    }
-}
-
-impl Session {
-    fn new(mailbox: &GraphMailbox, app: &App) -> Result<Self, ApiError> {
-        Ok(Self {
-            mailbox: mailbox.clone(),
-            app: app.clone(),
-            http: Http::new()?,
-            token: None,
-            subscriptions: Vec::new(),
-        })
-    }
-
-    fn user_url(&self) -> String {
-        format!(
-            "{}/users/{}",
-            self.mailbox.api(),
-            encode(&self.mailbox.settings.user)
-        )
-    }
-
-    /// A valid access token: the one in hand, else a new one.
-    async fn token(&mut self) -> Result<Secret, ApiError> {
+    /// The one in hand while it has more than [`MARGIN`] left, else a new one.
+    async fn token(session: &mut Session) -> Result<Secret, ApiError> {
         let now = postdesk_store::now();
-        if let Some((token, expires)) = &self.token
+        if let Some((token, expires)) = &session.state.token
             && expires - now > MARGIN
         {
             return Ok(token.clone());
         }
-        let (token, expires) = match self.mailbox.settings.flow {
-            GraphFlow::ClientCredentials => self.client_credentials().await?,
-            GraphFlow::DeviceCode => self.delegated().await?,
+        let m = &session.mailbox;
+        let (token, expires) = match m.settings.flow {
+            GraphFlow::ClientCredentials => graph_token::client_credentials(&m.settings).await?,
+            GraphFlow::DeviceCode => {
+                graph_token::delegated(session.app.store(), &m.helpdesk, &m.name(), &m.settings)
+                    .await?
+            }
         };
-        self.token = Some((token.clone(), expires));
+        session.state.token = Some((token.clone(), expires));
         Ok(token)
     }
 
-    async fn client_credentials(&self) -> Result<(Secret, i64), ApiError> {
-        Ok(graph_token::client_credentials(&self.mailbox.settings).await?)
+    /// A delegated token is kept in the store: forgotten there too.
+    async fn forget_token(session: &mut Session) -> Result<(), ApiError> {
+        session.state.token = None;
+        if session.mailbox.settings.flow == GraphFlow::DeviceCode {
+            session.forget_stored_token().await?;
+        }
+        Ok(())
     }
 
-    async fn delegated(&self) -> Result<(Secret, i64), ApiError> {
-        let m = &self.mailbox;
-        Ok(graph_token::delegated(self.app.store(), &m.helpdesk, &m.name(), &m.settings).await?)
+    type Folders = Folders;
+
+    async fn folders(_session: &mut Session) -> Result<Folders, ApiError> {
+        Ok(Folders::default())
     }
 
-    /// A Graph call with the access token (see [`api::call`]).
-    async fn call(
-        &mut self,
-        what: &str,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> Result<Reply, ApiError> {
-        api::call(self, what, build).await
+    fn resolve(
+        folders: &mut Folders,
+        session: &mut Session,
+        name: &str,
+        create: bool,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        folders.resolve(session, name, create)
+    }
+
+    fn scan_folder(
+        mailbox: &GraphMailbox,
+        session: &mut Session,
+        folders: &mut Folders,
+        name: &str,
+        targets: &Targets<'_>,
+    ) -> impl Future<Output = Result<Summary, ApiError>> + Send {
+        mailbox.scan_folder(session, folders, name, targets)
+    }
+
+    /// With `notification_url`: a change-notification subscription per folder, made,
+    /// renewed before it runs out, and a scan as soon as a notification comes.
+    fn beside(
+        mailbox: &GraphMailbox,
+        session: &tokio::sync::Mutex<&mut Session>,
+        bell: &tokio::sync::Notify,
+    ) -> impl Future<Output = ()> + Send {
+        mailbox.keep_subscribed(session, bell)
+    }
+
+    /// Stopping (or the lease went elsewhere): the next reader makes its own.
+    fn after(mailbox: &GraphMailbox, session: &mut Session) -> impl Future<Output = ()> + Send {
+        mailbox.unsubscribe(session)
     }
 }
 
 /// Folder names to ids, found once per scan.
 #[derive(Default)]
-struct Folders {
+pub struct Folders {
     ids: HashMap<String, String>,
 }
 
@@ -1072,19 +917,10 @@ fn is_sync_reset(reply: &Reply) -> bool {
 
 /// A non-success answer, as the error it is.
 fn failure(what: &str, reply: &Reply) -> ApiError {
-    match reply.status {
-        403 => ApiError::Denied {
-            what: what.to_string(),
-            status: 403,
-            message: reply.message(),
-            hint: "Grant the app registration Mail.ReadWrite (admin consent); if an application access policy limits it, include this mailbox",
-        },
-        status => ApiError::Server {
-            what: what.to_string(),
-            status,
-            message: reply.message(),
-        },
-    }
+    reply.failure(
+        what,
+        "Grant the app registration Mail.ReadWrite (admin consent); if an application access policy limits it, include this mailbox",
+    )
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub mod seed;
 mod simulate;
 mod sql;
 pub mod tickets;
+// One "accept any certificate" verifier for the PostgreSQL and IMAP clients.
+pub mod tls;
 pub mod writer;
 
 use postdesk_core::id::{AgentId, HelpdeskId};
@@ -162,17 +164,7 @@ fn postgres_message(e: &postgres::Error) -> String {
     let Some(db) = e.as_db_error() else {
         // The driver's own text is only the kind ("error performing TLS handshake"):
         // the causes say which (an unknown issuer, a server without TLS…).
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        return message;
+        return postdesk_core::error::chain(e);
     };
     let mut message = format!("{} ({})", db.message(), db.code().code());
     for extra in [db.detail(), db.hint()].into_iter().flatten() {

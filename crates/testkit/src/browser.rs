@@ -690,24 +690,14 @@ impl Driver {
 /// directory's path, unique to this [`Browser`]).
 fn processes_mentioning(marker: &[u8]) -> Vec<libc::pid_t> {
     let mut pids = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return pids;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+    for (pid, dir) in crate::processes() {
+        let Ok(cmdline) = fs::read(dir.join("cmdline")) else {
             continue;
         };
         if !cmdline.windows(marker.len()).any(|w| w == marker) {
             continue;
         }
-        let zombie = fs::read_to_string(entry.path().join("stat"))
+        let zombie = fs::read_to_string(dir.join("stat"))
             .ok()
             .and_then(|stat| {
                 let after = stat.rsplit_once(')')?.1;

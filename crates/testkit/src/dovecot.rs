@@ -1078,18 +1078,8 @@ struct Member {
 /// The live (non-zombie) processes of a process group, from /proc.
 fn group_members(pgid: libc::pid_t) -> Vec<Member> {
     let mut members = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return members;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+    for (pid, dir) in crate::processes() {
+        let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
             continue;
         };
         // pid (comm) state ppid pgrp ...; comm (the executable's name: imap, log,

@@ -28,9 +28,7 @@
 //! [`FakeGmail::hold_modifies`] keeps label changes waiting (for a kill before them).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -39,6 +37,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::oauth::{TokenServer, form_decode, parse_form};
+use crate::served::{Gate, Served, pass};
 
 const SYSTEM: &[&str] = &[
     "INBOX",
@@ -52,10 +51,9 @@ const SYSTEM: &[&str] = &[
 ];
 
 pub struct FakeGmail {
-    port: u16,
+    // Dropped (stopped) after `drop` let held label changes go.
+    server: Served,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 struct Message {
@@ -87,8 +85,8 @@ struct State {
     throttled: usize,
     sent: Vec<Vec<u8>>,
     requests: Vec<String>,
-    hold_modifies: bool,
-    modifies_waiting: usize,
+    /// Label changes held (`hold_modifies`).
+    held_modifies: Gate,
     /// The watch in force: its topic and labels.
     watch: Option<(String, Vec<String>)>,
     push_endpoint: Option<String>,
@@ -182,51 +180,28 @@ impl FakeGmail {
             throttled: 0,
             sent: Vec::new(),
             requests: Vec::new(),
-            hold_modifies: false,
-            modifies_waiting: 0,
+            held_modifies: Gate::default(),
             watch: None,
             push_endpoint: None,
             pushed: Arc::default(),
         };
         let state = Arc::new(Mutex::new(state));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the fake Gmail");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("address").port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for the fake Gmail");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                        let state = Arc::clone(&shared);
-                        let tokens = Arc::clone(&tokens);
-                        async move {
-                            if uri.path().ends_with("/modify") {
-                                hold(&state).await;
-                            }
-                            handle(&state, &tokens, method, uri, headers, body)
+        let server = Served::start("the fake Gmail", move |_| {
+            axum::Router::new().fallback(
+                move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    let state = Arc::clone(&shared);
+                    let tokens = Arc::clone(&tokens);
+                    async move {
+                        if uri.path().ends_with("/modify") {
+                            pass(&state, |s| &mut s.held_modifies).await;
                         }
-                    },
-                );
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("the fake Gmail serves");
-            });
+                        handle(&state, &tokens, method, uri, headers, body)
+                    }
+                },
+            )
         });
-        Self {
-            port,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        Self { server, state }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -235,7 +210,7 @@ impl FakeGmail {
 
     /// `api_url` for the config.
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}/gmail/v1", self.port)
+        format!("http://127.0.0.1:{}/gmail/v1", self.server.port)
     }
 
     /// A mail arrives with `labels` (e.g. `["INBOX", "UNREAD"]`); its id.
@@ -396,45 +371,19 @@ impl FakeGmail {
 impl FakeGmail {
     /// Label changes wait (unanswered) until `hold_modifies(false)`; the test kills postdesk then.
     pub fn hold_modifies(&self, hold: bool) {
-        self.lock().hold_modifies = hold;
+        self.lock().held_modifies.held = hold;
     }
 
     /// Label changes waiting now.
     pub fn modifies_waiting(&self) -> usize {
-        self.lock().modifies_waiting
-    }
-}
-
-/// Waits while label changes are held.
-async fn hold(shared: &Arc<Mutex<State>>) {
-    let mut waiting = false;
-    loop {
-        {
-            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if !state.hold_modifies {
-                if waiting {
-                    state.modifies_waiting -= 1;
-                }
-                return;
-            }
-            if !waiting {
-                waiting = true;
-                state.modifies_waiting += 1;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.lock().held_modifies.waiting
     }
 }
 
 impl Drop for FakeGmail {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.lock().hold_modifies = false;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // Held label changes would keep a connection open and the graceful shutdown waiting.
+        self.lock().held_modifies.held = false;
     }
 }
 

@@ -54,9 +54,7 @@
 //! an unknown subscription).
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -65,6 +63,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::oauth::{form_decode, parse_form};
+use crate::served::{Gate, Served, pass};
 
 pub const TENANT: &str = "contoso.onmicrosoft.com";
 pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -81,10 +80,9 @@ const WELL_KNOWN: &[(&str, &str)] = &[
 
 /// A running fake; see the [module documentation](self). Stops when dropped.
 pub struct FakeGraph {
-    port: u16,
+    // Dropped (stopped) after `drop` let held moves go.
+    server: Served,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// A mail sent through `sendMail`.
@@ -154,8 +152,8 @@ struct State {
     answered_after_throttle: Vec<Instant>,
     cut_next_delta: bool,
     cuts: usize,
-    hold_moves: bool,
-    moves_waiting: usize,
+    /// Moves held (`hold_moves`).
+    held_moves: Gate,
     moves: usize,
     requests: Vec<String>,
     sent: Vec<SentMail>,
@@ -273,8 +271,7 @@ impl FakeGraph {
             answered_after_throttle: Vec::new(),
             cut_next_delta: false,
             cuts: 0,
-            hold_moves: false,
-            moves_waiting: 0,
+            held_moves: Gate::default(),
             moves: 0,
             requests: Vec::new(),
             sent: Vec::new(),
@@ -297,38 +294,16 @@ impl FakeGraph {
             }
         }
         let state = Arc::new(Mutex::new(state));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the fake Graph");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("address").port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for the fake Graph");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                        let state = Arc::clone(&shared);
-                        async move { handle(&state, port, method, uri, headers, body).await }
-                    },
-                );
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("the fake Graph serves");
-            });
+        let server = Served::start("the fake Graph", move |port| {
+            axum::Router::new().fallback(
+                move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    let state = Arc::clone(&shared);
+                    async move { handle(&state, port, method, uri, headers, body).await }
+                },
+            )
         });
-        Self {
-            port,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        Self { server, state }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -337,12 +312,12 @@ impl FakeGraph {
 
     /// `api_url` for the config.
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1.0", self.port)
+        format!("http://127.0.0.1:{}/v1.0", self.server.port)
     }
 
     /// `login_url` for the config.
     pub fn login_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port)
     }
 
     /// Puts a mail into `folder` (a path such as `Inbox` or `Inbox/Sub`); its id. The
@@ -540,12 +515,12 @@ impl FakeGraph {
 
     /// Moves wait (the request open, unanswered) until `hold_moves(false)`.
     pub fn hold_moves(&self, hold: bool) {
-        self.lock().hold_moves = hold;
+        self.lock().held_moves.held = hold;
     }
 
     /// Moves waiting now because of [`Self::hold_moves`].
     pub fn moves_waiting(&self) -> usize {
-        self.lock().moves_waiting
+        self.lock().held_moves.waiting
     }
 
     /// Moves done.
@@ -584,14 +559,8 @@ impl FakeGraph {
 
 impl Drop for FakeGraph {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
         // Held moves would keep a connection open and the graceful shutdown waiting.
-        self.lock().hold_moves = false;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.lock().held_moves.held = false;
     }
 }
 
@@ -1155,23 +1124,7 @@ fn delta(
 }
 
 async fn r#move(shared: &Arc<Mutex<State>>, user: &str, id: &str, body: &[u8]) -> Response {
-    let mut waiting = false;
-    loop {
-        {
-            let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if !state.hold_moves {
-                if waiting {
-                    state.moves_waiting -= 1;
-                }
-                break;
-            }
-            if !waiting {
-                waiting = true;
-                state.moves_waiting += 1;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    pass(shared, |s| &mut s.held_moves).await;
     let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
     let Some(target) = request["destinationId"]

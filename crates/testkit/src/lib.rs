@@ -16,6 +16,7 @@ pub mod gmail;
 pub mod graph;
 pub mod oauth;
 pub mod postgres;
+mod served;
 pub mod smtp;
 
 use std::collections::HashSet;
@@ -106,4 +107,17 @@ pub(crate) fn write_certificates(dir: &std::path::Path, ca_name: &str) {
         ],
     ]
     .concat());
+}
+
+/// Every process /proc lists now: its pid and its /proc directory (none when /proc
+/// cannot be read). What each caller reads there is its own.
+pub(crate) fn processes() -> impl Iterator<Item = (libc::pid_t, std::path::PathBuf)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<libc::pid_t>().ok()?;
+            Some((pid, entry.path()))
+        })
 }

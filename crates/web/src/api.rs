@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for Changing {
 fn to_json<T: serde::Serialize>(value: T) -> ApiResult {
     serde_json::to_value(value)
         .map(Json)
-        .map_err(|e| ApiError(WebError::Internal(e.to_string())))
+        .map_err(|e| ApiError(WebError::Internal(e.into())))
 }
 
 pub async fn me(agent: Agent) -> ApiResult {

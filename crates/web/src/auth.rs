@@ -3,6 +3,7 @@
 //! same-origin check of the sign-in form and the client address the sign-in limits
 //! count by (the limits themselves are the store's, `postdesk_store::access::LoginLimits`).
 
+use postdesk_core::error::BoxError;
 use postdesk_core::id::HelpdeskId;
 use std::net::IpAddr;
 
@@ -27,8 +28,8 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 pub enum PasswordError {
     #[error("a password needs at least 10 characters")]
     TooShort,
-    #[error("cannot hash the password: {0}")]
-    Hash(String),
+    #[error("cannot hash the password")]
+    Hash(#[source] BoxError),
 }
 
 /// An argon2id hash in PHC format, with a random salt.
@@ -37,12 +38,15 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         return Err(PasswordError::TooShort);
     }
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    getrandom::fill(&mut salt).map_err(|e| PasswordError::Hash(e.into()))?;
+    // password_hash's error is no std::error::Error (its `std` feature is off): it has
+    // no cause to keep, its text is all of it.
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string().into()))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+        .map_err(|e| PasswordError::Hash(e.to_string().into()))
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {

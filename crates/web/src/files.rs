@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use postdesk_core::error::Context;
 use postdesk_core::id::IntakeId;
 use serde::Deserialize;
 
@@ -62,7 +63,9 @@ pub(crate) async fn stored_attachment(
 ) -> Result<Response, WebError> {
     let path = postdesk_store::blobs::attachment_path(store.data_dir(), sha256);
     let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        WebError::Internal(format!("cannot read attachment {}: {e}", path.display()))
+        WebError::Internal(
+            Context::new(format!("cannot read attachment {}", path.display()), e).into(),
+        )
     })?;
     let mime = file.mime_type.to_ascii_lowercase();
     let inline = inline && INLINE_IMAGES.contains(&mime.as_str());

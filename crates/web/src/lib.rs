@@ -39,6 +39,7 @@ mod reports;
 pub mod routes;
 mod views;
 
+use postdesk_core::error::{BoxError, chain};
 use postdesk_core::id::{HelpdeskId, TicketNumber};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -202,8 +203,10 @@ pub enum WebError {
     /// request may be tried again.
     #[error("the database is busy or out of reach; try again in a moment")]
     Unavailable(String),
-    #[error("{0}")]
-    Internal(String),
+    /// The server's fault (500): the cause is logged with its chain, the user sees
+    /// a generic message.
+    #[error(transparent)]
+    Internal(BoxError),
 }
 
 impl From<StoreError> for WebError {
@@ -213,7 +216,7 @@ impl From<StoreError> for WebError {
             StoreError::Invalid(m) => WebError::BadRequest(m),
             StoreError::Conflict(m) => WebError::Conflict(m),
             other if other.is_unavailable() => WebError::Unavailable(other.to_string()),
-            other => WebError::Internal(other.to_string()),
+            other => WebError::Internal(other.into()),
         }
     }
 }
@@ -226,7 +229,7 @@ impl From<DeskError> for WebError {
             DeskError::Invalid(m) => WebError::BadRequest(m),
             DeskError::Store(e) => e.into(),
             other @ (DeskError::Intake(_) | DeskError::Reply(_) | DeskError::Internal(_)) => {
-                WebError::Internal(other.to_string())
+                WebError::Internal(other.into())
             }
         }
     }
@@ -251,7 +254,7 @@ impl WebError {
     fn public_message(&self) -> String {
         match self {
             WebError::Internal(detail) => {
-                tracing::error!(error = %detail, "request failed");
+                tracing::error!(error = %chain(detail.as_ref()), "request failed");
                 "something went wrong on the server; the details are in postdesk's log".into()
             }
             WebError::Unavailable(detail) => {

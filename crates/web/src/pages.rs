@@ -11,8 +11,9 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
 use minijinja::value::Serde;
-use postdesk_app::desk::{DeskError, FieldChoices};
+use postdesk_app::desk::DeskError;
 use postdesk_app::intake::Processed;
+use postdesk_core::settings::FieldChoices;
 use postdesk_core::ticket::FieldChanges;
 use postdesk_store::access::LoginGate;
 use postdesk_store::contacts::ContactChange;
@@ -101,7 +102,7 @@ pub async fn login(
         }
     })
     .await
-    .map_err(|e| WebError::Internal(e.to_string()))?;
+    .map_err(|e| WebError::Internal(e.into()))?;
     let Some(agent_id) = agent_id.filter(|_| ok) else {
         let shown: String = login.chars().take(MAX_LOGIN_CHARS).collect();
         let page = render(
@@ -140,7 +141,7 @@ pub async fn login(
     let mut response = Redirect::to("/tickets").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| WebError::Internal(e.to_string()))?,
+        HeaderValue::from_str(&cookie).map_err(|e| WebError::Internal(e.into()))?,
     );
     Ok(response)
 }

@@ -92,7 +92,8 @@ pub fn render(
     env.get_template(template)
         .and_then(|t| t.render(full))
         .map(Html)
-        .map_err(|e| WebError::Internal(format!("rendering {template}: {e:#}")))
+        // minijinja's alternate form says where in the template: kept as the text.
+        .map_err(|e| WebError::Internal(format!("rendering {template}: {e:#}").into()))
 }
 
 /// A page for an error, without the template machinery (it must work when that fails).

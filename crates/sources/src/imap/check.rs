@@ -1,28 +1,22 @@
 //! `postdesk check`: the "test connection" button, one step at a time.
 
 use futures::TryStreamExt;
+use postdesk_app::mailboxes::CheckStep;
 use postdesk_core::mailbox::MailboxSettings;
 
 use super::connect::Credential;
 use super::{ImapError, TIMEOUT, connect, server_folder, timed};
-
-/// One step of the check and what it found.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub name: String,
-    pub result: Result<String, String>,
-}
 
 /// Runs every step it can; stops at the first that makes the next impossible.
 /// `credential` is the password or OAuth2 token as fetched (and refreshed) just before.
 pub async fn check(
     settings: &MailboxSettings,
     credential: Result<Credential, ImapError>,
-) -> Vec<Step> {
+) -> Vec<CheckStep> {
     let mut steps = Vec::new();
     let mut step = |name: &str, result: Result<String, String>| {
         let ok = result.is_ok();
-        steps.push(Step {
+        steps.push(CheckStep {
             name: name.to_string(),
             result,
         });

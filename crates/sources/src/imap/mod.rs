@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use postdesk_app::App;
 use postdesk_app::intake::{PipelineError, Processed, Summary};
 use postdesk_app::mailboxes::ConfiguredMailbox;
+use postdesk_core::error::{Context, chain};
 use postdesk_core::mailbox::{AfterSuccess, Auth, MailboxSettings, Scan};
 use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
@@ -51,6 +52,7 @@ impl From<postdesk_credentials::CredentialError> for ImapError {
         match e {
             E::Missing(m) => Self::Password(m),
             E::OAuth(m) => Self::OAuth(m),
+            E::Call { what, source } => Self::OAuth(chain(&Context::new(what, source))),
             E::Store(s) => Self::Pipeline(s.into()),
         }
     }

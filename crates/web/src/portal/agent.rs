@@ -22,7 +22,7 @@ impl From<PortalError> for WebError {
             PortalError::NotFound(m) => WebError::NotFound(m),
             PortalError::Invalid(m) => WebError::BadRequest(m),
             PortalError::Store(e) => e.into(),
-            other => WebError::Internal(other.to_string()),
+            other => WebError::Internal(other.into()),
         }
     }
 }
@@ -121,7 +121,7 @@ pub async fn settings(
         .map(|h| {
             let s = &h.config.settings;
             let mut statuses: Vec<String> =
-                postdesk_app::desk::FieldChoices::of(&h.config).statuses;
+                postdesk_core::settings::FieldChoices::of(&h.config).statuses;
             statuses.extend(s.customer_statuses.keys().cloned());
             statuses.sort();
             statuses.dedup();

@@ -82,7 +82,7 @@ pub fn session_cookie(state: &AppState, token: &str) -> String {
 }
 
 pub fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), PageError> {
-    let value = HeaderValue::from_str(cookie).map_err(|e| PageError::Internal(e.to_string()))?;
+    let value = HeaderValue::from_str(cookie).map_err(|e| PageError::Internal(e.into()))?;
     response.headers_mut().insert(header::SET_COOKIE, value);
     Ok(())
 }

@@ -24,6 +24,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::Environment;
 use postdesk_app::portal::PortalError;
+use postdesk_core::error::{BoxError, chain};
 use postdesk_store::StoreError;
 
 use crate::WebError;
@@ -141,7 +142,8 @@ fn render(
         .get_template(template)
         .and_then(|t| t.render(full))
         .map(Html)
-        .map_err(|e| PageError::Internal(format!("rendering {template}: {e:#}")))
+        // minijinja's alternate form says where in the template: kept as the text.
+        .map_err(|e| PageError::Internal(format!("rendering {template}: {e:#}").into()))
 }
 
 /// What can go wrong in a portal request, each with what the contact sees. Details
@@ -159,8 +161,10 @@ pub enum PageError {
     BadRequest(String),
     #[error("{0}")]
     TooMany(String),
-    #[error("{0}")]
-    Internal(String),
+    /// The server's fault: the cause is logged with its chain, the contact sees a
+    /// generic message.
+    #[error(transparent)]
+    Internal(BoxError),
 }
 
 impl From<StoreError> for PageError {
@@ -179,7 +183,8 @@ impl From<WebError> for PageError {
             WebError::TooManyAttempts(minutes) => PageError::TooMany(format!(
                 "too many failed sign-ins; try again in {minutes} minute(s)"
             )),
-            WebError::Internal(m) | WebError::Unavailable(m) => PageError::Internal(m),
+            WebError::Internal(e) => PageError::Internal(e),
+            WebError::Unavailable(m) => PageError::Internal(m.into()),
         }
     }
 }
@@ -192,7 +197,7 @@ impl From<PortalError> for PageError {
             too_many @ PortalError::TooMany(_) => PageError::TooMany(too_many.to_string()),
             PortalError::Store(e) => e.into(),
             other @ (PortalError::Intake(_) | PortalError::Internal(_)) => {
-                PageError::Internal(other.to_string())
+                PageError::Internal(other.into())
             }
         }
     }
@@ -206,7 +211,7 @@ impl From<PageError> for WebError {
             PageError::NotFound(m) => WebError::NotFound(m),
             PageError::Forbidden(m) => WebError::Forbidden(m),
             PageError::BadRequest(m) | PageError::TooMany(m) => WebError::BadRequest(m),
-            PageError::Internal(m) => WebError::Internal(m),
+            PageError::Internal(e) => WebError::Internal(e),
         }
     }
 }
@@ -230,7 +235,7 @@ impl IntoResponse for PageError {
         let message = match self {
             PageError::SignIn => return Redirect::to("/portal/login").into_response(),
             PageError::Internal(detail) => {
-                tracing::error!(error = %detail, "portal request failed");
+                tracing::error!(error = %chain(detail.as_ref()), "portal request failed");
                 "something went wrong on the server; please try again later".to_string()
             }
             other => other.to_string(),

@@ -23,6 +23,7 @@ use super::auth::{
 };
 use super::{MAX_UPLOAD_BYTES, PageError, render};
 use crate::AppState;
+use crate::auth::PasswordError;
 use crate::auth::{check_same_origin, client_address, new_token, token_hash, verify_password};
 use crate::files::{INLINE_IMAGES, file_response, stored_attachment};
 
@@ -248,7 +249,7 @@ pub async fn password_login(
         }
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(|e| PageError::Internal(e.into()))?;
     let Some(contact_id) = contact_id.filter(|_| ok) else {
         let page = render(
             "portal/login.html",
@@ -651,8 +652,11 @@ pub async fn set_password(
         let password = form.password.unwrap_or_default();
         let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
             .await
-            .map_err(|e| PageError::Internal(e.to_string()))?
-            .map_err(|e| PageError::BadRequest(e.to_string()))?;
+            .map_err(|e| PageError::Internal(e.into()))?
+            .map_err(|e| match e {
+                e @ PasswordError::TooShort => PageError::BadRequest(e.to_string()),
+                e @ PasswordError::Hash(_) => PageError::Internal(e.into()),
+            })?;
         Some(hash)
     };
     state
