@@ -24,8 +24,8 @@
 //! has a test in the store suite (`search.rs`).
 //!
 //! # Common words
-//! A word such as "printer" or "Rechnung" is in a large share of all tickets (a fifth
-//! of the 100,000 of the load bench). Ranking every match, then counting them and
+//! A word such as "printer" or "Rechnung" is in a large share of all tickets (those
+//! of the load bench are written from a few phrases per language). Ranking every match, then counting them and
 //! grouping them by status for the tabs, read all of their index entries three times
 //! for one page of 50: a search of 60 ms alone, and under 32 agents on two cores the
 //! one request kind that missed its target by the most (issue 19). So a search looks
@@ -207,8 +207,9 @@ pub(crate) fn matching(dialect: Dialect, query: &SearchQuery, placeholder: usize
     let p = format!("?{placeholder}");
     Some(match dialect {
         // bm25 is smaller for better matches; weights per column as PostgreSQL's A–D.
-        // The LIMIT also keeps SQLite from flattening the subquery into the join: it
-        // then never evaluates the match once per ticket of a helpdesk's index.
+        // The LIMIT also keeps SQLite from flattening the subquery into the join, where
+        // it may evaluate the match once per ticket of a helpdesk's index instead of
+        // once (suspected from the 110 s searches of one-helpdesk agents under load).
         Dialect::Sqlite => Match {
             join: format!(
                 " JOIN (SELECT rowid AS sid, bm25(ticket_search, 10.0, 4.0, 2.0, 1.0) AS score
