@@ -372,7 +372,7 @@ fn queue_mail(
 impl Desk<'_> {
     /// A ticket's deadlines, first response first (none without `[helpdesk.sla]`).
     pub async fn deadlines(&self, id: TicketId) -> Result<Vec<Deadline>, DeskError> {
-        self.ticket(id).await?;
+        self.check_ticket(id).await?;
         Ok(self.app.store().deadlines(id).await?)
     }
 

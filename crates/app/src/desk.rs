@@ -116,12 +116,24 @@ impl Desk<'_> {
     }
 
     pub async fn ticket(&self, id: TicketId) -> Result<TicketView, DeskError> {
-        let store = self.app.store();
-        let helpdesk = store.ticket_helpdesk(id).await.map_err(|_| no_ticket(id))?;
+        self.check_ticket(id).await?;
+        Ok(self.app.store().ticket_by_id(id).await?)
+    }
+
+    /// That the ticket exists and the agent may see it, without loading it: the ticket
+    /// page asked for its deadlines, interventions and their text each loaded the whole
+    /// ticket again only for this check (issue 19).
+    pub(crate) async fn check_ticket(&self, id: TicketId) -> Result<(), DeskError> {
+        let helpdesk = self
+            .app
+            .store()
+            .ticket_helpdesk(id)
+            .await
+            .map_err(|_| no_ticket(id))?;
         if !self.agent.sees_helpdesk(helpdesk) {
             return Err(no_ticket(id));
         }
-        Ok(store.ticket_by_id(id).await?)
+        Ok(())
     }
 
     /// A page of the tickets `query` finds among the agent's helpdesks.
@@ -170,7 +182,7 @@ impl Desk<'_> {
 
     /// An internal note on the ticket; returns its entry id.
     pub async fn note(&self, id: TicketId, text: &str) -> Result<EntryId, DeskError> {
-        self.ticket(id).await?;
+        self.check_ticket(id).await?;
         let text = text.trim_end();
         if text.trim().is_empty() {
             return Err(DeskError::Invalid(

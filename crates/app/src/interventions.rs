@@ -173,7 +173,7 @@ impl Desk<'_> {
         &self,
         id: TicketId,
     ) -> Result<Vec<InterventionRow>, DeskError> {
-        self.ticket(id).await?;
+        self.check_ticket(id).await?;
         Ok(self
             .app
             .store()
@@ -187,7 +187,7 @@ impl Desk<'_> {
 
     /// The text a new intervention of the ticket starts from.
     pub async fn intervention_text(&self, id: TicketId) -> Result<String, DeskError> {
-        self.ticket(id).await?;
+        self.check_ticket(id).await?;
         Ok(self.app.interventions().prefill(id).await?)
     }
 

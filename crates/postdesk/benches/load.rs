@@ -4,7 +4,10 @@
 //! this process (tokio + reqwest, one connection pool): the first page of the ticket
 //! list, a page filtered by status and helpdesk, a deep page (90 % of the way down),
 //! the ticket page, and a search. The pages are the agents' HTML pages (a token is
-//! taken there as on the API). Prints p50/p99 per request kind against the issue's
+//! taken there as on the API). The deep page is reached once by number (`page=`, an
+//! OFFSET) and then paged on from there by each agent following the page's "Next →"
+//! link (a keyset cursor, `after=`), as the UI does; past the last page it starts
+//! again at the numbered one. Prints p50/p99 per request kind against the issue's
 //! targets, requests/s, and serve's RSS (now and peak), with the machine's load.
 //!
 //! cargo bench -p postdesk --bench load -- [N...]            (default: 100000)
@@ -531,6 +534,8 @@ async fn agent_loop(
         .flat_map(|h| catalogue.tickets.get(*h).cloned().unwrap_or_default())
         .collect();
     let mut step = index * 7;
+    // The deep page's "Next →" link, as an agent paging on from there clicks it.
+    let mut deep_next: Option<String> = None;
     while Instant::now() < deadline {
         let kind = ROUND[step % ROUND.len()];
         let pick = |list_len: usize| (step * 31 + index * 17) % list_len.max(1);
@@ -541,7 +546,9 @@ async fn agent_loop(
                 FILTER_STATUSES[pick(FILTER_STATUSES.len())],
                 helpdesks[pick(helpdesks.len())]
             ),
-            Kind::Deep => format!("/tickets?page={deep_page}"),
+            Kind::Deep => deep_next
+                .take()
+                .unwrap_or_else(|| format!("/tickets?page={deep_page}")),
             Kind::Ticket => match ids.get(pick(ids.len())) {
                 Some(id) => format!("/tickets/{id}"),
                 None => "/tickets".to_string(),
@@ -556,9 +563,15 @@ async fn agent_loop(
             .send()
             .await;
         let outcome = match response {
-            Ok(r) if r.status().is_success() => {
-                r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
-            }
+            Ok(r) if r.status().is_success() => match r.bytes().await {
+                Ok(body) => {
+                    if kind == Kind::Deep {
+                        deep_next = next_link(&String::from_utf8_lossy(&body));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
             Ok(r) => Err(format!("{path}: {}", r.status())),
             Err(e) => Err(format!("{path}: {e}")),
         };
@@ -569,4 +582,22 @@ async fn agent_loop(
         }
     }
     (times, errors)
+}
+
+/// The target of a list page's `rel="next"` link (the keyset cursor `after=`), as a
+/// browser follows it; `None` on the last page.
+fn next_link(html: &str) -> Option<String> {
+    let end = html.find("\" rel=\"next\"")?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    // minijinja's HTML escaping: `&`, `/`, quotes.
+    let mut link = html[start..end].to_string();
+    for (entity, c) in [
+        ("&#x2f;", "/"),
+        ("&#x27;", "'"),
+        ("&quot;", "\""),
+        ("&amp;", "&"),
+    ] {
+        link = link.replace(entity, c);
+    }
+    Some(link)
 }

@@ -380,8 +380,36 @@ impl Store {
     }
 
     /// The active agent a live API token belongs to: not revoked, not expired.
+    ///
+    /// Its use is recorded (`last_used_at`) to the minute only (`TOKEN_USE_RESOLUTION`): the
+    /// check itself is a read, and the write follows only when the recorded use is
+    /// older than that. Writing on every request made each API call a write
+    /// transaction (a new writer connection, `BEGIN IMMEDIATE`, a synced commit and a
+    /// checkpoint): 32 agents' requests queued one by one behind SQLite's write lock,
+    /// polling for it, and pages of 3 ms alone took seconds (issue 19).
     pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<AgentId>> {
-        let token_hash = token_hash.to_string();
+        let hash = token_hash.to_string();
+        let found: Option<(AgentId, Option<i64>)> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT agent_id, last_used_at FROM api_tokens
+                     WHERE token_hash = ?1 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?2)
+                       AND agent_id IN (SELECT id FROM agents WHERE active)",
+                )?
+                .query_row(params![hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+            })
+            .await?;
+        let Some((agent_id, last_used)) = found else {
+            return Ok(None);
+        };
+        let now = now();
+        if last_used.is_some_and(|t| t > now - TOKEN_USE_RESOLUTION) {
+            return Ok(Some(agent_id));
+        }
+        // Checked again as it is written: revoked or expired in between is refused.
+        let hash = token_hash.to_string();
         self.write(move |tx| {
             tx.prepare_cached(
                 "UPDATE api_tokens SET last_used_at = ?2
@@ -390,7 +418,7 @@ impl Store {
                        AND agent_id IN (SELECT id FROM agents WHERE active)
                      RETURNING agent_id",
             )?
-            .query_row(params![token_hash, now()], |r| r.get(0))
+            .query_row(params![hash, now], |r| r.get(0))
             .optional()
         })
         .await
@@ -534,6 +562,10 @@ impl Store {
         .await
     }
 }
+
+/// How precisely an API token's last use is kept, in seconds: a token used again
+/// within this time of its recorded use is not written (see [`Store::api_token_agent`]).
+const TOKEN_USE_RESOLUTION: i64 = 60;
 
 /// What is known of an API token: never the token, nor its hash.
 #[derive(Debug, Clone)]

@@ -179,6 +179,9 @@ pub struct TicketPage {
     pub snippets: Vec<Option<SnippetHtml>>,
     /// Tickets matching the filters, over all pages.
     pub total: i64,
+    /// A search matched more tickets than it looks at (`search::SEARCH_WINDOW`): the
+    /// total and the counts are those of the newest matches only, a lower bound.
+    pub beyond_window: bool,
     /// Per status, for the filters other than the status.
     pub status_counts: Vec<(String, i64)>,
     /// The next page's cursor, when there are more tickets after this page (sorts that
@@ -584,10 +587,15 @@ fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Tic
     } else {
         counted(conn, query)?
     };
+    let beyond_window = match &query.search {
+        Some(search) => crate::search::beyond_window(conn, search)?,
+        None => false,
+    };
     Ok(TicketPage {
         tickets,
         snippets,
         total,
+        beyond_window,
         status_counts,
         next,
         previous,

@@ -110,6 +110,7 @@ pub async fn tickets(
     let query = params.query(50)?;
     let page = state.desk(&agent).tickets(query.clone()).await?;
     let (total, next, previous) = (page.total, page.next.clone(), page.previous.clone());
+    let beyond_window = page.beyond_window;
     let counts: serde_json::Map<String, Value> = page
         .status_counts
         .iter()
@@ -119,6 +120,8 @@ pub async fn tickets(
     crate::deadlines::fill_due(&state, &mut tickets).await?;
     Ok(Json(json!({
         "total": total,
+        // A search of a common word counts its newest matches only (store's search).
+        "total_is_lower_bound": beyond_window,
         "page": if query.at.is_none() { Some(query.page) } else { None },
         "per_page": query.per_page,
         "status_counts": counts,

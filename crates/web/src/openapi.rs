@@ -219,7 +219,9 @@ pub fn openapi() -> Value {
                     query_param("per_page", "Tickets per page, 1–500 (default 50)")
                 ],
                 "responses": ok("One page of tickets", json!({ "type": "object", "properties": {
-                    "total": { "type": "integer" }, "page": { "type": ["integer", "null"], "description": "null for a page reached by a cursor" },
+                    "total": { "type": "integer" },
+                    "total_is_lower_bound": { "type": "boolean", "description": "A search matched more than the 1,000 newest tickets it ranks and counts; total and status_counts are theirs" },
+                    "page": { "type": ["integer", "null"], "description": "null for a page reached by a cursor" },
                     "per_page": { "type": "integer" },
                     "next": { "type": ["string", "null"], "description": "Cursor of the next page (pass as after); null on the last page or for due/relevance sorts" },
                     "previous": { "type": ["string", "null"], "description": "Cursor of the previous page (pass as before)" },

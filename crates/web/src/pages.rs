@@ -193,6 +193,7 @@ pub async fn tickets(
     let (next, previous) = (page.next.clone(), page.previous.clone());
     let status_total = page.status_counts.iter().map(|(_, c)| c).sum::<i64>();
     let total = page.total;
+    let beyond_window = page.beyond_window;
     let status_counts: Vec<StatusTab> = page
         .status_counts
         .iter()
@@ -254,6 +255,7 @@ pub async fn tickets(
         context! {
             tickets => Serde(tickets),
             total,
+            beyond_window,
             status_counts => Serde(status_counts),
             all_count,
             link_all_statuses => params.link(|p| { p.status = None; p.page = None; p.after = None; p.before = None; }),
