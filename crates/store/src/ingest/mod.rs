@@ -66,6 +66,7 @@ impl Writer {
         let agents = crate::access::agent_emails(&db)?;
         let ledger = LedgerIndex::read(&db, mails)?;
         let known = Known::read(&db, helpdesks, mails)?;
+        tx.write_behind(mails.len());
         Ok(Batch {
             tx,
             careful,
@@ -350,15 +351,32 @@ fn execute(
             };
             insert_incoming(conn, hd, mail, &entry)?;
             // Status (when it changes), last modified, and the number to report.
-            let number: TicketNumber = conn
-                .prepare_cached(
-                    "UPDATE tickets SET status = COALESCE(?1, status), modified_at = ?2,
-                     modified_by = ?3 WHERE id = ?4 RETURNING number",
-                )?
-                .query_row(
-                    params![set_status, now(), hd.default_agent_id, ticket_id],
-                    |r| r.get(0),
-                )?;
+            let threaded = [&facts.by_subject, &facts.by_message_id]
+                .into_iter()
+                .flatten()
+                .find(|t| t.id == ticket_id)
+                .map(|t| t.number);
+            let number: TicketNumber = match (conn.pending(), threaded) {
+                // PostgreSQL: written behind; the number is the one threading found.
+                (Some(pending), Some(number)) => {
+                    pending.change_ticket(
+                        ticket_id,
+                        set_status.clone(),
+                        now(),
+                        hd.default_agent_id,
+                    );
+                    number
+                }
+                _ => conn
+                    .prepare_cached(
+                        "UPDATE tickets SET status = COALESCE(?1, status), modified_at = ?2,
+                         modified_by = ?3 WHERE id = ?4 RETURNING number",
+                    )?
+                    .query_row(
+                        params![set_status, now(), hd.default_agent_id, ticket_id],
+                        |r| r.get(0),
+                    )?,
+            };
             let participants = if mail.classification == Classification::Normal {
                 participant_addresses(hd, m)
             } else {
