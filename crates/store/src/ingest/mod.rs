@@ -6,6 +6,8 @@
 //! runs synchronously on a [`Writer`]: its own SQLite connection (rusqlite) on the
 //! thread that owns it, with cached prepared statements. Through sqlx's worker
 //! thread each statement cost two thread hand-offs, more than SQLite's own work.
+//! On PostgreSQL, where each statement is a network round trip, the batch's rows are
+//! written behind and sent a table at a time (see `pending`).
 //!
 //! [`intake::decide`] decides; this module gathers its facts (`facts`) and executes
 //! the plan through the table modules (`ledger`, `tickets`, `entries`, `contacts`).
