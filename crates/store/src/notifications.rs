@@ -88,7 +88,7 @@ pub fn notify_all(tx: Tx<'_>, list: &[NewNotification<'_>]) -> Result<usize> {
     tickets.dedup();
     let kinds = |wanted: fn(&Audience) -> bool| list.iter().any(|n| wanted(n.audience));
     let all_agents = if kinds(|a| *a == Audience::AllAgents) {
-        audiences(&db, &tickets, "")?
+        audiences(&db, &tickets, ALL_AGENTS)?
     } else {
         Vec::new()
     };
@@ -145,21 +145,30 @@ pub fn notify_all(tx: Tx<'_>, list: &[NewNotification<'_>]) -> Result<usize> {
     Ok(rows.len())
 }
 
-/// The agents concerned by ticket `t` (see [`Audience::Concerned`]), as a condition
-/// on agent `a`.
-const CONCERNED: &str = " AND (a.id = t.assignee_id OR a.id = t.manager_id
-     OR EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.agent_id = a.id)
-     OR EXISTS (SELECT 1 FROM entries e WHERE e.ticket_id = t.id AND e.author_agent_id = a.id
-                AND e.kind IN ('outgoing', 'note')))";
+/// (ticket, agent) for the agents each of `tickets` concerns (see
+/// [`Audience::Concerned`]), `{tickets}` their id list. Each part goes through an
+/// index on the ticket: as a condition on every agent, PostgreSQL read all of
+/// `entries` for it (a third of a second a batch at 10,000 tickets).
+const CONCERNED: &str =
+    "SELECT id AS ticket_id, assignee_id AS agent_id FROM tickets WHERE id IN {tickets}
+     UNION SELECT id, manager_id FROM tickets WHERE id IN {tickets}
+     UNION SELECT ticket_id, agent_id FROM ticket_watchers WHERE ticket_id IN {tickets}
+     UNION SELECT ticket_id, author_agent_id FROM entries
+           WHERE ticket_id IN {tickets} AND kind IN ('outgoing', 'note')";
 
-/// (ticket, agent) for the active agents who see each ticket's helpdesk (as
-/// [`SEES_TICKET`]) and meet `condition`.
-fn audiences(db: &Db, tickets: &[TicketId], condition: &str) -> Result<Vec<(TicketId, AgentId)>> {
+/// (ticket, agent) for every agent of each of `tickets`.
+const ALL_AGENTS: &str = "SELECT t.id AS ticket_id, a.id AS agent_id FROM tickets t CROSS JOIN agents a WHERE t.id IN {tickets}";
+
+/// (ticket, agent) for the agents `candidates` (a query of such pairs, see
+/// [`CONCERNED`] and [`ALL_AGENTS`]) names who are active and see the ticket's
+/// helpdesk (as [`SEES_TICKET`]).
+fn audiences(db: &Db, tickets: &[TicketId], candidates: &str) -> Result<Vec<(TicketId, AgentId)>> {
+    let candidates = candidates.replace("{tickets}", &id_list(tickets));
     let sql = format!(
-        "SELECT t.id, a.id FROM tickets t JOIN agents a ON a.active AND (a.role = 'admin' OR EXISTS (
-             SELECT 1 FROM agent_helpdesks ah WHERE ah.agent_id = a.id AND ah.helpdesk_id = t.helpdesk_id))
-         WHERE t.id IN {}{condition}",
-        id_list(tickets)
+        "SELECT c.ticket_id, a.id FROM ({candidates}) AS c
+         JOIN tickets t ON t.id = c.ticket_id JOIN agents a ON a.id = c.agent_id
+         WHERE a.active AND (a.role = 'admin' OR EXISTS (
+             SELECT 1 FROM agent_helpdesks ah WHERE ah.agent_id = a.id AND ah.helpdesk_id = t.helpdesk_id))"
     );
     db.prepare(&sql)?
         .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?

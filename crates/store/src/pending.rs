@@ -135,11 +135,11 @@ pub(crate) type Value = Box<dyn Param>;
 
 /// A follow-up's change to its ticket: the status (when it changes) and who changed
 /// it last, when.
-struct TicketChange {
-    ticket_id: TicketId,
-    status: Option<String>,
-    at: i64,
-    by: AgentId,
+pub(crate) struct TicketChange {
+    pub ticket_id: TicketId,
+    pub status: Option<String>,
+    pub at: i64,
+    pub by: AgentId,
 }
 
 /// PostgreSQL takes at most 65,535 parameters per statement.
@@ -213,19 +213,8 @@ impl Pending {
     }
 
     /// A follow-up's change to its ticket, sent after the rows.
-    pub(crate) fn change_ticket(
-        &self,
-        ticket_id: TicketId,
-        status: Option<String>,
-        at: i64,
-        by: AgentId,
-    ) {
-        self.state.borrow_mut().changes.push(TicketChange {
-            ticket_id,
-            status,
-            at,
-            by,
-        });
+    pub(crate) fn change_ticket(&self, change: TicketChange) {
+        self.state.borrow_mut().changes.push(change);
         self.dirty.set(true);
     }
 

@@ -147,8 +147,11 @@ impl Writer {
         let postgres = matches!(self.conn, WriterConn::Postgres(..));
         let tx = self.transaction()?;
         if postgres {
+            // Without JIT: a batch's queries read few rows, but on tables filled since
+            // their statistics PostgreSQL's estimates ran past `jit_above_cost`, and it
+            // compiled each query for 50–100 ms (more CPU than the whole batch's work).
             tx.db
-                .prepare_cached("SELECT pg_advisory_xact_lock(?1)")?
+                .prepare_cached("SELECT pg_advisory_xact_lock(?1), set_config('jit', 'off', TRUE)")?
                 .query_row([INTAKE_LOCK], |_| Ok(()))?;
         }
         Ok(tx)

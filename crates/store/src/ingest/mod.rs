@@ -29,6 +29,7 @@ use crate::entries::{IncomingEntry, insert_incoming};
 pub use crate::incoming::{IncomingMail, IngestReport, Outcome, StoredAttachment};
 use crate::leases::LeaseFence;
 use crate::ledger::{self, LedgerIndex, LedgerRow};
+use crate::pending::TicketChange;
 use crate::tickets::{insert_participants, insert_ticket, participant_addresses};
 use crate::writer::{WriteTx, Writer};
 use crate::{RegisteredHelpdesk, Result, now};
@@ -361,12 +362,12 @@ fn execute(
             let number: TicketNumber = match (conn.pending(), threaded) {
                 // PostgreSQL: written behind; the number is the one threading found.
                 (Some(pending), Some(number)) => {
-                    pending.change_ticket(
+                    pending.change_ticket(TicketChange {
                         ticket_id,
-                        set_status.clone(),
-                        now(),
-                        hd.default_agent_id,
-                    );
+                        status: set_status.clone(),
+                        at: now(),
+                        by: hd.default_agent_id,
+                    });
                     number
                 }
                 _ => conn
