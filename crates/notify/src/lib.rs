@@ -31,14 +31,14 @@ const DESCRIPTION_CHARS: usize = 8000;
 
 /// Called by the pipeline for every applied mail, inside the mail's group transaction.
 /// Queues nothing for a helpdesk without `[helpdesk.smtp]` (or `[helpdesk.send]`).
+/// The agents' notifications inside the app come for the whole batch, from
+/// [`in_app::on_batch`].
 pub fn on_ingested(
     tx: Tx<'_>,
     helpdesk: &RegisteredHelpdesk,
     mail: &IncomingMail,
     report: &IngestReport,
 ) -> Result<(), postdesk_store::StoreError> {
-    // Issue 17: inside the app, whether or not the helpdesk sends mail.
-    in_app::on_ingested(tx, helpdesk, mail, report)?;
     if !helpdesk.config.outgoing.sends_mail() {
         return Ok(());
     }

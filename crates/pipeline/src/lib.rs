@@ -417,6 +417,19 @@ impl Pipeline {
                 report,
             });
         }
+        // The agents' notifications of the whole batch at once (issue 15: a read per
+        // mail cost a round trip each on PostgreSQL).
+        let ingested: Vec<postdesk_notify::in_app::Ingested<'_>> = jobs
+            .iter()
+            .zip(&processed)
+            .filter(|(_, p)| p.report.outcome != Outcome::Duplicate)
+            .map(|((mail, _), p)| postdesk_notify::in_app::Ingested {
+                helpdesk: &self.helpdesks[mail.helpdesk],
+                mail,
+                report: &p.report,
+            })
+            .collect();
+        postdesk_notify::in_app::on_batch(batch.connection(), &ingested)?;
         batch.commit()?;
         Ok(processed)
     }

@@ -6,11 +6,32 @@ use postdesk_core::id::{EntryId, HelpdeskId};
 
 use crate::desk::AttachmentFile;
 use crate::incoming::StoredAttachment;
+use crate::pending::Table;
 use crate::sql::id_list;
 use crate::{Result, Store};
 
 /// The attachments of entry `entry_id`; a refused one is listed without its hash.
 pub(crate) fn insert(conn: &Db, entry_id: EntryId, attachments: &[StoredAttachment]) -> Result<()> {
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL: written behind (see `pending`).
+        for a in attachments {
+            pending.push(
+                Table::Attachments,
+                vec![
+                    Box::new(entry_id),
+                    Box::new(a.refused.is_none().then(|| a.sha256.clone())),
+                    Box::new(a.original_name.clone()),
+                    Box::new(a.safe_name.clone()),
+                    Box::new(a.mime_type.clone()),
+                    Box::new(a.size as i64),
+                    Box::new(a.content_id.clone()),
+                    Box::new(a.inline),
+                    Box::new(a.refused.clone()),
+                ],
+            );
+        }
+        return Ok(());
+    }
     let mut statement = conn.prepare_cached(
         "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
              content_id, inline, refused)

@@ -10,6 +10,7 @@
 //! Intake finds senders by address and creates contacts and organizations here too.
 
 use crate::engine::{Db, OptionalExtension, params};
+use crate::pending::{Sequence, Table};
 use postdesk_core::id::{AgentId, ContactId, HelpdeskId, OrganizationId, TicketId};
 use serde::Serialize;
 
@@ -462,6 +463,24 @@ pub(crate) fn create(
     email: &str,
     organization_id: Option<OrganizationId>,
 ) -> Result<ContactId> {
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL, in intake's batch: written behind (see `pending`).
+        let id = pending.take_id(conn, Sequence::Contacts)?;
+        pending.push(
+            Table::Contacts,
+            vec![
+                Box::new(id),
+                Box::new(name.to_string()),
+                Box::new(organization_id),
+                Box::new(now()),
+            ],
+        );
+        pending.push(
+            Table::ContactAddresses,
+            vec![Box::new(email.to_string()), Box::new(ContactId::new(id))],
+        );
+        return Ok(ContactId::new(id));
+    }
     let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO contacts (name, organization_id, created_at) VALUES (?1, ?2, ?3) RETURNING id",
     )?

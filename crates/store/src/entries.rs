@@ -10,6 +10,7 @@ use postdesk_mail::{Address, Classification, SenderSource};
 
 use crate::incoming::IncomingMail;
 use crate::outbox::OutgoingEntry;
+use crate::pending::{Sequence, Table, Value};
 use crate::{RegisteredHelpdesk, Result, attachments};
 
 /// Records `text` as an internal event on `ticket_id`, by `agent_id` when an agent made
@@ -21,6 +22,12 @@ pub(crate) fn insert_event(
     text: &str,
     at: i64,
 ) -> Result<EntryId> {
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL, in intake's batch: written behind (see `pending`).
+        let id = pending.take_id(conn, Sequence::Entries)?;
+        pending.push(Table::Entries, event_row(id, ticket_id, agent_id, text, at));
+        return Ok(EntryId::new(id));
+    }
     conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, body_text, visible_to_customer, created_at)
          VALUES (?1, 'event', ?2, ?3, FALSE, ?4) RETURNING id",
@@ -73,6 +80,33 @@ pub(crate) fn insert_note(
     Ok(id)
 }
 
+/// An event's row as `pending` writes it behind: what `insert_event` sets, every
+/// other column NULL (typed as the column, which PostgreSQL's client checks).
+fn event_row(
+    id: i64,
+    ticket_id: TicketId,
+    agent_id: Option<AgentId>,
+    text: &str,
+    at: i64,
+) -> Vec<Value> {
+    let text_null = || Box::new(None::<String>) as Value;
+    let mut row: Vec<Value> = vec![
+        Box::new(id),
+        Box::new(ticket_id),
+        Box::new("event"),
+        Box::new(agent_id),
+        Box::new(None::<ContactId>),
+    ];
+    row.extend((5..9).map(|_| text_null()));
+    row.push(Box::new(text.to_string()));
+    row.extend((10..17).map(|_| text_null()));
+    row.push(Box::new(false));
+    row.push(Box::new(None::<IntakeId>));
+    row.push(Box::new(at));
+    row.extend((20..23).map(|_| text_null()));
+    row
+}
+
 fn join_addresses(list: &[Address]) -> String {
     list.iter()
         .map(|a| a.email.as_str())
@@ -110,6 +144,43 @@ pub(crate) fn insert_incoming(
         Classification::Normal | Classification::Bulk
     );
     let warnings = (!m.warnings.is_empty()).then(|| m.warnings.join("\n"));
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL: written behind, its id drawn ahead (see `pending`).
+        let id = pending.take_id(conn, Sequence::Entries)?;
+        pending.push(
+            Table::Entries,
+            vec![
+                Box::new(id),
+                Box::new(ticket_id),
+                Box::new("incoming"),
+                Box::new(hd.default_agent_id),
+                Box::new(author),
+                Box::new(m.from.as_ref().map(|a| a.email.clone())),
+                Box::new(join_addresses(&m.to)),
+                Box::new(join_addresses(&m.cc)),
+                Box::new(m.subject.clone()),
+                Box::new(body_text.to_string()),
+                Box::new((body_text != m.text).then(|| m.text.clone())),
+                Box::new(m.html.clone()),
+                Box::new(m.message_id.clone()),
+                Box::new(m.in_reply_to.join(" ")),
+                Box::new(m.references.join(" ")),
+                Box::new(mail.classification.as_str()),
+                Box::new(warnings),
+                Box::new(visible),
+                Box::new(intake_id),
+                Box::new(m.date.unwrap_or(mail.received_at)),
+                Box::new(m.detected_charset.clone()),
+                Box::new(m.sender_source.map(SenderSource::as_str)),
+                Box::new(mail.class_signal.clone()),
+            ],
+        );
+        if !mail.attachments.is_empty() {
+            attachments::insert(conn, EntryId::new(id), &mail.attachments)?;
+        }
+        // Its ticket's search document is rebuilt when the batch commits.
+        return Ok(());
+    }
     let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO entries (ticket_id, kind, author_agent_id, author_contact_id, from_addr, to_addrs, cc_addrs,
              subject, body_text, body_full, body_html, message_id, in_reply_to, refs, classification,

@@ -9,6 +9,7 @@ use crate::engine::{Db, params, params_from_iter};
 use postdesk_core::intake::{IntakeOutcome, LedgerFacts, PriorIntake, Taken};
 
 use crate::incoming::IncomingMail;
+use crate::pending::{Sequence, Table};
 use crate::sql::placeholders;
 use crate::{RegisteredHelpdesk, Result, now};
 
@@ -141,6 +142,32 @@ pub(crate) fn write(
             id
         ])?;
         return Ok(id);
+    }
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL: written behind, with its id drawn ahead.
+        let id = pending.take_id(conn, Sequence::Intake)?;
+        pending.push(
+            Table::Intake,
+            vec![
+                Box::new(id),
+                Box::new(hd.id),
+                Box::new(mail.source),
+                Box::new(mail.location.clone()),
+                Box::new(m.message_id.clone()),
+                Box::new(mail.sha256.clone()),
+                Box::new(m.from.as_ref().map(|a| a.email_key())),
+                Box::new(m.subject.clone()),
+                Box::new(row.outcome.as_str()),
+                Box::new(row.classification.to_string()),
+                Box::new(row.ticket_id),
+                Box::new(row.reason.map(str::to_string)),
+                Box::new(mail.received_at),
+                Box::new(now()),
+                Box::new(mail.raw_size as i64),
+                Box::new(mail.raw_compressed.clone()),
+            ],
+        );
+        return Ok(IntakeId::new(id));
     }
     let inserted_id: i64 = conn.prepare_cached(
         "INSERT INTO intake (helpdesk_id, source, location, message_id, sha256, sender, subject,

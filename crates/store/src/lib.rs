@@ -34,6 +34,7 @@ pub mod mailbox_sync;
 // Change-notification subscriptions of Graph mailboxes (issue 20).
 pub mod mailbox_subscriptions;
 pub mod outbox;
+mod pending;
 // Issue 17: the customer portal.
 pub mod portal;
 // Issue 17: agents' notifications inside the app.

@@ -9,6 +9,7 @@ use crate::engine::{Db, OptionalExtension, params};
 use postdesk_core::id::{AgentId, TicketId, TicketNumber};
 use serde::Serialize;
 
+use crate::sql::id_list;
 use crate::{Result, Store, StoreError, Tx, now};
 
 /// Who hears of an event, before it is resolved against the ticket.
@@ -71,6 +72,107 @@ pub fn notify(tx: Tx<'_>, n: &NewNotification<'_>) -> Result<usize> {
         written += 1;
     }
     Ok(written)
+}
+
+/// [`notify`] for many events at once (intake's batch): the audiences of every
+/// ticket read in a query per kind, the old read notifications of each agent pruned
+/// once, the rows written in one statement. Returns how many were written.
+pub fn notify_all(tx: Tx<'_>, list: &[NewNotification<'_>]) -> Result<usize> {
+    if list.is_empty() {
+        return Ok(0);
+    }
+    let db = tx.conn();
+    let now = now();
+    let mut tickets: Vec<TicketId> = list.iter().map(|n| n.ticket_id).collect();
+    tickets.sort();
+    tickets.dedup();
+    let kinds = |wanted: fn(&Audience) -> bool| list.iter().any(|n| wanted(n.audience));
+    let all_agents = if kinds(|a| *a == Audience::AllAgents) {
+        audiences(&db, &tickets, ALL_AGENTS)?
+    } else {
+        Vec::new()
+    };
+    let concerned = if kinds(|a| *a == Audience::Concerned) {
+        audiences(&db, &tickets, CONCERNED)?
+    } else {
+        Vec::new()
+    };
+    let of = |found: &[(TicketId, AgentId)], ticket: TicketId| -> Vec<AgentId> {
+        found
+            .iter()
+            .filter(|(t, _)| *t == ticket)
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let mut rows: Vec<(AgentId, &NewNotification<'_>)> = Vec::new();
+    for n in list {
+        let mut agents = match n.audience {
+            Audience::AllAgents => of(&all_agents, n.ticket_id),
+            Audience::Concerned => of(&concerned, n.ticket_id),
+            other => audience(&db, n.ticket_id, other)?,
+        };
+        agents.sort();
+        agents.dedup();
+        rows.extend(
+            agents
+                .into_iter()
+                .filter(|a| Some(*a) != n.actor)
+                .map(|a| (a, n)),
+        );
+    }
+    let mut pruned: Vec<(AgentId, u32)> = rows.iter().map(|(a, n)| (*a, n.keep_days)).collect();
+    pruned.sort();
+    pruned.dedup();
+    for (agent, keep_days) in pruned {
+        db.prepare_cached(
+            "DELETE FROM notifications
+             WHERE agent_id = ?1 AND read_at IS NOT NULL AND read_at <= ?2",
+        )?
+        .execute(params![agent, now - i64::from(keep_days) * 86_400])?;
+    }
+    // 5 values a row: far below either engine's limit of parameters per statement.
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO notifications (agent_id, ticket_id, event, text, created_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut values: Vec<&dyn crate::engine::Param> = Vec::with_capacity(chunk.len() * 5);
+        for (agent, n) in chunk {
+            values.extend_from_slice(params![*agent, n.ticket_id, n.event, n.text, now]);
+        }
+        db.prepare(&sql)?.execute(values.as_slice())?;
+    }
+    Ok(rows.len())
+}
+
+/// (ticket, agent) for the agents each of `tickets` concerns (see
+/// [`Audience::Concerned`]), `{tickets}` their id list. Each part goes through an
+/// index on the ticket: as a condition on every agent, PostgreSQL read all of
+/// `entries` for it (a third of a second a batch at 10,000 tickets).
+const CONCERNED: &str =
+    "SELECT id AS ticket_id, assignee_id AS agent_id FROM tickets WHERE id IN {tickets}
+     UNION SELECT id, manager_id FROM tickets WHERE id IN {tickets}
+     UNION SELECT ticket_id, agent_id FROM ticket_watchers WHERE ticket_id IN {tickets}
+     UNION SELECT ticket_id, author_agent_id FROM entries
+           WHERE ticket_id IN {tickets} AND kind IN ('outgoing', 'note')";
+
+/// (ticket, agent) for every agent of each of `tickets`.
+const ALL_AGENTS: &str = "SELECT t.id AS ticket_id, a.id AS agent_id FROM tickets t CROSS JOIN agents a WHERE t.id IN {tickets}";
+
+/// (ticket, agent) for the agents `candidates` (a query of such pairs, see
+/// [`CONCERNED`] and [`ALL_AGENTS`]) names who are active and see the ticket's
+/// helpdesk (as [`SEES_TICKET`]).
+fn audiences(db: &Db, tickets: &[TicketId], candidates: &str) -> Result<Vec<(TicketId, AgentId)>> {
+    let candidates = candidates.replace("{tickets}", &id_list(tickets));
+    let sql = format!(
+        "SELECT c.ticket_id, a.id FROM ({candidates}) AS c
+         JOIN tickets t ON t.id = c.ticket_id JOIN agents a ON a.id = c.agent_id
+         WHERE a.active AND (a.role = 'admin' OR EXISTS (
+             SELECT 1 FROM agent_helpdesks ah WHERE ah.agent_id = a.id AND ah.helpdesk_id = t.helpdesk_id))"
+    );
+    db.prepare(&sql)?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// The active agents who see the ticket's helpdesk: its members and the admins.

@@ -55,17 +55,7 @@ use crate::sql::id_list;
 
 /// Rebuilds the document of `ticket_id` from its rows, in the caller's transaction.
 pub(crate) fn refresh(conn: &Db, ticket_id: TicketId) -> Result<()> {
-    refresh_with(conn, ticket_id, &HashMap::new())
-}
-
-/// [`refresh`], taking the texts of mails' entries from `indexed` (by ledger row)
-/// where intake tokenized them ahead, instead of tokenizing them again.
-pub(crate) fn refresh_with(
-    conn: &Db,
-    ticket_id: TicketId,
-    indexed: &HashMap<IntakeId, IndexText>,
-) -> Result<()> {
-    let document = document(conn, ticket_id, indexed)?;
+    let document = document(conn, ticket_id)?;
     write(conn, ticket_id, &document)
 }
 
@@ -107,13 +97,18 @@ pub(crate) fn build_all(conn: &Db) -> Result<()> {
 /// A ticket's title, subject, number, requester's name and requester.
 type Head = (String, String, i64, Option<String>, Option<i64>);
 
+/// What a ticket's document is made of, as read from its rows: the head, the
+/// requester's addresses, the entries' (kind, sender, text, ledger row) but events,
+/// the attachments' (original name, safe name).
+#[derive(Default)]
+struct Parts {
+    addresses: Vec<String>,
+    entries: Vec<(String, Option<String>, String, Option<IntakeId>)>,
+    files: Vec<(String, String)>,
+}
+
 /// The ticket's document, from its rows.
-fn document(
-    conn: &Db,
-    ticket_id: TicketId,
-    indexed: &HashMap<IntakeId, IndexText>,
-) -> Result<Document> {
-    let mut doc = Document::default();
+fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
     let head: Option<Head> = conn
         .prepare_cached(
             "SELECT t.title, t.mail_subject, t.number, c.name, t.requester_id
@@ -123,27 +118,17 @@ fn document(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((title, subject, number, requester, requester_id)) = head else {
-        return Ok(doc);
+    let Some(head) = head else {
+        return Ok(Document::default());
     };
-    doc.add(Field::Title, &number.to_string());
-    doc.add(Field::Title, &title);
-    if subject != title {
-        doc.add(Field::Title, &subject);
-    }
-    if let Some(name) = requester {
-        doc.add(Field::People, &name);
-    }
-    if let Some(requester_id) = requester_id {
-        let addresses: Vec<String> = conn
+    let mut parts = Parts::default();
+    if let Some(requester_id) = head.4 {
+        parts.addresses = conn
             .prepare_cached("SELECT address FROM contact_addresses WHERE contact_id = ?1")?
             .query_map([requester_id], |r| r.get(0))?
             .collect::<Result<_>>()?;
-        for address in addresses {
-            doc.add(Field::People, &address);
-        }
     }
-    let entries: Vec<(String, Option<String>, String, Option<IntakeId>)> = conn
+    parts.entries = conn
         .prepare_cached(
             "SELECT kind, from_addr, body_text, intake_id FROM entries
              WHERE ticket_id = ?1 AND kind <> 'event' ORDER BY id",
@@ -152,33 +137,147 @@ fn document(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_>>()?;
-    for (kind, from, ..) in &entries {
-        if kind == "incoming"
-            && let Some(from) = from
-        {
-            doc.add(Field::People, from);
-        }
-    }
-    let files: Vec<(String, String)> = conn
+    parts.files = conn
         .prepare_cached(
             "SELECT COALESCE(a.original_name, ''), a.safe_name FROM attachments a
              JOIN entries e ON e.id = a.entry_id WHERE e.ticket_id = ?1 ORDER BY a.id",
         )?
         .query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;
-    for (original, safe) in files {
-        doc.add(Field::Files, &original);
-        if safe != original {
-            doc.add(Field::Files, &safe);
+    Ok(assemble(head, parts, &HashMap::new()))
+}
+
+/// The document of a ticket from what it is made of: the one place that says what goes
+/// where, for [`document`] and [`refresh_all`] alike. The texts of mails' entries are
+/// taken from `indexed` (by ledger row) where intake tokenized them ahead.
+fn assemble(head: Head, parts: Parts, indexed: &HashMap<IntakeId, IndexText>) -> Document {
+    let (title, subject, number, requester, _) = head;
+    let mut doc = Document::default();
+    doc.add(Field::Title, &number.to_string());
+    doc.add(Field::Title, &title);
+    if subject != title {
+        doc.add(Field::Title, &subject);
+    }
+    if let Some(name) = requester {
+        doc.add(Field::People, &name);
+    }
+    for address in &parts.addresses {
+        doc.add(Field::People, address);
+    }
+    for (kind, from, ..) in &parts.entries {
+        if kind == "incoming"
+            && let Some(from) = from
+        {
+            doc.add(Field::People, from);
         }
     }
-    for (_, _, text, intake) in &entries {
+    for (original, safe) in &parts.files {
+        doc.add(Field::Files, original);
+        if safe != original {
+            doc.add(Field::Files, safe);
+        }
+    }
+    for (_, _, text, intake) in &parts.entries {
         match intake.and_then(|id| indexed.get(&id)) {
             Some(tokens) => doc.add_indexed(Field::Body, tokens),
             None => doc.add(Field::Body, text),
         }
     }
-    Ok(doc)
+    doc
+}
+
+/// [`refresh`] of many tickets at once (intake's batch, when it commits): each of the
+/// reads for all of them in one query, and on PostgreSQL the documents written in one
+/// statement, where one ticket at a time cost five round trips each. The texts of the
+/// batch's mails come from `indexed` (see [`assemble`]).
+pub(crate) fn refresh_all(
+    conn: &Db,
+    tickets: &[TicketId],
+    indexed: &HashMap<IntakeId, IndexText>,
+) -> Result<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let list = id_list(tickets);
+    let mut heads: BTreeMap<TicketId, (Head, Parts)> = BTreeMap::new();
+    let sql = format!(
+        "SELECT t.id, t.title, t.mail_subject, t.number, c.name, t.requester_id
+         FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id IN {list}"
+    );
+    for row in conn.prepare(&sql)?.query_map((), |r| {
+        let head: Head = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+        Ok((r.get::<_, TicketId>(0)?, head))
+    })? {
+        let (id, head) = row?;
+        heads.insert(id, (head, Parts::default()));
+    }
+    let sql = format!(
+        "SELECT t.id, a.address FROM tickets t JOIN contact_addresses a ON a.contact_id = t.requester_id
+         WHERE t.id IN {list}"
+    );
+    for row in conn
+        .prepare(&sql)?
+        .query_map((), |r| Ok((r.get::<_, TicketId>(0)?, r.get(1)?)))?
+    {
+        let (id, address) = row?;
+        if let Some((_, parts)) = heads.get_mut(&id) {
+            parts.addresses.push(address);
+        }
+    }
+    let sql = format!(
+        "SELECT ticket_id, kind, from_addr, body_text, intake_id FROM entries
+         WHERE ticket_id IN {list} AND kind <> 'event' ORDER BY id"
+    );
+    for row in conn.prepare(&sql)?.query_map((), |r| {
+        let entry = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        Ok((r.get::<_, TicketId>(0)?, entry))
+    })? {
+        let (id, entry) = row?;
+        if let Some((_, parts)) = heads.get_mut(&id) {
+            parts.entries.push(entry);
+        }
+    }
+    let sql = format!(
+        "SELECT e.ticket_id, COALESCE(a.original_name, ''), a.safe_name FROM attachments a
+         JOIN entries e ON e.id = a.entry_id WHERE e.ticket_id IN {list} ORDER BY a.id"
+    );
+    for row in conn.prepare(&sql)?.query_map((), |r| {
+        Ok((r.get::<_, TicketId>(0)?, (r.get(1)?, r.get(2)?)))
+    })? {
+        let (id, file) = row?;
+        if let Some((_, parts)) = heads.get_mut(&id) {
+            parts.files.push(file);
+        }
+    }
+    let documents: Vec<(TicketId, Document)> = heads
+        .into_iter()
+        .map(|(id, (head, parts))| (id, assemble(head, parts, indexed)))
+        .collect();
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            for (id, doc) in &documents {
+                write(conn, *id, doc)?;
+            }
+        }
+        Dialect::Postgres => {
+            // Two values a row: far below PostgreSQL's limit of parameters.
+            for chunk in documents.chunks(10_000) {
+                let sql = format!(
+                    "INSERT INTO ticket_search (ticket_id, document) VALUES {}
+                     ON CONFLICT (ticket_id) DO UPDATE SET document = EXCLUDED.document",
+                    vec!["(?, CAST(CAST(? AS TEXT) AS tsvector))"; chunk.len()].join(", ")
+                );
+                let literals: Vec<String> =
+                    chunk.iter().map(|(_, d)| d.tsvector_literal()).collect();
+                let mut values: Vec<&dyn crate::engine::Param> = Vec::new();
+                for ((id, _), literal) in chunk.iter().zip(&literals) {
+                    values.extend_from_slice(params![*id, *literal]);
+                }
+                conn.prepare(&sql)?.execute(values.as_slice())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write(conn: &Db, ticket_id: TicketId, doc: &Document) -> Result<()> {

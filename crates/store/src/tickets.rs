@@ -5,8 +5,10 @@
 use crate::engine::{Db, Dialect, params};
 use postdesk_core::id::{AgentId, ContactId, OrganizationId, TicketId, TicketNumber};
 use postdesk_mail::ParsedMail;
+use std::collections::HashMap;
 
 use crate::incoming::IncomingMail;
+use crate::pending::{Sequence, Table};
 use crate::{RegisteredHelpdesk, Result, Tx, now};
 
 /// The next number of helpdesk `?1`, at least `?2` (`first_ticket_number`): the one
@@ -108,6 +110,37 @@ pub(crate) fn insert_ticket(
     let s = &hd.config.settings;
     let m = &mail.mail;
     let now = now();
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL: written behind, its id drawn ahead and its number counted from
+        // the one read once per batch (the batch holds intake's lock).
+        let id = pending.take_id(conn, Sequence::Tickets)?;
+        let number = pending.next_number(hd.id, || next_number(conn, hd))?;
+        pending.push(
+            Table::Tickets,
+            vec![
+                Box::new(id),
+                Box::new(hd.id),
+                Box::new(number),
+                Box::new(ticket_title(&m.subject)),
+                Box::new(m.subject.clone()),
+                Box::new(requester_id),
+                Box::new(organization_id),
+                Box::new("email"),
+                Box::new(s.new_ticket_status.clone()),
+                Box::new(s.defaults.priority.clone()),
+                Box::new(s.defaults.ticket_type.clone()),
+                Box::new(s.defaults.environment.clone()),
+                Box::new(hd.manager_id),
+                Box::new(hd.assignee_id),
+                Box::new(m.date.unwrap_or(mail.received_at)),
+                Box::new(now),
+                Box::new(hd.default_agent_id),
+                Box::new(now),
+                Box::new(hd.default_agent_id),
+            ],
+        );
+        return Ok((TicketId::new(id), number));
+    }
     // The next number is derived in the INSERT itself: the batch holds the write
     // lock, and UNIQUE (helpdesk_id, number) guards it anyway.
     conn.prepare_cached(match conn.dialect() {
@@ -165,6 +198,16 @@ pub(crate) fn insert_participants(
     ticket_id: TicketId,
     addresses: &[String],
 ) -> Result<()> {
+    if let Some(pending) = conn.pending() {
+        // PostgreSQL: written behind (see `pending`).
+        for address in addresses {
+            pending.push(
+                Table::Participants,
+                vec![Box::new(ticket_id), Box::new(address.clone())],
+            );
+        }
+        return Ok(());
+    }
     // One statement for all of them: on PostgreSQL each statement is a round trip. A
     // mail names few addresses, so the texts for each count stay cached.
     for chunk in addresses.chunks(PARTICIPANTS_PER_STATEMENT) {
@@ -199,27 +242,43 @@ pub struct TicketInfo {
     pub assignee: Option<(String, Option<String>)>,
 }
 
+/// What [`info`] and [`infos`] read, with the ticket's id first.
+const INFO: &str =
+    "SELECT t.id, t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
+     FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
+     LEFT JOIN agents m ON m.id = t.manager_id LEFT JOIN agents a ON a.id = t.assignee_id";
+
+fn info_row(r: &crate::engine::Row<'_>) -> Result<TicketInfo> {
+    let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
+    Ok(TicketInfo {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        title: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+        requester_name: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+        manager: agent(r.get(6)?, r.get(7)?),
+        assignee: agent(r.get(8)?, r.get(9)?),
+    })
+}
+
 /// Ticket `ticket_id` as the notification templates see it.
 pub fn info(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketInfo> {
-    tx
-        .conn()
-        .prepare_cached(
-            "SELECT t.number, t.title, t.status, t.created_at, c.name, m.name, m.email, a.name, a.email
-             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id
-             LEFT JOIN agents m ON m.id = t.manager_id LEFT JOIN agents a ON a.id = t.assignee_id
-             WHERE t.id = ?1",
-        )?
-        .query_row([ticket_id], |r| {
-            let agent = |name: Option<String>, email: Option<String>| name.map(|n| (n, email));
-            Ok(TicketInfo {
-                id: ticket_id,
-                number: r.get(0)?,
-                title: r.get(1)?,
-                status: r.get(2)?,
-                created_at: r.get(3)?,
-                requester_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                manager: agent(r.get(5)?, r.get(6)?),
-                assignee: agent(r.get(7)?, r.get(8)?),
-            })
-        })
+    tx.conn()
+        .prepare_cached(&format!("{INFO} WHERE t.id = ?1"))?
+        .query_row([ticket_id], info_row)
+}
+
+/// [`info`] of many tickets in one query (intake's batch); a ticket that does not
+/// exist is left out.
+pub fn infos(tx: Tx<'_>, ticket_ids: &[TicketId]) -> Result<HashMap<TicketId, TicketInfo>> {
+    if ticket_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("{INFO} WHERE t.id IN {}", crate::sql::id_list(ticket_ids));
+    tx.conn()
+        .prepare(&sql)?
+        .query_map((), info_row)?
+        .map(|info| info.map(|i| (i.id, i)))
+        .collect()
 }

@@ -20,6 +20,7 @@ pub(crate) mod postgres;
 pub(crate) mod postgres_tls;
 mod sqlite;
 
+use crate::pending::Pending;
 use crate::{Result, StoreError};
 
 pub(crate) use sqlite::connect as connect_sqlite;
@@ -36,6 +37,10 @@ pub(crate) enum Dialect {
 #[derive(Clone, Copy)]
 pub struct Db<'c> {
     conn: Conn<'c>,
+    /// Rows written behind (intake's batches on PostgreSQL, see [`crate::pending`]):
+    /// sent before any other statement runs on this handle, so that nothing reads
+    /// or writes past them.
+    pending: Option<&'c Pending>,
 }
 
 #[derive(Clone, Copy)]
@@ -48,12 +53,48 @@ impl<'c> Db<'c> {
     pub(crate) fn sqlite(conn: &'c rusqlite::Connection) -> Self {
         Self {
             conn: Conn::Sqlite(conn),
+            pending: None,
         }
     }
 
     pub(crate) fn postgres(conn: &'c postgres::PgConn) -> Self {
         Self {
             conn: Conn::Postgres(conn),
+            pending: None,
+        }
+    }
+
+    /// This handle with rows written behind in `pending`.
+    pub(crate) fn with_pending(self, pending: &'c Pending) -> Self {
+        Self {
+            pending: Some(pending),
+            ..self
+        }
+    }
+
+    /// The buffer of rows written behind, while a batch collects them.
+    pub(crate) fn pending(&self) -> Option<&'c Pending> {
+        self.pending.filter(|p| p.is_active())
+    }
+
+    /// The buffer of rows written behind, active or not.
+    pub(crate) fn buffer(&self) -> Option<&'c Pending> {
+        self.pending
+    }
+
+    /// This handle without its buffer: what sends the buffered rows runs on it.
+    pub(crate) fn direct(&self) -> Db<'c> {
+        Self {
+            pending: None,
+            ..*self
+        }
+    }
+
+    /// Sends the rows written behind, if any: before every other statement.
+    pub(crate) fn flush(&self) -> Result<()> {
+        match self.pending {
+            Some(pending) if pending.is_dirty() => pending.flush(&self.direct()),
+            _ => Ok(()),
         }
     }
 
@@ -66,6 +107,7 @@ impl<'c> Db<'c> {
 
     /// A statement kept prepared on this connection for the next use of the same text.
     pub(crate) fn prepare_cached(&self, sql: &str) -> Result<Stmt<'c>> {
+        self.flush()?;
         Ok(Stmt {
             inner: match self.conn {
                 Conn::Sqlite(conn) => StmtInner::Sqlite(conn.prepare_cached(sql)?),
@@ -77,6 +119,7 @@ impl<'c> Db<'c> {
     /// A statement for SQL that is built per call (lists of placeholders): prepared for
     /// this use only, so that such texts never push the hot statements out of the cache.
     pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'c>> {
+        self.flush()?;
         Ok(Stmt {
             inner: match self.conn {
                 Conn::Sqlite(conn) => StmtInner::SqliteOnce(conn.prepare(sql)?),
@@ -88,6 +131,7 @@ impl<'c> Db<'c> {
     /// Runs statements given as one text, without parameters (schema changes,
     /// transaction control).
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.flush()?;
         match self.conn {
             Conn::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
             Conn::Postgres(conn) => conn.batch_execute(sql),

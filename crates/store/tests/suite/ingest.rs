@@ -31,6 +31,7 @@ engine_tests! {
     a_failed_mail_is_kept_raw_with_its_reason,
     a_failed_mail_retried_in_place_opens_its_ticket,
     a_dismissed_failed_mail_leaves_the_failed_queue,
+    a_database_error_fails_only_its_mail_of_the_batch,
 }
 
 async fn a_new_mail_opens_a_ticket_numbered_from_first_ticket_number(engine: Engine) {
@@ -517,4 +518,93 @@ async fn a_dismissed_failed_mail_leaves_the_failed_queue(engine: Engine) {
         matches!(not_failed, Err(StoreError::NotFound(_))),
         "{not_failed:?}"
     );
+}
+
+/// A mail whose rows the database refuses (here a trigger, as a constraint would) fails
+/// alone: the batch is redone with a savepoint per mail, the others get their tickets,
+/// numbered without a gap. On PostgreSQL the rows are written behind and the refusal
+/// comes only when they are sent (issue 15): inside the mail's savepoint all the same.
+async fn a_database_error_fails_only_its_mail_of_the_batch(engine: Engine) {
+    let sql = match engine.url.strip_prefix("sqlite://") {
+        Some(_) => {
+            "CREATE TRIGGER poison BEFORE INSERT ON entries WHEN NEW.subject = 'Poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+        }
+        None => {
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.subject = 'Poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
+             RETURN NEW; END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION poison();"
+        }
+    };
+    let desk = engine.desk().await;
+    let url = desk.engine.url.clone();
+    tokio::task::spawn_blocking(move || match url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        None => ::postgres::Client::connect(&url, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    })
+    .await
+    .unwrap();
+    let first = mail("Alice <alice@acme.example>", "Printer on fire");
+    let reply = mail("Alice <alice@acme.example>", "Re: Printer on fire")
+        .id("reply-1@test.example")
+        .in_reply_to(first.message_id());
+    let reports = desk
+        .import_all(&[
+            first,
+            mail("Dora <dora@new.example>", "Poison"),
+            mail("Bob <bob@other.example>", "Cannot log in"),
+            reply,
+        ])
+        .await;
+    let outcomes: Vec<_> = reports.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Created,
+            Outcome::Failed,
+            Outcome::Created,
+            Outcome::Appended
+        ],
+        "{reports:?}"
+    );
+    let numbers: Vec<_> = reports.iter().map(|r| r.ticket_number).collect();
+    assert_eq!(
+        numbers,
+        [Some(100), None, Some(101), Some(100)].map(|n| n.map(TicketNumber::new))
+    );
+    assert_eq!(reports[3].ticket_id, reports[0].ticket_id);
+    assert!(
+        reports[1]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("poisoned"),
+        "{reports:?}"
+    );
+    let ticket = desk
+        .store
+        .ticket(Some("Support"), TicketNumber::new(101))
+        .await
+        .unwrap();
+    assert_eq!(ticket.summary.title, "Cannot log in");
+    let first = desk
+        .store
+        .ticket(Some("Support"), TicketNumber::new(100))
+        .await
+        .unwrap();
+    assert_eq!(first.summary.entries, 2);
+    // Nothing of the refused mail but its ledger row: no contact for its sender.
+    let contacts = desk
+        .store
+        .contacts(&postdesk_store::contacts::Scope::Everything, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(contacts.len(), 2, "{contacts:?}");
 }
