@@ -11,10 +11,6 @@ use postdesk_store::{Outcome, StoreError};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use postdesk_mail::ParseOptions;
-use postdesk_pipeline::prepare;
-use postdesk_store::IncomingMail;
-
 use crate::{Desk, Engine, Mail, counts, mail};
 
 engine_tests! {
@@ -208,15 +204,7 @@ fn batch_in_thread(
     let store = desk.store.clone();
     let helpdesks = desk.helpdesks.clone();
     tokio::task::spawn_blocking(move || {
-        let mut prepared: IncomingMail = prepare(
-            mail.raw(),
-            &helpdesks,
-            None,
-            store.data_dir(),
-            &Limits::default(),
-            &ParseOptions::default(),
-        );
-        prepared.await_files();
+        let prepared = crate::prepared(&store, &helpdesks, &mail);
         let mut writer = store.writer().expect("a writer");
         let mut batch = writer
             .begin_batch(&helpdesks, false, &[&prepared], None)

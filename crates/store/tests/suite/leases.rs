@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use postdesk_mail::ParseOptions;
-use postdesk_pipeline::{Limits, prepare};
 use postdesk_store::leases::{FencingToken, LeaseFence, LeaseKey};
 use postdesk_store::read::TicketFilter;
 use postdesk_store::{IncomingMail, StoreError};
@@ -127,18 +125,7 @@ async fn ingest_fenced(
     tokio::task::spawn_blocking(move || {
         let prepared: Vec<IncomingMail> = mails
             .iter()
-            .map(|m| {
-                let mut mail = prepare(
-                    m.raw(),
-                    &helpdesks,
-                    None,
-                    store.data_dir(),
-                    &Limits::default(),
-                    &ParseOptions::default(),
-                );
-                mail.await_files();
-                mail
-            })
+            .map(|m| crate::prepared(&store, &helpdesks, m))
             .collect();
         let refs: Vec<&IncomingMail> = prepared.iter().collect();
         let mut writer = store.writer()?;

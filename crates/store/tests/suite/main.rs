@@ -246,6 +246,21 @@ impl Desk {
     }
 }
 
+/// `mail` prepared as the pipeline's prepare threads do (default limits), its files on
+/// disk; on a blocking thread.
+pub fn prepared(store: &Store, helpdesks: &[RegisteredHelpdesk], mail: &Mail) -> IncomingMail {
+    let mut prepared = prepare(
+        mail.raw(),
+        helpdesks,
+        None,
+        store.data_dir(),
+        &Limits::default(),
+        &ParseOptions::default(),
+    );
+    prepared.await_files();
+    prepared
+}
+
 /// One batch, committed; a store error abandons it.
 fn apply(
     writer: &mut Writer,
