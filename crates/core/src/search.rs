@@ -34,6 +34,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use postdesk_mail::push_escaped_html;
+
 /// The longest query taken, in characters (the web bounds it further).
 pub const MAX_QUERY_CHARS: usize = 1_000;
 /// The most words, phrases and `from:` values a query may have.
@@ -569,20 +571,6 @@ impl SnippetHtml {
     }
 }
 
-/// `&`, `<`, `>`, `"` and `'` as entities.
-pub fn escape_html(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// A byte range of a text.
 type Span = (usize, usize);
 
@@ -660,13 +648,13 @@ pub fn snippet<'t>(
         if s < at || e <= s {
             continue;
         }
-        escape_html(&squash(&text[at..s]), &mut html);
+        push_escaped_html(&squash(&text[at..s]), &mut html);
         html.push_str("<mark>");
-        escape_html(&text[s..e], &mut html);
+        push_escaped_html(&text[s..e], &mut html);
         html.push_str("</mark>");
         at = e;
     }
-    escape_html(&squash(&text[at..end]), &mut html);
+    push_escaped_html(&squash(&text[at..end]), &mut html);
     if end < text.len() {
         html.push('…');
     }

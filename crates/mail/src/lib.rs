@@ -16,7 +16,7 @@ pub mod tnef;
 pub use classify::{Classification, Verdict, classify, classify_with_signal};
 pub use parse::{ParseOptions, parse, parse_with};
 pub use quote::{StrippedReply, strip_reply};
-pub use sanitize::escape_html;
+pub use sanitize::{escape_html, push_escaped_html};
 
 /// One mailbox address; `email` is as written (trimmed), compare with `email_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

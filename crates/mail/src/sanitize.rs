@@ -476,6 +476,12 @@ fn decode_basic_entities(s: &str) -> String {
 /// entities, so the text can neither open a tag nor end a quoted attribute of either kind.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_escaped_html(text, &mut out);
+    out
+}
+
+/// [`escape_html`], appended to `out`.
+pub fn push_escaped_html(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -486,7 +492,6 @@ pub fn escape_html(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// Tags removed together with everything inside them.
