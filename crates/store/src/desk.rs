@@ -217,6 +217,22 @@ impl Conditions {
         format!("?{}", self.binds.len())
     }
 
+    /// The helpdesk the list asks for and the one a search's `helpdesk:` names, by
+    /// name (`h`: the joined helpdesk).
+    fn helpdesk_names(&mut self, query: &TicketQuery) {
+        let search = query.search.as_ref();
+        for name in [
+            query.helpdesk.clone(),
+            search.and_then(|s| s.helpdesk.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let p = self.bind(name);
+            self.sql.push(format!("h.name = {p}"));
+        }
+    }
+
     fn clause(&self) -> String {
         if self.sql.is_empty() {
             String::new()
@@ -237,16 +253,7 @@ fn ticket_conditions(dialect: Dialect, query: &TicketQuery, with_status: bool) -
         id_list(&query.visible)
     ));
     let search = query.search.as_ref();
-    for h in [
-        query.helpdesk.clone(),
-        search.and_then(|s| s.helpdesk.clone()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let p = c.bind(h);
-        c.sql.push(format!("h.name = {p}"));
-    }
+    c.helpdesk_names(query);
     if with_status {
         for s in [query.status.clone(), search.and_then(|s| s.status.clone())]
             .into_iter()
@@ -621,16 +628,7 @@ fn from_counters(conn: &Db, query: &TicketQuery) -> Result<(i64, Vec<(String, i6
     let mut c = Conditions::default();
     c.sql
         .push(format!("c.helpdesk_id IN {}", id_list(&query.visible)));
-    for h in [
-        query.helpdesk.clone(),
-        search.and_then(|s| s.helpdesk.clone()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let p = c.bind(h);
-        c.sql.push(format!("h.name = {p}"));
-    }
+    c.helpdesk_names(query);
     let sql = format!(
         "SELECT c.status, CAST(SUM(c.tickets) AS BIGINT) FROM ticket_counts c
          JOIN helpdesks h ON h.id = c.helpdesk_id{}
