@@ -50,13 +50,12 @@ use postdesk_core::search::{
 use std::collections::{BTreeMap, HashMap};
 
 use crate::Result;
-use crate::engine::{Db, Dialect, OptionalExtension, params};
+use crate::engine::{Db, Dialect, params};
 use crate::sql::id_list;
 
 /// Rebuilds the document of `ticket_id` from its rows, in the caller's transaction.
 pub(crate) fn refresh(conn: &Db, ticket_id: TicketId) -> Result<()> {
-    let document = document(conn, ticket_id)?;
-    write(conn, ticket_id, &document)
+    refresh_all(conn, &[ticket_id], &HashMap::new())
 }
 
 /// Rebuilds the documents of every ticket `contact` requested (its name or addresses
@@ -66,11 +65,14 @@ pub(crate) fn refresh_requested_by(conn: &Db, contact: postdesk_core::id::Contac
         .prepare_cached("SELECT id FROM tickets WHERE requester_id = ?1")?
         .query_map([contact], |r| r.get(0))?
         .collect::<Result<_>>()?;
-    for ticket in tickets {
-        refresh(conn, ticket)?;
+    for chunk in tickets.chunks(BUILD_CHUNK) {
+        refresh_all(conn, chunk, &HashMap::new())?;
     }
     Ok(())
 }
+
+/// Tickets whose documents are read and written together when many are rebuilt.
+const BUILD_CHUNK: usize = 1_000;
 
 /// Writes every ticket's document (migration 0016, on a database with tickets).
 pub(crate) fn build_all(conn: &Db) -> Result<()> {
@@ -82,10 +84,13 @@ pub(crate) fn build_all(conn: &Db) -> Result<()> {
     if total > 0 {
         tracing::info!(tickets = total, "building the search index");
     }
-    for (done, id) in ids.into_iter().enumerate() {
-        refresh(conn, id)?;
-        if (done + 1) % 10_000 == 0 {
-            tracing::info!("search index: {} of {total} tickets", done + 1);
+    let mut done = 0;
+    for chunk in ids.chunks(BUILD_CHUNK) {
+        refresh_all(conn, chunk, &HashMap::new())?;
+        let before = done;
+        done += chunk.len();
+        if done / 10_000 > before / 10_000 {
+            tracing::info!("search index: {done} of {total} tickets");
         }
     }
     if total > 0 {
@@ -107,48 +112,8 @@ struct Parts {
     files: Vec<(String, String)>,
 }
 
-/// The ticket's document, from its rows.
-fn document(conn: &Db, ticket_id: TicketId) -> Result<Document> {
-    let head: Option<Head> = conn
-        .prepare_cached(
-            "SELECT t.title, t.mail_subject, t.number, c.name, t.requester_id
-             FROM tickets t LEFT JOIN contacts c ON c.id = t.requester_id WHERE t.id = ?1",
-        )?
-        .query_row([ticket_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .optional()?;
-    let Some(head) = head else {
-        return Ok(Document::default());
-    };
-    let mut parts = Parts::default();
-    if let Some(requester_id) = head.4 {
-        parts.addresses = conn
-            .prepare_cached("SELECT address FROM contact_addresses WHERE contact_id = ?1")?
-            .query_map([requester_id], |r| r.get(0))?
-            .collect::<Result<_>>()?;
-    }
-    parts.entries = conn
-        .prepare_cached(
-            "SELECT kind, from_addr, body_text, intake_id FROM entries
-             WHERE ticket_id = ?1 AND kind <> 'event' ORDER BY id",
-        )?
-        .query_map([ticket_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_>>()?;
-    parts.files = conn
-        .prepare_cached(
-            "SELECT COALESCE(a.original_name, ''), a.safe_name FROM attachments a
-             JOIN entries e ON e.id = a.entry_id WHERE e.ticket_id = ?1 ORDER BY a.id",
-        )?
-        .query_map([ticket_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_>>()?;
-    Ok(assemble(head, parts, &HashMap::new()))
-}
-
 /// The document of a ticket from what it is made of: the one place that says what goes
-/// where, for [`document`] and [`refresh_all`] alike. The texts of mails' entries are
+/// where. The texts of mails' entries are
 /// taken from `indexed` (by ledger row) where intake tokenized them ahead.
 fn assemble(head: Head, parts: Parts, indexed: &HashMap<IntakeId, IndexText>) -> Document {
     let (title, subject, number, requester, _) = head;
@@ -186,10 +151,11 @@ fn assemble(head: Head, parts: Parts, indexed: &HashMap<IntakeId, IndexText>) ->
     doc
 }
 
-/// [`refresh`] of many tickets at once (intake's batch, when it commits): each of the
-/// reads for all of them in one query, and on PostgreSQL the documents written in one
-/// statement, where one ticket at a time cost five round trips each. The texts of the
-/// batch's mails come from `indexed` (see [`assemble`]).
+/// Rebuilds the documents of `tickets` from their rows (intake's batch when it commits,
+/// one ticket for [`refresh`]): each of the reads for all of them in one query, and on
+/// PostgreSQL the documents written in one statement, where one ticket at a time cost
+/// five round trips each. The texts of the batch's mails come from `indexed` (see
+/// [`assemble`]).
 pub(crate) fn refresh_all(
     conn: &Db,
     tickets: &[TicketId],
