@@ -66,7 +66,10 @@ impl AsyncWrite for ImapStream {
     }
 }
 
-async fn timed<T, E>(what: &str, fut: impl Future<Output = Result<T, E>>) -> Result<T, ImapError>
+pub(super) async fn timed<T, E>(
+    what: &str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, ImapError>
 where
     E: std::fmt::Display,
 {

@@ -19,6 +19,7 @@ use postdesk_core::{MailSource, RawMail};
 use postdesk_store::Outcome;
 use postdesk_store::leases::LeaseFence;
 
+use connect::timed;
 pub use connect::{Session, TIMEOUT};
 
 /// Mails fetched and committed together; their moves are one command per folder.
@@ -99,17 +100,6 @@ pub async fn credential(
             &settings.password_file,
             "password",
         )?)),
-    }
-}
-
-async fn timed<T, E: std::fmt::Display>(
-    what: &str,
-    fut: impl Future<Output = Result<T, E>>,
-) -> Result<T, ImapError> {
-    match tokio::time::timeout(TIMEOUT, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ImapError::Protocol(format!("{what}: {e}"))),
-        Err(_) => Err(ImapError::Timeout(what.to_string())),
     }
 }
 
@@ -307,21 +297,26 @@ impl Mailbox {
                     .await
             })
         };
+        // The UIDs of the mails fetched and not yet settled: it never holds more than
+        // the mails in flight, however big the folder.
         let mut uid_of: HashMap<String, u32> = HashMap::new();
-        'fetching: for chunk in uids.chunks(FETCH_BATCH) {
-            for (uid, raw) in self.fetch(session, folder, validity, chunk).await? {
-                uid_of.insert(raw.location.clone(), uid);
-                if raw_tx.send(raw).await.is_err() {
-                    break 'fetching; // the run stopped; its error is returned below
-                }
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let fetched = Fetched {
+                folder,
+                validity,
+                to_pipeline: &raw_tx,
+                uid_of: &mut uid_of,
+            };
+            if !self.fetch(session, chunk, fetched).await? {
+                break; // the run stopped; its error is returned below
             }
             while let Ok(batch) = committed_rx.try_recv() {
                 let scanned = ScannedFolder {
                     name: folder,
                     validity,
-                    uid_of: &uid_of,
+                    uid_of: &mut uid_of,
                 };
-                self.settle(session, app, folders, &scanned, &batch).await?;
+                self.settle(session, app, folders, scanned, &batch).await?;
             }
         }
         drop(raw_tx);
@@ -329,9 +324,9 @@ impl Mailbox {
             let scanned = ScannedFolder {
                 name: folder,
                 validity,
-                uid_of: &uid_of,
+                uid_of: &mut uid_of,
             };
-            self.settle(session, app, folders, &scanned, &batch).await?;
+            self.settle(session, app, folders, scanned, &batch).await?;
         }
         let total = run.await.map_err(join_error)??;
         self.set_waiting_since(app, None);
@@ -371,14 +366,14 @@ impl Mailbox {
         session: &mut Session,
         app: &App,
         folders: &mut Folders,
-        scanned: &ScannedFolder<'_>,
+        scanned: ScannedFolder<'_>,
         batch: &[Processed],
     ) -> Result<(), ImapError> {
         let ScannedFolder {
             name: folder,
             validity,
             uid_of,
-        } = *scanned;
+        } = scanned;
         app.metrics()
             .count_mails(&self.helpdesk, &self.name(), batch);
         let (mut failed, mut done) = (Vec::new(), Vec::new());
@@ -386,7 +381,7 @@ impl Mailbox {
         let mut ignored_to: HashMap<String, Vec<u32>> = HashMap::new();
         let mut last = None;
         for p in batch {
-            let Some(&uid) = uid_of.get(&p.location) else {
+            let Some(uid) = uid_of.remove(&p.location) else {
                 continue;
             };
             last = last.max(Some(uid));
@@ -449,32 +444,35 @@ impl Mailbox {
         )
     }
 
+    /// Fetches `uids` and hands each mail to the pipeline as its response arrives (so
+    /// at most the pipeline's queue of mails is held, not the whole chunk twice).
+    /// False when the pipeline stopped taking mails.
     async fn fetch(
         &self,
         session: &mut Session,
-        folder: &str,
-        validity: u32,
         uids: &[u32],
-    ) -> Result<Vec<(u32, RawMail)>, ImapError> {
-        let stream = timed(
+        fetched: Fetched<'_>,
+    ) -> Result<bool, ImapError> {
+        let mut stream = timed(
             "UID FETCH",
             session.uid_fetch(uid_set(uids), "(UID BODY.PEEK[])"),
         )
         .await?;
-        let fetches: Vec<_> = timed("UID FETCH", stream.try_collect::<Vec<_>>()).await?;
-        let mut mails = Vec::with_capacity(fetches.len());
-        for f in fetches {
+        while let Some(f) = timed("UID FETCH", stream.try_next()).await? {
             let (Some(uid), Some(body)) = (f.uid, f.body()) else {
                 continue;
             };
             let raw = RawMail {
                 source: MailSource::Imap,
-                location: self.location(folder, validity, uid),
+                location: self.location(fetched.folder, fetched.validity, uid),
                 bytes: body.to_vec(),
             };
-            mails.push((uid, raw));
+            fetched.uid_of.insert(raw.location.clone(), uid);
+            if fetched.to_pipeline.send(raw).await.is_err() {
+                return Ok(false);
+            }
         }
-        Ok(mails)
+        Ok(true)
     }
 
     async fn move_uids(
@@ -605,11 +603,19 @@ impl Folders {
 
 /// The folder a scan reads: its name, its UIDVALIDITY, and the UID of each mail
 /// fetched from it, by the location the pipeline reports it under.
-#[derive(Clone, Copy)]
 struct ScannedFolder<'a> {
     name: &'a str,
     validity: u32,
-    uid_of: &'a HashMap<String, u32>,
+    /// Settling takes each mail's UID out.
+    uid_of: &'a mut HashMap<String, u32>,
+}
+
+/// Where a folder's fetched mails go: to the pipeline, their UIDs kept until settled.
+struct Fetched<'a> {
+    folder: &'a str,
+    validity: u32,
+    to_pipeline: &'a tokio::sync::mpsc::Sender<RawMail>,
+    uid_of: &'a mut HashMap<String, u32>,
 }
 
 #[cfg(test)]
