@@ -192,9 +192,44 @@ fn migrations_table(db: &Db) -> &'static str {
 
 /// The newest migration applied to the database, if any.
 pub(crate) fn applied_version(db: &Db) -> Result<Option<i64>> {
-    db.execute_batch(migrations_table(db))?;
-    db.prepare_cached("SELECT MAX(version) FROM _sqlx_migrations")?
-        .query_row((), |r| r.get(0))
+    migrating(db, || {
+        db.execute_batch(migrations_table(db))?;
+        db.prepare_cached("SELECT MAX(version) FROM _sqlx_migrations")?
+            .query_row((), |r| r.get(0))
+    })
+}
+
+/// The PostgreSQL advisory lock that migrations run under.
+const MIGRATION_LOCK: i64 = 0x7064_6d67; // the letters p d m g
+
+/// Runs `f` in a transaction that has the schema to itself (SQLite's write lock,
+/// waiting its turn; PostgreSQL's advisory lock for migrations), committed when `f`
+/// succeeds. Two processes opening a new database at once take turns: the second
+/// finds the first one's migrations applied instead of applying them again.
+fn migrating<T>(db: &Db, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match db.dialect() {
+        Dialect::Sqlite => db.execute_batch("BEGIN IMMEDIATE")?,
+        Dialect::Postgres => {
+            db.execute_batch("BEGIN")?;
+            let locked = db
+                .prepare_cached("SELECT pg_advisory_xact_lock(?1)")
+                .and_then(|mut lock| lock.query_row([MIGRATION_LOCK], |_| Ok(())));
+            if let Err(e) = locked {
+                let _ = db.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    match f() {
+        Ok(value) => {
+            db.execute_batch("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = db.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// Applies the migrations the database does not have yet, each in its own transaction.
@@ -209,34 +244,40 @@ pub(crate) fn migrate(db: &Db, migrations: &[Migration]) -> Result<()> {
         });
     }
     for m in migrations {
-        let version = m.version();
-        let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
-        let applied: Option<(bool, Vec<u8>)> = db
-            .prepare_cached("SELECT success, checksum FROM _sqlx_migrations WHERE version = ?1")?
-            .query_row([version], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        match applied {
-            Some((true, stored)) if stored == checksum => continue,
-            Some((true, _)) => {
-                return Err(StoreError::Migrate(format!(
-                    "migration {version} ({}) was changed after it was applied to this database",
-                    m.description
-                )));
-            }
-            Some((false, _)) => {
-                return Err(StoreError::Migrate(format!(
-                    "migration {version} ({}) failed earlier and left the database half-migrated; restore a backup",
-                    m.description
-                )));
-            }
-            None => {}
+        migrating(db, || apply_unless_applied(db, m))?;
+    }
+    Ok(())
+}
+
+/// Applies `m` unless the database has it already (checked inside the caller's
+/// transaction, so another process cannot apply it in between).
+fn apply_unless_applied(db: &Db, m: &Migration) -> Result<()> {
+    let version = m.version();
+    let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
+    let applied: Option<(bool, Vec<u8>)> = db
+        .prepare_cached("SELECT success, checksum FROM _sqlx_migrations WHERE version = ?1")?
+        .query_row([version], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match applied {
+        Some((true, stored)) if stored == checksum => return Ok(()),
+        Some((true, _)) => {
+            return Err(StoreError::Migrate(format!(
+                "migration {version} ({}) was changed after it was applied to this database",
+                m.description
+            )));
         }
-        let started = std::time::Instant::now();
-        db.execute_batch("BEGIN")?;
-        let applied = db
-            .execute_batch(m.sql)
-            .and_then(|()| rust_step(m.description).map_or(Ok(()), |step| step(db)))
-            .and_then(|()| {
+        Some((false, _)) => {
+            return Err(StoreError::Migrate(format!(
+                "migration {version} ({}) failed earlier and left the database half-migrated; restore a backup",
+                m.description
+            )));
+        }
+        None => {}
+    }
+    let started = std::time::Instant::now();
+    db.execute_batch(m.sql)
+        .and_then(|()| rust_step(m.description).map_or(Ok(()), |step| step(db)))
+        .and_then(|()| {
             db.prepare_cached(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
                  VALUES (?1, ?2, TRUE, ?3, ?4)",
@@ -247,19 +288,9 @@ pub(crate) fn migrate(db: &Db, migrations: &[Migration]) -> Result<()> {
                 checksum,
                 started.elapsed().as_nanos() as i64
             ])
-        });
-        match applied {
-            Ok(_) => db.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = db.execute_batch("ROLLBACK");
-                return Err(StoreError::Migrate(format!(
-                    "migration {version} ({}): {e}",
-                    m.description
-                )));
-            }
-        }
-    }
-    Ok(())
+        })
+        .map(|_| ())
+        .map_err(|e| StoreError::Migrate(format!("migration {version} ({}): {e}", m.description)))
 }
 
 /// A write transaction in progress, as the other crates hold it: they hand it to the

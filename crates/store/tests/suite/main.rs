@@ -89,6 +89,8 @@ mod ledger;
 mod mailbox_sync;
 mod mailboxes;
 mod notifications;
+// Two processes opening one new database at once.
+mod opening;
 mod outbox;
 mod portal;
 // The weekly reports (issue 18).
@@ -111,6 +113,14 @@ name = "Sales"
 addresses = ["sales@example.com"]
 "#;
 
+/// A helpdesk's settings from TOML (one `[[helpdesk]]` table's body), compiled.
+pub fn helpdesk(toml_text: &str) -> postdesk_core::settings::Helpdesk {
+    toml::from_str::<postdesk_core::settings::HelpdeskSettings>(toml_text)
+        .expect("helpdesk settings parse")
+        .compile()
+        .expect("helpdesk settings compile")
+}
+
 /// A fresh, empty database of one engine, and a data folder for its attachments.
 pub struct Engine {
     pub url: String,
@@ -132,6 +142,15 @@ impl Engine {
         Self { url, dir }
     }
 
+    /// Another fresh, empty database of the same engine.
+    pub fn another(&self) -> Self {
+        if self.url.starts_with("sqlite:") {
+            Self::sqlite()
+        } else {
+            Self::postgres()
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
@@ -151,15 +170,7 @@ impl Engine {
     /// The store with these helpdesks (TOML of `[[helpdesk]]` tables) registered.
     pub async fn desk_with(self, helpdesks: &[&str]) -> Desk {
         let store = self.open().await;
-        let compiled: Vec<_> = helpdesks
-            .iter()
-            .map(|toml_text| {
-                toml::from_str::<postdesk_core::settings::HelpdeskSettings>(toml_text)
-                    .expect("helpdesk settings parse")
-                    .compile()
-                    .expect("helpdesk settings compile")
-            })
-            .collect();
+        let compiled: Vec<_> = helpdesks.iter().map(|h| helpdesk(h)).collect();
         let helpdesks = store
             .register_helpdesks(&compiled)
             .await
