@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Desk, mail};
+use common::{Desk, mail, wait_until};
 use postdesk_testkit::gmail::FakeGmail;
 use postdesk_testkit::oauth::TokenServer;
 
@@ -275,8 +275,19 @@ fn killed_between_the_commit_and_the_label_change_then_run_again_each_mail_once(
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     s.gmail.hold_modifies(false);
+    // The label change that was waiting when postdesk died is dropped or, as a real
+    // server may finish a request whose client is gone, carried out: then no mail is
+    // left in the inbox for the second run.
+    wait_until(
+        "the held label change settled",
+        Duration::from_secs(30),
+        || s.gmail.modifies_waiting() == 0,
+    );
+    let left = s.gmail.count("INBOX");
     let out = desk.run(&["scan"]).ok();
-    assert!(out.contains("4 already processed"), "{out}");
+    if left > 0 {
+        assert!(out.contains(&format!("{left} already processed")), "{out}");
+    }
     assert_eq!(titles(&desk), expected(4), "none twice");
     assert_eq!(s.gmail.labels_of_all(), vec![vec!["Processed"]; 4]);
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Desk, mail};
+use common::{Desk, mail, wait_until};
 use postdesk_testkit::graph::{CLIENT_ID, CLIENT_SECRET, FakeGraph, TENANT};
 
 const SUPPORT: &str = "support@contoso.example";
@@ -249,9 +249,17 @@ fn killed_between_the_commit_and_the_move_then_run_again_each_mail_once() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     graph.hold_moves(false);
+    // The move that was waiting when postdesk died is dropped or, as a real server may
+    // finish a request whose client is gone, carried out: its mail is then in Processed
+    // already, and the second run does not see it.
+    wait_until("the held move settled", Duration::from_secs(30), || {
+        graph.moves_waiting() == 0
+    });
+    let committed_in_inbox = graph.count(SUPPORT, "Inbox") - 2;
     let out = desk.run(&["scan"]).ok();
     assert!(
-        out.contains("2 created") && out.contains("3 already processed"),
+        out.contains("2 created")
+            && out.contains(&format!("{committed_in_inbox} already processed")),
         "{out}"
     );
     assert_eq!(titles(&desk), expected(5), "none twice");
@@ -622,14 +630,6 @@ fn stop(mut child: std::process::Child) {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success(), "serve stops cleanly");
-}
-
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Returns once postdesk sent the fake no request for a second.

@@ -69,21 +69,34 @@ pub(crate) struct Gate {
 }
 
 /// Waits while the gate that `gate` picks out of the state is held, counted as waiting.
-pub(crate) async fn pass<S>(shared: &Mutex<S>, gate: impl Fn(&mut S) -> &mut Gate) {
-    let mut waiting = false;
+/// A request whose client went away may be dropped while it waits (the server noticed
+/// the closed connection) or carried out once released (it did not), as with a real
+/// server; either way it stops counting as waiting.
+pub(crate) async fn pass<S>(shared: &Mutex<S>, gate: impl Fn(&mut S) -> &mut Gate + Copy) {
+    /// Counts one waiting request while it lives.
+    struct Waiting<'a, S, G: Fn(&mut S) -> &mut Gate> {
+        shared: &'a Mutex<S>,
+        gate: G,
+    }
+    impl<S, G: Fn(&mut S) -> &mut Gate> Drop for Waiting<'_, S, G> {
+        fn drop(&mut self) {
+            let mut state = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            (self.gate)(&mut state).waiting -= 1;
+        }
+    }
+    let mut waiting = None;
     loop {
         {
             let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-            let gate = gate(&mut state);
-            if !gate.held {
-                if waiting {
-                    gate.waiting -= 1;
-                }
+            let g = gate(&mut state);
+            if !g.held {
+                drop(state);
+                drop(waiting);
                 return;
             }
-            if !waiting {
-                waiting = true;
-                gate.waiting += 1;
+            if waiting.is_none() {
+                g.waiting += 1;
+                waiting = Some(Waiting { shared, gate });
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -210,3 +210,15 @@ pub fn http_exchange(port: u16, request: &str) -> (String, String) {
         body.to_string(),
     )
 }
+
+/// Waits until `done`, polling; fails the test naming `what` after `within`.
+pub fn wait_until(what: &str, within: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
