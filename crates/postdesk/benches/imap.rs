@@ -4,12 +4,15 @@
 //!
 //! cargo bench -p postdesk --bench imap -- [N] [M]     (default: 10000 200)
 //! The generator is ../shared/bench/gen_mail.py (override with POSTDESK_GEN_MAIL).
+//! Also prints the load average before the scan: figures of a busy machine say so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postdesk_testkit::dovecot::{Dovecot, DovecotOptions};
+
+mod common;
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -50,6 +53,7 @@ fn main() {
     assert!(status.success());
     fix_owner(&server.maildir("support"));
 
+    println!("load average before the scan: {}", common::load_average());
     let started = Instant::now();
     // Reaped below with wait4, which also reports the child's peak RSS.
     #[allow(clippy::zombie_processes)]
@@ -59,14 +63,15 @@ fn main() {
         .arg("scan")
         .spawn()
         .unwrap();
-    let (code, rss_kb) = wait_with_peak_rss(child.id() as libc::pid_t);
+    let finished = common::wait_for(child.id() as libc::pid_t);
     let elapsed = started.elapsed();
-    assert_eq!(code, 0);
+    assert_eq!(finished.code, 0);
     println!(
-        "imap scan n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB; INBOX left {}, Processed {}",
+        "imap scan n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, postdesk {:.1} CPU s; INBOX left {}, Processed {}",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
-        rss_kb as f64 / 1024.0,
+        finished.peak_rss_kb as f64 / 1024.0,
+        finished.cpu_secs,
         server.folder_count("support", "INBOX"),
         server.folder_count("support", "Processed"),
     );
@@ -126,14 +131,4 @@ fn fix_owner(maildir: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, status and usage are valid pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
