@@ -281,7 +281,7 @@ impl Store {
     }
 }
 
-fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
+pub(crate) fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
     let summary = conn
         .prepare_cached(&format!("{SUMMARY_SELECT} WHERE t.id = ?1"))?
         .query_row([id], summary)
