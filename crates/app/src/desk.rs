@@ -176,7 +176,8 @@ impl Desk<'_> {
         Ok(self.app.store().find_tickets(&query).await?)
     }
 
-    /// [`Desk::tickets`] and [`Desk::colleagues`] in one read (the list page).
+    /// [`Desk::tickets`] and, in the same read, the agents of every helpdesk the agent
+    /// sees (the list page's assignee filter).
     pub async fn tickets_and_colleagues(
         &self,
         mut query: TicketQuery,
@@ -383,15 +384,6 @@ impl Desk<'_> {
             .app
             .store()
             .helpdesk_agent_names(&[helpdesk_id])
-            .await?)
-    }
-
-    /// The agents of every helpdesk the agent sees (for the ticket list's filter).
-    pub async fn colleagues(&self) -> Result<Vec<String>, DeskError> {
-        Ok(self
-            .app
-            .store()
-            .helpdesk_agent_names(&self.agent.helpdesks)
             .await?)
     }
 
