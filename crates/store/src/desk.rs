@@ -710,6 +710,9 @@ fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Tic
     })
 }
 
+/// Tickets per status, in the order of the statuses.
+type StatusCounts = Vec<(String, i64)>;
+
 /// A page of a search by relevance (the search box's own order) and its counts per
 /// status, from one pass over its matches; `None` for other lists. A search ranks only
 /// its window of matches (`search::SEARCH_WINDOW`), so its page and counts are both
@@ -721,7 +724,7 @@ fn ranked_page(
     conn: &Db,
     query: &TicketQuery,
     max_per_page: i64,
-) -> Result<Option<(Vec<TicketSummary>, Vec<(String, i64)>)>> {
+) -> Result<Option<(Vec<TicketSummary>, StatusCounts)>> {
     let page = match &query.at {
         None => query.page,
         Some(PageAt::Number(page)) => *page,
