@@ -44,6 +44,17 @@ pub enum DeskError {
     Internal(String),
 }
 
+/// A ticket's page: the ticket, the assignees its helpdesk offers, its deadlines and
+/// interventions, and the text a new intervention starts from.
+#[derive(Debug, Clone)]
+pub struct TicketPageView {
+    pub view: TicketView,
+    pub agents: Vec<String>,
+    pub deadlines: Vec<postdesk_core::sla::Deadline>,
+    pub interventions: Vec<postdesk_store::interventions::InterventionRow>,
+    pub intervention_text: String,
+}
+
 /// The desk as one agent sees it (see [`App::desk`]).
 pub struct Desk<'a> {
     pub(crate) app: &'a App,
@@ -120,6 +131,29 @@ impl Desk<'_> {
         Ok(self.app.store().ticket_by_id(id).await?)
     }
 
+    /// What the ticket's page shows, read at once (see
+    /// [`postdesk_store::Store::ticket_page`]), with a new intervention's text filled in
+    /// from the helpdesk's template.
+    pub async fn ticket_page(&self, id: TicketId) -> Result<TicketPageView, DeskError> {
+        let parts = self
+            .app
+            .store()
+            .ticket_page(id, self.agent.helpdesks.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => no_ticket(id),
+                e => e.into(),
+            })?;
+        let intervention_text = self.app.interventions().render(&parts.text)?;
+        Ok(TicketPageView {
+            view: parts.view,
+            agents: parts.agents,
+            deadlines: parts.deadlines,
+            interventions: parts.interventions,
+            intervention_text,
+        })
+    }
+
     /// That the ticket exists and the agent may see it, without loading it: the ticket
     /// page asked for its deadlines, interventions and their text each loaded the whole
     /// ticket again only for this check (issue 19).
@@ -140,6 +174,16 @@ impl Desk<'_> {
     pub async fn tickets(&self, mut query: TicketQuery) -> Result<TicketPage, DeskError> {
         query.visible = self.agent.helpdesks.clone();
         Ok(self.app.store().find_tickets(&query).await?)
+    }
+
+    /// [`Desk::tickets`] and, in the same read, the agents of every helpdesk the agent
+    /// sees (the list page's assignee filter).
+    pub async fn tickets_and_colleagues(
+        &self,
+        mut query: TicketQuery,
+    ) -> Result<(TicketPage, Vec<String>), DeskError> {
+        query.visible = self.agent.helpdesks.clone();
+        Ok(self.app.store().find_tickets_and_agents(&query).await?)
     }
 
     /// Mails the agent's answer to the ticket's requester and participants.
@@ -340,15 +384,6 @@ impl Desk<'_> {
             .app
             .store()
             .helpdesk_agent_names(&[helpdesk_id])
-            .await?)
-    }
-
-    /// The agents of every helpdesk the agent sees (for the ticket list's filter).
-    pub async fn colleagues(&self) -> Result<Vec<String>, DeskError> {
-        Ok(self
-            .app
-            .store()
-            .helpdesk_agent_names(&self.agent.helpdesks)
             .await?)
     }
 

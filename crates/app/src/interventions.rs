@@ -47,28 +47,31 @@ pub struct Changed {
 }
 
 impl Interventions<'_> {
-    /// The text a new intervention of the ticket starts from.
+    /// The text a new intervention of the ticket starts from. A read: it was a write
+    /// transaction (a writer connection opened, the write lock taken and a checkpoint
+    /// after) on every view of a ticket's page (issue 19).
     pub async fn prefill(&self, ticket_id: TicketId) -> Result<String, StoreError> {
-        let helpdesks = self.app.helpdesks().to_vec();
-        self.app
-            .store()
-            .transaction(move |tx| {
-                let t = interventions::ticket_text(tx, ticket_id)?;
-                let hd = helpdesks
-                    .iter()
-                    .find(|h| h.id == t.helpdesk_id)
-                    .ok_or_else(|| {
-                        StoreError::NotFound("the ticket's helpdesk is not configured".into())
-                    })?;
-                let number = hd.config.reference.render(t.number);
-                Ok(hd.config.interventions.template.render(&TicketText {
-                    number: &number,
-                    created: &format_time(t.opened_at),
-                    description: t.description.trim(),
-                    subject: &t.subject,
-                }))
-            })
-            .await
+        let t = self.app.store().intervention_ticket_text(ticket_id).await?;
+        self.render(&t)
+    }
+
+    /// The helpdesk's template filled in with the ticket's text.
+    pub(crate) fn render(&self, t: &interventions::TicketText) -> Result<String, StoreError> {
+        let hd = self
+            .app
+            .helpdesks()
+            .iter()
+            .find(|h| h.id == t.helpdesk_id)
+            .ok_or_else(|| {
+                StoreError::NotFound("the ticket's helpdesk is not configured".into())
+            })?;
+        let number = hd.config.reference.render(t.number);
+        Ok(hd.config.interventions.template.render(&TicketText {
+            number: &number,
+            created: &format_time(t.opened_at),
+            description: t.description.trim(),
+            subject: &t.subject,
+        }))
     }
 
     /// Adds an intervention to the ticket as `agent_id`.

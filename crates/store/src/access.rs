@@ -73,6 +73,25 @@ impl AgentAccount {
     }
 }
 
+/// What proves who a request is: the hash of its API token or of its session cookie.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    ApiToken(String),
+    Session(String),
+}
+
+/// A request's agent, as [`Store::signed_in`] reads it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub account: AgentAccount,
+    /// The session's CSRF token (`None` for an API token).
+    pub csrf: Option<String>,
+    /// Unread notifications, when asked for.
+    pub unread: Option<i64>,
+    /// The API token's use is to be recorded ([`Store::note_token_use`]).
+    pub token_stale: bool,
+}
+
 /// A session found by its token hash.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -199,18 +218,9 @@ impl Store {
     /// Names of the active agents who work in any of `helpdesk_ids`: their members,
     /// and the admins (who belong to every helpdesk). The choice of assignees.
     pub async fn helpdesk_agent_names(&self, helpdesk_ids: &[HelpdeskId]) -> Result<Vec<String>> {
-        let sql = format!(
-            "SELECT name FROM agents a WHERE a.active AND (a.role = 'admin' OR EXISTS (
-                 SELECT 1 FROM agent_helpdesks ah WHERE ah.agent_id = a.id AND ah.helpdesk_id IN {}))
-             ORDER BY name",
-            crate::sql::id_list(helpdesk_ids)
-        );
-        self.read(move |conn| {
-            conn.prepare(&sql)?
-                .query_map((), |r| r.get(0))?
-                .collect::<Result<_>>()
-        })
-        .await
+        let helpdesk_ids = helpdesk_ids.to_vec();
+        self.read(move |conn| helpdesk_agent_names(conn, &helpdesk_ids))
+            .await
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentAccount>> {
@@ -281,22 +291,7 @@ impl Store {
     /// A live session of an active agent.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
         let token_hash = token_hash.to_string();
-        self.read(move |conn| {
-            conn
-                .prepare_cached(
-                    "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
-                     WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.active",
-                )?
-                .query_row(params![token_hash, now()], |r| {
-                    Ok(SessionRow {
-                        agent_id: r.get(0)?,
-                        csrf: r.get(1)?,
-                        expires_at: r.get(2)?,
-                    })
-                })
-                .optional()
-        })
-        .await
+        self.read(move |conn| live_session(conn, &token_hash)).await
     }
 
     pub async fn end_session(&self, token_hash: &str) -> Result<()> {
@@ -389,26 +384,55 @@ impl Store {
     /// polling for it, and pages of 3 ms alone took seconds (issue 19).
     pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<AgentId>> {
         let hash = token_hash.to_string();
-        let found: Option<(AgentId, Option<i64>)> = self
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT agent_id, last_used_at FROM api_tokens
-                     WHERE token_hash = ?1 AND revoked_at IS NULL
-                       AND (expires_at IS NULL OR expires_at > ?2)
-                       AND agent_id IN (SELECT id FROM agents WHERE active)",
-                )?
-                .query_row(params![hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-            })
-            .await?;
+        let found = self.read(move |conn| live_token(conn, &hash)).await?;
         let Some((agent_id, last_used)) = found else {
             return Ok(None);
         };
-        let now = now();
-        if last_used.is_some_and(|t| t > now - TOKEN_USE_RESOLUTION) {
+        if !token_use_stale(last_used) {
             return Ok(Some(agent_id));
         }
-        // Checked again as it is written: revoked or expired in between is refused.
+        self.note_token_use(token_hash).await
+    }
+
+    /// Who a request is, in one read (issue 19: the API token, the account and the
+    /// unread count were three, each waiting for a reader under load): the active
+    /// agent `proof` names, their account, the session's CSRF token, and with
+    /// `count_unread` their unread notifications. `None`: no such live token or session.
+    /// A token whose recorded use is stale is then recorded by
+    /// [`Store::note_token_use`] (the caller's: a write, at most once a minute).
+    pub async fn signed_in(&self, proof: Proof, count_unread: bool) -> Result<Option<SignedIn>> {
+        self.read(move |conn| {
+            let (agent_id, csrf, token_stale) = match &proof {
+                Proof::ApiToken(hash) => match live_token(conn, hash)? {
+                    Some((id, last_used)) => (id, None, token_use_stale(last_used)),
+                    None => return Ok(None),
+                },
+                Proof::Session(hash) => match live_session(conn, hash)? {
+                    Some(s) => (s.agent_id, Some(s.csrf), false),
+                    None => return Ok(None),
+                },
+            };
+            let account = agent_account(conn, agent_id)?;
+            let unread = if count_unread {
+                Some(crate::notifications::unread(conn, agent_id)?)
+            } else {
+                None
+            };
+            Ok(Some(SignedIn {
+                account,
+                csrf,
+                unread,
+                token_stale,
+            }))
+        })
+        .await
+    }
+
+    /// Records the use of a live API token now and returns its agent; `None` when it
+    /// was revoked or expired or its agent disabled since it was read (checked again
+    /// as it is written).
+    pub async fn note_token_use(&self, token_hash: &str) -> Result<Option<AgentId>> {
+        let now = now();
         let hash = token_hash.to_string();
         self.write(move |tx| {
             tx.prepare_cached(
@@ -801,6 +825,53 @@ fn agent_named(conn: &Db, name: &str) -> Result<AgentId> {
                 "there is no agent named `{name}`; see `postdesk agents list`"
             ))
         })
+}
+
+/// See [`Store::helpdesk_agent_names`].
+pub(crate) fn helpdesk_agent_names(conn: &Db, helpdesk_ids: &[HelpdeskId]) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT name FROM agents a WHERE a.active AND (a.role = 'admin' OR EXISTS (
+             SELECT 1 FROM agent_helpdesks ah WHERE ah.agent_id = a.id AND ah.helpdesk_id IN {}))
+         ORDER BY name",
+        crate::sql::id_list(helpdesk_ids)
+    );
+    conn.prepare(&sql)?
+        .query_map((), |r| r.get(0))?
+        .collect::<Result<_>>()
+}
+
+/// A live session: not expired, its agent active.
+fn live_session(conn: &Db, token_hash: &str) -> Result<Option<SessionRow>> {
+    conn.prepare_cached(
+        "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
+         WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.active",
+    )?
+    .query_row(params![token_hash, now()], |r| {
+        Ok(SessionRow {
+            agent_id: r.get(0)?,
+            csrf: r.get(1)?,
+            expires_at: r.get(2)?,
+        })
+    })
+    .optional()
+}
+
+/// The agent of a live API token (not revoked, not expired, its agent active) and
+/// when the token's use was last recorded.
+fn live_token(conn: &Db, token_hash: &str) -> Result<Option<(AgentId, Option<i64>)>> {
+    conn.prepare_cached(
+        "SELECT agent_id, last_used_at FROM api_tokens
+         WHERE token_hash = ?1 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ?2)
+           AND agent_id IN (SELECT id FROM agents WHERE active)",
+    )?
+    .query_row(params![token_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
+}
+
+/// Whether a token's recorded use is older than [`TOKEN_USE_RESOLUTION`] (or none).
+fn token_use_stale(last_used: Option<i64>) -> bool {
+    last_used.is_none_or(|t| t <= now() - TOKEN_USE_RESOLUTION)
 }
 
 fn agent_account(conn: &Db, id: AgentId) -> Result<AgentAccount> {

@@ -63,6 +63,36 @@ pub(crate) fn deadline(r: &Row<'_>) -> Result<Deadline> {
     })
 }
 
+/// See [`Store::next_due`].
+pub(crate) fn next_due(conn: &Db, tickets: &[TicketId]) -> Result<Vec<(TicketId, NextDue)>> {
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT d.ticket_id, d.target, d.due_at FROM ticket_deadlines d
+         WHERE d.ticket_id IN {} AND {RUNNING} ORDER BY d.ticket_id, d.due_at",
+        id_list(tickets)
+    );
+    let rows: Vec<(TicketId, Target, i64)> = conn
+        .prepare(&sql)?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_>>()?;
+    let mut out: Vec<(TicketId, NextDue)> = Vec::new();
+    for (ticket, target, due_at) in rows {
+        if out.last().is_none_or(|(t, _)| *t != ticket) {
+            out.push((ticket, NextDue { target, due_at }));
+        }
+    }
+    Ok(out)
+}
+
+/// A ticket's deadlines, first response first (see [`Store::deadlines`]).
+pub(crate) fn of_ticket(conn: &Db, ticket_id: TicketId) -> Result<Vec<Deadline>> {
+    let mut list = load(conn, ticket_id)?;
+    list.sort_by_key(|d| Target::ALL.iter().position(|t| *t == d.target));
+    Ok(list)
+}
+
 fn load(conn: &Db, ticket_id: TicketId) -> Result<Vec<Deadline>> {
     conn.prepare_cached(&format!(
         "SELECT {DEADLINE_COLUMNS} FROM ticket_deadlines WHERE ticket_id = ?1 ORDER BY id"
@@ -373,12 +403,7 @@ impl DueFilter {
 impl Store {
     /// A ticket's deadlines, first response first.
     pub async fn deadlines(&self, ticket_id: TicketId) -> Result<Vec<Deadline>> {
-        self.read(move |conn| {
-            let mut list = load(conn, ticket_id)?;
-            list.sort_by_key(|d| Target::ALL.iter().position(|t| *t == d.target));
-            Ok(list)
-        })
-        .await
+        self.read(move |conn| of_ticket(conn, ticket_id)).await
     }
 
     /// The earliest running deadline of each of `tickets` that has one.
@@ -386,25 +411,8 @@ impl Store {
         if tickets.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT d.ticket_id, d.target, d.due_at FROM ticket_deadlines d
-             WHERE d.ticket_id IN {} AND {RUNNING} ORDER BY d.ticket_id, d.due_at",
-            id_list(tickets)
-        );
-        self.read(move |conn| {
-            let rows: Vec<(TicketId, Target, i64)> = conn
-                .prepare(&sql)?
-                .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_>>()?;
-            let mut out: Vec<(TicketId, NextDue)> = Vec::new();
-            for (ticket, target, due_at) in rows {
-                if out.last().is_none_or(|(t, _)| *t != ticket) {
-                    out.push((ticket, NextDue { target, due_at }));
-                }
-            }
-            Ok(out)
-        })
-        .await
+        let tickets = tickets.to_vec();
+        self.read(move |conn| next_due(conn, &tickets)).await
     }
 
     /// A ticket's escalation timers, in the order they fire.

@@ -94,7 +94,11 @@ pub struct TicketText {
 }
 
 pub fn ticket_text(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketText> {
-    let conn = tx.conn();
+    text_of(&tx.conn(), ticket_id)
+}
+
+/// [`ticket_text`] on any connection.
+pub(crate) fn text_of(conn: &Db, ticket_id: TicketId) -> Result<TicketText> {
     let (helpdesk_id, number, opened_at, subject): (HelpdeskId, TicketNumber, i64, String) = conn
         .prepare_cached(
             "SELECT helpdesk_id, number, reported_at, mail_subject FROM tickets WHERE id = ?1",
@@ -321,39 +325,53 @@ impl Store {
     /// Interventions `filter` finds, by planned start (unplanned last), then id.
     pub async fn interventions(&self, filter: &InterventionFilter) -> Result<Vec<InterventionRow>> {
         let filter = filter.clone();
-        self.read(move |conn| {
-            let visible = match &filter.visible {
-                Some(ids) => format!("t.helpdesk_id IN {}", id_list(ids)),
-                None => "TRUE".into(),
-            };
-            let (from, to) = filter.planned_between.unzip();
-            let sql = format!(
-                "{ROW_SELECT} WHERE {visible}
-                   AND (CAST(?1 AS BIGINT) IS NULL OR i.ticket_id = ?1)
-                   AND (CAST(?2 AS TEXT) IS NULL OR a.name = ?2)
-                   AND (CAST(?3 AS TEXT) IS NULL OR i.status = ?3)
-                   AND (CAST(?4 AS BIGINT) IS NULL OR (i.planned_start >= ?4 AND i.planned_start < ?5))
-                 ORDER BY CASE WHEN i.planned_start IS NULL THEN 1 ELSE 0 END, i.planned_start, i.id
-                 LIMIT 1000"
-            );
-            conn.prepare(&sql)?
-                .query_map(
-                    params![
-                        filter.ticket_id,
-                        filter.assignee,
-                        filter.status.map(|s| s.as_str()),
-                        from,
-                        to
-                    ],
-                    row,
-                )?
-                .collect()
-        })
-        .await
+        self.read(move |conn| list(conn, &filter)).await
+    }
+
+    /// The text a new intervention of the ticket starts from is made of (a read; see
+    /// [`ticket_text`]).
+    pub async fn intervention_ticket_text(&self, ticket_id: TicketId) -> Result<TicketText> {
+        self.read(move |conn| text_of(conn, ticket_id)).await
     }
 
     /// One intervention.
     pub async fn intervention(&self, id: InterventionId) -> Result<InterventionRow> {
         self.read(move |conn| get(conn, id)).await
     }
+}
+
+/// Interventions `filter` finds (see [`Store::interventions`]).
+pub(crate) fn list(conn: &Db, filter: &InterventionFilter) -> Result<Vec<InterventionRow>> {
+    let visible = match &filter.visible {
+        Some(ids) => format!("t.helpdesk_id IN {}", id_list(ids)),
+        None => "TRUE".into(),
+    };
+    // A ticket's own (its page): a condition its index serves, which the `IS NULL OR`
+    // form of the other filters is not.
+    let ticket = match filter.ticket_id {
+        Some(_) => "i.ticket_id = ?1",
+        None => "CAST(?1 AS BIGINT) IS NULL",
+    };
+    let (from, to) = filter.planned_between.unzip();
+    let sql = format!(
+        "{ROW_SELECT} WHERE {visible}
+           AND {ticket}
+           AND (CAST(?2 AS TEXT) IS NULL OR a.name = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR i.status = ?3)
+           AND (CAST(?4 AS BIGINT) IS NULL OR (i.planned_start >= ?4 AND i.planned_start < ?5))
+         ORDER BY CASE WHEN i.planned_start IS NULL THEN 1 ELSE 0 END, i.planned_start, i.id
+         LIMIT 1000"
+    );
+    conn.prepare(&sql)?
+        .query_map(
+            params![
+                filter.ticket_id,
+                filter.assignee,
+                filter.status.map(|s| s.as_str()),
+                from,
+                to
+            ],
+            row,
+        )?
+        .collect()
 }

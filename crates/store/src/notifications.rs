@@ -335,13 +335,7 @@ impl Store {
 
     /// How many of the agent's notifications are unread: the bell's number.
     pub async fn unread_notifications(&self, agent: AgentId) -> Result<i64> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT COUNT(*) FROM notifications WHERE agent_id = ?1 AND read_at IS NULL",
-            )?
-            .query_row([agent], |r| r.get(0))
-        })
-        .await
+        self.read(move |conn| unread(conn, agent)).await
     }
 
     /// Marks the agent's notification `id` read, or all of them; NotFound for an id
@@ -402,4 +396,13 @@ impl Store {
         })
         .await
     }
+}
+
+/// How many of the agent's notifications are unread (see
+/// [`Store::unread_notifications`]).
+pub(crate) fn unread(conn: &Db, agent: AgentId) -> Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM notifications WHERE agent_id = ?1 AND read_at IS NULL",
+    )?
+    .query_row([agent], |r| r.get(0))
 }

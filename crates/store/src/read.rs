@@ -281,7 +281,7 @@ impl Store {
     }
 }
 
-fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
+pub(crate) fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
     let summary = conn
         .prepare_cached(&format!("{SUMMARY_SELECT} WHERE t.id = ?1"))?
         .query_row([id], summary)
@@ -309,10 +309,6 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
             };
             Ok((head.get(0)?, head.get(1)?, head.get(8)?, details))
         })?;
-    let mut attachments_of = conn.prepare_cached(
-        "SELECT safe_name, mime_type, size, inline, sha256, refused, id, visibility FROM attachments
-         WHERE entry_id = ?1 ORDER BY id",
-    )?;
     let mut entries: Vec<EntryView> = conn
         .prepare_cached(
             "SELECT e.id, e.kind, e.from_addr, e.to_addrs, e.cc_addrs, e.subject, e.body_text, e.body_full,
@@ -345,10 +341,19 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
             })
         })?
         .collect::<Result<_>>()?;
-    for entry in &mut entries {
-        entry.attachments = attachments_of
-            .query_map([entry.id], |a| {
-                Ok(AttachmentView {
+    // Every entry's attachments in one query (it was one query an entry: on
+    // PostgreSQL a round trip each).
+    let attachments: Vec<(EntryId, AttachmentView)> = conn
+        .prepare_cached(
+            "SELECT a.safe_name, a.mime_type, a.size, a.inline, a.sha256, a.refused, a.id,
+                    a.visibility, a.entry_id
+             FROM attachments a JOIN entries e ON e.id = a.entry_id
+             WHERE e.ticket_id = ?1 ORDER BY a.id",
+        )?
+        .query_map([id], |a| {
+            Ok((
+                a.get(8)?,
+                AttachmentView {
                     id: a.get(6)?,
                     visibility: a.get(7)?,
                     safe_name: a.get(0)?,
@@ -357,9 +362,14 @@ fn ticket_view(conn: &Db, id: TicketId) -> Result<TicketView> {
                     inline: a.get(3)?,
                     sha256: a.get(4)?,
                     refused: a.get(5)?,
-                })
-            })?
-            .collect::<Result<_>>()?;
+                },
+            ))
+        })?
+        .collect::<Result<_>>()?;
+    for (entry_id, attachment) in attachments {
+        if let Some(entry) = entries.iter_mut().find(|e| e.id == entry_id) {
+            entry.attachments.push(attachment);
+        }
     }
     Ok(TicketView {
         summary,

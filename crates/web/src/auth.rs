@@ -13,7 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use postdesk_store::access::AgentAccount;
+use postdesk_store::access::{AgentAccount, Proof};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -160,31 +160,34 @@ impl FromRequestParts<AppState> for Agent {
             }
         };
         let store = state.store();
-        let (agent_id, credential) = if let Some(token) = bearer(&parts.headers) {
-            let id = store
-                .api_token_agent(&token_hash(token))
-                .await?
-                .ok_or(WebError::Unauthorized)?;
-            (id, Credential::ApiToken)
+        // One read for the token or session, the account and the bell's count.
+        let (proof, session_hash) = if let Some(token) = bearer(&parts.headers) {
+            (Proof::ApiToken(token_hash(token)), None)
         } else if let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) {
             let hash = token_hash(token);
-            let session = store.session(&hash).await?.ok_or_else(unauthenticated)?;
-            (
-                session.agent_id,
-                Credential::Session {
-                    token_hash: hash,
-                    csrf: session.csrf,
-                },
-            )
+            (Proof::Session(hash.clone()), Some(hash))
         } else {
             return Err(unauthenticated());
         };
-        let account = store.agent_account(agent_id).await?;
-        let unread = if api {
-            None
-        } else {
-            Some(store.unread_notifications(agent_id).await?)
+        let signed_in = store.signed_in(proof.clone(), !api).await?;
+        let Some(signed_in) = signed_in else {
+            return Err(match proof {
+                Proof::ApiToken(_) => WebError::Unauthorized,
+                Proof::Session(_) => unauthenticated(),
+            });
         };
+        if let (Proof::ApiToken(hash), true) = (&proof, signed_in.token_stale) {
+            // Recorded at most once a minute; revoked or expired meanwhile is refused.
+            store
+                .note_token_use(hash)
+                .await?
+                .ok_or(WebError::Unauthorized)?;
+        }
+        let credential = match (session_hash, signed_in.csrf) {
+            (Some(token_hash), Some(csrf)) => Credential::Session { token_hash, csrf },
+            _ => Credential::ApiToken,
+        };
+        let (account, unread) = (signed_in.account, signed_in.unread);
         let agent = Agent {
             account,
             credential,

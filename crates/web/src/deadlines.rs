@@ -9,6 +9,7 @@ use axum::response::Redirect;
 use postdesk_core::id::TicketId;
 use postdesk_core::sla::{Deadline, Target, due_label};
 use postdesk_core::time::format_time;
+use postdesk_store::deadlines::NextDue;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -66,9 +67,7 @@ impl DeadlineView {
 }
 
 /// Fills the tickets' due cells.
-pub async fn fill_due(state: &AppState, tickets: &mut [Ticket]) -> Result<(), WebError> {
-    let ids: Vec<TicketId> = tickets.iter().map(|t| t.summary.id).collect();
-    let due = state.store().next_due(&ids).await?;
+pub fn fill_due(due: &[(TicketId, NextDue)], tickets: &mut [Ticket]) {
     let now = postdesk_store::now();
     for t in tickets.iter_mut() {
         t.due = due
@@ -81,7 +80,6 @@ pub async fn fill_due(state: &AppState, tickets: &mut [Ticket]) -> Result<(), We
                 overdue: d.due_at < now,
             });
     }
-    Ok(())
 }
 
 /// Fills a ticket's deadlines (the agent may see it: the desk checks).

@@ -73,7 +73,8 @@ pub struct TicketDetail {
     #[serde(flatten, serialize_with = "detail_fields")]
     pub details: TicketFields,
     pub thread: Vec<Entry>,
-    /// Each target and whether it was met (issue 18), filled by `deadlines::fill_deadlines`.
+    /// Each target and whether it was met (issue 18), filled from the ticket page's read
+    /// or by `deadlines::fill_deadlines`.
     pub deadlines: Vec<crate::deadlines::DeadlineView>,
 }
 

@@ -186,7 +186,8 @@ pub async fn tickets(
 ) -> Result<Html<String>, WebError> {
     let query = params.query(50)?;
     let desk = state.desk(&agent);
-    let page = desk.tickets(query.clone()).await?;
+    // One read for the page, its counts, its due dates and the assignee choice.
+    let (mut page, agents) = desk.tickets_and_colleagues(query.clone()).await?;
     // Only the agent's own helpdesks' values and agents are offered.
     let choices = desk.choices();
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
@@ -209,8 +210,9 @@ pub async fn tickets(
         })
         .collect();
     let all_count: i64 = status_total;
+    let due = std::mem::take(&mut page.due);
     let mut tickets = Ticket::page(&state, page);
-    crate::deadlines::fill_due(&state, &mut tickets).await?;
+    crate::deadlines::fill_due(&due, &mut tickets);
     let link_to_page = |n: i64| {
         params.link(|p| {
             p.page = Some(n.to_string());
@@ -268,7 +270,7 @@ pub async fn tickets(
             },
             statuses => choices.statuses,
             priorities => choices.priorities,
-            agents => desk.colleagues().await?,
+            agents,
             sorts => Serde(vec![("relevance", "Best match"), ("updated", "Last updated"), ("created", "Opened"), ("number", "Number"), ("priority", "Priority"), ("status", "Status"), ("due", "Due")]),
             page => (!keyset || query.at.is_none()).then_some(query.page),
             pages,
@@ -290,14 +292,15 @@ pub async fn ticket(
     Path(id): Path<TicketId>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, WebError> {
-    let desk = state.desk(&agent);
-    let view = desk.ticket(id).await?;
+    // One read for all of it (issue 19).
+    let page = state.desk(&agent).ticket_page(id).await?;
+    let view = page.view;
+    let agents = page.agents;
     // The choices are the ticket's helpdesk's, and its own values stay selectable.
     let mut choices = state
         .helpdesk(view.summary.helpdesk_id)
         .map(|hd| FieldChoices::of(&hd.config))
         .unwrap_or_default();
-    let agents = desk.helpdesk_agents(view.summary.helpdesk_id).await?;
     for (list, current) in [
         (&mut choices.statuses, Some(&view.summary.status)),
         (&mut choices.priorities, view.summary.priority.as_ref()),
@@ -310,9 +313,14 @@ pub async fn ticket(
         }
     }
     let mut t = TicketDetail::new(&state, view);
-    crate::deadlines::fill_deadlines(&state, &agent, &mut t).await?;
-    let (interventions, intervention_text) =
-        crate::interventions::for_ticket_page(&state, &agent, id).await?;
+    let now = postdesk_store::now();
+    t.deadlines = page
+        .deadlines
+        .into_iter()
+        .map(|d| crate::deadlines::DeadlineView::new(d, now))
+        .collect();
+    let interventions = page.interventions;
+    let intervention_text = page.intervention_text;
     let flash = match done.done.as_deref() {
         Some("reply") => Some("Your reply is queued; postdesk mails it in a moment."),
         Some("note") => Some("Note added."),

@@ -2,7 +2,8 @@
 //! until ended, revoked or expired; never for a disabled agent), sign-in limits.
 
 use postdesk_store::StoreError;
-use postdesk_store::access::{LoginGate, LoginLimits, Role};
+use postdesk_store::access::{LoginGate, LoginLimits, Proof, Role};
+use postdesk_store::notifications::Audience;
 
 use crate::{Desk, Engine};
 
@@ -11,6 +12,7 @@ engine_tests! {
     a_session_is_found_by_its_hash_until_ended_or_expired,
     an_api_token_works_until_revoked_or_expired,
     a_disabled_agent_has_no_session_and_no_token,
+    one_read_signs_a_request_in_with_the_agents_account_and_unread_count,
     sign_in_attempts_are_limited_and_can_be_cleared,
 }
 
@@ -287,4 +289,90 @@ async fn revoking_all_tokens_counts_the_live_ones(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(desk.store.revoke_api_tokens("sam", None).await.unwrap(), 1);
+}
+
+/// What each page's request is signed in by (issue 19: one read instead of three): the
+/// token or session, the account with its helpdesks, and the bell's count.
+async fn one_read_signs_a_request_in_with_the_agents_account_and_unread_count(engine: Engine) {
+    let desk = agents(engine).await;
+    let store = &desk.store;
+    let sam = store.agent_id("sam").await.unwrap();
+    store
+        .create_api_token("sam", "ci", "token-1", None)
+        .await
+        .unwrap();
+    store
+        .create_session("s-hash", sam, "csrf-1", 3600)
+        .await
+        .unwrap();
+    let ticket = desk
+        .import(&crate::mail("Alice <alice@acme.example>", "Printer jams"))
+        .await
+        .ticket_id
+        .unwrap();
+    store
+        .notify(
+            ticket,
+            "created",
+            "New ticket",
+            None,
+            Audience::AllAgents,
+            30,
+        )
+        .await
+        .unwrap();
+
+    let by_token = store
+        .signed_in(Proof::ApiToken("token-1".into()), true)
+        .await
+        .unwrap()
+        .expect("a live token");
+    assert_eq!(by_token.account.id, sam);
+    assert_eq!(by_token.account.helpdesk_names, ["Support"]);
+    assert_eq!(by_token.csrf, None);
+    assert_eq!(by_token.unread, Some(1));
+    assert!(by_token.token_stale, "a token never used is recorded");
+    assert_eq!(store.note_token_use("token-1").await.unwrap(), Some(sam));
+    let again = store
+        .signed_in(Proof::ApiToken("token-1".into()), false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.token_stale, "recorded a moment ago");
+    assert_eq!(again.unread, None, "the API counts no bell");
+
+    let by_session = store
+        .signed_in(Proof::Session("s-hash".into()), true)
+        .await
+        .unwrap()
+        .expect("a live session");
+    assert_eq!(by_session.account.name, "sam");
+    assert_eq!(by_session.csrf.as_deref(), Some("csrf-1"));
+    assert_eq!(by_session.unread, Some(1));
+
+    store.mark_notifications_read(sam, None).await.unwrap();
+    let read = store
+        .signed_in(Proof::Session("s-hash".into()), true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.unread, Some(0));
+
+    for proof in [
+        Proof::ApiToken("no-such".into()),
+        Proof::Session("no-such".into()),
+        // A session's hash is no token, nor the other way round.
+        Proof::ApiToken("s-hash".into()),
+        Proof::Session("token-1".into()),
+    ] {
+        let found = store.signed_in(proof.clone(), true).await.unwrap();
+        assert!(found.is_none(), "{proof:?}");
+    }
+    store.revoke_api_tokens("sam", None).await.unwrap();
+    let revoked = store
+        .signed_in(Proof::ApiToken("token-1".into()), true)
+        .await
+        .unwrap();
+    assert!(revoked.is_none());
+    assert_eq!(store.note_token_use("token-1").await.unwrap(), None);
 }

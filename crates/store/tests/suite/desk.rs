@@ -15,6 +15,7 @@ engine_tests! {
     the_ticket_list_sorts_and_pages,
     the_ticket_list_finds_words_in_titles_and_texts,
     the_ticket_list_shows_only_the_helpdesks_an_agent_may_see,
+    the_ticket_page_is_read_at_once_and_only_for_its_helpdesks_agents,
     an_update_records_each_change_as_an_event_by_its_author,
     an_update_to_an_unknown_assignee_changes_nothing,
     an_update_sets_every_field_of_the_one_field_set,
@@ -290,6 +291,65 @@ async fn the_ticket_list_shows_only_the_helpdesks_an_agent_may_see(engine: Engin
         desk.store.ticket_helpdesk(ids[0]).await.unwrap(),
         desk.helpdesk("Support")
     );
+}
+
+/// Everything the ticket page shows from the database, in one read (issue 19), and
+/// nothing for an agent of another helpdesk.
+async fn the_ticket_page_is_read_at_once_and_only_for_its_helpdesks_agents(engine: Engine) {
+    use postdesk_store::interventions::{self, NewIntervention};
+    let (desk, ids) = five_tickets(engine).await;
+    let sam = desk.store.agent_id("sam").await.unwrap();
+    let first = ids[0];
+    desk.store
+        .transaction(move |tx| {
+            interventions::add(
+                tx,
+                &NewIntervention {
+                    ticket_id: first,
+                    assignee: Some("sam".into()),
+                    planned_start: None,
+                    planned_end: None,
+                    text: "Replace the drum".into(),
+                    created_by: sam,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let support = vec![desk.helpdesk("Support")];
+    let page = desk
+        .store
+        .ticket_page(ids[0], support.clone())
+        .await
+        .unwrap();
+    assert_eq!(page.view.summary.number.get(), 100);
+    assert_eq!(page.view.mail_subject, "Question 0");
+    assert!(
+        page.agents.contains(&"sam".to_string()),
+        "{:?}",
+        page.agents
+    );
+    let texts: Vec<&str> = page.interventions.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(texts, ["Replace the drum"]);
+    assert_eq!(page.interventions[0].assignee.as_deref(), Some("sam"));
+    assert_eq!(page.text.subject, "Question 0");
+    assert_eq!(page.text.description.trim(), "Body number 0.");
+    assert!(page.deadlines.is_empty(), "no SLA configured");
+    // Another ticket has none of the first one's interventions.
+    let other = desk.store.ticket_page(ids[1], support).await.unwrap();
+    assert!(other.interventions.is_empty());
+    assert_eq!(other.text.subject, "Question 1");
+
+    for (id, visible) in [
+        (ids[0], vec![desk.helpdesk("Sales")]),
+        (TicketId::new(999_999), desk.all_helpdesks()),
+    ] {
+        let refused = desk.store.ticket_page(id, visible).await;
+        assert!(
+            matches!(&refused, Err(StoreError::NotFound(_))),
+            "{id}: {refused:?}"
+        );
+    }
 }
 
 async fn an_update_records_each_change_as_an_event_by_its_author(engine: Engine) {

@@ -32,6 +32,7 @@ engine_tests! {
     counts_per_status_follow_every_change,
     the_migration_builds_the_index_of_tickets_already_there,
     a_huge_mail_is_taken_in_and_searched_up_to_the_bound,
+    a_search_by_relevance_pages_and_counts_as_in_any_other_order,
 }
 
 /// A search of `q` by an agent who sees `desk`'s every helpdesk, best match first.
@@ -652,4 +653,118 @@ async fn a_huge_mail_is_taken_in_and_searched_up_to_the_bound(engine: Engine) {
         Vec::<TicketId>::new()
     );
     assert_eq!(found(&desk, "huge log").await, [ticket]);
+}
+
+/// A search by relevance reads its matches once, then counts, filters, ranks and pages
+/// them itself (issue 19): the same tickets, total and counts per status as the same
+/// search in another order (counted by the database), and pages that add up to the
+/// whole list, best match first.
+async fn a_search_by_relevance_pages_and_counts_as_in_any_other_order(engine: Engine) {
+    let desk = engine.desk().await;
+    // "printer" once in the text of each, and in the title of two of them: those rank
+    // first; another helpdesk's and a ticket without the word are never found.
+    let mut mails = Vec::new();
+    for n in 0..7 {
+        let subject = if n % 3 == 0 {
+            format!("Printer {n}")
+        } else {
+            format!("Question {n}")
+        };
+        mails.push(
+            mail("Alice <alice@acme.example>", &subject).body(&format!("The printer {n} is down.")),
+        );
+    }
+    mails.push(mail("Bob <bob@other.example>", "Scanner").body("The scanner is down."));
+    mails.push(
+        mail("Carol <carol@other.example>", "Printer quote")
+            .body("A printer for us?")
+            .to("sales@example.com"),
+    );
+    let ids: Vec<TicketId> = desk
+        .import_all(&mails)
+        .await
+        .iter()
+        .map(|r| r.ticket_id.unwrap())
+        .collect();
+    let sam = desk.default_agent();
+    for id in [ids[0], ids[2], ids[4]] {
+        let change = FieldChanges {
+            status: Some(Some("closed".into())),
+            ..FieldChanges::default()
+        };
+        desk.store.update_ticket(id, sam, &change).await.unwrap();
+    }
+    let support = vec![desk.helpdesk("Support")];
+    for status in [None, Some("closed"), Some("email-imported")] {
+        let ranked = TicketQuery {
+            visible: support.clone(),
+            status: status.map(str::to_string),
+            per_page: 100,
+            ..search_query(&desk, "printer")
+        };
+        let all = desk.store.find_tickets(&ranked).await.unwrap();
+        let label = format!("status {status:?}");
+        let mut pages = Vec::new();
+        for page in 1..=4 {
+            let one = desk
+                .store
+                .find_tickets(&TicketQuery {
+                    page,
+                    per_page: 2,
+                    ..ranked.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(one.total, all.total, "{label}: every page's total");
+            assert_eq!(one.tickets.len(), one.snippets.len(), "{label}");
+            pages.extend(one.tickets.iter().map(|t| t.id));
+        }
+        let at_once: Vec<TicketId> = all.tickets.iter().map(|t| t.id).collect();
+        assert_eq!(pages, at_once, "{label}: pages add up to the list");
+        let by_update = desk
+            .store
+            .find_tickets(&TicketQuery {
+                sort: TicketSort::Updated,
+                ..ranked.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.total, by_update.total, "{label}: total");
+        assert_eq!(all.total, at_once.len() as i64, "{label}: total");
+        assert_eq!(
+            all.status_counts, by_update.status_counts,
+            "{label}: counts"
+        );
+        assert_eq!(
+            at_once.iter().collect::<BTreeSet<_>>(),
+            by_update
+                .tickets
+                .iter()
+                .map(|t| &t.id)
+                .collect::<BTreeSet<_>>(),
+            "{label}: the same tickets"
+        );
+        // The titles with the word first.
+        let titled: Vec<bool> = all
+            .tickets
+            .iter()
+            .map(|t| t.title.starts_with("Printer"))
+            .collect();
+        let mut sorted = titled.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(titled, sorted, "{label}: {:?}", all.tickets);
+    }
+    let all = desk
+        .store
+        .find_tickets(&TicketQuery {
+            visible: support,
+            ..search_query(&desk, "printer")
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.total, 7);
+    assert_eq!(
+        counts(&all.status_counts),
+        [("closed", 3), ("email-imported", 4)].into()
+    );
 }
