@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use postdesk_testkit::postgres::PostgresServer;
 
+mod common;
+
 const HELPDESKS: usize = 4;
 const AGENTS: usize = 32;
 /// The first agent of each helpdesk is made an admin: it sees every helpdesk.
@@ -158,15 +160,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The folder of the store of `n` tickets: kept on SQLite, new on PostgreSQL.
 fn store_dir(n: u64, target: &Target) -> (PathBuf, Option<tempfile::TempDir>) {
     match target {
@@ -283,7 +276,7 @@ fn bench(n: u64, seconds: u64, target: &Target) {
         println!(
             "load n={n}: seeding {} (load {})",
             dir.display(),
-            load_average()
+            common::load_average()
         );
         let started = Instant::now();
         let status = postdesk(&config)
@@ -344,7 +337,7 @@ fn bench(n: u64, seconds: u64, target: &Target) {
         .unwrap();
     let result = runtime.block_on(async {
         wait_until_up(&base, &mut serve).await;
-        let load_before = load_average();
+        let load_before = common::load_average();
         let rss_before = rss_kb(serve.id(), "VmRSS");
         // One admin alone first: what each request costs without waiting for others.
         let solo = vec![agents[0].clone()];
@@ -366,7 +359,7 @@ fn bench(n: u64, seconds: u64, target: &Target) {
     };
     println!(
         "load n={n} ({engine}, {AGENTS} agents, {seconds} s; load average {load_before} before, {} after):",
-        load_average()
+        common::load_average()
     );
     println!(
         "  {:<24} {:>8} {:>10} {:>10} {:>10} {:>14}  target",

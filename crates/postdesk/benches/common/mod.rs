@@ -1,6 +1,9 @@
 //! What the benchmarks share: how a child postdesk process is reaped and measured, and
 //! the machine's load beside the figures.
 
+// Each bench uses only part of this.
+#![allow(dead_code)]
+
 /// How a child process ended and what it used.
 pub struct Finished {
     pub code: i32,
