@@ -72,6 +72,7 @@ migrations![
     "0016_search",
     "0017_lists",
     "0018_mailbox_subscriptions",
+    "0019_intake_cost",
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction: 0016 writes
