@@ -172,7 +172,7 @@ impl Writer {
             // ANALYZE comes a minute after the tables start to fill) PostgreSQL guessed
             // that a list of 128 ids matches most of a table, and read all of `entries`
             // and `tickets` for each batch's search documents, notifications and
-            // follow-ups (about a tenth of the server's CPU in the import bench).
+            // follow-ups (about a twentieth of the server's CPU in the import bench).
             tx.db
                 .prepare_cached(
                     "SELECT set_config('jit', 'off', TRUE), set_config('enable_seqscan', 'off', TRUE)",
