@@ -73,6 +73,7 @@ migrations![
     "0017_lists",
     "0018_mailbox_subscriptions",
     "0019_list_filters",
+    "0020_intake_cost",
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction: 0016 writes

@@ -1,7 +1,8 @@
 //! Rows written behind: intake's batches on PostgreSQL keep the rows of their mails
 //! (ledger rows, tickets, entries, attachments, participants, and the follow-ups'
-//! ticket changes) here and send them as multi-row statements, one per table per
-//! batch, instead of one statement (one network round trip) per row (issue 15).
+//! ticket changes) here and send them a table at a time (COPY, or a multi-row INSERT
+//! where rows may exist already), instead of one statement (one network round trip)
+//! per row (issue 15).
 //!
 //! Nothing can read or write past them: the engine's handle ([`crate::engine::Db`])
 //! sends them before any other statement, so a query, a change by the rules, a
@@ -47,35 +48,37 @@ impl Table {
         Table::Participants,
     ];
 
-    /// The INSERT up to its VALUES, the number of columns, and what follows the rows.
+    /// The table and its columns, their number, and for a table whose rows may be there
+    /// already, what an INSERT of them adds after its VALUES (tables without are sent
+    /// by COPY, see [`insert_rows`]).
     fn statement(self) -> (&'static str, usize, &'static str) {
         match self {
             Table::Contacts => (
-                "INSERT INTO contacts (id, name, organization_id, created_at)",
+                "contacts (id, name, organization_id, created_at)",
                 4,
                 "",
             ),
             Table::ContactAddresses => (
-                "INSERT INTO contact_addresses (address, contact_id)",
+                "contact_addresses (address, contact_id)",
                 2,
                 "",
             ),
             Table::Tickets => (
-                "INSERT INTO tickets (id, helpdesk_id, number, title, mail_subject, requester_id,
+                "tickets (id, helpdesk_id, number, title, mail_subject, requester_id,
                      organization_id, channel, status, priority, ticket_type, environment, manager_id,
                      assignee_id, reported_at, created_at, created_by, modified_at, modified_by)",
                 19,
                 "",
             ),
             Table::Intake => (
-                "INSERT INTO intake (id, helpdesk_id, source, location, message_id, sha256, sender,
+                "intake (id, helpdesk_id, source, location, message_id, sha256, sender,
                      subject, outcome, classification, ticket_id, reason, received_at, processed_at,
                      raw_size, raw)",
                 16,
                 "",
             ),
             Table::Entries => (
-                "INSERT INTO entries (id, ticket_id, kind, author_agent_id, author_contact_id, from_addr,
+                "entries (id, ticket_id, kind, author_agent_id, author_contact_id, from_addr,
                      to_addrs, cc_addrs, subject, body_text, body_full, body_html, message_id,
                      in_reply_to, refs, classification, warnings, visible_to_customer, intake_id,
                      created_at, detected_charset, sender_source, class_signal)",
@@ -83,13 +86,13 @@ impl Table {
                 "",
             ),
             Table::Attachments => (
-                "INSERT INTO attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
+                "attachments (entry_id, sha256, original_name, safe_name, mime_type, size,
                      content_id, inline, refused)",
                 9,
                 "",
             ),
             Table::Participants => (
-                "INSERT INTO ticket_participants (ticket_id, address)",
+                "ticket_participants (ticket_id, address)",
                 2,
                 " ON CONFLICT DO NOTHING",
             ),
@@ -276,14 +279,29 @@ impl Pending {
     }
 }
 
-/// One multi-row INSERT per chunk of rows.
+/// The rows of one table: by COPY (binary), or, for a table whose rows may be there
+/// already (`ON CONFLICT`, which COPY lacks), one multi-row INSERT per chunk of rows.
+///
+/// COPY was taken for the others because the server's CPU, not round trips, bounds
+/// intake on PostgreSQL (issue 15): a multi-row INSERT's text differs with its number of
+/// rows, so each was parsed and planned for its one use (planning its thousands of
+/// parameters was a tenth of the server's CPU in the import bench), and its rows were
+/// stored one at a time; COPY is never planned and stores many rows per page and per
+/// write-ahead-log record.
 fn insert_rows(conn: &Db, table: Table, values: &[Value]) -> Result<()> {
-    let (head, columns, tail) = table.statement();
+    if values.is_empty() {
+        return Ok(());
+    }
+    let (target, columns, tail) = table.statement();
+    if tail.is_empty() {
+        let values: Vec<&dyn Param> = values.iter().map(|v| v.as_ref()).collect();
+        return conn.copy_in(target, &values);
+    }
     let per_statement = MAX_PARAMETERS / columns;
     for chunk in values.chunks(per_statement * columns) {
         let row = format!("({})", vec!["?"; columns].join(", "));
         let rows = vec![row.as_str(); chunk.len() / columns].join(", ");
-        let sql = format!("{head} VALUES {rows}{tail}");
+        let sql = format!("INSERT INTO {target} VALUES {rows}{tail}");
         let values: Vec<&dyn Param> = chunk.iter().map(|v| v.as_ref()).collect();
         // Prepared for this use: the texts differ with the number of rows.
         conn.prepare(&sql)?.execute(values.as_slice())?;

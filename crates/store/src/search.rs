@@ -190,8 +190,19 @@ pub(crate) fn refresh_all(
             parts.addresses.push(address);
         }
     }
+    // The texts intake tokenized ahead are not read back (nor decompressed): the
+    // tokens stand in for them.
+    let text = if indexed.is_empty() {
+        "body_text".to_string()
+    } else {
+        let ahead: Vec<IntakeId> = indexed.keys().copied().collect();
+        format!(
+            "CASE WHEN intake_id IN {} THEN '' ELSE body_text END",
+            id_list(&ahead)
+        )
+    };
     let sql = format!(
-        "SELECT ticket_id, kind, from_addr, body_text, intake_id FROM entries
+        "SELECT ticket_id, kind, from_addr, {text}, intake_id FROM entries
          WHERE ticket_id IN {list} AND kind <> 'event' ORDER BY id"
     );
     for row in conn.prepare(&sql)?.query_map((), |r| {
@@ -231,13 +242,12 @@ pub(crate) fn refresh_all(
                 let sql = format!(
                     "INSERT INTO ticket_search (ticket_id, document) VALUES {}
                      ON CONFLICT (ticket_id) DO UPDATE SET document = EXCLUDED.document",
-                    vec!["(?, CAST(CAST(? AS TEXT) AS tsvector))"; chunk.len()].join(", ")
+                    vec!["(?, ?)"; chunk.len()].join(", ")
                 );
-                let literals: Vec<String> =
-                    chunk.iter().map(|(_, d)| d.tsvector_literal()).collect();
+                let documents: Vec<TsVector> = chunk.iter().map(|(_, d)| TsVector::of(d)).collect();
                 let mut values: Vec<&dyn crate::engine::Param> = Vec::new();
-                for ((id, _), literal) in chunk.iter().zip(&literals) {
-                    values.extend_from_slice(params![*id, *literal]);
+                for ((id, _), document) in chunk.iter().zip(&documents) {
+                    values.extend_from_slice(params![*id, *document]);
                 }
                 conn.prepare(&sql)?.execute(values.as_slice())?;
             }
@@ -265,13 +275,57 @@ fn write(conn: &Db, ticket_id: TicketId, doc: &Document) -> Result<()> {
         }
         Dialect::Postgres => {
             conn.prepare_cached(
-                "INSERT INTO ticket_search (ticket_id, document) VALUES (?1, CAST(CAST(?2 AS TEXT) AS tsvector))
+                "INSERT INTO ticket_search (ticket_id, document) VALUES (?1, ?2)
                  ON CONFLICT (ticket_id) DO UPDATE SET document = EXCLUDED.document",
             )?
-            .execute(params![ticket_id, doc.tsvector_literal()])?;
+            .execute(params![ticket_id, TsVector::of(doc)])?;
         }
     }
     Ok(())
+}
+
+/// A document as a `tsvector` parameter on PostgreSQL, sent in the binary form
+/// ([`Document::tsvector_binary`]): the server reads it as it is instead of parsing a
+/// literal. SQLite never takes one (its documents are FTS5 columns); there it would be
+/// the same bytes as a blob.
+struct TsVector(Vec<u8>);
+
+impl TsVector {
+    fn of(doc: &Document) -> Self {
+        Self(doc.tsvector_binary())
+    }
+}
+
+impl std::fmt::Debug for TsVector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TsVector({} bytes)", self.0.len())
+    }
+}
+
+impl rusqlite::ToSql for TsVector {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Blob(&self.0),
+        ))
+    }
+}
+
+impl postgres::types::ToSql for TsVector {
+    fn to_sql(
+        &self,
+        _: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        out.extend_from_slice(&self.0);
+        Ok(postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        ty.name() == "tsvector"
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 /// The matches a search ranks, counts and pages through at most: the newest tickets

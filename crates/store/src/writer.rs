@@ -166,8 +166,17 @@ impl Writer {
             // Without JIT: a batch's queries read few rows, but on tables filled since
             // their statistics PostgreSQL's estimates ran past `jit_above_cost`, and it
             // compiled each query for 50–100 ms (more CPU than the whole batch's work).
+            // Without sequential scans where an index serves, for the same reason: every
+            // read of a batch goes by key (ids, Message-IDs, numbers), but on a database
+            // filled faster than autovacuum analyzes it (a first import: its first
+            // ANALYZE comes a minute after the tables start to fill) PostgreSQL guessed
+            // that a list of 128 ids matches most of a table, and read all of `entries`
+            // and `tickets` for each batch's search documents, notifications and
+            // follow-ups (about a twentieth of the server's CPU in the import bench).
             tx.db
-                .prepare_cached("SELECT set_config('jit', 'off', TRUE)")?
+                .prepare_cached(
+                    "SELECT set_config('jit', 'off', TRUE), set_config('enable_seqscan', 'off', TRUE)",
+                )?
                 .query_row((), |_| Ok(()))?;
             for &helpdesk in helpdesks {
                 tx.db

@@ -128,6 +128,21 @@ impl<'c> Db<'c> {
         })
     }
 
+    /// PostgreSQL's COPY of rows into `target` (`table (column, …)`): `values` are the
+    /// rows' values one after the other, in the columns' order, sent in the binary
+    /// format. One statement whatever the number of rows, never planned, and stored
+    /// by the server many rows at a time (see [`crate::pending`]). Not on SQLite, where
+    /// a row is a call inside the process.
+    pub(crate) fn copy_in(&self, target: &str, values: &[&dyn Param]) -> Result<()> {
+        self.flush()?;
+        match self.conn {
+            Conn::Sqlite(_) => Err(StoreError::Invalid(
+                "COPY is PostgreSQL's; SQLite inserts its rows one by one".into(),
+            )),
+            Conn::Postgres(conn) => conn.copy_in(target, values),
+        }
+    }
+
     /// Runs statements given as one text, without parameters (schema changes,
     /// transaction control).
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::{Client, NoTls, Statement};
 
 use super::Param;
@@ -106,6 +107,31 @@ impl PgConn {
     ) -> Result<Vec<postgres::Row>> {
         let params = bind(values);
         Ok(self.with_client(|c| c.query(statement, &params))?)
+    }
+
+    /// COPY of rows into `target` (`table (column, …)`) in the binary format: `values`
+    /// are the rows' values one after the other. The columns' types, which that format
+    /// needs, are what the server gives the parameters of a one-row INSERT into the same
+    /// columns (prepared once per connection, never run).
+    pub(super) fn copy_in(&self, target: &str, values: &[&dyn Param]) -> Result<()> {
+        let columns = target.matches(',').count() + 1;
+        let insert = format!(
+            "INSERT INTO {target} VALUES ({})",
+            crate::sql::placeholders(columns)
+        );
+        let types = self.prepare_cached(&insert)?.params().to_vec();
+        let copy = format!("COPY {target} FROM STDIN (FORMAT binary)");
+        let result = self.with_client(|c| -> std::result::Result<u64, postgres::Error> {
+            let mut writer = BinaryCopyInWriter::new(c.copy_in(&copy)?, &types);
+            for row in values.chunks(types.len()) {
+                writer.write(&bind(row))?;
+            }
+            writer.finish()
+        });
+        result.map(|_| ()).map_err(|e| StoreError::Statement {
+            sql: copy.split_whitespace().collect::<Vec<_>>().join(" "),
+            source: Box::new(StoreError::Postgres(e)),
+        })
     }
 
     pub(super) fn batch_execute(&self, sql: &str) -> Result<()> {

@@ -1,0 +1,4 @@
+-- SQLite twin of migrations/postgres/0020_intake_cost.sql: there, the search documents
+-- compress with lz4 and the ticket counters (0017) are kept by statement triggers
+-- instead of row triggers. SQLite has neither compression nor statement triggers, and
+-- its row triggers are calls inside the process: nothing changes here.
