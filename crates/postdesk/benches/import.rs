@@ -18,6 +18,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use postdesk_testkit::postgres::PostgresServer;
+
+mod common;
 use rusqlite::OptionalExtension;
 
 /// Where the tickets go: the SQLite file in the data folder, or a PostgreSQL database.
@@ -121,6 +123,7 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
         assert!(status.success(), "postdesk db migrate failed");
     }
     let database_cpu_before = database_cpu(target);
+    let load_before = common::load_average();
 
     let started = Instant::now();
     let children: Vec<_> = sets
@@ -139,10 +142,10 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
     let mut peak_rss_kb = 0;
     let mut cpu_secs = 0.0;
     for child in &children {
-        let (code, rss, cpu) = wait_with_peak_rss(child.id() as libc::pid_t);
-        assert_eq!(code, 0, "postdesk import failed");
-        peak_rss_kb = peak_rss_kb.max(rss);
-        cpu_secs += cpu;
+        let finished = common::wait_for(child.id() as libc::pid_t);
+        assert_eq!(finished.code, 0, "postdesk import failed");
+        peak_rss_kb = peak_rss_kb.max(finished.peak_rss_kb);
+        cpu_secs += finished.cpu_secs;
     }
     let elapsed = started.elapsed();
     let database_cpu = match target {
@@ -159,7 +162,7 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
     };
     let n = n / k * k;
     println!(
-        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s{database_cpu}{importers}",
+        "import n={n}: {:.2} s, {:.0} mails/s, peak RSS {:.1} MB, {cpu_secs:.2} CPU s{database_cpu}{importers}; load average {load_before} before",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         peak_rss_kb as f64 / 1024.0
@@ -191,20 +194,6 @@ fn helpdesk_name(i: usize) -> String {
     } else {
         format!("Desk{i}")
     }
-}
-
-/// Exit code, peak resident set size (KiB) and CPU seconds (user and system) of the
-/// child process. CPU seconds compare runs on a busy machine, where wall time does not.
-fn wait_with_peak_rss(pid: libc::pid_t) -> (i32, i64, f64) {
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, status and usage are valid pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss, cpu)
 }
 
 fn database_cpu(target: &Target) -> f64 {
