@@ -135,13 +135,38 @@ pub struct SchemaVersions {
 
 /// Creates the file when missing, switches it to write-ahead logging and brings its
 /// schema up to date (or checks that it is, see [`Schema`]).
+///
+/// Two processes doing this to a new file at once can meet where SQLite answers
+/// "database is locked" at once instead of waiting (one switching the file to
+/// write-ahead logging while the other reads its header: waiting could deadlock).
+/// Each step is safe to run again, so that answer is retried for up to 10 s.
 pub(crate) fn create_and_migrate(path: &Path, schema: Schema) -> Result<SchemaVersions> {
-    let conn = connect(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-    )?;
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    bring_up_to_date(&Db::sqlite(&conn), MIGRATIONS, schema)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let attempt = connect(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(StoreError::from)
+        .and_then(|conn| {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+            bring_up_to_date(&Db::sqlite(&conn), MIGRATIONS, schema)
+        });
+        match attempt {
+            Err(StoreError::Sqlite(e)) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether SQLite refused for another connection's lock.
+fn is_locked(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// [`migrate`], or with [`Schema::MustBeCurrent`] only the check that nothing is missing.

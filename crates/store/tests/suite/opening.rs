@@ -12,7 +12,7 @@ async fn two_stores_opening_a_new_database_at_once_both_open_it(engine: Engine) 
     // Before migrations had the schema to themselves, about one try in three failed
     // ("table helpdesks already exists"); a few rounds make a miss unlikely.
     let mut engine = engine;
-    for round in 0..6 {
+    for round in 0..20 {
         let (first, second) = tokio::join!(
             Store::open_with(&engine.url, engine.data_dir(), Schema::Migrate),
             Store::open_with(&engine.url, engine.data_dir(), Schema::Migrate),
