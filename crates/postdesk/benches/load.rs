@@ -2,17 +2,19 @@
 //! three entries each, over 4 helpdesks), `postdesk serve` on loopback, and 32 agents
 //! with API tokens sending a mixed workload for a fixed time from a load generator in
 //! this process (tokio + reqwest, one connection pool): the first page of the ticket
-//! list, a page filtered by status and helpdesk, a deep page (90 % of the way down),
-//! the ticket page, and a search. The pages are the agents' HTML pages (a token is
-//! taken there as on the API). The deep page is reached once by number (`page=`, an
-//! OFFSET) and then paged on from there by each agent following the page's "Next →"
-//! link (a keyset cursor, `after=`), as the UI does; past the last page it starts
-//! again at the numbered one. Prints p50/p99 per request kind against the issue's
-//! targets, requests/s, and serve's RSS (now and peak), with the machine's load.
+//! list, a page filtered by status and helpdesk, a deep page (far down the list), the
+//! ticket page, and a search. The pages are the agents' HTML pages (a token is
+//! taken there as on the API). The deep pages start at the list's far end (oldest
+//! first) and go on by each agent following the page's "Next →" link (a keyset cursor,
+//! `after=`), as the UI pages; past the last page they start again. Prints p50/p99 per
+//! request kind against the targets, requests/s, and serve's RSS (now and
+//! peak), with the machine's load.
 //!
 //! cargo bench -p postdesk --bench load -- [N...]            (default: 100000)
 //! POSTDESK_BENCH_SECONDS=30   how long the load runs per size
 //! POSTDESK_BENCH_DATABASE=postgres   a PostgreSQL of its own from testkit (seeded each run)
+//! POSTDESK_BENCH_DEEP=number   the deep pages start 90 % down by number (`page=`, an
+//!                              OFFSET) instead of at the list's far end by cursor
 //!
 //! On SQLite the seeded store is kept in the target folder (`load-bench/N`) and reused
 //! by the next run of the same size; delete it to seed again.
@@ -522,6 +524,13 @@ async fn agent_loop(
     };
     let visible: i64 = helpdesks.iter().map(|h| catalogue.counts[*h]).sum();
     let deep_page = ((visible as u64).div_ceil(PER_PAGE) * 9 / 10).max(1);
+    // Where an agent's deep paging starts: at the list's far end (oldest first), by
+    // cursor all along as the UI pages; with POSTDESK_BENCH_DEEP=number, 90 % down by
+    // number (`page=`, an OFFSET through the rows before it).
+    let deep_start = match std::env::var("POSTDESK_BENCH_DEEP").as_deref() {
+        Ok("number") => format!("/tickets?page={deep_page}"),
+        _ => "/tickets?order=asc".to_string(),
+    };
     let ids: Vec<i64> = helpdesks
         .iter()
         .flat_map(|h| catalogue.tickets.get(*h).cloned().unwrap_or_default())
@@ -539,9 +548,7 @@ async fn agent_loop(
                 FILTER_STATUSES[pick(FILTER_STATUSES.len())],
                 helpdesks[pick(helpdesks.len())]
             ),
-            Kind::Deep => deep_next
-                .take()
-                .unwrap_or_else(|| format!("/tickets?page={deep_page}")),
+            Kind::Deep => deep_next.take().unwrap_or_else(|| deep_start.clone()),
             Kind::Ticket => match ids.get(pick(ids.len())) {
                 Some(id) => format!("/tickets/{id}"),
                 None => "/tickets".to_string(),
