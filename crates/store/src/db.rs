@@ -219,10 +219,18 @@ fn migrations_table(db: &Db) -> &'static str {
 
 /// The newest migration applied to the database, if any.
 pub(crate) fn applied_version(db: &Db) -> Result<Option<i64>> {
-    migrating(db, || {
-        db.execute_batch(migrations_table(db))?;
+    let newest = || {
         db.prepare_cached("SELECT MAX(version) FROM _sqlx_migrations")?
             .query_row((), |r| r.get(0))
+    };
+    // Read without a lock where the ledger exists (every start after the first), so
+    // opening never waits for a writer (a running import) it does not need.
+    if let Ok(version) = newest() {
+        return Ok(version);
+    }
+    migrating(db, || {
+        db.execute_batch(migrations_table(db))?;
+        newest()
     })
 }
 
@@ -271,14 +279,17 @@ pub(crate) fn migrate(db: &Db, migrations: &[Migration]) -> Result<()> {
         });
     }
     for m in migrations {
-        migrating(db, || apply_unless_applied(db, m))?;
+        // Checked without a lock first: opening an up-to-date database takes none.
+        if !is_applied(db, m)? {
+            migrating(db, || apply_unless_applied(db, m))?;
+        }
     }
     Ok(())
 }
 
-/// Applies `m` unless the database has it already (checked inside the caller's
-/// transaction, so another process cannot apply it in between).
-fn apply_unless_applied(db: &Db, m: &Migration) -> Result<()> {
+/// Whether the database has `m` applied, as it is; an error when it was changed since
+/// or failed.
+fn is_applied(db: &Db, m: &Migration) -> Result<bool> {
     let version = m.version();
     let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
     let applied: Option<(bool, Vec<u8>)> = db
@@ -286,21 +297,27 @@ fn apply_unless_applied(db: &Db, m: &Migration) -> Result<()> {
         .query_row([version], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match applied {
-        Some((true, stored)) if stored == checksum => return Ok(()),
-        Some((true, _)) => {
-            return Err(StoreError::Migrate(format!(
-                "migration {version} ({}) was changed after it was applied to this database",
-                m.description
-            )));
-        }
-        Some((false, _)) => {
-            return Err(StoreError::Migrate(format!(
-                "migration {version} ({}) failed earlier and left the database half-migrated; restore a backup",
-                m.description
-            )));
-        }
-        None => {}
+        Some((true, stored)) if stored == checksum => Ok(true),
+        Some((true, _)) => Err(StoreError::Migrate(format!(
+            "migration {version} ({}) was changed after it was applied to this database",
+            m.description
+        ))),
+        Some((false, _)) => Err(StoreError::Migrate(format!(
+            "migration {version} ({}) failed earlier and left the database half-migrated; restore a backup",
+            m.description
+        ))),
+        None => Ok(false),
     }
+}
+
+/// Applies `m` unless the database has it already (checked inside the caller's
+/// transaction, so another process cannot apply it in between).
+fn apply_unless_applied(db: &Db, m: &Migration) -> Result<()> {
+    if is_applied(db, m)? {
+        return Ok(());
+    }
+    let version = m.version();
+    let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
     let started = std::time::Instant::now();
     db.execute_batch(m.sql)
         .and_then(|()| rust_step(m.description).map_or(Ok(()), |step| step(db)))
