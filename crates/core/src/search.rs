@@ -32,7 +32,6 @@
 //! Bad input gets a [`SearchError`] saying what is wrong, never a panic.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use postdesk_mail::push_escaped_html;
 
@@ -531,8 +530,11 @@ impl Document {
     }
 
     /// The document as a PostgreSQL `tsvector` literal: each token quoted, with its
-    /// positions and each position's field weight.
-    pub fn tsvector_literal(&self) -> String {
+    /// positions and each position's field weight. The tests' readable form of
+    /// [`Document::tsvector_binary`], which is what is sent.
+    #[cfg(test)]
+    fn tsvector_literal(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = String::new();
         for (lexeme, positions) in self.lexemes() {
             if !out.is_empty() {
@@ -552,7 +554,7 @@ impl Document {
     }
 
     /// The document in PostgreSQL's binary form of a `tsvector` (what its `tsvector_recv`
-    /// reads): the same value as [`Document::tsvector_literal`], which the server would
+    /// reads): the same value as the document's text literal, which the server would
     /// otherwise parse character by character (a sixth of its CPU in the import bench).
     /// The number of lexemes (i32), then each lexeme as a NUL-ended string, its number
     /// of positions (u16) and each position (u16: the weight in the two high bits, A = 3

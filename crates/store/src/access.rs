@@ -88,16 +88,6 @@ pub struct SignedIn {
     pub csrf: Option<String>,
     /// Unread notifications, when asked for.
     pub unread: Option<i64>,
-    /// The API token's use is to be recorded ([`Store::note_token_use`]).
-    pub token_stale: bool,
-}
-
-/// A session found by its token hash.
-#[derive(Debug, Clone)]
-pub struct SessionRow {
-    pub agent_id: AgentId,
-    pub csrf: String,
-    pub expires_at: i64,
 }
 
 impl Store {
@@ -288,12 +278,6 @@ impl Store {
         .await
     }
 
-    /// A live session of an active agent.
-    pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
-        let token_hash = token_hash.to_string();
-        self.read(move |conn| live_session(conn, &token_hash)).await
-    }
-
     pub async fn end_session(&self, token_hash: &str) -> Result<()> {
         let token_hash = token_hash.to_string();
         self.write(move |tx| {
@@ -374,33 +358,37 @@ impl Store {
         .await
     }
 
-    /// The active agent a live API token belongs to: not revoked, not expired.
-    ///
-    /// Its use is recorded (`last_used_at`) to the minute only (`TOKEN_USE_RESOLUTION`): the
-    /// check itself is a read, and the write follows only when the recorded use is
-    /// older than that. Writing on every request made each API call a write
-    /// transaction (a new writer connection, `BEGIN IMMEDIATE`, a synced commit and a
-    /// checkpoint): 32 agents' requests queued one by one behind SQLite's write lock,
-    /// polling for it, and pages of 3 ms alone took seconds (issue 19).
-    pub async fn api_token_agent(&self, token_hash: &str) -> Result<Option<AgentId>> {
-        let hash = token_hash.to_string();
-        let found = self.read(move |conn| live_token(conn, &hash)).await?;
-        let Some((agent_id, last_used)) = found else {
-            return Ok(None);
-        };
-        if !token_use_stale(last_used) {
-            return Ok(Some(agent_id));
-        }
-        self.note_token_use(token_hash).await
-    }
-
     /// Who a request is, in one read (issue 19: the API token, the account and the
     /// unread count were three, each waiting for a reader under load): the active
     /// agent `proof` names, their account, the session's CSRF token, and with
     /// `count_unread` their unread notifications. `None`: no such live token or session.
-    /// A token whose recorded use is stale is then recorded by
-    /// [`Store::note_token_use`] (the caller's: a write, at most once a minute).
+    ///
+    /// An API token's use is recorded (`last_used_at`) to the minute only
+    /// (`TOKEN_USE_RESOLUTION`): the write follows the read only when the recorded use
+    /// is older than that. Writing on every request made each API call a write
+    /// transaction (a new writer connection, `BEGIN IMMEDIATE`, a synced commit and a
+    /// checkpoint): 32 agents' requests queued one by one behind SQLite's write lock,
+    /// and pages of 3 ms alone took seconds (issue 19).
     pub async fn signed_in(&self, proof: Proof, count_unread: bool) -> Result<Option<SignedIn>> {
+        let found = self.read_signed_in(proof.clone(), count_unread).await?;
+        let Some((signed_in, token_stale)) = found else {
+            return Ok(None);
+        };
+        if let (Proof::ApiToken(hash), true) = (&proof, token_stale) {
+            // Revoked, expired or disabled since the read: refused.
+            if self.note_token_use(hash).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(signed_in))
+    }
+
+    /// [`Store::signed_in`]'s read, and whether the token's use is to be recorded.
+    async fn read_signed_in(
+        &self,
+        proof: Proof,
+        count_unread: bool,
+    ) -> Result<Option<(SignedIn, bool)>> {
         self.read(move |conn| {
             let (agent_id, csrf, token_stale) = match &proof {
                 Proof::ApiToken(hash) => match live_token(conn, hash)? {
@@ -408,7 +396,7 @@ impl Store {
                     None => return Ok(None),
                 },
                 Proof::Session(hash) => match live_session(conn, hash)? {
-                    Some(s) => (s.agent_id, Some(s.csrf), false),
+                    Some((agent_id, csrf)) => (agent_id, Some(csrf), false),
                     None => return Ok(None),
                 },
             };
@@ -418,12 +406,14 @@ impl Store {
             } else {
                 None
             };
-            Ok(Some(SignedIn {
-                account,
-                csrf,
-                unread,
+            Ok(Some((
+                SignedIn {
+                    account,
+                    csrf,
+                    unread,
+                },
                 token_stale,
-            }))
+            )))
         })
         .await
     }
@@ -431,7 +421,7 @@ impl Store {
     /// Records the use of a live API token now and returns its agent; `None` when it
     /// was revoked or expired or its agent disabled since it was read (checked again
     /// as it is written).
-    pub async fn note_token_use(&self, token_hash: &str) -> Result<Option<AgentId>> {
+    async fn note_token_use(&self, token_hash: &str) -> Result<Option<AgentId>> {
         let now = now();
         let hash = token_hash.to_string();
         self.write(move |tx| {
@@ -840,19 +830,13 @@ pub(crate) fn helpdesk_agent_names(conn: &Db, helpdesk_ids: &[HelpdeskId]) -> Re
         .collect::<Result<_>>()
 }
 
-/// A live session: not expired, its agent active.
-fn live_session(conn: &Db, token_hash: &str) -> Result<Option<SessionRow>> {
+/// The agent of a live session (not expired, its agent active) and its CSRF token.
+fn live_session(conn: &Db, token_hash: &str) -> Result<Option<(AgentId, String)>> {
     conn.prepare_cached(
-        "SELECT s.agent_id, s.csrf, s.expires_at FROM sessions s JOIN agents a ON a.id = s.agent_id
+        "SELECT s.agent_id, s.csrf FROM sessions s JOIN agents a ON a.id = s.agent_id
          WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.active",
     )?
-    .query_row(params![token_hash, now()], |r| {
-        Ok(SessionRow {
-            agent_id: r.get(0)?,
-            csrf: r.get(1)?,
-            expires_at: r.get(2)?,
-        })
-    })
+    .query_row(params![token_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
 }
 

@@ -176,13 +176,6 @@ impl FromRequestParts<AppState> for Agent {
                 Proof::Session(_) => unauthenticated(),
             });
         };
-        if let (Proof::ApiToken(hash), true) = (&proof, signed_in.token_stale) {
-            // Recorded at most once a minute; revoked or expired meanwhile is refused.
-            store
-                .note_token_use(hash)
-                .await?
-                .ok_or(WebError::Unauthorized)?;
-        }
         let credential = match (session_hash, signed_in.csrf) {
             (Some(token_hash), Some(csrf)) => Credential::Session { token_hash, csrf },
             _ => Credential::ApiToken,

@@ -5,7 +5,7 @@ use postdesk_store::StoreError;
 use postdesk_store::access::{LoginGate, LoginLimits, Proof, Role};
 use postdesk_store::notifications::Audience;
 
-use crate::{Desk, Engine};
+use crate::{Desk, Engine, session_agent, token_agent};
 
 engine_tests! {
     agents_belong_to_the_helpdesks_they_are_given,
@@ -91,21 +91,25 @@ async fn a_session_is_found_by_its_hash_until_ended_or_expired(engine: Engine) {
         .create_session("live-hash", sam, "csrf-1", 3600)
         .await
         .unwrap();
-    let session = desk.store.session("live-hash").await.unwrap().unwrap();
-    assert_eq!(session.agent_id, sam);
-    assert_eq!(session.csrf, "csrf-1");
-    assert!(session.expires_at > postdesk_store::now());
-    assert!(desk.store.session("other-hash").await.unwrap().is_none());
+    let session = desk
+        .store
+        .signed_in(Proof::Session("live-hash".into()), false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.account.id, sam);
+    assert_eq!(session.csrf.as_deref(), Some("csrf-1"));
+    assert!(session_agent(&desk.store, "other-hash").await.is_none());
 
     desk.store.end_session("live-hash").await.unwrap();
-    assert!(desk.store.session("live-hash").await.unwrap().is_none());
+    assert!(session_agent(&desk.store, "live-hash").await.is_none());
 
     // A lifetime already over: expired on arrival, whatever the clock does next.
     desk.store
         .create_session("old-hash", sam, "csrf-2", -10)
         .await
         .unwrap();
-    assert!(desk.store.session("old-hash").await.unwrap().is_none());
+    assert!(session_agent(&desk.store, "old-hash").await.is_none());
 
     // A new password ends every session.
     desk.store
@@ -116,7 +120,7 @@ async fn a_session_is_found_by_its_hash_until_ended_or_expired(engine: Engine) {
         .set_agent_password("sam", "hash-new", true)
         .await
         .unwrap();
-    assert!(desk.store.session("again-hash").await.unwrap().is_none());
+    assert!(session_agent(&desk.store, "again-hash").await.is_none());
 }
 
 async fn an_api_token_works_until_revoked_or_expired(engine: Engine) {
@@ -136,12 +140,9 @@ async fn an_api_token_works_until_revoked_or_expired(engine: Engine) {
         .create_api_token("sam", "old", "token-3", Some(postdesk_store::now() - 10))
         .await
         .unwrap();
-    assert_eq!(
-        desk.store.api_token_agent("token-1").await.unwrap(),
-        Some(sam)
-    );
-    assert_eq!(desk.store.api_token_agent("token-3").await.unwrap(), None);
-    assert_eq!(desk.store.api_token_agent("no-such").await.unwrap(), None);
+    assert_eq!(token_agent(&desk.store, "token-1").await, Some(sam));
+    assert_eq!(token_agent(&desk.store, "token-3").await, None);
+    assert_eq!(token_agent(&desk.store, "no-such").await, None);
 
     let now = postdesk_store::now();
     let tokens = desk.store.api_tokens("sam").await.unwrap();
@@ -166,14 +167,11 @@ async fn an_api_token_works_until_revoked_or_expired(engine: Engine) {
             .unwrap(),
         1
     );
-    assert_eq!(desk.store.api_token_agent("token-1").await.unwrap(), None);
-    assert_eq!(
-        desk.store.api_token_agent("token-2").await.unwrap(),
-        Some(sam)
-    );
+    assert_eq!(token_agent(&desk.store, "token-1").await, None);
+    assert_eq!(token_agent(&desk.store, "token-2").await, Some(sam));
     // All of them (how many it says: see `revoking_all_tokens_counts_the_live_ones`).
     desk.store.revoke_api_tokens("sam", None).await.unwrap();
-    assert_eq!(desk.store.api_token_agent("token-2").await.unwrap(), None);
+    assert_eq!(token_agent(&desk.store, "token-2").await, None);
     let gone = desk.store.revoke_api_tokens("root", Some(second)).await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
 }
@@ -190,8 +188,8 @@ async fn a_disabled_agent_has_no_session_and_no_token(engine: Engine) {
         .await
         .unwrap();
     desk.store.set_agent_active("sam", false).await.unwrap();
-    assert!(desk.store.session("s-hash").await.unwrap().is_none());
-    assert_eq!(desk.store.api_token_agent("t-hash").await.unwrap(), None);
+    assert!(session_agent(&desk.store, "s-hash").await.is_none());
+    assert_eq!(token_agent(&desk.store, "t-hash").await, None);
     assert_eq!(desk.store.agent_login("sam").await.unwrap(), None);
     assert!(
         !desk
@@ -204,11 +202,8 @@ async fn a_disabled_agent_has_no_session_and_no_token(engine: Engine) {
 
     // Enabled again, the token works again; the session ended for good.
     desk.store.set_agent_active("sam", true).await.unwrap();
-    assert_eq!(
-        desk.store.api_token_agent("t-hash").await.unwrap(),
-        Some(sam)
-    );
-    assert!(desk.store.session("s-hash").await.unwrap().is_none());
+    assert_eq!(token_agent(&desk.store, "t-hash").await, Some(sam));
+    assert!(session_agent(&desk.store, "s-hash").await.is_none());
 }
 
 async fn sign_in_attempts_are_limited_and_can_be_cleared(engine: Engine) {
@@ -331,14 +326,13 @@ async fn one_read_signs_a_request_in_with_the_agents_account_and_unread_count(en
     assert_eq!(by_token.account.helpdesk_names, ["Support"]);
     assert_eq!(by_token.csrf, None);
     assert_eq!(by_token.unread, Some(1));
-    assert!(by_token.token_stale, "a token never used is recorded");
-    assert_eq!(store.note_token_use("token-1").await.unwrap(), Some(sam));
+    let used = store.api_tokens("sam").await.unwrap()[0].last_used_at;
+    assert!(used.is_some(), "a token's use is recorded");
     let again = store
         .signed_in(Proof::ApiToken("token-1".into()), false)
         .await
         .unwrap()
         .unwrap();
-    assert!(!again.token_stale, "recorded a moment ago");
     assert_eq!(again.unread, None, "the API counts no bell");
 
     let by_session = store
@@ -374,5 +368,4 @@ async fn one_read_signs_a_request_in_with_the_agents_account_and_unread_count(en
         .await
         .unwrap();
     assert!(revoked.is_none());
-    assert_eq!(store.note_token_use("token-1").await.unwrap(), None);
 }

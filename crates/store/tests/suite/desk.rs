@@ -188,9 +188,36 @@ async fn the_ticket_list_filters_and_counts_per_status(engine: Engine) {
     );
     let unassigned = TicketQuery {
         assignee: Some("-".into()),
-        ..support
+        ..support.clone()
     };
     assert_eq!(desk.store.find_tickets(&unassigned).await.unwrap().total, 5);
+
+    for id in [ids[0], ids[3]] {
+        let to_sam = FieldChanges {
+            assignee: Some(Some("sam".into())),
+            ..FieldChanges::default()
+        };
+        desk.store
+            .update_ticket(id, desk.default_agent(), &to_sam)
+            .await
+            .unwrap();
+    }
+    let sams = |page| TicketQuery {
+        assignee: Some("sam".into()),
+        page,
+        per_page: 1,
+        ..support.clone()
+    };
+    let first = desk.store.find_tickets(&sams(1)).await.unwrap();
+    assert_eq!((numbers(&first), first.total), (vec![100], 2));
+    // A page by number past the first (its ids are taken first, see `page_sql`).
+    let second = desk.store.find_tickets(&sams(2)).await.unwrap();
+    assert_eq!((numbers(&second), second.total), (vec![103], 2));
+    let nobody = TicketQuery {
+        assignee: Some("nobody".into()),
+        ..support
+    };
+    assert_eq!(desk.store.find_tickets(&nobody).await.unwrap().total, 0);
 }
 
 async fn the_ticket_list_sorts_and_pages(engine: Engine) {

@@ -437,3 +437,17 @@ fn base64(data: &[u8]) -> String {
 pub fn counts(rows: &[(String, i64)]) -> std::collections::BTreeMap<&str, i64> {
     rows.iter().map(|(k, v)| (k.as_str(), *v)).collect()
 }
+
+/// The agent a session signs a request in as, as a request sees it.
+pub async fn session_agent(store: &Store, hash: &str) -> Option<AgentId> {
+    let proof = postdesk_store::access::Proof::Session(hash.into());
+    let found = store.signed_in(proof, false).await.unwrap();
+    found.map(|s| s.account.id)
+}
+
+/// The agent an API token signs a request in as (its use recorded as a request does).
+pub async fn token_agent(store: &Store, hash: &str) -> Option<AgentId> {
+    let proof = postdesk_store::access::Proof::ApiToken(hash.into());
+    let found = store.signed_in(proof, false).await.unwrap();
+    found.map(|s| s.account.id)
+}

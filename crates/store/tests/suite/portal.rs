@@ -377,9 +377,9 @@ async fn portal_and_agent_sessions_never_stand_in_for_each_other(engine: Engine)
         )
         .await
         .unwrap();
-    assert!(store.session("agent-hash").await.unwrap().is_some());
+    assert!(crate::session_agent(store, "agent-hash").await.is_some());
     assert!(store.portal_session("portal-hash").await.unwrap().is_some());
-    assert!(store.session("portal-hash").await.unwrap().is_none());
+    assert!(crate::session_agent(store, "portal-hash").await.is_none());
     assert!(store.portal_session("agent-hash").await.unwrap().is_none());
     // A new portal password ends the contact's other portal sessions only.
     store
@@ -398,7 +398,7 @@ async fn portal_and_agent_sessions_never_stand_in_for_each_other(engine: Engine)
         .unwrap();
     assert!(store.portal_session("portal-hash").await.unwrap().is_none());
     assert!(store.portal_session("portal-2").await.unwrap().is_some());
-    assert!(store.session("agent-hash").await.unwrap().is_some());
+    assert!(crate::session_agent(store, "agent-hash").await.is_some());
     let (id, hash) = store
         .portal_password("ALICE@acme.example")
         .await
