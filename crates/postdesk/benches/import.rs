@@ -12,6 +12,7 @@
 //! N/K mails each (generated with seeds 1…K), each into a helpdesk of its own
 //! (`import --helpdesk`), all on the one database; mails/s is all N over the time until
 //! the last one finished. Compare with K = 1 for what several instances add.
+//! `POSTDESK_BENCH_BATCH=N` sets the mails per transaction (`batch_size`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,9 +106,13 @@ fn bench(n: usize, generator: &Path, target: &Target) -> tempfile::TempDir {
             format!("[[helpdesk]]\nname = \"{name}\"\naddresses = [\"{address}@example.com\"]\n")
         })
         .collect();
+    // `POSTDESK_BENCH_BATCH=N`: mails per transaction (`batch_size`; the default else).
+    let batch_line = std::env::var("POSTDESK_BENCH_BATCH")
+        .map(|n| format!("batch_size = {n}\n"))
+        .unwrap_or_default();
     std::fs::write(
         &config,
-        format!("data_dir = \"data\"\n{database_line}{helpdesks}"),
+        format!("data_dir = \"data\"\n{batch_line}{database_line}{helpdesks}"),
     )
     .unwrap();
     {
