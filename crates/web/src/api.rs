@@ -138,9 +138,10 @@ pub async fn ticket(
     agent: Agent,
     Path(id): Path<TicketId>,
 ) -> ApiResult {
-    let view = state.desk(&agent).ticket(id).await?;
-    let mut detail = TicketDetail::new(&state, view);
-    crate::deadlines::fill_deadlines(&state, &agent, &mut detail).await?;
+    // One read, as the ticket's page (issue 19).
+    let page = state.desk(&agent).ticket_page(id).await?;
+    let mut detail = TicketDetail::new(&state, page.view);
+    detail.deadlines = crate::deadlines::views(page.deadlines);
     to_json(detail)
 }
 

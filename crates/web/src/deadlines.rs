@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::api::{ApiError, Body, Changing};
 use crate::auth::{Agent, CsrfForm};
-use crate::model::{Ticket, TicketDetail};
+use crate::model::Ticket;
 use crate::{AppState, WebError};
 
 /// The list's "due" cell: the ticket's earliest running deadline.
@@ -82,21 +82,13 @@ pub fn fill_due(due: &[(TicketId, NextDue)], tickets: &mut [Ticket]) {
     }
 }
 
-/// Fills a ticket's deadlines (the agent may see it: the desk checks).
-pub async fn fill_deadlines(
-    state: &AppState,
-    agent: &Agent,
-    detail: &mut TicketDetail,
-) -> Result<(), WebError> {
+/// A ticket's deadlines as shown, judged now.
+pub fn views(deadlines: Vec<Deadline>) -> Vec<DeadlineView> {
     let now = postdesk_store::now();
-    detail.deadlines = state
-        .desk(agent)
-        .deadlines(detail.ticket.summary.id)
-        .await?
+    deadlines
         .into_iter()
         .map(|d| DeadlineView::new(d, now))
-        .collect();
-    Ok(())
+        .collect()
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC, as every time is shown), or `…T…` as a browser's

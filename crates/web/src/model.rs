@@ -74,7 +74,7 @@ pub struct TicketDetail {
     pub details: TicketFields,
     pub thread: Vec<Entry>,
     /// Each target and whether it was met (issue 18), filled from the ticket page's read
-    /// or by `deadlines::fill_deadlines`.
+    /// (`deadlines::views`).
     pub deadlines: Vec<crate::deadlines::DeadlineView>,
 }
 

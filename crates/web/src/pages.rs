@@ -313,12 +313,7 @@ pub async fn ticket(
         }
     }
     let mut t = TicketDetail::new(&state, view);
-    let now = postdesk_store::now();
-    t.deadlines = page
-        .deadlines
-        .into_iter()
-        .map(|d| crate::deadlines::DeadlineView::new(d, now))
-        .collect();
+    t.deadlines = crate::deadlines::views(page.deadlines);
     let interventions = page.interventions;
     let intervention_text = page.intervention_text;
     let flash = match done.done.as_deref() {

@@ -1183,6 +1183,15 @@ async fn api_objects_have_exactly_the_documented_fields() {
     check("Organization", &get("/api/organizations".into()).await[0]);
     check("Mailbox", &get("/api/mailboxes".into()).await[0]);
     check("FailedMail", &get("/api/failed".into()).await[0]);
+
+    // The ticket's helpdesk (Support) is not configured in this app: its page still
+    // shows, with a blank text for a new intervention (no template to fill).
+    let (cookie, _) = desk.sign_in("root").await;
+    let page = desk
+        .page(&cookie, &format!("/tickets/{}", ticket["id"]))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Attached log"), "{}", page.body);
 }
 
 /// The CSV's rows as cells (quoted cells with commas and doubled quotes read back).
