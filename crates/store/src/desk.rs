@@ -1106,16 +1106,22 @@ mod tests {
             .join("\n")
     }
 
-    /// Each filter and keyset sort of the list walks an index in the list's order and
-    /// stops at the page's end: no step sorts the matching tickets (issue 19).
-    #[test]
-    fn list_pages_walk_an_index_and_never_sort_the_whole_list() {
+    /// A migrated SQLite file (kept while the folder lives) with helpdesks 1 and 2.
+    fn two_helpdesks() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
         crate::db::create_and_migrate(&path, crate::Schema::Migrate).unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("INSERT INTO helpdesks (id, name) VALUES (1, 'Support'), (2, 'Sales')")
             .unwrap();
+        (dir, conn)
+    }
+
+    /// Each filter and keyset sort of the list walks an index in the list's order and
+    /// stops at the page's end: no step sorts the matching tickets (issue 19).
+    #[test]
+    fn list_pages_walk_an_index_and_never_sort_the_whole_list() {
+        let (_dir, conn) = two_helpdesks();
         let base = TicketQuery {
             visible: vec![HelpdeskId::new(1), HelpdeskId::new(2)],
             page: 1,
@@ -1320,12 +1326,7 @@ mod tests {
     /// tickets), and then reads only the page's tickets, by id.
     #[test]
     fn a_numbered_page_far_down_skips_index_entries_not_tickets() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.db");
-        crate::db::create_and_migrate(&path, crate::Schema::Migrate).unwrap();
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("INSERT INTO helpdesks (id, name) VALUES (1, 'Support'), (2, 'Sales')")
-            .unwrap();
+        let (_dir, conn) = two_helpdesks();
         let both = vec![HelpdeskId::new(1), HelpdeskId::new(2)];
         let far = |visible: &Vec<HelpdeskId>| TicketQuery {
             visible: visible.clone(),

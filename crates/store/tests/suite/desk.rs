@@ -134,8 +134,12 @@ async fn close(desk: &Desk, id: TicketId) {
         status: Some(Some("closed".into())),
         ..FieldChanges::default()
     };
+    change(desk, id, &update).await;
+}
+
+async fn change(desk: &Desk, id: TicketId, changes: &FieldChanges) {
     desk.store
-        .update_ticket(id, desk.default_agent(), &update)
+        .update_ticket(id, desk.default_agent(), changes)
         .await
         .unwrap();
 }
@@ -192,15 +196,12 @@ async fn the_ticket_list_filters_and_counts_per_status(engine: Engine) {
     };
     assert_eq!(desk.store.find_tickets(&unassigned).await.unwrap().total, 5);
 
+    let to_sam = FieldChanges {
+        assignee: Some(Some("sam".into())),
+        ..FieldChanges::default()
+    };
     for id in [ids[0], ids[3]] {
-        let to_sam = FieldChanges {
-            assignee: Some(Some("sam".into())),
-            ..FieldChanges::default()
-        };
-        desk.store
-            .update_ticket(id, desk.default_agent(), &to_sam)
-            .await
-            .unwrap();
+        change(&desk, id, &to_sam).await;
     }
     let sams = |page| TicketQuery {
         assignee: Some("sam".into()),
