@@ -606,12 +606,23 @@ impl ApiTokenInfo {
     }
 }
 
+/// Revokes the agent's token `id`, or all their tokens, and returns how many of them
+/// were live. Expired tokens are revoked too, so that every token the agent had shows
+/// as revoked, but they are not counted: they no longer worked.
 fn revoke_tokens(tx: &Db, agent_id: AgentId, id: Option<i64>) -> Result<usize> {
-    tx.prepare_cached(
-        "UPDATE api_tokens SET revoked_at = ?1
-             WHERE agent_id = ?2 AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) AND revoked_at IS NULL",
-    )?
-    .execute(params![now(), agent_id, id])
+    let now = now();
+    let expiries: Vec<Option<i64>> = tx
+        .prepare_cached(
+            "UPDATE api_tokens SET revoked_at = ?1
+             WHERE agent_id = ?2 AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3) AND revoked_at IS NULL
+             RETURNING expires_at",
+        )?
+        .query_map(params![now, agent_id, id], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    Ok(expiries
+        .iter()
+        .filter(|expires| expires.is_none_or(|at| at > now))
+        .count())
 }
 
 /// How sign-in attempts are limited, within a window of `window_secs`:

@@ -51,6 +51,8 @@ macro_rules! engine_tests {
 
 /// Instantiates tests of behaviour that looks wrong, ignored on every engine with the
 /// reason: `cargo test -p postdesk-store --test suite -- --ignored known_bugs` runs them.
+/// None is known now; kept for the next one.
+#[allow(unused_macros)]
 macro_rules! known_bugs {
     ($($name:ident: $reason:literal),+ $(,)?) => {
         mod known_bugs {
