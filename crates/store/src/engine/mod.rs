@@ -116,8 +116,10 @@ impl<'c> Db<'c> {
         })
     }
 
-    /// A statement for SQL that is built per call (lists of placeholders): prepared for
-    /// this use only, so that such texts never push the hot statements out of the cache.
+    /// A statement for SQL that is built per call (lists of ids or placeholders): never
+    /// in the cache of the hot statements, so that such texts cannot push those out
+    /// (SQLite prepares it for this use only; PostgreSQL keeps it in a cache of its own,
+    /// see `postgres::PgConn::prepare`).
     pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'c>> {
         self.flush()?;
         Ok(Stmt {

@@ -24,11 +24,43 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Statements kept prepared per connection; beyond, the cache starts again.
 const CACHED_STATEMENTS: usize = 256;
 
+/// Statements built per call (id lists written into the SQL) kept per connection, apart
+/// from the others so that they never push those out.
+const CACHED_BUILT_STATEMENTS: usize = 128;
+
+/// Prepared statements by their SQL, at most `capacity` (then it starts again).
+#[derive(Default)]
+struct StatementCache {
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+impl StatementCache {
+    fn get(&self, sql: &str) -> Option<Statement> {
+        self.statements.borrow().get(sql).cloned()
+    }
+
+    fn keep(&self, sql: &str, statement: &Statement, capacity: usize) {
+        let mut statements = self.statements.borrow_mut();
+        if statements.len() >= capacity {
+            statements.clear();
+        }
+        statements.insert(sql.to_string(), statement.clone());
+    }
+}
+
 /// One connection to the server.
 pub(crate) struct PgConn {
     /// `None` only while it is dropped.
     client: RefCell<Option<Client>>,
-    statements: RefCell<HashMap<String, Statement>>,
+    /// Boxed: a connection is a variant of enums beside SQLite's, kept small.
+    statements: Box<Statements>,
+}
+
+/// A connection's prepared statements: the hot ones and those built per call.
+#[derive(Default)]
+struct Statements {
+    hot: StatementCache,
+    built: StatementCache,
 }
 
 impl Drop for PgConn {
@@ -60,7 +92,7 @@ impl PgConn {
         };
         Ok(Self {
             client: RefCell::new(Some(client)),
-            statements: RefCell::default(),
+            statements: Box::default(),
         })
     }
 
@@ -74,20 +106,37 @@ impl PgConn {
     }
 
     pub(super) fn prepare_cached(&self, sql: &str) -> Result<Statement> {
-        if let Some(statement) = self.statements.borrow().get(sql) {
-            return Ok(statement.clone());
+        let hot = &self.statements.hot;
+        if let Some(statement) = hot.get(sql) {
+            return Ok(statement);
         }
-        let statement = self.prepare(sql)?;
-        let mut statements = self.statements.borrow_mut();
-        if statements.len() >= CACHED_STATEMENTS {
-            statements.clear();
+        let statement = self.prepare_once(sql)?;
+        hot.keep(sql, &statement, CACHED_STATEMENTS);
+        Ok(statement)
+    }
+
+    /// A statement whose SQL was built for the call (with an agent's helpdesks, a
+    /// page's ticket ids). One without parameters is kept, apart from the others: the
+    /// same texts come back (an agent's next page, the next agent of the same
+    /// helpdesks), and PostgreSQL plans a kept statement without parameters once.
+    /// Prepared anew each time, it cost a round trip more and was parsed and planned on
+    /// every call, which took the small queries 10–20 times longer than running them
+    /// (issue 19's load bench). One with parameters (a search's words) is not kept:
+    /// kept, PostgreSQL would plan it once for any value after its fifth use.
+    pub(super) fn prepare(&self, sql: &str) -> Result<Statement> {
+        let built = &self.statements.built;
+        if let Some(statement) = built.get(sql) {
+            return Ok(statement);
         }
-        statements.insert(sql.to_string(), statement.clone());
+        let statement = self.prepare_once(sql)?;
+        if statement.params().is_empty() {
+            built.keep(sql, &statement, CACHED_BUILT_STATEMENTS);
+        }
         Ok(statement)
     }
 
     /// A statement prepared for one use, not kept.
-    pub(super) fn prepare(&self, sql: &str) -> Result<Statement> {
+    fn prepare_once(&self, sql: &str) -> Result<Statement> {
         self.with_client(|c| c.prepare(&numbered(sql)))
             .map_err(|e| StoreError::Statement {
                 sql: sql.split_whitespace().collect::<Vec<_>>().join(" "),
