@@ -145,13 +145,12 @@ impl Desk<'_> {
                 e => e.into(),
             })?;
         // A ticket of a helpdesk no longer configured still shows (and through the API,
-        // which reads it here too); its new intervention starts blank, as there is no
-        // template to fill.
-        let intervention_text = match self.app.interventions().render(&parts.text) {
-            Ok(text) => text,
-            Err(StoreError::NotFound(_)) => String::new(),
-            Err(e) => return Err(e.into()),
-        };
+        // which reads it here too); its new intervention starts blank.
+        let intervention_text = self
+            .app
+            .interventions()
+            .render(&parts.text)
+            .unwrap_or_default();
         Ok(TicketPageView {
             view: parts.view,
             agents: parts.agents,

@@ -53,20 +53,19 @@ impl Interventions<'_> {
     pub async fn prefill(&self, ticket_id: TicketId) -> Result<String, StoreError> {
         let t = self.app.store().intervention_ticket_text(ticket_id).await?;
         self.render(&t)
+            .ok_or_else(|| StoreError::NotFound("the ticket's helpdesk is not configured".into()))
     }
 
-    /// The helpdesk's template filled in with the ticket's text.
-    pub(crate) fn render(&self, t: &interventions::TicketText) -> Result<String, StoreError> {
+    /// The helpdesk's template filled in with the ticket's text; `None` when the
+    /// ticket's helpdesk is no longer configured (there is no template).
+    pub(crate) fn render(&self, t: &interventions::TicketText) -> Option<String> {
         let hd = self
             .app
             .helpdesks()
             .iter()
-            .find(|h| h.id == t.helpdesk_id)
-            .ok_or_else(|| {
-                StoreError::NotFound("the ticket's helpdesk is not configured".into())
-            })?;
+            .find(|h| h.id == t.helpdesk_id)?;
         let number = hd.config.reference.render(t.number);
-        Ok(hd.config.interventions.template.render(&TicketText {
+        Some(hd.config.interventions.template.render(&TicketText {
             number: &number,
             created: &format_time(t.opened_at),
             description: t.description.trim(),

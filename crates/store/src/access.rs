@@ -376,7 +376,7 @@ impl Store {
         };
         if let (Proof::ApiToken(hash), true) = (&proof, token_stale) {
             // Revoked, expired or disabled since the read: refused.
-            if self.note_token_use(hash).await?.is_none() {
+            if !self.note_token_use(hash).await? {
                 return Ok(None);
             }
         }
@@ -418,22 +418,21 @@ impl Store {
         .await
     }
 
-    /// Records the use of a live API token now and returns its agent; `None` when it
-    /// was revoked or expired or its agent disabled since it was read (checked again
-    /// as it is written).
-    async fn note_token_use(&self, token_hash: &str) -> Result<Option<AgentId>> {
+    /// Records the use of a live API token now; false when it was revoked or expired
+    /// or its agent disabled since it was read (checked again as it is written).
+    async fn note_token_use(&self, token_hash: &str) -> Result<bool> {
         let now = now();
         let hash = token_hash.to_string();
         self.write(move |tx| {
-            tx.prepare_cached(
-                "UPDATE api_tokens SET last_used_at = ?2
+            let recorded = tx
+                .prepare_cached(
+                    "UPDATE api_tokens SET last_used_at = ?2
                      WHERE token_hash = ?1 AND revoked_at IS NULL
                        AND (expires_at IS NULL OR expires_at > ?2)
-                       AND agent_id IN (SELECT id FROM agents WHERE active)
-                     RETURNING agent_id",
-            )?
-            .query_row(params![hash, now], |r| r.get(0))
-            .optional()
+                       AND agent_id IN (SELECT id FROM agents WHERE active)",
+                )?
+                .execute(params![hash, now])?;
+            Ok(recorded > 0)
         })
         .await
     }

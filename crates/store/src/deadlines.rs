@@ -408,9 +408,6 @@ impl Store {
 
     /// The earliest running deadline of each of `tickets` that has one.
     pub async fn next_due(&self, tickets: &[TicketId]) -> Result<Vec<(TicketId, NextDue)>> {
-        if tickets.is_empty() {
-            return Ok(Vec::new());
-        }
         let tickets = tickets.to_vec();
         self.read(move |conn| next_due(conn, &tickets)).await
     }

@@ -416,7 +416,7 @@ impl Store {
                         ..Default::default()
                     },
                 )?,
-                text: crate::interventions::text_of(conn, id)?,
+                text: crate::interventions::ticket_text(conn, id)?,
             })
         })
         .await
@@ -736,14 +736,9 @@ fn ranked_page(
         return Ok(None);
     }
     let c = ticket_conditions(conn.dialect(), query, false);
-    let Some(rank) = &c.rank else {
+    let Some(sql) = ranked_sql(&c) else {
         return Ok(None);
     };
-    let sql = format!(
-        "SELECT t.id, t.status, CAST({rank} AS DOUBLE PRECISION) FROM tickets t{}{}",
-        c.join,
-        c.clause()
-    );
     let rows: Vec<(TicketId, String, f64)> = conn
         .prepare(&sql)?
         .query_map(params_from_iter(&c.binds), |r| {
@@ -758,13 +753,7 @@ fn ranked_page(
         .into_iter()
         .map(|(status, n)| (status.to_string(), n))
         .collect();
-    let wanted: Vec<&String> = [
-        query.status.as_ref(),
-        query.search.as_ref().and_then(|s| s.status.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let wanted = statuses_asked_for(query);
     let mut matching: Vec<&(TicketId, String, f64)> = rows
         .iter()
         .filter(|(_, status, _)| wanted.iter().all(|w| *w == status))
@@ -772,7 +761,7 @@ fn ranked_page(
     // As `page_sql` orders a search by relevance: best first, then newest.
     matching.sort_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)));
     let per_page = query.per_page.clamp(1, max_per_page);
-    let offset = (page.max(1) - 1).saturating_mul(per_page);
+    let offset = offset_of(page, per_page);
     let ids: Vec<TicketId> = matching
         .iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
@@ -820,16 +809,47 @@ fn from_counters(conn: &Db, query: &TicketQuery) -> Result<(i64, Vec<(String, i6
     Ok((total_of(query, &counts), counts))
 }
 
-/// The tickets matching `query`, from its counts per status (which leave its status
-/// filters out): those of the statuses it asks for.
-fn total_of(query: &TicketQuery, counts: &[(String, i64)]) -> i64 {
-    let wanted: Vec<&String> = [
+/// The statuses `query` asks for: the list's status filter and a search's `status:`
+/// (a ticket must have all of them).
+fn statuses_asked_for(query: &TicketQuery) -> Vec<&String> {
+    [
         query.status.as_ref(),
         query.search.as_ref().and_then(|s| s.status.as_ref()),
     ]
     .into_iter()
     .flatten()
-    .collect();
+    .collect()
+}
+
+/// How many tickets come before page `page` (1-based) of `per_page`.
+fn offset_of(page: i64, per_page: i64) -> i64 {
+    (page.max(1) - 1).saturating_mul(per_page)
+}
+
+/// The read of a search's matches by relevance: each matching ticket, its status and
+/// its rank (`ranked_page`); `None` without words to rank by.
+fn ranked_sql(c: &Conditions) -> Option<String> {
+    let rank = c.rank.as_ref()?;
+    Some(format!(
+        "SELECT t.id, t.status, CAST({rank} AS DOUBLE PRECISION) FROM tickets t{}{}",
+        c.join,
+        c.clause()
+    ))
+}
+
+/// The count per status of the tickets `c` matches (`counted`).
+fn counts_sql(c: &Conditions) -> String {
+    format!(
+        "SELECT t.status, COUNT(*) FROM tickets t{}{} GROUP BY t.status ORDER BY t.status",
+        c.join,
+        c.clause()
+    )
+}
+
+/// The tickets matching `query`, from its counts per status (which leave its status
+/// filters out): those of the statuses it asks for.
+fn total_of(query: &TicketQuery, counts: &[(String, i64)]) -> i64 {
+    let wanted = statuses_asked_for(query);
     counts
         .iter()
         .filter(|(status, _)| wanted.iter().all(|w| *w == status))
@@ -842,15 +862,9 @@ fn total_of(query: &TicketQuery, counts: &[(String, i64)]) -> i64 {
 /// the sum of the counts of the statuses asked for (it was a second count of the same
 /// rows, and for a search a second run of the match).
 fn counted(conn: &Db, query: &TicketQuery) -> Result<(i64, Vec<(String, i64)>)> {
-    let from = "FROM tickets t";
     let c = ticket_conditions(conn.dialect(), query, false);
-    let counts_sql = format!(
-        "SELECT t.status, COUNT(*) {from}{}{} GROUP BY t.status ORDER BY t.status",
-        c.join,
-        c.clause()
-    );
     let status_counts: Vec<(String, i64)> = conn
-        .prepare(&counts_sql)?
+        .prepare(&counts_sql(&c))?
         .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;
     Ok((total_of(query, &status_counts), status_counts))
@@ -929,7 +943,7 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
     };
     let mut offset = 0;
     match &at {
-        PageAt::Number(page) => offset = (page.max(&1) - 1).saturating_mul(per_page),
+        PageAt::Number(page) => offset = offset_of(*page, per_page),
         PageAt::After(cursor) | PageAt::Before(cursor) => {
             if !keyset {
                 return Err(StoreError::Invalid(format!(
@@ -1091,13 +1105,14 @@ mod tests {
     fn plan(conn: &rusqlite::Connection, query: &TicketQuery) -> String {
         let query = by_helpdesk_id(&Db::sqlite(conn), query).unwrap();
         let page = page_sql(Dialect::Sqlite, &query, 500).unwrap();
-        let mut statement = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", page.sql))
-            .unwrap();
-        statement
-            .query_map(rusqlite::params_from_iter(&page.binds), |r| {
-                r.get::<_, String>(3)
-            })
+        sqlite_plan(conn, &page.sql, &page.binds)
+    }
+
+    /// SQLite's plan of `sql` with `binds`, one line a step.
+    fn sqlite_plan(conn: &rusqlite::Connection, sql: &str, binds: &[String]) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(binds), |r| r.get::<_, String>(3))
             .unwrap()
             .map(Result::unwrap)
             .collect::<Vec<_>>()
@@ -1285,21 +1300,7 @@ mod tests {
                 ..base.clone()
             };
             let c = ticket_conditions(Dialect::Sqlite, &query, false);
-            let counts = format!(
-                "SELECT t.status, COUNT(*) FROM tickets t{}{} GROUP BY t.status",
-                c.join,
-                c.clause()
-            );
-            let counts = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {counts}"))
-                .unwrap()
-                .query_map(rusqlite::params_from_iter(&c.binds), |r| {
-                    r.get::<_, String>(3)
-                })
-                .unwrap()
-                .map(Result::unwrap)
-                .collect::<Vec<_>>()
-                .join("\n");
+            let counts = sqlite_plan(&conn, &counts_sql(&c), &c.binds);
             for (label, plan) in [("page", plan(&conn, &query)), ("counts", counts)] {
                 let label = format!("search, {label}, {:?} {status:?}", query.visible);
                 assert!(plan.contains("\nSCAN m\n"), "{label}: {plan}");
@@ -1484,19 +1485,10 @@ mod tests {
                         ..base.clone()
                     },
                 ] {
-                    // As `ranked_page` and `counted` read the matches.
+                    // The reads of `ranked_page` and `counted`.
                     let c = ticket_conditions(Dialect::Postgres, &query, false);
-                    let from = format!(
-                        "FROM tickets t JOIN helpdesks h ON h.id = t.helpdesk_id
-                         LEFT JOIN agents asg ON asg.id = t.assignee_id{}{}",
-                        c.join,
-                        c.clause()
-                    );
-                    let ranked = format!(
-                        "SELECT t.id, t.status, CAST({} AS DOUBLE PRECISION) {from}",
-                        c.rank.as_deref().unwrap()
-                    );
-                    let counts = format!("SELECT t.status, COUNT(*) {from} GROUP BY t.status");
+                    let ranked = ranked_sql(&c).unwrap();
+                    let counts = counts_sql(&c);
                     let page = page_sql(Dialect::Postgres, &query, 500).unwrap();
                     let window = crate::search::window_count_sql(Dialect::Postgres);
                     let text = vec![crate::search::tsquery(&search)];

@@ -93,12 +93,8 @@ pub struct TicketText {
     pub subject: String,
 }
 
-pub fn ticket_text(tx: Tx<'_>, ticket_id: TicketId) -> Result<TicketText> {
-    text_of(&tx.conn(), ticket_id)
-}
-
-/// [`ticket_text`] on any connection.
-pub(crate) fn text_of(conn: &Db, ticket_id: TicketId) -> Result<TicketText> {
+/// What a new intervention's text of the ticket is made of.
+pub(crate) fn ticket_text(conn: &Db, ticket_id: TicketId) -> Result<TicketText> {
     let (helpdesk_id, number, opened_at, subject): (HelpdeskId, TicketNumber, i64, String) = conn
         .prepare_cached(
             "SELECT helpdesk_id, number, reported_at, mail_subject FROM tickets WHERE id = ?1",
@@ -329,9 +325,9 @@ impl Store {
     }
 
     /// The text a new intervention of the ticket starts from is made of (a read; see
-    /// [`ticket_text`]).
+    /// `ticket_text`).
     pub async fn intervention_ticket_text(&self, ticket_id: TicketId) -> Result<TicketText> {
-        self.read(move |conn| text_of(conn, ticket_id)).await
+        self.read(move |conn| ticket_text(conn, ticket_id)).await
     }
 
     /// One intervention.

@@ -108,7 +108,7 @@ pub async fn tickets(
     Query(params): Query<TicketListParams>,
 ) -> ApiResult {
     let query = params.query(50)?;
-    let mut page = state.desk(&agent).tickets(query.clone()).await?;
+    let page = state.desk(&agent).tickets(query.clone()).await?;
     let (total, next, previous) = (page.total, page.next.clone(), page.previous.clone());
     let beyond_window = page.beyond_window;
     let counts: serde_json::Map<String, Value> = page
@@ -116,9 +116,7 @@ pub async fn tickets(
         .iter()
         .map(|(s, n)| (s.clone(), json!(n)))
         .collect();
-    let due = std::mem::take(&mut page.due);
-    let mut tickets = Ticket::page(&state, page);
-    crate::deadlines::fill_due(&due, &mut tickets);
+    let tickets = Ticket::page(&state, page);
     Ok(Json(json!({
         "total": total,
         // A search of a common word counts its newest matches only (store's search).

@@ -161,11 +161,10 @@ impl FromRequestParts<AppState> for Agent {
         };
         let store = state.store();
         // One read for the token or session, the account and the bell's count.
-        let (proof, session_hash) = if let Some(token) = bearer(&parts.headers) {
-            (Proof::ApiToken(token_hash(token)), None)
+        let proof = if let Some(token) = bearer(&parts.headers) {
+            Proof::ApiToken(token_hash(token))
         } else if let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) {
-            let hash = token_hash(token);
-            (Proof::Session(hash.clone()), Some(hash))
+            Proof::Session(token_hash(token))
         } else {
             return Err(unauthenticated());
         };
@@ -176,8 +175,8 @@ impl FromRequestParts<AppState> for Agent {
                 Proof::Session(_) => unauthenticated(),
             });
         };
-        let credential = match (session_hash, signed_in.csrf) {
-            (Some(token_hash), Some(csrf)) => Credential::Session { token_hash, csrf },
+        let credential = match (proof, signed_in.csrf) {
+            (Proof::Session(token_hash), Some(csrf)) => Credential::Session { token_hash, csrf },
             _ => Credential::ApiToken,
         };
         let (account, unread) = (signed_in.account, signed_in.unread);

@@ -22,7 +22,7 @@ pub struct Ticket {
     pub reference: String,
     /// The status is one its helpdesk counts as closed.
     pub closed: bool,
-    /// The earliest running deadline (issue 18), filled by `deadlines::fill_due`.
+    /// The earliest running deadline (issue 18), filled by `Ticket::page`.
     pub due: Option<crate::deadlines::DueCell>,
     /// A search's snippet (issue 19): HTML, the mail text escaped and the matches in
     /// `<mark>`; only a search with words has one.
@@ -51,15 +51,19 @@ impl Ticket {
     }
 
     /// A list page's tickets with their search snippets.
+    /// A list page's tickets, with their snippets and due cells.
     pub fn page(state: &AppState, page: postdesk_store::desk::TicketPage) -> Vec<Self> {
-        page.tickets
+        let mut tickets: Vec<Self> = page
+            .tickets
             .into_iter()
             .zip(page.snippets)
             .map(|(summary, snippet)| Self {
                 snippet,
                 ..Self::new(state, summary)
             })
-            .collect()
+            .collect();
+        crate::deadlines::fill_due(&page.due, &mut tickets);
+        tickets
     }
 }
 

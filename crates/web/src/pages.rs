@@ -187,7 +187,7 @@ pub async fn tickets(
     let query = params.query(50)?;
     let desk = state.desk(&agent);
     // One read for the page, its counts, its due dates and the assignee choice.
-    let (mut page, agents) = desk.tickets_and_colleagues(query.clone()).await?;
+    let (page, agents) = desk.tickets_and_colleagues(query.clone()).await?;
     // Only the agent's own helpdesks' values and agents are offered.
     let choices = desk.choices();
     let pages = ((page.total + query.per_page - 1) / query.per_page).max(1);
@@ -210,9 +210,7 @@ pub async fn tickets(
         })
         .collect();
     let all_count: i64 = status_total;
-    let due = std::mem::take(&mut page.due);
-    let mut tickets = Ticket::page(&state, page);
-    crate::deadlines::fill_due(&due, &mut tickets);
+    let tickets = Ticket::page(&state, page);
     let link_to_page = |n: i64| {
         params.link(|p| {
             p.page = Some(n.to_string());
