@@ -835,7 +835,7 @@ pub(crate) fn helpdesk_agent_names(conn: &Db, helpdesk_ids: &[HelpdeskId]) -> Re
          ORDER BY name",
         crate::sql::id_list(helpdesk_ids)
     );
-    conn.prepare(&sql)?
+    conn.prepare_repeated(&sql)?
         .query_map((), |r| r.get(0))?
         .collect::<Result<_>>()
 }

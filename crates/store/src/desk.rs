@@ -4,7 +4,7 @@
 //! Every query that lists or opens something takes the helpdesk ids the agent may see,
 //! so permissions are enforced in SQL and not left to each caller.
 
-use crate::engine::{Db, Dialect, OptionalExtension, params, params_from_iter};
+use crate::engine::{Db, Dialect, OptionalExtension, Stmt, params, params_from_iter};
 use postdesk_core::id::{
     AgentId, ContactId, EntryId, HelpdeskId, IntakeId, OrganizationId, TicketId,
 };
@@ -225,12 +225,25 @@ struct Conditions {
     binds: Vec<String>,
     /// Smaller is better.
     rank: Option<String>,
+    /// Whether the text carries values of this call (the clock, a cursor, an offset):
+    /// such a text is not seen again, so it is not kept prepared.
+    per_call: bool,
 }
 
 impl Conditions {
     fn bind(&mut self, value: String) -> String {
         self.binds.push(value);
         format!("?{}", self.binds.len())
+    }
+
+    /// A statement for `sql`, built from these conditions: kept prepared for the next
+    /// call unless its text carries this call's values.
+    fn prepare<'c>(&self, conn: &Db<'c>, sql: &str) -> Result<Stmt<'c>> {
+        if self.per_call {
+            conn.prepare(sql)
+        } else {
+            conn.prepare_repeated(sql)
+        }
     }
 
     fn clause(&self) -> String {
@@ -300,6 +313,7 @@ fn ticket_conditions(dialect: Dialect, query: &TicketQuery, with_status: bool) -
     }
     if let Some((due, now)) = query.due {
         c.sql.push(due.condition(now));
+        c.per_call = true;
     }
     if let Some(search) = search {
         if search.has_attachment() {
@@ -739,8 +753,8 @@ fn ranked_page(
     let Some(sql) = ranked_sql(&c) else {
         return Ok(None);
     };
-    let rows: Vec<(TicketId, String, f64)> = conn
-        .prepare(&sql)?
+    let rows: Vec<(TicketId, String, f64)> = c
+        .prepare(conn, &sql)?
         .query_map(params_from_iter(&c.binds), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
@@ -802,8 +816,8 @@ fn from_counters(conn: &Db, query: &TicketQuery) -> Result<(i64, Vec<(String, i6
          GROUP BY c.status HAVING SUM(c.tickets) > 0 ORDER BY c.status",
         c.clause()
     );
-    let counts: Vec<(String, i64)> = conn
-        .prepare(&sql)?
+    let counts: Vec<(String, i64)> = c
+        .prepare(conn, &sql)?
         .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;
     Ok((total_of(query, &counts), counts))
@@ -863,8 +877,8 @@ fn total_of(query: &TicketQuery, counts: &[(String, i64)]) -> i64 {
 /// rows, and for a search a second run of the match).
 fn counted(conn: &Db, query: &TicketQuery) -> Result<(i64, Vec<(String, i64)>)> {
     let c = ticket_conditions(conn.dialect(), query, false);
-    let status_counts: Vec<(String, i64)> = conn
-        .prepare(&counts_sql(&c))?
+    let status_counts: Vec<(String, i64)> = c
+        .prepare(conn, &counts_sql(&c))?
         .query_map(params_from_iter(&c.binds), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;
     Ok((total_of(query, &status_counts), status_counts))
@@ -880,15 +894,15 @@ fn ticket_page(
     let page = page_sql(conn.dialect(), query, max_per_page)?;
     let PageSql {
         sql,
-        binds,
+        conditions,
         sort,
         per_page,
         at,
     } = page;
     let backwards = matches!(at, PageAt::Before(_));
-    let mut tickets: Vec<TicketSummary> = conn
-        .prepare(&sql)?
-        .query_map(params_from_iter(&binds), summary)?
+    let mut tickets: Vec<TicketSummary> = conditions
+        .prepare(conn, &sql)?
+        .query_map(params_from_iter(&conditions.binds), summary)?
         .collect::<Result<_>>()?;
     let more = tickets.len() as i64 > per_page;
     tickets.truncate(per_page as usize);
@@ -916,10 +930,11 @@ fn ticket_page(
 }
 
 /// A list page's query: its SQL (one ticket more than the page, to know whether more
-/// follow), binds, the sort it ended up with, the page size and where it starts.
+/// follow), the conditions it was built from (their binds), the sort it ended up with,
+/// the page size and where it starts.
 struct PageSql {
     sql: String,
-    binds: Vec<String>,
+    conditions: Conditions,
     sort: TicketSort,
     per_page: i64,
     at: PageAt,
@@ -997,9 +1012,10 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
             c.clause(),
         )
     };
+    c.per_call |= offset > 0 || !matches!(at, PageAt::Number(_));
     Ok(PageSql {
         sql,
-        binds: c.binds,
+        conditions: c,
         sort,
         per_page,
         at,
@@ -1105,7 +1121,7 @@ mod tests {
     fn plan(conn: &rusqlite::Connection, query: &TicketQuery) -> String {
         let query = by_helpdesk_id(&Db::sqlite(conn), query).unwrap();
         let page = page_sql(Dialect::Sqlite, &query, 500).unwrap();
-        sqlite_plan(conn, &page.sql, &page.binds)
+        sqlite_plan(conn, &page.sql, &page.conditions.binds)
     }
 
     /// SQLite's plan of `sql` with `binds`, one line a step.
@@ -1124,7 +1140,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
         crate::db::create_and_migrate(&path, crate::Schema::Migrate).unwrap();
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = crate::engine::connect_sqlite(&path, rusqlite::OpenFlags::default()).unwrap();
         conn.execute_batch("INSERT INTO helpdesks (id, name) VALUES (1, 'Support'), (2, 'Sales')")
             .unwrap();
         (dir, conn)
@@ -1495,7 +1511,10 @@ mod tests {
                     for (label, plan) in [
                         ("ranked", pg_plan(&db, &ranked, &c.binds, None)),
                         ("counts", pg_plan(&db, &counts, &c.binds, None)),
-                        ("page", pg_plan(&db, &page.sql, &page.binds, None)),
+                        (
+                            "page",
+                            pg_plan(&db, &page.sql, &page.conditions.binds, None),
+                        ),
                         ("window", pg_plan(&db, &window, &text, Some(1001))),
                     ] {
                         let label = format!(

@@ -358,7 +358,7 @@ pub(crate) fn list(conn: &Db, filter: &InterventionFilter) -> Result<Vec<Interve
          ORDER BY CASE WHEN i.planned_start IS NULL THEN 1 ELSE 0 END, i.planned_start, i.id
          LIMIT 1000"
     );
-    conn.prepare(&sql)?
+    conn.prepare_repeated(&sql)?
         .query_map(
             params![
                 filter.ticket_id,

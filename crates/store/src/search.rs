@@ -348,13 +348,13 @@ pub(crate) fn matching(dialect: Dialect, query: &SearchQuery, placeholder: usize
     }
     let p = format!("?{placeholder}");
     Some(match dialect {
-        // bm25 is smaller for better matches; weights per column as PostgreSQL's A–D.
-        // The LIMIT also keeps SQLite from flattening the subquery into the join, where
+        // `postdesk_rank` (see `engine::fts5_rank`) is smaller for better matches, as
+        // bm25 is; weights per column as PostgreSQL's A–D. The LIMIT also keeps SQLite from flattening the subquery into the join, where
         // it may evaluate the match once per ticket of a helpdesk's index instead of
         // once (suspected from the 110 s searches of one-helpdesk agents under load).
         Dialect::Sqlite => Match {
             join: format!(
-                " JOIN (SELECT rowid AS sid, bm25(ticket_search, 10.0, 4.0, 2.0, 1.0) AS score
+                " JOIN (SELECT rowid AS sid, postdesk_rank(ticket_search, 10.0, 4.0, 2.0, 1.0) AS score
                         FROM ticket_search WHERE ticket_search MATCH {p}
                         ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}) m ON m.sid = t.id"
             ),

@@ -13,7 +13,10 @@ pub(crate) fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connect
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys = ON;")?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // The hot statements and the repeated built ones (`Db::prepare_repeated`): an
+    // agent's list pages, counts and ticket pages.
+    conn.set_prepared_statement_cache_capacity(128);
+    super::fts5_rank::register(&conn)?;
     Ok(conn)
 }
 
