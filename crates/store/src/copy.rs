@@ -271,6 +271,7 @@ fn copy_from(
     target.execute_batch("BEGIN")?;
     crate::search::build_all(&target)?;
     target.execute_batch("COMMIT")?;
+    crate::writer::vacuum_analyze(&target)?;
     progress(CopyProgress::Verifying);
     let mut mismatches = Vec::new();
     let counts = |db: &Db| -> Result<Vec<(i64, String, i64)>> {

@@ -157,7 +157,7 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("seeding stopped: {e}")))??;
-        self.checkpoint().await?;
+        self.settle_after_bulk_load().await?;
         report.agents = names;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
