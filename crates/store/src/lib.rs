@@ -52,6 +52,9 @@ pub mod search;
 pub mod seed;
 mod simulate;
 mod sql;
+// The fuzz targets' entry points, built with the `fuzzing` feature only.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod tickets;
 // One "accept any certificate" verifier for the PostgreSQL and IMAP clients.
 pub mod tls;

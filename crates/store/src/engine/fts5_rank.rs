@@ -220,4 +220,21 @@ mod tests {
             "two phrases, one each: {both:?}"
         );
     }
+
+    #[test]
+    fn more_phrases_than_it_tells_apart_still_rank() {
+        let words: Vec<String> = (0..MAX_PHRASES + 8).map(|i| format!("w{i}")).collect();
+        let text = words.join(" ");
+        let query = words.join(" AND ");
+        let rows = ranked(&[(1, "", text.as_str()), (2, &text, &text)], &query);
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [2, 1],
+            "{rows:?}"
+        );
+        assert!(
+            rows.iter().all(|(_, r)| r.is_finite() && *r < 0.0),
+            "{rows:?}"
+        );
+    }
 }
