@@ -958,7 +958,11 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
     };
     let mut offset = 0;
     match &at {
-        PageAt::Number(page) => offset = offset_of(*page, per_page),
+        PageAt::Number(page) => {
+            offset = offset_of(*page, per_page);
+            // Written into the SQL below.
+            c.per_call |= offset > 0;
+        }
         PageAt::After(cursor) | PageAt::Before(cursor) => {
             if !keyset {
                 return Err(StoreError::Invalid(format!(
@@ -987,6 +991,7 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
                 "{column} {op}= {key} AND ({column}, t.id) {op} ({key}, {})",
                 cursor.id
             ));
+            c.per_call = true;
         }
     }
     let limit = per_page.saturating_add(1);
@@ -1012,7 +1017,6 @@ fn page_sql(dialect: Dialect, query: &TicketQuery, max_per_page: i64) -> Result<
             c.clause(),
         )
     };
-    c.per_call |= offset > 0 || !matches!(at, PageAt::Number(_));
     Ok(PageSql {
         sql,
         conditions: c,

@@ -256,7 +256,7 @@ pub(crate) fn refresh_all(
     Ok(())
 }
 
-fn write(conn: &Db, ticket_id: TicketId, doc: &Document) -> Result<()> {
+pub(crate) fn write(conn: &Db, ticket_id: TicketId, doc: &Document) -> Result<()> {
     match conn.dialect() {
         Dialect::Sqlite => {
             conn.prepare_cached("DELETE FROM ticket_search WHERE rowid = ?1")?
@@ -349,9 +349,10 @@ pub(crate) fn matching(dialect: Dialect, query: &SearchQuery, placeholder: usize
     let p = format!("?{placeholder}");
     Some(match dialect {
         // `postdesk_rank` (see `engine::fts5_rank`) is smaller for better matches, as
-        // bm25 is; weights per column as PostgreSQL's A–D. The LIMIT also keeps SQLite from flattening the subquery into the join, where
-        // it may evaluate the match once per ticket of a helpdesk's index instead of
-        // once (suspected from the 110 s searches of one-helpdesk agents under load).
+        // bm25 is; weights per column as PostgreSQL's A–D. The LIMIT also keeps SQLite
+        // from flattening the subquery into the join, where it may evaluate the match
+        // once per ticket of a helpdesk's index instead of once (suspected from the
+        // 110 s searches of one-helpdesk agents under load).
         Dialect::Sqlite => Match {
             join: format!(
                 " JOIN (SELECT rowid AS sid, postdesk_rank(ticket_search, 10.0, 4.0, 2.0, 1.0) AS score

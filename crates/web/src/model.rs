@@ -50,7 +50,6 @@ impl Ticket {
             .collect()
     }
 
-    /// A list page's tickets with their search snippets.
     /// A list page's tickets, with their snippets and due cells.
     pub fn page(state: &AppState, page: postdesk_store::desk::TicketPage) -> Vec<Self> {
         let mut tickets: Vec<Self> = page
