@@ -225,6 +225,8 @@ struct Conditions {
     binds: Vec<String>,
     /// Smaller is better.
     rank: Option<String>,
+    /// The number of the search's matches of every helpdesk, where the join has it.
+    found: Option<String>,
     /// Whether the text carries values of this call (the clock, a cursor, an offset):
     /// such a text is not seen again, so it is not kept prepared.
     per_call: bool,
@@ -327,6 +329,7 @@ fn ticket_conditions(dialect: Dialect, query: &TicketQuery, with_status: bool) -
             c.binds.push(m.query);
             c.join = m.join;
             c.rank = Some(m.rank);
+            c.found = m.found;
         }
     }
     c
@@ -688,11 +691,17 @@ fn by_helpdesk_id(conn: &Db, query: &TicketQuery) -> Result<TicketQuery> {
 /// One page of `query`, at most `max_per_page` tickets, with the total and counts per status.
 fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<TicketPage> {
     let query = &by_helpdesk_id(conn, query)?;
-    let (tickets, next, previous, counts) = match ranked_page(conn, query, max_per_page)? {
-        Some((tickets, counts)) => (tickets, None, None, Some(counts)),
+    let (tickets, next, previous, counts, found) = match ranked_page(conn, query, max_per_page)? {
+        Some(ranked) => (
+            ranked.tickets,
+            None,
+            None,
+            Some(ranked.counts),
+            ranked.found,
+        ),
         None => {
             let (tickets, next, previous) = ticket_page(conn, query, max_per_page)?;
-            (tickets, next, previous, None)
+            (tickets, next, previous, None, None)
         }
     };
     let snippets = match &query.search {
@@ -707,9 +716,10 @@ fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Tic
         None if counted_by_counters(query) => from_counters(conn, query)?,
         None => counted(conn, query)?,
     };
-    let beyond_window = match &query.search {
-        Some(search) => crate::search::beyond_window(conn, search)?,
-        None => false,
+    let beyond_window = match (&query.search, found) {
+        (_, Some(found)) => found > crate::search::SEARCH_WINDOW,
+        (Some(search), None) => crate::search::beyond_window(conn, search)?,
+        (None, None) => false,
     };
     let ids: Vec<TicketId> = tickets.iter().map(|t| t.id).collect();
     let due = crate::deadlines::next_due(conn, &ids)?;
@@ -728,6 +738,14 @@ fn find_tickets(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Tic
 /// Tickets per status, in the order of the statuses.
 type StatusCounts = Vec<(String, i64)>;
 
+/// [`ranked_page`]'s page and counts per status, and the number of the search's
+/// matches of every helpdesk where the read had it (see `search::Match::found`).
+struct RankedPage {
+    tickets: Vec<TicketSummary>,
+    counts: StatusCounts,
+    found: Option<i64>,
+}
+
 /// A page of a search by relevance (the search box's own order) and its counts per
 /// status, from one pass over its matches; `None` for other lists. A search ranks only
 /// its window of matches (`search::SEARCH_WINDOW`), so its page and counts are both
@@ -735,11 +753,7 @@ type StatusCounts = Vec<(String, i64)>;
 /// counted, filtered by status, sorted and cut here, and only the page's tickets read
 /// in full. The page query and the count each ran the match, its ranking and the join
 /// with every matching ticket before (issue 19: 40 % of serve's time under load).
-fn ranked_page(
-    conn: &Db,
-    query: &TicketQuery,
-    max_per_page: i64,
-) -> Result<Option<(Vec<TicketSummary>, StatusCounts)>> {
+fn ranked_page(conn: &Db, query: &TicketQuery, max_per_page: i64) -> Result<Option<RankedPage>> {
     let page = match &query.at {
         None => query.page,
         Some(PageAt::Number(page)) => *page,
@@ -753,9 +767,11 @@ fn ranked_page(
     let Some(sql) = ranked_sql(&c) else {
         return Ok(None);
     };
+    let mut found = None;
     let rows: Vec<(TicketId, String, f64)> = c
         .prepare(conn, &sql)?
         .query_map(params_from_iter(&c.binds), |r| {
+            found = r.get(3)?;
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_>>()?;
@@ -790,7 +806,11 @@ fn ranked_page(
             .collect::<Result<_>>()?
     };
     tickets.sort_by_key(|t| ids.iter().position(|id| *id == t.id));
-    Ok(Some((tickets, counts)))
+    Ok(Some(RankedPage {
+        tickets,
+        counts,
+        found,
+    }))
 }
 
 /// Whether the counts per status come from `ticket_counts` (kept by triggers, see
@@ -840,12 +860,15 @@ fn offset_of(page: i64, per_page: i64) -> i64 {
     (page.max(1) - 1).saturating_mul(per_page)
 }
 
-/// The read of a search's matches by relevance: each matching ticket, its status and
-/// its rank (`ranked_page`); `None` without words to rank by.
+/// The read of a search's matches by relevance: each matching ticket, its status, its
+/// rank and, where the engine counts them in the same read, the number of all the
+/// search's matches (`ranked_page`); `None` without words to rank by.
 fn ranked_sql(c: &Conditions) -> Option<String> {
     let rank = c.rank.as_ref()?;
+    let found = c.found.as_deref().unwrap_or("NULL");
     Some(format!(
-        "SELECT t.id, t.status, CAST({rank} AS DOUBLE PRECISION) FROM tickets t{}{}",
+        "SELECT t.id, t.status, CAST({rank} AS DOUBLE PRECISION), CAST({found} AS BIGINT)
+         FROM tickets t{}{}",
         c.join,
         c.clause()
     ))

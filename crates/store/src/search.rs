@@ -339,6 +339,9 @@ pub(crate) struct Match {
     pub join: String,
     pub rank: String,
     pub query: String,
+    /// The number of all matches (of every helpdesk), where the join counts them in the
+    /// same read (PostgreSQL; see [`beyond_window`]).
+    pub found: Option<String>,
 }
 
 /// The match of `query`'s words, phrases and `from:` values; `None` when it has none.
@@ -361,23 +364,26 @@ pub(crate) fn matching(dialect: Dialect, query: &SearchQuery, placeholder: usize
             ),
             rank: "m.score".into(),
             query: fts5_query(query),
+            found: None,
         },
         // The matches are taken by the GIN index (a bitmap), sorted, and only the
         // window's newest ranked, however common the word and whatever the statistics
         // say (see [`pg_matches`]); the documents of the window are read again by key
         // for `ts_rank`, which then runs on at most `SEARCH_WINDOW` of them instead of
-        // on every match.
+        // on every match. The matches are counted on the way (`found`): the bitmap
+        // holds them all, where a count of its own read the index a second time.
         Dialect::Postgres => Match {
             join: format!(
-                " JOIN (SELECT s.ticket_id AS sid,
+                " JOIN (SELECT s.ticket_id AS sid, w.found,
                                -ts_rank(s.document, CAST(CAST({p} AS TEXT) AS tsquery)) AS score
-                        FROM (SELECT ticket_id FROM {matches}
+                        FROM (SELECT ticket_id, COUNT(*) OVER () AS found FROM {matches}
                               ORDER BY ticket_id DESC LIMIT {SEARCH_WINDOW}) w
                         JOIN ticket_search s ON s.ticket_id = w.ticket_id) m ON m.sid = t.id",
                 matches = pg_matches(&p),
             ),
             rank: "m.score".into(),
             query: tsquery(query),
+            found: Some("m.found".into()),
         },
     })
 }

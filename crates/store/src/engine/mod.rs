@@ -136,13 +136,13 @@ impl<'c> Db<'c> {
     /// shape) and what varies between calls is bound. SQLite keeps it in the
     /// connection's statement cache beside the hot statements; parsing a list page's
     /// SQL anew was a seventh of its CPU at 1,000,000 tickets (issue 19). PostgreSQL
-    /// treats it as [`Db::prepare`] does.
+    /// keeps it among the connection's built statements, with its parameters.
     pub(crate) fn prepare_repeated(&self, sql: &str) -> Result<Stmt<'c>> {
         self.flush()?;
         Ok(Stmt {
             inner: match self.conn {
                 Conn::Sqlite(conn) => StmtInner::Sqlite(conn.prepare_cached(sql)?),
-                Conn::Postgres(conn) => StmtInner::Postgres(conn, conn.prepare(sql)?),
+                Conn::Postgres(conn) => StmtInner::Postgres(conn, conn.prepare_repeated(sql)?),
             },
         })
     }

@@ -33,6 +33,7 @@ engine_tests! {
     the_migration_builds_the_index_of_tickets_already_there,
     a_huge_mail_is_taken_in_and_searched_up_to_the_bound,
     a_search_by_relevance_pages_and_counts_as_in_any_other_order,
+    a_search_with_more_matches_than_it_ranks_says_so,
 }
 
 /// A search of `q` by an agent who sees `desk`'s every helpdesk, best match first.
@@ -767,4 +768,41 @@ async fn a_search_by_relevance_pages_and_counts_as_in_any_other_order(engine: En
         counts(&all.status_counts),
         [("closed", 3), ("email-imported", 4)].into()
     );
+}
+
+/// A word in more tickets than a search ranks (`SEARCH_WINDOW`): the page says that
+/// only the newest are counted (the list shows "1000+" and a hint), for an agent whose
+/// helpdesk has none of them among the newest too; a rarer word does not.
+async fn a_search_with_more_matches_than_it_ranks_says_so(engine: Engine) {
+    let desk = engine.desk().await;
+    let window = postdesk_store::search::SEARCH_WINDOW as usize;
+    // Sales's one ticket is the oldest: outside the window of the newest matches.
+    desk.import(
+        &mail("Ann <ann@x.example>", "Widget for Sales")
+            .to("sales@example.com")
+            .body("widget"),
+    )
+    .await;
+    let mails: Vec<_> = (0..window)
+        .map(|i| mail("Bo <bo@x.example>", &format!("Widget {i}")).body("widget"))
+        .collect();
+    desk.import_all(&mails).await;
+    desk.import(&mail("Cy <cy@x.example>", "Gadget").body("gadget"))
+        .await;
+
+    let page = search(&desk, "widget").await;
+    assert!(page.beyond_window, "{} matches", window + 1);
+    assert_eq!(page.total, window as i64, "the window is counted");
+    assert_eq!(page.tickets.len(), 50);
+    let sales_agent = TicketQuery {
+        visible: vec![desk.helpdesk("Sales")],
+        ..search_query(&desk, "widget")
+    };
+    let page = desk.store.find_tickets(&sales_agent).await.unwrap();
+    assert!(page.beyond_window, "Sales sees none of the window");
+    assert!(page.tickets.is_empty());
+
+    let page = search(&desk, "gadget").await;
+    assert!(!page.beyond_window);
+    assert_eq!(page.total, 1);
 }
