@@ -124,15 +124,7 @@ impl PgConn {
     /// (issue 19's load bench). One with parameters (a search's words) is not kept:
     /// kept, PostgreSQL would plan it once for any value after its fifth use.
     pub(super) fn prepare(&self, sql: &str) -> Result<Statement> {
-        let built = &self.statements.built;
-        if let Some(statement) = built.get(sql) {
-            return Ok(statement);
-        }
-        let statement = self.prepare_once(sql)?;
-        if statement.params().is_empty() {
-            built.keep(sql, &statement, CACHED_BUILT_STATEMENTS);
-        }
-        Ok(statement)
+        self.prepare_built(sql, |statement| statement.params().is_empty())
     }
 
     /// A statement whose built SQL repeats from call to call (see
@@ -144,12 +136,20 @@ impl PgConn {
     /// reach the planner as a scalar subquery (see `search::pg_matches`), and the
     /// rest are ids, names and statuses that an index serves whatever their value.
     pub(super) fn prepare_repeated(&self, sql: &str) -> Result<Statement> {
+        self.prepare_built(sql, |_| true)
+    }
+
+    /// A built statement from the connection's kept ones, or prepared and then kept
+    /// when `keep` says so.
+    fn prepare_built(&self, sql: &str, keep: impl FnOnce(&Statement) -> bool) -> Result<Statement> {
         let built = &self.statements.built;
         if let Some(statement) = built.get(sql) {
             return Ok(statement);
         }
         let statement = self.prepare_once(sql)?;
-        built.keep(sql, &statement, CACHED_BUILT_STATEMENTS);
+        if keep(&statement) {
+            built.keep(sql, &statement, CACHED_BUILT_STATEMENTS);
+        }
         Ok(statement)
     }
 
